@@ -1,0 +1,1 @@
+/* attention.cl — placeholder, being written. */

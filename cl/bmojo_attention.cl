@@ -1,0 +1,1 @@
+/* bmojo_attention.cl — placeholder, being written. */

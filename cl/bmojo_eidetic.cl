@@ -1,0 +1,1 @@
+/* bmojo_eidetic.cl — placeholder, being written. */

@@ -1,0 +1,1 @@
+/* bmojo_innovation.cl — placeholder, being written. */

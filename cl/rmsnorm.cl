@@ -1,0 +1,1 @@
+/* rmsnorm.cl — placeholder, being written. */

@@ -1,0 +1,1 @@
+/* rope.cl — placeholder, being written. */

@@ -1,0 +1,1 @@
+/* scan.cl — placeholder, being written. */

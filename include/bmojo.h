@@ -1,0 +1,144 @@
+/* bmojo.h — public C API of the bmojo runtime: B'MOJO, Mamba, Transformer and hybrid
+ * layer stacks on any OpenCL device.
+ *
+ * Handles are opaque. Every function that can fail returns a bmojo status (0 or a negative
+ * BMOJO_E* code); bmojo_last_error() gives the detail of the last failure on this thread.
+ * The library never exits the process and never prints, except kernel build logs, which are
+ * part of the detail message.
+ */
+#ifndef BMOJO_H
+#define BMOJO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes, written once: X(NAME, value, message). */
+#define BMOJO_STATUS_MAP(X)                                                    \
+    X(OK, 0, "success")                                                        \
+    X(EINVAL, -1, "invalid argument")                                          \
+    X(ENOMEM, -2, "out of memory")                                             \
+    X(EIO, -3, "I/O error")                                                    \
+    X(EFORMAT, -4, "malformed file")                                           \
+    X(ECONFIG, -5, "invalid model configuration")                              \
+    X(ETENSOR, -6, "missing or mis-shaped tensor")                             \
+    X(ERANGE, -7, "value out of range")                                        \
+    X(ENODEV, -8, "no such OpenCL device")                                     \
+    X(EOPENCL, -9, "OpenCL call failed")                                       \
+    X(EBUILD, -10, "OpenCL kernel build failed")                               \
+    X(EUNSUPPORTED, -11, "not supported")                                      \
+    X(EGEMM, -12, "CLBlast GEMM failed")
+
+enum bmojo_status {
+#define BMOJO_STATUS_ENUM(name, value, msg) BMOJO_##name = (value),
+    BMOJO_STATUS_MAP(BMOJO_STATUS_ENUM)
+#undef BMOJO_STATUS_ENUM
+};
+
+/* The fixed message of a status code ("unknown status" for others). */
+const char *bmojo_strerror(int status);
+/* The detail of the last failure on this thread (names the file, key, tensor or call). */
+const char *bmojo_last_error(void);
+/* The library version, "MAJOR.MINOR.PATCH". */
+const char *bmojo_version(void);
+
+typedef struct bmojo_runtime bmojo_runtime; /* one OpenCL device, its context, queue, kernels */
+typedef struct bmojo_model bmojo_model;     /* a config and its weights on the device */
+typedef struct bmojo_state bmojo_state;     /* the recurrent state of B sequences */
+
+/* ---- devices ---- */
+
+typedef struct bmojo_device_desc {
+    int platform_index, device_index;
+    char platform_name[128], platform_version[128];
+    char name[128], vendor[128], driver_version[64], device_version[64];
+    int is_gpu;
+    uint64_t global_mem_bytes, max_alloc_bytes, local_mem_bytes;
+    uint64_t max_work_group_size;
+    uint32_t compute_units, max_clock_mhz;
+} bmojo_device_desc;
+
+/* Lists every OpenCL device; writes up to cap descriptions and the total count. */
+int bmojo_devices_list(bmojo_device_desc *out, int cap, int *count);
+
+/* Opens a device: spec is "P:D", a case-insensitive part of the device name, or NULL
+ * (then BMOJO_DEVICE, else the first GPU, else the first CPU device). Builds the kernels. */
+int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out);
+/* Releases a runtime (NULL is fine). Free models and states first. */
+void bmojo_runtime_free(bmojo_runtime *rt);
+/* The runtime's device. */
+int bmojo_runtime_device(const bmojo_runtime *rt, bmojo_device_desc *out);
+/* The options the kernels were built with (for offline checks and bug reports). */
+const char *bmojo_runtime_build_options(const bmojo_runtime *rt);
+
+/* ---- models ---- */
+
+/* Loads a model folder: config.yaml or config.json, model.safetensors or its shards. */
+int bmojo_model_load(bmojo_runtime *rt, const char *dir, bmojo_model **out);
+/* Builds a model from a config.yaml with seeded random weights (benchmarks, tests). */
+int bmojo_model_random(bmojo_runtime *rt, const char *config_yaml, uint64_t seed, bmojo_model **out);
+/* Releases a model (NULL is fine). */
+void bmojo_model_free(bmojo_model *m);
+
+typedef struct bmojo_model_info {
+    const char *name;
+    int vocab_size, d_model, n_layers;
+    int n_mamba, n_attention, n_mlp, n_bmojo; /* sublayers of each kind */
+    uint64_t n_params, weight_bytes;          /* weight_bytes: device memory of the weights */
+} bmojo_model_info;
+
+/* Fills info (pointers stay valid while the model lives). */
+int bmojo_model_get_info(const bmojo_model *m, bmojo_model_info *info);
+/* Writes a one-line-per-sublayer summary into buf (truncated to n bytes, always terminated). */
+int bmojo_model_describe(const bmojo_model *m, char *buf, size_t n);
+
+/* ---- state and forward ---- */
+
+/* A state for `batch` sequences, empty (position 0). */
+int bmojo_state_create(bmojo_model *m, int batch, bmojo_state **out);
+/* Releases a state (NULL is fine). */
+void bmojo_state_free(bmojo_state *s);
+/* Back to position 0, all memories cleared. */
+int bmojo_state_reset(bmojo_state *s);
+/* Tokens processed so far by each sequence. */
+int64_t bmojo_state_position(const bmojo_state *s);
+/* Batch size of the state. */
+int bmojo_state_batch(const bmojo_state *s);
+
+typedef struct bmojo_state_memory {
+    uint64_t attention_kv; /* K/V ring buffers and caches */
+    uint64_t eidetic;      /* eidetic candidates, frozen memory, fading K/V, y history */
+    uint64_t ssm;          /* Mamba conv and SSM states */
+    uint64_t scratch;      /* activations of the largest forward so far */
+} bmojo_state_memory;
+/* Device memory held by the state, by kind. */
+int bmojo_state_get_memory(const bmojo_state *s, bmojo_state_memory *out);
+
+/* Serializes the state into a malloc'ed buffer (free() it). */
+int bmojo_state_save(const bmojo_state *s, void **buf, size_t *size);
+/* Restores a state saved from the same model and batch size. */
+int bmojo_state_restore(bmojo_state *s, const void *buf, size_t size);
+/* The same, to and from a file. */
+int bmojo_state_save_file(const bmojo_state *s, const char *path);
+int bmojo_state_restore_file(bmojo_state *s, const char *path);
+
+enum bmojo_logits_mode {
+    BMOJO_LOGITS_NONE = 0, /* compute nothing on the head */
+    BMOJO_LOGITS_LAST = 1, /* logits of the last position: [B, V] */
+    BMOJO_LOGITS_ALL = 2   /* logits of every position: [B, T, V] */
+};
+
+/* Feeds T tokens of each of the state's B sequences (ids is [B, T], row-major), continuing
+ * from the state: a prefill when the state is empty, a decoding step when T is 1. Token ids
+ * must be in [0, vocab). Writes logits per mode into `logits` (host memory, may be NULL for
+ * BMOJO_LOGITS_NONE). Blocks until the logits are on the host. */
+int bmojo_forward(bmojo_model *m, bmojo_state *s, const int32_t *ids, int T, int logits_mode,
+                  float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BMOJO_H */

@@ -1,0 +1,1 @@
+/* cl_errors.c — placeholder, being written. */

@@ -1,0 +1,1 @@
+/* cmd_logits.c — placeholder */

@@ -1,0 +1,1 @@
+/* config_hf.c — placeholder, being written. */

@@ -1,0 +1,1 @@
+/* config_yaml.c — placeholder, being written. */

@@ -1,0 +1,104 @@
+/* ops.h — host launchers of the OpenCL kernels in cl/, one per op. Each enqueues its kernels
+ * on rt->queue and returns a bmojo status without waiting; buffers are fp32 unless noted.
+ * Matrices are row-major [rows, ld] with the op's columns starting at a column offset (`*_col`),
+ * so views into a fused projection's output need no copy. The plain-C reference of every op,
+ * with the same argument meaning on host arrays, is in ref/ref.h. */
+#ifndef BM_OPS_H
+#define BM_OPS_H
+
+#include "runtime.h"
+
+/* out[r, :] = table[ids[r], :] for r < n. ids: int32 [n], all in [0, V) (checked by the
+ * caller). table [V, d], out [n, d]. */
+int bm_op_embed(bm_rt *rt, cl_mem ids, cl_mem table, cl_mem out, int n, int d);
+
+/* RMSNorm of `rows` rows of d values: out = x * rsqrt(mean(x^2) + eps) * w.
+ * x at x[r * x_ld + x_col + j], out at out[r * out_ld + out_col + j]; in place allowed. */
+int bm_op_rmsnorm(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w,
+                  cl_mem out, size_t out_ld, size_t out_col, int rows, int d, float eps);
+
+/* x[i] += y[i] for i < n. */
+int bm_op_add(bm_rt *rt, cl_mem x, cl_mem y, size_t n);
+
+/* x[r, j] += bias[j] for r < rows, j < cols (x has leading dimension ld). */
+int bm_op_bias_add(bm_rt *rt, cl_mem x, size_t ld, cl_mem bias, int rows, int cols);
+
+/* SwiGLU gate: out[r, j] = silu(g[r*ld_in + g_col + j]) * g[r*ld_in + u_col + j],
+ * out [rows, cols] dense. (Gate and up come from one fused GEMM.) */
+int bm_op_swiglu(bm_rt *rt, cl_mem g, size_t ld_in, size_t g_col, size_t u_col, cl_mem out, int rows, int cols);
+
+/* Causal depthwise conv1d + SiLU over time, continuing from a state, for B sequences of T steps.
+ *   x     : [B*T, x_ld], channel c at column c (c < di)   (in_proj output)
+ *   w     : [di, k], bias: [di] or NULL
+ *   state : [B, di, k-1], the previous k-1 inputs of each channel, oldest first (zeros at start);
+ *           updated to the last k-1 inputs (of the state followed by the T new ones)
+ *   out   : [B*T, di] = silu(bias + sum_i w[c, i] * xin[t - (k-1) + i]) */
+typedef struct {
+    int B, T, di, k;
+    cl_mem x; size_t x_ld;
+    cl_mem w, bias;
+    cl_mem state;
+    cl_mem out;
+} bm_conv_args;
+int bm_op_conv1d(bm_rt *rt, const bm_conv_args *a);
+
+/* Mamba-1 selective scan with D skip and SiLU(z) gate, continuing from a state.
+ *   u     : [B*T, di] (conv output)
+ *   dt    : [B*T, dt_ld] raw dt_proj output, channel c at column c; delta = softplus(dt + dt_bias)
+ *   A     : [di, n], already -exp(A_log)
+ *   bc    : [B*T, bc_ld]; B_t at columns b_col..b_col+n-1, C_t at c_col..c_col+n-1 (x_proj output)
+ *   D     : [di]
+ *   z     : [B*T, z_ld], gate at columns z_col..z_col+di-1 (in_proj output)
+ *   state : [B, di, n] SSM state, read as h_{-1} and updated to h_{T-1}
+ *   y     : [B*T, di] out: (sum_j C_t[j] h_t[c, j] + D[c] u_t[c]) * silu(z_t[c]),
+ *           h_t[c, j] = exp(delta_t[c] A[c, j]) h_{t-1}[c, j] + delta_t[c] B_t[j] u_t[c]
+ * Parallel over B x di x n, chunked over time (chunk length from a -D tunable) so that long
+ * sequences use the whole device. */
+typedef struct {
+    int B, T, di, n;
+    cl_mem u;
+    cl_mem dt; size_t dt_ld;
+    cl_mem dt_bias;
+    cl_mem A;
+    cl_mem bc; size_t bc_ld, b_col, c_col;
+    cl_mem D;
+    cl_mem z; size_t z_ld, z_col;
+    cl_mem state;
+    cl_mem y;
+} bm_scan_args;
+int bm_op_scan(bm_rt *rt, const bm_scan_args *a);
+
+/* RoPE, HF rotate-half convention, in place on x [B*T, ld] with nh heads of dh (even) at
+ * columns col + h*dh; token t of each sequence has absolute position pos0 + t.
+ * inv_freq_i = theta^(-2i/dh); x1' = x1 cos - x2 sin, x2' = x2 cos + x1 sin (x1 = first half). */
+int bm_op_rope(bm_rt *rt, cl_mem x, size_t ld, size_t col, int B, int T, int nh, int dh, int64_t pos0, float theta);
+
+/* Causal GQA attention of T new queries per sequence continuing from a K/V cache.
+ *   q        : [B*T, q_ld], head h at columns q_col + h*dh (H heads)
+ *   k, v     : [B*T, kv_ld], kv head g at columns k_col + g*dh / v_col + g*dh (Hkv heads)
+ *   k_cache, v_cache : [B, Hkv, cap, dh]; absolute position p < pos0 lives in slot p % cap
+ *              (unused, may be NULL, when pos0 == 0)
+ *   window   : 0 = full causal; else query at position p sees keys p-window+1 .. p
+ *              (the cache must then hold at least window-1 past rows: cap >= window - 1)
+ *   out      : [B*T, out_ld], head h at columns h*dh
+ * Query head h uses kv head h / (H / Hkv). Online softmax over key tiles (never T x T). */
+typedef struct {
+    int B, T, H, Hkv, dh;
+    cl_mem q; size_t q_ld, q_col;
+    cl_mem k; cl_mem v; size_t kv_ld, k_col, v_col;
+    cl_mem k_cache, v_cache; int cap;
+    int64_t pos0;
+    int window;
+    float scale;
+    cl_mem out; size_t out_ld;
+} bm_attn_args;
+int bm_op_attention(bm_rt *rt, const bm_attn_args *a);
+
+/* Appends the new K/V rows of a->k / a->v (positions pos0 .. pos0+T-1) to the caches: row of
+ * position p goes to slot p % cap; only the last min(T, cap) rows are written. */
+int bm_op_kv_append(bm_rt *rt, const bm_attn_args *a);
+
+/* Streams n floats from src to dst (the bandwidth probe of `bmojo bench --ops`). */
+int bm_op_copy(bm_rt *rt, cl_mem src, cl_mem dst, size_t n);
+
+#endif

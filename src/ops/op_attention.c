@@ -1,0 +1,2 @@
+/* op_attention.c — placeholder, being written. */
+#include "ops.h"

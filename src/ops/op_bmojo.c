@@ -1,0 +1,2 @@
+/* op_bmojo.c — placeholder, being written. */
+#include "ops.h"

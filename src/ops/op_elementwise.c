@@ -1,0 +1,2 @@
+/* op_elementwise.c — placeholder, being written. */
+#include "ops.h"

@@ -1,0 +1,2 @@
+/* op_rmsnorm.c — placeholder, being written. */
+#include "ops.h"

@@ -1,0 +1,2 @@
+/* op_rope.c — placeholder, being written. */
+#include "ops.h"

@@ -1,0 +1,2 @@
+/* op_scan.c — placeholder, being written. */
+#include "ops.h"

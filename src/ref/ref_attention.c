@@ -1,0 +1,1 @@
+/* ref_attention.c — placeholder, being written. */

@@ -1,0 +1,1 @@
+/* ref_bmojo.c — placeholder, being written. */

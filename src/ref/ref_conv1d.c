@@ -1,0 +1,1 @@
+/* ref_conv1d.c — placeholder, being written. */

@@ -1,0 +1,1 @@
+/* ref_elementwise.c — placeholder, being written. */

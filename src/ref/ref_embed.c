@@ -1,0 +1,1 @@
+/* ref_embed.c — placeholder, being written. */

@@ -1,0 +1,1 @@
+/* ref_rmsnorm.c — placeholder, being written. */

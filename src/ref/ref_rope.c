@@ -1,0 +1,1 @@
+/* ref_rope.c — placeholder, being written. */

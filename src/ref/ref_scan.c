@@ -1,0 +1,1 @@
+/* ref_scan.c — placeholder, being written. */

@@ -1,0 +1,98 @@
+/* runtime.h — the OpenCL side of a bmojo_runtime: device selection, context and queue, the
+ * kernel program (embedded cl/*.cl sources, built at start-up with -D tunables from device
+ * queries, cached on disk), kernel lookup, launching, buffers and CLBlast GEMM. */
+#ifndef BM_RUNTIME_H
+#define BM_RUNTIME_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bmojo.h"
+
+/* Device facts the kernels and launchers size themselves by. */
+typedef struct {
+    size_t max_wg;          /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    size_t max_wi[3];       /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
+    uint64_t local_mem;     /* CL_DEVICE_LOCAL_MEM_SIZE */
+    uint64_t global_mem, max_alloc;
+    uint32_t compute_units;
+    int is_gpu;
+    int local_mem_is_global;/* CL_GLOBAL local memory type (CPU devices) */
+    size_t wg;              /* the work-group size kernels are built for (BM_WG, a power of 2) */
+} bm_device_limits;
+
+typedef struct {
+    const char *name;
+    cl_kernel kernel;
+} bm_kernel_entry;
+
+struct bmojo_runtime {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context ctx;
+    cl_command_queue queue;   /* in-order; profiling enabled */
+    bmojo_device_desc desc;
+    bm_device_limits lim;
+    cl_program program;
+    char *build_options;      /* -D tunables passed to clBuildProgram */
+    int n_kernels;
+    bm_kernel_entry *kernels; /* every kernel of the program, sorted by name */
+};
+typedef struct bmojo_runtime bm_rt;
+
+/* Name of an OpenCL error code ("CL_OUT_OF_RESOURCES"). */
+const char *bm_cl_error_name(cl_int err);
+/* If err != CL_SUCCESS: sets the detail "OpenCL call `what` failed: CL_... (err)" and returns
+ * BMOJO_EOPENCL; else returns 0. */
+int bm_cl_check(cl_int err, const char *what);
+
+/* Kernel by name; NULL (and the detail set) if the program has none. */
+cl_kernel bm_kernel(bm_rt *rt, const char *name);
+
+/* Sets kernel arguments: BM_ARG(k, index, value) for scalars and cl_mem,
+ * BM_ARG_LOCAL(k, index, bytes) for local memory. Both evaluate to a cl_int. */
+#define BM_ARG(k, i, v) clSetKernelArg((k), (cl_uint)(i), sizeof(v), &(v))
+#define BM_ARG_LOCAL(k, i, bytes) clSetKernelArg((k), (cl_uint)(i), (size_t)(bytes), NULL)
+
+/* Enqueues an NDRange (global rounded up to a multiple of local when local is given; local may
+ * be NULL). `name` is used in error messages. Never blocks. */
+int bm_launch(bm_rt *rt, cl_kernel k, const char *name, cl_uint dims, const size_t *global, const size_t *local);
+
+/* Sets a cl_int setter status aside: returns BMOJO_EOPENCL with the kernel name and argument
+ * index if any clSetKernelArg failed. Use: err |= BM_ARG(...); ... bm_args_check(err, "scan"). */
+int bm_args_check(cl_int err, const char *kernel_name);
+
+/* Device buffers. bm_alloc zero-fills. bm_release accepts NULL. */
+int bm_alloc(bm_rt *rt, size_t bytes, cl_mem *out);
+void bm_release(cl_mem m);
+int bm_upload(bm_rt *rt, cl_mem dst, size_t offset_bytes, const void *src, size_t bytes);   /* blocking */
+int bm_download(bm_rt *rt, cl_mem src, size_t offset_bytes, void *dst, size_t bytes);       /* blocking */
+int bm_copy(bm_rt *rt, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off, size_t bytes); /* enqueued */
+int bm_fill_zero(bm_rt *rt, cl_mem m, size_t offset_bytes, size_t bytes);                  /* enqueued */
+int bm_finish(bm_rt *rt);
+
+/* Row-major GEMM through CLBlast: C[M,N] = A[M,K] * W[N,K]^T + beta * C, with leading
+ * dimensions and element offsets. Enqueued, never blocks. */
+int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K,
+            cl_mem A, size_t a_off, size_t lda,
+            cl_mem W, size_t w_off, size_t ldw,
+            float beta, cl_mem C, size_t c_off, size_t ldc);
+
+/* Embedded kernel sources (generated from cl/*.cl at build time, in file order). */
+extern const int bm_cl_source_count;
+extern const char *const bm_cl_source_names[];
+extern const char *const bm_cl_sources[];
+
+/* Program cache (program_cache.c). Key: a hash of source, options, device name, driver and
+ * platform versions. Location: $BMOJO_CACHE_DIR, else $XDG_CACHE_HOME/bmojo, else
+ * ~/.cache/bmojo; BMOJO_CACHE=0 disables it. Writes are atomic (temp file + rename). */
+typedef struct { char path[1024]; int enabled; } bm_program_cache_key;
+void bm_program_cache_key_make(const bm_rt *rt, const char *source, const char *options, bm_program_cache_key *key);
+/* Loads and builds a cached binary; NULL if absent, disabled or unusable (never an error). */
+cl_program bm_program_cache_load(bm_rt *rt, const bm_program_cache_key *key, const char *options);
+/* Stores the binary of a built program; failures are ignored (the cache is an optimization). */
+void bm_program_cache_store(bm_rt *rt, const bm_program_cache_key *key, cl_program prog);
+
+#endif

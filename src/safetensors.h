@@ -1,0 +1,73 @@
+/* safetensors.h — reading and writing the safetensors format (Hugging Face), with every rule of
+ * the format enforced, and sharded models through model.safetensors.index.json. */
+#ifndef BM_SAFETENSORS_H
+#define BM_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { BM_DT_F32, BM_DT_F16, BM_DT_BF16, BM_DT_F64, BM_DT_I64, BM_DT_I32, BM_DT_I16, BM_DT_I8,
+               BM_DT_U8, BM_DT_BOOL, BM_DT_COUNT } bm_dtype;
+
+#define BM_ST_MAX_DIMS 8
+
+typedef struct {
+    char *name;
+    bm_dtype dtype;
+    int ndim;
+    int64_t shape[BM_ST_MAX_DIMS];
+    uint64_t nelem;
+    uint64_t begin, end;  /* byte range inside the data section */
+} bm_st_tensor;
+
+typedef struct {
+    char *path;
+    int n;                 /* tensors, sorted by name */
+    bm_st_tensor *tensors;
+    char *metadata_json;   /* the __metadata__ object as JSON text, or NULL */
+    uint8_t *file;         /* the whole file (mmap'ed or read) */
+    size_t file_size;
+    const uint8_t *data;   /* start of the data section */
+    int mapped;
+} bm_st_file;
+
+/* Size in bytes of one element, 0 for an invalid dtype. */
+size_t bm_dtype_size(bm_dtype t);
+const char *bm_dtype_name(bm_dtype t);
+
+/* Opens and validates one file. Errors name the file and the rule broken (BMOJO_EFORMAT,
+ * BMOJO_EIO). */
+int bm_st_open(const char *path, bm_st_file *out);
+void bm_st_close(bm_st_file *f);
+/* Tensor by name or NULL. */
+const bm_st_tensor *bm_st_find(const bm_st_file *f, const char *name);
+/* Raw bytes of a tensor. */
+const void *bm_st_data(const bm_st_file *f, const bm_st_tensor *t);
+/* Converts a F32/F16/BF16 tensor to f32 (dst holds t->nelem floats). Other dtypes: EFORMAT. */
+int bm_st_to_f32(const bm_st_file *f, const bm_st_tensor *t, float *dst);
+
+/* A model's weights: model.safetensors, or the shards of model.safetensors.index.json. */
+typedef struct {
+    int n_files;
+    bm_st_file *files;
+} bm_st_set;
+
+int bm_st_set_open(const char *dir, bm_st_set *out);
+void bm_st_set_close(bm_st_set *s);
+/* Tensor by name across shards; *file is set to its shard. NULL if absent. */
+const bm_st_tensor *bm_st_set_find(const bm_st_set *s, const char *name, const bm_st_file **file);
+
+/* Writing. */
+typedef struct {
+    const char *name;
+    bm_dtype dtype;
+    int ndim;
+    int64_t shape[BM_ST_MAX_DIMS];
+    const void *data;      /* nelem * dtype size bytes */
+} bm_st_out;
+
+/* Writes tensors (any order; stored sorted by name, 8-byte aligned header) atomically
+ * (temporary file + rename). metadata: NULL or pairs of strings, NULL-terminated. */
+int bm_st_write(const char *path, const bm_st_out *tensors, int n, const char *const *metadata);
+
+#endif

@@ -1,0 +1,1 @@
+/* weights.c — placeholder, being written. */
