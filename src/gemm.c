@@ -1,1 +1,34 @@
-/* gemm.c — placeholder, being written. */
+/* gemm.c — bm_gemm: the model's projections, C[M,N] = A[M,K] W[N,K]^T + beta C, row-major, via
+ * CLBlast (W stays in its stored [out, in] layout, hence the transposed B operand). CLBlast
+ * compiles and caches its own kernels on first use per device. */
+#include "error.h"
+#include "runtime.h"
+
+/* After runtime.h, which fixes CL_TARGET_OPENCL_VERSION before any CL header. */
+#include <clblast_c.h>
+
+int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
+            size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
+{
+    /* Empty products are no-ops (CLBlast rejects zero dimensions). Note: K == 0 leaves C as it
+     * is even when beta != 1; no caller multiplies by an empty inner dimension. */
+    if (M == 0 || N == 0 || K == 0) return 0;
+    if (!rt || !A || !W || !C) return bm_fail(BMOJO_EINVAL, "bm_gemm M=%zu N=%zu K=%zu: NULL argument", M, N, K);
+    if (lda < K || ldw < K || ldc < N)
+        return bm_fail(BMOJO_EINVAL, "bm_gemm M=%zu N=%zu K=%zu: leading dimensions too small (lda=%zu ldw=%zu ldc=%zu)",
+                       M, N, K, lda, ldw, ldc);
+    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, M, N, K, 1.0f, A,
+                                       a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, &rt->queue, NULL);
+    if (s == CLBlastSuccess) return 0;
+    const char *what = s > -100 ? bm_cl_error_name((cl_int)s)
+                       : s == CLBlastInsufficientMemoryA ? "buffer A too small"
+                       : s == CLBlastInsufficientMemoryB ? "buffer W too small"
+                       : s == CLBlastInsufficientMemoryC ? "buffer C too small"
+                       : s == CLBlastInvalidLocalMemUsage ? "not enough local memory"
+                       : s == CLBlastNotImplemented ? "not implemented"
+                       : "see clblast_c.h";
+    return bm_fail(BMOJO_EGEMM,
+                   "CLBlastSgemm M=%zu N=%zu K=%zu (offsets %zu/%zu/%zu, ld %zu/%zu/%zu, beta %g) failed: CLBlast status "
+                   "%d (%s)",
+                   M, N, K, a_off, w_off, c_off, lda, ldw, ldc, (double)beta, (int)s, what);
+}

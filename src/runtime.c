@@ -1,1 +1,335 @@
-/* runtime.c — placeholder, being written. */
+/* runtime.c — bmojo_runtime: context and in-order profiling queue on the selected device, the
+ * kernel program (embedded cl/<name>.cl sources concatenated with #line markers, built with -D
+ * tunables from device queries, cached on disk), kernel lookup by name, launches and buffers. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "runtime.h"
+
+/* After runtime.h, which fixes CL_TARGET_OPENCL_VERSION before any CL header. */
+#include <clblast_c.h>
+
+/* Live runtimes; CLBlast's process-wide kernel cache is cleared when the last one goes, so its
+ * programs (which hold our contexts) are not leaked, while other live runtimes keep theirs. */
+static atomic_int live_runtimes;
+
+/* Concatenation of every embedded source, each preceded by `#line 1 "<name>"` so compiler
+ * messages name the original file and line. */
+static char *concat_sources(void)
+{
+    size_t total = 1;
+    for (int i = 0; i < bm_cl_source_count; i++)
+        total += strlen(bm_cl_sources[i]) + strlen(bm_cl_source_names[i]) + 32;
+    char *src = malloc(total);
+    if (!src) return NULL;
+    size_t used = 0;
+    for (int i = 0; i < bm_cl_source_count; i++) {
+        int w = snprintf(src + used, total - used, "#line 1 \"%s\"\n%s\n", bm_cl_source_names[i], bm_cl_sources[i]);
+        if (w < 0 || (size_t)w >= total - used) {
+            free(src);
+            return NULL;
+        }
+        used += (size_t)w;
+    }
+    src[used] = 0;
+    return src;
+}
+
+/* The build log of a failed build, in the detail message (head kept: the first errors matter;
+ * the detail buffer holds about 8 KiB). */
+static int build_failure(bm_rt *rt, cl_program prog, cl_int err, const char *options)
+{
+    size_t size = 0;
+    char *log = NULL;
+    if (clGetProgramBuildInfo(prog, rt->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &size) == CL_SUCCESS && size > 0) {
+        log = calloc(1, size + 1);
+        if (log && clGetProgramBuildInfo(prog, rt->device, CL_PROGRAM_BUILD_LOG, size, log, NULL) != CL_SUCCESS)
+            log[0] = 0;
+    }
+    const size_t keep = 6000;
+    size_t len = log ? strlen(log) : 0;
+    int st = bm_fail(BMOJO_EBUILD, "building the kernels for %s with \"%s\" failed: %s (%d); build log%s:\n%.*s%s",
+                     rt->desc.name, options, bm_cl_error_name(err), (int)err, len > keep ? " (truncated)" : "",
+                     (int)(len > keep ? keep : len), log ? log : "(none)", len > keep ? "\n..." : "");
+    free(log);
+    return st;
+}
+
+static int build_program(bm_rt *rt)
+{
+    char *src = concat_sources();
+    if (!src) return bm_fail(BMOJO_ENOMEM, "concatenating the kernel sources: out of host memory");
+    bm_program_cache_key key;
+    bm_program_cache_key_make(rt, src, rt->build_options, &key);
+    rt->program = bm_program_cache_load(rt, &key, rt->build_options);
+    if (rt->program) {
+        free(src);
+        return 0;
+    }
+    cl_int err = CL_SUCCESS;
+    const char *srcs[1] = {src};
+    cl_program prog = clCreateProgramWithSource(rt->ctx, 1, srcs, NULL, &err);
+    free(src);
+    if (err != CL_SUCCESS) return bm_cl_check(err, "clCreateProgramWithSource");
+    err = clBuildProgram(prog, 1, &rt->device, rt->build_options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        int st = build_failure(rt, prog, err, rt->build_options);
+        clReleaseProgram(prog);
+        return st;
+    }
+    rt->program = prog;
+    bm_program_cache_store(rt, &key, prog);
+    return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const bm_kernel_entry *)a)->name, ((const bm_kernel_entry *)b)->name);
+}
+
+static int create_kernels(bm_rt *rt)
+{
+    cl_uint n = 0;
+    cl_int err = clCreateKernelsInProgram(rt->program, 0, NULL, &n);
+    if (err != CL_SUCCESS) return bm_cl_check(err, "clCreateKernelsInProgram");
+    if (n == 0) return 0; /* only placeholders so far: a program without kernels is fine */
+    cl_kernel *ks = calloc(n, sizeof *ks);
+    rt->kernels = calloc(n, sizeof *rt->kernels);
+    if (!ks || !rt->kernels) {
+        free(ks);
+        return bm_fail(BMOJO_ENOMEM, "creating %u kernels: out of host memory", n);
+    }
+    err = clCreateKernelsInProgram(rt->program, n, ks, NULL);
+    if (err != CL_SUCCESS) {
+        free(ks);
+        return bm_cl_check(err, "clCreateKernelsInProgram");
+    }
+    int st = 0;
+    for (cl_uint i = 0; i < n; i++) {
+        /* Entries own their kernels from here on, so runtime_free releases them on any path. */
+        rt->kernels[rt->n_kernels].kernel = ks[i];
+        rt->kernels[rt->n_kernels].name = NULL;
+        rt->n_kernels++;
+        if (st) continue;
+        size_t size = 0;
+        err = clGetKernelInfo(ks[i], CL_KERNEL_FUNCTION_NAME, 0, NULL, &size);
+        char *name = err == CL_SUCCESS ? calloc(1, size + 1) : NULL;
+        if (err == CL_SUCCESS && !name) st = bm_fail(BMOJO_ENOMEM, "kernel names: out of host memory");
+        else if (err == CL_SUCCESS) err = clGetKernelInfo(ks[i], CL_KERNEL_FUNCTION_NAME, size, name, NULL);
+        if (!st && err != CL_SUCCESS) st = bm_cl_check(err, "clGetKernelInfo(CL_KERNEL_FUNCTION_NAME)");
+        if (st) free(name);
+        else rt->kernels[i].name = name;
+    }
+    free(ks);
+    if (st) return st;
+    qsort(rt->kernels, (size_t)rt->n_kernels, sizeof *rt->kernels, cmp_entry);
+    for (int i = 1; i < rt->n_kernels; i++)
+        if (!strcmp(rt->kernels[i - 1].name, rt->kernels[i].name))
+            return bm_fail(BMOJO_EBUILD, "kernel name %s is defined twice", rt->kernels[i].name);
+    return 0;
+}
+
+int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
+{
+    if (!out) return bm_fail(BMOJO_EINVAL, "bmojo_runtime_create: out is NULL");
+    *out = NULL;
+    bm_rt *rt = calloc(1, sizeof *rt);
+    if (!rt) return bm_fail(BMOJO_ENOMEM, "bmojo_runtime_create: out of host memory");
+    atomic_fetch_add(&live_runtimes, 1);
+    int st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
+    if (!st) st = bm_device_limits_query(rt->device, &rt->lim);
+    if (!st) {
+        cl_int err = CL_SUCCESS;
+        cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};
+        rt->ctx = clCreateContext(props, 1, &rt->device, NULL, NULL, &err);
+        st = bm_cl_check(err, "clCreateContext");
+        if (!st) {
+            rt->queue = clCreateCommandQueue(rt->ctx, rt->device, CL_QUEUE_PROFILING_ENABLE, &err);
+            st = bm_cl_check(err, "clCreateCommandQueue");
+        }
+    }
+    if (!st) {
+        char opts[256];
+        st = bm_build_options_for(&rt->lim, opts, sizeof opts);
+        if (!st && !(rt->build_options = strdup(opts))) st = bm_fail(BMOJO_ENOMEM, "build options: out of memory");
+    }
+    if (!st) st = build_program(rt);
+    if (!st) st = create_kernels(rt);
+    if (st) {
+        bm_fail_context(st, "opening OpenCL device%s%s", device_spec ? " " : "", device_spec ? device_spec : "");
+        bmojo_runtime_free(rt);
+        return st;
+    }
+    *out = rt;
+    return 0;
+}
+
+void bmojo_runtime_free(bmojo_runtime *rt)
+{
+    if (!rt) return;
+    if (rt->queue) clFinish(rt->queue);
+    for (int i = 0; i < rt->n_kernels; i++) {
+        if (rt->kernels[i].kernel) clReleaseKernel(rt->kernels[i].kernel);
+        free((char *)rt->kernels[i].name);
+    }
+    free(rt->kernels);
+    if (rt->program) clReleaseProgram(rt->program);
+    if (rt->queue) clReleaseCommandQueue(rt->queue);
+    if (rt->ctx) clReleaseContext(rt->ctx);
+    free(rt->build_options);
+    free(rt);
+    if (atomic_fetch_sub(&live_runtimes, 1) == 1) CLBlastClearCache();
+}
+
+int bmojo_runtime_device(const bmojo_runtime *rt, bmojo_device_desc *out)
+{
+    if (!rt || !out) return bm_fail(BMOJO_EINVAL, "bmojo_runtime_device: NULL argument");
+    *out = rt->desc;
+    return 0;
+}
+
+const char *bmojo_runtime_build_options(const bmojo_runtime *rt) { return rt && rt->build_options ? rt->build_options : ""; }
+
+cl_kernel bm_kernel(bm_rt *rt, const char *name)
+{
+    if (!rt || !name) {
+        bm_fail(BMOJO_EINVAL, "bm_kernel: NULL argument");
+        return NULL;
+    }
+    int lo = 0, hi = rt->n_kernels - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = strcmp(rt->kernels[mid].name, name);
+        if (c == 0) return rt->kernels[mid].kernel;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    bm_fail(BMOJO_EINVAL, "no kernel named %s in the program (%d kernels built)", name, rt->n_kernels);
+    return NULL;
+}
+
+int bm_launch(bm_rt *rt, cl_kernel k, const char *name, cl_uint dims, const size_t *global, const size_t *local)
+{
+    if (!name) name = "?";
+    if (!rt || !k || !global || dims < 1 || dims > 3)
+        return bm_fail(BMOJO_EINVAL, "launching kernel %s: NULL kernel/global or %u dimensions", name, dims);
+    size_t g[3] = {1, 1, 1};
+    size_t wg_total = 1;
+    for (cl_uint i = 0; i < dims; i++) {
+        if (global[i] == 0) return 0; /* nothing to do (OpenCL 1.2 rejects empty ranges) */
+        g[i] = global[i];
+        if (local) {
+            if (local[i] == 0 || local[i] > rt->lim.max_wi[i])
+                return bm_fail(BMOJO_EINVAL, "launching kernel %s: local size %zu in dimension %u (device max %zu)",
+                               name, local[i], i, rt->lim.max_wi[i]);
+            wg_total *= local[i];
+            g[i] = (g[i] + local[i] - 1) / local[i] * local[i];
+        }
+    }
+    if (local && wg_total > rt->lim.max_wg)
+        return bm_fail(BMOJO_EINVAL, "launching kernel %s: work-group of %zu items exceeds the device maximum %zu",
+                       name, wg_total, rt->lim.max_wg);
+    cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, g, local, 0, NULL, NULL);
+    if (err == CL_SUCCESS) return 0;
+    return bm_fail(BMOJO_EOPENCL, "launching kernel %s (global %zu,%zu,%zu local %zu,%zu,%zu): %s (%d)", name, g[0],
+                   g[1], g[2], local ? local[0] : 0, local && dims > 1 ? local[1] : 0, local && dims > 2 ? local[2] : 0,
+                   bm_cl_error_name(err), (int)err);
+}
+
+/* The widest fill pattern (4, 2 or 1 bytes) that offset and size are multiples of, as
+ * clEnqueueFillBuffer requires. */
+static size_t fill_pattern_size(size_t off, size_t bytes)
+{
+    if (off % 4 == 0 && bytes % 4 == 0) return 4;
+    if (off % 2 == 0 && bytes % 2 == 0) return 2;
+    return 1;
+}
+
+int bm_fill_zero(bm_rt *rt, cl_mem m, size_t offset_bytes, size_t bytes)
+{
+    if (bytes == 0) return 0;
+    static const cl_uint zero = 0;
+    size_t ps = fill_pattern_size(offset_bytes, bytes);
+    cl_int err = clEnqueueFillBuffer(rt->queue, m, &zero, ps, offset_bytes, bytes, 0, NULL, NULL);
+    if (err == CL_SUCCESS) return 0;
+    return bm_fail(BMOJO_EOPENCL, "clEnqueueFillBuffer of %zu bytes at offset %zu failed: %s (%d)", bytes, offset_bytes,
+                   bm_cl_error_name(err), (int)err);
+}
+
+static int alloc_failure(cl_int err, size_t bytes)
+{
+    int st = (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY ||
+              err == CL_INVALID_BUFFER_SIZE) ? BMOJO_ENOMEM : BMOJO_EOPENCL;
+    return bm_fail(st, "allocating a device buffer of %zu bytes (%.1f MiB) failed: %s (%d)", bytes,
+                   (double)bytes / 1048576.0, bm_cl_error_name(err), (int)err);
+}
+
+int bm_alloc(bm_rt *rt, size_t bytes, cl_mem *out)
+{
+    if (!rt || !out) return bm_fail(BMOJO_EINVAL, "bm_alloc: NULL argument");
+    *out = NULL;
+    if (bytes == 0) bytes = 4; /* OpenCL forbids empty buffers; a tiny one keeps callers simple */
+    if (rt->lim.max_alloc && bytes > rt->lim.max_alloc)
+        return bm_fail(BMOJO_ENOMEM, "allocating a device buffer of %zu bytes (%.1f MiB): larger than the device's "
+                       "maximum allocation of %llu bytes", bytes, (double)bytes / 1048576.0,
+                       (unsigned long long)rt->lim.max_alloc);
+    cl_int err = CL_SUCCESS;
+    cl_mem m = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS || !m) {
+        if (m) clReleaseMemObject(m);
+        return alloc_failure(err != CL_SUCCESS ? err : CL_MEM_OBJECT_ALLOCATION_FAILURE, bytes);
+    }
+    /* Zero-filled, so state buffers and padding never hold garbage. Enqueued on the in-order
+     * queue, so every later command sees zeros. */
+    static const cl_uint zero = 0;
+    err = clEnqueueFillBuffer(rt->queue, m, &zero, fill_pattern_size(0, bytes), 0, bytes, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        clReleaseMemObject(m);
+        return alloc_failure(err, bytes);
+    }
+    *out = m;
+    return 0;
+}
+
+void bm_release(cl_mem m)
+{
+    if (m) clReleaseMemObject(m);
+}
+
+int bm_upload(bm_rt *rt, cl_mem dst, size_t offset_bytes, const void *src, size_t bytes)
+{
+    if (bytes == 0) return 0;
+    cl_int err = clEnqueueWriteBuffer(rt->queue, dst, CL_TRUE, offset_bytes, bytes, src, 0, NULL, NULL);
+    if (err == CL_SUCCESS) return 0;
+    return bm_fail(BMOJO_EOPENCL, "uploading %zu bytes at offset %zu (clEnqueueWriteBuffer) failed: %s (%d)", bytes,
+                   offset_bytes, bm_cl_error_name(err), (int)err);
+}
+
+int bm_download(bm_rt *rt, cl_mem src, size_t offset_bytes, void *dst, size_t bytes)
+{
+    if (bytes == 0) return 0;
+    cl_int err = clEnqueueReadBuffer(rt->queue, src, CL_TRUE, offset_bytes, bytes, dst, 0, NULL, NULL);
+    if (err == CL_SUCCESS) return 0;
+    return bm_fail(BMOJO_EOPENCL, "downloading %zu bytes at offset %zu (clEnqueueReadBuffer) failed: %s (%d)", bytes,
+                   offset_bytes, bm_cl_error_name(err), (int)err);
+}
+
+int bm_copy(bm_rt *rt, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off, size_t bytes)
+{
+    if (bytes == 0) return 0;
+    cl_int err = clEnqueueCopyBuffer(rt->queue, src, dst, src_off, dst_off, bytes, 0, NULL, NULL);
+    if (err == CL_SUCCESS) return 0;
+    return bm_fail(BMOJO_EOPENCL, "copying %zu bytes (offsets %zu -> %zu, clEnqueueCopyBuffer) failed: %s (%d)", bytes,
+                   src_off, dst_off, bm_cl_error_name(err), (int)err);
+}
+
+int bm_finish(bm_rt *rt)
+{
+    cl_int err = clFinish(rt->queue);
+    if (err == CL_SUCCESS) return 0;
+    return bm_fail(BMOJO_EOPENCL, "clFinish failed: %s (%d) (an earlier enqueued command failed on the device)",
+                   bm_cl_error_name(err), (int)err);
+}

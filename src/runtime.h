@@ -1,5 +1,5 @@
 /* runtime.h — the OpenCL side of a bmojo_runtime: device selection, context and queue, the
- * kernel program (embedded cl/*.cl sources, built at start-up with -D tunables from device
+ * kernel program (embedded cl/<name>.cl sources, built at start-up with -D tunables from device
  * queries, cached on disk), kernel lookup, launching, buffers and CLBlast GEMM. */
 #ifndef BM_RUNTIME_H
 #define BM_RUNTIME_H
@@ -80,7 +80,7 @@ int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K,
             cl_mem W, size_t w_off, size_t ldw,
             float beta, cl_mem C, size_t c_off, size_t ldc);
 
-/* Embedded kernel sources (generated from cl/*.cl at build time, in file order). */
+/* Embedded kernel sources (generated from cl/<name>.cl at build time, in file order). */
 extern const int bm_cl_source_count;
 extern const char *const bm_cl_source_names[];
 extern const char *const bm_cl_sources[];
@@ -94,5 +94,17 @@ void bm_program_cache_key_make(const bm_rt *rt, const char *source, const char *
 cl_program bm_program_cache_load(bm_rt *rt, const bm_program_cache_key *key, const char *options);
 /* Stores the binary of a built program; failures are ignored (the cache is an optimization). */
 void bm_program_cache_store(bm_rt *rt, const bm_program_cache_key *key, cl_program prog);
+
+/* ---- Device enumeration and set-up (devices.c; used by runtime.c and the CLI) ---- */
+
+/* Picks a device by spec ("P:D", a case-insensitive part of the device name, or NULL/"" for
+ * $BMOJO_DEVICE, else the first GPU, else the first device) and describes it. BMOJO_ENODEV
+ * with the list of devices in the detail when nothing matches. */
+int bm_device_select(const char *spec, cl_platform_id *platform, cl_device_id *device, bmojo_device_desc *desc);
+/* Queries the limits kernels and launchers size themselves by (fills lim->wg too). */
+int bm_device_limits_query(cl_device_id device, bm_device_limits *lim);
+/* The clBuildProgram options for a device ("-cl-std=CL1.2 -DBM_WG=.. -DBM_LOCAL_MEM=..
+ * -DBM_IS_GPU=.."); derived here only. Writes into buf (n bytes); BMOJO_EINVAL if too small. */
+int bm_build_options_for(const bm_device_limits *lim, char *buf, size_t n);
 
 #endif

@@ -1,3 +1,244 @@
-/* test_gemm.c — placeholder: fails until written. */
+/* test_gemm.c — bm_gemm (CLBlast) against bm_ref_gemm on awkward shapes (M=1, odd sizes, K=1,
+ * padded leading dimensions, element offsets, beta 0 and 1), its error paths, plus the runtime
+ * plumbing every op relies on: zero-filled allocation, fill/copy at odd offsets, kernel lookup
+ * and the on-disk program cache (reuse, BMOJO_CACHE=0, a corrupted entry is rebuilt). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "op_test.h"
-void test_op_gemm(bm_test_ctx *t) { bm_test_true(t, 0, "gemm: op test not written yet"); }
+#include "ref/ref.h"
+
+typedef struct {
+    size_t M, N, K;
+    size_t pad_a, pad_w, pad_c; /* leading dimension minus the row length */
+    size_t a_off, w_off, c_off; /* element offsets of the matrices in their buffers */
+    float beta;
+} gemm_case;
+
+static void run_case(bm_test_ctx *t, const gemm_case *c)
+{
+    size_t lda = c->K + c->pad_a, ldw = c->K + c->pad_w, ldc = c->N + c->pad_c;
+    size_t na = c->a_off + c->M * lda, nw = c->w_off + c->N * ldw, nc = c->c_off + c->M * ldc;
+    float *A = bm_test_alloc(na * sizeof *A), *W = bm_test_alloc(nw * sizeof *W);
+    float *C = bm_test_alloc(nc * sizeof *C), *want = bm_test_alloc(nc * sizeof *C);
+    bm_test_fill(t, A, na, -1.0f, 1.0f);
+    bm_test_fill(t, W, nw, -1.0f, 1.0f);
+    bm_test_fill(t, C, nc, -1.0f, 1.0f);
+    memcpy(want, C, nc * sizeof *C);
+    bm_ref_gemm(c->M, c->N, c->K, A + c->a_off, lda, W + c->w_off, ldw, c->beta, want + c->c_off, ldc);
+    cl_mem dA = bm_test_buffer(t, A, na * sizeof *A), dW = bm_test_buffer(t, W, nw * sizeof *W);
+    cl_mem dC = bm_test_buffer(t, C, nc * sizeof *C);
+    char what[160];
+    snprintf(what, sizeof what, "gemm M=%zu N=%zu K=%zu ld+%zu/%zu/%zu off=%zu/%zu/%zu beta=%g", c->M, c->N, c->K,
+             c->pad_a, c->pad_w, c->pad_c, c->a_off, c->w_off, c->c_off, (double)c->beta);
+    int st = bm_gemm(t->rt, c->M, c->N, c->K, dA, c->a_off, lda, dW, c->w_off, ldw, c->beta, dC, c->c_off, ldc);
+    if (bm_test_status(t, st, what) && bm_test_status(t, bm_finish(t->rt), what)) {
+        bm_test_read(t, dC, C, nc * sizeof *C);
+        /* The whole buffer: padding columns and the offset prefix must be untouched too. */
+        bm_test_close(t, what, C, want, nc, 1e-5);
+    }
+    bm_release(dA);
+    bm_release(dW);
+    bm_release(dC);
+    free(A);
+    free(W);
+    free(C);
+    free(want);
+}
+
+static void test_gemm_errors(bm_test_ctx *t)
+{
+    float host[64];
+    bm_test_fill(t, host, 64, -1.0f, 1.0f);
+    cl_mem small = bm_test_buffer(t, host, sizeof host); /* 64 floats */
+    cl_mem big = bm_test_buffer(t, NULL, 4096 * sizeof(float));
+    /* Empty products are no-ops that leave C alone. */
+    int st0 = bm_gemm(t->rt, 0, 8, 8, big, 0, 8, big, 0, 8, 0.0f, small, 0, 8);
+    int st1 = bm_gemm(t->rt, 8, 8, 0, big, 0, 8, big, 0, 8, 0.0f, small, 0, 8);
+    float back[64];
+    bm_test_read(t, small, back, sizeof back);
+    bm_test_true(t, st0 == 0 && st1 == 0 && !memcmp(back, host, sizeof host), "gemm M=0 / K=0 is a no-op");
+    /* Leading dimension shorter than a row. */
+    int st = bm_gemm(t->rt, 4, 4, 4, big, 0, 4, big, 0, 4, 0.0f, big, 0, 3);
+    bm_test_true(t, st == BMOJO_EINVAL, "gemm ldc < N -> BMOJO_EINVAL");
+    /* A too small for M*K: CLBlast refuses, and its status number is in the message. */
+    st = bm_gemm(t->rt, 32, 32, 32, small, 0, 32, big, 0, 32, 0.0f, big, 0, 32);
+    bm_test_true(t, st == BMOJO_EGEMM && strstr(bmojo_last_error(), "CLBlast status -"),
+                 "gemm with a too-small A buffer -> BMOJO_EGEMM naming CLBlast's status");
+    bm_finish(t->rt);
+    bm_release(small);
+    bm_release(big);
+}
+
+static void test_buffers(bm_test_ctx *t)
+{
+    bm_rt *rt = t->rt;
+    enum { N = 1003 };
+    unsigned char *h = bm_test_alloc(N), *z = bm_test_alloc(N), *back = bm_test_alloc(N);
+    for (int i = 0; i < N; i++) h[i] = (unsigned char)(1 + bm_test_randint(t, 255));
+    cl_mem a = NULL, b = NULL, e = NULL;
+    int st = bm_alloc(rt, N, &a);
+    if (bm_test_status(t, st, "bm_alloc 1003 bytes")) {
+        bm_test_read(t, a, back, N);
+        bm_test_true(t, !memcmp(back, z, N), "bm_alloc zero-fills (odd size)");
+    }
+    bm_test_status(t, bm_alloc(rt, 0, &e), "bm_alloc 0 bytes");
+    bm_test_true(t, e != NULL, "bm_alloc 0 bytes gives a buffer");
+    bm_test_status(t, bm_alloc(rt, N, &b), "bm_alloc second buffer");
+    if (a && b) {
+        bm_test_status(t, bm_upload(rt, a, 0, h, N), "bm_upload");
+        /* Copy 500 bytes from offset 3 to offset 7, zero 11 bytes at offset 101 of the copy. */
+        bm_test_status(t, bm_copy(rt, a, 3, b, 7, 500), "bm_copy odd offsets");
+        bm_test_status(t, bm_fill_zero(rt, b, 101, 11), "bm_fill_zero odd offset");
+        bm_test_status(t, bm_fill_zero(rt, b, 0, 0), "bm_fill_zero empty");
+        bm_test_read(t, b, back, N);
+        unsigned char *want = bm_test_alloc(N);
+        memcpy(want + 7, h + 3, 500);
+        memset(want + 101, 0, 11);
+        bm_test_true(t, !memcmp(back, want, N), "bm_copy + bm_fill_zero at odd offsets");
+        /* Partial download at an offset. */
+        unsigned char part[13];
+        bm_test_status(t, bm_download(rt, a, 990, part, 13), "bm_download offset");
+        bm_test_true(t, !memcmp(part, h + 990, 13), "bm_download at an offset");
+        free(want);
+    }
+    cl_mem huge = NULL;
+    st = bm_alloc(rt, (size_t)rt->lim.max_alloc + 4096, &huge);
+    bm_test_true(t, st == BMOJO_ENOMEM && huge == NULL && strstr(bmojo_last_error(), "bytes"),
+                 "bm_alloc above the device maximum -> BMOJO_ENOMEM naming the size");
+    bm_test_true(t, bm_kernel(rt, "bm_no_such_kernel") == NULL && strstr(bmojo_last_error(), "bm_no_such_kernel"),
+                 "bm_kernel of an unknown name -> NULL with detail");
+    int sorted = 1;
+    for (int i = 1; i < rt->n_kernels; i++) sorted &= strcmp(rt->kernels[i - 1].name, rt->kernels[i].name) < 0;
+    for (int i = 0; i < rt->n_kernels; i++) sorted &= bm_kernel(rt, rt->kernels[i].name) == rt->kernels[i].kernel;
+    bm_test_true(t, sorted, "kernels sorted by name and all found by bm_kernel");
+    const char *opts = bmojo_runtime_build_options(rt);
+    char wg[32];
+    snprintf(wg, sizeof wg, "-DBM_WG=%zu ", rt->lim.wg);
+    bm_test_true(t, strstr(opts, "-cl-std=CL1.2") && strstr(opts, wg) && rt->lim.wg >= 1 &&
+                    (rt->lim.wg & (rt->lim.wg - 1)) == 0 && rt->lim.wg <= rt->lim.max_wg && rt->lim.wg <= 256,
+                 "build options carry a power-of-two BM_WG within the device limits");
+    bm_release(a);
+    bm_release(b);
+    bm_release(e);
+    free(h);
+    free(z);
+    free(back);
+}
+
+/* Counts *.bin files in dir and returns the path of the last one seen. */
+static int cache_files(const char *dir, char *path, size_t n)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls '%s' 2>/dev/null", dir);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    int count = 0;
+    char line[512];
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = 0;
+        size_t len = strlen(line);
+        if (len > 4 && !strcmp(line + len - 4, ".bin")) {
+            count++;
+            snprintf(path, n, "%s/%s", dir, line);
+        }
+    }
+    pclose(p);
+    return count;
+}
+
+static void test_program_cache(bm_test_ctx *t)
+{
+    char dir[] = "/tmp/bmojo-cache-test-XXXXXX";
+    if (!mkdtemp(dir)) {
+        bm_test_true(t, 0, "program cache: mkdtemp");
+        return;
+    }
+    char sub[128], spec[32], path[600] = "";
+    snprintf(sub, sizeof sub, "%s/a/b", dir); /* nested: the cache creates its folders */
+    snprintf(spec, sizeof spec, "%d:%d", t->rt->desc.platform_index, t->rt->desc.device_index);
+    const char *old_dir = getenv("BMOJO_CACHE_DIR"), *old_on = getenv("BMOJO_CACHE");
+    char *save_dir = old_dir ? strdup(old_dir) : NULL, *save_on = old_on ? strdup(old_on) : NULL;
+    setenv("BMOJO_CACHE_DIR", sub, 1);
+
+    bmojo_runtime *rt = NULL;
+    setenv("BMOJO_CACHE", "0", 1);
+    int st = bmojo_runtime_create(spec, &rt);
+    bm_test_status(t, st, "runtime with BMOJO_CACHE=0");
+    bmojo_runtime_free(rt);
+    bm_test_true(t, cache_files(sub, path, sizeof path) <= 0, "BMOJO_CACHE=0 writes no cache file");
+
+    unsetenv("BMOJO_CACHE");
+    rt = NULL;
+    st = bmojo_runtime_create(spec, &rt);
+    bm_test_status(t, st, "runtime filling the cache");
+    int nk = rt ? rt->n_kernels : -1;
+    bmojo_runtime_free(rt);
+    bm_test_true(t, cache_files(sub, path, sizeof path) == 1, "first start writes one cache file");
+
+    struct stat sb0, sb1;
+    int have0 = stat(path, &sb0) == 0;
+    rt = NULL;
+    st = bmojo_runtime_create(spec, &rt);
+    bm_test_true(t, st == 0 && rt && rt->n_kernels == nk, "second start loads the cached program");
+    bmojo_runtime_free(rt);
+    bm_test_true(t, have0 && stat(path, &sb1) == 0 && sb1.st_ino == sb0.st_ino,
+                 "second start reuses the cache file (not rewritten)");
+
+    /* Corrupt the entry: flip bytes in the middle and truncate. It must be dropped and rebuilt. */
+    FILE *f = fopen(path, "r+b");
+    if (f) {
+        fseek(f, (long)(sb0.st_size / 2), SEEK_SET);
+        fputs("garbage garbage garbage", f);
+        fclose(f);
+    }
+    rt = NULL;
+    st = bmojo_runtime_create(spec, &rt);
+    bm_test_true(t, st == 0 && rt && rt->n_kernels == nk, "corrupted cache file -> rebuilt from source");
+    bmojo_runtime_free(rt);
+    bm_test_true(t, stat(path, &sb1) == 0 && sb1.st_size == sb0.st_size, "corrupted cache file replaced");
+    if (truncate(path, 20) == 0) {
+        rt = NULL;
+        st = bmojo_runtime_create(spec, &rt);
+        bm_test_true(t, st == 0 && rt, "truncated cache file -> rebuilt from source");
+        bmojo_runtime_free(rt);
+    }
+
+    /* Unknown device spec. */
+    rt = NULL;
+    st = bmojo_runtime_create("no-such-device-xyz", &rt);
+    bm_test_true(t, st == BMOJO_ENODEV && rt == NULL && strstr(bmojo_last_error(), t->rt->desc.name),
+                 "unknown device spec -> BMOJO_ENODEV listing the devices");
+
+    if (save_dir) setenv("BMOJO_CACHE_DIR", save_dir, 1);
+    else unsetenv("BMOJO_CACHE_DIR");
+    if (save_on) setenv("BMOJO_CACHE", save_on, 1);
+    free(save_dir);
+    free(save_on);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) bm_test_true(t, 0, "program cache: removing the temp folder");
+}
+
+void test_op_gemm(bm_test_ctx *t)
+{
+    static const gemm_case cases[] = {
+        {1, 1, 1, 0, 0, 0, 0, 0, 0, 0.0f},
+        {1, 37, 19, 0, 0, 0, 0, 0, 0, 0.0f},     /* M=1: a decoding step */
+        {5, 3, 1, 0, 0, 0, 0, 0, 0, 1.0f},       /* K=1 */
+        {7, 13, 29, 3, 5, 2, 0, 0, 0, 0.0f},     /* padded leading dimensions */
+        {7, 13, 29, 3, 5, 2, 11, 17, 5, 1.0f},   /* and element offsets, accumulating */
+        {33, 65, 127, 0, 1, 0, 1, 0, 3, 1.0f},
+        {64, 64, 64, 0, 0, 0, 0, 0, 0, 0.0f},    /* tile-aligned */
+        {3, 129, 300, 4, 0, 7, 2, 9, 0, 1.0f},
+        {100, 31, 257, 0, 0, 0, 0, 0, 0, 0.0f},
+        {17, 1, 65, 1, 1, 1, 1, 1, 1, 1.0f},     /* N=1 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(t, &cases[i]);
+    test_gemm_errors(t);
+    test_buffers(t);
+    test_program_cache(t);
+}
