@@ -1,2 +1,114 @@
-#!/bin/sh
-echo placeholder; exit 1
+#!/usr/bin/env bash
+# test_offline_compile.sh — compiles the kernel program offline with clang as OpenCL C 1.2, the
+# way the runtime builds it (cl/common.cl first, then the other cl/ files in meson.build's
+# cl_sources order, each after a `#line 1 "<name>"` marker), for AMD gfx90a and gfx1030 and
+# for SPIR (syntax only). Each variant is built with the -D options of a typical GPU and, when
+# $BMOJO_BIN works, with the options of the default device of this machine (POCL's CPU device).
+# This catches non-portable OpenCL that one driver (POCL) happens to accept. Needs Debian's
+# clang-14 package (clang-14 or clang on PATH); installs nothing. Set BMOJO_OFFLINE_WERROR=1 to
+# also fail on warnings.
+set -u
+
+root=${BMOJO_SOURCE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+cd "$root" || { echo "FAIL cannot enter source root $root"; exit 1; }
+
+clang=""
+for c in clang-14 clang; do
+    if command -v "$c" >/dev/null 2>&1; then clang=$c; break; fi
+done
+if [ -z "$clang" ]; then
+    echo "FAIL clang-14 not found: install Debian's clang-14 package (apt-get install clang-14); this test installs nothing"
+    exit 1
+fi
+
+# The source list, in meson.build order (common.cl is listed first there; force it first anyway).
+list=$(sed -n '/^cl_sources[[:space:]]*=[[:space:]]*files(/,/)/p' meson.build | grep -o "'cl/[^']*\.cl'" | tr -d "'")
+if [ -z "$list" ]; then
+    echo "FAIL could not read cl_sources from meson.build"
+    exit 1
+fi
+ordered="cl/common.cl $(printf '%s\n' $list | grep -vx 'cl/common.cl')"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bmojo-offline-XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+src="$tmp/program.cl"
+: >"$src"
+for f in $ordered; do
+    if [ ! -f "$f" ]; then echo "FAIL missing kernel source $f"; exit 1; fi
+    printf '#line 1 "%s"\n' "$(basename "$f")" >>"$src"
+    cat "$f" >>"$src"
+    printf '\n' >>"$src"
+done
+
+# Option sets: a typical GPU, and the default device's (from the CLI) when that works.
+sets=("-DBM_WG=256 -DBM_LOCAL_MEM=65536 -DBM_IS_GPU=1")
+names=("gpu")
+if [ -n "${BMOJO_BIN:-}" ] && [ -x "$BMOJO_BIN" ]; then
+    line=$("$BMOJO_BIN" devices --build-options 2>/dev/null | grep -m1 -- '-DBM_WG=')
+    dev_opts=$(printf '%s\n' "$line" | grep -o -- '-D[A-Za-z_][A-Za-z0-9_]*=[^[:space:]]*' | tr '\n' ' ')
+    if [ -n "$dev_opts" ]; then
+        sets+=("${dev_opts% }")
+        names+=("device")
+    else
+        echo "note: \`$BMOJO_BIN devices --build-options\` gave no options; checking the GPU set only"
+    fi
+else
+    echo "note: BMOJO_BIN not set or not executable; checking the GPU option set only"
+fi
+
+werror=""
+[ "${BMOJO_OFFLINE_WERROR:-0}" = 1 ] && werror="-Werror"
+# -cl-ext=-all: no extension is assumed (clang enables cl_khr_fp64 for these targets otherwise,
+# and `double` would slip through on devices without it).
+base=(-x cl -cl-std=CL1.2 -Xclang -finclude-default-header -Xclang -cl-ext=-all -Wall $werror)
+fail=0
+
+# Portability lint on the preprocessed program (comments gone): no printf, no double, no
+# extension pragmas. The compiler accepts printf in OpenCL C 1.2, but the kernels must not use it.
+read -r -a gpu_defs <<<"${sets[0]}"
+if pre=$("$clang" -x cl -cl-std=CL1.2 -E "${gpu_defs[@]}" "$src" 2>&1); then
+    # Only lines of our files (clang's implicit OpenCL base header declares printf and double);
+    # line markers `# N "file"` say where each line came from.
+    bad=$(printf '%s\n' "$pre" | awk '
+        /^# [0-9]+ "/ { line = $2 - 1; file = $3; gsub(/"/, "", file); ours = file ~ /\.cl$/ && file !~ /\//; next }
+        { line++ }
+        ours && (/(^|[^A-Za-z0-9_])(printf|double)([^A-Za-z0-9_]|$)/ || /#[[:space:]]*pragma[[:space:]]+OPENCL[[:space:]]+EXTENSION/) {
+            print file ":" line ": " $0 }')
+    if [ -n "$bad" ]; then
+        echo "FAIL lint: printf, double or an extension pragma in the kernels (preprocessed lines):"
+        printf '%s\n' "$bad" | sed 's/^/    /' | head -20
+        fail=1
+    else
+        echo "ok   lint (no printf, double or extension pragmas)"
+    fi
+else
+    echo "FAIL preprocessing the program"
+    printf '%s\n' "$pre" | sed 's/^/    /' | head -40
+    fail=1
+fi
+for i in "${!sets[@]}"; do
+    read -r -a defs <<<"${sets[$i]}"
+    for target in gfx90a gfx1030 spir64; do
+        if [ "$target" = spir64 ]; then
+            args=("${base[@]}" -target spir64-unknown-unknown -fsyntax-only)
+        else
+            args=("${base[@]}" -target amdgcn-amd-amdhsa -mcpu="$target" -nogpulib -c -o "$tmp/$target.o")
+        fi
+        what="$target ${names[$i]} (${sets[$i]})"
+        if out=$("$clang" "${args[@]}" "${defs[@]}" "$src" 2>&1) &&
+            ! printf '%s\n' "$out" | grep -q 'double precision constant requires'; then
+            nwarn=$(printf '%s\n' "$out" | grep -c 'warning:')
+            if [ "$nwarn" -gt 0 ]; then
+                echo "ok   $what ($nwarn warnings)"
+                printf '%s\n' "$out" | sed 's/^/    /'
+            else
+                echo "ok   $what"
+            fi
+        else
+            echo "FAIL $what (errors, or a double literal such as 1.0 where 1.0f is meant)"
+            printf '%s\n' "$out" | sed 's/^/    /' | head -60
+            fail=1
+        fi
+    done
+done
+exit $fail
