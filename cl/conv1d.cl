@@ -1,1 +1,50 @@
-/* conv1d.cl — placeholder, being written. */
+/* conv1d.cl — causal depthwise conv1d + SiLU over time, continuing from a state (Mamba).
+ * Layout: x [B*T, x_ld] with channel c at column c (c < di); w [di, k]; bias [di] (has_bias
+ * selects it, so a NULL buffer is never read); state [B, di, k-1], the previous k-1 inputs of
+ * each channel, oldest first; out [B*T, di] dense.
+ * History of channel c of sequence b: h[0 .. k-2] = state, h[k-1 + t] = x[b*T + t, c]; output t
+ * is silu(bias[c] + sum_i w[c, i] * h[t + i]) and the new state is h[T .. T+k-2].
+ * Variants considered: one work-item per (b, c) walking over time with a register window (little
+ * parallelism for short prompts, and it serializes long ones) and a single kernel that also
+ * writes the state (work-items of the last steps would overwrite state that others still read).
+ * Chosen: two kernels on the in-order queue — bm_conv1d_out, parallel over B*T*di (2-D: dim 0
+ * channel, coalesced; dim 1 row), reads the old state; then bm_conv1d_state, parallel over
+ * B*di, rewrites it. k is a runtime argument (any k >= 1). */
+
+__kernel void bm_conv1d_out(__global const float *x, ulong x_ld, __global const float *w,
+                            __global const float *bias, int has_bias, __global const float *state,
+                            __global float *out, int T, int di, int k, int rows)
+{
+    int c = (int)get_global_id(0);
+    int row = (int)get_global_id(1);   /* b*T + t */
+    if (c >= di || row >= rows) return;
+    int b = row / T;
+    int t = row - b * T;
+    int km1 = k - 1;
+    __global const float *wc = w + (ulong)c * (ulong)k;
+    __global const float *st = state + ((ulong)b * (ulong)di + (ulong)c) * (ulong)km1;
+    float acc = has_bias ? bias[c] : 0.0f;
+    for (int i = 0; i < k; i++) {
+        int tt = t - km1 + i;           /* input time; negative times live in the state */
+        float v = tt >= 0 ? x[(ulong)(row - t + tt) * x_ld + (ulong)c] : st[km1 + tt];
+        acc += wc[i] * v;
+    }
+    out[(ulong)row * (ulong)di + (ulong)c] = bm_silu(acc);
+}
+
+/* Runs after bm_conv1d_out (in-order queue), so every read of the old state is done. Entry i of
+ * the new state is history entry T + i; when that is still in the old state (T + i < k-1) it is
+ * an entry above i that this work-item has not overwritten yet. */
+__kernel void bm_conv1d_state(__global const float *x, ulong x_ld, __global float *state,
+                              int B, int T, int di, int k)
+{
+    int c = (int)get_global_id(0);
+    int b = (int)get_global_id(1);
+    if (c >= di || b >= B) return;
+    int km1 = k - 1;
+    __global float *st = state + ((ulong)b * (ulong)di + (ulong)c) * (ulong)km1;
+    for (int i = 0; i < km1; i++) {
+        int h = T + i;
+        st[i] = h < km1 ? st[h] : x[((ulong)b * (ulong)T + (ulong)(h - km1)) * x_ld + (ulong)c];
+    }
+}

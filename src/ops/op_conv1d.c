@@ -1,2 +1,76 @@
-/* op_conv1d.c — placeholder, being written. */
+/* op_conv1d.c — launcher of the causal depthwise conv1d + SiLU with state (cl/conv1d.cl): the
+ * output kernel, then the state update, in that order on the in-order queue. */
 #include "ops.h"
+
+#include <limits.h>
+
+#include "error.h"
+
+/* Local size of a 2-D (channel, row) range: dim 0 as wide as di allows (a power of two within
+ * the device limits), the rest of the group over rows. */
+static void conv_local2(const bm_rt *rt, size_t cols, size_t rows, size_t local[2])
+{
+    size_t wg = rt->lim.wg < rt->lim.max_wg ? rt->lim.wg : rt->lim.max_wg;
+    if (rt->lim.max_wi[0] && wg > rt->lim.max_wi[0]) wg = rt->lim.max_wi[0];
+    if (wg == 0) wg = 1;
+    size_t l0 = 1, l1 = 1;
+    while (l0 * 2 <= wg && l0 < cols) l0 *= 2;
+    while (l0 * l1 * 2 <= wg && l1 < rows && (rt->lim.max_wi[1] == 0 || l1 * 2 <= rt->lim.max_wi[1])) l1 *= 2;
+    local[0] = l0;
+    local[1] = l1;
+}
+
+int bm_op_conv1d(bm_rt *rt, const bm_conv_args *a)
+{
+    if (!a) return bm_fail(BMOJO_EINVAL, "bm_op_conv1d: NULL arguments");
+    if (a->B < 0 || a->T < 0 || a->di < 0 || a->k < 1)
+        return bm_fail(BMOJO_EINVAL, "bm_op_conv1d: bad shape (B=%d, T=%d, di=%d, k=%d)", a->B, a->T, a->di, a->k);
+    if (a->B == 0 || a->T == 0 || a->di == 0) return 0;
+    if ((long long)a->B * a->T > INT_MAX)
+        return bm_fail(BMOJO_EINVAL, "bm_op_conv1d: B*T = %lld rows is too many", (long long)a->B * a->T);
+    if (!a->x || !a->w || !a->out || (a->k > 1 && !a->state))
+        return bm_fail(BMOJO_EINVAL, "bm_op_conv1d: NULL buffer (x, w, out, or state with k=%d)", a->k);
+    if (a->x_ld < (size_t)a->di && (size_t)a->B * (size_t)a->T > 1)
+        return bm_fail(BMOJO_EINVAL, "bm_op_conv1d: x leading dimension %zu < di %d", a->x_ld, a->di);
+
+    cl_kernel ko = bm_kernel(rt, "bm_conv1d_out");
+    if (!ko) return BMOJO_EBUILD;
+    cl_ulong xld = a->x_ld;
+    cl_int has_bias = a->bias != NULL, T = a->T, di = a->di, k = a->k, B = a->B, rows = a->B * a->T, err = 0;
+    cl_mem bias = a->bias ? a->bias : a->w; /* any valid buffer; has_bias = 0 keeps it unread */
+    cl_mem state = a->state ? a->state : a->w; /* k = 1: no state, never read */
+    err |= BM_ARG(ko, 0, a->x);
+    err |= BM_ARG(ko, 1, xld);
+    err |= BM_ARG(ko, 2, a->w);
+    err |= BM_ARG(ko, 3, bias);
+    err |= BM_ARG(ko, 4, has_bias);
+    err |= BM_ARG(ko, 5, state);
+    err |= BM_ARG(ko, 6, a->out);
+    err |= BM_ARG(ko, 7, T);
+    err |= BM_ARG(ko, 8, di);
+    err |= BM_ARG(ko, 9, k);
+    err |= BM_ARG(ko, 10, rows);
+    int st = bm_args_check(err, "bm_conv1d_out");
+    if (st) return st;
+    size_t global[2] = {(size_t)a->di, (size_t)rows}, local[2];
+    conv_local2(rt, global[0], global[1], local);
+    st = bm_launch(rt, ko, "bm_conv1d_out", 2, global, local);
+    if (st || a->k == 1) return st;
+
+    /* The in-order queue runs this after every read of the old state above. */
+    cl_kernel ks = bm_kernel(rt, "bm_conv1d_state");
+    if (!ks) return BMOJO_EBUILD;
+    err = 0;
+    err |= BM_ARG(ks, 0, a->x);
+    err |= BM_ARG(ks, 1, xld);
+    err |= BM_ARG(ks, 2, a->state);
+    err |= BM_ARG(ks, 3, B);
+    err |= BM_ARG(ks, 4, T);
+    err |= BM_ARG(ks, 5, di);
+    err |= BM_ARG(ks, 6, k);
+    st = bm_args_check(err, "bm_conv1d_state");
+    if (st) return st;
+    size_t gs[2] = {(size_t)a->di, (size_t)a->B}, ls[2];
+    conv_local2(rt, gs[0], gs[1], ls);
+    return bm_launch(rt, ks, "bm_conv1d_state", 2, gs, ls);
+}
