@@ -1,1 +1,207 @@
-/* scan.cl — placeholder, being written. */
+/* scan.cl — Mamba-1 selective scan (bm_op_scan in src/ops.h), chunked over time.
+ *
+ * Data layout (fp32, row-major, row r = b*T + t):
+ *   u [B*T, di], dt [B*T, dt_ld] (channel c at column c), dt_bias [di], A [di, n] (= -exp(A_log)),
+ *   bc [B*T, bc_ld] (B_t at b_col.., C_t at c_col..), D [di], z [B*T, z_ld] (gate at z_col..),
+ *   state [B, di, n], y [B*T, di].
+ *   Chunk scratch (launcher-owned): hs [nchunks][B][n][di] (channel fastest, so that every pass
+ *   reads and writes it coalesced) and sd [nchunks-1][B][di] (sum of delta over a chunk).
+ *
+ * Kernels (the launcher src/ops/op_scan.c picks the chunk length L):
+ *   bm_scan_chunk_fwd     one work-item per (channel c, chunk k, sequence b): runs the recurrence
+ *                         over its chunk from the chunk's initial state, writes y, and (last chunk)
+ *                         the final state. With one chunk (T <= L, e.g. decoding T = 1) this is
+ *                         the whole op, reading the initial state straight from `state`.
+ *   bm_scan_chunk_state   pass 1 (chunks 0..nchunks-2): the chunk's end state starting from zero
+ *                         and its sum of delta.
+ *   bm_scan_chunk_combine pass 2, one work-item per (c, j, b), sequential over chunks:
+ *                         h_init[k] = exp(A * sum_delta[k-1]) * h_init[k-1] + h_end0[k-1], with
+ *                         h_init[0] = state. exp(A * sum delta) equals the product of the per-step
+ *                         exp(delta_t A) (one rounding instead of L; agreement checked by tests).
+ *   Then bm_scan_chunk_fwd runs over all chunks reading h_init from the scratch.
+ *
+ * Design and variants considered:
+ *   - Work-item per (b, c, j) with the y reduction over j through local memory: 16x the work-items,
+ *     but one barrier pair per time tile plus a [tile][wg] partial-sum array; each work-item
+ *     still recomputes softplus and reloads u/dt for its own j. Rejected for the register design.
+ *   - Chosen: a work-item owns (b, c, chunk) and keeps BM_SCAN_NS states in registers (a fully
+ *     unrolled array), so y needs no reduction and u, dt, z, y are read/written once per step,
+ *     coalesced across consecutive channels. Device parallelism comes from chunking time
+ *     (B*di*nchunks work-items; the launcher picks L so that this fills the device), and each
+ *     work-item has n independent exp/FMA chains of instruction-level parallelism.
+ *     When n > BM_SCAN_NS the work-item loops over state blocks, re-reading u/dt and
+ *     accumulating the partial sum in y (rare: Mamba models use n = 16).
+ *   - B_t / C_t are shared by every channel of a sequence: each work-group (consecutive channels
+ *     of one chunk and sequence) stages them for a tile of time steps in local memory; the launcher
+ *     gives the tile capacity (lcap floats, from rt->lim.local_mem) and the tile length follows.
+ *   - Pass 1 covers only chunks 0..nchunks-2 (the last chunk's end state comes out of the final
+ *     pass directly), and pass 2 writes initial states in place over the end states.
+ */
+#ifndef BM_SCAN_NS
+#define BM_SCAN_NS 16     /* states per register block (per work-item) */
+#endif
+
+/* Stages rows r0 .. r0+cnt-1 of B (and C when per == 2*nsb) for states j0 .. j0+nsb-1:
+ * tile[tt*per + j] = B, tile[tt*per + nsb + j] = C. Called by the whole work-group. */
+inline void bm_scan_stage(__local float *tile, __global const float *bc, size_t r0, uint bc_ld,
+                          uint b_col, uint c_col, int j0, int nsb, int per, int cnt)
+{
+    for (int i = (int)get_local_id(0); i < cnt * per; i += (int)get_local_size(0)) {
+        int tt = i / per, jj = i - tt * per;
+        size_t row = (r0 + (size_t)tt) * bc_ld;
+        tile[i] = jj < nsb ? bc[row + b_col + (uint)(j0 + jj)] : bc[row + c_col + (uint)(j0 + jj - nsb)];
+    }
+}
+
+/* Recurrence over chunk k of every sequence/channel, from the initial state at
+ * init[k*i_sk + b*i_sb + c*i_sc + j*i_sj]; y as in ops.h. write_state: the last chunk stores
+ * h_{T-1} to state_out [B, di, n] (may alias init in the single-chunk case: each work-item reads
+ * its own states before it writes them). Global: (round_up(di, wg), nchunks, B), local (wg, 1, 1). */
+__kernel void bm_scan_chunk_fwd(int T, int di, int n, int L,
+                                __global const float *u, __global const float *dt, uint dt_ld,
+                                __global const float *dt_bias, __global const float *A,
+                                __global const float *bc, uint bc_ld, uint b_col, uint c_col,
+                                __global const float *Dv, __global const float *z, uint z_ld, uint z_col,
+                                __global const float *init, ulong i_sk, ulong i_sb, uint i_sc, uint i_sj,
+                                __global float *state_out, int write_state,
+                                __global float *y, __local float *tile, int lcap)
+{
+    const int c = (int)get_global_id(0);
+    const int k = (int)get_global_id(1);
+    const int b = (int)get_global_id(2);
+    const int active = c < di;
+    const int cc = active ? c : di - 1;   /* padding work-items compute, never store */
+    const int t_begin = k * L;
+    const int t_end = min(T, t_begin + L);
+    const float bias = dt_bias[cc];
+    const float dskip = Dv[cc];
+    const int per = 2 * min(n, BM_SCAN_NS);
+    const int tile_t = max(1, lcap / per);
+    const size_t row_b = (size_t)b * (size_t)T;
+    __global const float *ini = init + (size_t)k * i_sk + (size_t)b * i_sb + (size_t)cc * i_sc;
+
+    for (int j0 = 0; j0 < n; j0 += BM_SCAN_NS) {
+        const int nsb = min(n - j0, BM_SCAN_NS);
+        const int first = j0 == 0, last = j0 + BM_SCAN_NS >= n;
+        float h[BM_SCAN_NS], a[BM_SCAN_NS];
+#pragma unroll
+        for (int j = 0; j < BM_SCAN_NS; j++) {
+            h[j] = j < nsb ? ini[(size_t)(j0 + j) * i_sj] : 0.0f;
+            a[j] = j < nsb ? A[(size_t)cc * n + j0 + j] : 0.0f;
+        }
+        for (int t0 = t_begin; t0 < t_end; t0 += tile_t) {
+            const int cnt = min(tile_t, t_end - t0);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            bm_scan_stage(tile, bc, row_b + t0, bc_ld, b_col, c_col, j0, nsb, 2 * nsb, cnt);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int tt = 0; tt < cnt; tt++) {
+                const size_t r = row_b + (size_t)(t0 + tt);
+                const float ut = u[r * di + cc];
+                const float delta = bm_softplus(dt[r * dt_ld + cc] + bias);
+                const float du = delta * ut;
+                __local const float *bt = tile + tt * 2 * nsb;
+                __local const float *ct = bt + nsb;
+                float acc = 0.0f;
+#pragma unroll
+                for (int j = 0; j < BM_SCAN_NS; j++) {
+                    if (j < nsb) {
+                        h[j] = exp(delta * a[j]) * h[j] + du * bt[j];
+                        acc += ct[j] * h[j];
+                    }
+                }
+                if (active) {
+                    const size_t yi = r * di + c;
+                    if (!first) acc += y[yi];
+                    if (last) acc = (acc + dskip * ut) * bm_silu(z[r * z_ld + z_col + c]);
+                    y[yi] = acc;
+                }
+            }
+        }
+        if (write_state && active && k == (int)get_global_size(1) - 1) {
+            __global float *so = state_out + ((size_t)b * di + c) * n + j0;
+#pragma unroll
+            for (int j = 0; j < BM_SCAN_NS; j++)
+                if (j < nsb) so[j] = h[j];
+        }
+    }
+}
+
+/* Pass 1: chunk k (< nchunks-1) from a zero state; end state to hs slot k+1
+ * (hs[((k+1)*B + b)*n + j)*di + c]) and sum of delta to sd[(k*B + b)*di + c].
+ * Global: (round_up(di, wg), nchunks-1, B), local (wg, 1, 1). */
+__kernel void bm_scan_chunk_state(int T, int di, int n, int L, int B,
+                                  __global const float *u, __global const float *dt, uint dt_ld,
+                                  __global const float *dt_bias, __global const float *A,
+                                  __global const float *bc, uint bc_ld, uint b_col,
+                                  __global float *hs, __global float *sd,
+                                  __local float *tile, int lcap)
+{
+    const int c = (int)get_global_id(0);
+    const int k = (int)get_global_id(1);
+    const int b = (int)get_global_id(2);
+    const int active = c < di;
+    const int cc = active ? c : di - 1;
+    const int t_begin = k * L;
+    const int t_end = min(T, t_begin + L);
+    const float bias = dt_bias[cc];
+    const int per = min(n, BM_SCAN_NS);
+    const int tile_t = max(1, lcap / per);
+    const size_t row_b = (size_t)b * (size_t)T;
+    __global float *he = hs + (((size_t)(k + 1) * B + b) * n) * di + c;
+
+    for (int j0 = 0; j0 < n; j0 += BM_SCAN_NS) {
+        const int nsb = min(n - j0, BM_SCAN_NS);
+        float h[BM_SCAN_NS], a[BM_SCAN_NS];
+        float sdelta = 0.0f;
+#pragma unroll
+        for (int j = 0; j < BM_SCAN_NS; j++) {
+            h[j] = 0.0f;
+            a[j] = j < nsb ? A[(size_t)cc * n + j0 + j] : 0.0f;
+        }
+        for (int t0 = t_begin; t0 < t_end; t0 += tile_t) {
+            const int cnt = min(tile_t, t_end - t0);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            bm_scan_stage(tile, bc, row_b + t0, bc_ld, b_col, 0u, j0, nsb, nsb, cnt);
+            barrier(CLK_LOCAL_MEM_FENCE);
+            for (int tt = 0; tt < cnt; tt++) {
+                const size_t r = row_b + (size_t)(t0 + tt);
+                const float ut = u[r * di + cc];
+                const float delta = bm_softplus(dt[r * dt_ld + cc] + bias);
+                const float du = delta * ut;
+                __local const float *bt = tile + tt * nsb;
+                sdelta += delta;
+#pragma unroll
+                for (int j = 0; j < BM_SCAN_NS; j++)
+                    if (j < nsb) h[j] = exp(delta * a[j]) * h[j] + du * bt[j];
+            }
+        }
+        if (active) {
+#pragma unroll
+            for (int j = 0; j < BM_SCAN_NS; j++)
+                if (j < nsb) he[(size_t)(j0 + j) * di] = h[j];
+            if (j0 == 0) sd[((size_t)k * B + b) * di + c] = sdelta;
+        }
+    }
+}
+
+/* Pass 2: per (c, j, b), sequentially over chunks, turns hs slots 1.. (end states from zero)
+ * into initial states, with slot 0 = the input state. Global: (round_up(di, wg), n, B). */
+__kernel void bm_scan_chunk_combine(int di, int n, int B, int nchunks, __global const float *A,
+                                    __global const float *sd, __global float *hs,
+                                    __global const float *state)
+{
+    const int c = (int)get_global_id(0);
+    const int j = (int)get_global_id(1);
+    const int b = (int)get_global_id(2);
+    if (c >= di) return;
+    const float a = A[(size_t)c * n + j];
+    const size_t off = ((size_t)b * n + j) * di + c;
+    const size_t slot = (size_t)B * n * di;
+    float h = state[((size_t)b * di + c) * n + j];
+    hs[off] = h;
+    for (int k = 1; k < nchunks; k++) {
+        const float decay = exp(a * sd[((size_t)(k - 1) * B + b) * di + c]);
+        h = decay * h + hs[(size_t)k * slot + off];
+        hs[(size_t)k * slot + off] = h;
+    }
+}

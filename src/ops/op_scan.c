@@ -1,2 +1,228 @@
-/* op_scan.c — placeholder, being written. */
+/* op_scan.c — host launcher of the Mamba-1 selective scan (cl/scan.cl; contract: bm_op_scan in
+ * ops.h). Picks the time-chunk length and work-group size from device facts (rt->lim), then
+ * enqueues either one pass (one chunk: short sequences, decoding, or enough channels to fill
+ * the device) or three: chunk end states from zero, a sequential combine over chunks, and the
+ * final recurrence of every chunk from its true initial state. */
+#include <stdint.h>
+
+#include "error.h"
 #include "ops.h"
+#include "ops/op_scan.h"
+
+/* Tunables (compile with -D to change). */
+#ifndef BM_SCAN_CHUNK
+#define BM_SCAN_CHUNK 32            /* shortest time chunk worth a separate work-item */
+#endif
+#ifndef BM_SCAN_GPU_WI_PER_CU
+#define BM_SCAN_GPU_WI_PER_CU 512   /* work-items per compute unit to aim for on GPUs */
+#endif
+#ifndef BM_SCAN_WG_MAX
+#define BM_SCAN_WG_MAX 128          /* channels per work-group (caps rt->lim.wg) */
+#endif
+#ifndef BM_SCAN_LOCAL_BYTES
+#define BM_SCAN_LOCAL_BYTES 8192    /* B_t/C_t staging tile per work-group */
+#endif
+
+int bm_scan_chunk_len(const bm_rt *rt, int B, int di, int T)
+{
+    if (T <= BM_SCAN_CHUNK || B <= 0 || di <= 0) return T > 0 ? T : 1;
+    /* A work-item owns (sequence, channel, chunk): split time until the device is full. CPUs
+     * are full with one work-group per core, and a second pass only costs them work. */
+    size_t cu = rt->lim.compute_units ? rt->lim.compute_units : 1;
+    size_t target = cu * (rt->lim.is_gpu ? (size_t)BM_SCAN_GPU_WI_PER_CU : (rt->lim.wg ? rt->lim.wg : 64));
+    size_t lanes = (size_t)B * (size_t)di;
+    if (lanes >= target) return T;
+    size_t nc = (target + lanes - 1) / lanes;
+    size_t L = ((size_t)T + nc - 1) / nc;
+    if (L < BM_SCAN_CHUNK) L = BM_SCAN_CHUNK;
+    return L >= (size_t)T ? T : (int)L;
+}
+
+/* Work-group size for a kernel: a power of two <= every device/kernel limit, no wider than the
+ * (power-of-two rounded) channel count. */
+static int scan_wg(bm_rt *rt, cl_kernel k, int di, size_t *wg_out)
+{
+    size_t kwg = 0;
+    cl_int err = clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
+    if (err != CL_SUCCESS) return bm_cl_check(err, "clGetKernelWorkGroupInfo(scan, CL_KERNEL_WORK_GROUP_SIZE)");
+    size_t cap = rt->lim.wg ? rt->lim.wg : 64;
+    if (cap > BM_SCAN_WG_MAX) cap = BM_SCAN_WG_MAX;
+    if (rt->lim.max_wg && cap > rt->lim.max_wg) cap = rt->lim.max_wg;
+    if (rt->lim.max_wi[0] && cap > rt->lim.max_wi[0]) cap = rt->lim.max_wi[0];
+    if (kwg && cap > kwg) cap = kwg;
+    size_t wg = 1;
+    while (wg * 2 <= cap && wg < (size_t)di) wg *= 2;
+    *wg_out = wg;
+    return 0;
+}
+
+static cl_mem scan_scratch(bm_rt *rt, size_t bytes, int *st)
+{
+    /* Not bm_alloc: its zero fill would be pure extra traffic, and every element is written by
+     * a pass before any pass reads it. */
+    cl_int err = CL_SUCCESS;
+    cl_mem m = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
+    if (err != CL_SUCCESS) {
+        *st = bm_fail(err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ? BMOJO_ENOMEM : BMOJO_EOPENCL,
+                      "scan: clCreateBuffer of %zu bytes of chunk scratch failed: %s", bytes, bm_cl_error_name(err));
+        return NULL;
+    }
+    return m;
+}
+
+static int scan_check_args(const bm_scan_args *a)
+{
+    if (a->B < 0 || a->T < 0 || a->di < 0 || a->n < 1)
+        return bm_fail(BMOJO_EINVAL, "scan: bad size (B=%d T=%d di=%d must be >= 0, d_state n=%d >= 1)", a->B, a->T,
+                       a->di, a->n);
+    if (!a->u || !a->dt || !a->dt_bias || !a->A || !a->bc || !a->D || !a->z || !a->state || !a->y)
+        return bm_fail(BMOJO_EINVAL, "scan: NULL buffer (u, dt, dt_bias, A, bc, D, z, state and y are all required)");
+    size_t n = (size_t)a->n, di = (size_t)a->di;
+    if (a->dt_ld < di || a->z_ld < a->z_col + di || a->bc_ld < a->b_col + n || a->bc_ld < a->c_col + n)
+        return bm_fail(BMOJO_EINVAL,
+                       "scan: views do not fit their rows (dt_ld=%zu, z_ld=%zu z_col=%zu, bc_ld=%zu b_col=%zu c_col=%zu; di=%d n=%d)",
+                       a->dt_ld, a->z_ld, a->z_col, a->bc_ld, a->b_col, a->c_col, a->di, a->n);
+    if (a->dt_ld > UINT32_MAX || a->z_ld > UINT32_MAX || a->bc_ld > UINT32_MAX)
+        return bm_fail(BMOJO_ERANGE, "scan: leading dimension over 2^32 (dt_ld=%zu z_ld=%zu bc_ld=%zu)", a->dt_ld, a->z_ld, a->bc_ld);
+    return 0;
+}
+
+int bm_op_scan(bm_rt *rt, const bm_scan_args *a) { return bm_op_scan_chunked(rt, a, 0); }
+
+int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L)
+{
+    int st = scan_check_args(a);
+    if (st) return st;
+    if (a->B == 0 || a->T == 0 || a->di == 0) return 0;   /* nothing to compute or update */
+
+    const int B = a->B, T = a->T, di = a->di, n = a->n;
+    if (L <= 0) L = bm_scan_chunk_len(rt, B, di, T);
+    if (L > T) L = T;
+    int nc = (T + L - 1) / L;
+
+    /* The B/C staging tile: at least one time step of 2n floats must fit. */
+    uint64_t lbytes = rt->lim.local_mem / 2;
+    if (lbytes > BM_SCAN_LOCAL_BYTES) lbytes = BM_SCAN_LOCAL_BYTES;
+    if (lbytes < 2 * sizeof(float) * (uint64_t)n)
+        return bm_fail(BMOJO_EUNSUPPORTED, "scan: d_state %d needs %zu bytes of local memory, the device has %llu",
+                       n, 2 * sizeof(float) * (size_t)n, (unsigned long long)rt->lim.local_mem);
+    cl_int lcap = (cl_int)(lbytes / sizeof(float));
+
+    cl_kernel kf = bm_kernel(rt, "bm_scan_chunk_fwd");
+    if (!kf) return BMOJO_EOPENCL;
+    size_t wg;
+    if ((st = scan_wg(rt, kf, di, &wg))) return st;
+    size_t gdim0 = ((size_t)di + wg - 1) / wg * wg;
+
+    cl_uint dt_ld = (cl_uint)a->dt_ld, bc_ld = (cl_uint)a->bc_ld, b_col = (cl_uint)a->b_col, c_col = (cl_uint)a->c_col;
+    cl_uint z_ld = (cl_uint)a->z_ld, z_col = (cl_uint)a->z_col;
+    cl_int Ti = T, dii = di, ni = n, Li = L, Bi = B, nci = nc, one = 1;
+
+    cl_mem hs = NULL, sd = NULL;
+    cl_mem init = a->state;
+    cl_ulong i_sk = 0, i_sb = (cl_ulong)di * n;
+    cl_uint i_sc = (cl_uint)n, i_sj = 1;
+
+    if (nc > 1) {
+        cl_kernel k1 = bm_kernel(rt, "bm_scan_chunk_state");
+        cl_kernel k2 = bm_kernel(rt, "bm_scan_chunk_combine");
+        if (!k1 || !k2) return BMOJO_EOPENCL;
+        size_t wg1, wg2;
+        if ((st = scan_wg(rt, k1, di, &wg1)) || (st = scan_wg(rt, k2, di, &wg2))) return st;
+        size_t slot = (size_t)B * n * di;
+        hs = scan_scratch(rt, (size_t)nc * slot * sizeof(float), &st);
+        if (!hs) return st;
+        sd = scan_scratch(rt, (size_t)(nc - 1) * B * di * sizeof(float), &st);
+        if (!sd) {
+            bm_release(hs);
+            return st;
+        }
+        /* Pass 1: end states from zero of chunks 0..nc-2 (the last one's comes out of pass 3). */
+        cl_int err = 0;
+        err |= BM_ARG(k1, 0, Ti);
+        err |= BM_ARG(k1, 1, dii);
+        err |= BM_ARG(k1, 2, ni);
+        err |= BM_ARG(k1, 3, Li);
+        err |= BM_ARG(k1, 4, Bi);
+        err |= BM_ARG(k1, 5, a->u);
+        err |= BM_ARG(k1, 6, a->dt);
+        err |= BM_ARG(k1, 7, dt_ld);
+        err |= BM_ARG(k1, 8, a->dt_bias);
+        err |= BM_ARG(k1, 9, a->A);
+        err |= BM_ARG(k1, 10, a->bc);
+        err |= BM_ARG(k1, 11, bc_ld);
+        err |= BM_ARG(k1, 12, b_col);
+        err |= BM_ARG(k1, 13, hs);
+        err |= BM_ARG(k1, 14, sd);
+        err |= BM_ARG_LOCAL(k1, 15, (size_t)lcap * sizeof(float));
+        err |= BM_ARG(k1, 16, lcap);
+        if ((st = bm_args_check(err, "bm_scan_chunk_state"))) goto done;
+        size_t g1[3] = {((size_t)di + wg1 - 1) / wg1 * wg1, (size_t)(nc - 1), (size_t)B};
+        size_t l1[3] = {wg1, 1, 1};
+        if ((st = bm_launch(rt, k1, "bm_scan_chunk_state", 3, g1, l1))) goto done;
+
+        /* Pass 2: initial state of every chunk, in place over the end states. */
+        err = 0;
+        err |= BM_ARG(k2, 0, dii);
+        err |= BM_ARG(k2, 1, ni);
+        err |= BM_ARG(k2, 2, Bi);
+        err |= BM_ARG(k2, 3, nci);
+        err |= BM_ARG(k2, 4, a->A);
+        err |= BM_ARG(k2, 5, sd);
+        err |= BM_ARG(k2, 6, hs);
+        err |= BM_ARG(k2, 7, a->state);
+        if ((st = bm_args_check(err, "bm_scan_chunk_combine"))) goto done;
+        size_t g2[3] = {((size_t)di + wg2 - 1) / wg2 * wg2, (size_t)n, (size_t)B};
+        size_t l2[3] = {wg2, 1, 1};
+        if ((st = bm_launch(rt, k2, "bm_scan_chunk_combine", 3, g2, l2))) goto done;
+
+        init = hs;
+        i_sk = slot;
+        i_sb = (cl_ulong)n * di;
+        i_sc = 1;
+        i_sj = (cl_uint)di;
+    }
+
+    {
+        /* Final pass (the whole op when nc == 1): y, and the final state from the last chunk. */
+        cl_int err = 0;
+        err |= BM_ARG(kf, 0, Ti);
+        err |= BM_ARG(kf, 1, dii);
+        err |= BM_ARG(kf, 2, ni);
+        err |= BM_ARG(kf, 3, Li);
+        err |= BM_ARG(kf, 4, a->u);
+        err |= BM_ARG(kf, 5, a->dt);
+        err |= BM_ARG(kf, 6, dt_ld);
+        err |= BM_ARG(kf, 7, a->dt_bias);
+        err |= BM_ARG(kf, 8, a->A);
+        err |= BM_ARG(kf, 9, a->bc);
+        err |= BM_ARG(kf, 10, bc_ld);
+        err |= BM_ARG(kf, 11, b_col);
+        err |= BM_ARG(kf, 12, c_col);
+        err |= BM_ARG(kf, 13, a->D);
+        err |= BM_ARG(kf, 14, a->z);
+        err |= BM_ARG(kf, 15, z_ld);
+        err |= BM_ARG(kf, 16, z_col);
+        err |= BM_ARG(kf, 17, init);
+        err |= BM_ARG(kf, 18, i_sk);
+        err |= BM_ARG(kf, 19, i_sb);
+        err |= BM_ARG(kf, 20, i_sc);
+        err |= BM_ARG(kf, 21, i_sj);
+        err |= BM_ARG(kf, 22, a->state);
+        err |= BM_ARG(kf, 23, one);
+        err |= BM_ARG(kf, 24, a->y);
+        err |= BM_ARG_LOCAL(kf, 25, (size_t)lcap * sizeof(float));
+        err |= BM_ARG(kf, 26, lcap);
+        if ((st = bm_args_check(err, "bm_scan_chunk_fwd"))) goto done;
+        size_t g[3] = {gdim0, (size_t)nc, (size_t)B};
+        size_t l[3] = {wg, 1, 1};
+        st = bm_launch(rt, kf, "bm_scan_chunk_fwd", 3, g, l);
+    }
+
+done:
+    /* Legal right after enqueueing: OpenCL keeps a released buffer alive until the commands
+     * using it finish. Allocated per call for now (the runtime has no per-op scratch cache). */
+    bm_release(hs);
+    bm_release(sd);
+    return st;
+}

@@ -1,0 +1,15 @@
+/* op_scan.h — extra entry points of the selective-scan launcher (src/ops/op_scan.c) beyond
+ * bm_op_scan in ops.h: the chunk length it would pick, and a variant with a forced chunk length
+ * so that tests (and benchmarks) can exercise the multi-chunk path on any device. */
+#ifndef BM_OP_SCAN_H
+#define BM_OP_SCAN_H
+
+#include "ops.h"
+
+/* The time-chunk length bm_op_scan uses for these sizes on this device (T means one pass). */
+int bm_scan_chunk_len(const bm_rt *rt, int B, int di, int T);
+
+/* bm_op_scan with chunk length L (L <= 0: the automatic choice; L >= T: single pass). */
+int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L);
+
+#endif
