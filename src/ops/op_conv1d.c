@@ -34,7 +34,7 @@ int bm_op_conv1d(bm_rt *rt, const bm_conv_args *a)
         return bm_fail(BMOJO_EINVAL, "bm_op_conv1d: x leading dimension %zu < di %d", a->x_ld, a->di);
 
     cl_kernel ko = bm_kernel(rt, "bm_conv1d_out");
-    if (!ko) return BMOJO_EBUILD;
+    if (!ko) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d");
     cl_ulong xld = a->x_ld;
     cl_int has_bias = a->bias != NULL, T = a->T, di = a->di, k = a->k, B = a->B, rows = a->B * a->T, err = 0;
     cl_mem bias = a->bias ? a->bias : a->w; /* any valid buffer; has_bias = 0 keeps it unread */
@@ -59,7 +59,7 @@ int bm_op_conv1d(bm_rt *rt, const bm_conv_args *a)
 
     /* The in-order queue runs this after every read of the old state above. */
     cl_kernel ks = bm_kernel(rt, "bm_conv1d_state");
-    if (!ks) return BMOJO_EBUILD;
+    if (!ks) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d");
     err = 0;
     err |= BM_ARG(ks, 0, a->x);
     err |= BM_ARG(ks, 1, xld);

@@ -29,7 +29,7 @@ static void ew_local2(const bm_rt *rt, size_t cols, size_t rows, size_t local[2]
 static int ew_dense(bm_rt *rt, const char *name, cl_mem a, cl_mem b, size_t n)
 {
     cl_kernel k = bm_kernel(rt, name);
-    if (!k) return BMOJO_EBUILD;
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "%s", name);
     cl_ulong cn = n;
     cl_int err = 0;
     err |= BM_ARG(k, 0, a);
@@ -67,7 +67,7 @@ int bm_op_bias_add(bm_rt *rt, cl_mem x, size_t ld, cl_mem bias, int rows, int co
     if (rows > 1 && ld < (size_t)cols)
         return bm_fail(BMOJO_EINVAL, "bm_op_bias_add: %d columns exceed leading dimension %zu", cols, ld);
     cl_kernel k = bm_kernel(rt, "bm_bias_add_f32");
-    if (!k) return BMOJO_EBUILD;
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_op_bias_add");
     cl_ulong cld = ld;
     cl_int cr = rows, cc = cols, err = 0;
     err |= BM_ARG(k, 0, x);
@@ -91,7 +91,7 @@ int bm_op_swiglu(bm_rt *rt, cl_mem g, size_t ld_in, size_t g_col, size_t u_col, 
         return bm_fail(BMOJO_EINVAL, "bm_op_swiglu: %d columns at gate column %zu / up column %zu exceed leading dimension %zu",
                        cols, g_col, u_col, ld_in);
     cl_kernel k = bm_kernel(rt, "bm_swiglu_f32");
-    if (!k) return BMOJO_EBUILD;
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_op_swiglu");
     cl_ulong cld = ld_in, cg = g_col, cu = u_col;
     cl_int cr = rows, cc = cols, err = 0;
     err |= BM_ARG(k, 0, g);

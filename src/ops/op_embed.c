@@ -9,7 +9,7 @@ int bm_op_embed(bm_rt *rt, cl_mem ids, cl_mem table, cl_mem out, int n, int d)
     if (n == 0 || d == 0) return 0;
     if (!ids || !table || !out) return bm_fail(BMOJO_EINVAL, "bm_op_embed: NULL buffer");
     cl_kernel k = bm_kernel(rt, "bm_embed_gather");
-    if (!k) return BMOJO_EBUILD;
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_op_embed");
     cl_int cn = n, cd = d, err = 0;
     err |= BM_ARG(k, 0, ids);
     err |= BM_ARG(k, 1, table);

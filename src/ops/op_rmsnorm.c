@@ -21,7 +21,7 @@ int bm_op_rmsnorm(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w,
         return bm_fail(BMOJO_EUNSUPPORTED, "bm_op_rmsnorm: work-group size %zu does not fit the device (max %zu, local memory %llu bytes)",
                        wg, rt->lim.max_wg, (unsigned long long)rt->lim.local_mem);
     cl_kernel k = bm_kernel(rt, "bm_rmsnorm_rows");
-    if (!k) return BMOJO_EBUILD;
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_op_rmsnorm");
     cl_ulong xl = x_ld, xc = x_col, ol = out_ld, oc = out_col;
     cl_int cd = d, err = 0;
     cl_float ce = eps;

@@ -138,4 +138,9 @@ void test_op_conv1d(bm_test_ctx *t)
     }
     conv_case(t, 2, 37, 8, 40, 1, steps, 6); /* k = 8: several steps fit in one state */
     for (int k = 1; k <= 8; k *= 2) conv_ref_chunking(t, k);
+    /* Bad shapes are refused with BMOJO_EINVAL, never launched. */
+    bm_conv_args bad = {.B = 1, .T = 1, .di = 4, .k = 0, .x_ld = 4};
+    bm_test_true(t, bm_op_conv1d(t->rt, &bad) == BMOJO_EINVAL, "conv1d k=0 refused");
+    bad.k = 4;
+    bm_test_true(t, bm_op_conv1d(t->rt, &bad) == BMOJO_EINVAL, "conv1d NULL buffers refused");
 }

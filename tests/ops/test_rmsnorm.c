@@ -69,4 +69,7 @@ void test_op_rmsnorm(bm_test_ctx *t)
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         for (size_t j = 0; j < sizeof ds / sizeof ds[0]; j++)
             for (int mode = RMS_DENSE; mode <= RMS_INPLACE; mode++) rmsnorm_case(t, rows[i], ds[j], mode);
+    bm_test_true(t, bm_op_rmsnorm(t->rt, NULL, 8, 0, NULL, NULL, 8, 0, 2, -1, 1e-5f) == BMOJO_EINVAL,
+                 "rmsnorm d<0 refused");
+    bm_test_true(t, bm_op_rmsnorm(t->rt, NULL, 8, 0, NULL, NULL, 8, 0, 0, 8, 1e-5f) == 0, "rmsnorm rows=0 no-op");
 }

@@ -1,1 +1,0 @@
-/* cmd_run.c — placeholder */
