@@ -1,1 +1,52 @@
-/* rope.cl — placeholder, being written. */
+/* rope.cl — rotary position embedding, HF "rotate half" convention (Llama / Mistral), in place.
+ *
+ * Layout: x [B*T, ld], nh heads of dh (even) values at columns col + h*dh; token t of each
+ * sequence has absolute position pos0 + t. For i < dh/2, with x1 = x[i], x2 = x[i + dh/2]:
+ *   x1' = x1 cos(a) - x2 sin(a),  x2' = x2 cos(a) + x1 sin(a),  a = fl32(fl32(pos) * inv_freq_i).
+ *
+ * Accuracy / why this formulation: HF transformers (also when the model runs in float64)
+ * computes inv_freq = 1 / theta^(2i/dh) in float32 and the angle as one float32 product
+ * pos * inv_freq, then cos/sin of that float32 angle. We reproduce exactly that: the angle is the
+ * same float32 number as HF's, so cos/sin (OpenCL: <= 4 ulp) differ from HF by ~1e-7 relative
+ * at any position. inv_freq itself must be bit-identical, which OpenCL's pow (up to 16 ulp)
+ * cannot promise — at position 30000 one ulp of inv_freq moves the angle by ~2e-3 rad — so the
+ * launcher computes the table on the host (double pow, rounded to float, like torch's fp32 pow)
+ * and passes it by value as 8 float16 arguments (dh <= 256; no buffer allocation per call).
+ * Note that the float32 angle itself differs from the exact real angle by up to
+ * pos * 2^-24 rad (1.8e-3 rad at pos 30000): that is HF's behaviour, which we match, and is the
+ * accuracy limit of any fp32 angle. Computing the angle in double in a reference and in float
+ * here would disagree by that much; tests/ops/test_rope.c reports both deviations.
+ * One work-item per (row, head, pair i): each reads two values and writes two, coalesced in i.
+ */
+__kernel void bm_rope(__global float *x, const long ld, const long col, const int T,
+                      const int nh, const int dh, const long pos0, const long total,
+                      const float16 f0, const float16 f1, const float16 f2, const float16 f3,
+                      const float16 f4, const float16 f5, const float16 f6, const float16 f7)
+{
+    __local float inv[128];
+    if (get_local_id(0) == 0) {
+        vstore16(f0, 0, inv);
+        vstore16(f1, 1, inv);
+        vstore16(f2, 2, inv);
+        vstore16(f3, 3, inv);
+        vstore16(f4, 4, inv);
+        vstore16(f5, 5, inv);
+        vstore16(f6, 6, inv);
+        vstore16(f7, 7, inv);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const long e = (long)get_global_id(0);
+    if (e >= total) return;
+    const int nhalf = dh / 2;
+    const int i = (int)(e % nhalf);
+    const long rest = e / nhalf;
+    const int h = (int)(rest % nh);
+    const long row = rest / nh;
+    const long pos = pos0 + row % T;
+    const float a = convert_float_rte(pos) * inv[i];
+    const float c = cos(a), s = sin(a);
+    __global float *xp = x + row * ld + col + (long)h * dh + i;
+    const float x1 = xp[0], x2 = xp[nhalf];
+    xp[0] = x1 * c - x2 * s;
+    xp[nhalf] = x2 * c + x1 * s;
+}

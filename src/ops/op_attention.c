@@ -1,2 +1,186 @@
-/* op_attention.c — placeholder, being written. */
+/* op_attention.c — launchers of causal GQA attention over a ring K/V cache (cl/attention.cl)
+ * and of the cache append (cl/kv_cache.cl).
+ *
+ * Attention tiling is chosen here per call: work-group size L (<= the device's and the
+ * kernel's limits, <= 128), BR rows (query head x token pairs of one kv-head group) per work-
+ * group such that the BR x dh output tile fits BM_ATT_ACC private accumulators per work-item,
+ * and BK keys per tile; BR and BK are shrunk until the local arrays (Q and K padded to dh+1,
+ * V, scores, row statistics) fit the device's local memory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
 #include "ops.h"
+
+/* Defaults of the kernel's -D tunables (cl/attention.cl); an override in the build options
+ * is read back from rt->build_options so that launcher and kernel agree. */
+#define ATTN_ACC_DEFAULT 32
+#define ATTN_MAX_L 128
+#define ATTN_MAX_BR 32
+#define ATTN_MAX_BK 32
+
+static long attn_tunable(const bm_rt *rt, const char *name, long def)
+{
+    if (!rt->build_options) return def;
+    char key[64];
+    snprintf(key, sizeof key, "-D%s=", name);
+    const char *p = strstr(rt->build_options, key);
+    if (!p) return def;
+    long v = strtol(p + strlen(key), NULL, 10);
+    return v > 0 ? v : def;
+}
+
+/* Work-group size limit of a kernel on this device (register pressure may lower it). */
+static size_t attn_kernel_wg(bm_rt *rt, cl_kernel k)
+{
+    size_t wg = rt->lim.max_wg;
+    size_t kwg = 0;
+    if (clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL) == CL_SUCCESS &&
+        kwg > 0 && kwg < wg)
+        wg = kwg;
+    if (rt->lim.max_wi[0] < wg) wg = rt->lim.max_wi[0];
+    return wg;
+}
+
+static size_t attn_local_bytes(int BR, int BK, int dh)
+{
+    return sizeof(float) * ((size_t)(BR + BK) * (size_t)(dh + 1) + (size_t)BK * dh + (size_t)BR * BK + 3u * BR);
+}
+
+static int attn_check(const bm_attn_args *a, const char *what)
+{
+    if (!a) return bm_fail(BMOJO_EINVAL, "%s: NULL arguments", what);
+    if (a->B < 0 || a->T < 0 || a->H < 1 || a->Hkv < 1 || a->dh < 1 || a->H % a->Hkv != 0)
+        return bm_fail(BMOJO_EINVAL, "%s: bad shape B=%d T=%d H=%d Hkv=%d dh=%d (H must be a multiple of Hkv)", what,
+                       a->B, a->T, a->H, a->Hkv, a->dh);
+    if (a->window < 0 || a->pos0 < 0 || a->cap < 0)
+        return bm_fail(BMOJO_EINVAL, "%s: negative window %d, pos0 %lld or cap %d", what, a->window,
+                       (long long)a->pos0, a->cap);
+    if (!a->k || !a->v) return bm_fail(BMOJO_EINVAL, "%s: NULL k or v buffer", what);
+    if (a->kv_ld < a->k_col + (size_t)a->Hkv * a->dh || a->kv_ld < a->v_col + (size_t)a->Hkv * a->dh)
+        return bm_fail(BMOJO_EINVAL, "%s: kv_ld %zu too small for k_col %zu / v_col %zu + %d heads of %d", what,
+                       a->kv_ld, a->k_col, a->v_col, a->Hkv, a->dh);
+    return 0;
+}
+
+int bm_op_attention(bm_rt *rt, const bm_attn_args *a)
+{
+    int st = attn_check(a, "attention");
+    if (st) return st;
+    if (!a->q || !a->out) return bm_fail(BMOJO_EINVAL, "attention: NULL q or out buffer");
+    if (a->q_ld < a->q_col + (size_t)a->H * a->dh || a->out_ld < (size_t)a->H * a->dh)
+        return bm_fail(BMOJO_EINVAL, "attention: q_ld %zu (q_col %zu) or out_ld %zu too small for %d heads of %d",
+                       a->q_ld, a->q_col, a->out_ld, a->H, a->dh);
+    if (a->B == 0 || a->T == 0) return 0;
+    /* Past positions a query may read: pos0 - 1 down to pos0 - needed. */
+    const int64_t needed = a->window > 0 ? (a->pos0 < a->window - 1 ? a->pos0 : a->window - 1) : a->pos0;
+    if (needed > 0 && (!a->k_cache || !a->v_cache || a->cap < needed))
+        return bm_fail(BMOJO_EINVAL,
+                       "attention: pos0 %lld with window %d reads %lld cached rows, but the cache %s (cap %d)",
+                       (long long)a->pos0, a->window, (long long)needed,
+                       (!a->k_cache || !a->v_cache) ? "is NULL" : "is too small", a->cap);
+
+    cl_kernel k = bm_kernel(rt, "bm_attn_fwd");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "attention");
+    const int acc = (int)attn_tunable(rt, "BM_ATT_ACC", ATTN_ACC_DEFAULT);
+    size_t L = attn_kernel_wg(rt, k);
+    if (rt->lim.wg > 0 && rt->lim.wg < L) L = rt->lim.wg;
+    if (L > ATTN_MAX_L) L = ATTN_MAX_L;
+    const int dh = a->dh;
+    const long nrows = (long)(a->H / a->Hkv) * a->T;
+    long br = (long)acc * (long)L / dh;
+    if (br > ATTN_MAX_BR) br = ATTN_MAX_BR;
+    if (br > nrows) br = nrows;
+    if (br < 1)
+        return bm_fail(BMOJO_EUNSUPPORTED, "attention: head_dim %d exceeds %d accumulators x %zu work-items", dh, acc,
+                       L);
+    int BR = (int)br, BK = (int)attn_tunable(rt, "BM_ATT_BK", ATTN_MAX_BK);
+    while (attn_local_bytes(BR, BK, dh) > rt->lim.local_mem) {
+        if (BK >= BR && BK > 1) BK = (BK + 1) / 2;
+        else if (BR > 1) BR = (BR + 1) / 2;
+        else
+            return bm_fail(BMOJO_EUNSUPPORTED, "attention: head_dim %d needs %zu bytes of local memory, device has %llu",
+                           dh, attn_local_bytes(1, 1, dh), (unsigned long long)rt->lim.local_mem);
+    }
+
+    const cl_int T = a->T, H = a->H, Hkv = a->Hkv, cdh = dh, cap = a->cap, window = a->window, cbr = BR, cbk = BK;
+    const cl_long q_ld = (cl_long)a->q_ld, q_col = (cl_long)a->q_col, kv_ld = (cl_long)a->kv_ld,
+                  k_col = (cl_long)a->k_col, v_col = (cl_long)a->v_col, out_ld = (cl_long)a->out_ld,
+                  pos0 = (cl_long)a->pos0;
+    const cl_float scale = a->scale;
+    /* Unused caches (nothing cached is read) are never dereferenced; pass a valid buffer anyway. */
+    cl_mem kc = needed > 0 ? a->k_cache : a->k, vc = needed > 0 ? a->v_cache : a->v;
+    cl_int err = 0;
+    int i = 0;
+    err |= BM_ARG(k, i++, T);
+    err |= BM_ARG(k, i++, H);
+    err |= BM_ARG(k, i++, Hkv);
+    err |= BM_ARG(k, i++, cdh);
+    err |= BM_ARG(k, i++, a->q);
+    err |= BM_ARG(k, i++, q_ld);
+    err |= BM_ARG(k, i++, q_col);
+    err |= BM_ARG(k, i++, a->k);
+    err |= BM_ARG(k, i++, a->v);
+    err |= BM_ARG(k, i++, kv_ld);
+    err |= BM_ARG(k, i++, k_col);
+    err |= BM_ARG(k, i++, v_col);
+    err |= BM_ARG(k, i++, kc);
+    err |= BM_ARG(k, i++, vc);
+    err |= BM_ARG(k, i++, cap);
+    err |= BM_ARG(k, i++, pos0);
+    err |= BM_ARG(k, i++, window);
+    err |= BM_ARG(k, i++, scale);
+    err |= BM_ARG(k, i++, a->out);
+    err |= BM_ARG(k, i++, out_ld);
+    err |= BM_ARG(k, i++, cbr);
+    err |= BM_ARG(k, i++, cbk);
+    err |= BM_ARG_LOCAL(k, i++, sizeof(float) * (size_t)BR * (dh + 1));
+    err |= BM_ARG_LOCAL(k, i++, sizeof(float) * (size_t)BK * (dh + 1));
+    err |= BM_ARG_LOCAL(k, i++, sizeof(float) * (size_t)BK * dh);
+    err |= BM_ARG_LOCAL(k, i++, sizeof(float) * (size_t)BR * BK);
+    err |= BM_ARG_LOCAL(k, i++, sizeof(float) * 3u * BR);
+    st = bm_args_check(err, "bm_attn_fwd");
+    if (st) return st;
+    const size_t ntiles = (size_t)((nrows + BR - 1) / BR);
+    const size_t global[2] = {ntiles * L, (size_t)a->B * a->Hkv};
+    const size_t local[2] = {L, 1};
+    return bm_launch(rt, k, "bm_attn_fwd", 2, global, local);
+}
+
+int bm_op_kv_append(bm_rt *rt, const bm_attn_args *a)
+{
+    int st = attn_check(a, "kv_append");
+    if (st) return st;
+    const int n = a->T < a->cap ? a->T : a->cap;
+    if (a->B == 0 || n == 0) return 0;
+    if (!a->k_cache || !a->v_cache) return bm_fail(BMOJO_EINVAL, "kv_append: NULL k_cache or v_cache");
+    cl_kernel k = bm_kernel(rt, "bm_kv_append");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "kv_append");
+    const cl_int T = a->T, Hkv = a->Hkv, dh = a->dh, cn = n, cap = a->cap;
+    const cl_long kv_ld = (cl_long)a->kv_ld, k_col = (cl_long)a->k_col, v_col = (cl_long)a->v_col,
+                  pos0 = (cl_long)a->pos0, total = (cl_long)a->B * a->Hkv * n * a->dh;
+    cl_int err = 0;
+    int i = 0;
+    err |= BM_ARG(k, i++, T);
+    err |= BM_ARG(k, i++, Hkv);
+    err |= BM_ARG(k, i++, dh);
+    err |= BM_ARG(k, i++, cn);
+    err |= BM_ARG(k, i++, a->k);
+    err |= BM_ARG(k, i++, a->v);
+    err |= BM_ARG(k, i++, kv_ld);
+    err |= BM_ARG(k, i++, k_col);
+    err |= BM_ARG(k, i++, v_col);
+    err |= BM_ARG(k, i++, a->k_cache);
+    err |= BM_ARG(k, i++, a->v_cache);
+    err |= BM_ARG(k, i++, cap);
+    err |= BM_ARG(k, i++, pos0);
+    err |= BM_ARG(k, i++, total);
+    st = bm_args_check(err, "bm_kv_append");
+    if (st) return st;
+    size_t L = attn_kernel_wg(rt, k);
+    if (rt->lim.wg > 0 && rt->lim.wg < L) L = rt->lim.wg;
+    const size_t global[1] = {(size_t)total};
+    const size_t local[1] = {L};
+    return bm_launch(rt, k, "bm_kv_append", 1, global, local);
+}
