@@ -1,1 +1,77 @@
-/* forward.c — placeholder, being written. */
+/* forward.c — bmojo_forward: one pass of T tokens of B sequences through the layer stack,
+ * continuing from the state. Token ids go up once, every op is enqueued on one in-order queue
+ * with no host round trip in between, and only the requested logits come back. */
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "layers.h"
+#include "ops.h"
+
+#define BM_MAX_TOKENS_PER_CALL (1 << 22)
+
+static int run_layer(bm_model *m, bm_state *s, int i, int T)
+{
+    switch (m->cfg.layers[i].type) {
+    case BM_LAYER_MAMBA: return bm_layer_mamba(m, s, i, T, s->ws.h, s->ws.out);
+    case BM_LAYER_ATTENTION: return bm_layer_attention(m, s, i, T);
+    case BM_LAYER_MLP: return bm_layer_mlp(m, s, i, T);
+    case BM_LAYER_BMOJO: return bm_layer_bmojo(m, s, i, T);
+    }
+    return bm_fail(BMOJO_ECONFIG, "layers[%d]: unknown sublayer kind", i);
+}
+
+int bm_forward_device(bm_model *m, bm_state *s, int T, int logits_mode)
+{
+    bm_rt *rt = m->rt;
+    bm_workspace *ws = &s->ws;
+    size_t N = (size_t)s->B * (size_t)T, d = (size_t)m->cfg.d_model, V = (size_t)m->cfg.vocab_size;
+    float eps = m->cfg.norm_eps;
+
+    int st = bm_op_embed(rt, ws->ids, m->embed, ws->x, (int)N, (int)d);
+    for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) {
+        st = bm_op_rmsnorm(rt, ws->x, d, 0, m->layers[i].norm, ws->h, d, 0, (int)N, (int)d, eps);
+        if (!st) st = run_layer(m, s, i, T);
+        if (!st) st = bm_op_add(rt, ws->x, ws->out, N * d);
+        if (st) return bm_fail_context(st, "layers[%d] (%s)", i, bm_layer_type_name(m->cfg.layers[i].type));
+    }
+    if (st) return st;
+    if (logits_mode == BMOJO_LOGITS_LAST) {
+        /* the last row of each sequence: rows b*T + T-1, i.e. a stride of T*d from column (T-1)*d */
+        st = bm_op_rmsnorm(rt, ws->x, (size_t)T * d, (size_t)(T - 1) * d, m->norm_f, ws->hf, d, 0, s->B, (int)d, eps);
+        if (!st) st = bm_gemm(rt, (size_t)s->B, V, d, ws->hf, 0, d, m->lm_head, 0, d, 0.0f, ws->logits, 0, V);
+    } else if (logits_mode == BMOJO_LOGITS_ALL) {
+        st = bm_op_rmsnorm(rt, ws->x, d, 0, m->norm_f, ws->hf, d, 0, (int)N, (int)d, eps);
+        if (!st) st = bm_gemm(rt, N, V, d, ws->hf, 0, d, m->lm_head, 0, d, 0.0f, ws->logits, 0, V);
+    }
+    return st ? bm_fail_context(st, "output head") : 0;
+}
+
+int bmojo_forward(bmojo_model *m, bmojo_state *s, const int32_t *ids, int T, int logits_mode, float *logits)
+{
+    if (!m || !s || !ids) return bm_fail(BMOJO_EINVAL, "bmojo_forward: model, state and ids must not be NULL");
+    if (s->m != m) return bm_fail(BMOJO_EINVAL, "bmojo_forward: the state was created for another model");
+    if (T < 1 || T > BM_MAX_TOKENS_PER_CALL)
+        return bm_fail(BMOJO_EINVAL, "bmojo_forward: T = %d tokens is out of range [1, %d]", T, BM_MAX_TOKENS_PER_CALL);
+    if (logits_mode < BMOJO_LOGITS_NONE || logits_mode > BMOJO_LOGITS_ALL)
+        return bm_fail(BMOJO_EINVAL, "bmojo_forward: unknown logits mode %d", logits_mode);
+    if (logits_mode != BMOJO_LOGITS_NONE && !logits)
+        return bm_fail(BMOJO_EINVAL, "bmojo_forward: logits requested but the output pointer is NULL");
+    size_t N = (size_t)s->B * (size_t)T;
+    for (size_t r = 0; r < N; r++)
+        if (ids[r] < 0 || ids[r] >= m->cfg.vocab_size)
+            return bm_fail(BMOJO_ERANGE, "token id %d (sequence %zu, position %lld) is outside the vocabulary [0, %d)",
+                           ids[r], r / (size_t)T, (long long)(s->pos + (int64_t)(r % (size_t)T)), m->cfg.vocab_size);
+    if (s->pos + T > ((int64_t)1 << 31) - 1) return bm_fail(BMOJO_ERANGE, "sequence longer than 2^31 tokens");
+
+    int st = bm_state_reserve(s, T);
+    if (!st) st = bm_upload(m->rt, s->ws.ids, 0, ids, N * sizeof(int32_t));
+    if (!st) st = bm_forward_device(m, s, T, logits_mode);
+    if (st) return st; /* the state is undefined after a failure: reset or restore it */
+    s->pos += T;
+    size_t V = (size_t)m->cfg.vocab_size;
+    if (logits_mode == BMOJO_LOGITS_LAST) st = bm_download(m->rt, s->ws.logits, 0, logits, (size_t)s->B * V * 4);
+    else if (logits_mode == BMOJO_LOGITS_ALL) st = bm_download(m->rt, s->ws.logits, 0, logits, N * V * 4);
+    else st = bm_finish(m->rt);
+    return st;
+}

@@ -1,1 +1,151 @@
-/* model.c — placeholder, being written. */
+/* model.c — bmojo_model: loading a model folder or a config with random weights, and describing
+ * it (parameter count, per-sublayer summary). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+
+static int model_new(bmojo_runtime *rt, bmojo_model **out, bm_model **m)
+{
+    if (!rt || !out) return bm_fail(BMOJO_EINVAL, "bmojo_model: runtime and output must not be NULL");
+    *out = NULL;
+    *m = calloc(1, sizeof **m);
+    if (!*m) return bm_fail(BMOJO_ENOMEM, "out of host memory");
+    (*m)->rt = rt;
+    return 0;
+}
+
+int bmojo_model_load(bmojo_runtime *rt, const char *dir, bmojo_model **out)
+{
+    bm_model *m = NULL;
+    int st = model_new(rt, out, &m);
+    if (st) return st;
+    if (!dir) {
+        free(m);
+        return bm_fail(BMOJO_EINVAL, "bmojo_model_load: no model folder given");
+    }
+    st = bm_config_load_dir(dir, &m->cfg);
+    if (st) {
+        free(m);
+        return st;
+    }
+    bm_st_set set;
+    memset(&set, 0, sizeof set);
+    st = bm_st_set_open(dir, &set);
+    if (!st) {
+        st = bm_weights_load(m, &set, 0);
+        bm_st_set_close(&set);
+        if (st) st = bm_fail_context(st, "%s", dir);
+    }
+    if (st) {
+        bmojo_model_free(m);
+        return st;
+    }
+    *out = m;
+    return 0;
+}
+
+int bmojo_model_random(bmojo_runtime *rt, const char *config_yaml, uint64_t seed, bmojo_model **out)
+{
+    bm_model *m = NULL;
+    int st = model_new(rt, out, &m);
+    if (st) return st;
+    if (!config_yaml) {
+        free(m);
+        return bm_fail(BMOJO_EINVAL, "bmojo_model_random: no config given");
+    }
+    st = bm_config_load_yaml(config_yaml, &m->cfg);
+    if (st) {
+        free(m);
+        return st;
+    }
+    st = bm_weights_load(m, NULL, seed ? seed : 1);
+    if (st) {
+        bmojo_model_free(m);
+        return st;
+    }
+    *out = m;
+    return 0;
+}
+
+void bmojo_model_free(bmojo_model *m)
+{
+    if (!m) return;
+    bm_weights_free(m);
+    bm_config_free(&m->cfg);
+    free(m);
+}
+
+int bmojo_model_get_info(const bmojo_model *m, bmojo_model_info *info)
+{
+    if (!m || !info) return bm_fail(BMOJO_EINVAL, "bmojo_model_get_info: NULL argument");
+    memset(info, 0, sizeof *info);
+    info->name = m->cfg.name;
+    info->vocab_size = m->cfg.vocab_size;
+    info->d_model = m->cfg.d_model;
+    info->n_layers = m->cfg.n_layers;
+    for (int i = 0; i < m->cfg.n_layers; i++) {
+        switch (m->cfg.layers[i].type) {
+        case BM_LAYER_MAMBA: info->n_mamba++; break;
+        case BM_LAYER_ATTENTION: info->n_attention++; break;
+        case BM_LAYER_MLP: info->n_mlp++; break;
+        case BM_LAYER_BMOJO: info->n_bmojo++; break;
+        }
+    }
+    info->n_params = m->n_params;
+    info->weight_bytes = m->weight_bytes;
+    return 0;
+}
+
+int bmojo_model_describe(const bmojo_model *m, char *buf, size_t n)
+{
+    if (!m || !buf || !n) return bm_fail(BMOJO_EINVAL, "bmojo_model_describe: NULL argument");
+    const bm_config *c = &m->cfg;
+    size_t off = 0;
+#define PUT(...)                                                                                                       \
+    do {                                                                                                               \
+        if (off < n) off += (size_t)snprintf(buf + off, n - off, __VA_ARGS__);                                         \
+    } while (0)
+    PUT("%s: vocab %d, d_model %d, %d sublayers, %.2fM parameters, %s head\n", c->name, c->vocab_size, c->d_model,
+        c->n_layers, (double)m->n_params / 1e6, m->lm_head == m->embed ? "tied" : "untied");
+    for (int i = 0; i < c->n_layers; i++) {
+        const bm_layer_cfg *l = &c->layers[i];
+        PUT("  %2d %-9s", i, bm_layer_type_name(l->type));
+        if (l->type == BM_LAYER_MAMBA || l->type == BM_LAYER_BMOJO)
+            PUT(" d_inner %d d_state %d d_conv %d dt_rank %d%s", l->mamba.d_inner, l->mamba.d_state, l->mamba.d_conv,
+                l->mamba.dt_rank, l->mamba.dt_bc_norm ? " dt_bc_norm" : "");
+        if (l->type == BM_LAYER_ATTENTION || l->type == BM_LAYER_BMOJO) {
+            PUT(" heads %d/%d x %d", l->attn.heads, l->attn.kv_heads, l->attn.head_dim);
+            if (l->attn.window) PUT(" window %d", l->attn.window);
+            else PUT(" full");
+            if (l->attn.rope_theta > 0) PUT(" rope %g", (double)l->attn.rope_theta);
+        }
+        if (l->type == BM_LAYER_BMOJO) PUT(" fading %d eidetic %d taps %d", l->fading_tokens, l->eidetic_tokens, l->n_taps);
+        if (l->type == BM_LAYER_MLP) PUT(" intermediate %d", l->intermediate);
+        PUT("\n");
+    }
+#undef PUT
+    return 0;
+}
+
+void bm_model_dims_get(const bm_model *m, bm_model_dims *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < m->cfg.n_layers; i++) {
+        const bm_layer_cfg *l = &m->cfg.layers[i];
+        size_t v;
+        if (l->type == BM_LAYER_MAMBA || l->type == BM_LAYER_BMOJO) {
+            if ((v = (size_t)l->mamba.d_inner) > o->di) o->di = v;
+            if ((v = (size_t)(l->mamba.dt_rank + 2 * l->mamba.d_state)) > o->xdbl) o->xdbl = v;
+        }
+        if (l->type == BM_LAYER_ATTENTION || l->type == BM_LAYER_BMOJO) {
+            size_t H = (size_t)l->attn.heads, G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim;
+            if ((v = (H + 2 * G) * dh) > o->qkv) o->qkv = v;
+            if ((v = H * dh) > o->att) o->att = v;
+            if (l->type == BM_LAYER_BMOJO && (v = 2 * G * dh) > o->kvf) o->kvf = v;
+        }
+        if (l->type == BM_LAYER_MLP && (v = (size_t)l->intermediate) > o->f) o->f = v;
+    }
+}

@@ -1,1 +1,377 @@
-/* state.c — placeholder, being written. */
+/* state.c — bmojo_state: the recurrent memory of B sequences (Mamba conv/SSM states, attention
+ * K/V caches, B'MOJO memories), its workspace of activations, reset, memory accounting, and
+ * save/restore to memory or a file. Memory per sequence is constant in the number of tokens for
+ * every kind except full attention, whose cache grows by doubling. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "model.h"
+
+#define STATE_MAGIC "BMOJOST1"
+
+/* The state buffers of a layer, in a fixed order (save/restore walks them). */
+#define LAYER_STATE_FIELDS(X)                                                                                          \
+    X(conv) X(ssm) X(k_cache) X(v_cache) X(y_hist) X(win_k) X(win_v) X(fade_k) X(fade_v) X(cand_eps) X(cand_pos)       \
+        X(cand_k) X(cand_v) X(mem_k) X(mem_v)
+
+static size_t mem_size(cl_mem m)
+{
+    size_t n = 0;
+    if (m && clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof n, &n, NULL) != CL_SUCCESS) n = 0;
+    return n;
+}
+
+static int alloc_f(bm_rt *rt, size_t n_floats, cl_mem *out) { return bm_alloc(rt, n_floats * 4, out); }
+
+static size_t at_least1(int v) { return v > 0 ? (size_t)v : 1; }
+
+static int layer_state_alloc(bm_state *s, int i)
+{
+    bm_rt *rt = s->m->rt;
+    const bm_layer_cfg *l = &s->m->cfg.layers[i];
+    bm_layer_state *ls = &s->layers[i];
+    size_t B = (size_t)s->B;
+    int st = 0;
+    if (l->type == BM_LAYER_MAMBA || l->type == BM_LAYER_BMOJO) {
+        size_t di = (size_t)l->mamba.d_inner;
+        st = alloc_f(rt, B * di * at_least1(l->mamba.d_conv - 1), &ls->conv);
+        if (!st) st = alloc_f(rt, B * di * (size_t)l->mamba.d_state, &ls->ssm);
+    }
+    size_t G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim;
+    if (!st && l->type == BM_LAYER_ATTENTION) {
+        ls->cap = l->attn.window > 0 ? l->attn.window : 64; /* full attention grows on demand */
+        st = alloc_f(rt, B * G * (size_t)ls->cap * dh, &ls->k_cache);
+        if (!st) st = alloc_f(rt, B * G * (size_t)ls->cap * dh, &ls->v_cache);
+    }
+    if (!st && l->type == BM_LAYER_BMOJO) {
+        size_t w = (size_t)l->attn.window, mf = at_least1(l->fading_tokens), me = at_least1(l->eidetic_tokens);
+        size_t mm = at_least1(l->fading_tokens + l->eidetic_tokens);
+        ls->cap = l->attn.window;
+        st = alloc_f(rt, B * (size_t)l->n_taps * (size_t)s->m->cfg.d_model, &ls->y_hist);
+        if (!st) st = alloc_f(rt, B * G * w * dh, &ls->win_k);
+        if (!st) st = alloc_f(rt, B * G * w * dh, &ls->win_v);
+        if (!st) st = alloc_f(rt, B * G * mf * dh, &ls->fade_k);
+        if (!st) st = alloc_f(rt, B * G * mf * dh, &ls->fade_v);
+        if (!st) st = alloc_f(rt, B * me, &ls->cand_eps);
+        if (!st) st = alloc_f(rt, B * me, &ls->cand_pos); /* int32 */
+        if (!st) st = alloc_f(rt, B * G * me * dh, &ls->cand_k);
+        if (!st) st = alloc_f(rt, B * G * me * dh, &ls->cand_v);
+        if (!st) st = alloc_f(rt, B * G * mm * dh, &ls->mem_k);
+        if (!st) st = alloc_f(rt, B * G * mm * dh, &ls->mem_v);
+    }
+    return st;
+}
+
+static void layer_state_release(bm_layer_state *ls)
+{
+#define REL(f) bm_release(ls->f); ls->f = NULL;
+    LAYER_STATE_FIELDS(REL)
+#undef REL
+}
+
+static void workspace_release(bm_workspace *ws)
+{
+    cl_mem *bufs[] = {&ws->ids, &ws->x,  &ws->h,  &ws->out, &ws->xz,  &ws->u,           &ws->xdbl,
+                      &ws->dt,  &ws->ys, &ws->y,  &ws->qkv, &ws->kvf, &ws->att,         &ws->gu,
+                      &ws->act, &ws->hf, &ws->logits, &ws->mix_scratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        bm_release(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    ws->rows = ws->logits_rows = ws->mix_scratch_bytes = 0;
+    ws->bytes = 0;
+}
+
+/* Sizes the activations for N rows (B * T) and the head for `logit_rows` rows. */
+static int workspace_reserve(bm_state *s, size_t N)
+{
+    bm_workspace *ws = &s->ws;
+    if (ws->rows >= N) return 0;
+    size_t keep_scratch = ws->mix_scratch_bytes;
+    workspace_release(ws);
+    bm_rt *rt = s->m->rt;
+    bm_model_dims dm;
+    bm_model_dims_get(s->m, &dm);
+    size_t d = (size_t)s->m->cfg.d_model, V = (size_t)s->m->cfg.vocab_size;
+    struct {
+        cl_mem *buf;
+        size_t cols;
+    } plan[] = {{&ws->ids, 1},  {&ws->x, d},          {&ws->h, d},   {&ws->out, d},    {&ws->xz, 2 * dm.di},
+                {&ws->u, dm.di}, {&ws->xdbl, dm.xdbl}, {&ws->dt, dm.di}, {&ws->ys, dm.di}, {&ws->y, d},
+                {&ws->qkv, dm.qkv}, {&ws->kvf, dm.kvf}, {&ws->att, dm.att}, {&ws->gu, 2 * dm.f}, {&ws->act, dm.f},
+                {&ws->hf, d},   {&ws->logits, V}};
+    int st = 0;
+    for (size_t i = 0; st == 0 && i < sizeof plan / sizeof plan[0]; i++) {
+        size_t bytes = N * plan[i].cols * 4;
+        if (plan[i].cols == 0) continue;
+        st = bm_alloc(rt, bytes, plan[i].buf);
+        ws->bytes += bytes;
+    }
+    if (st) {
+        workspace_release(ws);
+        return bm_fail_context(st, "allocating activations for %zu rows", N);
+    }
+    ws->rows = ws->logits_rows = N;
+    (void)keep_scratch;
+    return 0;
+}
+
+/* Grows a full-attention cache to hold `need` positions (slot p == p while cap >= positions). */
+static int grow_cache(bm_state *s, int i, int64_t need)
+{
+    bm_layer_state *ls = &s->layers[i];
+    const bm_layer_cfg *l = &s->m->cfg.layers[i];
+    if (l->type != BM_LAYER_ATTENTION || l->attn.window > 0 || need <= ls->cap) return 0;
+    int64_t cap = ls->cap;
+    while (cap < need) cap *= 2;
+    if (cap > (int64_t)1 << 30) return bm_fail(BMOJO_ERANGE, "context of %lld tokens is too long", (long long)need);
+    size_t G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim, B = (size_t)s->B;
+    cl_mem nk = NULL, nv = NULL;
+    int st = alloc_f(s->m->rt, B * G * (size_t)cap * dh, &nk);
+    if (!st) st = alloc_f(s->m->rt, B * G * (size_t)cap * dh, &nv);
+    /* rows of each (b, g) move from stride old cap to stride new cap */
+    size_t old_row = (size_t)ls->cap * dh * 4, new_row = (size_t)cap * dh * 4;
+    for (size_t bg = 0; st == 0 && bg < B * G; bg++) {
+        st = bm_copy(s->m->rt, ls->k_cache, bg * old_row, nk, bg * new_row, old_row);
+        if (!st) st = bm_copy(s->m->rt, ls->v_cache, bg * old_row, nv, bg * new_row, old_row);
+    }
+    if (st) {
+        bm_release(nk);
+        bm_release(nv);
+        return st;
+    }
+    bm_release(ls->k_cache);
+    bm_release(ls->v_cache);
+    ls->k_cache = nk;
+    ls->v_cache = nv;
+    ls->cap = (int)cap;
+    return 0;
+}
+
+int bm_state_reserve(bm_state *s, int T)
+{
+    int st = workspace_reserve(s, (size_t)s->B * (size_t)T);
+    for (int i = 0; st == 0 && i < s->m->cfg.n_layers; i++) st = grow_cache(s, i, s->pos + T);
+    return st;
+}
+
+int bmojo_state_create(bmojo_model *m, int batch, bmojo_state **out)
+{
+    if (!m || !out) return bm_fail(BMOJO_EINVAL, "bmojo_state_create: NULL argument");
+    *out = NULL;
+    if (batch < 1 || batch > 65536) return bm_fail(BMOJO_EINVAL, "batch size %d is out of range [1, 65536]", batch);
+    bm_state *s = calloc(1, sizeof *s);
+    if (!s) return bm_fail(BMOJO_ENOMEM, "out of host memory");
+    s->m = m;
+    s->B = batch;
+    s->layers = calloc((size_t)m->cfg.n_layers, sizeof *s->layers);
+    int st = s->layers ? 0 : bm_fail(BMOJO_ENOMEM, "out of host memory");
+    for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) st = layer_state_alloc(s, i);
+    if (st) {
+        bmojo_state_free(s);
+        return st;
+    }
+    *out = s;
+    return 0;
+}
+
+void bmojo_state_free(bmojo_state *s)
+{
+    if (!s) return;
+    if (s->layers)
+        for (int i = 0; i < s->m->cfg.n_layers; i++) layer_state_release(&s->layers[i]);
+    free(s->layers);
+    workspace_release(&s->ws);
+    free(s);
+}
+
+int bmojo_state_reset(bmojo_state *s)
+{
+    if (!s) return bm_fail(BMOJO_EINVAL, "bmojo_state_reset: NULL state");
+    int st = 0;
+    for (int i = 0; st == 0 && i < s->m->cfg.n_layers; i++) {
+        bm_layer_state *ls = &s->layers[i];
+#define ZERO(f) if (st == 0 && ls->f) st = bm_fill_zero(s->m->rt, ls->f, 0, mem_size(ls->f));
+        LAYER_STATE_FIELDS(ZERO)
+#undef ZERO
+    }
+    if (st == 0) st = bm_finish(s->m->rt);
+    if (st == 0) s->pos = 0;
+    return st;
+}
+
+int64_t bmojo_state_position(const bmojo_state *s) { return s ? s->pos : 0; }
+int bmojo_state_batch(const bmojo_state *s) { return s ? s->B : 0; }
+
+int bmojo_state_get_memory(const bmojo_state *s, bmojo_state_memory *o)
+{
+    if (!s || !o) return bm_fail(BMOJO_EINVAL, "bmojo_state_get_memory: NULL argument");
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < s->m->cfg.n_layers; i++) {
+        const bm_layer_state *ls = &s->layers[i];
+        o->ssm += mem_size(ls->conv) + mem_size(ls->ssm);
+        o->attention_kv += mem_size(ls->k_cache) + mem_size(ls->v_cache) + mem_size(ls->win_k) + mem_size(ls->win_v);
+        o->eidetic += mem_size(ls->y_hist) + mem_size(ls->fade_k) + mem_size(ls->fade_v) + mem_size(ls->cand_eps) +
+                      mem_size(ls->cand_pos) + mem_size(ls->cand_k) + mem_size(ls->cand_v) + mem_size(ls->mem_k) +
+                      mem_size(ls->mem_v);
+    }
+    o->scratch = s->ws.bytes + s->ws.mix_scratch_bytes;
+    return 0;
+}
+
+/* ---- save / restore ---- */
+
+typedef struct {
+    char magic[8];
+    uint32_t n_layers, d_model, vocab_size, batch;
+    int64_t pos;
+} state_header;
+
+int bmojo_state_save(const bmojo_state *s, void **buf, size_t *size)
+{
+    if (!s || !buf || !size) return bm_fail(BMOJO_EINVAL, "bmojo_state_save: NULL argument");
+    *buf = NULL;
+    *size = 0;
+    size_t total = sizeof(state_header);
+    for (int i = 0; i < s->m->cfg.n_layers; i++) {
+        const bm_layer_state *ls = &s->layers[i];
+        total += sizeof(int32_t);
+#define SZ(f) total += sizeof(uint64_t) + mem_size(ls->f);
+        LAYER_STATE_FIELDS(SZ)
+#undef SZ
+    }
+    uint8_t *p = malloc(total);
+    if (!p) return bm_fail(BMOJO_ENOMEM, "out of host memory saving a %zu-byte state", total);
+    state_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, STATE_MAGIC, 8);
+    h.n_layers = (uint32_t)s->m->cfg.n_layers;
+    h.d_model = (uint32_t)s->m->cfg.d_model;
+    h.vocab_size = (uint32_t)s->m->cfg.vocab_size;
+    h.batch = (uint32_t)s->B;
+    h.pos = s->pos;
+    size_t off = 0;
+    memcpy(p, &h, sizeof h);
+    off += sizeof h;
+    int st = 0;
+    for (int i = 0; st == 0 && i < s->m->cfg.n_layers; i++) {
+        const bm_layer_state *ls = &s->layers[i];
+        int32_t cap = ls->cap;
+        memcpy(p + off, &cap, sizeof cap);
+        off += sizeof cap;
+#define PUT(f)                                                                                                         \
+    if (st == 0) {                                                                                                     \
+        uint64_t n = mem_size(ls->f);                                                                                  \
+        memcpy(p + off, &n, sizeof n);                                                                                 \
+        off += sizeof n;                                                                                               \
+        if (n) st = bm_download(s->m->rt, ls->f, 0, p + off, n);                                                       \
+        off += n;                                                                                                      \
+    }
+        LAYER_STATE_FIELDS(PUT)
+#undef PUT
+    }
+    if (st) {
+        free(p);
+        return st;
+    }
+    *buf = p;
+    *size = total;
+    return 0;
+}
+
+int bmojo_state_restore(bmojo_state *s, const void *buf, size_t size)
+{
+    if (!s || !buf) return bm_fail(BMOJO_EINVAL, "bmojo_state_restore: NULL argument");
+    const uint8_t *p = buf;
+    state_header h;
+    if (size < sizeof h) return bm_fail(BMOJO_EFORMAT, "saved state is truncated (%zu bytes)", size);
+    memcpy(&h, p, sizeof h);
+    if (memcmp(h.magic, STATE_MAGIC, 8) != 0) return bm_fail(BMOJO_EFORMAT, "not a bmojo state (bad magic)");
+    if (h.n_layers != (uint32_t)s->m->cfg.n_layers || h.d_model != (uint32_t)s->m->cfg.d_model ||
+        h.vocab_size != (uint32_t)s->m->cfg.vocab_size)
+        return bm_fail(BMOJO_EINVAL, "saved state belongs to another model (%u layers, d_model %u, vocab %u)",
+                       h.n_layers, h.d_model, h.vocab_size);
+    if (h.batch != (uint32_t)s->B)
+        return bm_fail(BMOJO_EINVAL, "saved state has batch %u, this state %d", h.batch, s->B);
+    if (h.pos < 0) return bm_fail(BMOJO_EFORMAT, "saved state has a negative position");
+    size_t off = sizeof h;
+    int st = 0;
+    for (int i = 0; st == 0 && i < s->m->cfg.n_layers; i++) {
+        bm_layer_state *ls = &s->layers[i];
+        int32_t cap;
+        if (off + sizeof cap > size) return bm_fail(BMOJO_EFORMAT, "saved state is truncated at layer %d", i);
+        memcpy(&cap, p + off, sizeof cap);
+        off += sizeof cap;
+        if (cap != ls->cap) {
+            /* a grown full-attention cache: grow ours to the same capacity */
+            if (cap < ls->cap || cap > (1 << 30)) return bm_fail(BMOJO_EFORMAT, "saved state: layer %d capacity %d", i, cap);
+            st = grow_cache(s, i, cap);
+            if (st) return st;
+            if (ls->cap != cap) return bm_fail(BMOJO_EFORMAT, "saved state: layer %d capacity %d", i, cap);
+        }
+#define GET(f)                                                                                                         \
+    if (st == 0) {                                                                                                     \
+        uint64_t n;                                                                                                    \
+        if (off + sizeof n > size) return bm_fail(BMOJO_EFORMAT, "saved state is truncated at layer %d", i);           \
+        memcpy(&n, p + off, sizeof n);                                                                                 \
+        off += sizeof n;                                                                                               \
+        if (n != mem_size(ls->f) || n > size - off)                                                                    \
+            return bm_fail(BMOJO_EFORMAT, "saved state: layer %d buffer %s has %llu bytes, expected %zu", i, #f,      \
+                           (unsigned long long)n, mem_size(ls->f));                                                    \
+        if (n) st = bm_upload(s->m->rt, ls->f, 0, p + off, n);                                                         \
+        off += n;                                                                                                      \
+    }
+        LAYER_STATE_FIELDS(GET)
+#undef GET
+    }
+    if (st == 0 && off != size) return bm_fail(BMOJO_EFORMAT, "saved state has %zu trailing bytes", size - off);
+    if (st == 0) s->pos = h.pos;
+    return st;
+}
+
+int bmojo_state_save_file(const bmojo_state *s, const char *path)
+{
+    if (!path) return bm_fail(BMOJO_EINVAL, "bmojo_state_save_file: NULL path");
+    void *buf = NULL;
+    size_t n = 0;
+    int st = bmojo_state_save(s, &buf, &n);
+    if (st) return st;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        free(buf);
+        return bm_fail(BMOJO_EIO, "cannot write %s", tmp);
+    }
+    int ok = fwrite(buf, 1, n, f) == n;
+    ok = (fclose(f) == 0) && ok;
+    free(buf);
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return bm_fail(BMOJO_EIO, "cannot write %s", path);
+    }
+    return 0;
+}
+
+int bmojo_state_restore_file(bmojo_state *s, const char *path)
+{
+    if (!path) return bm_fail(BMOJO_EINVAL, "bmojo_state_restore_file: NULL path");
+    FILE *f = fopen(path, "rb");
+    if (!f) return bm_fail(BMOJO_EIO, "cannot open %s", path);
+    int st = 0;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) st = bm_fail(BMOJO_EIO, "cannot read %s", path);
+    void *buf = st ? NULL : malloc((size_t)n + 1);
+    if (!st && !buf) st = bm_fail(BMOJO_ENOMEM, "out of host memory reading %s", path);
+    if (!st && fread(buf, 1, (size_t)n, f) != (size_t)n) st = bm_fail(BMOJO_EIO, "cannot read %s", path);
+    fclose(f);
+    if (!st) {
+        st = bmojo_state_restore(s, buf, (size_t)n);
+        if (st) st = bm_fail_context(st, "%s", path);
+    }
+    free(buf);
+    return st;
+}

@@ -1,1 +1,129 @@
-/* cli_util.c — placeholder */
+/* cli_util.c — argument parsing, error reporting and model opening shared by the subcommands. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bmojo: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+int cli_status_error(int status, const char *what)
+{
+    fprintf(stderr, "bmojo: %s: %s (%s)\n", what, bmojo_strerror(status), bmojo_last_error());
+    return CLI_FAIL;
+}
+
+int cli_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = s ? strtoll(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno) {
+        cli_usage_error("%s needs an integer, got '%s'", flag, s ? s : "");
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        cli_usage_error("%s = %lld is out of range [%lld, %lld]", flag, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_float(const char *flag, const char *s, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || errno || !isfinite(v)) {
+        cli_usage_error("%s needs a number, got '%s'", flag, s ? s : "");
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        cli_usage_error("%s = %g is out of range [%g, %g]", flag, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+const char *cli_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        cli_usage_error("%s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cli_model_option(cli_model_opts *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    const char **slot = NULL;
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) slot = &o->model_dir;
+    else if (!strcmp(a, "--config")) slot = &o->config;
+    else if (!strcmp(a, "--device")) slot = &o->device;
+    else if (!strcmp(a, "--weight-seed")) {
+        const char *v = cli_value(argc, argv, i);
+        long long s;
+        if (!v || cli_parse_int(a, v, 0, (long long)1 << 62, &s)) return -1;
+        o->weight_seed = (uint64_t)s;
+        return 1;
+    } else
+        return 0;
+    const char *v = cli_value(argc, argv, i);
+    if (!v) return -1;
+    *slot = v;
+    return 1;
+}
+
+int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m)
+{
+    *rt = NULL;
+    *m = NULL;
+    if (!o->model_dir == !o->config) return cli_usage_error("give exactly one of -m MODEL_DIR or --config CONFIG.yaml");
+    int st = bmojo_runtime_create(o->device, rt);
+    if (st) return cli_status_error(st, "opening the OpenCL device");
+    if (o->model_dir) st = bmojo_model_load(*rt, o->model_dir, m);
+    else st = bmojo_model_random(*rt, o->config, o->weight_seed ? o->weight_seed : 1, m);
+    if (st) {
+        cli_status_error(st, o->model_dir ? "loading the model" : "building the model from its config");
+        bmojo_runtime_free(*rt);
+        *rt = NULL;
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+const char *cli_bytes(uint64_t bytes, char *buf, unsigned n)
+{
+    const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, n, u ? "%.2f %s" : "%.0f %s", v, unit[u]);
+    return buf;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,1 +1,134 @@
-/* cmd_logits.c — placeholder */
+/* cmd_logits.c — `bmojo logits` (model contract section 5): reads input_ids ([T] or [B, T], I32)
+ * from a safetensors file, runs one prefill (or, with --decode, one token at a time through the
+ * decoding path) and writes the F32 tensor `logits` ([T, V] or [B, T, V]). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "safetensors.h"
+
+static int usage(void)
+{
+    printf("usage: bmojo logits -m MODEL_DIR | --config CONFIG.yaml [--weight-seed N]\n"
+           "                    -i IDS.safetensors -o OUT.safetensors [--decode] [--device SPEC]\n");
+    return CLI_OK;
+}
+
+/* Reads input_ids into a malloc'ed [B*T] array. */
+static int read_ids(const char *path, int32_t **ids, int *B, int *T, int *ndim)
+{
+    bm_st_file f;
+    int st = bm_st_open(path, &f);
+    if (st) return cli_status_error(st, "reading the token ids");
+    const bm_st_tensor *t = bm_st_find(&f, "input_ids");
+    int rc = CLI_FAIL;
+    if (!t) fprintf(stderr, "bmojo: %s has no tensor named input_ids\n", path);
+    else if (t->dtype != BM_DT_I32 && t->dtype != BM_DT_I64)
+        fprintf(stderr, "bmojo: %s: input_ids has dtype %s, expected I32\n", path, bm_dtype_name(t->dtype));
+    else if (t->ndim != 1 && t->ndim != 2)
+        fprintf(stderr, "bmojo: %s: input_ids has %d dimensions, expected [T] or [B, T]\n", path, t->ndim);
+    else if (t->nelem == 0 || t->shape[t->ndim - 1] > (1 << 22) || (t->ndim == 2 && t->shape[0] > 65536))
+        fprintf(stderr, "bmojo: %s: input_ids shape is empty or too large\n", path);
+    else {
+        *ndim = t->ndim;
+        *T = (int)t->shape[t->ndim - 1];
+        *B = t->ndim == 2 ? (int)t->shape[0] : 1;
+        *ids = malloc(t->nelem * sizeof **ids);
+        if (!*ids) fprintf(stderr, "bmojo: out of memory\n");
+        else {
+            const uint8_t *p = bm_st_data(&f, t);
+            for (uint64_t i = 0; i < t->nelem; i++) {
+                if (t->dtype == BM_DT_I32) memcpy(&(*ids)[i], p + 4 * i, 4);
+                else {
+                    int64_t v;
+                    memcpy(&v, p + 8 * i, 8);
+                    (*ids)[i] = (v < INT32_MIN || v > INT32_MAX) ? -1 : (int32_t)v;
+                }
+            }
+            rc = CLI_OK;
+        }
+    }
+    bm_st_close(&f);
+    return rc;
+}
+
+int cmd_logits(int argc, char **argv)
+{
+    cli_model_opts mo = {0};
+    const char *in = NULL, *out = NULL;
+    int decode = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = cli_model_option(&mo, argc, argv, &i);
+        if (r < 0) return CLI_USAGE;
+        if (r > 0) continue;
+        if (!strcmp(argv[i], "-i")) {
+            if (!(in = cli_value(argc, argv, &i))) return CLI_USAGE;
+        } else if (!strcmp(argv[i], "-o")) {
+            if (!(out = cli_value(argc, argv, &i))) return CLI_USAGE;
+        } else if (!strcmp(argv[i], "--decode")) decode = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return usage();
+        else return cli_usage_error("logits: unknown option '%s'", argv[i]);
+    }
+    if (!in || !out) return cli_usage_error("logits: -i IDS.safetensors and -o OUT.safetensors are required");
+
+    int32_t *ids = NULL;
+    int B = 1, T = 0, ndim = 1;
+    int rc = read_ids(in, &ids, &B, &T, &ndim);
+    if (rc) return rc;
+    bmojo_runtime *rt = NULL;
+    bmojo_model *m = NULL;
+    bmojo_state *s = NULL;
+    float *logits = NULL, *step = NULL;
+    int32_t *tok = NULL;
+    rc = cli_open_model(&mo, &rt, &m);
+    if (rc) goto done;
+    bmojo_model_info info;
+    bmojo_model_get_info(m, &info);
+    size_t V = (size_t)info.vocab_size;
+    int st = bmojo_state_create(m, B, &s);
+    if (st) {
+        rc = cli_status_error(st, "creating the state");
+        goto done;
+    }
+    logits = malloc((size_t)B * (size_t)T * V * sizeof *logits);
+    step = malloc((size_t)B * V * sizeof *step);
+    tok = malloc((size_t)B * sizeof *tok);
+    if (!logits || !step || !tok) {
+        fprintf(stderr, "bmojo: out of host memory for %d x %d x %zu logits\n", B, T, V);
+        rc = CLI_FAIL;
+        goto done;
+    }
+    if (!decode) st = bmojo_forward(m, s, ids, T, BMOJO_LOGITS_ALL, logits);
+    for (int t = 0; decode && st == 0 && t < T; t++) {
+        for (int b = 0; b < B; b++) tok[b] = ids[(size_t)b * (size_t)T + (size_t)t];
+        st = bmojo_forward(m, s, tok, 1, BMOJO_LOGITS_LAST, step);
+        for (int b = 0; st == 0 && b < B; b++)
+            memcpy(logits + ((size_t)b * (size_t)T + (size_t)t) * V, step + (size_t)b * V, V * sizeof(float));
+    }
+    if (st) {
+        rc = cli_status_error(st, decode ? "decoding" : "prefill");
+        goto done;
+    }
+    bm_st_out o = {.name = "logits", .dtype = BM_DT_F32, .ndim = ndim + 1, .data = logits};
+    if (ndim == 2) {
+        o.shape[0] = B;
+        o.shape[1] = T;
+        o.shape[2] = (int64_t)V;
+    } else {
+        o.shape[0] = T;
+        o.shape[1] = (int64_t)V;
+    }
+    const char *meta[] = {"mode", decode ? "decode" : "prefill", NULL};
+    st = bm_st_write(out, &o, 1, meta);
+    if (st) rc = cli_status_error(st, "writing the logits");
+done:
+    free(ids);
+    free(logits);
+    free(step);
+    free(tok);
+    bmojo_state_free(s);
+    bmojo_model_free(m);
+    bmojo_runtime_free(rt);
+    return rc;
+}

@@ -1,1 +1,45 @@
-/* main.c — placeholder */
+/* main.c — the `bmojo` command: dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bmojo <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  devices    list OpenCL platforms and devices (--build-options: kernel build flags)\n"
+            "  generate   generate token ids from a prompt (greedy or sampled)\n"
+            "  logits     write the logits of input_ids (model contract section 5)\n"
+            "  bench      throughput, latency and memory (llama-bench style); --ops: kernels\n"
+            "\n"
+            "Run `bmojo <command> --help` for a command's options. The device is chosen with\n"
+            "--device P:D or a part of its name, or the BMOJO_DEVICE variable; default: the first\n"
+            "GPU, else the first CPU device.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("bmojo %s\n", bmojo_version());
+        return CLI_OK;
+    }
+    if (!strcmp(cmd, "devices")) return cmd_devices(argc - 1, argv + 1);
+    if (!strcmp(cmd, "logits")) return cmd_logits(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    fprintf(stderr, "bmojo: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return CLI_USAGE;
+}

@@ -1,0 +1,43 @@
+/* cli.h — shared pieces of the `bmojo` command-line tool: argument parsing that rejects bad
+ * values with a message naming the flag, model opening, and the subcommands' entry points. */
+#ifndef BM_CLI_H
+#define BM_CLI_H
+
+#include <stdint.h>
+
+#include "bmojo.h"
+
+/* Exit codes: 0 success, 1 a failure while running, 2 a usage error. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Prints "bmojo: <message>" to stderr; returns CLI_USAGE. */
+int cli_usage_error(const char *fmt, ...);
+/* Prints "bmojo: <what>: <status message> (<detail>)" to stderr; returns CLI_FAIL. */
+int cli_status_error(int status, const char *what);
+
+/* Strict number parsing: the whole string must be a number within [lo, hi]. 0 on success. */
+int cli_parse_int(const char *flag, const char *s, long long lo, long long hi, long long *out);
+int cli_parse_float(const char *flag, const char *s, double lo, double hi, double *out);
+/* The value after flag argv[*i]; advances *i. NULL (and a message) when missing. */
+const char *cli_value(int argc, char **argv, int *i);
+
+/* Opens the runtime and a model: a model folder (-m), or a config.yaml with random weights. */
+typedef struct {
+    const char *model_dir;   /* -m */
+    const char *config;      /* --config (random weights) */
+    uint64_t weight_seed;    /* --weight-seed */
+    const char *device;      /* --device, else BMOJO_DEVICE, else default */
+} cli_model_opts;
+int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m);
+/* Consumes one of the model options at argv[*i]; 1 if consumed, 0 if not ours, -1 on error. */
+int cli_model_option(cli_model_opts *o, int argc, char **argv, int *i);
+/* Human-readable size ("12.3 MiB"). */
+const char *cli_bytes(uint64_t bytes, char *buf, unsigned n);
+double cli_now(void);
+
+int cmd_devices(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

@@ -1,0 +1,38 @@
+/* layer_mamba.c — the Mamba-1 (S6) mixer as HF MambaMixer: in_proj -> causal depthwise conv1d ->
+ * SiLU -> x_proj -> (RMSNorm of dt, B, C for Jamba) -> dt_proj -> softplus -> selective scan with D
+ * skip -> SiLU(z) gate -> out_proj. Views into the fused projection outputs avoid copies: x and z
+ * are the two column halves of in_proj's output, dt/B/C the column ranges of x_proj's output. */
+#include "error.h"
+#include "layers.h"
+#include "ops.h"
+
+int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out)
+{
+    bm_rt *rt = m->rt;
+    const bm_mamba_cfg *c = &m->cfg.layers[i].mamba;
+    const bm_layer_weights *w = &m->layers[i];
+    bm_layer_state *ls = &s->layers[i];
+    bm_workspace *ws = &s->ws;
+    size_t N = (size_t)s->B * (size_t)T, d = (size_t)m->cfg.d_model, di = (size_t)c->d_inner;
+    size_t n = (size_t)c->d_state, R = (size_t)c->dt_rank, xd = R + 2 * n;
+
+    int st = bm_gemm(rt, N, 2 * di, d, in, 0, d, w->in_proj, 0, d, 0.0f, ws->xz, 0, 2 * di);
+    if (!st && w->in_proj_b) st = bm_op_bias_add(rt, ws->xz, 2 * di, w->in_proj_b, (int)N, (int)(2 * di));
+    bm_conv_args ca = {s->B, T, (int)di, c->d_conv, ws->xz, 2 * di, w->conv_w, w->conv_b, ls->conv, ws->u};
+    if (!st) st = bm_op_conv1d(rt, &ca);
+    if (!st) st = bm_gemm(rt, N, xd, di, ws->u, 0, di, w->x_proj, 0, di, 0.0f, ws->xdbl, 0, xd);
+    if (!st && c->dt_bc_norm) {
+        float eps = m->cfg.norm_eps;
+        st = bm_op_rmsnorm(rt, ws->xdbl, xd, 0, w->dt_norm, ws->xdbl, xd, 0, (int)N, (int)R, eps);
+        if (!st) st = bm_op_rmsnorm(rt, ws->xdbl, xd, R, w->b_norm, ws->xdbl, xd, R, (int)N, (int)n, eps);
+        if (!st) st = bm_op_rmsnorm(rt, ws->xdbl, xd, R + n, w->c_norm, ws->xdbl, xd, R + n, (int)N, (int)n, eps);
+    }
+    if (!st) st = bm_gemm(rt, N, di, R, ws->xdbl, 0, xd, w->dt_proj, 0, R, 0.0f, ws->dt, 0, di);
+    bm_scan_args sa = {.B = s->B, .T = T, .di = (int)di, .n = (int)n, .u = ws->u, .dt = ws->dt, .dt_ld = di,
+                       .dt_bias = w->dt_bias, .A = w->A, .bc = ws->xdbl, .bc_ld = xd, .b_col = R, .c_col = R + n,
+                       .D = w->D, .z = ws->xz, .z_ld = 2 * di, .z_col = di, .state = ls->ssm, .y = ws->ys};
+    if (!st) st = bm_op_scan(rt, &sa);
+    if (!st) st = bm_gemm(rt, N, d, di, ws->ys, 0, di, w->out_proj, 0, di, 0.0f, out, 0, d);
+    if (!st && w->out_proj_b) st = bm_op_bias_add(rt, out, d, w->out_proj_b, (int)N, (int)d);
+    return st;
+}

@@ -1,0 +1,17 @@
+/* layer_mlp.c — SwiGLU MLP: down(SiLU(gate(h)) * up(h)), gate and up as one fused GEMM. */
+#include "error.h"
+#include "layers.h"
+#include "ops.h"
+
+int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T)
+{
+    bm_rt *rt = m->rt;
+    const bm_layer_weights *w = &m->layers[i];
+    bm_workspace *ws = &s->ws;
+    size_t N = (size_t)s->B * (size_t)T, d = (size_t)m->cfg.d_model, f = (size_t)m->cfg.layers[i].intermediate;
+
+    int st = bm_gemm(rt, N, 2 * f, d, ws->h, 0, d, w->w_gate_up, 0, d, 0.0f, ws->gu, 0, 2 * f);
+    if (!st) st = bm_op_swiglu(rt, ws->gu, 2 * f, 0, f, ws->act, (int)N, (int)f);
+    if (!st) st = bm_gemm(rt, N, d, f, ws->act, 0, f, w->w_down, 0, f, 0.0f, ws->out, 0, d);
+    return st;
+}

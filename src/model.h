@@ -1,0 +1,105 @@
+/* model.h — what a bmojo_model and a bmojo_state hold on the device, shared by the loader
+ * (model.c, weights.c), the state (state.c) and the forward pass (forward.c, layer_*.c). */
+#ifndef BM_MODEL_H
+#define BM_MODEL_H
+
+#include "config.h"
+#include "runtime.h"
+#include "safetensors.h"
+
+/* Weights of one sublayer, fp32 on the device. Projections are stored [out, in] (row-major, as in
+ * the checkpoint); ones used side by side are fused so one GEMM computes them. NULL = unused. */
+typedef struct {
+    cl_mem norm;                     /* [d] pre-norm of the residual sublayer */
+    /* mamba / bmojo fading stream */
+    cl_mem in_proj, in_proj_b;       /* [2*di, d], [2*di] */
+    cl_mem conv_w, conv_b;           /* [di, d_conv], [di] */
+    cl_mem x_proj;                   /* [dt_rank + 2*n, di] */
+    cl_mem dt_proj, dt_bias;         /* [di, dt_rank], [di] */
+    cl_mem A;                        /* [di, n] = -exp(A_log), computed at load */
+    cl_mem D;                        /* [di] */
+    cl_mem out_proj, out_proj_b;     /* [d, di], [d] */
+    cl_mem dt_norm, b_norm, c_norm;  /* [dt_rank], [n], [n] (dt_bc_norm) */
+    /* attention / bmojo */
+    cl_mem wqkv;                     /* [(H + 2*Hkv) * dh, d]: q_proj, k_proj, v_proj rows */
+    cl_mem wo;                       /* [d, H * dh] */
+    /* mlp */
+    cl_mem w_gate_up;                /* [2 * f, d]: gate_proj rows, then up_proj rows */
+    cl_mem w_down;                   /* [d, f] */
+} bm_layer_weights;
+
+struct bmojo_model {
+    bm_rt *rt;
+    bm_config cfg;
+    cl_mem embed;                    /* [V, d] */
+    cl_mem norm_f;                   /* [d] */
+    cl_mem lm_head;                  /* [V, d]; == embed when tied */
+    bm_layer_weights *layers;        /* cfg.n_layers */
+    uint64_t n_params, weight_bytes;
+};
+typedef struct bmojo_model bm_model;
+
+/* Per-sublayer recurrent state; buffers hold B sequences. NULL = unused by the kind. */
+typedef struct {
+    cl_mem conv;                     /* mamba: [B, di, d_conv - 1] */
+    cl_mem ssm;                      /* mamba: [B, di, n] */
+    cl_mem k_cache, v_cache;         /* attention: [B, Hkv, cap, dh] */
+    int cap;                         /* window, or the grown capacity of full attention */
+    /* bmojo (layout in ops_bmojo.h) */
+    cl_mem y_hist, win_k, win_v, fade_k, fade_v, cand_eps, cand_pos, cand_k, cand_v, mem_k, mem_v;
+} bm_layer_state;
+
+/* Activations of one forward pass over N = B * T rows; grown on demand, reused across calls.
+ * Each sublayer writes its intermediates here, so they stay addressable until the next layer. */
+typedef struct {
+    size_t rows;                     /* N the buffers were sized for */
+    size_t logits_rows;
+    cl_mem ids;                      /* int32 [N] */
+    cl_mem x;                        /* [N, d] residual stream */
+    cl_mem h;                        /* [N, d] normed input of the current sublayer */
+    cl_mem out;                      /* [N, d] sublayer output before the residual add */
+    cl_mem xz;                       /* [N, 2*di] in_proj output */
+    cl_mem u;                        /* [N, di] conv + SiLU output */
+    cl_mem xdbl;                     /* [N, dt_rank + 2*n] x_proj output */
+    cl_mem dt;                       /* [N, di] dt_proj output */
+    cl_mem ys;                       /* [N, di] gated scan output */
+    cl_mem y;                        /* [N, d] bmojo fading-stream output */
+    cl_mem qkv;                      /* [N, (H + 2*Hkv) * dh] */
+    cl_mem kvf;                      /* [N, 2 * Hkv * dh] bmojo fading keys and values */
+    cl_mem att;                      /* [N, H * dh] attention output before o_proj */
+    cl_mem gu;                       /* [N, 2 * f] */
+    cl_mem act;                      /* [N, f] */
+    cl_mem mix_scratch;              /* bmojo launcher scratch */
+    size_t mix_scratch_bytes;
+    cl_mem hf;                       /* [N, d] final-normed rows for the head */
+    cl_mem logits;                   /* [N or B, V] */
+    uint64_t bytes;
+} bm_workspace;
+
+struct bmojo_state {
+    bm_model *m;
+    int B;
+    int64_t pos;
+    bm_layer_state *layers;
+    bm_workspace ws;
+};
+typedef struct bmojo_state bm_state;
+
+/* Largest sizes over the layers, for the workspace. */
+typedef struct {
+    size_t di, xdbl, qkv, kvf, att, f;
+} bm_model_dims;
+void bm_model_dims_get(const bm_model *m, bm_model_dims *out);
+
+/* weights.c: uploads every tensor of the config from a checkpoint (checking names and shapes),
+ * or fills them with seeded random values (seed != 0, st == NULL). */
+int bm_weights_load(bm_model *m, const bm_st_set *st /* NULL: random */, uint64_t seed);
+void bm_weights_free(bm_model *m);
+
+/* state.c */
+int bm_state_reserve(bm_state *s, int T);       /* grows caches/workspace for T more tokens */
+
+/* forward.c: runs T tokens of ids (already on the device in ws.ids) through the stack. */
+int bm_forward_device(bm_model *m, bm_state *s, int T, int logits_mode);
+
+#endif
