@@ -213,15 +213,16 @@ static int hf_rope(const hf_t *h, float *theta)
             continue;
         if (rp->type != BM_JSON_OBJECT)
             return bm_fail(BMOJO_ECONFIG, "%s: %s: expected an object", h->path, obj_keys[k]);
-        const bm_json *type = bm_json_get(rp, "rope_type");
+        const char *tkey = "rope_type"; /* older files write "type" */
+        const bm_json *type = bm_json_get(rp, tkey);
         if (is_null_or_absent(type))
-            type = bm_json_get(rp, "type");
+            type = bm_json_get(rp, tkey = "type");
         if (!is_null_or_absent(type)) {
             if (type->type != BM_JSON_STRING)
-                return bm_fail(BMOJO_ECONFIG, "%s: %s.rope_type: expected a string", h->path, obj_keys[k]);
+                return bm_fail(BMOJO_ECONFIG, "%s: %s.%s: expected a string", h->path, obj_keys[k], tkey);
             if (strcmp(type->string, "default"))
-                return bm_fail(BMOJO_EUNSUPPORTED, "%s: %s.rope_type \"%.60s\" is not supported (only \"default\")",
-                               h->path, obj_keys[k], type->string);
+                return bm_fail(BMOJO_EUNSUPPORTED, "%s: %s.%s \"%.60s\" is not supported (only \"default\")",
+                               h->path, obj_keys[k], tkey, type->string);
         }
         st = hf_num(h, rp, "rope_theta", t, &t);
         if (st)

@@ -259,7 +259,7 @@ static int parse_layer(ctx_t *cx, yaml_node_t *n, int i, int d_model, bm_layer_c
             return fail_key(cx, kn, key, "unknown key");
         if (!(layer_keys[k].types & (1 << l->type))) {
             char msg[200];
-            snprintf(msg, sizeof msg, "key is not valid for a %s layer", bm_layer_type_name(l->type));
+            snprintf(msg, sizeof msg, "key is not valid for a layer of type %s", bm_layer_type_name(l->type));
             return fail_key(cx, kn, key, msg);
         }
         if (layer_keys[k].kind == K_TYPE)
