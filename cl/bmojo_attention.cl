@@ -1,1 +1,188 @@
-/* bmojo_attention.cl — placeholder, being written. */
+/* bmojo_attention.cl — B'MOJO attention (model.md 2.5): query t attends, in one softmax, over
+ * [F(s(t)) | E(s(t)) | W(t)]: the memory rows of its chunk (gathered once per chunk by
+ * bm_bmojo_gather_mem) and its window, read in place; plus the ring appends of the state.
+ *
+ * Layout (fp32, row-major; M = m_f + m_e; NC chunks touched by the call, chunk c starts at
+ * s_c = floor(pos0/w)*w + c*w):
+ *   q      [B*T, q_ld], head h at q_col + h*dh
+ *   kx, vx [B*T, x_ld], kv head g at kx_col/vx_col + g*dh (the new tokens' window keys/values)
+ *   win_k/v [B, Hkv, w, dh] ring: position p < pos0 in slot p % w (the window's older part)
+ *   memk/v [B, NC, Hkv, M, dh] chunk memory (a scratch region: base + element offset); slot j < m_f valid iff s_c - m_f + j >= 0, slot
+ *          m_f+e valid iff e < min(m_e, s_c); invalid slots are masked (their rows are zero)
+ *   out    [B*T, out_ld], head h at columns h*dh
+ *
+ * Design: one work-group per (query tile of QT tokens, kv head g, sequence b) that serves all
+ * rep = H/Hkv query heads of g, so each K/V tile loaded into local memory is used by R = QT*rep
+ * query rows (GQA sharing). The keys of the group are the concatenation of the memories of
+ * the chunks its tokens lie in (usually 1, at most a few) and the union of their windows
+ * (positions max(0, P0-w+1) .. P1, contiguous); a per-(row, key) mask applies each row's own
+ * chunk and window. Keys go in tiles of KT through an online softmax (running max m, sum l,
+ * rescale alpha), so nothing is ever T x T and work per query is O(M + w + QT). The score tile
+ * S [R, KT] is shared: items compute dot products over (row, key) pairs, then R items update
+ * the row statistics, then items update O over (row, dim) pairs — every phase uses the whole
+ * group whatever dh is. dh is a runtime argument (up to 256 or more): QT and KT are chosen by
+ * the launcher so that Q, O, K, V and S tiles fit the device's local memory (passed as
+ * __local arguments). Considered: one work-item per query with private O[dh] (no local
+ * memory, but dh up to 256 floats per item spills registers on GPUs and gives no GQA reuse);
+ * copying memory and window into one interleaved key list per chunk as in the paper's layout
+ * (simpler masks but writes O(T*(w+M)) extra data); the per-row masks on a shared key union
+ * cost at most (QT-1) extra masked keys per window tile. */
+
+/* Row pointer of key kk of the group's key list (memory segments first, then the window). */
+inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, int b, int g, int T, int Hkv,
+                               int dh, int w, int pos0, int NC, size_t x_ld, int *is_new)
+{
+    if (kk < nmem) {
+        int c = c0 + kk / M, j = kk % M;
+        *is_new = 0;
+        return ((((size_t)b * NC + c) * Hkv + g) * M + j) * dh;
+    }
+    int p = plo + (kk - nmem);
+    if (p >= pos0) {
+        *is_new = 1;
+        return ((size_t)b * T + (p - pos0)) * x_ld + (size_t)g * dh; /* + the K or V column */
+    }
+    *is_new = 2;
+    return (((size_t)b * Hkv + g) * w + p % w) * dh;
+}
+
+/* global (ntiles*BM_WG, Hkv, B), local (BM_WG, 1, 1). */
+__kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulong q_col,
+                            __global const float *kx, __global const float *vx, const ulong x_ld,
+                            const ulong kx_col, const ulong vx_col,
+                            __global const float *win_k, __global const float *win_v,
+                            __global const float *scr, const ulong memk_off, const ulong memv_off,
+                            __global float *out, const ulong out_ld,
+                            const int T, const int H, const int Hkv, const int dh, const int w,
+                            const int m_f, const int m_e, const int pos0, const int NC, const float scale,
+                            const int QT, const int KT,
+                            __local float *Qs, __local float *Os, __local float *Ks, __local float *Vs,
+                            __local float *S, __local float *st)
+{
+    const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    const int tile = (int)get_group_id(0), g = (int)get_global_id(1), b = (int)get_global_id(2);
+    const int rep = H / Hkv, R = QT * rep, M = m_f + m_e;
+    const int t0 = tile * QT, t1 = min(T, t0 + QT) - 1;
+    const int P0 = pos0 + t0, P1 = pos0 + t1;
+    const int cbase = pos0 / w;
+    const int c0 = P0 / w - cbase, c1 = P1 / w - cbase;
+    const int nmem = M > 0 ? (c1 - c0 + 1) * M : 0;
+    const int plo = max(0, P0 - w + 1);
+    const int Nk = nmem + (P1 - plo + 1);
+    __global const float *memk = scr + memk_off, *memv = scr + memv_off;
+    __local float *mrow = st, *lrow = st + R, *arow = st + 2 * R;
+
+    for (int i = lid; i < R * dh; i += lsz) {
+        int r = i / dh, x = i - r * dh;
+        int t = t0 + r % QT, h = g * rep + r / QT;
+        Qs[i] = t < T ? q[((size_t)b * T + t) * q_ld + q_col + (size_t)h * dh + x] : 0.0f;
+        Os[i] = 0.0f;
+    }
+    for (int r = lid; r < R; r += lsz) {
+        mrow[r] = -INFINITY;
+        lrow[r] = 0.0f;
+    }
+
+    for (int kt = 0; kt < Nk; kt += KT) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int i = lid; i < KT * dh; i += lsz) {
+            int jj = i / dh, x = i - jj * dh, kk = kt + jj;
+            float kv = 0.0f, vv = 0.0f;
+            if (kk < Nk) {
+                int src;
+                size_t o = bm_bmojo_key_off(kk, nmem, M, c0, plo, b, g, T, Hkv, dh, w, pos0, NC, x_ld, &src);
+                if (src == 0) {
+                    kv = memk[o + x];
+                    vv = memv[o + x];
+                } else if (src == 1) {
+                    kv = kx[o + kx_col + x];
+                    vv = vx[o + vx_col + x];
+                } else {
+                    kv = win_k[o + x];
+                    vv = win_v[o + x];
+                }
+            }
+            Ks[i] = kv;
+            Vs[i] = vv;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int i = lid; i < R * KT; i += lsz) {
+            int r = i / KT, jj = i - r * KT, kk = kt + jj;
+            int t = t0 + r % QT;
+            int P = pos0 + t;
+            int ok = t < T && kk < Nk;
+            if (ok) {
+                if (kk < nmem) {
+                    int c = c0 + kk / M, j = kk % M;
+                    int s = (cbase + c) * w;
+                    ok = (P / w - cbase) == c && (j < m_f ? (s - m_f + j >= 0) : (j - m_f < s));
+                } else {
+                    int p = plo + (kk - nmem);
+                    ok = p <= P && p > P - w;
+                }
+            }
+            float sc = -INFINITY;
+            if (ok) {
+                float dot = 0.0f;
+                for (int x = 0; x < dh; x++) dot += Qs[r * dh + x] * Ks[jj * dh + x];
+                sc = dot * scale;
+            }
+            S[i] = sc;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int r = lid; r < R; r += lsz) {
+            float mx = -INFINITY;
+            for (int jj = 0; jj < KT; jj++) mx = fmax(mx, S[r * KT + jj]);
+            float m_old = mrow[r], m_new = fmax(m_old, mx);
+            float alpha = 1.0f, sum = 0.0f;
+            if (m_new == -INFINITY) {
+                for (int jj = 0; jj < KT; jj++) S[r * KT + jj] = 0.0f;
+            } else {
+                alpha = exp(m_old - m_new);
+                for (int jj = 0; jj < KT; jj++) {
+                    float p = exp(S[r * KT + jj] - m_new);
+                    S[r * KT + jj] = p;
+                    sum += p;
+                }
+            }
+            mrow[r] = m_new;
+            lrow[r] = lrow[r] * alpha + sum;
+            arow[r] = alpha;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int i = lid; i < R * dh; i += lsz) {
+            int r = i / dh, x = i - r * dh;
+            float acc = Os[i] * arow[r];
+            for (int jj = 0; jj < KT; jj++) acc += S[r * KT + jj] * Vs[jj * dh + x];
+            Os[i] = acc;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int i = lid; i < R * dh; i += lsz) {
+        int r = i / dh, x = i - r * dh;
+        int t = t0 + r % QT, h = g * rep + r / QT;
+        if (t < T) out[((size_t)b * T + t) * out_ld + (size_t)h * dh + x] = Os[i] / lrow[r];
+    }
+}
+
+/* global (B*Hkv*n*dh), n = min(T, cap): ring[b, g, p % cap] <- row of position p for the last
+ * n new tokens (the window ring with Kx/Vx, the fading ring with Kf/Vf). */
+__kernel void bm_bmojo_ring_append(__global const float *k, __global const float *v, const ulong ld,
+                                   const ulong k_col, const ulong v_col, __global float *ring_k,
+                                   __global float *ring_v, const int B, const int T, const int Hkv,
+                                   const int dh, const int cap, const int pos0)
+{
+    const int n = min(T, cap);
+    const size_t gid = get_global_id(0);
+    if (gid >= (size_t)B * Hkv * n * dh) return;
+    const int x = (int)(gid % dh);
+    const size_t row = gid / dh; /* (b*Hkv + g)*n + i */
+    const int i = (int)(row % n);
+    const int g = (int)((row / n) % Hkv);
+    const int b = (int)(row / ((size_t)n * Hkv));
+    const int t = T - n + i, p = pos0 + t;
+    const size_t r = (size_t)b * T + t;
+    const size_t dst = (((size_t)b * Hkv + g) * cap + p % cap) * dh + x;
+    ring_k[dst] = k[r * ld + k_col + (size_t)g * dh + x];
+    ring_v[dst] = v[r * ld + v_col + (size_t)g * dh + x];
+}

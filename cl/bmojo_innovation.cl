@@ -1,1 +1,72 @@
-/* bmojo_innovation.cl — placeholder, being written. */
+/* bmojo_innovation.cl — B'MOJO innovation (model.md 2.2): eps_t = sum_c (y_t - yhat_t)^2 with
+ * yhat_t = sum_{i=1..k} c_i y_{t-i}, and the update of the y history the next call needs.
+ *
+ * Layout (fp32, row-major):
+ *   y      [B*T, d]   the fading-stream output of this call (sequence b, token t at row b*T+t)
+ *   y_hist [B, k, d]  y of positions pos0-k .. pos0-1, oldest first (zero rows before position 0,
+ *                     which is exactly the spec's "terms with t-i < 0 are zero")
+ *   eps    [B*T]      out (a region of the launcher's scratch: base pointer + element offset,
+ *                     so the scratch may be any buffer, even a sub-buffer)
+ * taps arrive as one float16 kernel argument (c_1..c_k, the rest 0): no buffer, no upload, so
+ * the launcher never blocks on a host array.
+ *
+ * Design: one work-group per token row reduces over d (strided partial sums, then a tree in
+ * local memory). The reduction order depends only on d and the work-group size, never on t or T,
+ * so rows that repeat give bit-identical eps whichever call they arrive in: ties stay ties, and
+ * prefill / piecewise / token-by-token feeding select the same eidetic tokens. Considered: one
+ * work-item per row looping over d (no local memory, but serial in d and poor for small T,
+ * which is the decoding case); the tree wins for decoding and is as good for prefill.
+ * The history update is a separate kernel (one work-item per (b, channel) shifting in place
+ * oldest-first, so it reads slot i+T before anything writes it): no race with the innovation
+ * kernel, which the in-order queue runs first. */
+
+#ifndef BM_BMOJO_INNOV_WG
+#define BM_BMOJO_INNOV_WG BM_WG
+#endif
+
+/* global (BM_WG, B*T), local (BM_WG, 1): one group per token row. */
+__kernel void bm_bmojo_innovation(__global const float *y, __global const float *y_hist,
+                                  __global float *eps_base, const ulong eps_off, const int T,
+                                  const int d, const int k, const float16 taps)
+{
+    __global float *eps = eps_base + eps_off;
+    __local float part[BM_BMOJO_INNOV_WG];
+    const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    const int row = (int)get_global_id(1);
+    const int b = row / T, t = row - b * T;
+    float c[16];
+    vstore16(taps, 0, c);
+    float sum = 0.0f;
+    for (int ch = lid; ch < d; ch += lsz) {
+        float yhat = 0.0f;
+        for (int i = 1; i <= k; i++) {
+            int tt = t - i; /* token index in this call; < 0: from the history */
+            float v = tt >= 0 ? y[(size_t)(row - i) * d + ch] : y_hist[((size_t)b * k + (k + tt)) * d + ch];
+            yhat += c[i - 1] * v;
+        }
+        float e = y[(size_t)row * d + ch] - yhat;
+        sum += e * e;
+    }
+    part[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int off = lsz / 2; off > 0; off >>= 1) {
+        if (lid < off) part[lid] += part[lid + off];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) eps[row] = part[0];
+}
+
+/* global (B*d): y_hist <- the last k rows of [y_hist ; y]. Slot i takes old slot i+T (i+T < k)
+ * or new row T-k+i; walking i upwards reads each old slot before it is overwritten. */
+__kernel void bm_bmojo_yhist_update(__global const float *y, __global float *y_hist, const int B,
+                                    const int T, const int d, const int k)
+{
+    const int gid = (int)get_global_id(0);
+    if (gid >= B * d) return;
+    const int b = gid / d, ch = gid - b * d;
+    __global float *h = y_hist + (size_t)b * k * d + ch;
+    for (int i = 0; i < k; i++) {
+        float v = i + T < k ? h[(size_t)(i + T) * d] : y[((size_t)b * T + (T - k + i)) * d + ch];
+        h[(size_t)i * d] = v;
+    }
+}

@@ -1,2 +1,383 @@
-/* op_bmojo.c — placeholder, being written. */
+/* op_bmojo.c — host launcher of the B'MOJO mixer's attention part (ops_bmojo.h): innovation,
+ * eidetic selection, chunk memory, attention over [fading | eidetic | window] and the state
+ * updates, all enqueued in order on rt->queue (kernels in cl/bmojo_*.cl; the order of the
+ * launches is what makes the in-place state updates safe, see bm_bmojo_mix). */
 #include "ops.h"
+#include "ops_bmojo.h"
+
+#include <limits.h>
+
+#include "error.h"
+
+/* Scratch regions, in 4-byte elements from the start of the scratch buffer. */
+typedef struct {
+    size_t eps, top_eps, top_pos, sel, work_eps, work_pos, work_src, fin_src, memk, memv, candk, candv;
+    size_t total;
+} bmojo_scratch_plan;
+
+/* Chunks a call of T tokens can touch whatever pos0 is: floor((pos0%w + T-1)/w) + 1. */
+static size_t bmojo_nc_max(int T, int w) { return ((size_t)T + (size_t)w - 2) / (size_t)w + 1; }
+
+static size_t bmojo_round(size_t n) { return (n + 63) & ~(size_t)63; } /* 256-byte aligned regions */
+
+static void bmojo_plan(const bm_bmojo_args *a, size_t NC, bmojo_scratch_plan *p)
+{
+    const size_t B = (size_t)a->B, T = (size_t)(a->T > 0 ? a->T : 1), me = (size_t)a->m_e;
+    const size_t M = (size_t)a->m_f + me, kv = (size_t)a->Hkv * (size_t)a->dh;
+    size_t at = 0;
+#define BMOJO_REGION(field, n) (p->field = at, at += bmojo_round(n))
+    BMOJO_REGION(eps, B * T);
+    BMOJO_REGION(top_eps, B * NC * me);
+    BMOJO_REGION(top_pos, B * NC * me);
+    BMOJO_REGION(sel, B * NC * me);
+    BMOJO_REGION(work_eps, B * 2 * me);
+    BMOJO_REGION(work_pos, B * 2 * me);
+    BMOJO_REGION(work_src, B * 2 * me);
+    BMOJO_REGION(fin_src, B * me);
+    BMOJO_REGION(memk, B * NC * kv * M);
+    BMOJO_REGION(memv, B * NC * kv * M);
+    BMOJO_REGION(candk, B * kv * me);
+    BMOJO_REGION(candv, B * kv * me);
+#undef BMOJO_REGION
+    p->total = at;
+}
+
+void bm_bmojo_state_layout(const bm_bmojo_args *a, bm_bmojo_state_sizes *o)
+{
+    const size_t B = (size_t)a->B, f = sizeof(float), kv = (size_t)a->Hkv * (size_t)a->dh;
+    const size_t mf = (size_t)(a->m_f > 0 ? a->m_f : 1), me = (size_t)(a->m_e > 0 ? a->m_e : 1);
+    const size_t M = (size_t)(a->m_f + a->m_e > 0 ? a->m_f + a->m_e : 1);
+    o->y_hist = B * (size_t)a->n_taps * (size_t)a->d * f;
+    o->win_k = o->win_v = B * kv * (size_t)a->window * f;
+    o->fade_k = o->fade_v = B * kv * mf * f;
+    o->cand_eps = B * me * f;
+    o->cand_pos = B * me * sizeof(int32_t);
+    o->cand_k = o->cand_v = B * kv * me * f;
+    o->mem_k = o->mem_v = B * kv * M * f;
+    o->attention_kv = o->win_k + o->win_v;
+    o->eidetic = o->y_hist + o->fade_k + o->fade_v + o->cand_eps + o->cand_pos + o->cand_k + o->cand_v + o->mem_k +
+                 o->mem_v;
+    o->total = o->attention_kv + o->eidetic;
+}
+
+size_t bm_bmojo_scratch_bytes(const bm_bmojo_args *a)
+{
+    bmojo_scratch_plan p;
+    bmojo_plan(a, bmojo_nc_max(a->T > 0 ? a->T : 1, a->window > 0 ? a->window : 1), &p);
+    return p.total * sizeof(float);
+}
+
+static int bmojo_check(const bm_bmojo_args *a)
+{
+    if (a->B < 1 || a->T < 0 || a->d < 1) return bm_fail(BMOJO_EINVAL, "bmojo mix: bad sizes B=%d T=%d d=%d", a->B, a->T, a->d);
+    if (a->H < 1 || a->Hkv < 1 || a->H % a->Hkv || a->dh < 1)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: bad heads H=%d Hkv=%d dh=%d", a->H, a->Hkv, a->dh);
+    if (a->window < 1) return bm_fail(BMOJO_EINVAL, "bmojo mix: window must be >= 1 (got %d)", a->window);
+    if (a->m_f < 0 || a->m_e < 0)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: fading_tokens=%d / eidetic_tokens=%d must be >= 0", a->m_f, a->m_e);
+    if (a->n_taps < 1 || a->n_taps > BM_BMOJO_MAX_TAPS || !a->taps)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: predictor needs 1..%d taps (got %d)", BM_BMOJO_MAX_TAPS, a->n_taps);
+    if (a->pos0 < 0 || a->pos0 + a->T >= INT_MAX)
+        return bm_fail(BMOJO_ERANGE, "bmojo mix: position %lld + %d out of range", (long long)a->pos0, a->T);
+    if (!a->y || !a->q || !a->kx || !a->vx || !a->kf || !a->vf || !a->out)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: an input/output buffer (y, q, kx, vx, kf, vf, out) is NULL");
+    if (!a->y_hist || !a->win_k || !a->win_v || !a->fade_k || !a->fade_v || !a->cand_eps || !a->cand_pos ||
+        !a->cand_k || !a->cand_v || !a->mem_k || !a->mem_v)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: a state buffer is NULL");
+    return 0;
+}
+
+/* Attention tiles: QT query tokens (times rep heads) and KT keys, as large as local memory
+ * allows; returns the local bytes or 0 when even 1 x 1 does not fit. */
+static size_t bmojo_attn_tiles(const bm_rt *rt, const bm_bmojo_args *a, int *qt, int *kt)
+{
+    const int rep = a->H / a->Hkv;
+    int QT = 32 / rep > 1 ? 32 / rep : 1, KT = 32;
+    if (QT > a->window) QT = a->window; /* a tile then spans at most 2 chunks */
+    if (QT > a->T) QT = a->T;
+    uint64_t budget = rt->lim.local_mem > 2048 ? rt->lim.local_mem - 1024 : rt->lim.local_mem;
+    for (;;) {
+        size_t R = (size_t)QT * rep;
+        size_t bytes = sizeof(float) * (2 * R * a->dh + 2 * (size_t)KT * a->dh + R * KT + 3 * R);
+        if (bytes <= budget) {
+            *qt = QT;
+            *kt = KT;
+            return bytes;
+        }
+        if (KT > 4) KT /= 2;
+        else if (QT > 1) QT = (QT + 1) / 2;
+        else if (KT > 1) KT /= 2;
+        else return 0;
+    }
+}
+
+static int bmojo_launch1(bm_rt *rt, cl_kernel k, const char *name, size_t n)
+{
+    size_t g = n, l = rt->lim.wg;
+    return bm_launch(rt, k, name, 1, &g, &l);
+}
+
+/* The window ring (Kx/Vx, cap w) or the fading ring (Kf/Vf, cap m_f). */
+static int bmojo_ring(bm_rt *rt, const bm_bmojo_args *a, cl_mem k, cl_mem v, size_t ld, size_t kcol, size_t vcol,
+                      cl_mem rk, cl_mem rv, int cap)
+{
+    cl_kernel kr = bm_kernel(rt, "bm_bmojo_ring_append");
+    if (!kr) return BMOJO_EBUILD;
+    cl_ulong uld = ld, ukc = kcol, uvc = vcol;
+    cl_int B = a->B, T = a->T, Hkv = a->Hkv, dh = a->dh, ccap = cap, pos0 = (cl_int)a->pos0, err = 0;
+    int i = 0;
+    err |= BM_ARG(kr, i++, k);
+    err |= BM_ARG(kr, i++, v);
+    err |= BM_ARG(kr, i++, uld);
+    err |= BM_ARG(kr, i++, ukc);
+    err |= BM_ARG(kr, i++, uvc);
+    err |= BM_ARG(kr, i++, rk);
+    err |= BM_ARG(kr, i++, rv);
+    err |= BM_ARG(kr, i++, B);
+    err |= BM_ARG(kr, i++, T);
+    err |= BM_ARG(kr, i++, Hkv);
+    err |= BM_ARG(kr, i++, dh);
+    err |= BM_ARG(kr, i++, ccap);
+    err |= BM_ARG(kr, i++, pos0);
+    int st = bm_args_check(err, "bm_bmojo_ring_append");
+    if (st) return st;
+    size_t n = (size_t)a->B * a->Hkv * (size_t)(a->T < cap ? a->T : cap) * a->dh;
+    return bmojo_launch1(rt, kr, "bm_bmojo_ring_append", n);
+}
+
+int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
+{
+    int st = bmojo_check(a);
+    if (st) return st;
+    if (a->T == 0) return 0;
+    if (!scratch) return bm_fail(BMOJO_EINVAL, "bmojo mix: scratch buffer is NULL");
+    const int w = a->window, mf = a->m_f, me = a->m_e, M = mf + me;
+    const int pos0 = (int)a->pos0, T = a->T;
+    const int NC = (pos0 + T - 1) / w - pos0 / w + 1;
+    bmojo_scratch_plan p;
+    bmojo_plan(a, bmojo_nc_max(T, w), &p); /* the same offsets bm_bmojo_scratch_bytes sized */
+    const size_t wg = rt->lim.wg;
+    cl_int err = 0;
+    cl_int cB = a->B, cT = T, cd = a->d, ck = a->n_taps, cw = w, cmf = mf, cme = me, cpos0 = pos0, cNC = NC;
+    cl_int cH = a->H, cHkv = a->Hkv, cdh = a->dh, cM = M;
+    cl_ulong o_eps = p.eps, o_te = p.top_eps, o_tp = p.top_pos, o_sel = p.sel, o_fin = p.fin_src;
+    cl_ulong o_we = p.work_eps, o_wp = p.work_pos, o_ws = p.work_src, o_mk = p.memk, o_mv = p.memv;
+    cl_ulong o_ck = p.candk, o_cv = p.candv;
+    cl_ulong x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
+    cl_ulong f_ld = a->f_ld, kf_col = a->kf_col, vf_col = a->vf_col;
+    cl_ulong q_ld = a->q_ld, q_col = a->q_col, out_ld = a->out_ld;
+    cl_kernel kn;
+    int i;
+
+    /* 1. innovation eps (only the selection needs it), then the y history update */
+    if (me > 0) {
+        cl_float16 taps;
+        for (int j = 0; j < 16; j++) taps.s[j] = j < a->n_taps ? a->taps[j] : 0.0f;
+        if (!(kn = bm_kernel(rt, "bm_bmojo_innovation"))) return BMOJO_EBUILD;
+        i = 0;
+        err |= BM_ARG(kn, i++, a->y);
+        err |= BM_ARG(kn, i++, a->y_hist);
+        err |= BM_ARG(kn, i++, scratch);
+        err |= BM_ARG(kn, i++, o_eps);
+        err |= BM_ARG(kn, i++, cT);
+        err |= BM_ARG(kn, i++, cd);
+        err |= BM_ARG(kn, i++, ck);
+        err |= BM_ARG(kn, i++, taps);
+        if ((st = bm_args_check(err, "bm_bmojo_innovation"))) return st;
+        size_t g[2] = {wg, (size_t)a->B * T}, l[2] = {wg, 1};
+        if ((st = bm_launch(rt, kn, "bm_bmojo_innovation", 2, g, l))) return st;
+    }
+    if (!(kn = bm_kernel(rt, "bm_bmojo_yhist_update"))) return BMOJO_EBUILD;
+    i = 0;
+    err |= BM_ARG(kn, i++, a->y);
+    err |= BM_ARG(kn, i++, a->y_hist);
+    err |= BM_ARG(kn, i++, cB);
+    err |= BM_ARG(kn, i++, cT);
+    err |= BM_ARG(kn, i++, cd);
+    err |= BM_ARG(kn, i++, ck);
+    if ((st = bm_args_check(err, "bm_bmojo_yhist_update"))) return st;
+    if ((st = bmojo_launch1(rt, kn, "bm_bmojo_yhist_update", (size_t)a->B * a->d))) return st;
+
+    /* 2. eidetic selection: per-chunk tops (parallel over chunks), then the running merge,
+     *    which also rewrites cand_eps/cand_pos in place (each sequence's group reads them first) */
+    if (me > 0) {
+        if (!(kn = bm_kernel(rt, "bm_bmojo_chunk_top"))) return BMOJO_EBUILD;
+        i = 0;
+        err |= BM_ARG(kn, i++, scratch);
+        err |= BM_ARG(kn, i++, o_eps);
+        err |= BM_ARG(kn, i++, o_te);
+        err |= BM_ARG(kn, i++, o_tp);
+        err |= BM_ARG(kn, i++, cT);
+        err |= BM_ARG(kn, i++, cw);
+        err |= BM_ARG(kn, i++, cme);
+        err |= BM_ARG(kn, i++, cpos0);
+        err |= BM_ARG(kn, i++, cNC);
+        if ((st = bm_args_check(err, "bm_bmojo_chunk_top"))) return st;
+        size_t g[2] = {wg * (size_t)NC, (size_t)a->B}, l[2] = {wg, 1};
+        if ((st = bm_launch(rt, kn, "bm_bmojo_chunk_top", 2, g, l))) return st;
+
+        if (!(kn = bm_kernel(rt, "bm_bmojo_merge"))) return BMOJO_EBUILD;
+        i = 0;
+        err |= BM_ARG(kn, i++, scratch);
+        err |= BM_ARG(kn, i++, o_te);
+        err |= BM_ARG(kn, i++, o_tp);
+        err |= BM_ARG(kn, i++, a->cand_eps);
+        err |= BM_ARG(kn, i++, a->cand_pos);
+        err |= BM_ARG(kn, i++, o_sel);
+        err |= BM_ARG(kn, i++, o_fin);
+        err |= BM_ARG(kn, i++, o_we);
+        err |= BM_ARG(kn, i++, o_wp);
+        err |= BM_ARG(kn, i++, o_ws);
+        err |= BM_ARG(kn, i++, cT);
+        err |= BM_ARG(kn, i++, cw);
+        err |= BM_ARG(kn, i++, cme);
+        err |= BM_ARG(kn, i++, cpos0);
+        err |= BM_ARG(kn, i++, cNC);
+        if ((st = bm_args_check(err, "bm_bmojo_merge"))) return st;
+        size_t g2[2] = {wg, (size_t)a->B};
+        if ((st = bm_launch(rt, kn, "bm_bmojo_merge", 2, g2, l))) return st;
+    }
+
+    /* 3. memory rows of every chunk of the call (reads the old fade ring and candidates) */
+    if (M > 0) {
+        if (!(kn = bm_kernel(rt, "bm_bmojo_gather_mem"))) return BMOJO_EBUILD;
+        i = 0;
+        err |= BM_ARG(kn, i++, a->kf);
+        err |= BM_ARG(kn, i++, a->vf);
+        err |= BM_ARG(kn, i++, f_ld);
+        err |= BM_ARG(kn, i++, kf_col);
+        err |= BM_ARG(kn, i++, vf_col);
+        err |= BM_ARG(kn, i++, a->kx);
+        err |= BM_ARG(kn, i++, a->vx);
+        err |= BM_ARG(kn, i++, x_ld);
+        err |= BM_ARG(kn, i++, kx_col);
+        err |= BM_ARG(kn, i++, vx_col);
+        err |= BM_ARG(kn, i++, a->fade_k);
+        err |= BM_ARG(kn, i++, a->fade_v);
+        err |= BM_ARG(kn, i++, a->cand_k);
+        err |= BM_ARG(kn, i++, a->cand_v);
+        err |= BM_ARG(kn, i++, a->mem_k);
+        err |= BM_ARG(kn, i++, a->mem_v);
+        err |= BM_ARG(kn, i++, scratch);
+        err |= BM_ARG(kn, i++, o_sel);
+        err |= BM_ARG(kn, i++, o_mk);
+        err |= BM_ARG(kn, i++, o_mv);
+        err |= BM_ARG(kn, i++, cB);
+        err |= BM_ARG(kn, i++, cT);
+        err |= BM_ARG(kn, i++, cHkv);
+        err |= BM_ARG(kn, i++, cdh);
+        err |= BM_ARG(kn, i++, cw);
+        err |= BM_ARG(kn, i++, cmf);
+        err |= BM_ARG(kn, i++, cme);
+        err |= BM_ARG(kn, i++, cpos0);
+        err |= BM_ARG(kn, i++, cNC);
+        if ((st = bm_args_check(err, "bm_bmojo_gather_mem"))) return st;
+        size_t n = (size_t)a->B * NC * a->Hkv * (size_t)M * a->dh;
+        if ((st = bmojo_launch1(rt, kn, "bm_bmojo_gather_mem", n))) return st;
+    }
+
+    /* 4. attention */
+    {
+        int QT = 1, KT = 1;
+        size_t lbytes = bmojo_attn_tiles(rt, a, &QT, &KT);
+        if (!lbytes)
+            return bm_fail(BMOJO_EUNSUPPORTED, "bmojo mix: head_dim %d with %d query heads per kv head does not fit "
+                           "the device's %llu bytes of local memory", a->dh, a->H / a->Hkv,
+                           (unsigned long long)rt->lim.local_mem);
+        const size_t R = (size_t)QT * (a->H / a->Hkv);
+        cl_int cQT = QT, cKT = KT;
+        cl_float scale = a->scale;
+        if (!(kn = bm_kernel(rt, "bm_bmojo_attn"))) return BMOJO_EBUILD;
+        i = 0;
+        err |= BM_ARG(kn, i++, a->q);
+        err |= BM_ARG(kn, i++, q_ld);
+        err |= BM_ARG(kn, i++, q_col);
+        err |= BM_ARG(kn, i++, a->kx);
+        err |= BM_ARG(kn, i++, a->vx);
+        err |= BM_ARG(kn, i++, x_ld);
+        err |= BM_ARG(kn, i++, kx_col);
+        err |= BM_ARG(kn, i++, vx_col);
+        err |= BM_ARG(kn, i++, a->win_k);
+        err |= BM_ARG(kn, i++, a->win_v);
+        err |= BM_ARG(kn, i++, scratch);
+        err |= BM_ARG(kn, i++, o_mk);
+        err |= BM_ARG(kn, i++, o_mv);
+        err |= BM_ARG(kn, i++, a->out);
+        err |= BM_ARG(kn, i++, out_ld);
+        err |= BM_ARG(kn, i++, cT);
+        err |= BM_ARG(kn, i++, cH);
+        err |= BM_ARG(kn, i++, cHkv);
+        err |= BM_ARG(kn, i++, cdh);
+        err |= BM_ARG(kn, i++, cw);
+        err |= BM_ARG(kn, i++, cmf);
+        err |= BM_ARG(kn, i++, cme);
+        err |= BM_ARG(kn, i++, cpos0);
+        err |= BM_ARG(kn, i++, cNC);
+        err |= BM_ARG(kn, i++, scale);
+        err |= BM_ARG(kn, i++, cQT);
+        err |= BM_ARG(kn, i++, cKT);
+        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
+        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
+        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)KT * a->dh);
+        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)KT * a->dh);
+        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * KT);
+        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * 3 * R);
+        if ((st = bm_args_check(err, "bm_bmojo_attn"))) return st;
+        size_t ntiles = ((size_t)T + QT - 1) / QT;
+        size_t g[3] = {wg * ntiles, (size_t)a->Hkv, (size_t)a->B}, l[3] = {wg, 1, 1};
+        if ((st = bm_launch(rt, kn, "bm_bmojo_attn", 3, g, l))) return st;
+    }
+
+    /* 5. state: rings (after the attention read them), frozen memory of the last chunk, and the
+     *    new candidates' K/V (gathered to scratch first: their sources include old slots) */
+    if ((st = bmojo_ring(rt, a, a->kx, a->vx, a->x_ld, a->kx_col, a->vx_col, a->win_k, a->win_v, w))) return st;
+    if (mf > 0 && (st = bmojo_ring(rt, a, a->kf, a->vf, a->f_ld, a->kf_col, a->vf_col, a->fade_k, a->fade_v, mf)))
+        return st;
+    if (M > 0) {
+        cl_int clast = NC - 1;
+        if (!(kn = bm_kernel(rt, "bm_bmojo_mem_save"))) return BMOJO_EBUILD;
+        i = 0;
+        err |= BM_ARG(kn, i++, scratch);
+        err |= BM_ARG(kn, i++, o_mk);
+        err |= BM_ARG(kn, i++, o_mv);
+        err |= BM_ARG(kn, i++, a->mem_k);
+        err |= BM_ARG(kn, i++, a->mem_v);
+        err |= BM_ARG(kn, i++, cB);
+        err |= BM_ARG(kn, i++, cHkv);
+        err |= BM_ARG(kn, i++, cM);
+        err |= BM_ARG(kn, i++, cdh);
+        err |= BM_ARG(kn, i++, cNC);
+        err |= BM_ARG(kn, i++, clast);
+        if ((st = bm_args_check(err, "bm_bmojo_mem_save"))) return st;
+        if ((st = bmojo_launch1(rt, kn, "bm_bmojo_mem_save", (size_t)a->B * a->Hkv * (size_t)M * a->dh))) return st;
+    }
+    if (me > 0) {
+        int64_t cnt64 = a->pos0 + T < me ? a->pos0 + T : me;
+        cl_int count = (cl_int)cnt64;
+        if (!(kn = bm_kernel(rt, "bm_bmojo_gather_cand"))) return BMOJO_EBUILD;
+        i = 0;
+        err |= BM_ARG(kn, i++, a->kx);
+        err |= BM_ARG(kn, i++, a->vx);
+        err |= BM_ARG(kn, i++, x_ld);
+        err |= BM_ARG(kn, i++, kx_col);
+        err |= BM_ARG(kn, i++, vx_col);
+        err |= BM_ARG(kn, i++, a->cand_k);
+        err |= BM_ARG(kn, i++, a->cand_v);
+        err |= BM_ARG(kn, i++, scratch);
+        err |= BM_ARG(kn, i++, o_fin);
+        err |= BM_ARG(kn, i++, o_ck);
+        err |= BM_ARG(kn, i++, o_cv);
+        err |= BM_ARG(kn, i++, cB);
+        err |= BM_ARG(kn, i++, cT);
+        err |= BM_ARG(kn, i++, cHkv);
+        err |= BM_ARG(kn, i++, cdh);
+        err |= BM_ARG(kn, i++, cme);
+        err |= BM_ARG(kn, i++, count);
+        if ((st = bm_args_check(err, "bm_bmojo_gather_cand"))) return st;
+        size_t n = (size_t)a->B * a->Hkv * (size_t)me * a->dh;
+        if ((st = bmojo_launch1(rt, kn, "bm_bmojo_gather_cand", n))) return st;
+        if ((st = bm_copy(rt, scratch, p.candk * sizeof(float), a->cand_k, 0, n * sizeof(float)))) return st;
+        if ((st = bm_copy(rt, scratch, p.candv * sizeof(float), a->cand_v, 0, n * sizeof(float)))) return st;
+    }
+    return 0;
+}

@@ -1,0 +1,73 @@
+/* ops_bmojo.h — the host launcher of the B'MOJO mixer's attention part (model.md section 2,
+ * steps 2, 4 and 5): innovation eps, eidetic selection, chunk memory, attention over
+ * [fading | eidetic | window], continuing from a per-sequence state. The layer code runs the
+ * Mamba mixer (y) and the projection GEMMs (Q, Kx, Vx from h; Kf, Vf from y) and then calls
+ * bm_bmojo_mix, which produces o (before Wo) and updates the state. Kernels: cl/bmojo_*.cl;
+ * plain-C reference: src/ref/ref_bmojo.h.
+ *
+ * State (per layer, B sequences; all buffers zero-filled at position 0; sizes from
+ * bm_bmojo_state_layout, constant in the sequence length):
+ *   y_hist   [B, k, d]          y of positions pos0-k .. pos0-1, oldest first (zeros before 0)
+ *   win_k/v  [B, Hkv, w, dh]    Kx/Vx ring, position p in slot p % w
+ *   fade_k/v [B, Hkv, max(m_f,1), dh]  Kf/Vf ring, position p in slot p % m_f
+ *   cand_eps [B, max(m_e,1)] float, cand_pos [B, max(m_e,1)] int32: the top-m_e positions
+ *            < pos0, best first (eps descending, ties: smaller position first); the number of
+ *            valid entries is min(m_e, pos0), so a zero-filled state means "empty"
+ *   cand_k/v [B, Hkv, max(m_e,1), dh]  their Kx/Vx rows, same order
+ *   mem_k/v  [B, Hkv, max(m_f+m_e,1), dh]  memory of the chunk containing position pos0-1
+ *            (used when pos0 is mid-chunk). Slot j < m_f: fading position s-m_f+j (zero row
+ *            when < 0); slot m_f+e: the e-th best eidetic candidate of positions < s (zero row
+ *            when e >= min(m_e, s)); s = the chunk start. */
+#ifndef BM_OPS_BMOJO_H
+#define BM_OPS_BMOJO_H
+
+#include "runtime.h"
+
+#define BM_BMOJO_MAX_TAPS 16
+
+typedef struct {
+    int B, T, d;                 /* batch, new tokens this call, model width (channels of y) */
+    int H, Hkv, dh;
+    int window;                  /* w >= 1: window length and chunk length */
+    int m_f, m_e;                /* fading and eidetic memory tokens (either may be 0) */
+    int n_taps; const float *taps; /* host array c_1..c_k, 1 <= k <= 16 */
+    int64_t pos0;                /* tokens already processed by each sequence */
+    float scale;                 /* 1/sqrt(dh) */
+    cl_mem y;                    /* [B*T, d] fading-stream output */
+    cl_mem q; size_t q_ld, q_col;                 /* Q view, head h at q_col + h*dh */
+    cl_mem kx, vx; size_t x_ld, kx_col, vx_col;   /* Kx, Vx views (from h), kv head g at col + g*dh */
+    cl_mem kf, vf; size_t f_ld, kf_col, vf_col;   /* Kf, Vf views (from y) */
+    cl_mem y_hist;               /* state, see the top of this file */
+    cl_mem win_k, win_v;
+    cl_mem fade_k, fade_v;
+    cl_mem cand_eps, cand_pos;
+    cl_mem cand_k, cand_v;
+    cl_mem mem_k, mem_v;
+    cl_mem out; size_t out_ld;   /* [B*T, out_ld], head h at columns h*dh */
+} bm_bmojo_args;
+
+/* Byte sizes of each state buffer for B sequences (all > 0, independent of T and pos0). */
+typedef struct {
+    size_t y_hist;
+    size_t win_k, win_v;
+    size_t fade_k, fade_v;
+    size_t cand_eps, cand_pos;
+    size_t cand_k, cand_v;
+    size_t mem_k, mem_v;
+    size_t attention_kv;   /* win_k + win_v (bmojo_state_memory.attention_kv) */
+    size_t eidetic;        /* everything else (bmojo_state_memory.eidetic) */
+    size_t total;
+} bm_bmojo_state_sizes;
+
+/* Fills the state sizes from a's B, d, Hkv, dh, window, m_f, m_e, n_taps (other fields unused). */
+void bm_bmojo_state_layout(const bm_bmojo_args *a, bm_bmojo_state_sizes *out);
+
+/* Device scratch the launcher needs for these sizes (bytes, > 0; grows with B*T). */
+size_t bm_bmojo_scratch_bytes(const bm_bmojo_args *a);
+
+/* Enqueues everything on rt->queue; never blocks; returns a bmojo status (BMOJO_EINVAL with a
+ * detail naming the field for bad sizes). scratch: at least bm_bmojo_scratch_bytes(a) bytes
+ * (its contents need not be initialised). T == 0 is a no-op. */
+int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch);
+
+#endif
