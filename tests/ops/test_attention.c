@@ -37,13 +37,13 @@ static void att_run_case(bm_test_ctx *t, const att_case *c)
     bm_test_fill(t, kc, nc, -2.0f, 2.0f);
     bm_test_fill(t, vc, nc, -2.0f, 2.0f);
     for (size_t i = 0; i < no; i++) want[i] = ATT_SENTINEL;
+    cl_mem ob = bm_test_buffer(t, want, no * sizeof(float)); /* sentinel-filled, before the reference runs */
     const float scale = 1.0f / sqrtf((float)dh);
     bm_ref_attention(B, T, H, Hkv, dh, x, ld, q_col, x, x, ld, k_col, v_col, kc, vc, cap, c->pos0, c->window, scale,
                      want, out_ld);
     cl_mem xb = bm_test_buffer(t, x, nx * sizeof(float));
     cl_mem kcb = nc ? bm_test_buffer(t, kc, nc * sizeof(float)) : NULL;
     cl_mem vcb = nc ? bm_test_buffer(t, vc, nc * sizeof(float)) : NULL;
-    cl_mem ob = bm_test_buffer(t, want, no * sizeof(float)); /* sentinel-filled like want */
     bm_attn_args a = {.B = B, .T = T, .H = H, .Hkv = Hkv, .dh = dh, .q = xb, .q_ld = ld, .q_col = q_col,
                       .k = xb, .v = xb, .kv_ld = ld, .k_col = k_col, .v_col = v_col, .k_cache = kcb,
                       .v_cache = vcb, .cap = cap, .pos0 = c->pos0, .window = c->window, .scale = scale,
