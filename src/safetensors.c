@@ -996,6 +996,10 @@ int bm_st_write(const char *path, const bm_st_out *tensors, int n, const char *c
         for (int i = 0; i < n && !bad; i++)
             if (refs[i].bytes)
                 bad = write_all(fd, refs[i].t->data, (size_t)refs[i].bytes);
+        /* fsync before rename: otherwise a crash can leave the new name pointing at an
+         * empty or partial file on some file systems. */
+        if (!bad && fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
+            bad = 1;
         if (bad) {
             rc = bm_fail(BMOJO_EIO, "cannot write %s: %s", tmp, strerror(errno));
             close(fd);

@@ -289,6 +289,9 @@ int main(void)
     INVALID("raw newline in string", "\"a\nb\"", 2);
     INVALID("invalid UTF-8 byte", "\"a\xFF\"", 2);
     INVALID("overlong UTF-8", "\"\xC0\xAF\"", 1);
+    INVALID("overlong 3-byte UTF-8", "\"\xE0\x80\xAF\"", 1);
+    INVALID("overlong 4-byte UTF-8", "\"\xF0\x8F\xBF\xBF\"", 1);
+    INVALID("UTF-8 above U+10FFFF", "\"\xF4\x90\x80\x80\"", 1);
     INVALID("UTF-8 encoded surrogate", "\"\xED\xA0\x80\"", 1);
     INVALID("truncated UTF-8", "\"\xE2\x82\"", 1);
     INVALID("trailing garbage", "{} x", 3);
