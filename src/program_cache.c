@@ -167,6 +167,7 @@ void bm_program_cache_store(bm_rt *rt, const bm_program_cache_key *key, cl_progr
         free(bin);
         return;
     }
+    fchmod(fd, 0644); /* like any cache file; mkstemp makes it private */
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         close(fd);
