@@ -202,8 +202,11 @@ void bm_ref_bmojo_direct(const bm_ref_bmojo_args *a)
                 nE = s < me ? s : me;
                 for (int e = 0; e < nE; e++) {
                     int best = -1;
+                    /* ascending j with a strict '>' keeps the first of equal values: the
+                     * smaller position wins ties (written apart from better() on purpose) */
                     for (int j = 0; j < s; j++)
-                        if (!taken[j] && (best < 0 || better(eps[j], j, eps[best], best))) best = j;
+                        if (!taken[j] && (best < 0 || eps[j] > eps[best])) best = j;
+                    if (best < 0) break; /* cannot happen: nE <= s */
                     taken[best] = 1;
                     E[e] = best;
                 }

@@ -387,6 +387,9 @@ void test_op_bmojo(bm_test_ctx *t)
         {"MHA 2/2 dh64",        1, 19, 16, 2, 2, 64, 4, 2, 3, 4, BMT_RANDOM, 0},
         {"GQA 4/2 dh64 B=3",    3, 21, 20, 4, 2, 64, 6, 2, 3, 2, BMT_RANDOM, 1},
         {"long run 3w+5",       2, 29, 8, 4, 2, 16, 8, 3, 5, 4, BMT_RANDOM, 0},
+        {"dh256 GQA 2/1",       2, 11, 8, 2, 1, 256, 4, 2, 3, 4, BMT_RANDOM, 0},
+        {"w > work-group",      2, 700, 16, 4, 2, 16, 300, 20, 40, 4, BMT_RANDOM, 0},
+        {"many chunks ties",    2, 400, 6, 4, 2, 16, 16, 5, 24, 4, BMT_REPEAT, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bmt_case_all(t, &cases[i]);
     bmt_check_ties_exist(t, &cases[6]);
