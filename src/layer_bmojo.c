@@ -1,8 +1,75 @@
-/* layer_bmojo.c — the B'MOJO mixer (being written). */
+/* layer_bmojo.c — the B'MOJO mixer (model contract section 2): the fading stream y is a full
+ * Mamba-1 mixer on h; Q, Kx, Vx come from h and Kf, Vf from y through the same Wq/Wk/Wv (one
+ * GEMM each: q|k|v on h, and the k|v rows of the same fused weight on y); bm_bmojo_mix does the
+ * innovation test, the eidetic selection, the chunk memory and the attention over
+ * [fading | eidetic | window]; Wo projects the heads back. */
+#include <math.h>
+
 #include "error.h"
 #include "layers.h"
+#include "ops_bmojo.h"
+
+/* The launcher arguments of sublayer i for T tokens, pointing at the workspace and the state. */
+static void mix_args(bm_model *m, bm_state *s, int i, int T, bm_bmojo_args *a)
+{
+    const bm_layer_cfg *l = &m->cfg.layers[i];
+    bm_layer_state *ls = &s->layers[i];
+    bm_workspace *ws = &s->ws;
+    size_t H = (size_t)l->attn.heads, G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim;
+    bm_bmojo_args x = {
+        .B = s->B, .T = T, .d = m->cfg.d_model, .H = (int)H, .Hkv = (int)G, .dh = (int)dh,
+        .window = l->attn.window, .m_f = l->fading_tokens, .m_e = l->eidetic_tokens,
+        .n_taps = l->n_taps, .taps = l->taps, .pos0 = s->pos, .scale = 1.0f / sqrtf((float)dh),
+        .y = ws->y,
+        .q = ws->qkv, .q_ld = (H + 2 * G) * dh, .q_col = 0,
+        .kx = ws->qkv, .vx = ws->qkv, .x_ld = (H + 2 * G) * dh, .kx_col = H * dh, .vx_col = (H + G) * dh,
+        .kf = ws->kvf, .vf = ws->kvf, .f_ld = 2 * G * dh, .kf_col = 0, .vf_col = G * dh,
+        .y_hist = ls->y_hist, .win_k = ls->win_k, .win_v = ls->win_v, .fade_k = ls->fade_k, .fade_v = ls->fade_v,
+        .cand_eps = ls->cand_eps, .cand_pos = ls->cand_pos, .cand_k = ls->cand_k, .cand_v = ls->cand_v,
+        .mem_k = ls->mem_k, .mem_v = ls->mem_v,
+        .out = ws->att, .out_ld = H * dh};
+    *a = x;
+}
+
+static int ensure_scratch(bm_state *s, size_t bytes)
+{
+    bm_workspace *ws = &s->ws;
+    if (ws->mix_scratch && ws->mix_scratch_bytes >= bytes) return 0;
+    bm_release(ws->mix_scratch);
+    ws->mix_scratch = NULL;
+    ws->mix_scratch_bytes = 0;
+    int st = bm_alloc(s->m->rt, bytes, &ws->mix_scratch);
+    if (!st) ws->mix_scratch_bytes = bytes;
+    return st;
+}
+
 int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T)
 {
-    (void)m; (void)s; (void)T;
-    return bm_fail(BMOJO_EUNSUPPORTED, "layers[%d]: bmojo sublayer not wired yet", i);
+    bm_rt *rt = m->rt;
+    const bm_attn_cfg *c = &m->cfg.layers[i].attn;
+    const bm_layer_weights *w = &m->layers[i];
+    bm_workspace *ws = &s->ws;
+    size_t N = (size_t)s->B * (size_t)T, d = (size_t)m->cfg.d_model;
+    size_t H = (size_t)c->heads, G = (size_t)c->kv_heads, dh = (size_t)c->head_dim, ld = (H + 2 * G) * dh;
+
+    int st = bm_layer_mamba(m, s, i, T, ws->h, ws->y);
+    if (!st) st = bm_gemm(rt, N, ld, d, ws->h, 0, d, w->wqkv, 0, d, 0.0f, ws->qkv, 0, ld);
+    /* Kf | Vf = y [Wk | Wv]^T: the k and v rows of the fused q|k|v weight start at row H*dh */
+    if (!st) st = bm_gemm(rt, N, 2 * G * dh, d, ws->y, 0, d, w->wqkv, H * dh * d, d, 0.0f, ws->kvf, 0, 2 * G * dh);
+    bm_bmojo_args a;
+    mix_args(m, s, i, T, &a);
+    if (!st) st = ensure_scratch(s, bm_bmojo_scratch_bytes(&a));
+    if (!st) st = bm_bmojo_mix(rt, &a, ws->mix_scratch);
+    if (!st) st = bm_gemm(rt, N, d, H * dh, ws->att, 0, H * dh, w->wo, 0, H * dh, 0.0f, ws->out, 0, d);
+    return st;
+}
+
+int bm_layer_bmojo_state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_sizes *out)
+{
+    const bm_layer_cfg *l = &m->cfg.layers[i];
+    bm_bmojo_args a = {.B = B, .T = 1, .d = m->cfg.d_model, .H = l->attn.heads, .Hkv = l->attn.kv_heads,
+                       .dh = l->attn.head_dim, .window = l->attn.window, .m_f = l->fading_tokens,
+                       .m_e = l->eidetic_tokens, .n_taps = l->n_taps, .taps = l->taps};
+    bm_bmojo_state_layout(&a, out);
+    return 0;
 }

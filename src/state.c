@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "layers.h"
 #include "model.h"
 
 #define STATE_MAGIC "BMOJOST1"
@@ -46,20 +47,20 @@ static int layer_state_alloc(bm_state *s, int i)
         if (!st) st = alloc_f(rt, B * G * (size_t)ls->cap * dh, &ls->v_cache);
     }
     if (!st && l->type == BM_LAYER_BMOJO) {
-        size_t w = (size_t)l->attn.window, mf = at_least1(l->fading_tokens), me = at_least1(l->eidetic_tokens);
-        size_t mm = at_least1(l->fading_tokens + l->eidetic_tokens);
+        bm_bmojo_state_sizes z;
+        bm_layer_bmojo_state_sizes(s->m, i, s->B, &z);
         ls->cap = l->attn.window;
-        st = alloc_f(rt, B * (size_t)l->n_taps * (size_t)s->m->cfg.d_model, &ls->y_hist);
-        if (!st) st = alloc_f(rt, B * G * w * dh, &ls->win_k);
-        if (!st) st = alloc_f(rt, B * G * w * dh, &ls->win_v);
-        if (!st) st = alloc_f(rt, B * G * mf * dh, &ls->fade_k);
-        if (!st) st = alloc_f(rt, B * G * mf * dh, &ls->fade_v);
-        if (!st) st = alloc_f(rt, B * me, &ls->cand_eps);
-        if (!st) st = alloc_f(rt, B * me, &ls->cand_pos); /* int32 */
-        if (!st) st = alloc_f(rt, B * G * me * dh, &ls->cand_k);
-        if (!st) st = alloc_f(rt, B * G * me * dh, &ls->cand_v);
-        if (!st) st = alloc_f(rt, B * G * mm * dh, &ls->mem_k);
-        if (!st) st = alloc_f(rt, B * G * mm * dh, &ls->mem_v);
+        st = bm_alloc(rt, z.y_hist, &ls->y_hist);
+        if (!st) st = bm_alloc(rt, z.win_k, &ls->win_k);
+        if (!st) st = bm_alloc(rt, z.win_v, &ls->win_v);
+        if (!st) st = bm_alloc(rt, z.fade_k, &ls->fade_k);
+        if (!st) st = bm_alloc(rt, z.fade_v, &ls->fade_v);
+        if (!st) st = bm_alloc(rt, z.cand_eps, &ls->cand_eps);
+        if (!st) st = bm_alloc(rt, z.cand_pos, &ls->cand_pos);
+        if (!st) st = bm_alloc(rt, z.cand_k, &ls->cand_k);
+        if (!st) st = bm_alloc(rt, z.cand_v, &ls->cand_v);
+        if (!st) st = bm_alloc(rt, z.mem_k, &ls->mem_k);
+        if (!st) st = bm_alloc(rt, z.mem_v, &ls->mem_v);
     }
     return st;
 }

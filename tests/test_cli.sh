@@ -1,2 +1,172 @@
-#!/bin/sh
-echo placeholder; exit 1
+#!/usr/bin/env bash
+# test_cli.sh — the `bmojo` command as a user meets it: the golden `logits` interface (prefill and
+# --decode, [T] and [B, T] ids) against the fixtures, `generate`, `devices`, and bad input of every
+# kind (arguments, configs, weight files, token ids, devices), each of which must end with a clear
+# message naming the problem and a non-zero exit, never a crash (exit >= 128) or a hang.
+set -u
+BIN=${BMOJO_BIN:?BMOJO_BIN must point to the bmojo binary}
+FIX=${BMOJO_FIXTURES:-../shared/fixtures}
+SRC=${BMOJO_SOURCE_ROOT:-.}
+TMP=$(mktemp -d /tmp/bmojo-cli.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+ok() { echo "ok    $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL  $*"; fail=$((fail + 1)); }
+
+# expect_fail WORD DESCRIPTION -- CMD...: CMD must exit 1..127 and print WORD (case-insensitive) on stderr
+expect_fail() {
+  local word=$1 what=$2; shift 3
+  timeout 300 "$@" >"$TMP/out" 2>"$TMP/err"
+  local rc=$?
+  if [ $rc -eq 0 ]; then bad "$what: exited 0"; 
+  elif [ $rc -ge 124 ]; then bad "$what: crashed or hung (exit $rc): $(head -c 300 "$TMP/err")";
+  elif grep -q "Sanitizer\|runtime error:" "$TMP/err"; then bad "$what: sanitizer report: $(grep -m1 "Sanitizer\|runtime error:" "$TMP/err")";
+  elif ! grep -qi -- "$word" "$TMP/err"; then bad "$what: message lacks '$word': $(head -c 300 "$TMP/err")";
+  else ok "$what (exit $rc): $(head -n 1 "$TMP/err" | cut -c1-150)"; fi
+}
+
+# python3 helpers: write ids, compare logits (no numpy needed)
+cat >"$TMP/st.py" <<'PY'
+import json, struct, sys
+def read(path):
+    b = open(path, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); out = {}
+    for k, v in h.items():
+        if k == '__metadata__': continue
+        s, e = v['data_offsets']; raw = b[8 + n + s:8 + n + e]
+        fmt = {'F32': 'f', 'I32': 'i'}[v['dtype']]
+        out[k] = (v['shape'], list(struct.unpack('<%d%s' % (len(raw) // 4, fmt), raw)))
+    return out
+def write(path, tensors):
+    hdr, data = {}, b''
+    for k, (dt, shape, vals) in sorted(tensors.items()):
+        raw = struct.pack('<%d%s' % (len(vals), {'F32': 'f', 'I32': 'i'}[dt]), *vals)
+        hdr[k] = {'dtype': dt, 'shape': shape, 'data_offsets': [len(data), len(data) + len(raw)]}; data += raw
+    h = json.dumps(hdr).encode(); h += b' ' * (-len(h) % 8)
+    open(path, 'wb').write(struct.pack('<Q', len(h)) + h + data)
+cmd = sys.argv[1]
+if cmd == 'ids':      # ids OUT REF [B] [bad_id]: input_ids of REF, as [T] or [B, T] (row b reversed when b odd)
+    shape, ids = read(sys.argv[3])['input_ids']; B = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    if len(sys.argv) > 5: ids[len(ids) // 2] = int(sys.argv[5])
+    if B: write(sys.argv[2], {'input_ids': ('I32', [B, len(ids)], sum([ids if b % 2 == 0 else ids[::-1] for b in range(B)], []))})
+    else: write(sys.argv[2], {'input_ids': ('I32', [len(ids)], ids)})
+elif cmd == 'cmp':    # cmp OUT REF [B]: relative error of OUT's logits (row 0 when batched) vs REF
+    shape, got = read(sys.argv[2])['logits']; rshape, ref = read(sys.argv[3])['logits']
+    B = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    want_shape = ([B] if B else []) + rshape
+    if shape != want_shape: print('shape', shape, 'expected', want_shape); sys.exit(1)
+    got = got[:len(ref)]
+    num = sum((a - b) ** 2 for a, b in zip(got, ref)) ** 0.5; den = sum(b * b for b in ref) ** 0.5
+    print('%.2e' % (num / den)); sys.exit(0 if num / den <= 1e-4 else 1)
+elif cmd == 'drop':   # drop IN OUT NAME: copy a safetensors file without tensor NAME
+    t = read(sys.argv[2]); b = open(sys.argv[2], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    write(sys.argv[3], {k: (h[k]['dtype'], v[0], v[1]) for k, v in t.items() if k != sys.argv[4]})
+elif cmd == 'reshape':  # reshape IN OUT NAME: same file but tensor NAME flattened to 1-D
+    t = read(sys.argv[2]); b = open(sys.argv[2], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    write(sys.argv[3], {k: (h[k]['dtype'], [len(v[1])] if k == sys.argv[4] else v[0], v[1]) for k, v in t.items()})
+PY
+py() { python3 "$TMP/st.py" "$@"; }
+
+# ---- the golden interface on every fixture ----
+for dir in "$FIX"/hf/* "$FIX"/bmojo/*; do
+  name=$(basename "$dir")
+  py ids "$TMP/ids.st" "$dir/reference.safetensors"
+  for mode in prefill decode; do
+    flag=; [ $mode = decode ] && flag=--decode
+    if "$BIN" logits -m "$dir" -i "$TMP/ids.st" -o "$TMP/out.st" $flag 2>"$TMP/err" && e=$(py cmp "$TMP/out.st" "$dir/reference.safetensors"); then
+      ok "logits $name ($mode): rel err $e"
+    else bad "logits $name ($mode): $(cat "$TMP/err") $e"; fi
+  done
+done
+dir="$FIX/hf/mistral-0"
+py ids "$TMP/ids2.st" "$dir/reference.safetensors" 2
+if "$BIN" logits -m "$dir" -i "$TMP/ids2.st" -o "$TMP/out2.st" 2>"$TMP/err" && e=$(py cmp "$TMP/out2.st" "$dir/reference.safetensors" 2); then
+  ok "logits with [B, T] ids writes [B, T, V]: rel err of row 0 $e"
+else bad "logits [B, T]: $(cat "$TMP/err") $e"; fi
+
+# ---- generate and devices ----
+out=$("$BIN" generate -m "$FIX/hf/mamba-0" -p 5,6,7 -n 8 -q 2>"$TMP/err")
+[ "$(echo "$out" | wc -w)" = 8 ] && ok "generate -n 8 prints 8 ids: $out" || bad "generate: '$out' $(cat "$TMP/err")"
+a=$("$BIN" generate --config "$SRC/configs/bmojo-tiny.yaml" -p 1,2,3 -n 6 --temp 0.9 --top-k 20 --top-p 0.9 --seed 3 -b 2 -q 2>&1)
+b=$("$BIN" generate --config "$SRC/configs/bmojo-tiny.yaml" -p 1,2,3 -n 6 --temp 0.9 --top-k 20 --top-p 0.9 --seed 3 -b 2 -q 2>&1)
+[ -n "$a" ] && [ "$a" = "$b" ] && [ "$(echo "$a" | wc -l)" = 2 ] && ok "sampling with a seed is reproducible, one line per sequence" || bad "sampling: '$a' vs '$b'"
+"$BIN" generate --config "$SRC/configs/swa-tiny.yaml" -p 1,2,3 -n 4 >"$TMP/out" 2>"$TMP/err" &&
+  grep -q "device:" "$TMP/err" && grep -q "memory:" "$TMP/err" && grep -q "tokens/s" "$TMP/err" &&
+  ok "generate reports device, memory and speed" || bad "generate report: $(cat "$TMP/err")"
+"$BIN" devices >"$TMP/out" 2>&1 && grep -q "platform 0" "$TMP/out" && ok "devices lists platform 0" || bad "devices: $(cat "$TMP/out")"
+
+# ---- bad arguments ----
+expect_fail "unknown command" "unknown command" -- "$BIN" frobnicate
+expect_fail "unknown option" "unknown option" -- "$BIN" logits --bogus
+expect_fail "required" "logits without -i/-o" -- "$BIN" logits -m "$FIX/hf/mamba-0"
+expect_fail "needs a value" "flag without its value" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p
+expect_fail "-n" "non-numeric -n" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 -n ten
+expect_fail "out of range" "negative -n" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 -n -3
+expect_fail "--top-p" "top-p above 1" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 --top-p 1.5
+expect_fail "-p" "prompt that is not ids" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1,x,3
+expect_fail "exactly one" "both -m and --config" -- "$BIN" generate -m "$FIX/hf/mamba-0" --config "$SRC/configs/bmojo-tiny.yaml" -p 1
+
+# ---- bad token ids ----
+expect_fail "vocabulary" "prompt id >= vocab" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1,320,2
+py ids "$TMP/badids.st" "$FIX/hf/mamba-0/reference.safetensors" 0 100000
+expect_fail "vocabulary" "input_ids with an id >= vocab" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/badids.st" -o "$TMP/x.st"
+py ids "$TMP/negids.st" "$FIX/hf/mamba-0/reference.safetensors" 0 -5
+expect_fail "vocabulary" "input_ids with a negative id" -- "$BIN" logits -m "$FIX/hf/mamba-0" --decode -i "$TMP/negids.st" -o "$TMP/x.st"
+expect_fail "input_ids" "ids file without input_ids" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$FIX/hf/mamba-0/model.safetensors" -o "$TMP/x.st"
+expect_fail "No such file\|cannot open\|open" "missing ids file" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/nope.st" -o "$TMP/x.st"
+
+# ---- bad devices ----
+expect_fail "device" "unknown --device" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 --device no-such-gpu
+expect_fail "device" "BMOJO_DEVICE naming no device" -- env BMOJO_DEVICE=7:3 "$BIN" generate -m "$FIX/hf/mamba-0" -p 1
+
+# ---- bad model folders and weight files ----
+mk() { rm -rf "$TMP/m"; mkdir -p "$TMP/m"; cp "$FIX/hf/mamba-0/config.json" "$TMP/m/"; }
+expect_fail "m-none" "folder without config or weights" -- "$BIN" generate -m "$TMP/m-none" -p 1
+mk; expect_fail "model.safetensors" "config without weights" -- "$BIN" generate -m "$TMP/m" -p 1
+mk; head -c 4 "$FIX/hf/mamba-0/model.safetensors" >"$TMP/m/model.safetensors"
+expect_fail "safetensors" "weights shorter than 8 bytes" -- "$BIN" generate -m "$TMP/m" -p 1
+mk; head -c 5000 "$FIX/hf/mamba-0/model.safetensors" >"$TMP/m/model.safetensors"
+expect_fail "safetensors" "truncated weights" -- "$BIN" generate -m "$TMP/m" -p 1
+mk; python3 -c "import struct,sys; sys.stdout.buffer.write(struct.pack('<Q', 1<<40) + b'{}')" >"$TMP/m/model.safetensors"
+expect_fail "header" "header length past the end" -- "$BIN" generate -m "$TMP/m" -p 1
+mk; python3 - "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" <<'PY'
+import struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read()); n = struct.unpack('<Q', b[:8])[0]
+h = b[8:8 + n].replace(b'"F32"', b'"Q99"', 1); open(sys.argv[2], 'wb').write(b[:8] + h + b[8 + n:])
+PY
+expect_fail "dtype" "unknown dtype" -- "$BIN" generate -m "$TMP/m" -p 1
+mk; python3 - "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+k = sorted(x for x in h if x != '__metadata__')[1]; h[k]['data_offsets'][1] += 4096
+s = json.dumps(h).encode(); s += b' ' * (-len(s) % 8); open(sys.argv[2], 'wb').write(struct.pack('<Q', len(s)) + s + b[8 + n:])
+PY
+expect_fail "bounds\|overlap\|size" "offsets out of bounds / overlapping" -- "$BIN" generate -m "$TMP/m" -p 1
+mk; py drop "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" backbone.layers.1.mixer.x_proj.weight
+expect_fail "backbone.layers.1.mixer.x_proj.weight" "missing tensor" -- "$BIN" generate -m "$TMP/m" -p 1
+mk; py reshape "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" backbone.layers.0.mixer.D
+cp "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors"
+py reshape "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" backbone.layers.0.mixer.in_proj.weight
+expect_fail "in_proj.weight" "tensor with the wrong shape" -- "$BIN" generate -m "$TMP/m" -p 1
+
+# ---- bad configs ----
+cfg() { printf '%s\n' "$@" >"$TMP/c.yaml"; }
+base='vocab_size: 64
+d_model: 32'
+cfg "$base" "layers:" "  - {type: transformer, heads: 4}"
+expect_fail "transformer" "unknown layer type" -- "$BIN" generate --config "$TMP/c.yaml" -p 1
+cfg "$base" "layers:" "  - {type: attention, heads: 6, kv_heads: 4, head_dim: 8}"
+expect_fail "kv_heads" "heads not dividing" -- "$BIN" generate --config "$TMP/c.yaml" -p 1
+cfg "$base" "layers:" "  - {type: bmojo, window: 0, fading_tokens: 1, eidetic_tokens: 1, heads: 2, head_dim: 16}"
+expect_fail "window" "bmojo window 0" -- "$BIN" generate --config "$TMP/c.yaml" -p 1
+cfg "$base" "layers:" "  - {type: mlp, intermediate: 64, colour: blue}"
+expect_fail "colour" "unknown key" -- "$BIN" generate --config "$TMP/c.yaml" -p 1
+cfg "$base" "layers: [ {type: mlp"
+expect_fail "c.yaml" "YAML syntax error" -- "$BIN" generate --config "$TMP/c.yaml" -p 1
+expect_fail "nope.yaml" "missing config file" -- "$BIN" generate --config "$TMP/nope.yaml" -p 1
+mk; sed 's/"num_hidden_layers": 2/"num_hidden_layers": "two"/' "$FIX/hf/mamba-0/config.json" >"$TMP/m/config.json"
+cp "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/"
+expect_fail "num_hidden_layers" "config.json with a bad value" -- "$BIN" generate -m "$TMP/m" -p 1
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ] && [ $pass -gt 0 ]

@@ -1,1 +1,164 @@
-/* placeholder */ int main(void){return 1;}
+/* test_state.c — the decoding path and the state: for every kind of model (golden fixtures and
+ * the tiny configs with random weights), a prefill of T tokens followed by k decoding steps must
+ * give the logits of one prefill of T + k tokens (crossing window, chunk and cache-growth
+ * boundaries); prefills split into pieces must too; a saved and restored state (in memory or in a
+ * file, into the same or a fresh state) must continue bit for bit; bad saved states are refused. */
+#include <unistd.h>
+
+#include "test_util.h"
+
+#define TOL 1e-5
+
+static uint64_t rng = 88172645463325252ull;
+static int32_t rand_id(int V)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (int32_t)(rng % (uint64_t)V);
+}
+
+static void check_model(bmojo_runtime *rt, const char *name, bmojo_model *m, int B)
+{
+    bmojo_model_info info;
+    bmojo_model_get_info(m, &info);
+    const int T = 37, K = 113, N = T + K; /* N = 150 > 2 * 64: full-attention caches grow twice */
+    size_t V = (size_t)info.vocab_size;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)B * N), *col = malloc(sizeof(int32_t) * (size_t)B);
+    float *full = malloc(sizeof(float) * (size_t)B * N * V), *step = malloc(sizeof(float) * (size_t)B * V);
+    float *stepped = malloc(sizeof(float) * (size_t)B * K * V), *again = malloc(sizeof(float) * (size_t)B * K * V);
+    bmojo_state *s = NULL, *s2 = NULL;
+    void *saved = NULL;
+    size_t saved_n = 0;
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/bmojo-test-state-%d.bin", (int)getpid());
+    if (!ids || !col || !full || !step || !stepped || !again) goto done;
+    for (int i = 0; i < B * N; i++) ids[i] = rand_id((int)V);
+    if (!tu_status(bmojo_state_create(m, B, &s), "state") || !tu_status(bmojo_state_create(m, B, &s2), "state"))
+        goto done;
+    if (!tu_status(bmojo_forward(m, s, ids, N, BMOJO_LOGITS_ALL, full), "prefill")) goto done;
+    /* full[b, t] is at (b * N + t) * V */
+
+    /* 1. prefill of T, then K single steps */
+    int32_t *pre = malloc(sizeof(int32_t) * (size_t)B * T);
+    if (!pre) goto done;
+    for (int b = 0; b < B; b++) memcpy(pre + (size_t)b * T, ids + (size_t)b * N, sizeof(int32_t) * T);
+    bmojo_state_reset(s);
+    int st = bmojo_forward(m, s, pre, T, BMOJO_LOGITS_LAST, step);
+    free(pre);
+    double worst = 0;
+    for (int k = 0; st == 0 && k < K; k++) {
+        for (int b = 0; b < B; b++) col[b] = ids[(size_t)b * N + T + k];
+        st = bmojo_forward(m, s, col, 1, BMOJO_LOGITS_LAST, step);
+        for (int b = 0; st == 0 && b < B; b++) {
+            memcpy(stepped + ((size_t)b * K + k) * V, step + (size_t)b * V, V * sizeof(float));
+            double e = tu_rel_err(step + (size_t)b * V, full + ((size_t)b * N + T + k) * V, V);
+            if (e > worst) worst = e;
+        }
+    }
+    if (tu_status(st, "decode"))
+        tu_check(worst <= TOL, "%s B=%d: prefill %d + %d decoding steps == prefill %d, worst rel err %.2e", name, B, T, K, N, worst);
+    tu_check(bmojo_state_position(s) == N, "%s: position %lld after %d tokens", name, (long long)bmojo_state_position(s), N);
+
+    /* 2. a prefill in uneven pieces */
+    const int pieces[] = {1, 16, 3, 33, 64, 33};
+    bmojo_state_reset(s);
+    int at = 0;
+    worst = 0;
+    st = 0;
+    float *piece = malloc(sizeof(float) * (size_t)B * 64 * V);
+    int32_t *pid = malloc(sizeof(int32_t) * (size_t)B * 64);
+    for (size_t p = 0; piece && pid && st == 0 && p < sizeof pieces / sizeof pieces[0]; p++) {
+        int n = pieces[p];
+        for (int b = 0; b < B; b++) memcpy(pid + (size_t)b * n, ids + (size_t)b * N + at, sizeof(int32_t) * n);
+        st = bmojo_forward(m, s, pid, n, BMOJO_LOGITS_ALL, piece);
+        for (int b = 0; st == 0 && b < B; b++) {
+            double e = tu_rel_err(piece + (size_t)b * n * V, full + ((size_t)b * N + at) * V, (size_t)n * V);
+            if (e > worst) worst = e;
+        }
+        at += n;
+    }
+    free(piece);
+    free(pid);
+    if (tu_status(st, "pieces")) tu_check(at == N && worst <= TOL, "%s B=%d: prefill in pieces 1+16+3+33+64+33 == one prefill, worst rel err %.2e", name, B, worst);
+
+    /* 3. save after T tokens, continue, restore, continue again: bit for bit */
+    pre = malloc(sizeof(int32_t) * (size_t)B * T);
+    if (!pre) goto done;
+    for (int b = 0; b < B; b++) memcpy(pre + (size_t)b * T, ids + (size_t)b * N, sizeof(int32_t) * T);
+    bmojo_state_reset(s);
+    st = bmojo_forward(m, s, pre, T, BMOJO_LOGITS_NONE, NULL);
+    free(pre);
+    if (st == 0) st = bmojo_state_save(s, &saved, &saved_n);
+    if (st == 0) st = bmojo_state_save_file(s, path);
+    for (int pass = 0; pass < 3 && st == 0; pass++) {
+        bmojo_state *target = pass == 2 ? s2 : s;
+        if (pass == 1) st = bmojo_state_restore(s, saved, saved_n);
+        if (pass == 2) st = bmojo_state_restore_file(s2, path);
+        for (int k = 0; st == 0 && k < K; k++) {
+            for (int b = 0; b < B; b++) col[b] = ids[(size_t)b * N + T + k];
+            st = bmojo_forward(m, target, col, 1, BMOJO_LOGITS_LAST, step);
+            for (int b = 0; st == 0 && b < B; b++)
+                memcpy((pass == 0 ? stepped : again) + ((size_t)b * K + k) * V, step + (size_t)b * V, V * sizeof(float));
+        }
+        if (pass > 0 && st == 0)
+            tu_check(!memcmp(stepped, again, sizeof(float) * (size_t)B * K * V), "%s B=%d: restored state (%s) continues bit for bit",
+                     name, B, pass == 1 ? "memory" : "file, fresh state");
+    }
+    tu_status(st, "save/restore");
+    /* 4. bad saved states */
+    if (saved && saved_n > 16) {
+        st = bmojo_state_restore(s, saved, saved_n - 1);
+        tu_check(st == BMOJO_EFORMAT, "%s: truncated saved state refused (%s)", name, bmojo_last_error());
+        ((char *)saved)[0] ^= 1;
+        st = bmojo_state_restore(s, saved, saved_n);
+        tu_check(st == BMOJO_EFORMAT, "%s: saved state with a bad magic refused (%s)", name, bmojo_last_error());
+        ((char *)saved)[0] ^= 1;
+        bmojo_state *other = NULL;
+        if (tu_status(bmojo_state_create(m, B + 1, &other), "state")) {
+            st = bmojo_state_restore(other, saved, saved_n);
+            tu_check(st == BMOJO_EINVAL, "%s: saved state of another batch size refused (%s)", name, bmojo_last_error());
+            bmojo_state_free(other);
+        }
+    }
+done:
+    remove(path);
+    free(saved);
+    free(ids);
+    free(col);
+    free(full);
+    free(step);
+    free(stepped);
+    free(again);
+    bmojo_state_free(s);
+    bmojo_state_free(s2);
+    (void)rt;
+}
+
+int main(void)
+{
+    const char *fx = tu_env("BMOJO_FIXTURES", "../shared/fixtures");
+    const char *src = tu_env("BMOJO_SOURCE_ROOT", ".");
+    bmojo_runtime *rt = NULL;
+    if (!tu_status(bmojo_runtime_create(NULL, &rt), "opening the default device")) return tu_finish();
+    const char *fixtures[] = {"hf/mamba-0", "hf/mistral-0", "hf/jamba-0", "bmojo/bmojo-small", "bmojo/bmojo-f-small"};
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", fx, fixtures[i]);
+        bmojo_model *m = NULL;
+        if (!tu_status(bmojo_model_load(rt, dir, &m), dir)) continue;
+        check_model(rt, fixtures[i], m, i % 2 ? 2 : 1);
+        bmojo_model_free(m);
+    }
+    const char *configs[] = {"mamba-tiny", "swa-tiny", "jamba-tiny", "bmojo-tiny"};
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/configs/%s.yaml", src, configs[i]);
+        bmojo_model *m = NULL;
+        if (!tu_status(bmojo_model_random(rt, path, 7 + i, &m), path)) continue;
+        check_model(rt, configs[i], m, 3);
+        bmojo_model_free(m);
+    }
+    bmojo_runtime_free(rt);
+    return tu_finish();
+}
