@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "ops.h"
+#include "ops/attention_split.h"
 
 /* Defaults of the kernel's -D tunables (cl/attention.cl); an override in the build options
  * is read back from rt->build_options so that launcher and kernel agree. */
@@ -19,6 +20,7 @@
 #define ATTN_MAX_L 128
 #define ATTN_MAX_BR 32
 #define ATTN_MAX_BK 32
+#define ATTN_MAX_SPLIT 64
 
 static long attn_tunable(const bm_rt *rt, const char *name, long def)
 {
@@ -64,7 +66,24 @@ static int attn_check(const bm_attn_args *a, const char *what)
     return 0;
 }
 
-int bm_op_attention(bm_rt *rt, const bm_attn_args *a)
+int bm_op_attention(bm_rt *rt, const bm_attn_args *a) { return bm_op_attention_nsplit(rt, a, 0); }
+
+/* Splits over keys when the work-groups are too few to fill the device (decoding) and each has
+ * a long key range: aims at 4 work-groups per compute unit, >= 2 key tiles per split. */
+static int attn_auto_split(const bm_rt *rt, const bm_attn_args *a, size_t groups, int BK)
+{
+    const size_t target = 4u * (rt->lim.compute_units ? rt->lim.compute_units : 1u);
+    if (groups >= target) return 1;
+    int64_t span = a->pos0 + a->T;
+    if (a->window > 0 && span > a->window) span = a->window;
+    int64_t by_keys = span / (2 * BK);
+    int64_t n = (int64_t)((target + groups - 1) / groups);
+    if (n > by_keys) n = by_keys;
+    if (n > ATTN_MAX_SPLIT) n = ATTN_MAX_SPLIT;
+    return n < 2 ? 1 : (int)n;
+}
+
+int bm_op_attention_nsplit(bm_rt *rt, const bm_attn_args *a, int nsplit)
 {
     int st = attn_check(a, "attention");
     if (st) return st;
@@ -135,6 +154,7 @@ int bm_op_attention(bm_rt *rt, const bm_attn_args *a)
     err |= BM_ARG(k, i++, out_ld);
     err |= BM_ARG(k, i++, cbr);
     err |= BM_ARG(k, i++, cbk);
+    i += 2; /* nsplit and part, set below */
     err |= BM_ARG_LOCAL(k, i++, sizeof(float) * (size_t)BR * (dh + 1));
     err |= BM_ARG_LOCAL(k, i++, sizeof(float) * (size_t)BK * (dh + 1));
     err |= BM_ARG_LOCAL(k, i++, sizeof(float) * (size_t)BK * dh);
@@ -143,9 +163,61 @@ int bm_op_attention(bm_rt *rt, const bm_attn_args *a)
     st = bm_args_check(err, "bm_attn_fwd");
     if (st) return st;
     const size_t ntiles = (size_t)((nrows + BR - 1) / BR);
-    const size_t global[2] = {ntiles * L, (size_t)a->B * a->Hkv};
-    const size_t local[2] = {L, 1};
-    return bm_launch(rt, k, "bm_attn_fwd", 2, global, local);
+    const size_t groups = ntiles * (size_t)a->B * a->Hkv;
+    if (nsplit < 0 || nsplit > ATTN_MAX_SPLIT)
+        return bm_fail(BMOJO_EINVAL, "attention: %d key splits (at most %d)", nsplit, ATTN_MAX_SPLIT);
+    if (nsplit == 0) nsplit = attn_auto_split(rt, a, groups, BK);
+    const cl_int cns = nsplit;
+    err = BM_ARG(k, 22, cns);
+    cl_mem part = NULL;
+    if (nsplit > 1) {
+        /* scratch for the partial results, released after enqueueing (OpenCL keeps it alive
+         * until the kernels using it have run): no state to keep between calls */
+        const size_t bytes = sizeof(float) * (size_t)nsplit * a->B * a->Hkv * (size_t)nrows * (size_t)(dh + 2);
+        cl_int cerr = CL_SUCCESS;
+        part = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &cerr);
+        if (cerr != CL_SUCCESS || !part)
+            return bm_fail(BMOJO_EOPENCL, "attention: clCreateBuffer of %zu bytes for %d key splits: %s", bytes,
+                           nsplit, bm_cl_error_name(cerr));
+        err |= BM_ARG(k, 23, part);
+    } else {
+        err |= BM_ARG(k, 23, a->out); /* unused */
+    }
+    st = bm_args_check(err, "bm_attn_fwd");
+    if (!st) {
+        const size_t global[3] = {ntiles * L, (size_t)a->B * a->Hkv, (size_t)nsplit};
+        const size_t local[3] = {L, 1, 1};
+        st = bm_launch(rt, k, "bm_attn_fwd", 3, global, local);
+    }
+    if (!st && nsplit > 1) {
+        cl_kernel kc2 = bm_kernel(rt, "bm_attn_combine");
+        if (!kc2) {
+            st = bm_fail_context(BMOJO_EBUILD, "attention");
+        } else {
+            const cl_int B = a->B;
+            err = 0;
+            i = 0;
+            err |= BM_ARG(kc2, i++, B);
+            err |= BM_ARG(kc2, i++, T);
+            err |= BM_ARG(kc2, i++, H);
+            err |= BM_ARG(kc2, i++, Hkv);
+            err |= BM_ARG(kc2, i++, cdh);
+            err |= BM_ARG(kc2, i++, cns);
+            err |= BM_ARG(kc2, i++, part);
+            err |= BM_ARG(kc2, i++, a->out);
+            err |= BM_ARG(kc2, i++, out_ld);
+            st = bm_args_check(err, "bm_attn_combine");
+            if (!st) {
+                size_t L2 = attn_kernel_wg(rt, kc2);
+                if (rt->lim.wg > 0 && rt->lim.wg < L2) L2 = rt->lim.wg;
+                const size_t global2[1] = {(size_t)a->B * a->T * a->H * dh};
+                const size_t local2[1] = {L2};
+                st = bm_launch(rt, kc2, "bm_attn_combine", 1, global2, local2);
+            }
+        }
+    }
+    if (part) clReleaseMemObject(part);
+    return st;
 }
 
 int bm_op_kv_append(bm_rt *rt, const bm_attn_args *a)

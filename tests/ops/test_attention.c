@@ -14,6 +14,7 @@
 
 #include "op_test.h"
 #include "ops.h"
+#include "ops/attention_split.h"
 #include "ref/ref.h"
 
 #define ATT_SENTINEL 7.25f
@@ -22,6 +23,7 @@ typedef struct {
     int B, H, Hkv, dh, T, window, cap;
     int64_t pos0;
     size_t pad; /* 0: tight fused [q|k|v]; else gaps of this size between and after */
+    int nsplit; /* key splits (0: the launcher's choice) */
 } att_case;
 
 static void att_run_case(bm_test_ctx *t, const att_case *c)
@@ -49,9 +51,10 @@ static void att_run_case(bm_test_ctx *t, const att_case *c)
                       .v_cache = vcb, .cap = cap, .pos0 = c->pos0, .window = c->window, .scale = scale,
                       .out = ob, .out_ld = out_ld};
     char what[160];
-    snprintf(what, sizeof what, "attn B=%d H=%d/%d dh=%d T=%d w=%d pos0=%lld cap=%d pad=%zu", B, H, Hkv, dh, T,
-             c->window, (long long)c->pos0, cap, c->pad);
-    if (bm_test_status(t, bm_op_attention(t->rt, &a), what)) {
+    snprintf(what, sizeof what, "attn B=%d H=%d/%d dh=%d T=%d w=%d pos0=%lld cap=%d pad=%zu split=%d", B, H, Hkv,
+             dh, T, c->window, (long long)c->pos0, cap, c->pad, c->nsplit);
+    const int st = c->nsplit ? bm_op_attention_nsplit(t->rt, &a, c->nsplit) : bm_op_attention(t->rt, &a);
+    if (bm_test_status(t, st, what)) {
         bm_test_read(t, ob, got, no * sizeof(float));
         const size_t nh = (size_t)B * T * H * dh;
         float *g = bm_test_alloc(nh * sizeof(float)), *w = bm_test_alloc(nh * sizeof(float));
@@ -105,18 +108,26 @@ static void att_random_cases(bm_test_ctx *t)
             c.cap = (int)(c.pos0 + c.T) + (int)bm_test_randint(t, 4);
         }
         c.pad = bm_test_randint(t, 2) ? 1 + bm_test_randint(t, 5) : 0;
+        c.nsplit = 0;
         att_run_case(t, &c);
     }
     /* explicit extremes */
     const att_case fixed[] = {
-        {2, 12, 4, 128, 300, 0, 340, 40, 3},  /* largest prefill, full attention over a cache */
-        {2, 12, 4, 80, 300, 512, 512, 40, 0}, /* window wider than the sequence */
-        {1, 1, 1, 16, 1, 1, 1, 3, 0},         /* window 1: only itself */
-        {2, 6, 3, 64, 17, 5, 4, 40, 2},       /* cap = window - 1, ring wrap */
-        {2, 4, 2, 128, 1, 0, 41, 40, 0},      /* decoding over a full cache */
-        {1, 12, 4, 16, 1, 16, 16, 40, 1},     /* decoding with a window */
-        {2, 4, 2, 64, 100, 16, 16, 0, 0},     /* prefill from scratch, windowed */
-        {1, 8, 1, 64, 5, 0, 5, 0, 0},         /* multi-query attention (Hkv = 1) */
+        {2, 12, 4, 128, 300, 0, 340, 40, 3, 0},  /* largest prefill, full attention over a cache */
+        {2, 12, 4, 80, 300, 512, 512, 40, 0, 0}, /* window wider than the sequence */
+        {1, 1, 1, 16, 1, 1, 1, 3, 0, 0},         /* window 1: only itself */
+        {2, 6, 3, 64, 17, 5, 4, 40, 2, 0},       /* cap = window - 1, ring wrap */
+        {2, 4, 2, 128, 1, 0, 41, 40, 0, 0},      /* decoding over a full cache */
+        {1, 12, 4, 16, 1, 16, 16, 40, 1, 0},     /* decoding with a window */
+        {2, 4, 2, 64, 100, 16, 16, 0, 0, 0},     /* prefill from scratch, windowed */
+        {1, 8, 1, 64, 5, 0, 5, 0, 0, 0},         /* multi-query attention (Hkv = 1) */
+        /* split over keys (the decoding path on GPUs), forced: uneven and empty splits */
+        {2, 4, 2, 128, 1, 0, 700, 600, 0, 7},
+        {1, 12, 4, 64, 1, 16, 16, 40, 1, 3},
+        {2, 6, 3, 80, 17, 0, 60, 40, 2, 64},
+        {1, 4, 2, 16, 100, 5, 5, 3, 0, 2},
+        {2, 12, 4, 128, 300, 0, 340, 40, 0, 5},
+        {1, 1, 1, 16, 1, 0, 3000, 2999, 0, 0},  /* automatic choice, long decode */
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) att_run_case(t, &fixed[i]);
 }
