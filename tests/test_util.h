@@ -48,7 +48,7 @@ static double tu_rel_err(const float *a, const float *b, size_t n)
 }
 
 /* Copies a tensor (F32 or I32) out of a safetensors file; NULL on failure. */
-static void *tu_read_tensor(const char *path, const char *name, int64_t *shape, int *ndim)
+__attribute__((unused)) static void *tu_read_tensor(const char *path, const char *name, int64_t *shape, int *ndim)
 {
     bm_st_file f;
     if (bm_st_open(path, &f) != 0) {
