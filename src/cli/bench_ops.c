@@ -1,0 +1,1 @@
+/* bench_ops.c — placeholder (bench helper) */

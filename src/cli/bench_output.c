@@ -1,0 +1,1 @@
+/* bench_output.c — placeholder (bench helper) */
