@@ -5,8 +5,9 @@
 # for SPIR (syntax only). Each variant is built with the -D options of a typical GPU and, when
 # $BMOJO_BIN works, with the options of the default device of this machine (POCL's CPU device).
 # This catches non-portable OpenCL that one driver (POCL) happens to accept. Needs Debian's
-# clang-14 package (clang-14 or clang on PATH); installs nothing. Set BMOJO_OFFLINE_WERROR=1 to
-# also fail on warnings.
+# clang-14 package (clang-14 or clang on PATH); installs nothing. Warnings fail too, unless
+# BMOJO_OFFLINE_WERROR=0. Also checked: no printf/double/extension pragmas, and no helper
+# function left without a definition when nothing is inlined (plain C99 `inline`).
 set -u
 
 root=${BMOJO_SOURCE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -56,8 +57,10 @@ else
     echo "note: BMOJO_BIN not set or not executable; checking the GPU option set only"
 fi
 
-werror=""
-[ "${BMOJO_OFFLINE_WERROR:-0}" = 1 ] && werror="-Werror"
+# Warnings fail the test (the kernels are held to the C code's zero-warning rule);
+# BMOJO_OFFLINE_WERROR=0 only reports them.
+werror="-Werror"
+[ "${BMOJO_OFFLINE_WERROR:-1}" = 0 ] && werror=""
 # -cl-ext=-all: no extension is assumed (clang enables cl_khr_fp64 for these targets otherwise,
 # and `double` would slip through on devices without it).
 base=(-x cl -cl-std=CL1.2 -Xclang -finclude-default-header -Xclang -cl-ext=-all -Wall $werror)
@@ -86,6 +89,25 @@ else
     printf '%s\n' "$pre" | sed 's/^/    /' | head -40
     fail=1
 fi
+# Unoptimized (as with -cl-opt-disable, or when the optimizer declines to inline a big helper),
+# a helper declared plain `inline` has no definition in C99 / OpenCL C and the program fails to
+# link on the device. Any call to an unmangled, undefined function in the -O0 IR is such a case
+# (builtins are mangled `_Z...` overloads).
+if ir=$("$clang" "${base[@]}" "${gpu_defs[@]}" -target spir64-unknown-unknown -O0 -S -emit-llvm -o - "$src" 2>&1); then
+    undef=$(printf '%s\n' "$ir" | grep -E '^declare ' | grep -oE '@[A-Za-z_][A-Za-z0-9_.]*\(' |
+        grep -vE '^@(_Z|llvm\.|__)' | tr -d '@(' | sort -u | tr '\n' ' ')
+    if [ -n "$undef" ]; then
+        echo "FAIL helpers without a definition at -O0: ${undef% } (declare them \`static inline\` or without \`inline\`)"
+        fail=1
+    else
+        echo "ok   every helper has a definition at -O0"
+    fi
+else
+    echo "FAIL emitting unoptimized IR"
+    printf '%s\n' "$ir" | sed 's/^/    /' | head -40
+    fail=1
+fi
+
 for i in "${!sets[@]}"; do
     read -r -a defs <<<"${sets[$i]}"
     for target in gfx90a gfx1030 spir64; do
