@@ -33,8 +33,9 @@
  * Split over keys (decoding): with few work-groups (T = 1 gives only B*Hkv of them) and a long
  * key range, the launcher splits each tile's key range into nsplit parts (3rd NDRange
  * dimension); each writes its unnormalized O and (m, l) per row to a scratch buffer `part`, and
- * bm_attn_combine merges them. On an H200, decoding over 4096 cached positions (32/8 heads,
- * dh 128) took 2.9 ms unsplit (8 work-groups on 132 SMs).
+ * bm_attn_combine merges them. On an H200 (NVIDIA OpenCL), decoding one token over 4096 cached
+ * positions (32/8 heads, dh 128) took 2.9 ms unsplit (8 work-groups on 132 SMs), 0.12 ms with
+ * the automatic split; over 32768 positions 26.5 ms -> 1.0 ms.
  *
  * Considered: one work-group per (b, query head) (simpler, but K/V loaded G times with GQA);
  * one work-item per query with the whole dh in private memory (needs dh at compile time and
