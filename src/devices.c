@@ -163,7 +163,12 @@ static void list_into(const dev_ref *refs, int n, char *buf, size_t cap)
     size_t used = strlen(buf);
     for (int i = 0; i < n && used + 1 < cap; i++) {
         bmojo_device_desc d;
-        if (describe(&refs[i], &d)) snprintf(d.name, sizeof d.name, "(unreadable)"), d.platform_name[0] = 0;
+        if (describe(&refs[i], &d)) {
+            memset(&d, 0, sizeof d);
+            d.platform_index = refs[i].pi;
+            d.device_index = refs[i].di;
+            snprintf(d.name, sizeof d.name, "(unreadable)");
+        }
         int w = snprintf(buf + used, cap - used, "\n  %d:%d  %s (%s)%s", d.platform_index, d.device_index, d.name,
                          d.platform_name, d.is_gpu ? " GPU" : "");
         if (w < 0) break;

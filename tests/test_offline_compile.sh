@@ -11,31 +11,30 @@
 set -u
 
 root=${BMOJO_SOURCE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-cd "$root" || { echo "FAIL cannot enter source root $root"; exit 1; }
+die() { echo "FAIL $*"; echo "0 passed, 1 failed"; exit 1; }
+cd "$root" || die "cannot enter source root $root"
 
 clang=""
 for c in clang-14 clang; do
     if command -v "$c" >/dev/null 2>&1; then clang=$c; break; fi
 done
 if [ -z "$clang" ]; then
-    echo "FAIL clang-14 not found: install Debian's clang-14 package (apt-get install clang-14); this test installs nothing"
-    exit 1
+    die "clang-14 not found: install Debian's clang-14 package (apt-get install clang-14); this test installs nothing"
 fi
 
 # The source list, in meson.build order (common.cl is listed first there; force it first anyway).
 list=$(sed -n '/^cl_sources[[:space:]]*=[[:space:]]*files(/,/)/p' meson.build | grep -o "'cl/[^']*\.cl'" | tr -d "'")
 if [ -z "$list" ]; then
-    echo "FAIL could not read cl_sources from meson.build"
-    exit 1
+    die "could not read cl_sources from meson.build"
 fi
 ordered="cl/common.cl $(printf '%s\n' $list | grep -vx 'cl/common.cl')"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bmojo-offline-XXXXXX") || exit 1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bmojo-offline-XXXXXX") || die "mktemp"
 trap 'rm -rf "$tmp"' EXIT
 src="$tmp/program.cl"
 : >"$src"
 for f in $ordered; do
-    if [ ! -f "$f" ]; then echo "FAIL missing kernel source $f"; exit 1; fi
+    [ -f "$f" ] || die "missing kernel source $f"
     printf '#line 1 "%s"\n' "$(basename "$f")" >>"$src"
     cat "$f" >>"$src"
     printf '\n' >>"$src"
@@ -64,7 +63,7 @@ werror="-Werror"
 # -cl-ext=-all: no extension is assumed (clang enables cl_khr_fp64 for these targets otherwise,
 # and `double` would slip through on devices without it).
 base=(-x cl -cl-std=CL1.2 -Xclang -finclude-default-header -Xclang -cl-ext=-all -Wall $werror)
-fail=0
+npass=0 nfail=0
 
 # Portability lint on the preprocessed program (comments gone): no printf, no double, no
 # extension pragmas. The compiler accepts printf in OpenCL C 1.2, but the kernels must not use it.
@@ -80,14 +79,15 @@ if pre=$("$clang" -x cl -cl-std=CL1.2 -E "${gpu_defs[@]}" "$src" 2>&1); then
     if [ -n "$bad" ]; then
         echo "FAIL lint: printf, double or an extension pragma in the kernels (preprocessed lines):"
         printf '%s\n' "$bad" | sed 's/^/    /' | head -20
-        fail=1
+        nfail=$((nfail + 1))
     else
         echo "ok   lint (no printf, double or extension pragmas)"
+        npass=$((npass + 1))
     fi
 else
     echo "FAIL preprocessing the program"
     printf '%s\n' "$pre" | sed 's/^/    /' | head -40
-    fail=1
+    nfail=$((nfail + 1))
 fi
 # Unoptimized (as with -cl-opt-disable, or when the optimizer declines to inline a big helper),
 # a helper declared plain `inline` has no definition in C99 / OpenCL C and the program fails to
@@ -98,14 +98,15 @@ if ir=$("$clang" "${base[@]}" "${gpu_defs[@]}" -target spir64-unknown-unknown -O
         grep -vE '^@(_Z|llvm\.|__)' | tr -d '@(' | sort -u | tr '\n' ' ')
     if [ -n "$undef" ]; then
         echo "FAIL helpers without a definition at -O0: ${undef% } (declare them \`static inline\` or without \`inline\`)"
-        fail=1
+        nfail=$((nfail + 1))
     else
         echo "ok   every helper has a definition at -O0"
+        npass=$((npass + 1))
     fi
 else
     echo "FAIL emitting unoptimized IR"
     printf '%s\n' "$ir" | sed 's/^/    /' | head -40
-    fail=1
+    nfail=$((nfail + 1))
 fi
 
 for i in "${!sets[@]}"; do
@@ -122,15 +123,18 @@ for i in "${!sets[@]}"; do
             nwarn=$(printf '%s\n' "$out" | grep -c 'warning:')
             if [ "$nwarn" -gt 0 ]; then
                 echo "ok   $what ($nwarn warnings)"
+                npass=$((npass + 1))
                 printf '%s\n' "$out" | sed 's/^/    /'
             else
                 echo "ok   $what"
+                npass=$((npass + 1))
             fi
         else
             echo "FAIL $what (errors, or a double literal such as 1.0 where 1.0f is meant)"
             printf '%s\n' "$out" | sed 's/^/    /' | head -60
-            fail=1
+            nfail=$((nfail + 1))
         fi
     done
 done
-exit $fail
+echo "$npass passed, $nfail failed"
+[ "$nfail" -eq 0 ]
