@@ -1,7 +1,11 @@
 /* gemm.c — bm_gemm: the model's projections, C[M,N] = A[M,K] W[N,K]^T + beta C, row-major, via
  * CLBlast (W stays in its stored [out, in] layout, hence the transposed B operand). CLBlast
- * compiles and caches its own kernels on first use per device. */
+ * compiles and caches its own kernels on first use per device. Up to BM_GEMV_MAX_ROWS rows go to
+ * bm_op_gemv instead. */
+
+#define BM_GEMV_MAX_ROWS 8
 #include "error.h"
+#include "ops.h"
 #include "runtime.h"
 
 /* After runtime.h, which fixes CL_TARGET_OPENCL_VERSION before any CL header. */
@@ -17,6 +21,8 @@ int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, siz
     if (lda < K || ldw < K || ldc < N)
         return bm_fail(BMOJO_EINVAL, "bm_gemm M=%zu N=%zu K=%zu: leading dimensions too small (lda=%zu ldw=%zu ldc=%zu)",
                        M, N, K, lda, ldw, ldc);
+    /* Few rows (decoding): a skinny kernel streams W once, where CLBlast would pad and copy it. */
+    if (M <= BM_GEMV_MAX_ROWS) return bm_op_gemv(rt, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, M, N, K, 1.0f, A,
                                        a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, &rt->queue, NULL);
     if (s == CLBlastSuccess) return 0;

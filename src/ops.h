@@ -98,6 +98,12 @@ int bm_op_attention(bm_rt *rt, const bm_attn_args *a);
  * position p goes to slot p % cap; only the last min(T, cap) rows are written. */
 int bm_op_kv_append(bm_rt *rt, const bm_attn_args *a);
 
+/* Skinny GEMM for few rows (decoding): the same contract as bm_gemm in runtime.h,
+ * C[M,N] = A[M,K] W[N,K]^T + beta C; fastest for M <= 8 (larger M runs in blocks of 8).
+ * beta == 0 never reads C. */
+int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
+               size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
+
 /* Streams n floats from src to dst (the bandwidth probe of `bmojo bench --ops`). */
 int bm_op_copy(bm_rt *rt, cl_mem src, cl_mem dst, size_t n);
 

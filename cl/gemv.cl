@@ -1,0 +1,64 @@
+/* gemv.cl — skinny GEMM for decoding: C[M,N] = A[M,K] W[N,K]^T + beta C with few rows (M <= 8,
+ * e.g. one token of B <= 8 sequences), where the cost is streaming W once.
+ *
+ * Layout (row-major fp32, offsets in elements): A [M, lda], W [N, ldw] (the checkpoint's [out,
+ * in]), C [M, ldc].
+ * One work-group of L work-items (a power of two) per BM_GEMV_NB consecutive rows of W: the
+ * items stride over K together, so every load of a W row is coalesced, and each item keeps
+ * M x NB partial sums in registers; a local-memory tree reduction over the L items finishes
+ * them. A (M x K, a few KiB) is re-read by every work-group and stays in cache.
+ *
+ * Why not CLBlast here: for M = 1 its indirect GEMM pads and copies W on every call (W is the
+ * whole weight matrix), and its host-side dispatch costs more than this kernel's run time.
+ * Considered: one work-item per output (W rows read with a stride of K: uncoalesced on GPUs);
+ * one work-group per output row (NB = 1: the reduction dominates for K = 768). NB = 4 keeps
+ * N/4 work-groups (768 for N = 3072, enough for 132 SMs) and four independent load streams.
+ */
+#ifndef BM_GEMV_NB
+#define BM_GEMV_NB 4      /* rows of W per work-group */
+#endif
+#ifndef BM_GEMV_MAX_M
+#define BM_GEMV_MAX_M 8   /* rows of A handled by one launch (the launcher splits larger M) */
+#endif
+
+/* global (ceil(N/NB) * L), local (L); red: M * NB * L floats of local memory. */
+__kernel void bm_gemv(const int M, const int N, const int K,
+                      __global const float *A, const ulong a_off, const ulong lda,
+                      __global const float *W, const ulong w_off, const ulong ldw,
+                      const float beta, __global float *C, const ulong c_off, const ulong ldc,
+                      __local float *red)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
+    const int n0 = (int)get_group_id(0) * BM_GEMV_NB;
+    float acc[BM_GEMV_MAX_M][BM_GEMV_NB];
+    for (int m = 0; m < BM_GEMV_MAX_M; m++)
+        for (int j = 0; j < BM_GEMV_NB; j++) acc[m][j] = 0.0f;
+    for (int k = lid; k < K; k += L) {
+        float w[BM_GEMV_NB];
+        for (int j = 0; j < BM_GEMV_NB; j++)
+            w[j] = (n0 + j < N) ? W[w_off + (ulong)(n0 + j) * ldw + (ulong)k] : 0.0f;
+        for (int m = 0; m < BM_GEMV_MAX_M; m++) {
+            if (m < M) {
+                const float a = A[a_off + (ulong)m * lda + (ulong)k];
+                for (int j = 0; j < BM_GEMV_NB; j++) acc[m][j] = fma(a, w[j], acc[m][j]);
+            }
+        }
+    }
+    for (int m = 0; m < BM_GEMV_MAX_M; m++)
+        if (m < M)
+            for (int j = 0; j < BM_GEMV_NB; j++) red[(m * BM_GEMV_NB + j) * L + lid] = acc[m][j];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = L / 2; s > 0; s >>= 1) {
+        if (lid < s)
+            for (int i = 0; i < M * BM_GEMV_NB; i++) red[i * L + lid] += red[i * L + lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid < M * BM_GEMV_NB) {
+        const int m = lid / BM_GEMV_NB, j = lid - m * BM_GEMV_NB;
+        if (n0 + j < N) {
+            __global float *c = C + c_off + (ulong)m * ldc + (ulong)(n0 + j);
+            const float v = red[lid * L];
+            *c = beta == 0.0f ? v : v + beta * *c; /* beta 0 never reads C (it may hold NaN) */
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/* op_gemv.c — launcher of the skinny GEMM (cl/gemv.cl) that bm_gemm uses for M <= 8 rows. */
+#include "error.h"
+#include "ops.h"
+
+#define GEMV_NB 4     /* mirrors BM_GEMV_NB in cl/gemv.cl */
+#define GEMV_MAX_M 8  /* mirrors BM_GEMV_MAX_M */
+
+int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
+               size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
+{
+    if (M == 0 || N == 0 || K == 0) return 0;
+    if (!rt || !A || !W || !C) return bm_fail(BMOJO_EINVAL, "bm_op_gemv: NULL argument");
+    if (lda < K || ldw < K || ldc < N || N > (size_t)1 << 30 || K > (size_t)1 << 30)
+        return bm_fail(BMOJO_EINVAL, "bm_op_gemv M=%zu N=%zu K=%zu: bad sizes (lda %zu ldw %zu ldc %zu)", M, N, K, lda,
+                       ldw, ldc);
+    cl_kernel k = bm_kernel(rt, "bm_gemv");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "gemv");
+    size_t L = rt->lim.wg < 128 ? rt->lim.wg : 128;
+    while (L > 1 && GEMV_MAX_M * GEMV_NB * L * sizeof(float) > rt->lim.local_mem / 2) L /= 2;
+    for (size_t m0 = 0; m0 < M; m0 += GEMV_MAX_M) {
+        cl_int mb = (cl_int)(M - m0 < GEMV_MAX_M ? M - m0 : GEMV_MAX_M), n = (cl_int)N, kk = (cl_int)K;
+        cl_ulong ao = a_off + m0 * lda, la = lda, wo = w_off, lw = ldw, co = c_off + m0 * ldc, lc = ldc;
+        cl_int err = BM_ARG(k, 0, mb) | BM_ARG(k, 1, n) | BM_ARG(k, 2, kk) | BM_ARG(k, 3, A) | BM_ARG(k, 4, ao) |
+                     BM_ARG(k, 5, la) | BM_ARG(k, 6, W) | BM_ARG(k, 7, wo) | BM_ARG(k, 8, lw) | BM_ARG(k, 9, beta) |
+                     BM_ARG(k, 10, C) | BM_ARG(k, 11, co) | BM_ARG(k, 12, lc) |
+                     BM_ARG_LOCAL(k, 13, (size_t)mb * GEMV_NB * L * sizeof(float));
+        int st = bm_args_check(err, "bm_gemv");
+        size_t global = (N + GEMV_NB - 1) / GEMV_NB * L;
+        if (!st) st = bm_launch(rt, k, "bm_gemv", 1, &global, &L);
+        if (st) return st;
+    }
+    return 0;
+}

@@ -1,0 +1,59 @@
+/* test_gemv.c — the skinny GEMM (bm_op_gemv) against bm_ref_gemm: M from 1 to 19 (block splits
+ * at 8), N not a multiple of the 4 rows per work-group, K of 1 and odd sizes, padded leading
+ * dimensions, element offsets, beta 0 (C holds NaN and must not be read) and beta 1. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "op_test.h"
+#include "ops.h"
+#include "ref/ref.h"
+
+typedef struct {
+    size_t M, N, K, pad, off;
+    float beta;
+} gemv_case;
+
+void test_op_gemv(bm_test_ctx *t)
+{
+    const gemv_case cases[] = {
+        {1, 1, 1, 0, 0, 0.0f},    {1, 3072, 768, 0, 0, 0.0f}, {1, 768, 3072, 0, 0, 1.0f}, {2, 37, 19, 3, 5, 0.0f},
+        {3, 5, 1, 0, 7, 1.0f},    {7, 130, 257, 1, 0, 0.0f},  {8, 64, 64, 0, 0, 1.0f},    {9, 41, 100, 2, 3, 0.0f},
+        {19, 7, 33, 0, 0, 1.0f},  {4, 320, 64, 0, 0, 0.0f},   {1, 36, 1536, 0, 0, 0.0f},  {1, 1536, 4, 4, 0, 0.0f},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const gemv_case *g = &cases[c];
+        size_t lda = g->K + g->pad, ldw = g->K + 2 * g->pad, ldc = g->N + g->pad, off = g->off;
+        size_t na = off + g->M * lda, nw = off + g->N * ldw, nc = off + g->M * ldc;
+        float *A = bm_test_alloc(na * 4), *W = bm_test_alloc(nw * 4), *C = bm_test_alloc(nc * 4);
+        float *want = bm_test_alloc(nc * 4), *got = bm_test_alloc(nc * 4);
+        bm_test_fill(t, A, na, -1, 1);
+        bm_test_fill(t, W, nw, -1, 1);
+        bm_test_fill(t, C, nc, -1, 1);
+        if (g->beta == 0.0f)
+            for (size_t r = 0; r < g->M; r++)
+                for (size_t j = 0; j < g->N; j++) C[off + r * ldc + j] = NAN;
+        memcpy(want, C, nc * 4);
+        bm_ref_gemm(g->M, g->N, g->K, A + off, lda, W + off, ldw, g->beta, want + off, ldc);
+        cl_mem dA = bm_test_buffer(t, A, na * 4), dW = bm_test_buffer(t, W, nw * 4), dC = bm_test_buffer(t, C, nc * 4);
+        char what[128];
+        snprintf(what, sizeof what, "gemv M=%zu N=%zu K=%zu pad=%zu off=%zu beta=%g", g->M, g->N, g->K, g->pad, off,
+                 (double)g->beta);
+        if (bm_test_status(t, bm_op_gemv(t->rt, g->M, g->N, g->K, dA, off, lda, dW, off, ldw, g->beta, dC, off, ldc), what)) {
+            bm_test_read(t, dC, got, nc * 4);
+            /* padding and offset regions must be untouched: compare the whole buffer */
+            int untouched = 1;
+            for (size_t i = 0; i < nc; i++) {
+                size_t r = i < off ? (size_t)-1 : (i - off) / ldc, j = i < off ? 0 : (i - off) % ldc;
+                if ((r == (size_t)-1 || j >= g->N) && memcmp(&got[i], &C[i], 4) != 0) untouched = 0;
+            }
+            bm_test_true(t, untouched, "gemv leaves padding and offsets untouched");
+            bm_test_close(t, what, got, want, nc, 1e-5);
+        }
+        bm_release(dA);
+        bm_release(dW);
+        bm_release(dC);
+        free(A), free(W), free(C), free(want), free(got);
+    }
+}
