@@ -13,7 +13,7 @@
 static int run_layer(bm_model *m, bm_state *s, int i, int T)
 {
     switch (m->cfg.layers[i].type) {
-    case BM_LAYER_MAMBA: return bm_layer_mamba(m, s, i, T, s->ws.h, s->ws.out);
+    case BM_LAYER_MAMBA: return bm_layer_mamba(m, s, i, T, s->ws.h, s->ws.x, 1.0f);
     case BM_LAYER_ATTENTION: return bm_layer_attention(m, s, i, T);
     case BM_LAYER_MLP: return bm_layer_mlp(m, s, i, T);
     case BM_LAYER_BMOJO: return bm_layer_bmojo(m, s, i, T);
@@ -32,7 +32,6 @@ int bm_forward_device(bm_model *m, bm_state *s, int T, int logits_mode)
     for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) {
         st = bm_op_rmsnorm(rt, ws->x, d, 0, m->layers[i].norm, ws->h, d, 0, (int)N, (int)d, eps);
         if (!st) st = run_layer(m, s, i, T);
-        if (!st) st = bm_op_add(rt, ws->x, ws->out, N * d);
         if (st) return bm_fail_context(st, "layers[%d] (%s)", i, bm_layer_type_name(m->cfg.layers[i].type));
     }
     if (st) return st;

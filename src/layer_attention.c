@@ -29,6 +29,6 @@ int bm_layer_attention(bm_model *m, bm_state *s, int i, int T)
                       .window = c->window, .scale = 1.0f / sqrtf((float)dh), .out = ws->att, .out_ld = H * dh};
     if (!st) st = bm_op_attention(rt, &a);
     if (!st) st = bm_op_kv_append(rt, &a);
-    if (!st) st = bm_gemm(rt, N, d, H * dh, ws->att, 0, H * dh, w->wo, 0, H * dh, 0.0f, ws->out, 0, d);
+    if (!st) st = bm_gemm(rt, N, d, H * dh, ws->att, 0, H * dh, w->wo, 0, H * dh, 1.0f, ws->x, 0, d);
     return st;
 }

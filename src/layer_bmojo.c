@@ -52,7 +52,7 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T)
     size_t N = (size_t)s->B * (size_t)T, d = (size_t)m->cfg.d_model;
     size_t H = (size_t)c->heads, G = (size_t)c->kv_heads, dh = (size_t)c->head_dim, ld = (H + 2 * G) * dh;
 
-    int st = bm_layer_mamba(m, s, i, T, ws->h, ws->y);
+    int st = bm_layer_mamba(m, s, i, T, ws->h, ws->y, 0.0f);
     if (!st) st = bm_gemm(rt, N, ld, d, ws->h, 0, d, w->wqkv, 0, d, 0.0f, ws->qkv, 0, ld);
     /* Kf | Vf = y [Wk | Wv]^T: the k and v rows of the fused q|k|v weight start at row H*dh */
     if (!st) st = bm_gemm(rt, N, 2 * G * dh, d, ws->y, 0, d, w->wqkv, H * dh * d, d, 0.0f, ws->kvf, 0, 2 * G * dh);
@@ -60,7 +60,7 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T)
     mix_args(m, s, i, T, &a);
     if (!st) st = ensure_scratch(s, bm_bmojo_scratch_bytes(&a));
     if (!st) st = bm_bmojo_mix(rt, &a, ws->mix_scratch);
-    if (!st) st = bm_gemm(rt, N, d, H * dh, ws->att, 0, H * dh, w->wo, 0, H * dh, 0.0f, ws->out, 0, d);
+    if (!st) st = bm_gemm(rt, N, d, H * dh, ws->att, 0, H * dh, w->wo, 0, H * dh, 1.0f, ws->x, 0, d);
     return st;
 }
 

@@ -6,7 +6,7 @@
 #include "layers.h"
 #include "ops.h"
 
-int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out)
+int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out, float beta)
 {
     bm_rt *rt = m->rt;
     const bm_mamba_cfg *c = &m->cfg.layers[i].mamba;
@@ -32,7 +32,7 @@ int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out
                        .dt_bias = w->dt_bias, .A = w->A, .bc = ws->xdbl, .bc_ld = xd, .b_col = R, .c_col = R + n,
                        .D = w->D, .z = ws->xz, .z_ld = 2 * di, .z_col = di, .state = ls->ssm, .y = ws->ys};
     if (!st) st = bm_op_scan(rt, &sa);
-    if (!st) st = bm_gemm(rt, N, d, di, ws->ys, 0, di, w->out_proj, 0, di, 0.0f, out, 0, d);
+    if (!st) st = bm_gemm(rt, N, d, di, ws->ys, 0, di, w->out_proj, 0, di, beta, out, 0, d);
     if (!st && w->out_proj_b) st = bm_op_bias_add(rt, out, d, w->out_proj_b, (int)N, (int)d);
     return st;
 }

@@ -12,6 +12,6 @@ int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T)
 
     int st = bm_gemm(rt, N, 2 * f, d, ws->h, 0, d, w->w_gate_up, 0, d, 0.0f, ws->gu, 0, 2 * f);
     if (!st) st = bm_op_swiglu(rt, ws->gu, 2 * f, 0, f, ws->act, (int)N, (int)f);
-    if (!st) st = bm_gemm(rt, N, d, f, ws->act, 0, f, w->w_down, 0, f, 0.0f, ws->out, 0, d);
+    if (!st) st = bm_gemm(rt, N, d, f, ws->act, 0, f, w->w_down, 0, f, 1.0f, ws->x, 0, d);
     return st;
 }

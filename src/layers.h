@@ -1,14 +1,16 @@
 /* layers.h — the forward pass of each sublayer kind. Each reads s->ws.h (the normed input,
- * [B*T, d]), writes s->ws.out ([B*T, d]) and advances its own state by T tokens; all enqueued,
- * nothing read back. The caller does the norm and the residual add. */
+ * [B*T, d]), adds its output into the residual stream s->ws.x (its last GEMM runs with beta = 1,
+ * so the residual add costs no extra pass) and advances its own state by T tokens; all enqueued,
+ * nothing read back. The caller does the norm. */
 #ifndef BM_LAYERS_H
 #define BM_LAYERS_H
 
 #include "model.h"
 #include "ops_bmojo.h"
 
-/* Mamba-1 mixer on `in` ([N, d]), output into `out` ([N, d]). bmojo reuses it for its fading stream. */
-int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out);
+/* Mamba-1 mixer on `in` ([N, d]): out = beta * out + mixer(in) ([N, d]). The forward pass calls it
+ * with (h, x, 1); bmojo with (h, y, 0) for its fading stream. */
+int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out, float beta);
 int bm_layer_attention(bm_model *m, bm_state *s, int i, int T);
 int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T);
 int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T);

@@ -57,7 +57,6 @@ typedef struct {
     cl_mem ids;                      /* int32 [N] */
     cl_mem x;                        /* [N, d] residual stream */
     cl_mem h;                        /* [N, d] normed input of the current sublayer */
-    cl_mem out;                      /* [N, d] sublayer output before the residual add */
     cl_mem xz;                       /* [N, 2*di] in_proj output */
     cl_mem u;                        /* [N, di] conv + SiLU output */
     cl_mem xdbl;                     /* [N, dt_rank + 2*n] x_proj output */
