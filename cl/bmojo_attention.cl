@@ -26,7 +26,8 @@
  * memory, but dh up to 256 floats per item spills registers on GPUs and gives no GQA reuse);
  * copying memory and window into one interleaved key list per chunk as in the paper's layout
  * (simpler masks but writes O(T*(w+M)) extra data); the per-row masks on a shared key union
- * cost at most (QT-1) extra masked keys per window tile. */
+ * cost at most (QT-1) extra masked keys per window tile. Tile sizes: see op_bmojo.c (small key
+ * tiles, 8, measured fastest on an H200: 2x faster than 32). */
 
 /* Row pointer of key kk of the group's key list (memory segments first, then the window). */
 inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, int b, int g, int T, int Hkv,
