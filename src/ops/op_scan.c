@@ -100,12 +100,15 @@ int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L)
     if (L > T) L = T;
     int nc = (T + L - 1) / L;
 
-    /* The B/C staging tile: at least one time step of 2n floats must fit. */
+    /* The B/C staging tile (local memory, a kernel argument so that its size follows the device). */
     uint64_t lbytes = rt->lim.local_mem / 2;
     if (lbytes > BM_SCAN_LOCAL_BYTES) lbytes = BM_SCAN_LOCAL_BYTES;
-    if (lbytes < 2 * sizeof(float) * (uint64_t)n)
-        return bm_fail(BMOJO_EUNSUPPORTED, "scan: d_state %d needs %zu bytes of local memory, the device has %llu",
-                       n, 2 * sizeof(float) * (size_t)n, (unsigned long long)rt->lim.local_mem);
+    /* The kernels' tile needs >= 2*BM_SCAN_NS floats (cl/scan.cl; NS = 16 by default): 1 KB covers any NS <= 128. */
+    uint64_t lneed = 2 * sizeof(float) * (uint64_t)n;
+    if (lneed < 1024) lneed = 1024;
+    if (lbytes < lneed)
+        return bm_fail(BMOJO_EUNSUPPORTED, "scan: d_state %d needs %llu bytes of local memory, the device has %llu", n,
+                       (unsigned long long)lneed, (unsigned long long)rt->lim.local_mem);
     cl_int lcap = (cl_int)(lbytes / sizeof(float));
 
     cl_kernel kf = bm_kernel(rt, "bm_scan_chunk_fwd");
