@@ -104,10 +104,10 @@ void bench_model_begin(bench_writer *w)
 {
     if (w->fmt == BENCH_MD) {
         md_env_line(w);
-        fprintf(w->f, "| %-20s | %10s | %9s | %-24s | %5s | %-18s | %20s | %10s | %10s | %10s | %10s | %10s | %10s |\n",
+        fprintf(w->f, "| %-20s | %10s | %9s | %-32s | %5s | %-18s | %20s | %10s | %10s | %10s | %10s | %10s | %10s |\n",
                 "model", "size", "params", "device", "batch", "test", "t/s", "ttft ms", "weights", "K/V", "eidetic",
                 "SSM", "scratch");
-        fprintf(w->f, "| -------------------- | ---------: | --------: | ------------------------ | ----: | "
+        fprintf(w->f, "| -------------------- | ---------: | --------: | -------------------------------- | ----: | "
                       "------------------ | -------------------: | ---------: | ---------: | ---------: | "
                       "---------: | ---------: | ---------: |\n");
     } else
@@ -129,7 +129,7 @@ void bench_model_row(bench_writer *w, const bench_result *r)
         test_name(r, name, sizeof name);
         snprintf(params, sizeof params, "%.2f M", (double)r->model_n_params / 1e6);
         snprintf(ts, sizeof ts, "%.2f ± %.2f", r->avg_ts, r->stddev_ts);
-        fprintf(f, "| %-20s | %10s | %9s | %-24.24s | %5d | %-18s | %21s | %10.2f | %10s | %10s | %10s | %10s | %10s |\n",
+        fprintf(f, "| %-20s | %10s | %9s | %-32.32s | %5d | %-18s | %21s | %10.2f | %10s | %10s | %10s | %10s | %10s |\n",
                 r->model_type, cli_bytes(r->model_size, size, sizeof size), params, w->env->device, r->n_batch, name,
                 ts, r->ttft_ms, cli_bytes(r->mem_weights, b[0], sizeof b[0]),
                 cli_bytes(r->mem_attention_kv, b[1], sizeof b[1]), cli_bytes(r->mem_eidetic, b[2], sizeof b[2]),
