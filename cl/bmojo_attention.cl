@@ -30,7 +30,7 @@
  * tiles, 8, measured fastest on an H200: 2x faster than 32). */
 
 /* Row pointer of key kk of the group's key list (memory segments first, then the window). */
-inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, int b, int g, int T, int Hkv,
+static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, int b, int g, int T, int Hkv,
                                int dh, int w, int pos0, int NC, size_t x_ld, int *is_new)
 {
     if (kk < nmem) {

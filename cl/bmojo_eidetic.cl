@@ -48,7 +48,7 @@
 #endif
 
 /* a better than b in the eidetic order */
-inline int bm_bmojo_better(float ea, int pa, float eb, int pb) { return ea > eb || (ea == eb && pa < pb); }
+static inline int bm_bmojo_better(float ea, int pa, float eb, int pb) { return ea > eb || (ea == eb && pa < pb); }
 
 /* global (BM_WG*NC, B), local (BM_WG, 1). */
 __kernel void bm_bmojo_chunk_top(__global float *scr, const ulong eps_off, const ulong top_eps_off,
@@ -103,7 +103,7 @@ __kernel void bm_bmojo_chunk_top(__global float *scr, const ulong eps_off, const
 }
 
 /* Number of the first n entries of a list (in order) that beat (e, p): they form a prefix. */
-inline int bm_bmojo_count_better(__global const float *le, __global const int *lp, int n, float e, int p)
+static inline int bm_bmojo_count_better(__global const float *le, __global const int *lp, int n, float e, int p)
 {
     int lo = 0, hi = n;
     while (lo < hi) {

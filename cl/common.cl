@@ -5,7 +5,7 @@
 #define BM_WG 64          /* work-group size the kernels are built for (power of 2) */
 #endif
 
-inline float bm_silu(float x) { return x / (1.0f + exp(-x)); }
+static inline float bm_silu(float x) { return x / (1.0f + exp(-x)); }
 
 /* log(1 + e^x) without overflow; matches torch.nn.functional.softplus (threshold 20). */
-inline float bm_softplus(float x) { return x > 20.0f ? x : log1p(exp(x)); }
+static inline float bm_softplus(float x) { return x > 20.0f ? x : log1p(exp(x)); }

@@ -15,6 +15,8 @@
 /* Live runtimes; CLBlast's process-wide kernel cache is cleared when the last one goes, so its
  * programs (which hold our contexts) are not leaked, while other live runtimes keep theirs. */
 static atomic_int live_runtimes;
+/* bm_alloc'ed buffers not yet released (bm_live_buffers, for leak tests). */
+static atomic_long live_buffers;
 
 /* Concatenation of every embedded source, each preceded by `#line 1 "<name>"` so compiler
  * messages name the original file and line. */
@@ -171,6 +173,7 @@ void bmojo_runtime_free(bmojo_runtime *rt)
 {
     if (!rt) return;
     if (rt->queue) clFinish(rt->queue);
+    for (int i = 0; i < BM_SCRATCH_SLOTS; i++) bm_release(rt->scratch[i]);
     for (int i = 0; i < rt->n_kernels; i++) {
         if (rt->kernels[i].kernel) clReleaseKernel(rt->kernels[i].kernel);
         free((char *)rt->kernels[i].name);
@@ -290,13 +293,36 @@ int bm_alloc(bm_rt *rt, size_t bytes, cl_mem *out)
         clReleaseMemObject(m);
         return alloc_failure(err, bytes);
     }
+    atomic_fetch_add(&live_buffers, 1);
     *out = m;
     return 0;
 }
 
 void bm_release(cl_mem m)
 {
-    if (m) clReleaseMemObject(m);
+    if (!m) return;
+    clReleaseMemObject(m);
+    atomic_fetch_sub(&live_buffers, 1);
+}
+
+long bm_live_buffers(void) { return atomic_load(&live_buffers); }
+
+int bm_scratch(bm_rt *rt, int slot, size_t bytes, cl_mem *out)
+{
+    if (!rt || !out || slot < 0 || slot >= BM_SCRATCH_SLOTS) return bm_fail(BMOJO_EINVAL, "bm_scratch: bad argument");
+    if (!rt->scratch[slot] || rt->scratch_bytes[slot] < bytes) {
+        /* Releasing a buffer that enqueued kernels still use is safe: OpenCL keeps it alive until
+         * they finish. Grow by at least half again to avoid a series of small steps. */
+        size_t want = bytes + bytes / 2;
+        bm_release(rt->scratch[slot]);
+        rt->scratch[slot] = NULL;
+        rt->scratch_bytes[slot] = 0;
+        int st = bm_alloc(rt, want, &rt->scratch[slot]);
+        if (st) return bm_fail_context(st, "scratch buffer");
+        rt->scratch_bytes[slot] = want;
+    }
+    *out = rt->scratch[slot];
+    return 0;
 }
 
 int bm_upload(bm_rt *rt, cl_mem dst, size_t offset_bytes, const void *src, size_t bytes)

@@ -28,6 +28,8 @@ typedef struct {
     cl_kernel kernel;
 } bm_kernel_entry;
 
+#define BM_SCRATCH_SLOTS 4
+
 struct bmojo_runtime {
     cl_platform_id platform;
     cl_device_id device;
@@ -39,6 +41,8 @@ struct bmojo_runtime {
     char *build_options;      /* -D tunables passed to clBuildProgram */
     int n_kernels;
     bm_kernel_entry *kernels; /* every kernel of the program, sorted by name */
+    cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
+    size_t scratch_bytes[BM_SCRATCH_SLOTS];
 };
 typedef struct bmojo_runtime bm_rt;
 
@@ -72,6 +76,15 @@ int bm_download(bm_rt *rt, cl_mem src, size_t offset_bytes, void *dst, size_t by
 int bm_copy(bm_rt *rt, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off, size_t bytes); /* enqueued */
 int bm_fill_zero(bm_rt *rt, cl_mem m, size_t offset_bytes, size_t bytes);                  /* enqueued */
 int bm_finish(bm_rt *rt);
+/* Device buffers made by bm_alloc and not yet released, over all runtimes (leak checks). */
+long bm_live_buffers(void);
+
+/* A temporary device buffer of at least `bytes` for one op's intermediate results, shared by all
+ * ops of the runtime (they run one after another on the in-order queue, so one op's use ends
+ * before the next op's begins); an op needing several uses slots 0, 1, ... < BM_SCRATCH_SLOTS.
+ * Valid until the next bm_scratch call for that slot; never release it. Grows on demand, so the
+ * hot path does not allocate once the largest size has been seen. Contents are undefined. */
+int bm_scratch(bm_rt *rt, int slot, size_t bytes, cl_mem *out);
 
 /* Row-major GEMM through CLBlast: C[M,N] = A[M,K] * W[N,K]^T + beta * C, with leading
  * dimensions and element offsets. Enqueued, never blocks. */

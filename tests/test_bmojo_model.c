@@ -191,5 +191,6 @@ int main(void)
     special_case(rt, 16);
     long_run(rt, tu_env("BMOJO_SOURCE_ROOT", "."));
     bmojo_runtime_free(rt);
+    tu_check_no_leaked_buffers();
     return tu_finish();
 }

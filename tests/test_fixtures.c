@@ -126,5 +126,6 @@ int main(int argc, char **argv)
         bmojo_runtime_free(rt);
     }
     for (int i = 0; i < nd; i++) free(dirs[i]);
+    tu_check_no_leaked_buffers();
     return tu_finish();
 }

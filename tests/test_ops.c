@@ -55,6 +55,12 @@ int main(int argc, char **argv)
         }
         bmojo_runtime_free(rt);
     }
+    long live = bm_live_buffers();
+    if (live != 0) {
+        printf("FAIL  %ld device buffers were never released\n", live);
+        total_fail++;
+    } else
+        total_pass++;
     printf("%d passed, %d failed\n", total_pass, total_fail);
     return total_fail == 0 && total_pass > 0 ? 0 : 1;
 }

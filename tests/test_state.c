@@ -160,5 +160,6 @@ int main(void)
         bmojo_model_free(m);
     }
     bmojo_runtime_free(rt);
+    tu_check_no_leaked_buffers();
     return tu_finish();
 }

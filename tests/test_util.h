@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bmojo.h"
+#include "runtime.h"
 #include "safetensors.h"
 
 static int tu_passed, tu_failed;
@@ -73,6 +74,13 @@ static const char *tu_env(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
     return v && *v ? v : fallback;
+}
+
+/* Every device buffer made through bm_alloc has been released (call after freeing everything). */
+__attribute__((unused)) static void tu_check_no_leaked_buffers(void)
+{
+    long n = bm_live_buffers();
+    tu_check(n == 0, "every device buffer was released (%ld still live)", n);
 }
 
 static int tu_finish(void)

@@ -171,14 +171,10 @@ int bm_op_attention_nsplit(bm_rt *rt, const bm_attn_args *a, int nsplit)
     err = BM_ARG(k, 22, cns);
     cl_mem part = NULL;
     if (nsplit > 1) {
-        /* scratch for the partial results, released after enqueueing (OpenCL keeps it alive
-         * until the kernels using it have run): no state to keep between calls */
+        /* the partial results live in the runtime's scratch (no allocation once it has grown) */
         const size_t bytes = sizeof(float) * (size_t)nsplit * a->B * a->Hkv * (size_t)nrows * (size_t)(dh + 2);
-        cl_int cerr = CL_SUCCESS;
-        part = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &cerr);
-        if (cerr != CL_SUCCESS || !part)
-            return bm_fail(BMOJO_EOPENCL, "attention: clCreateBuffer of %zu bytes for %d key splits: %s", bytes,
-                           nsplit, bm_cl_error_name(cerr));
+        st = bm_scratch(rt, 0, bytes, &part);
+        if (st) return bm_fail_context(st, "attention with %d key splits", nsplit);
         err |= BM_ARG(k, 23, part);
     } else {
         err |= BM_ARG(k, 23, a->out); /* unused */
@@ -216,7 +212,6 @@ int bm_op_attention_nsplit(bm_rt *rt, const bm_attn_args *a, int nsplit)
             }
         }
     }
-    if (part) clReleaseMemObject(part);
     return st;
 }
 

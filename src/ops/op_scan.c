@@ -56,20 +56,6 @@ static int scan_wg(bm_rt *rt, cl_kernel k, int di, size_t *wg_out)
     return 0;
 }
 
-static cl_mem scan_scratch(bm_rt *rt, size_t bytes, int *st)
-{
-    /* Not bm_alloc: its zero fill would be pure extra traffic, and every element is written by
-     * a pass before any pass reads it. */
-    cl_int err = CL_SUCCESS;
-    cl_mem m = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
-    if (err != CL_SUCCESS) {
-        *st = bm_fail(err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ? BMOJO_ENOMEM : BMOJO_EOPENCL,
-                      "scan: clCreateBuffer of %zu bytes of chunk scratch failed: %s", bytes, bm_cl_error_name(err));
-        return NULL;
-    }
-    return m;
-}
-
 static int scan_check_args(const bm_scan_args *a)
 {
     if (a->B < 0 || a->T < 0 || a->di < 0 || a->n < 1)
@@ -133,13 +119,10 @@ int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L)
         size_t wg1, wg2;
         if ((st = scan_wg(rt, k1, di, &wg1)) || (st = scan_wg(rt, k2, di, &wg2))) return st;
         size_t slot = (size_t)B * n * di;
-        hs = scan_scratch(rt, (size_t)nc * slot * sizeof(float), &st);
-        if (!hs) return st;
-        sd = scan_scratch(rt, (size_t)(nc - 1) * B * di * sizeof(float), &st);
-        if (!sd) {
-            bm_release(hs);
-            return st;
-        }
+        /* the runtime's scratch slots: no allocation per call, and no zero fill (every element is
+         * written by a pass before any pass reads it) */
+        if ((st = bm_scratch(rt, 0, (size_t)nc * slot * sizeof(float), &hs))) return st;
+        if ((st = bm_scratch(rt, 1, (size_t)(nc - 1) * B * di * sizeof(float), &sd))) return st;
         /* Pass 1: end states from zero of chunks 0..nc-2 (the last one's comes out of pass 3). */
         cl_int err = 0;
         err |= BM_ARG(k1, 0, Ti);
@@ -223,9 +206,5 @@ int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L)
     }
 
 done:
-    /* Legal right after enqueueing: OpenCL keeps a released buffer alive until the commands
-     * using it finish. Allocated per call for now (the runtime has no per-op scratch cache). */
-    bm_release(hs);
-    bm_release(sd);
     return st;
 }
