@@ -53,11 +53,11 @@ __kernel void bm_gemv(const int M, const int N, const int K,
             for (int i = 0; i < M * BM_GEMV_NB; i++) red[i * L + lid] += red[i * L + lid + s];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (lid < M * BM_GEMV_NB) {
-        const int m = lid / BM_GEMV_NB, j = lid - m * BM_GEMV_NB;
+    for (int i = lid; i < M * BM_GEMV_NB; i += L) { /* L may be smaller than M * NB */
+        const int m = i / BM_GEMV_NB, j = i - m * BM_GEMV_NB;
         if (n0 + j < N) {
             __global float *c = C + c_off + (ulong)m * ldc + (ulong)(n0 + j);
-            const float v = red[lid * L];
+            const float v = red[i * L];
             *c = beta == 0.0f ? v : v + beta * *c; /* beta 0 never reads C (it may hold NaN) */
         }
     }
