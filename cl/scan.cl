@@ -41,13 +41,13 @@
 #define BM_SCAN_NS 16     /* states per register block (per work-item); a multiple of 4 */
 #endif
 #ifndef BM_SCAN_TT
-#define BM_SCAN_TT 8      /* chunks whose loads the combine pass issues together */
+#define BM_SCAN_TT 4      /* time steps (chunks in pass 2) whose loads are issued together */
 #endif
-/* exp(delta * A) is the inner loop's cost (n per step and channel, bounded by instruction issue
- * and the special-function unit on GPUs). BM_SCAN_FAST_EXP=1 (default) computes it as
- * native_exp2(delta * (A * log2 e)) with A pre-scaled once: one hardware instruction instead of
- * a ~10-instruction exp(); on the H200 this kept y and the state within 1.4e-7 (relative L2) of
- * the reference. The op tests check it on every device; -DBM_SCAN_FAST_EXP=0 for exp(). */
+/* exp(delta * A) is the inner loop's cost (n per step and channel). BM_SCAN_FAST_EXP=1 (default)
+ * computes it as native_exp2(delta * (A * log2 e)) with A pre-scaled once: one hardware
+ * instruction instead of a ~10-instruction exp(); on the H200 this kept y and the state within
+ * 1.4e-7 (relative L2) of the reference. The op tests check it on every device;
+ * -DBM_SCAN_FAST_EXP=0 selects exp(). */
 #ifndef BM_SCAN_FAST_EXP
 #define BM_SCAN_FAST_EXP 1
 #endif
@@ -60,25 +60,53 @@
 #endif
 
 /* Stages rows r0 .. r0+cnt-1 of B (and C when nmat == 2) for states j0 .. j0+nsb-1 at a fixed
- * stride of nmat*BM_SCAN_NS floats per step: tile[tt*stride + j] = B, [.. + BM_SCAN_NS + j] = C
- * (16-byte aligned, so that the inner loop reads float4s). Called by the whole work-group. */
+ * stride of nmat*BM_SCAN_NS floats per step: tile[tt*stride + j] = B, [.. + BM_SCAN_NS + j] = C,
+ * zero for j >= nsb (so the inner loop needs no branch: a zero B keeps a padding state at zero
+ * and a zero C drops it from y). 16-byte aligned rows, read as float4. Whole work-group. */
 inline void bm_scan_stage(__local float *tile, __global const float *bc, size_t r0, uint bc_ld,
                           uint b_col, uint c_col, int j0, int nsb, int nmat, int cnt)
 {
-    const int per = nmat * nsb;
+    const int per = nmat * BM_SCAN_NS;
     for (int i = (int)get_local_id(0); i < cnt * per; i += (int)get_local_size(0)) {
         const int tt = i / per, jj = i - tt * per;
-        const size_t row = (r0 + (size_t)tt) * bc_ld;
-        const int isc = jj >= nsb;
-        const int j = isc ? jj - nsb : jj;
-        tile[tt * nmat * BM_SCAN_NS + (isc ? BM_SCAN_NS : 0) + j] = bc[row + (isc ? c_col : b_col) + (uint)(j0 + j)];
+        const int isc = jj >= BM_SCAN_NS;
+        const int j = isc ? jj - BM_SCAN_NS : jj;
+        const size_t at = (r0 + (size_t)tt) * bc_ld + (isc ? c_col : b_col) + (uint)(j0 + j);
+        tile[i] = j < nsb ? bc[at] : 0.0f;
     }
 }
+
+/* One time step of a register block: h = exp(delta A) h + delta u B; returns sum_j C_j h_j.
+ * All exps first, then the updates, then four partial sums: independent work for the scheduler
+ * (a branch per state, or one accumulator chain, serialized the step on the H200). */
+#define BM_SCAN_STEP(h, a, bt, delta, du, with_c, acc_out)                                    \
+    do {                                                                                       \
+        float e_[BM_SCAN_NS];                                                                  \
+        _Pragma("unroll") for (int j_ = 0; j_ < BM_SCAN_NS; j_++) e_[j_] = bm_scan_exp_a((delta) * a[j_]); \
+        float s_[4] = {0.0f, 0.0f, 0.0f, 0.0f};                                                \
+        _Pragma("unroll") for (int q_ = 0; q_ < BM_SCAN_NS / 4; q_++) {                        \
+            const float4 b4 = (bt)[q_];                                                        \
+            h[4 * q_ + 0] = e_[4 * q_ + 0] * h[4 * q_ + 0] + (du) * b4.x;                      \
+            h[4 * q_ + 1] = e_[4 * q_ + 1] * h[4 * q_ + 1] + (du) * b4.y;                      \
+            h[4 * q_ + 2] = e_[4 * q_ + 2] * h[4 * q_ + 2] + (du) * b4.z;                      \
+            h[4 * q_ + 3] = e_[4 * q_ + 3] * h[4 * q_ + 3] + (du) * b4.w;                      \
+            if (with_c) {                                                                      \
+                const float4 c4 = (bt)[BM_SCAN_NS / 4 + q_];                                   \
+                s_[0] += c4.x * h[4 * q_ + 0];                                                 \
+                s_[1] += c4.y * h[4 * q_ + 1];                                                 \
+                s_[2] += c4.z * h[4 * q_ + 2];                                                 \
+                s_[3] += c4.w * h[4 * q_ + 3];                                                 \
+            }                                                                                  \
+        }                                                                                      \
+        acc_out = (s_[0] + s_[1]) + (s_[2] + s_[3]);                                           \
+    } while (0)
 
 /* Recurrence over chunk k of every sequence/channel, from the initial state at
  * init[k*i_sk + b*i_sb + c*i_sc + j*i_sj]; y as in ops.h. write_state: the last chunk stores
  * h_{T-1} to state_out [B, di, n] (may alias init in the single-chunk case: each work-item reads
- * its own states before it writes them). lcap: floats of `tile` (>= 2*BM_SCAN_NS).
+ * its own states before it writes them). lcap: floats of `tile` (>= 2*BM_SCAN_NS*BM_SCAN_TT).
+ * Loads of u, dt, z (and y for a second state block) run one group of BM_SCAN_TT steps ahead of
+ * the arithmetic, so a memory latency is paid per group, overlapped, not per step.
  * Global: (round_up(di, wg), nchunks, B), local (wg, 1, 1). */
 __kernel void bm_scan_chunk_fwd(int T, int di, int n, int L,
                                 __global const float *u, __global const float *dt, uint dt_ld,
@@ -98,7 +126,8 @@ __kernel void bm_scan_chunk_fwd(int T, int di, int n, int L,
     const int t_end = min(T, t_begin + L);
     const float bias = dt_bias[cc];
     const float dskip = Dv[cc];
-    const int tile_t = max(1, lcap / (2 * BM_SCAN_NS));
+    /* tile rows: a multiple of BM_SCAN_TT, so that a group never straddles two tiles */
+    const int tile_t = max(BM_SCAN_TT, lcap / (2 * BM_SCAN_NS) / BM_SCAN_TT * BM_SCAN_TT);
     const size_t row_b = (size_t)b * (size_t)T;
     __global const float *ini = init + (size_t)k * i_sk + (size_t)b * i_sb + (size_t)cc * i_sc;
 
@@ -111,36 +140,44 @@ __kernel void bm_scan_chunk_fwd(int T, int di, int n, int L,
             h[j] = j < nsb ? ini[(size_t)(j0 + j) * i_sj] : 0.0f;
             a[j] = j < nsb ? A[(size_t)cc * n + j0 + j] * BM_SCAN_ASCALE : 0.0f;
         }
-        for (int t0 = t_begin; t0 < t_end; t0 += tile_t) {
-            const int cnt = min(tile_t, t_end - t0);
-            barrier(CLK_LOCAL_MEM_FENCE);
-            bm_scan_stage((__local float *)tile, bc, row_b + t0, bc_ld, b_col, c_col, j0, nsb, 2, cnt);
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int tt = 0; tt < cnt; tt++) {
-                const size_t r = row_b + (size_t)(t0 + tt);
-                const float ut = u[r * di + cc];
-                const float delta = bm_softplus(dt[r * dt_ld + cc] + bias);
-                const float du = delta * ut;
-                __local const float4 *bt = tile + tt * (BM_SCAN_NS / 2);
-                float acc = 0.0f;
+        float nu[BM_SCAN_TT], nd[BM_SCAN_TT], nz[BM_SCAN_TT], ny[BM_SCAN_TT];
 #pragma unroll
-                for (int q = 0; q < BM_SCAN_NS / 4; q++) {
-                    const float4 bq = bt[q], cq = bt[BM_SCAN_NS / 4 + q];
-                    const float bv[4] = {bq.x, bq.y, bq.z, bq.w}, cv[4] = {cq.x, cq.y, cq.z, cq.w};
+        for (int q = 0; q < BM_SCAN_TT; q++) {
+            const size_t r = row_b + (size_t)min(t_begin + q, t_end - 1);
+            nu[q] = u[r * di + cc];
+            nd[q] = dt[r * dt_ld + cc];
+            nz[q] = last ? z[r * z_ld + z_col + cc] : 0.0f;
+            ny[q] = first ? 0.0f : y[r * di + cc];
+        }
+        for (int s0 = t_begin; s0 < t_end; s0 += BM_SCAN_TT) {
+            if ((s0 - t_begin) % tile_t == 0) {
+                barrier(CLK_LOCAL_MEM_FENCE);
+                bm_scan_stage((__local float *)tile, bc, row_b + s0, bc_ld, b_col, c_col, j0, nsb, 2,
+                              min(tile_t, t_end - s0));
+                barrier(CLK_LOCAL_MEM_FENCE);
+            }
+            float pu[BM_SCAN_TT], pd[BM_SCAN_TT], pz[BM_SCAN_TT], py[BM_SCAN_TT];
 #pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int j = 4 * q + e;
-                        if (j < nsb) {
-                            h[j] = bm_scan_exp_a(delta * a[j]) * h[j] + du * bv[e];
-                            acc += cv[e] * h[j];
-                        }
-                    }
-                }
-                if (active) {
-                    const size_t yi = r * di + c;
-                    if (!first) acc += y[yi];
-                    if (last) acc = (acc + dskip * ut) * bm_silu(z[r * z_ld + z_col + c]);
-                    y[yi] = acc;
+            for (int q = 0; q < BM_SCAN_TT; q++) {
+                pu[q] = nu[q], pd[q] = nd[q], pz[q] = nz[q], py[q] = ny[q];
+                const size_t r = row_b + (size_t)min(s0 + BM_SCAN_TT + q, t_end - 1);
+                nu[q] = u[r * di + cc];
+                nd[q] = dt[r * dt_ld + cc];
+                nz[q] = last ? z[r * z_ld + z_col + cc] : 0.0f;
+                ny[q] = first ? 0.0f : y[r * di + cc];
+            }
+            const int toff = (s0 - t_begin) % tile_t;
+#pragma unroll
+            for (int q = 0; q < BM_SCAN_TT; q++) {
+                if (s0 + q < t_end) {
+                    const float delta = bm_softplus(pd[q] + bias);
+                    const float du = delta * pu[q];
+                    __local const float4 *bt = tile + (toff + q) * (BM_SCAN_NS / 2);
+                    float acc;
+                    BM_SCAN_STEP(h, a, bt, delta, du, 1, acc);
+                    acc += py[q];
+                    if (last) acc = (acc + dskip * pu[q]) * bm_silu(pz[q]);
+                    if (active) y[(row_b + (size_t)(s0 + q)) * di + c] = acc;
                 }
             }
         }
@@ -154,7 +191,8 @@ __kernel void bm_scan_chunk_fwd(int T, int di, int n, int L,
 }
 
 /* Pass 1: chunk k (< nchunks-1) from a zero state; end state to hs slot k+1
- * (hs[((k+1)*B + b)*n + j)*di + c]) and sum of delta to sd[(k*B + b)*di + c].
+ * (hs[((k+1)*B + b)*n + j)*di + c]) and sum of delta to sd[(k*B + b)*di + c]. Same structure
+ * as bm_scan_chunk_fwd without C, z and y. lcap >= BM_SCAN_NS*BM_SCAN_TT.
  * Global: (round_up(di, wg), nchunks-1, B), local (wg, 1, 1). */
 __kernel void bm_scan_chunk_state(int T, int di, int n, int L, int B,
                                   __global const float *u, __global const float *dt, uint dt_ld,
@@ -171,7 +209,7 @@ __kernel void bm_scan_chunk_state(int T, int di, int n, int L, int B,
     const int t_begin = k * L;
     const int t_end = min(T, t_begin + L);
     const float bias = dt_bias[cc];
-    const int tile_t = max(1, lcap / BM_SCAN_NS);
+    const int tile_t = max(BM_SCAN_TT, lcap / BM_SCAN_NS / BM_SCAN_TT * BM_SCAN_TT);
     const size_t row_b = (size_t)b * (size_t)T;
     __global float *he = hs + (((size_t)(k + 1) * B + b) * n) * di + c;
 
@@ -184,27 +222,39 @@ __kernel void bm_scan_chunk_state(int T, int di, int n, int L, int B,
             h[j] = 0.0f;
             a[j] = j < nsb ? A[(size_t)cc * n + j0 + j] * BM_SCAN_ASCALE : 0.0f;
         }
-        for (int t0 = t_begin; t0 < t_end; t0 += tile_t) {
-            const int cnt = min(tile_t, t_end - t0);
-            barrier(CLK_LOCAL_MEM_FENCE);
-            bm_scan_stage((__local float *)tile, bc, row_b + t0, bc_ld, b_col, 0u, j0, nsb, 1, cnt);
-            barrier(CLK_LOCAL_MEM_FENCE);
-            for (int tt = 0; tt < cnt; tt++) {
-                const size_t r = row_b + (size_t)(t0 + tt);
-                const float ut = u[r * di + cc];
-                const float delta = bm_softplus(dt[r * dt_ld + cc] + bias);
-                const float du = delta * ut;
-                __local const float4 *bt = tile + tt * (BM_SCAN_NS / 4);
-                sdelta += delta;
+        float nu[BM_SCAN_TT], nd[BM_SCAN_TT];
 #pragma unroll
-                for (int q = 0; q < BM_SCAN_NS / 4; q++) {
-                    const float4 bq = bt[q];
-                    const float bv[4] = {bq.x, bq.y, bq.z, bq.w};
+        for (int q = 0; q < BM_SCAN_TT; q++) {
+            const size_t r = row_b + (size_t)min(t_begin + q, t_end - 1);
+            nu[q] = u[r * di + cc];
+            nd[q] = dt[r * dt_ld + cc];
+        }
+        for (int s0 = t_begin; s0 < t_end; s0 += BM_SCAN_TT) {
+            if ((s0 - t_begin) % tile_t == 0) {
+                barrier(CLK_LOCAL_MEM_FENCE);
+                bm_scan_stage((__local float *)tile, bc, row_b + s0, bc_ld, b_col, 0u, j0, nsb, 1,
+                              min(tile_t, t_end - s0));
+                barrier(CLK_LOCAL_MEM_FENCE);
+            }
+            float pu[BM_SCAN_TT], pd[BM_SCAN_TT];
 #pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int j = 4 * q + e;
-                        if (j < nsb) h[j] = bm_scan_exp_a(delta * a[j]) * h[j] + du * bv[e];
-                    }
+            for (int q = 0; q < BM_SCAN_TT; q++) {
+                pu[q] = nu[q], pd[q] = nd[q];
+                const size_t r = row_b + (size_t)min(s0 + BM_SCAN_TT + q, t_end - 1);
+                nu[q] = u[r * di + cc];
+                nd[q] = dt[r * dt_ld + cc];
+            }
+            const int toff = (s0 - t_begin) % tile_t;
+#pragma unroll
+            for (int q = 0; q < BM_SCAN_TT; q++) {
+                if (s0 + q < t_end) {
+                    const float delta = bm_softplus(pd[q] + bias);
+                    const float du = delta * pu[q];
+                    __local const float4 *bt = tile + (toff + q) * (BM_SCAN_NS / 4);
+                    float unused;
+                    sdelta += delta;
+                    BM_SCAN_STEP(h, a, bt, delta, du, 0, unused);
+                    (void)unused;
                 }
             }
         }

@@ -14,7 +14,7 @@
 #define BM_SCAN_CHUNK 32            /* shortest time chunk worth a separate work-item */
 #endif
 #ifndef BM_SCAN_GPU_WI_PER_CU
-#define BM_SCAN_GPU_WI_PER_CU 512   /* work-items per compute unit to aim for on GPUs */
+#define BM_SCAN_GPU_WI_PER_CU 384   /* work-items per compute unit to aim for on GPUs */
 #endif
 #ifndef BM_SCAN_WG_MAX
 #define BM_SCAN_WG_MAX 128          /* channels per work-group (caps rt->lim.wg) */
