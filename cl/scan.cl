@@ -23,12 +23,11 @@
  * Design and variants considered:
  *   - Work-item per (b, c, j) with the y reduction over j through local memory: 16x the work-items,
  *     but one barrier pair per time tile plus a [tile][wg] partial-sum array; each work-item
- *     still recomputes softplus and reloads u/dt for its own j. Rejected for the register design.
+ *     still recomputes softplus and reloads u/dt for its own j. Not taken (see the last point).
  *   - Chosen: a work-item owns (b, c, chunk) and keeps BM_SCAN_NS states in registers (a fully
  *     unrolled array), so y needs no reduction and u, dt, z, y are read/written once per step,
  *     coalesced across consecutive channels. Device parallelism comes from chunking time
- *     (B*di*nchunks work-items; the launcher picks L so that this fills the device), and each
- *     work-item has n independent exp/FMA chains of instruction-level parallelism.
+ *     (B*di*nchunks work-items; the launcher picks L so that this fills the device).
  *     When n > BM_SCAN_NS the work-item loops over state blocks, re-reading u/dt and
  *     accumulating the partial sum in y (rare: Mamba models use n = 16).
  *   - B_t / C_t are shared by every channel of a sequence: each work-group (consecutive channels
@@ -36,12 +35,25 @@
  *     gives the tile capacity (lcap floats, from rt->lim.local_mem) and the tile length follows.
  *   - Pass 1 covers only chunks 0..nchunks-2 (the last chunk's end state comes out of the final
  *     pass directly), and pass 2 writes initial states in place over the end states.
+ *   - Measured on an H200 (B=1, di=1536, n=16, T=2048; bench harness outside the tree): a step is
+ *     latency-bound, not bandwidth-bound. First version (per-state `if (j < nsb)` branches, loads
+ *     issued per step, exp()): ~200 us, each step ~3000 cycles (a memory round trip for u/dt,
+ *     another for z, ~1100 cycles of serialized exps). Now: the tile is zero-padded so the
+ *     state loop has no branch (exps issued together, four partial sums), loads run one group of
+ *     BM_SCAN_TT steps ahead, exp is native_exp2: ~87 us (pass 1 ~35-40, combine ~10, final
+ *     ~47). BM_SCAN_TT 4 beat 8 and 16 (registers: 168 at 8 cost occupancy); work-groups of 128
+ *     and 256 were within 10 %; chunk lengths 32-64 were best (the launcher aims at ~384
+ *     work-items per compute unit). Next steps, not done: split the states of a channel over 2-4
+ *     work-items (fewer registers, shorter steps, fewer chunks), and a cheaper softplus.
  */
 #ifndef BM_SCAN_NS
 #define BM_SCAN_NS 16     /* states per register block (per work-item); a multiple of 4 */
 #endif
 #ifndef BM_SCAN_TT
-#define BM_SCAN_TT 4      /* time steps (chunks in pass 2) whose loads are issued together */
+#define BM_SCAN_TT 4      /* time steps whose loads are issued together (one group ahead) */
+#endif
+#ifndef BM_SCAN_CT
+#define BM_SCAN_CT 16     /* chunks whose loads the combine pass issues together */
 #endif
 /* exp(delta * A) is the inner loop's cost (n per step and channel). BM_SCAN_FAST_EXP=1 (default)
  * computes it as native_exp2(delta * (A * log2 e)) with A pre-scaled once: one hardware
@@ -282,17 +294,17 @@ __kernel void bm_scan_chunk_combine(int di, int n, int B, int nchunks, __global 
     const size_t slot = (size_t)B * n * di;
     float h = state[((size_t)b * di + c) * n + j];
     hs[off] = h;
-    for (int k0 = 1; k0 < nchunks; k0 += BM_SCAN_TT) {
-        /* Loads of BM_SCAN_TT chunks at once: only the FMA chain is sequential. */
-        float ps[BM_SCAN_TT], ph[BM_SCAN_TT];
+    for (int k0 = 1; k0 < nchunks; k0 += BM_SCAN_CT) {
+        /* Loads of BM_SCAN_CT chunks at once: only the FMA chain is sequential. */
+        float ps[BM_SCAN_CT], ph[BM_SCAN_CT];
 #pragma unroll
-        for (int q = 0; q < BM_SCAN_TT; q++) {
+        for (int q = 0; q < BM_SCAN_CT; q++) {
             const int kk = k0 + q < nchunks ? k0 + q : k0;
             ps[q] = sd[((size_t)(kk - 1) * B + b) * di + c];
             ph[q] = hs[(size_t)kk * slot + off];
         }
 #pragma unroll
-        for (int q = 0; q < BM_SCAN_TT; q++) {
+        for (int q = 0; q < BM_SCAN_CT; q++) {
             if (k0 + q < nchunks) {
                 h = exp(a * ps[q]) * h + ph[q];
                 hs[(size_t)(k0 + q) * slot + off] = h;
