@@ -119,6 +119,27 @@ static int workspace_reserve(bm_state *s, size_t N)
     return 0;
 }
 
+/* Replaces a full-attention cache by an empty one of exactly `cap` rows per (sequence, head). */
+static int resize_cache(bm_state *s, int i, int cap)
+{
+    bm_layer_state *ls = &s->layers[i];
+    const bm_layer_cfg *l = &s->m->cfg.layers[i];
+    size_t n = (size_t)s->B * (size_t)l->attn.kv_heads * (size_t)cap * (size_t)l->attn.head_dim;
+    cl_mem nk = NULL, nv = NULL;
+    int st = alloc_f(s->m->rt, n, &nk);
+    if (!st) st = alloc_f(s->m->rt, n, &nv);
+    if (st) {
+        bm_release(nk);
+        return st;
+    }
+    bm_release(ls->k_cache);
+    bm_release(ls->v_cache);
+    ls->k_cache = nk;
+    ls->v_cache = nv;
+    ls->cap = cap;
+    return 0;
+}
+
 /* Grows a full-attention cache to hold `need` positions (slot p == p while cap >= positions). */
 static int grow_cache(bm_state *s, int i, int64_t need)
 {
@@ -306,11 +327,13 @@ int bmojo_state_restore(bmojo_state *s, const void *buf, size_t size)
         memcpy(&cap, p + off, sizeof cap);
         off += sizeof cap;
         if (cap != ls->cap) {
-            /* a grown full-attention cache: grow ours to the same capacity */
-            if (cap < ls->cap || cap > (1 << 30)) return bm_fail(BMOJO_EFORMAT, "saved state: layer %d capacity %d", i, cap);
-            st = grow_cache(s, i, cap);
+            /* a full-attention cache of another capacity: reallocate ours to exactly that size
+             * (the contents are overwritten below) */
+            const bm_layer_cfg *l = &s->m->cfg.layers[i];
+            if (l->type != BM_LAYER_ATTENTION || l->attn.window > 0 || cap < 1 || cap > (1 << 30) || cap < h.pos)
+                return bm_fail(BMOJO_EFORMAT, "saved state: layer %d has cache capacity %d, expected %d", i, cap, ls->cap);
+            st = resize_cache(s, i, cap);
             if (st) return st;
-            if (ls->cap != cap) return bm_fail(BMOJO_EFORMAT, "saved state: layer %d capacity %d", i, cap);
         }
 #define GET(f)                                                                                                         \
     if (st == 0) {                                                                                                     \

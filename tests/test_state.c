@@ -106,6 +106,33 @@ static void check_model(bmojo_runtime *rt, const char *name, bmojo_model *m, int
                      name, B, pass == 1 ? "memory" : "file, fresh state");
     }
     tu_status(st, "save/restore");
+    /* a state saved small (a fresh state after T tokens: full-attention caches at their first
+     * capacity) restored into one whose caches have grown (s ran N more tokens) */
+    if (st == 0) {
+        bmojo_state *fresh = NULL;
+        void *small = NULL;
+        size_t small_n = 0;
+        int32_t *pre2 = malloc(sizeof(int32_t) * (size_t)B * T);
+        st = pre2 && tu_status(bmojo_state_create(m, B, &fresh), "state") ? 0 : BMOJO_ENOMEM;
+        for (int b = 0; st == 0 && b < B; b++) memcpy(pre2 + (size_t)b * T, ids + (size_t)b * N, sizeof(int32_t) * T);
+        if (st == 0) st = bmojo_forward(m, fresh, pre2, T, BMOJO_LOGITS_NONE, NULL);
+        if (st == 0) st = bmojo_state_save(fresh, &small, &small_n);
+        if (st == 0) st = bmojo_forward(m, s, ids, N, BMOJO_LOGITS_NONE, NULL); /* grow s */
+        if (st == 0) st = bmojo_state_restore(s, small, small_n);
+        for (int k = 0; st == 0 && k < K; k++) {
+            for (int b = 0; b < B; b++) col[b] = ids[(size_t)b * N + T + k];
+            st = bmojo_forward(m, s, col, 1, BMOJO_LOGITS_LAST, step);
+            for (int b = 0; st == 0 && b < B; b++)
+                memcpy(again + ((size_t)b * K + k) * V, step + (size_t)b * V, V * sizeof(float));
+        }
+        if (tu_status(st, "restore into a grown state"))
+            tu_check(!memcmp(stepped, again, sizeof(float) * (size_t)B * K * V),
+                     "%s B=%d: a state saved after %d tokens, restored into a state grown by %d more, continues bit for bit",
+                     name, B, T, N);
+        free(pre2);
+        free(small);
+        bmojo_state_free(fresh);
+    }
     /* 4. bad saved states */
     if (saved && saved_n > 16) {
         st = bmojo_state_restore(s, saved, saved_n - 1);
