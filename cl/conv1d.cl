@@ -12,8 +12,8 @@
  * B*di, rewrites it. k is a runtime argument (any k >= 1). */
 
 __kernel void bm_conv1d_out(__global const float *x, ulong x_ld, __global const float *w,
-                            __global const float *bias, int has_bias, __global const float *state,
-                            __global float *out, int T, int di, int k, int rows)
+                            __global const float *bias, int has_bias, __global float *state,
+                            __global float *out, int T, int di, int k, int rows, int step)
 {
     int c = (int)get_global_id(0);
     int row = (int)get_global_id(1);   /* b*T + t */
@@ -22,7 +22,7 @@ __kernel void bm_conv1d_out(__global const float *x, ulong x_ld, __global const 
     int t = row - b * T;
     int km1 = k - 1;
     __global const float *wc = w + (ulong)c * (ulong)k;
-    __global const float *st = state + ((ulong)b * (ulong)di + (ulong)c) * (ulong)km1;
+    __global float *st = state + ((ulong)b * (ulong)di + (ulong)c) * (ulong)km1;
     float acc = has_bias ? bias[c] : 0.0f;
     for (int i = 0; i < k; i++) {
         int tt = t - km1 + i;           /* input time; negative times live in the state */
@@ -30,6 +30,12 @@ __kernel void bm_conv1d_out(__global const float *x, ulong x_ld, __global const 
         acc += wc[i] * v;
     }
     out[(ulong)row * (ulong)di + (ulong)c] = bm_silu(acc);
+    /* Decoding step (T = 1): this work-item is the only reader of its state row, so it can shift
+     * the row itself (ascending i reads st[i+1] before it is overwritten), saving a launch. */
+    if (step) {
+        for (int i = 0; i + 1 < km1; i++) st[i] = st[i + 1];
+        if (km1 > 0) st[km1 - 1] = x[(ulong)row * x_ld + (ulong)c];
+    }
 }
 
 /* Runs after bm_conv1d_out (in-order queue), so every read of the old state is done. Entry i of

@@ -50,12 +50,14 @@ int bm_op_conv1d(bm_rt *rt, const bm_conv_args *a)
     err |= BM_ARG(ko, 8, di);
     err |= BM_ARG(ko, 9, k);
     err |= BM_ARG(ko, 10, rows);
+    cl_int step = a->T == 1 && a->k > 1; /* the output kernel also shifts the state */
+    err |= BM_ARG(ko, 11, step);
     int st = bm_args_check(err, "bm_conv1d_out");
     if (st) return st;
     size_t global[2] = {(size_t)a->di, (size_t)rows}, local[2];
     conv_local2(rt, global[0], global[1], local);
     st = bm_launch(rt, ko, "bm_conv1d_out", 2, global, local);
-    if (st || a->k == 1) return st;
+    if (st || a->k == 1 || step) return st;
 
     /* The in-order queue runs this after every read of the old state above. */
     cl_kernel ks = bm_kernel(rt, "bm_conv1d_state");
