@@ -75,7 +75,7 @@
  * stride of nmat*BM_SCAN_NS floats per step: tile[tt*stride + j] = B, [.. + BM_SCAN_NS + j] = C,
  * zero for j >= nsb (so the inner loop needs no branch: a zero B keeps a padding state at zero
  * and a zero C drops it from y). 16-byte aligned rows, read as float4. Whole work-group. */
-inline void bm_scan_stage(__local float *tile, __global const float *bc, size_t r0, uint bc_ld,
+static inline void bm_scan_stage(__local float *tile, __global const float *bc, size_t r0, uint bc_ld,
                           uint b_col, uint c_col, int j0, int nsb, int nmat, int cnt)
 {
     const int per = nmat * BM_SCAN_NS;

@@ -40,6 +40,7 @@ typedef struct {
     char shape[96];
     int is_limit;               /* 1 for the copy / sgemm reference rows */
     int compute_bound;          /* rate in GFLOP/s vs the SGEMM rate; else GB/s vs copy */
+    int is_launch;              /* the launch-latency row: rate in launches/s, no limit */
     int reps;
     double avg_us, stddev_us;
     double bytes, flops;        /* per run */

@@ -231,6 +231,42 @@ static int measure_copy(ops_ctx *c, int small)
     return 0;
 }
 
+/* The cost of one kernel launch in a stream of them: LAUNCHES back-to-back launches of a
+ * one-element add (enqueued without waiting, as a forward pass does), then one finish. This bounds
+ * decoding, which is hundreds of small launches per token. */
+#define LAUNCHES 500
+static int measure_launch(ops_ctx *c)
+{
+    cl_mem x = NULL, y = NULL;
+    int st = bm_alloc(c->rt, 4, &x);
+    if (!st) st = bm_alloc(c->rt, 4, &y);
+    double samples[8];
+    int n = 0;
+    for (int rep = 0; !st && rep < 9; rep++) {
+        double t0 = cli_now();
+        for (int i = 0; !st && i < LAUNCHES; i++) st = bm_op_add(c->rt, x, y, 1);
+        if (!st) st = bm_finish(c->rt);
+        if (rep > 0) samples[n++] = (cli_now() - t0) / LAUNCHES; /* rep 0 warms up */
+    }
+    bm_release(x);
+    bm_release(y);
+    if (st) return cli_status_error(st, "bench --ops: timing launches");
+    bench_op_result r = {0};
+    double mean, sd;
+    bench_mean_std(samples, n, &mean, &sd);
+    snprintf(r.op, sizeof r.op, "launch");
+    snprintf(r.shape, sizeof r.shape, "%d x add(1 element), one finish", LAUNCHES);
+    r.is_limit = 1;
+    r.is_launch = 1;
+    r.reps = n;
+    r.avg_us = mean * 1e6;
+    r.stddev_us = sd * 1e6;
+    r.rate = 1.0 / mean;
+    r.pct_of_limit = 100;
+    bench_ops_row(c->w, &r);
+    return 0;
+}
+
 /* CLBlast's SGEMM rate at M=N=K=S, S doubled from 256 until one run takes >= 50 ms (or S reaches
  * the cap), so a slow device is measured at a size it finishes quickly. */
 static int measure_sgemm(ops_ctx *c, int small)
@@ -478,6 +514,7 @@ int bench_ops_run(bmojo_runtime *rt, int small, int reps, uint64_t seed, bench_w
     bench_ops_begin(w);
     int rc = measure_copy(&c, small);
     if (!rc) rc = measure_sgemm(&c, small);
+    if (!rc) rc = measure_launch(&c);
     if (!rc) rc = run_ops(&c, small);
     bench_ops_end(w);
     bm_finish(rt); /* nothing may still use the buffers when they are released */

@@ -203,10 +203,11 @@ void bench_ops_begin(bench_writer *w)
 void bench_ops_row(bench_writer *w, const bench_op_result *r)
 {
     FILE *f = w->f;
-    const char *unit = r->compute_bound ? "GFLOP/s" : "GB/s";
+    const char *unit = r->is_launch ? "launch/s" : r->compute_bound ? "GFLOP/s" : "GB/s";
     if (w->fmt == BENCH_MD) {
         char rate[32], op[64];
-        snprintf(rate, sizeof rate, "%.2f %s", r->rate, unit);
+        if (r->is_launch) snprintf(rate, sizeof rate, "%.0f %s", r->rate, unit);
+        else snprintf(rate, sizeof rate, "%.2f %s", r->rate, unit);
         snprintf(op, sizeof op, "%s%s", r->op, r->is_limit ? " (limit)" : "");
         fprintf(f, "| %-22s | %-40s | %4d | %12.1f | %10.1f | %16s | %9.1f%% |\n", op, r->shape, r->reps, r->avg_us,
                 r->stddev_us, rate, r->pct_of_limit);
@@ -223,7 +224,7 @@ void bench_ops_row(bench_writer *w, const bench_op_result *r)
         fputs(", \"shape\": ", f);
         bench_json_string(f, r->shape);
         fprintf(f, ", \"is_limit\": %s, \"kind\": \"%s\", \"reps\": %d", r->is_limit ? "true" : "false",
-                r->compute_bound ? "compute" : "bandwidth", r->reps);
+                r->is_launch ? "launch" : r->compute_bound ? "compute" : "bandwidth", r->reps);
         fputs(", \"avg_us\": ", f);
         json_num(f, "%.3f", r->avg_us);
         fputs(", \"stddev_us\": ", f);
@@ -234,7 +235,7 @@ void bench_ops_row(bench_writer *w, const bench_op_result *r)
         json_num(f, "%.0f", r->flops);
         fprintf(f, ", \"unit\": \"%s\", \"rate\": ", unit);
         json_num(f, "%.4f", r->rate);
-        fputs(r->compute_bound ? ", \"gflops\": " : ", \"gbps\": ", f);
+        fputs(r->is_launch ? ", \"launches_per_s\": " : r->compute_bound ? ", \"gflops\": " : ", \"gbps\": ", f);
         json_num(f, "%.4f", r->rate);
         fputs(", \"pct_of_limit\": ", f);
         json_num(f, "%.2f", r->pct_of_limit);
