@@ -95,6 +95,7 @@ elif mode == 'ops':
     for r in recs:
         if not (r['rate'] > 0 and r['avg_us'] > 0 and r['reps'] >= 5 and r['pct_of_limit'] > 0): die('bad row %r' % r)
         if r['kind'] != 'launch' and (r['bytes'] if r['kind'] == 'bandwidth' else r['flops']) <= 0: die('no work counted in %r' % r)
+        if r['kind'] == 'launch': continue
         lim = ops['sgemm' if r['kind'] == 'compute' else 'copy']['rate']
         if abs(r['pct_of_limit'] - 100 * r['rate'] / lim) > 0.01 * r['pct_of_limit'] + 0.01: die('bad %% of limit in %r' % r)
     print('%d ops, copy %.2f GB/s, sgemm %.2f GFLOP/s' % (len(recs), ops['copy']['rate'], ops['sgemm']['rate']))
