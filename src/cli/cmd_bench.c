@@ -186,6 +186,13 @@ static int run_test(bench_ctx *c, int B, int depth, int n_prompt, int n_gen, con
             rc = cli_status_error(st, n_prompt ? "prefilling" : "decoding");
             goto done;
         }
+        /* Each repetition must run exactly the tokens it is credited with, from the depth. */
+        if (bmojo_state_position(s) != (int64_t)depth + n) {
+            fprintf(stderr, "bmojo: bench: the state is at position %lld after the test, expected %d + %d\n",
+                    (long long)bmojo_state_position(s), depth, n);
+            rc = CLI_FAIL;
+            goto done;
+        }
         if (t <= 0) t = 1e-9; /* clock granularity: keep t/s finite */
         if (c->verbose)
             fprintf(stderr, "bench: %s%d d%d b%d %s: %.3f s\n", n_prompt ? "pp" : "tg", n, depth, B,
