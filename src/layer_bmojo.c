@@ -9,7 +9,8 @@
 #include "layers.h"
 #include "ops_bmojo.h"
 
-/* The launcher arguments of sublayer i for T tokens, pointing at the workspace and the state. */
+/* The launcher arguments of sublayer i for T tokens, pointing at the workspace and the state:
+ * q, Kx, Vx are column views of the fused in_proj output (ws->xz: x | z | q | k | v). */
 static void mix_args(bm_model *m, bm_state *s, int i, int T, bm_bmojo_args *a)
 {
     const bm_layer_cfg *l = &m->cfg.layers[i];
@@ -21,8 +22,9 @@ static void mix_args(bm_model *m, bm_state *s, int i, int T, bm_bmojo_args *a)
         .window = l->attn.window, .m_f = l->fading_tokens, .m_e = l->eidetic_tokens,
         .n_taps = l->n_taps, .taps = l->taps, .pos0 = s->pos, .scale = 1.0f / sqrtf((float)dh),
         .y = ws->y,
-        .q = ws->qkv, .q_ld = (H + 2 * G) * dh, .q_col = 0,
-        .kx = ws->qkv, .vx = ws->qkv, .x_ld = (H + 2 * G) * dh, .kx_col = H * dh, .vx_col = (H + G) * dh,
+        .q = ws->xz, .q_ld = m->layers[i].wqkv_row + (H + 2 * G) * dh, .q_col = m->layers[i].wqkv_row,
+        .kx = ws->xz, .vx = ws->xz, .x_ld = m->layers[i].wqkv_row + (H + 2 * G) * dh,
+        .kx_col = m->layers[i].wqkv_row + H * dh, .vx_col = m->layers[i].wqkv_row + (H + G) * dh,
         .kf = ws->kvf, .vf = ws->kvf, .f_ld = 2 * G * dh, .kf_col = 0, .vf_col = G * dh,
         .y_hist = ls->y_hist, .win_k = ls->win_k, .win_v = ls->win_v, .fade_k = ls->fade_k, .fade_v = ls->fade_v,
         .cand_eps = ls->cand_eps, .cand_pos = ls->cand_pos, .cand_k = ls->cand_k, .cand_v = ls->cand_v,
@@ -52,10 +54,13 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T)
     size_t N = (size_t)s->B * (size_t)T, d = (size_t)m->cfg.d_model;
     size_t H = (size_t)c->heads, G = (size_t)c->kv_heads, dh = (size_t)c->head_dim, ld = (H + 2 * G) * dh;
 
-    int st = bm_layer_mamba(m, s, i, T, ws->h, ws->y, 0.0f);
-    if (!st) st = bm_gemm(rt, N, ld, d, ws->h, 0, d, w->wqkv, 0, d, 0.0f, ws->qkv, 0, ld);
-    /* Kf | Vf = y [Wk | Wv]^T: the k and v rows of the fused q|k|v weight start at row H*dh */
-    if (!st) st = bm_gemm(rt, N, 2 * G * dh, d, ws->y, 0, d, w->wqkv, H * dh * d, d, 0.0f, ws->kvf, 0, 2 * G * dh);
+    /* one GEMM: x | z | q | k | v = h [in_proj | Wq | Wk | Wv]^T */
+    const size_t di2 = w->wqkv_row, hld = di2 + ld;
+    int st = bm_gemm(rt, N, hld, d, ws->h, 0, d, w->in_proj, 0, d, 0.0f, ws->xz, 0, hld);
+    if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, ws->y, 0.0f);
+    /* Kf | Vf = y [Wk | Wv]^T: the k and v rows start at row 2*di + H*dh of the fused weight */
+    if (!st)
+        st = bm_gemm(rt, N, 2 * G * dh, d, ws->y, 0, d, w->in_proj, (di2 + H * dh) * d, d, 0.0f, ws->kvf, 0, 2 * G * dh);
     bm_bmojo_args a;
     mix_args(m, s, i, T, &a);
     if (!st) st = ensure_scratch(s, bm_bmojo_scratch_bytes(&a));

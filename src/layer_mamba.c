@@ -8,6 +8,14 @@
 
 int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out, float beta)
 {
+    const bm_mamba_cfg *c = &m->cfg.layers[i].mamba;
+    size_t N = (size_t)s->B * (size_t)T, d = (size_t)m->cfg.d_model, di2 = 2 * (size_t)c->d_inner;
+    int st = bm_gemm(m->rt, N, di2, d, in, 0, d, m->layers[i].in_proj, 0, d, 0.0f, s->ws.xz, 0, di2);
+    return st ? st : bm_layer_mamba_mixer(m, s, i, T, di2, out, beta);
+}
+
+int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, cl_mem out, float beta)
+{
     bm_rt *rt = m->rt;
     const bm_mamba_cfg *c = &m->cfg.layers[i].mamba;
     const bm_layer_weights *w = &m->layers[i];
@@ -16,9 +24,9 @@ int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out
     size_t N = (size_t)s->B * (size_t)T, d = (size_t)m->cfg.d_model, di = (size_t)c->d_inner;
     size_t n = (size_t)c->d_state, R = (size_t)c->dt_rank, xd = R + 2 * n;
 
-    int st = bm_gemm(rt, N, 2 * di, d, in, 0, d, w->in_proj, 0, d, 0.0f, ws->xz, 0, 2 * di);
-    if (!st && w->in_proj_b) st = bm_op_bias_add(rt, ws->xz, 2 * di, w->in_proj_b, (int)N, (int)(2 * di));
-    bm_conv_args ca = {s->B, T, (int)di, c->d_conv, ws->xz, 2 * di, w->conv_w, w->conv_b, ls->conv, ws->u};
+    int st = 0;
+    if (w->in_proj_b) st = bm_op_bias_add(rt, ws->xz, xz_ld, w->in_proj_b, (int)N, (int)(2 * di));
+    bm_conv_args ca = {s->B, T, (int)di, c->d_conv, ws->xz, xz_ld, w->conv_w, w->conv_b, ls->conv, ws->u};
     if (!st) st = bm_op_conv1d(rt, &ca);
     if (!st) st = bm_gemm(rt, N, xd, di, ws->u, 0, di, w->x_proj, 0, di, 0.0f, ws->xdbl, 0, xd);
     if (!st && c->dt_bc_norm) {
@@ -30,7 +38,7 @@ int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out
     if (!st) st = bm_gemm(rt, N, di, R, ws->xdbl, 0, xd, w->dt_proj, 0, R, 0.0f, ws->dt, 0, di);
     bm_scan_args sa = {.B = s->B, .T = T, .di = (int)di, .n = (int)n, .u = ws->u, .dt = ws->dt, .dt_ld = di,
                        .dt_bias = w->dt_bias, .A = w->A, .bc = ws->xdbl, .bc_ld = xd, .b_col = R, .c_col = R + n,
-                       .D = w->D, .z = ws->xz, .z_ld = 2 * di, .z_col = di, .state = ls->ssm, .y = ws->ys};
+                       .D = w->D, .z = ws->xz, .z_ld = xz_ld, .z_col = di, .state = ls->ssm, .y = ws->ys};
     if (!st) st = bm_op_scan(rt, &sa);
     if (!st) st = bm_gemm(rt, N, d, di, ws->ys, 0, di, w->out_proj, 0, di, beta, out, 0, d);
     if (!st && w->out_proj_b) st = bm_op_bias_add(rt, out, d, w->out_proj_b, (int)N, (int)d);

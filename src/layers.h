@@ -11,6 +11,9 @@
 /* Mamba-1 mixer on `in` ([N, d]): out = beta * out + mixer(in) ([N, d]). The forward pass calls it
  * with (h, x, 1); bmojo with (h, y, 0) for its fading stream. */
 int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out, float beta);
+/* The same after in_proj: its output is already in s->ws.xz with leading dimension xz_ld (x in
+ * columns 0..di-1, z in di..2*di-1). */
+int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, cl_mem out, float beta);
 int bm_layer_attention(bm_model *m, bm_state *s, int i, int T);
 int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T);
 int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T);

@@ -139,6 +139,10 @@ void bm_model_dims_get(const bm_model *m, bm_model_dims *o)
         if (l->type == BM_LAYER_MAMBA || l->type == BM_LAYER_BMOJO) {
             if ((v = (size_t)l->mamba.d_inner) > o->di) o->di = v;
             if ((v = (size_t)(l->mamba.dt_rank + 2 * l->mamba.d_state)) > o->xdbl) o->xdbl = v;
+            v = 2 * (size_t)l->mamba.d_inner;
+            if (l->type == BM_LAYER_BMOJO)
+                v += (size_t)(l->attn.heads + 2 * l->attn.kv_heads) * (size_t)l->attn.head_dim;
+            if (v > o->hproj) o->hproj = v;
         }
         if (l->type == BM_LAYER_ATTENTION || l->type == BM_LAYER_BMOJO) {
             size_t H = (size_t)l->attn.heads, G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim;

@@ -12,7 +12,8 @@
 typedef struct {
     cl_mem norm;                     /* [d] pre-norm of the residual sublayer */
     /* mamba / bmojo fading stream */
-    cl_mem in_proj, in_proj_b;       /* [2*di, d], [2*di] */
+    cl_mem in_proj, in_proj_b;       /* [2*di, d], [2*di]; bmojo: [2*di + (H + 2*Hkv)*dh, d], the
+                                        in_proj rows followed by q_proj, k_proj, v_proj rows */
     cl_mem conv_w, conv_b;           /* [di, d_conv], [di] */
     cl_mem x_proj;                   /* [dt_rank + 2*n, di] */
     cl_mem dt_proj, dt_bias;         /* [di, dt_rank], [di] */
@@ -21,12 +22,19 @@ typedef struct {
     cl_mem out_proj, out_proj_b;     /* [d, di], [d] */
     cl_mem dt_norm, b_norm, c_norm;  /* [dt_rank], [n], [n] (dt_bc_norm) */
     /* attention / bmojo */
-    cl_mem wqkv;                     /* [(H + 2*Hkv) * dh, d]: q_proj, k_proj, v_proj rows */
+    cl_mem wqkv;                     /* attention: [(H + 2*Hkv) * dh, d]: q_proj, k_proj, v_proj rows;
+                                        bmojo: NULL (they are rows wqkv_row.. of in_proj) */
+    size_t wqkv_row;
     cl_mem wo;                       /* [d, H * dh] */
     /* mlp */
     cl_mem w_gate_up;                /* [2 * f, d]: gate_proj rows, then up_proj rows */
     cl_mem w_down;                   /* [d, f] */
 } bm_layer_weights;
+
+/* Every buffer field of bm_layer_weights, for code that walks them all. */
+#define BM_LAYER_WEIGHT_BUFFERS(X)                                                                                     \
+    X(norm) X(in_proj) X(in_proj_b) X(conv_w) X(conv_b) X(x_proj) X(dt_proj) X(dt_bias) X(A) X(D) X(out_proj)         \
+        X(out_proj_b) X(dt_norm) X(b_norm) X(c_norm) X(wqkv) X(wo) X(w_gate_up) X(w_down)
 
 struct bmojo_model {
     bm_rt *rt;
@@ -57,7 +65,7 @@ typedef struct {
     cl_mem ids;                      /* int32 [N] */
     cl_mem x;                        /* [N, d] residual stream */
     cl_mem h;                        /* [N, d] normed input of the current sublayer */
-    cl_mem xz;                       /* [N, 2*di] in_proj output */
+    cl_mem xz;                       /* [N, 2*di] in_proj output; bmojo: [N, 2*di + qkv] (x|z|q|k|v) */
     cl_mem u;                        /* [N, di] conv + SiLU output */
     cl_mem xdbl;                     /* [N, dt_rank + 2*n] x_proj output */
     cl_mem dt;                       /* [N, di] dt_proj output */
@@ -86,7 +94,7 @@ typedef struct bmojo_state bm_state;
 
 /* Largest sizes over the layers, for the workspace. */
 typedef struct {
-    size_t di, xdbl, qkv, kvf, att, f;
+    size_t di, hproj, xdbl, qkv, kvf, att, f; /* hproj: columns of the in_proj output */
 } bm_model_dims;
 void bm_model_dims_get(const bm_model *m, bm_model_dims *out);
 

@@ -99,7 +99,7 @@ static int workspace_reserve(bm_state *s, size_t N)
     struct {
         cl_mem *buf;
         size_t cols;
-    } plan[] = {{&ws->ids, 1},  {&ws->x, d},          {&ws->h, d},   {&ws->xz, 2 * dm.di},
+    } plan[] = {{&ws->ids, 1},  {&ws->x, d},          {&ws->h, d},   {&ws->xz, dm.hproj},
                 {&ws->u, dm.di}, {&ws->xdbl, dm.xdbl}, {&ws->dt, dm.di}, {&ws->ys, dm.di}, {&ws->y, d},
                 {&ws->qkv, dm.qkv}, {&ws->kvf, dm.kvf}, {&ws->att, dm.att}, {&ws->gu, 2 * dm.f}, {&ws->act, dm.f},
                 {&ws->hf, d},   {&ws->logits, V}};

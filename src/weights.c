@@ -170,7 +170,23 @@ static int load_mamba(loader *L, int i, const bm_layer_cfg *lc, bm_layer_weights
     char nm[4][256];
     int st = 0;
 #define NAME(j, suffix) (st = st ? st : tname(c, i, suffix, nm[j], sizeof nm[j]), nm[j])
-    st = upload1(L, NAME(0, "mamba.in_proj.weight"), 2, 2 * di, d, 0, INIT_FANIN, (size_t)d, &w->in_proj);
+    if (lc->type == BM_LAYER_BMOJO) {
+        /* in_proj and q|k|v both read h: one weight [2*di + (H + 2*Hkv)*dh, d], so one GEMM */
+        const bm_attn_cfg *ac = &lc->attn;
+        int64_t qd = (int64_t)ac->heads * ac->head_dim, kvd = (int64_t)ac->kv_heads * ac->head_dim;
+        NAME(0, "mamba.in_proj.weight");
+        NAME(1, "attn.q_proj.weight");
+        NAME(2, "attn.k_proj.weight");
+        NAME(3, "attn.v_proj.weight");
+        if (st) return st;
+        part parts[4] = {{nm[0], 2, {2 * di, d, 0}, INIT_FANIN, (size_t)d},
+                         {nm[1], 2, {qd, d, 0}, INIT_FANIN, (size_t)d},
+                         {nm[2], 2, {kvd, d, 0}, INIT_FANIN, (size_t)d},
+                         {nm[3], 2, {kvd, d, 0}, INIT_FANIN, (size_t)d}};
+        st = upload_parts(L, parts, 4, &w->in_proj);
+        w->wqkv_row = (size_t)(2 * di);
+    } else
+        st = upload1(L, NAME(0, "mamba.in_proj.weight"), 2, 2 * di, d, 0, INIT_FANIN, (size_t)d, &w->in_proj);
     if (!st && mc->proj_bias) st = upload1(L, NAME(0, "mamba.in_proj.bias"), 1, 2 * di, 0, 0, INIT_ZEROS, 0, &w->in_proj_b);
     if (!st) st = upload1(L, NAME(0, "mamba.conv1d.weight"), 3, di, 1, k, INIT_CONV, (size_t)k, &w->conv_w);
     if (!st && mc->conv_bias) st = upload1(L, NAME(0, "mamba.conv1d.bias"), 1, di, 0, 0, INIT_CONV, (size_t)k, &w->conv_b);
@@ -201,6 +217,8 @@ static int load_attention(loader *L, int i, const bm_layer_cfg *lc, bm_layer_wei
     NAME(2, "attn.v_proj.weight");
     NAME(3, "attn.o_proj.weight");
     if (st) return st;
+    if (lc->type == BM_LAYER_BMOJO) /* q|k|v were loaded with in_proj (load_mamba) */
+        return upload1(L, nm[3], 2, d, qd, 0, INIT_FANIN, (size_t)qd, &w->wo);
     part qkv[3] = {{nm[0], 2, {qd, d, 0}, INIT_FANIN, (size_t)d},
                    {nm[1], 2, {kvd, d, 0}, INIT_FANIN, (size_t)d},
                    {nm[2], 2, {kvd, d, 0}, INIT_FANIN, (size_t)d}};
@@ -264,8 +282,10 @@ void bm_weights_free(bm_model *m)
 {
     if (m->layers) {
         for (int i = 0; i < m->cfg.n_layers; i++) {
-            cl_mem *p = (cl_mem *)&m->layers[i];
-            for (size_t j = 0; j < sizeof(bm_layer_weights) / sizeof(cl_mem); j++) bm_release(p[j]);
+            bm_layer_weights *w = &m->layers[i];
+#define RELEASE(f) bm_release(w->f);
+            BM_LAYER_WEIGHT_BUFFERS(RELEASE)
+#undef RELEASE
         }
         free(m->layers);
         m->layers = NULL;
