@@ -8,6 +8,11 @@
  * M x NB partial sums in registers; a local-memory tree reduction over the L items finishes
  * them. A (M x K, a few KiB) is re-read by every work-group and stays in cache.
  *
+ * The A operand can be transformed on the fly (mode), so that a decoding step needs no separate
+ * launch for it: mode 1 reads RMSNorm(A) (rows scaled by rsqrt(mean(a^2) + eps) * nw, the
+ * per-row mean computed by each work-group, K values), mode 2 reads SwiGLU(A): silu(A[m, k]) *
+ * A[m, u_col + k] (gate and up side by side, as the fused gate|up GEMM writes them).
+ *
  * Why not CLBlast here: for M = 1 its indirect GEMM pads and copies W on every call (W is the
  * whole weight matrix), and its host-side dispatch costs more than this kernel's run time.
  * Considered: one work-item per output (W rows read with a stride of K: uncoalesced on GPUs);
@@ -21,15 +26,41 @@
 #define BM_GEMV_MAX_M 8   /* rows of A handled by one launch (the launcher splits larger M) */
 #endif
 
+#define BM_GEMV_PLAIN 0
+#define BM_GEMV_RMSNORM 1
+#define BM_GEMV_SWIGLU 2
+
 /* global (ceil(N/NB) * L), local (L); red: M * NB * L floats of local memory. */
 __kernel void bm_gemv(const int M, const int N, const int K,
                       __global const float *A, const ulong a_off, const ulong lda,
                       __global const float *W, const ulong w_off, const ulong ldw,
                       const float beta, __global float *C, const ulong c_off, const ulong ldc,
+                      const int mode, __global const float *nw, const float eps, const ulong u_col,
                       __local float *red)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int n0 = (int)get_group_id(0) * BM_GEMV_NB;
+    float rs[BM_GEMV_MAX_M];
+    if (mode == BM_GEMV_RMSNORM) { /* each row's rsqrt(mean(a^2) + eps), reduced over the group */
+        for (int m = 0; m < BM_GEMV_MAX_M; m++) {
+            if (m < M) {
+                float ss = 0.0f;
+                for (int k = lid; k < K; k += L) {
+                    const float a = A[a_off + (ulong)m * lda + (ulong)k];
+                    ss = fma(a, a, ss);
+                }
+                red[m * L + lid] = ss;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int s = L / 2; s > 0; s >>= 1) {
+            if (lid < s)
+                for (int m = 0; m < M; m++) red[m * L + lid] += red[m * L + lid + s];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        for (int m = 0; m < BM_GEMV_MAX_M; m++) rs[m] = m < M ? rsqrt(red[m * L] / (float)K + eps) : 0.0f;
+        barrier(CLK_LOCAL_MEM_FENCE); /* red is reused below */
+    }
     float acc[BM_GEMV_MAX_M][BM_GEMV_NB];
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
         for (int j = 0; j < BM_GEMV_NB; j++) acc[m][j] = 0.0f;
@@ -39,7 +70,10 @@ __kernel void bm_gemv(const int M, const int N, const int K,
             w[j] = (n0 + j < N) ? W[w_off + (ulong)(n0 + j) * ldw + (ulong)k] : 0.0f;
         for (int m = 0; m < BM_GEMV_MAX_M; m++) {
             if (m < M) {
-                const float a = A[a_off + (ulong)m * lda + (ulong)k];
+                const ulong ai = a_off + (ulong)m * lda + (ulong)k;
+                float a = A[ai];
+                if (mode == BM_GEMV_RMSNORM) a = a * rs[m] * nw[k];
+                else if (mode == BM_GEMV_SWIGLU) a = bm_silu(a) * A[ai + u_col];
                 for (int j = 0; j < BM_GEMV_NB; j++) acc[m][j] = fma(a, w[j], acc[m][j]);
             }
         }

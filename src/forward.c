@@ -10,13 +10,13 @@
 
 #define BM_MAX_TOKENS_PER_CALL (1 << 22)
 
-static int run_layer(bm_model *m, bm_state *s, int i, int T)
+static int run_layer(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in)
 {
     switch (m->cfg.layers[i].type) {
-    case BM_LAYER_MAMBA: return bm_layer_mamba(m, s, i, T, s->ws.h, s->ws.x, 1.0f);
-    case BM_LAYER_ATTENTION: return bm_layer_attention(m, s, i, T);
-    case BM_LAYER_MLP: return bm_layer_mlp(m, s, i, T);
-    case BM_LAYER_BMOJO: return bm_layer_bmojo(m, s, i, T);
+    case BM_LAYER_MAMBA: return bm_layer_mamba(m, s, i, T, in, s->ws.x, 1.0f);
+    case BM_LAYER_ATTENTION: return bm_layer_attention(m, s, i, T, in);
+    case BM_LAYER_MLP: return bm_layer_mlp(m, s, i, T, in);
+    case BM_LAYER_BMOJO: return bm_layer_bmojo(m, s, i, T, in);
     }
     return bm_fail(BMOJO_ECONFIG, "layers[%d]: unknown sublayer kind", i);
 }
@@ -29,16 +29,32 @@ int bm_forward_device(bm_model *m, bm_state *s, int T, int logits_mode)
     float eps = m->cfg.norm_eps;
 
     int st = bm_op_embed(rt, ws->ids, m->embed, ws->x, (int)N, (int)d);
+    /* A decoding step (at most BM_GEMV_MAX_ROWS rows) applies each sublayer's RMSNorm inside its
+     * first GEMM; a prefill writes h once and its GEMMs read it. */
+    const int fuse_norm = N <= BM_GEMV_MAX_ROWS;
     for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) {
-        st = bm_op_rmsnorm(rt, ws->x, d, 0, m->layers[i].norm, ws->h, d, 0, (int)N, (int)d, eps);
-        if (!st) st = run_layer(m, s, i, T);
+        bm_gemv_input in = {.mode = BM_GEMV_PLAIN, .A = ws->h, .a_off = 0, .lda = d};
+        if (fuse_norm) {
+            in.mode = BM_GEMV_RMSNORM;
+            in.A = ws->x;
+            in.norm_w = m->layers[i].norm;
+            in.eps = eps;
+        } else
+            st = bm_op_rmsnorm(rt, ws->x, d, 0, m->layers[i].norm, ws->h, d, 0, (int)N, (int)d, eps);
+        if (!st) st = run_layer(m, s, i, T, &in);
         if (st) return bm_fail_context(st, "layers[%d] (%s)", i, bm_layer_type_name(m->cfg.layers[i].type));
     }
     if (st) return st;
     if (logits_mode == BMOJO_LOGITS_LAST) {
         /* the last row of each sequence: rows b*T + T-1, i.e. a stride of T*d from column (T-1)*d */
-        st = bm_op_rmsnorm(rt, ws->x, (size_t)T * d, (size_t)(T - 1) * d, m->norm_f, ws->hf, d, 0, s->B, (int)d, eps);
-        if (!st) st = bm_gemm(rt, (size_t)s->B, V, d, ws->hf, 0, d, m->lm_head, 0, d, 0.0f, ws->logits, 0, V);
+        if (s->B <= BM_GEMV_MAX_ROWS) { /* the final norm inside the head's skinny GEMM */
+            bm_gemv_input in = {.mode = BM_GEMV_RMSNORM, .A = ws->x, .a_off = (size_t)(T - 1) * d, .lda = (size_t)T * d,
+                                .norm_w = m->norm_f, .eps = eps};
+            st = bm_op_gemv_in(rt, &in, (size_t)s->B, V, d, m->lm_head, 0, d, 0.0f, ws->logits, 0, V);
+        } else {
+            st = bm_op_rmsnorm(rt, ws->x, (size_t)T * d, (size_t)(T - 1) * d, m->norm_f, ws->hf, d, 0, s->B, (int)d, eps);
+            if (!st) st = bm_gemm(rt, (size_t)s->B, V, d, ws->hf, 0, d, m->lm_head, 0, d, 0.0f, ws->logits, 0, V);
+        }
     } else if (logits_mode == BMOJO_LOGITS_ALL) {
         st = bm_op_rmsnorm(rt, ws->x, d, 0, m->norm_f, ws->hf, d, 0, (int)N, (int)d, eps);
         if (!st) st = bm_gemm(rt, N, V, d, ws->hf, 0, d, m->lm_head, 0, d, 0.0f, ws->logits, 0, V);

@@ -3,7 +3,6 @@
  * compiles and caches its own kernels on first use per device. Up to BM_GEMV_MAX_ROWS rows go to
  * bm_op_gemv instead. */
 
-#define BM_GEMV_MAX_ROWS 8
 #include "error.h"
 #include "ops.h"
 #include "runtime.h"
@@ -37,4 +36,14 @@ int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, siz
                    "CLBlastSgemm M=%zu N=%zu K=%zu (offsets %zu/%zu/%zu, ld %zu/%zu/%zu, beta %g) failed: CLBlast status "
                    "%d (%s)",
                    M, N, K, a_off, w_off, c_off, lda, ldw, ldc, (double)beta, (int)s, what);
+}
+
+int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off, size_t ldw,
+               float beta, cl_mem C, size_t c_off, size_t ldc)
+{
+    if (!in) return bm_fail(BMOJO_EINVAL, "bm_gemm_in: NULL input");
+    if (in->mode == BM_GEMV_PLAIN) return bm_gemm(rt, M, N, K, in->A, in->a_off, in->lda, W, w_off, ldw, beta, C, c_off, ldc);
+    if (M > BM_GEMV_MAX_ROWS)
+        return bm_fail(BMOJO_EINVAL, "bm_gemm_in: a transformed input needs at most %d rows, got %zu", BM_GEMV_MAX_ROWS, M);
+    return bm_op_gemv_in(rt, in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc);
 }

@@ -6,7 +6,7 @@
 #include "layers.h"
 #include "ops.h"
 
-int bm_layer_attention(bm_model *m, bm_state *s, int i, int T)
+int bm_layer_attention(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in)
 {
     bm_rt *rt = m->rt;
     const bm_attn_cfg *c = &m->cfg.layers[i].attn;
@@ -17,7 +17,7 @@ int bm_layer_attention(bm_model *m, bm_state *s, int i, int T)
     size_t H = (size_t)c->heads, G = (size_t)c->kv_heads, dh = (size_t)c->head_dim;
     size_t ld = (H + 2 * G) * dh;
 
-    int st = bm_gemm(rt, N, ld, d, ws->h, 0, d, w->wqkv, 0, d, 0.0f, ws->qkv, 0, ld);
+    int st = bm_gemm_in(rt, in, N, ld, d, w->wqkv, 0, d, 0.0f, ws->qkv, 0, ld);
     if (!st && c->rope_theta > 0) {
         st = bm_op_rope(rt, ws->qkv, ld, 0, s->B, T, (int)H, (int)dh, s->pos, c->rope_theta);
         if (!st) st = bm_op_rope(rt, ws->qkv, ld, H * dh, s->B, T, (int)G, (int)dh, s->pos, c->rope_theta);

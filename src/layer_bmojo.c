@@ -45,7 +45,7 @@ static int ensure_scratch(bm_state *s, size_t bytes)
     return st;
 }
 
-int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T)
+int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in)
 {
     bm_rt *rt = m->rt;
     const bm_attn_cfg *c = &m->cfg.layers[i].attn;
@@ -56,7 +56,7 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T)
 
     /* one GEMM: x | z | q | k | v = h [in_proj | Wq | Wk | Wv]^T */
     const size_t di2 = w->wqkv_row, hld = di2 + ld;
-    int st = bm_gemm(rt, N, hld, d, ws->h, 0, d, w->in_proj, 0, d, 0.0f, ws->xz, 0, hld);
+    int st = bm_gemm_in(rt, in, N, hld, d, w->in_proj, 0, d, 0.0f, ws->xz, 0, hld);
     if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, ws->y, 0.0f);
     /* Kf | Vf = y [Wk | Wv]^T: the k and v rows start at row 2*di + H*dh of the fused weight */
     if (!st)

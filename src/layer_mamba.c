@@ -6,11 +6,11 @@
 #include "layers.h"
 #include "ops.h"
 
-int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out, float beta)
+int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in, cl_mem out, float beta)
 {
     const bm_mamba_cfg *c = &m->cfg.layers[i].mamba;
     size_t N = (size_t)s->B * (size_t)T, d = (size_t)m->cfg.d_model, di2 = 2 * (size_t)c->d_inner;
-    int st = bm_gemm(m->rt, N, di2, d, in, 0, d, m->layers[i].in_proj, 0, d, 0.0f, s->ws.xz, 0, di2);
+    int st = bm_gemm_in(m->rt, in, N, di2, d, m->layers[i].in_proj, 0, d, 0.0f, s->ws.xz, 0, di2);
     return st ? st : bm_layer_mamba_mixer(m, s, i, T, di2, out, beta);
 }
 

@@ -1,22 +1,24 @@
-/* layers.h — the forward pass of each sublayer kind. Each reads s->ws.h (the normed input,
- * [B*T, d]), adds its output into the residual stream s->ws.x (its last GEMM runs with beta = 1,
- * so the residual add costs no extra pass) and advances its own state by T tokens; all enqueued,
- * nothing read back. The caller does the norm. */
+/* layers.h — the forward pass of each sublayer kind. Each reads its normed input through `in`
+ * (s->ws.h, or for a decoding step of at most 8 rows the residual stream x with the sublayer's
+ * RMSNorm applied inside its first GEMM), adds its output into the residual stream s->ws.x (its
+ * last GEMM runs with beta = 1, so the residual add costs no extra pass) and advances its own
+ * state by T tokens; all enqueued, nothing read back. */
 #ifndef BM_LAYERS_H
 #define BM_LAYERS_H
 
 #include "model.h"
+#include "ops.h"
 #include "ops_bmojo.h"
 
-/* Mamba-1 mixer on `in` ([N, d]): out = beta * out + mixer(in) ([N, d]). The forward pass calls it
- * with (h, x, 1); bmojo with (h, y, 0) for its fading stream. */
-int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, cl_mem in, cl_mem out, float beta);
+/* Mamba-1 mixer: out = beta * out + mixer(in) ([N, d]). The forward pass calls it with out = x,
+ * beta = 1. */
+int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in, cl_mem out, float beta);
 /* The same after in_proj: its output is already in s->ws.xz with leading dimension xz_ld (x in
  * columns 0..di-1, z in di..2*di-1). */
 int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, cl_mem out, float beta);
-int bm_layer_attention(bm_model *m, bm_state *s, int i, int T);
-int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T);
-int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T);
+int bm_layer_attention(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
+int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
+int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
 /* Byte sizes of a bmojo sublayer's state buffers for B sequences. */
 int bm_layer_bmojo_state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_sizes *out);
 

@@ -104,6 +104,24 @@ int bm_op_kv_append(bm_rt *rt, const bm_attn_args *a);
 int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
                size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
 
+/* The A operand of bm_op_gemv_in, optionally transformed while it is read (decoding steps fuse
+ * the op that would produce it): BM_GEMV_RMSNORM reads RMSNorm(A) with weight norm_w and eps;
+ * BM_GEMV_SWIGLU reads silu(A[m, k]) * A[m, u_col + k]. */
+enum { BM_GEMV_PLAIN = 0, BM_GEMV_RMSNORM = 1, BM_GEMV_SWIGLU = 2 };
+typedef struct {
+    int mode;
+    cl_mem A; size_t a_off, lda;
+    cl_mem norm_w; float eps;   /* BM_GEMV_RMSNORM */
+    size_t u_col;               /* BM_GEMV_SWIGLU */
+} bm_gemv_input;
+int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                  size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
+/* bm_gemm with a bm_gemv_input: a plain input goes through bm_gemm (CLBlast or the skinny kernel);
+ * a transformed one needs M <= 8 rows (the skinny kernel), else BMOJO_EINVAL. */
+int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off, size_t ldw,
+               float beta, cl_mem C, size_t c_off, size_t ldc);
+#define BM_GEMV_MAX_ROWS 8 /* bm_gemm uses the skinny kernel up to this many rows */
+
 /* Streams n floats from src to dst (the bandwidth probe of `bmojo bench --ops`). */
 int bm_op_copy(bm_rt *rt, cl_mem src, cl_mem dst, size_t n);
 

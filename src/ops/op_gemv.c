@@ -8,8 +8,20 @@
 int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
                size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
+    bm_gemv_input in = {BM_GEMV_PLAIN, A, a_off, lda, NULL, 0.0f, 0};
+    return bm_op_gemv_in(rt, &in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc);
+}
+
+int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                  size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
+{
+    cl_mem A = in ? in->A : NULL;
+    size_t a_off = in ? in->a_off : 0, lda = in ? in->lda : 0;
     if (M == 0 || N == 0 || K == 0) return 0;
     if (!rt || !A || !W || !C) return bm_fail(BMOJO_EINVAL, "bm_op_gemv: NULL argument");
+    if (in->mode < BM_GEMV_PLAIN || in->mode > BM_GEMV_SWIGLU || (in->mode == BM_GEMV_RMSNORM && !in->norm_w) ||
+        (in->mode == BM_GEMV_SWIGLU && lda < in->u_col + K))
+        return bm_fail(BMOJO_EINVAL, "bm_op_gemv: bad input transform (mode %d)", in->mode);
     if (lda < K || ldw < K || ldc < N || N > (size_t)1 << 30 || K > (size_t)1 << 30)
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv M=%zu N=%zu K=%zu: bad sizes (lda %zu ldw %zu ldc %zu)", M, N, K, lda,
                        ldw, ldc);
@@ -23,10 +35,15 @@ int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, 
     for (size_t m0 = 0; m0 < M; m0 += GEMV_MAX_M) {
         cl_int mb = (cl_int)(M - m0 < GEMV_MAX_M ? M - m0 : GEMV_MAX_M), n = (cl_int)N, kk = (cl_int)K;
         cl_ulong ao = a_off + m0 * lda, la = lda, wo = w_off, lw = ldw, co = c_off + m0 * ldc, lc = ldc;
+        cl_int mode = in->mode;
+        cl_mem nw = in->norm_w ? in->norm_w : W; /* any valid buffer when unused */
+        cl_float eps = in->eps;
+        cl_ulong ucol = in->u_col;
         cl_int err = BM_ARG(k, 0, mb) | BM_ARG(k, 1, n) | BM_ARG(k, 2, kk) | BM_ARG(k, 3, A) | BM_ARG(k, 4, ao) |
                      BM_ARG(k, 5, la) | BM_ARG(k, 6, W) | BM_ARG(k, 7, wo) | BM_ARG(k, 8, lw) | BM_ARG(k, 9, beta) |
-                     BM_ARG(k, 10, C) | BM_ARG(k, 11, co) | BM_ARG(k, 12, lc) |
-                     BM_ARG_LOCAL(k, 13, (size_t)mb * GEMV_NB * L * sizeof(float));
+                     BM_ARG(k, 10, C) | BM_ARG(k, 11, co) | BM_ARG(k, 12, lc) | BM_ARG(k, 13, mode) |
+                     BM_ARG(k, 14, nw) | BM_ARG(k, 15, eps) | BM_ARG(k, 16, ucol) |
+                     BM_ARG_LOCAL(k, 17, (size_t)mb * GEMV_NB * L * sizeof(float));
         int st = bm_args_check(err, "bm_gemv");
         size_t global = (N + GEMV_NB - 1) / GEMV_NB * L;
         if (!st) st = bm_launch(rt, k, "bm_gemv", 1, &global, &L);

@@ -1,6 +1,7 @@
 /* test_gemv.c — the skinny GEMM (bm_op_gemv) against bm_ref_gemm: M from 1 to 19 (block splits
  * at 8), N not a multiple of the 4 rows per work-group, K of 1 and odd sizes, padded leading
- * dimensions, element offsets, beta 0 (C holds NaN and must not be read) and beta 1. */
+ * dimensions, element offsets, beta 0 (C holds NaN and must not be read) and beta 1; and its
+ * fused input transforms (bm_op_gemv_in) against bm_ref_rmsnorm / bm_ref_swiglu + bm_ref_gemm. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,47 @@ typedef struct {
     float beta;
 } gemv_case;
 
+static void test_transforms(bm_test_ctx *t)
+{
+    const size_t shapes[][3] = {{1, 1, 1}, {1, 37, 768}, {3, 130, 257}, {8, 64, 64}, {11, 9, 100}, {1, 1280, 64}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        size_t M = shapes[c][0], N = shapes[c][1], K = shapes[c][2];
+        for (int mode = BM_GEMV_RMSNORM; mode <= BM_GEMV_SWIGLU; mode++) {
+            size_t lda = mode == BM_GEMV_SWIGLU ? 2 * K + 3 : K + 1, off = 2, na = off + M * lda;
+            float *A = bm_test_alloc(na * 4), *nw = bm_test_alloc(K * 4), *W = bm_test_alloc(N * K * 4);
+            float *Ain = bm_test_alloc(M * K * 4), *want = bm_test_alloc(M * N * 4), *got = bm_test_alloc(M * N * 4);
+            bm_test_fill(t, A, na, -2, 2);
+            bm_test_fill(t, nw, K, 0.5f, 1.5f);
+            bm_test_fill(t, W, N * K, -1, 1);
+            if (mode == BM_GEMV_RMSNORM) bm_ref_rmsnorm(A + off, lda, 0, nw, Ain, K, 0, (int)M, (int)K, 1e-5f);
+            else bm_ref_swiglu(A + off, lda, 0, K, Ain, (int)M, (int)K);
+            bm_ref_gemm(M, N, K, Ain, K, W, K, 0.0f, want, N);
+            cl_mem dA = bm_test_buffer(t, A, na * 4), dn = bm_test_buffer(t, nw, K * 4), dW = bm_test_buffer(t, W, N * K * 4);
+            cl_mem dC = bm_test_buffer(t, NULL, M * N * 4);
+            bm_gemv_input in = {mode, dA, off, lda, dn, 1e-5f, K};
+            char what[128];
+            snprintf(what, sizeof what, "gemv %s M=%zu N=%zu K=%zu", mode == BM_GEMV_RMSNORM ? "rmsnorm(A)" : "swiglu(A)", M,
+                     N, K);
+            if (bm_test_status(t, bm_op_gemv_in(t->rt, &in, M, N, K, dW, 0, K, 0.0f, dC, 0, N), what)) {
+                bm_test_read(t, dC, got, M * N * 4);
+                bm_test_close(t, what, got, want, M * N, 1e-5);
+            }
+            bm_release(dA), bm_release(dn), bm_release(dW), bm_release(dC);
+            free(A), free(nw), free(W), free(Ain), free(want), free(got);
+        }
+    }
+    /* a bad transform is refused */
+    bm_gemv_input bad = {BM_GEMV_RMSNORM, NULL, 0, 4, NULL, 1e-5f, 0};
+    cl_mem x = bm_test_buffer(t, NULL, 64);
+    bad.A = x;
+    bm_test_true(t, bm_op_gemv_in(t->rt, &bad, 1, 4, 4, x, 0, 4, 0.0f, x, 0, 4) == BMOJO_EINVAL,
+                 "gemv: rmsnorm transform without a weight is refused");
+    bm_release(x);
+}
+
 void test_op_gemv(bm_test_ctx *t)
 {
+    test_transforms(t);
     const gemv_case cases[] = {
         {1, 1, 1, 0, 0, 0.0f},    {1, 3072, 768, 0, 0, 0.0f}, {1, 768, 3072, 0, 0, 1.0f}, {2, 37, 19, 3, 5, 0.0f},
         {3, 5, 1, 0, 7, 1.0f},    {7, 130, 257, 1, 0, 0.0f},  {8, 64, 64, 0, 0, 1.0f},    {9, 41, 100, 2, 3, 0.0f},
