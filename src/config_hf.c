@@ -5,6 +5,7 @@
 #include "config_internal.h"
 
 #include "error.h"
+#include "file_read.h"
 #include "json.h"
 
 #include <errno.h>
@@ -342,45 +343,10 @@ static int load_jamba(const hf_t *h, bm_config *c)
 
 static int read_file(const char *path, char **text, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return bm_fail(BMOJO_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            if (cap >= HF_MAX_FILE) {
-                free(buf);
-                fclose(f);
-                return bm_fail(BMOJO_ECONFIG, "%s: larger than %u bytes, not a config.json", path, HF_MAX_FILE);
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (!buf) {
-        fclose(f);
-        return bm_fail(BMOJO_ENOMEM, "%s: out of memory", path);
-    }
-    if (ferror(f)) {
-        free(buf);
-        fclose(f);
-        return bm_fail(BMOJO_EIO, "%s: read error", path);
-    }
-    fclose(f);
-    *text = buf;
-    *len = n;
-    return 0;
+    int st = bm_read_file(path, HF_MAX_FILE, text, len);
+    /* a file too large to be a config.json is a configuration error */
+    return st == BMOJO_EFORMAT ? bm_fail(BMOJO_ECONFIG, "%s: larger than %u bytes, not a config.json", path, HF_MAX_FILE)
+                               : st;
 }
 
 /* The folder name for a config.json's model name ("mistral-0" for .../mistral-0/config.json). */

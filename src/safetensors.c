@@ -23,6 +23,7 @@
 #include "safetensors.h"
 
 #include "error.h"
+#include "file_read.h"
 #include "json.h"
 
 #include <errno.h>
@@ -612,46 +613,6 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
-/* Reads a whole (small) file into a malloc'ed buffer. */
-static int read_all(const char *path, char **out, size_t *out_len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return bm_fail(BMOJO_EIO, "cannot open %s: %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (len == cap) {
-            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + len, 1, cap - len, fp);
-        len += r;
-        if (r == 0)
-            break;
-    }
-    if (!buf) {
-        fclose(fp);
-        return bm_fail(BMOJO_ENOMEM, "reading %s: out of memory", path);
-    }
-    if (ferror(fp)) {
-        int e = errno;
-        free(buf);
-        fclose(fp);
-        return bm_fail(BMOJO_EIO, "cannot read %s: %s", path, strerror(e));
-    }
-    fclose(fp);
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
-
 typedef struct {
     const char *name;
     const char *shard;
@@ -666,7 +627,7 @@ static int open_index(const char *dir, const char *index_path, bm_st_set *s)
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = read_all(index_path, &text, &len);
+    int rc = bm_read_file(index_path, (size_t)100 << 20, &text, &len);
     if (rc)
         return rc;
     char jerr[256];

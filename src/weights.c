@@ -110,7 +110,8 @@ typedef struct {
     size_t fan_in;
 } part;
 
-static int upload_parts(loader *L, const part *parts, int nparts, cl_mem *out)
+/* transform: NULL, or applied to the host values before they go up (A_log -> A). */
+static int upload_parts_tf(loader *L, const part *parts, int nparts, void (*transform)(float *, size_t), cl_mem *out)
 {
     size_t total = 0, sizes[4];
     for (int p = 0; p < nparts; p++) {
@@ -124,6 +125,7 @@ static int upload_parts(loader *L, const part *parts, int nparts, cl_mem *out)
         st = fetch(L, parts[p].name, parts[p].ndim, parts[p].shape, parts[p].init, parts[p].fan_in, L->host + off);
         off += sizes[p];
     }
+    if (st == 0 && transform) transform(L->host, total);
     if (st == 0) st = bm_alloc(L->m->rt, total * sizeof(float), out);
     if (st == 0) st = bm_upload(L->m->rt, *out, 0, L->host, total * sizeof(float));
     if (st == 0) {
@@ -131,6 +133,11 @@ static int upload_parts(loader *L, const part *parts, int nparts, cl_mem *out)
         L->m->weight_bytes += total * sizeof(float);
     }
     return st;
+}
+
+static int upload_parts(loader *L, const part *parts, int nparts, cl_mem *out)
+{
+    return upload_parts_tf(L, parts, nparts, NULL, out);
 }
 
 static int upload1(loader *L, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, init_kind init,
@@ -141,20 +148,15 @@ static int upload1(loader *L, const char *name, int ndim, int64_t d0, int64_t d1
 }
 
 /* A_log is stored; the scan wants A = -exp(A_log). */
+static void neg_exp(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = -expf(x[i]);
+}
+
 static int upload_A(loader *L, const char *name, int64_t di, int64_t n, cl_mem *out)
 {
-    size_t total = (size_t)(di * n);
-    int64_t shape[2] = {di, n};
-    int st = ensure_host(L, total);
-    if (st == 0) st = fetch(L, name, 2, shape, INIT_A_LOG, 0, L->host);
-    for (size_t i = 0; st == 0 && i < total; i++) L->host[i] = -expf(L->host[i]);
-    if (st == 0) st = bm_alloc(L->m->rt, total * sizeof(float), out);
-    if (st == 0) st = bm_upload(L->m->rt, *out, 0, L->host, total * sizeof(float));
-    if (st == 0) {
-        L->m->n_params += total;
-        L->m->weight_bytes += total * sizeof(float);
-    }
-    return st;
+    part p = {name, 2, {di, n, 0}, INIT_A_LOG, 0};
+    return upload_parts_tf(L, &p, 1, neg_exp, out);
 }
 
 static int tname(const bm_config *c, int layer, const char *suffix, char *buf, size_t n)
