@@ -1,12 +1,18 @@
 /* bmojo_eidetic.cl — B'MOJO eidetic selection and chunk memory (model.md 2.4): for every chunk
- * start s met by this call, E(s) = the m_e positions j < s with the largest eps_j (ties: smaller
- * j), and the memory rows [F(s) | E(s)] gathered once per chunk; plus the state updates of the
- * running top-m_e candidates and of the frozen memory.
+ * start s met by a call, E(s) = the m_e positions j < s with the largest eps_j (ties: smaller
+ * j), and the memory rows [F(s) | E(s)]; plus the state updates: the running top-m_e candidate
+ * list and the frozen memory. bm_bmojo_step is the whole state update of a decoding step.
  *
- * Positions are absolute ints (the launcher checks pos0 + T < INT_MAX). The call covers
+ * Positions are absolute ints (the launcher checks pos0 + T < INT_MAX). A call covers
  * positions pos0 .. pos0+T-1, i.e. the chunks c = 0 .. NC-1 starting at s_c = sfirst + c*w,
  * sfirst = floor(pos0/w)*w. Segment c = the new positions of chunk c: max(pos0, s_c) ..
  * min(s_c+w, pos0+T)-1.
+ * Where a candidate's Kx/Vx row lives (no candidate K/V store in the state): the state's mem
+ * holds the memory of the chunk containing pos0-1, which starts at R = floor((pos0-1)/w)*w, so
+ * its eidetic rows are E(R). The candidates (top-m_e of positions < pos0) at positions < R are
+ * a prefix of E(R) in the same order (whatever beats one of them is older than R too, so it is
+ * a candidate as well): the i-th of them, in list order, is mem row m_f + i. The others are at
+ * positions R .. pos0-1, all inside the window ring (R >= pos0 - w): slot p % w.
  * Scratch regions arrive as one base pointer plus element offsets (so the scratch may be any
  * buffer, sub-buffers included); int regions share the 4-byte slots.
  * Layout (scratch unless noted; M = m_f + m_e; "order" = eps descending, then position
@@ -14,34 +20,42 @@
  *   eps      [B*T]                 from bm_bmojo_innovation
  *   top_eps, top_pos [B, NC, m_e]  best min(m_e, |segment c|) of segment c, in order
  *   sel      [B, NC, m_e] int      E(s_c) for chunks with s_c >= pos0: entry e = source of the
- *                                  e-th best position < s_c: >= 0: new row (position - pos0);
- *                                  < 0: old candidate slot -(src+1) of the state
+ *                                  e-th best position < s_c: >= 0: that position (a new row
+ *                                  when >= pos0, else the window ring); < 0: state mem
+ *                                  eidetic row -(src+1)
  *   work_*   [B, 2, m_e]           the running list (double buffer) of the merge
- *   fin_src  [B, m_e] int          sources of the new candidate list (same encoding)
- *   memk/v   [B, NC, Hkv, M, dh]   chunk memory, slot layout as the state's mem_k (ops_bmojo.h):
+ *   memk/v   [B, NC, Hkv, M, dh]   chunk memory, slot layout as the state's mem (ops_bmojo.h):
  *                                  j < m_f: fading position s-m_f+j, zero row when < 0;
  *                                  m_f+e: e-th eidetic, zero row when e >= min(m_e, s)
- *   state cand_eps/cand_pos [B, m_e] (rw), cand_k/v [B, Hkv, m_e, dh], mem_k/v [B, Hkv, M, dh],
- *   fade_k/v [B, Hkv, m_f, dh] ring.
+ *   state cand_eps/cand_pos [B, m_e] (rw); mem [2, B, Hkv, M, dh] (K rows, then V rows at
+ *   element mem_v_off); fade_k/v [B, Hkv, m_f, dh] ring; win_k/v [B, Hkv, w, dh] ring.
  *
- * Design (selection cost O(T*m_e), never T^2):
+ * Prefill (T > 1; selection cost O(T*m_e), never T^2):
  *  1. bm_bmojo_chunk_top, one work-group per (chunk, b), parallel over chunks: m_e rounds, each
  *     an argmax over the segment of the best element strictly worse (in the order) than the
  *     previous round's pick — no "taken" marks needed because the order is total. Work
  *     m_e * (w/WG + log WG) per chunk. Considered a per-item insertion list (serial in w) and
  *     rank-by-counting (w^2 per chunk); the rounds are parallel and linear in w*m_e.
  *  2. bm_bmojo_merge, one work-group per sequence, sequential over the NC chunks of the call
- *     (T/w steps): the running top-m_e R (initialised from the state's candidates) is
- *     E(s_c) when s_c >= pos0, then R <- top-m_e(R ∪ top_c) by a parallel merge-by-rank (each
- *     element's output slot = its index + the number of elements of the other list that beat
- *     it, found by binary search). Lists live in global scratch (any m_e fits; a global fence
- *     barrier suffices inside one work-group). At the end R is the new candidate list.
- *  3. bm_bmojo_gather_mem: memory rows of every chunk into scratch, read through the index
- *     lists from the new Kf/Vf/Kx/Vx views, the fade ring and the OLD candidate rows (or, for a
- *     first chunk entered mid-way, copied from the frozen state memory). Then
- *     bm_bmojo_gather_cand collects the new candidates' K/V into scratch (old candidate slots
- *     are sources, so writing the state in place would race) and the launcher copies them
- *     back; bm_bmojo_mem_save freezes the last chunk's memory into the state. */
+ *     (T/w steps): the running top-m_e R (initialised from the state's candidates, with their
+ *     row sources as above) is E(s_c) when s_c >= pos0, then R <- top-m_e(R ∪ top_c) by a
+ *     parallel merge-by-rank (each element's output slot = its index + the number of elements
+ *     of the other list that beat it, found by binary search). Lists live in global scratch
+ *     (any m_e fits; a global fence barrier suffices inside one work-group). At the end R is
+ *     the new candidate list (eps and positions only: rows never move).
+ *  3. bm_bmojo_gather_mem: memory rows of every chunk into scratch, read through the sources
+ *     from the new Kf/Vf/Kx/Vx views, the fade and window rings and the old state memory (a
+ *     first chunk entered mid-way is copied from the state memory); the attention reads them;
+ *     bm_bmojo_mem_save then freezes the last chunk's memory into the state.
+ * Decoding (T = 1): bm_bmojo_step, one work-group per sequence, is the whole state update in
+ * one launch (then the attention reads the state memory in place): at a chunk start it
+ * rebuilds the memory from the rings and the old memory (w-1 of every w steps skip that), then
+ * eps and the y history shift, the ring appends, and the insertion of the token into the
+ * candidate list (eps/positions only: O(m_e) small moves, no K/V rows). Considered: deferring
+ * the selection to the chunk start (needs w eps of state and a top-m_e of w at the boundary;
+ * the insertion is cheaper than the launch it would save) and a separate boundary kernel (one
+ * more launch; the rebuild must read the candidate list before the insertion rewrites it, which
+ * one work-group per sequence orders with a barrier). */
 
 #ifndef BM_BMOJO_SEL_WG
 #define BM_BMOJO_SEL_WG BM_WG
@@ -117,14 +131,12 @@ static inline int bm_bmojo_count_better(__global const float *le, __global const
 /* global (BM_WG, B), local (BM_WG, 1): one group per sequence. */
 __kernel void bm_bmojo_merge(__global float *scr, const ulong top_eps_off, const ulong top_pos_off,
                              __global float *cand_eps, __global int *cand_pos, const ulong sel_off,
-                             const ulong fin_off, const ulong work_eps_off, const ulong work_pos_off,
-                             const ulong work_src_off, const int T, const int w, const int m_e,
-                             const int pos0, const int NC)
+                             const ulong work_eps_off, const ulong work_pos_off, const ulong work_src_off,
+                             const int T, const int w, const int m_e, const int pos0, const int NC)
 {
     __global const float *top_eps = scr + top_eps_off;
     __global const int *top_pos = (__global const int *)(scr + top_pos_off);
     __global int *sel = (__global int *)(scr + sel_off);
-    __global int *fin_src = (__global int *)(scr + fin_off);
     __global float *work_eps = scr + work_eps_off;
     __global int *work_pos = (__global int *)(scr + work_pos_off);
     __global int *work_src = (__global int *)(scr + work_src_off);
@@ -133,11 +145,20 @@ __kernel void bm_bmojo_merge(__global float *scr, const ulong top_eps_off, const
     __global float *we = work_eps + (size_t)b * 2 * m_e;
     __global int *wp = work_pos + (size_t)b * 2 * m_e;
     __global int *ws = work_src + (size_t)b * 2 * m_e;
+    __global const int *cp = cand_pos + (size_t)b * m_e;
     int na = min(m_e, pos0);
+    const int R = pos0 > 0 ? (pos0 - 1) / w * w : 0; /* start of the chunk of pos0-1 */
     for (int e = lid; e < na; e += lsz) {
+        const int p = cp[e];
+        int src = p;
+        if (p < R) { /* row i of the state memory's E(R), i = older-than-R entries before e */
+            int i = 0;
+            for (int f = 0; f < e; f++) i += cp[f] < R;
+            src = -(i + 1);
+        }
         we[e] = cand_eps[(size_t)b * m_e + e];
-        wp[e] = cand_pos[(size_t)b * m_e + e];
-        ws[e] = -(e + 1);
+        wp[e] = p;
+        ws[e] = src;
     }
     barrier(CLK_GLOBAL_MEM_FENCE);
     int cur = 0;
@@ -169,7 +190,7 @@ __kernel void bm_bmojo_merge(__global float *scr, const ulong top_eps_off, const
             if (r < m_e) {
                 oe[r] = be[j];
                 op[r] = bp[j];
-                os[r] = bp[j] - pos0;
+                os[r] = bp[j]; /* a new position: its row is in this call's Kx/Vx */
             }
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
@@ -179,18 +200,18 @@ __kernel void bm_bmojo_merge(__global float *scr, const ulong top_eps_off, const
     for (int e = lid; e < na; e += lsz) {
         cand_eps[(size_t)b * m_e + e] = we[cur * m_e + e];
         cand_pos[(size_t)b * m_e + e] = wp[cur * m_e + e];
-        fin_src[(size_t)b * m_e + e] = ws[cur * m_e + e];
     }
 }
 
-/* global (B*NC*Hkv*M*dh): memory rows of every chunk of the call. */
+/* global (B*NC*Hkv*M*dh): memory rows of every chunk of the call. mem: the state memory, V rows
+ * at element mem_v_off. */
 __kernel void bm_bmojo_gather_mem(__global const float *kf, __global const float *vf, const ulong f_ld,
                                   const ulong kf_col, const ulong vf_col,
                                   __global const float *kx, __global const float *vx, const ulong x_ld,
                                   const ulong kx_col, const ulong vx_col,
                                   __global const float *fade_k, __global const float *fade_v,
-                                  __global const float *cand_k, __global const float *cand_v,
-                                  __global const float *smem_k, __global const float *smem_v,
+                                  __global const float *win_k, __global const float *win_v,
+                                  __global const float *mem, const ulong mem_v_off,
                                   __global float *scr, const ulong sel_off, const ulong memk_off,
                                   const ulong memv_off, const int B, const int T, const int Hkv,
                                   const int dh, const int w, const int m_f, const int m_e, const int pos0,
@@ -208,11 +229,12 @@ __kernel void bm_bmojo_gather_mem(__global const float *kf, __global const float
     const int c = (int)((row / ((size_t)M * Hkv)) % NC);
     const int b = (int)(row / ((size_t)M * Hkv * NC));
     const int s = pos0 / w * w + c * w;
+    const size_t mrow = ((size_t)b * Hkv + g) * M; /* row 0 of (b, g) in the state memory */
     float kval = 0.0f, vval = 0.0f;
     if (s < pos0) { /* the chunk pos0 falls in mid-way: its memory is frozen in the state */
-        size_t src = (((size_t)b * Hkv + g) * M + j) * dh + x;
-        kval = smem_k[src];
-        vval = smem_v[src];
+        size_t src = (mrow + j) * dh + x;
+        kval = mem[src];
+        vval = mem[mem_v_off + src];
     } else if (j < m_f) {
         int p = s - m_f + j;
         if (p >= pos0) {
@@ -228,14 +250,18 @@ __kernel void bm_bmojo_gather_mem(__global const float *kf, __global const float
         int e = j - m_f;
         if (e < s) { /* e < min(m_e, s) */
             int src = sel[((size_t)b * NC + c) * m_e + e];
-            if (src >= 0) {
-                size_t r = (size_t)b * T + src;
+            if (src >= pos0) {
+                size_t r = (size_t)b * T + (src - pos0);
                 kval = kx[r * x_ld + kx_col + (size_t)g * dh + x];
                 vval = vx[r * x_ld + vx_col + (size_t)g * dh + x];
+            } else if (src >= 0) {
+                size_t o = (((size_t)b * Hkv + g) * w + src % w) * dh + x;
+                kval = win_k[o];
+                vval = win_v[o];
             } else {
-                size_t o = (((size_t)b * Hkv + g) * m_e + (-src - 1)) * dh + x;
-                kval = cand_k[o];
-                vval = cand_v[o];
+                size_t o = (mrow + m_f + (-src - 1)) * dh + x;
+                kval = mem[o];
+                vval = mem[mem_v_off + o];
             }
         }
     }
@@ -243,50 +269,146 @@ __kernel void bm_bmojo_gather_mem(__global const float *kf, __global const float
     memv[gid] = vval;
 }
 
-/* global (B*Hkv*m_e*dh): K/V of the new candidate list into scratch (copied back by the host). */
-__kernel void bm_bmojo_gather_cand(__global const float *kx, __global const float *vx, const ulong x_ld,
-                                   const ulong kx_col, const ulong vx_col,
-                                   __global const float *cand_k, __global const float *cand_v,
-                                   __global float *scr, const ulong fin_off, const ulong nk_off,
-                                   const ulong nv_off, const int B, const int T, const int Hkv, const int dh,
-                                   const int m_e, const int count)
-{
-    __global const int *fin_src = (__global const int *)(scr + fin_off);
-    __global float *nk = scr + nk_off, *nv = scr + nv_off;
-    const size_t gid = get_global_id(0);
-    if (gid >= (size_t)B * Hkv * m_e * dh) return;
-    const int x = (int)(gid % dh);
-    const size_t row = gid / dh; /* (b*Hkv + g)*m_e + e */
-    const int e = (int)(row % m_e);
-    const int g = (int)((row / m_e) % Hkv);
-    const int b = (int)(row / ((size_t)m_e * Hkv));
-    float kval = 0.0f, vval = 0.0f;
-    if (e < count) {
-        int src = fin_src[(size_t)b * m_e + e];
-        if (src >= 0) {
-            size_t r = (size_t)b * T + src;
-            kval = kx[r * x_ld + kx_col + (size_t)g * dh + x];
-            vval = vx[r * x_ld + vx_col + (size_t)g * dh + x];
-        } else {
-            size_t o = (((size_t)b * Hkv + g) * m_e + (-src - 1)) * dh + x;
-            kval = cand_k[o];
-            vval = cand_v[o];
-        }
-    }
-    nk[gid] = kval;
-    nv[gid] = vval;
-}
-
 /* global (B*Hkv*M*dh): state mem <- memory of chunk c of the call (the chunk of the last token). */
 __kernel void bm_bmojo_mem_save(__global const float *scr, const ulong memk_off, const ulong memv_off,
-                                __global float *smem_k, __global float *smem_v, const int B,
-                                const int Hkv, const int M, const int dh, const int NC, const int c)
+                                __global float *mem, const ulong mem_v_off, const int B, const int Hkv,
+                                const int M, const int dh, const int NC, const int c)
 {
     __global const float *memk = scr + memk_off, *memv = scr + memv_off;
     const size_t gid = get_global_id(0);
     const size_t per = (size_t)Hkv * M * dh;
     if (gid >= (size_t)B * per) return;
     const size_t b = gid / per, rest = gid % per;
-    smem_k[gid] = memk[(b * NC + c) * per + rest];
-    smem_v[gid] = memv[(b * NC + c) * per + rest];
+    mem[gid] = memk[(b * NC + c) * per + rest];
+    mem[mem_v_off + gid] = memv[(b * NC + c) * per + rest];
+}
+
+/* A decoding step's state update (T = 1, position pos0). global (BM_WG, B), local (BM_WG, 1):
+ * one group per sequence, so every ordering below is a barrier inside the group.
+ *  1. at a chunk start (pos0 % w == 0): the new chunk's memory into mem, from the fade ring
+ *     (F(pos0): the last m_f positions), the window ring (candidates at positions >= pos0-w)
+ *     and the old memory (the others: a prefix of its E(pos0-w), see the top of this file).
+ *     The old rows a new row reads are never above it, so each column is rebuilt in place
+ *     walking the rows downwards. Skipped mid-chunk: the memory stays as it is.
+ *  2. eps of the token and the y history shift (each item owns its channels).
+ *  3. the rings get the token's Kx/Vx (slot pos0 % w: position pos0-w, outside this step's
+ *     window, so the attention launched next never misses it) and Kf/Vf (slot pos0 % m_f).
+ *  4. the token joins the candidate list (eps and position) if it ranks in the top m_e: the
+ *     entries below its rank move down one slot in blocks of the group size, top block first. */
+__kernel void bm_bmojo_step(__global const float *y, __global float *y_hist, const int d, const int k,
+                            const float16 taps,
+                            __global const float *kx, __global const float *vx, const ulong x_ld,
+                            const ulong kx_col, const ulong vx_col,
+                            __global const float *kf, __global const float *vf, const ulong f_ld,
+                            const ulong kf_col, const ulong vf_col,
+                            __global float *win_k, __global float *win_v,
+                            __global float *fade_k, __global float *fade_v,
+                            __global float *cand_eps, __global int *cand_pos,
+                            __global float *mem, const ulong mem_v_off,
+                            const int Hkv, const int dh, const int w, const int m_f, const int m_e,
+                            const int pos0)
+{
+    __local float part[BM_BMOJO_INNOV_WG];
+    const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    const int b = (int)get_global_id(1);
+    const int M = m_f + m_e, ncol = Hkv * dh;
+    __global float *ce = cand_eps + (size_t)b * m_e;
+    __global int *cp = cand_pos + (size_t)b * m_e;
+    const int na = min(m_e, pos0); /* valid candidates */
+
+    /* 1. chunk start */
+    if (M > 0 && pos0 % w == 0) {
+        const int R = pos0 - w; /* the old memory's chunk start (its rows are E(R)) */
+        int nold_all = 0;
+        for (int e = 0; e < na; e++) nold_all += cp[e] < R;
+        for (int col = lid; col < ncol; col += lsz) {
+            const int g = col / dh, x = col - g * dh;
+            const size_t mrow = ((size_t)b * Hkv + g) * M;
+            for (int j = 0; j < m_f; j++) {
+                const int p = pos0 - m_f + j;
+                float kv = 0.0f, vv = 0.0f;
+                if (p >= 0) {
+                    size_t o = (((size_t)b * Hkv + g) * m_f + p % m_f) * dh + x;
+                    kv = fade_k[o];
+                    vv = fade_v[o];
+                }
+                mem[(mrow + j) * dh + x] = kv;
+                mem[mem_v_off + (mrow + j) * dh + x] = vv;
+            }
+            int nold = nold_all;
+            for (int e = m_e - 1; e >= 0; e--) {
+                float kv = 0.0f, vv = 0.0f;
+                if (e < na) {
+                    const int p = cp[e];
+                    if (p >= R) {
+                        size_t o = (((size_t)b * Hkv + g) * w + p % w) * dh + x;
+                        kv = win_k[o];
+                        vv = win_v[o];
+                    } else {
+                        nold--; /* = the number of older-than-R entries before e */
+                        size_t o = (mrow + m_f + nold) * dh + x;
+                        kv = mem[o];
+                        vv = mem[mem_v_off + o];
+                    }
+                }
+                mem[(mrow + m_f + e) * dh + x] = kv;
+                mem[mem_v_off + (mrow + m_f + e) * dh + x] = vv;
+            }
+        }
+    }
+
+    /* 2. innovation and y history */
+    float c[16];
+    vstore16(taps, 0, c);
+    float sum = 0.0f;
+    for (int ch = lid; ch < d; ch += lsz) {
+        __global float *h = y_hist + (size_t)b * k * d + ch;
+        float prev[16];
+        for (int i = 1; i <= k; i++) prev[i - 1] = h[(size_t)(k - i) * d];
+        const float yt = y[(size_t)b * d + ch];
+        if (m_e > 0) sum += bm_bmojo_innov_sq(yt, prev, c, k);
+        for (int i = 0; i + 1 < k; i++) h[(size_t)i * d] = prev[k - 2 - i];
+        h[(size_t)(k - 1) * d] = yt;
+    }
+
+    /* 3. ring appends */
+    for (int col = lid; col < ncol; col += lsz) {
+        const int g = col / dh, x = col - g * dh;
+        const size_t o = (((size_t)b * Hkv + g) * w + pos0 % w) * dh + x;
+        win_k[o] = kx[(size_t)b * x_ld + kx_col + col];
+        win_v[o] = vx[(size_t)b * x_ld + vx_col + col];
+        if (m_f > 0) {
+            const size_t of = (((size_t)b * Hkv + g) * m_f + pos0 % m_f) * dh + x;
+            fade_k[of] = kf[(size_t)b * f_ld + kf_col + col];
+            fade_v[of] = vf[(size_t)b * f_ld + vf_col + col];
+        }
+    }
+
+    /* 4. candidate list */
+    if (m_e > 0) {
+        const float eps = bm_bmojo_group_sum(part, sum);
+        barrier(CLK_GLOBAL_MEM_FENCE); /* step 1 has read the list */
+        const int r = bm_bmojo_count_better(ce, cp, na, eps, pos0);
+        barrier(CLK_GLOBAL_MEM_FENCE); /* everyone has its rank before the list moves */
+        const int n = min(na, m_e - 1) - r; /* entries r .. r+n-1 move to r+1 .. r+n */
+        for (int top = n; top > 0; top -= lsz) {
+            const int i = top - 1 - lid;
+            float ev = 0.0f;
+            int pv = 0;
+            if (i >= 0) {
+                ev = ce[r + i];
+                pv = cp[r + i];
+            }
+            barrier(CLK_GLOBAL_MEM_FENCE);
+            if (i >= 0) {
+                ce[r + i + 1] = ev;
+                cp[r + i + 1] = pv;
+            }
+            barrier(CLK_GLOBAL_MEM_FENCE);
+        }
+        if (lid == 0 && r < m_e) {
+            ce[r] = eps;
+            cp[r] = pos0;
+        }
+    }
 }

@@ -18,7 +18,38 @@
  * which is the decoding case); the tree wins for decoding and is as good for prefill.
  * The history update is a separate kernel (one work-item per (b, channel) shifting in place
  * oldest-first, so it reads slot i+T before anything writes it): no race with the innovation
- * kernel, which the in-order queue runs first. */
+ * kernel, which the in-order queue runs first.
+ * Decoding (T = 1) does not use these two kernels: bm_bmojo_step (bmojo_eidetic.cl) fuses the
+ * innovation and the history shift with the rest of the step's state updates. It computes eps
+ * with the same two helpers below (per-channel term with contraction off, then the same tree
+ * over the same work-group size), so a row gets bit-identical eps in prefill and in decoding. */
+
+/* (y_t - sum_{i=1..k} c_i y_{t-i})^2 of one channel; prev[i-1] = y_{t-i}. FP_CONTRACT OFF: the
+ * bits must not depend on whether a backend fuses the multiply-adds in one kernel and not in
+ * another (ties between equal rows must stay ties across the prefill and decoding paths). */
+static inline float bm_bmojo_innov_sq(float yt, const float *prev, const float *c, int k)
+{
+#pragma OPENCL FP_CONTRACT OFF
+    float yhat = 0.0f;
+    for (int i = 0; i < k; i++) yhat += c[i] * prev[i];
+    float e = yt - yhat;
+    return e * e;
+}
+
+/* Sum of v over the work-group (a power-of-two size): a tree in part[]; every item gets it. */
+static inline float bm_bmojo_group_sum(__local float *part, float v)
+{
+    const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    part[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int off = lsz / 2; off > 0; off >>= 1) {
+        if (lid < off) part[lid] += part[lid + off];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = part[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* part[] may be reused by the caller */
+    return r;
+}
 
 #ifndef BM_BMOJO_INNOV_WG
 #define BM_BMOJO_INNOV_WG BM_WG
@@ -38,22 +69,15 @@ __kernel void bm_bmojo_innovation(__global const float *y, __global const float 
     vstore16(taps, 0, c);
     float sum = 0.0f;
     for (int ch = lid; ch < d; ch += lsz) {
-        float yhat = 0.0f;
+        float prev[16];
         for (int i = 1; i <= k; i++) {
             int tt = t - i; /* token index in this call; < 0: from the history */
-            float v = tt >= 0 ? y[(size_t)(row - i) * d + ch] : y_hist[((size_t)b * k + (k + tt)) * d + ch];
-            yhat += c[i - 1] * v;
+            prev[i - 1] = tt >= 0 ? y[(size_t)(row - i) * d + ch] : y_hist[((size_t)b * k + (k + tt)) * d + ch];
         }
-        float e = y[(size_t)row * d + ch] - yhat;
-        sum += e * e;
+        sum += bm_bmojo_innov_sq(y[(size_t)row * d + ch], prev, c, k);
     }
-    part[lid] = sum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int off = lsz / 2; off > 0; off >>= 1) {
-        if (lid < off) part[lid] += part[lid + off];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) eps[row] = part[0];
+    float total = bm_bmojo_group_sum(part, sum);
+    if (lid == 0) eps[row] = total;
 }
 
 /* global (B*d): y_hist <- the last k rows of [y_hist ; y]. Slot i takes old slot i+T (i+T < k)

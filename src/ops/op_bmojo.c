@@ -1,17 +1,21 @@
 /* op_bmojo.c — host launcher of the B'MOJO mixer's attention part (ops_bmojo.h): innovation,
  * eidetic selection, chunk memory, attention over [fading | eidetic | window] and the state
  * updates, all enqueued in order on rt->queue (kernels in cl/bmojo_*.cl; the order of the
- * launches is what makes the in-place state updates safe, see bm_bmojo_mix). */
+ * launches is what makes the in-place state updates safe, see bm_bmojo_mix).
+ * Two paths: prefill (T > 1: per-chunk selection and memory in scratch, 9 launches whatever T)
+ * and decoding (T = 1: bm_bmojo_step, then the attention reading the state memory in place —
+ * 2 launches, no copies, no scratch, the same work at every position). */
 #include "ops.h"
 #include "ops_bmojo.h"
 
 #include <limits.h>
 
 #include "error.h"
+#include "ops/attention_split.h"
 
 /* Scratch regions, in 4-byte elements from the start of the scratch buffer. */
 typedef struct {
-    size_t eps, top_eps, top_pos, sel, work_eps, work_pos, work_src, fin_src, memk, memv, candk, candv;
+    size_t eps, top_eps, top_pos, sel, work_eps, work_pos, work_src, memk, memv;
     size_t total;
 } bmojo_scratch_plan;
 
@@ -33,11 +37,8 @@ static void bmojo_plan(const bm_bmojo_args *a, size_t NC, bmojo_scratch_plan *p)
     BMOJO_REGION(work_eps, B * 2 * me);
     BMOJO_REGION(work_pos, B * 2 * me);
     BMOJO_REGION(work_src, B * 2 * me);
-    BMOJO_REGION(fin_src, B * me);
     BMOJO_REGION(memk, B * NC * kv * M);
     BMOJO_REGION(memv, B * NC * kv * M);
-    BMOJO_REGION(candk, B * kv * me);
-    BMOJO_REGION(candv, B * kv * me);
 #undef BMOJO_REGION
     p->total = at;
 }
@@ -52,8 +53,9 @@ void bm_bmojo_state_layout(const bm_bmojo_args *a, bm_bmojo_state_sizes *o)
     o->fade_k = o->fade_v = B * kv * mf * f;
     o->cand_eps = B * me * f;
     o->cand_pos = B * me * sizeof(int32_t);
-    o->cand_k = o->cand_v = B * kv * me * f;
-    o->mem_k = o->mem_v = B * kv * M * f;
+    o->cand_k = o->cand_v = f; /* unused: candidate rows live in mem and the window ring */
+    o->mem_k = 2 * B * kv * M * f;
+    o->mem_v = f; /* unused: the V rows are in mem_k */
     o->attention_kv = o->win_k + o->win_v;
     o->eidetic = o->y_hist + o->fade_k + o->fade_v + o->cand_eps + o->cand_pos + o->cand_k + o->cand_v + o->mem_k +
                  o->mem_v;
@@ -82,7 +84,7 @@ static int bmojo_check(const bm_bmojo_args *a)
     if (!a->y || !a->q || !a->kx || !a->vx || !a->kf || !a->vf || !a->out)
         return bm_fail(BMOJO_EINVAL, "bmojo mix: an input/output buffer (y, q, kx, vx, kf, vf, out) is NULL");
     if (!a->y_hist || !a->win_k || !a->win_v || !a->fade_k || !a->fade_v || !a->cand_eps || !a->cand_pos ||
-        !a->cand_k || !a->cand_v || !a->mem_k || !a->mem_v)
+        !a->mem_k)
         return bm_fail(BMOJO_EINVAL, "bmojo mix: a state buffer is NULL");
     return 0;
 }
@@ -157,12 +159,196 @@ static int bmojo_ring(bm_rt *rt, const bm_bmojo_args *a, cl_mem k, cl_mem v, siz
     return bmojo_launch1(rt, kr, "bm_bmojo_ring_append", n);
 }
 
+/* Element offset of the V rows in the state's mem_k ([2, B, Hkv, max(M,1), dh]). */
+static cl_ulong bmojo_mem_v_off(const bm_bmojo_args *a)
+{
+    const int M = a->m_f + a->m_e;
+    return (cl_ulong)a->B * (cl_ulong)a->Hkv * (cl_ulong)(M > 0 ? M : 1) * (cl_ulong)a->dh;
+}
+
+static void bmojo_taps(const bm_bmojo_args *a, cl_float16 *taps)
+{
+    for (int j = 0; j < 16; j++) taps->s[j] = j < a->n_taps ? a->taps[j] : 0.0f;
+}
+
+/* The register-tiled attention (bm_bmojo_attn_tiled*, cl/bmojo_attention.cl; tile plan shared
+ * with op_attention.c) for prefill: 3-4x faster on an H200 than bm_bmojo_attn, which stays for
+ * few rows (decoding) and head dims or devices it does not fit. Arguments as bm_bmojo_attn's
+ * up to QT. Returns 1 (nothing launched) where it does not suit, else a status. */
+static int bmojo_attention_tiled(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC)
+{
+    const int rep = a->H / a->Hkv;
+    const long rows = (long)(a->T < a->window ? a->T : a->window) * rep; /* most rows of one tile */
+    if ((long)a->T * rep < 16) return 1;
+    bm_attn_tiled_plan p;
+    int st = bm_attn_tiled_choose(rt, "bm_bmojo_attn_tiled", a->dh, rows, &p);
+    if (st <= 0) return st < 0 ? st : 1;
+    int QT = p.BR / rep;
+    if (QT < 1) return 1;
+    if (QT > a->window) QT = a->window; /* a tile then spans at most 2 chunks */
+    if (QT > a->T) QT = a->T;
+    cl_kernel kn = p.kernel;
+    cl_int cT = a->T, cH = a->H, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
+    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = QT, err = 0;
+    cl_ulong q_ld = a->q_ld, q_col = a->q_col, x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
+    cl_ulong out_ld = a->out_ld;
+    cl_float scale = a->scale;
+    int i = 0;
+    err |= BM_ARG(kn, i++, a->q);
+    err |= BM_ARG(kn, i++, q_ld);
+    err |= BM_ARG(kn, i++, q_col);
+    err |= BM_ARG(kn, i++, a->kx);
+    err |= BM_ARG(kn, i++, a->vx);
+    err |= BM_ARG(kn, i++, x_ld);
+    err |= BM_ARG(kn, i++, kx_col);
+    err |= BM_ARG(kn, i++, vx_col);
+    err |= BM_ARG(kn, i++, a->win_k);
+    err |= BM_ARG(kn, i++, a->win_v);
+    err |= BM_ARG(kn, i++, mem);
+    err |= BM_ARG(kn, i++, mk);
+    err |= BM_ARG(kn, i++, mv);
+    err |= BM_ARG(kn, i++, a->out);
+    err |= BM_ARG(kn, i++, out_ld);
+    err |= BM_ARG(kn, i++, cT);
+    err |= BM_ARG(kn, i++, cH);
+    err |= BM_ARG(kn, i++, cHkv);
+    err |= BM_ARG(kn, i++, cdh);
+    err |= BM_ARG(kn, i++, cw);
+    err |= BM_ARG(kn, i++, cmf);
+    err |= BM_ARG(kn, i++, cme);
+    err |= BM_ARG(kn, i++, cpos0);
+    err |= BM_ARG(kn, i++, cNC);
+    err |= BM_ARG(kn, i++, scale);
+    err |= BM_ARG(kn, i++, cQT);
+    err |= BM_ARG_LOCAL(kn, i++, p.local_q);
+    err |= BM_ARG_LOCAL(kn, i++, p.local_kp);
+    err |= BM_ARG_LOCAL(kn, i++, p.local_v);
+    err |= BM_ARG_LOCAL(kn, i++, p.local_red);
+    if ((st = bm_args_check(err, p.name))) return st;
+    size_t ntiles = ((size_t)a->T + QT - 1) / QT;
+    size_t g[3] = {p.L * ntiles, (size_t)a->Hkv, (size_t)a->B}, l[3] = {p.L, 1, 1};
+    return bm_launch(rt, kn, p.name, 3, g, l);
+}
+
+/* The attention over [memory | window]: the memory rows of the NC chunks are read from mem at
+ * element offsets mk / mv (the prefill's scratch, or the state memory when decoding). */
+static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC)
+{
+    int tst = bmojo_attention_tiled(rt, a, mem, mk, mv, NC);
+    if (tst != 1) return tst;
+    int QT = 1, KT = 1;
+    size_t lbytes = bmojo_attn_tiles(rt, a, &QT, &KT);
+    if (!lbytes)
+        return bm_fail(BMOJO_EUNSUPPORTED, "bmojo mix: head_dim %d with %d query heads per kv head does not fit "
+                       "the device's %llu bytes of local memory", a->dh, a->H / a->Hkv,
+                       (unsigned long long)rt->lim.local_mem);
+    const size_t R = (size_t)QT * (a->H / a->Hkv);
+    cl_kernel kn = bm_kernel(rt, "bm_bmojo_attn");
+    if (!kn) return BMOJO_EBUILD;
+    cl_int cT = a->T, cH = a->H, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
+    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = QT, cKT = KT, err = 0;
+    cl_ulong q_ld = a->q_ld, q_col = a->q_col, x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
+    cl_ulong out_ld = a->out_ld;
+    cl_float scale = a->scale;
+    int i = 0;
+    err |= BM_ARG(kn, i++, a->q);
+    err |= BM_ARG(kn, i++, q_ld);
+    err |= BM_ARG(kn, i++, q_col);
+    err |= BM_ARG(kn, i++, a->kx);
+    err |= BM_ARG(kn, i++, a->vx);
+    err |= BM_ARG(kn, i++, x_ld);
+    err |= BM_ARG(kn, i++, kx_col);
+    err |= BM_ARG(kn, i++, vx_col);
+    err |= BM_ARG(kn, i++, a->win_k);
+    err |= BM_ARG(kn, i++, a->win_v);
+    err |= BM_ARG(kn, i++, mem);
+    err |= BM_ARG(kn, i++, mk);
+    err |= BM_ARG(kn, i++, mv);
+    err |= BM_ARG(kn, i++, a->out);
+    err |= BM_ARG(kn, i++, out_ld);
+    err |= BM_ARG(kn, i++, cT);
+    err |= BM_ARG(kn, i++, cH);
+    err |= BM_ARG(kn, i++, cHkv);
+    err |= BM_ARG(kn, i++, cdh);
+    err |= BM_ARG(kn, i++, cw);
+    err |= BM_ARG(kn, i++, cmf);
+    err |= BM_ARG(kn, i++, cme);
+    err |= BM_ARG(kn, i++, cpos0);
+    err |= BM_ARG(kn, i++, cNC);
+    err |= BM_ARG(kn, i++, scale);
+    err |= BM_ARG(kn, i++, cQT);
+    err |= BM_ARG(kn, i++, cKT);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)KT * a->dh);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)KT * a->dh);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * KT);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * 3 * R);
+    int st = bm_args_check(err, "bm_bmojo_attn");
+    if (st) return st;
+    size_t ntiles = ((size_t)a->T + QT - 1) / QT;
+    size_t g[3] = {rt->lim.wg * ntiles, (size_t)a->Hkv, (size_t)a->B}, l[3] = {rt->lim.wg, 1, 1};
+    return bm_launch(rt, kn, "bm_bmojo_attn", 3, g, l);
+}
+
+/* Decoding, T = 1: the whole state update in one launch (bm_bmojo_step: the memory rebuild at a
+ * chunk start, eps and the y history, the ring appends, the candidate insertion), then the
+ * attention reading the state memory of the token's chunk in place (NC = 1, so its chunk
+ * memory layout is the state's). Nothing here depends on pos0 but the kernels' arguments. */
+static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a)
+{
+    cl_kernel kn = bm_kernel(rt, "bm_bmojo_step");
+    if (!kn) return BMOJO_EBUILD;
+    cl_float16 taps;
+    bmojo_taps(a, &taps);
+    cl_int cd = a->d, ck = a->n_taps, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
+    cl_int cpos0 = (cl_int)a->pos0, err = 0;
+    cl_ulong x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
+    cl_ulong f_ld = a->f_ld, kf_col = a->kf_col, vf_col = a->vf_col, mv = bmojo_mem_v_off(a);
+    int i = 0;
+    err |= BM_ARG(kn, i++, a->y);
+    err |= BM_ARG(kn, i++, a->y_hist);
+    err |= BM_ARG(kn, i++, cd);
+    err |= BM_ARG(kn, i++, ck);
+    err |= BM_ARG(kn, i++, taps);
+    err |= BM_ARG(kn, i++, a->kx);
+    err |= BM_ARG(kn, i++, a->vx);
+    err |= BM_ARG(kn, i++, x_ld);
+    err |= BM_ARG(kn, i++, kx_col);
+    err |= BM_ARG(kn, i++, vx_col);
+    err |= BM_ARG(kn, i++, a->kf);
+    err |= BM_ARG(kn, i++, a->vf);
+    err |= BM_ARG(kn, i++, f_ld);
+    err |= BM_ARG(kn, i++, kf_col);
+    err |= BM_ARG(kn, i++, vf_col);
+    err |= BM_ARG(kn, i++, a->win_k);
+    err |= BM_ARG(kn, i++, a->win_v);
+    err |= BM_ARG(kn, i++, a->fade_k);
+    err |= BM_ARG(kn, i++, a->fade_v);
+    err |= BM_ARG(kn, i++, a->cand_eps);
+    err |= BM_ARG(kn, i++, a->cand_pos);
+    err |= BM_ARG(kn, i++, a->mem_k);
+    err |= BM_ARG(kn, i++, mv);
+    err |= BM_ARG(kn, i++, cHkv);
+    err |= BM_ARG(kn, i++, cdh);
+    err |= BM_ARG(kn, i++, cw);
+    err |= BM_ARG(kn, i++, cmf);
+    err |= BM_ARG(kn, i++, cme);
+    err |= BM_ARG(kn, i++, cpos0);
+    int st = bm_args_check(err, "bm_bmojo_step");
+    if (st) return st;
+    size_t g[2] = {rt->lim.wg, (size_t)a->B}, l[2] = {rt->lim.wg, 1};
+    if ((st = bm_launch(rt, kn, "bm_bmojo_step", 2, g, l))) return st;
+    return bmojo_attention(rt, a, a->mem_k, 0, mv, 1);
+}
+
 int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
 {
     int st = bmojo_check(a);
     if (st) return st;
     if (a->T == 0) return 0;
     if (!scratch) return bm_fail(BMOJO_EINVAL, "bmojo mix: scratch buffer is NULL");
+    if (a->T == 1) return bmojo_decode(rt, a);
     const int w = a->window, mf = a->m_f, me = a->m_e, M = mf + me;
     const int pos0 = (int)a->pos0, T = a->T;
     const int NC = (pos0 + T - 1) / w - pos0 / w + 1;
@@ -171,20 +357,18 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
     const size_t wg = rt->lim.wg;
     cl_int err = 0;
     cl_int cB = a->B, cT = T, cd = a->d, ck = a->n_taps, cw = w, cmf = mf, cme = me, cpos0 = pos0, cNC = NC;
-    cl_int cH = a->H, cHkv = a->Hkv, cdh = a->dh, cM = M;
-    cl_ulong o_eps = p.eps, o_te = p.top_eps, o_tp = p.top_pos, o_sel = p.sel, o_fin = p.fin_src;
+    cl_int cHkv = a->Hkv, cdh = a->dh, cM = M;
+    cl_ulong o_eps = p.eps, o_te = p.top_eps, o_tp = p.top_pos, o_sel = p.sel;
     cl_ulong o_we = p.work_eps, o_wp = p.work_pos, o_ws = p.work_src, o_mk = p.memk, o_mv = p.memv;
-    cl_ulong o_ck = p.candk, o_cv = p.candv;
     cl_ulong x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
-    cl_ulong f_ld = a->f_ld, kf_col = a->kf_col, vf_col = a->vf_col;
-    cl_ulong q_ld = a->q_ld, q_col = a->q_col, out_ld = a->out_ld;
+    cl_ulong f_ld = a->f_ld, kf_col = a->kf_col, vf_col = a->vf_col, smv = bmojo_mem_v_off(a);
     cl_kernel kn;
     int i;
 
     /* 1. innovation eps (only the selection needs it), then the y history update */
     if (me > 0) {
         cl_float16 taps;
-        for (int j = 0; j < 16; j++) taps.s[j] = j < a->n_taps ? a->taps[j] : 0.0f;
+        bmojo_taps(a, &taps);
         if (!(kn = bm_kernel(rt, "bm_bmojo_innovation"))) return BMOJO_EBUILD;
         i = 0;
         err |= BM_ARG(kn, i++, a->y);
@@ -236,7 +420,6 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
         err |= BM_ARG(kn, i++, a->cand_eps);
         err |= BM_ARG(kn, i++, a->cand_pos);
         err |= BM_ARG(kn, i++, o_sel);
-        err |= BM_ARG(kn, i++, o_fin);
         err |= BM_ARG(kn, i++, o_we);
         err |= BM_ARG(kn, i++, o_wp);
         err |= BM_ARG(kn, i++, o_ws);
@@ -250,7 +433,7 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
         if ((st = bm_launch(rt, kn, "bm_bmojo_merge", 2, g2, l))) return st;
     }
 
-    /* 3. memory rows of every chunk of the call (reads the old fade ring and candidates) */
+    /* 3. memory rows of every chunk of the call (reads the old fade/window rings and memory) */
     if (M > 0) {
         if (!(kn = bm_kernel(rt, "bm_bmojo_gather_mem"))) return BMOJO_EBUILD;
         i = 0;
@@ -266,10 +449,10 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
         err |= BM_ARG(kn, i++, vx_col);
         err |= BM_ARG(kn, i++, a->fade_k);
         err |= BM_ARG(kn, i++, a->fade_v);
-        err |= BM_ARG(kn, i++, a->cand_k);
-        err |= BM_ARG(kn, i++, a->cand_v);
+        err |= BM_ARG(kn, i++, a->win_k);
+        err |= BM_ARG(kn, i++, a->win_v);
         err |= BM_ARG(kn, i++, a->mem_k);
-        err |= BM_ARG(kn, i++, a->mem_v);
+        err |= BM_ARG(kn, i++, smv);
         err |= BM_ARG(kn, i++, scratch);
         err |= BM_ARG(kn, i++, o_sel);
         err |= BM_ARG(kn, i++, o_mk);
@@ -289,59 +472,10 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
     }
 
     /* 4. attention */
-    {
-        int QT = 1, KT = 1;
-        size_t lbytes = bmojo_attn_tiles(rt, a, &QT, &KT);
-        if (!lbytes)
-            return bm_fail(BMOJO_EUNSUPPORTED, "bmojo mix: head_dim %d with %d query heads per kv head does not fit "
-                           "the device's %llu bytes of local memory", a->dh, a->H / a->Hkv,
-                           (unsigned long long)rt->lim.local_mem);
-        const size_t R = (size_t)QT * (a->H / a->Hkv);
-        cl_int cQT = QT, cKT = KT;
-        cl_float scale = a->scale;
-        if (!(kn = bm_kernel(rt, "bm_bmojo_attn"))) return BMOJO_EBUILD;
-        i = 0;
-        err |= BM_ARG(kn, i++, a->q);
-        err |= BM_ARG(kn, i++, q_ld);
-        err |= BM_ARG(kn, i++, q_col);
-        err |= BM_ARG(kn, i++, a->kx);
-        err |= BM_ARG(kn, i++, a->vx);
-        err |= BM_ARG(kn, i++, x_ld);
-        err |= BM_ARG(kn, i++, kx_col);
-        err |= BM_ARG(kn, i++, vx_col);
-        err |= BM_ARG(kn, i++, a->win_k);
-        err |= BM_ARG(kn, i++, a->win_v);
-        err |= BM_ARG(kn, i++, scratch);
-        err |= BM_ARG(kn, i++, o_mk);
-        err |= BM_ARG(kn, i++, o_mv);
-        err |= BM_ARG(kn, i++, a->out);
-        err |= BM_ARG(kn, i++, out_ld);
-        err |= BM_ARG(kn, i++, cT);
-        err |= BM_ARG(kn, i++, cH);
-        err |= BM_ARG(kn, i++, cHkv);
-        err |= BM_ARG(kn, i++, cdh);
-        err |= BM_ARG(kn, i++, cw);
-        err |= BM_ARG(kn, i++, cmf);
-        err |= BM_ARG(kn, i++, cme);
-        err |= BM_ARG(kn, i++, cpos0);
-        err |= BM_ARG(kn, i++, cNC);
-        err |= BM_ARG(kn, i++, scale);
-        err |= BM_ARG(kn, i++, cQT);
-        err |= BM_ARG(kn, i++, cKT);
-        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
-        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
-        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)KT * a->dh);
-        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)KT * a->dh);
-        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * KT);
-        err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * 3 * R);
-        if ((st = bm_args_check(err, "bm_bmojo_attn"))) return st;
-        size_t ntiles = ((size_t)T + QT - 1) / QT;
-        size_t g[3] = {wg * ntiles, (size_t)a->Hkv, (size_t)a->B}, l[3] = {wg, 1, 1};
-        if ((st = bm_launch(rt, kn, "bm_bmojo_attn", 3, g, l))) return st;
-    }
+    if ((st = bmojo_attention(rt, a, scratch, o_mk, o_mv, NC))) return st;
 
-    /* 5. state: rings (after the attention read them), frozen memory of the last chunk, and the
-     *    new candidates' K/V (gathered to scratch first: their sources include old slots) */
+    /* 5. state: rings (after the attention and gather_mem read them), then the frozen memory of
+     *    the last chunk (gather_mem has read the old one) */
     if ((st = bmojo_ring(rt, a, a->kx, a->vx, a->x_ld, a->kx_col, a->vx_col, a->win_k, a->win_v, w))) return st;
     if (mf > 0 && (st = bmojo_ring(rt, a, a->kf, a->vf, a->f_ld, a->kf_col, a->vf_col, a->fade_k, a->fade_v, mf)))
         return st;
@@ -353,7 +487,7 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
         err |= BM_ARG(kn, i++, o_mk);
         err |= BM_ARG(kn, i++, o_mv);
         err |= BM_ARG(kn, i++, a->mem_k);
-        err |= BM_ARG(kn, i++, a->mem_v);
+        err |= BM_ARG(kn, i++, smv);
         err |= BM_ARG(kn, i++, cB);
         err |= BM_ARG(kn, i++, cHkv);
         err |= BM_ARG(kn, i++, cM);
@@ -362,34 +496,6 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
         err |= BM_ARG(kn, i++, clast);
         if ((st = bm_args_check(err, "bm_bmojo_mem_save"))) return st;
         if ((st = bmojo_launch1(rt, kn, "bm_bmojo_mem_save", (size_t)a->B * a->Hkv * (size_t)M * a->dh))) return st;
-    }
-    if (me > 0) {
-        int64_t cnt64 = a->pos0 + T < me ? a->pos0 + T : me;
-        cl_int count = (cl_int)cnt64;
-        if (!(kn = bm_kernel(rt, "bm_bmojo_gather_cand"))) return BMOJO_EBUILD;
-        i = 0;
-        err |= BM_ARG(kn, i++, a->kx);
-        err |= BM_ARG(kn, i++, a->vx);
-        err |= BM_ARG(kn, i++, x_ld);
-        err |= BM_ARG(kn, i++, kx_col);
-        err |= BM_ARG(kn, i++, vx_col);
-        err |= BM_ARG(kn, i++, a->cand_k);
-        err |= BM_ARG(kn, i++, a->cand_v);
-        err |= BM_ARG(kn, i++, scratch);
-        err |= BM_ARG(kn, i++, o_fin);
-        err |= BM_ARG(kn, i++, o_ck);
-        err |= BM_ARG(kn, i++, o_cv);
-        err |= BM_ARG(kn, i++, cB);
-        err |= BM_ARG(kn, i++, cT);
-        err |= BM_ARG(kn, i++, cHkv);
-        err |= BM_ARG(kn, i++, cdh);
-        err |= BM_ARG(kn, i++, cme);
-        err |= BM_ARG(kn, i++, count);
-        if ((st = bm_args_check(err, "bm_bmojo_gather_cand"))) return st;
-        size_t n = (size_t)a->B * a->Hkv * (size_t)me * a->dh;
-        if ((st = bmojo_launch1(rt, kn, "bm_bmojo_gather_cand", n))) return st;
-        if ((st = bm_copy(rt, scratch, p.candk * sizeof(float), a->cand_k, 0, n * sizeof(float)))) return st;
-        if ((st = bm_copy(rt, scratch, p.candv * sizeof(float), a->cand_v, 0, n * sizeof(float)))) return st;
     }
     return 0;
 }

@@ -1,7 +1,11 @@
 /* ref_bmojo.c — plain-C references of the B'MOJO mixer's attention part (see ref_bmojo.h and
  * model.md section 2). bm_ref_bmojo_mix walks the tokens one at a time over the same state
  * layout as the kernels; bm_ref_bmojo_direct recomputes everything from the definition. Both are
- * written for clarity: softmax sums in double, selections by repeated linear scans. */
+ * written for clarity: softmax sums in double, selections by repeated linear scans.
+ * The state keeps no K/V rows of the candidates (ops_bmojo.h): at a chunk start s the new
+ * memory takes a candidate's row from the window ring (positions s-w .. s-1, all still there)
+ * or, for an older one, from the old memory, whose eidetic rows E(s-w) begin with exactly the
+ * older-than-(s-w) candidates, in the same order. */
 #include "ref/ref_bmojo.h"
 
 #include <math.h>
@@ -59,7 +63,10 @@ void bm_ref_bmojo_mix(const bm_ref_bmojo_args *a)
     const float **vals = malloc(sizeof(float *) * (size_t)nmax);
     const float **prev = malloc(sizeof(float *) * (size_t)k);
     float *zero = calloc((size_t)(d > dh ? d : dh), sizeof(float));
-    if (!keys || !vals || !prev || !zero) goto done;
+    /* the old memory's eidetic rows of one (b, g) while the new ones are written */
+    float *oldk = malloc(sizeof(float) * (size_t)mec * dh), *oldv = malloc(sizeof(float) * (size_t)mec * dh);
+    if (!keys || !vals || !prev || !zero || !oldk || !oldv) goto done;
+    float *mem_k = a->mem_k, *mem_v = a->mem_k + (size_t)B * Hkv * Mc * dh; /* [2, B, Hkv, Mc, dh] */
 
     for (int b = 0; b < B; b++) {
         float *yh = a->y_hist + (size_t)b * k * d;
@@ -74,12 +81,20 @@ void bm_ref_bmojo_mix(const bm_ref_bmojo_args *a)
             memmove(yh, yh + d, sizeof(float) * (size_t)(k - 1) * d);
             memcpy(yh + (size_t)(k - 1) * d, yt, sizeof(float) * (size_t)d);
 
-            /* 2. chunk start: freeze this chunk's memory from the state */
+            /* 2. chunk start: freeze this chunk's memory from the state (the rings do not
+             *    have this token yet) */
             const int64_t s = P / w * w;
             if (P == s) {
+                const int na = s < me ? (int)s : me;
+                const int32_t *cp = a->cand_pos + (size_t)b * me;
                 for (int g = 0; g < Hkv; g++) {
+                    const size_t base = ((size_t)b * Hkv + g) * Mc;
+                    if (me > 0) {
+                        memcpy(oldk, mem_k + (base + mf) * dh, sizeof(float) * (size_t)me * dh);
+                        memcpy(oldv, mem_v + (base + mf) * dh, sizeof(float) * (size_t)me * dh);
+                    }
+                    int nold = 0; /* candidates older than s-w met so far */
                     for (int j = 0; j < M; j++) {
-                        size_t dst = (((size_t)b * Hkv + g) * Mc + j) * dh;
                         const float *sk = zero, *sv = zero;
                         if (j < mf) {
                             int64_t p = s - mf + j;
@@ -88,16 +103,20 @@ void bm_ref_bmojo_mix(const bm_ref_bmojo_args *a)
                                 sk = a->fade_k + src;
                                 sv = a->fade_v + src;
                             }
-                        } else {
-                            int e = j - mf;
-                            if (e < s) { /* e < min(m_e, s) */
-                                size_t src = (((size_t)b * Hkv + g) * mec + e) * dh;
-                                sk = a->cand_k + src;
-                                sv = a->cand_v + src;
+                        } else if (j - mf < na) {
+                            int64_t p = cp[j - mf];
+                            if (p >= s - w) {
+                                size_t src = (((size_t)b * Hkv + g) * w + (size_t)(p % w)) * dh;
+                                sk = a->win_k + src;
+                                sv = a->win_v + src;
+                            } else {
+                                sk = oldk + (size_t)nold * dh;
+                                sv = oldv + (size_t)nold * dh;
+                                nold++;
                             }
                         }
-                        memcpy(a->mem_k + dst, sk, sizeof(float) * (size_t)dh);
-                        memcpy(a->mem_v + dst, sv, sizeof(float) * (size_t)dh);
+                        memcpy(mem_k + (base + j) * dh, sk, sizeof(float) * (size_t)dh);
+                        memcpy(mem_v + (base + j) * dh, sv, sizeof(float) * (size_t)dh);
                     }
                 }
             }
@@ -116,8 +135,8 @@ void bm_ref_bmojo_mix(const bm_ref_bmojo_args *a)
                     int valid = j < mf ? (s - mf + j >= 0) : (j - mf < s);
                     if (!valid) continue;
                     size_t src = (((size_t)b * Hkv + g) * Mc + j) * dh;
-                    keys[n] = a->mem_k + src;
-                    vals[n] = a->mem_v + src;
+                    keys[n] = mem_k + src;
+                    vals[n] = mem_v + src;
                     n++;
                 }
                 for (int64_t p = P - w + 1 < 0 ? 0 : P - w + 1; p <= P; p++) {
@@ -139,7 +158,8 @@ void bm_ref_bmojo_mix(const bm_ref_bmojo_args *a)
                 }
             }
 
-            /* 6. this token becomes an eidetic candidate if it ranks in the top m_e */
+            /* 6. this token becomes an eidetic candidate if it ranks in the top m_e (its row
+             *    stays in the window ring until the next chunk start copies it) */
             if (me > 0) {
                 int n = P < me ? (int)P : me;
                 float *ce = a->cand_eps + (size_t)b * me;
@@ -151,19 +171,9 @@ void bm_ref_bmojo_mix(const bm_ref_bmojo_args *a)
                     for (int i = last; i > at; i--) {
                         ce[i] = ce[i - 1];
                         cp[i] = cp[i - 1];
-                        for (int g = 0; g < Hkv; g++) {
-                            size_t base = ((size_t)b * Hkv + g) * me;
-                            memcpy(a->cand_k + (base + i) * dh, a->cand_k + (base + i - 1) * dh, sizeof(float) * (size_t)dh);
-                            memcpy(a->cand_v + (base + i) * dh, a->cand_v + (base + i - 1) * dh, sizeof(float) * (size_t)dh);
-                        }
                     }
                     ce[at] = eps;
                     cp[at] = (int32_t)P;
-                    for (int g = 0; g < Hkv; g++) {
-                        size_t base = ((size_t)b * Hkv + g) * me;
-                        memcpy(a->cand_k + (base + at) * dh, a->kx + r * a->x_ld + a->kx_col + (size_t)g * dh, sizeof(float) * (size_t)dh);
-                        memcpy(a->cand_v + (base + at) * dh, a->vx + r * a->x_ld + a->vx_col + (size_t)g * dh, sizeof(float) * (size_t)dh);
-                    }
                 }
             }
         }
@@ -173,6 +183,8 @@ done:
     free(vals);
     free(prev);
     free(zero);
+    free(oldk);
+    free(oldv);
 }
 
 void bm_ref_bmojo_direct(const bm_ref_bmojo_args *a)

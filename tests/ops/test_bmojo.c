@@ -362,8 +362,11 @@ static void bmt_layout_constant(bm_test_ctx *t)
             same &= memcmp(&z, &z0, sizeof z) == 0;
         }
     bm_test_true(t, same, "bmojo: state layout independent of T and pos0");
-    size_t per_seq = (size_t)(8 * 2 + 3 * 2 + 5 * 2 + 8 * 2) * 2 * 16 * 4 + (5 * 8) + 4 * 24 * 4;
-    bm_test_true(t, z0.total == 2 * per_seq, "bmojo: state bytes = (w + m_f + m_e + (m_f+m_e)) K/V rows + cands + y history");
+    /* window, fading ring and memory: (w + m_f + (m_f+m_e)) K/V rows; no candidate rows (they
+     * are in the memory or the window); 3 unused 4-byte buffers (cand_k, cand_v, mem_v) */
+    size_t per_seq = (size_t)(8 * 2 + 3 * 2 + 8 * 2) * 2 * 16 * 4 + (5 * 8) + 4 * 24 * 4;
+    bm_test_true(t, z0.total == 2 * per_seq + 12 && z0.mem_k == 2 * (size_t)2 * 8 * 2 * 16 * 4,
+                 "bmojo: state bytes = (w + m_f + (m_f+m_e)) K/V rows + cands + y history");
 }
 
 void test_op_bmojo(bm_test_ctx *t)
@@ -390,6 +393,9 @@ void test_op_bmojo(bm_test_ctx *t)
         {"dh256 GQA 2/1",       2, 11, 8, 2, 1, 256, 4, 2, 3, 4, BMT_RANDOM, 0},
         {"w > work-group",      2, 700, 16, 4, 2, 16, 300, 20, 40, 4, BMT_RANDOM, 0},
         {"many chunks ties",    2, 400, 6, 4, 2, 16, 16, 5, 24, 4, BMT_REPEAT, 0},
+        /* decoding moves up to m_e-1 list entries in blocks of the work-group size and walks
+         * Hkv*dh columns per item: both larger than a 256-item group here */
+        {"m_e, Hkv*dh > group", 2, 420, 8, 2, 2, 160, 50, 2, 300, 4, BMT_RANDOM, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bmt_case_all(t, &cases[i]);
     bmt_check_ties_exist(t, &cases[6]);
