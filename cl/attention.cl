@@ -198,6 +198,313 @@ __kernel void bm_attn_fwd(const int T, const int H, const int Hkv, const int dh,
     }
 }
 
+/* ---- Register-tiled prefill kernels (bm_attn_tiled2 / bm_attn_tiled4) and their shared phases,
+ * also used by bm_bmojo_attn_tiled* (cl/bmojo_attention.cl comes later in the program). ----
+ * Work-group: L = NX * NY work-items seen as an NY x NX grid (ty = lid / NX, tx = lid % NX).
+ * Work-item (ty, tx) owns query rows r_i = ty + NY*i (i < TR) of the BR = TR*NY rows, the score
+ * columns c_j = tx + NX*j (j < TC) of a key tile of BK = TC*NX keys, and the float4 columns
+ * q_jj = tx + NX*jj (jj < ND) of the O accumulator of its rows, all in registers. Local memory
+ * (floats; dq = dh rounded up to 4): Q [BR][dq] pre-scaled, K [BK][ldk] (ldk = dq+4 or dq:
+ * an odd number of float4s, so that the 8 work-items of a quarter-warp reading 8 different K
+ * rows as float4 hit 8 different bank groups), P [BR][BK+8] aliasing the K tile once scores
+ * are done, V [BK][dq], red [BR][NX] for the row-maximum and row-sum exchange. Per key tile:
+ * load K, V | S = Q K^T (float4 local loads: TR + TC of them per TR*TC*4 FMAs) and mask |
+ * partial row maxima -> red | row max from NX partials, P = exp(S - m), each work-item keeps
+ * its own partial row sum (same m for the whole row, so partial sums are reduced only once at
+ * the end), O *= alpha | O += P V (TR + 4*ND float4 loads per 16*TR*ND FMAs): 4 barriers. */
+#ifndef BM_ATT_TR
+#define BM_ATT_TR 4       /* query rows per work-item (launcher mirrors it) */
+#endif
+#define BM_ATT_NX 8       /* work-items across a key tile and across the head dimension */
+#define BM_ATT_TCMAX 4    /* key columns per work-item: 4 (dh <= 64) or 2 (dh <= 128) */
+#define BM_ATT_NDMAX 4    /* float4 output columns per work-item: 2 or 4 */
+/* The register arrays passed to these helpers stay in registers only once inlined with
+ * constant TC/ND (compilers otherwise keep big bodies out of line, arrays on the stack). */
+#define BM_ATT_INLINE inline __attribute__((always_inline))
+
+/* S[i][j] = Q[r_i] . K[c_j] over dq4 float4s. */
+static BM_ATT_INLINE void bm_attn_t_scores(__local const float4 *qs4, __local const float4 *ks4, const int dq4,
+                                    const int ldk4, const int ty, const int tx, const int NY, const int TC,
+                                    float s[BM_ATT_TR][BM_ATT_TCMAX])
+{
+    #pragma unroll
+    for (int i = 0; i < BM_ATT_TR; i++)
+        #pragma unroll
+        for (int j = 0; j < BM_ATT_TCMAX; j++) if (j < TC) s[i][j] = 0.0f;
+    for (int d4 = 0; d4 < dq4; d4++) {
+        float4 qv[BM_ATT_TR], kv[BM_ATT_TCMAX];
+        #pragma unroll
+        for (int i = 0; i < BM_ATT_TR; i++) qv[i] = qs4[(ty + NY * i) * dq4 + d4];
+        #pragma unroll
+        for (int j = 0; j < BM_ATT_TCMAX; j++) if (j < TC) kv[j] = ks4[(tx + BM_ATT_NX * j) * ldk4 + d4];
+        #pragma unroll
+        for (int i = 0; i < BM_ATT_TR; i++)
+            #pragma unroll
+            for (int j = 0; j < BM_ATT_TCMAX; j++) if (j < TC) {
+                float a = s[i][j];
+                a += qv[i].x * kv[j].x;
+                a += qv[i].y * kv[j].y;
+                a += qv[i].z * kv[j].z;
+                a += qv[i].w * kv[j].w;
+                s[i][j] = a;
+            }
+    }
+}
+
+/* Online-softmax update with the masked scores s (-INFINITY = masked) of one key tile, then
+ * O += P V. m_run is the row's running maximum (identical in the NX work-items of a row),
+ * l_run this work-item's partial running sum. Rows whose keys are all masked so far keep
+ * m = -inf, alpha = 1 and p = 0 (no exp(-inf - -inf) = NaN). pl aliases the K tile: every
+ * work-item has finished its scores when it passes the first barrier. */
+static BM_ATT_INLINE void bm_attn_t_update(float s[BM_ATT_TR][BM_ATT_TCMAX], float m_run[BM_ATT_TR],
+                                    float l_run[BM_ATT_TR], float4 acc[BM_ATT_TR][BM_ATT_NDMAX], const int ND,
+                                    const int TC, __local float *red, __local float *pl,
+                                    __local const float4 *vs4, const int dq4, const int ty, const int tx,
+                                    const int NY)
+{
+    const int pld = TC * BM_ATT_NX + 8;
+    #pragma unroll
+    for (int i = 0; i < BM_ATT_TR; i++) {
+        float mx = s[i][0];
+        #pragma unroll
+        for (int j = 1; j < BM_ATT_TCMAX; j++) if (j < TC) mx = fmax(mx, s[i][j]);
+        red[(ty + NY * i) * BM_ATT_NX + tx] = mx;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    #pragma unroll
+    for (int i = 0; i < BM_ATT_TR; i++) {
+        const int r = ty + NY * i;
+        float mt = red[r * BM_ATT_NX];
+        #pragma unroll
+        for (int x = 1; x < BM_ATT_NX; x++) mt = fmax(mt, red[r * BM_ATT_NX + x]);
+        const float m_old = m_run[i], m_new = fmax(m_old, mt);
+        const float alpha = m_new == m_old ? 1.0f : exp(m_old - m_new);
+        float sum = 0.0f;
+        #pragma unroll
+        for (int j = 0; j < BM_ATT_TCMAX; j++) if (j < TC) {
+            const float p = s[i][j] == -INFINITY ? 0.0f : exp(s[i][j] - m_new);
+            pl[r * pld + tx + BM_ATT_NX * j] = p;
+            sum += p;
+        }
+        l_run[i] = l_run[i] * alpha + sum;
+        m_run[i] = m_new;
+        #pragma unroll
+        for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND) acc[i][jj] *= alpha;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    __local const float4 *pl4 = (__local const float4 *)pl;
+    const int pld4 = pld / 4;
+    for (int c4 = 0; c4 < TC * BM_ATT_NX / 4; c4++) {
+        float4 pv[BM_ATT_TR];
+        #pragma unroll
+        for (int i = 0; i < BM_ATT_TR; i++) pv[i] = pl4[(ty + NY * i) * pld4 + c4];
+        #pragma unroll
+        for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND) {
+            /* columns past dh (small dh) read a valid column; their sums are never stored */
+            const int qc = min(tx + BM_ATT_NX * jj, dq4 - 1);
+            const float4 v0 = vs4[(4 * c4) * dq4 + qc], v1 = vs4[(4 * c4 + 1) * dq4 + qc];
+            const float4 v2 = vs4[(4 * c4 + 2) * dq4 + qc], v3 = vs4[(4 * c4 + 3) * dq4 + qc];
+            #pragma unroll
+            for (int i = 0; i < BM_ATT_TR; i++) {
+                float4 o = acc[i][jj];
+                o += pv[i].x * v0;
+                o += pv[i].y * v1;
+                o += pv[i].z * v2;
+                o += pv[i].w * v3;
+                acc[i][jj] = o;
+            }
+        }
+    }
+}
+
+/* Turns each work-item's partial row sums into the full row sums (same order in every
+ * work-item of a row, so all agree bit for bit). The last reads of red happened before the
+ * last update's second barrier. */
+static BM_ATT_INLINE void bm_attn_t_rowsum(float l_run[BM_ATT_TR], __local float *red, const int ty, const int tx,
+                                    const int NY)
+{
+    #pragma unroll
+    for (int i = 0; i < BM_ATT_TR; i++) red[(ty + NY * i) * BM_ATT_NX + tx] = l_run[i];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    #pragma unroll
+    for (int i = 0; i < BM_ATT_TR; i++) {
+        const int r = ty + NY * i;
+        float l = 0.0f;
+        #pragma unroll
+        for (int x = 0; x < BM_ATT_NX; x++) l += red[r * BM_ATT_NX + x];
+        l_run[i] = l;
+    }
+}
+
+/* Body of bm_attn_tiled<ND>: rows, key ranges, splits and the output as in bm_attn_fwd. */
+static BM_ATT_INLINE void bm_attn_tiled_body(const int ND, const int TC, const int T, const int H, const int Hkv,
+                                      const int dh, __global const float *q, const long q_ld, const long q_col,
+                                      __global const float *k, __global const float *v, const long kv_ld,
+                                      const long k_col, const long v_col, __global const float *kc,
+                                      __global const float *vc, const int cap, const long pos0,
+                                      const int window, const float scale, __global float *out,
+                                      const long out_ld, const int nsplit, __global float *part,
+                                      __local float4 *qs4, __local float4 *kp4, __local float4 *vs4,
+                                      __local float *red)
+{
+    const int lid = (int)get_local_id(0);
+    const int L = (int)get_local_size(0);
+    const int NY = L / BM_ATT_NX, ty = lid / BM_ATT_NX, tx = lid - ty * BM_ATT_NX;
+    const int BR = BM_ATT_TR * NY, BK = TC * BM_ATT_NX;
+    const int tile = (int)get_group_id(0);
+    const int bg = (int)get_group_id(1);
+    const int split = (int)get_group_id(2);
+    const int b = bg / Hkv, g = bg % Hkv;
+    const int G = H / Hkv;
+    const int nrows = G * T;
+    const int r0 = tile * BR;
+    const int rend = min(r0 + BR, nrows);
+    const int dq = (dh + 3) & ~3, dq4 = dq / 4, ldk4 = dq4 | 1, ldk = 4 * ldk4;
+    __local float *qs = (__local float *)qs4, *ks = (__local float *)kp4, *vs = (__local float *)vs4;
+
+    const long pos_first = pos0 + r0 / G, pos_last = pos0 + (rend - 1) / G;
+    const long t_lo = window > 0 ? max(0L, pos_first - window + 1) : 0L;
+    const long per = ((pos_last - t_lo + nsplit) / nsplit + BK - 1) / BK * BK;
+    const long lo = t_lo + split * per;
+    const long hi = min(pos_last, lo + per - 1); /* lo > hi: an empty split */
+
+    for (int e = lid; e < BR * dq; e += L) {
+        const int r = e / dq, d = e - r * dq;
+        const int row = r0 + r;
+        float val = 0.0f;
+        if (row < nrows && d < dh) {
+            const int t = row / G, h = g * G + (row - t * G);
+            val = scale * q[(long)(b * T + t) * q_ld + q_col + (long)h * dh + d];
+        }
+        qs[e] = val;
+    }
+
+    /* this work-item's rows: position, and the key bound below which its window ends */
+    int qp[BM_ATT_TR], qlo[BM_ATT_TR]; /* relative to pos0 (32-bit compares in the key loop) */
+    float m_run[BM_ATT_TR], l_run[BM_ATT_TR];
+    float4 acc[BM_ATT_TR][BM_ATT_NDMAX];
+    #pragma unroll
+    for (int i = 0; i < BM_ATT_TR; i++) {
+        const int row = r0 + ty + NY * i;
+        qp[i] = row < nrows ? row / G : INT_MIN; /* an unused row sees no key */
+        qlo[i] = row < nrows && window > 0 ? qp[i] - window : INT_MIN;
+        m_run[i] = -INFINITY;
+        l_run[i] = 0.0f;
+        #pragma unroll
+        for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND) acc[i][jj] = (float4)(0.0f);
+    }
+
+    /* K/V tile loading: element (c, d) of the [BK][dq] tile, walked in steps of L without
+     * divisions; a cached position p (pos0 - cap <= p < pos0) is in slot p % cap = (p - pos0
+     * + cap + pos0 % cap) mod cap */
+    const int ldiv = L / dq, lmod = L - ldiv * dq, c_init = lid / dq, d_init = lid - c_init * dq;
+    const long s0 = cap > 0 ? pos0 % cap : 0;
+    const long cache_base = (long)(b * Hkv + g) * cap * dh;
+    float s[BM_ATT_TR][BM_ATT_TCMAX];
+    for (long kb = lo; kb <= hi; kb += BK) {
+        const int nk = (int)min((long)BK, hi - kb + 1);
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's P and V are no longer read */
+        for (int c = c_init, d = d_init; c < BK;) {
+            float kval = 0.0f, vval = 0.0f;
+            if (c < nk && d < dh) {
+                const long p = kb + c;
+                if (p < pos0) {
+                    long slot = p - pos0 + cap + s0;
+                    if (slot >= cap) slot -= cap;
+                    const long off = cache_base + slot * dh + d;
+                    kval = kc[off];
+                    vval = vc[off];
+                } else {
+                    const long row = (long)b * T + (p - pos0);
+                    kval = k[row * kv_ld + k_col + (long)g * dh + d];
+                    vval = v[row * kv_ld + v_col + (long)g * dh + d];
+                }
+            }
+            ks[c * ldk + d] = kval;
+            vs[c * dq + d] = vval;
+            d += lmod;
+            c += ldiv;
+            if (d >= dq) {
+                d -= dq;
+                c++;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        bm_attn_t_scores(qs4, kp4, dq4, ldk4, ty, tx, NY, TC, s);
+        const int kr = (int)(kb - pos0); /* key position relative to pos0 (>= -cap) */
+        #pragma unroll
+        for (int j = 0; j < BM_ATT_TCMAX; j++) if (j < TC) {
+            const int c = tx + BM_ATT_NX * j, p = kr + c;
+            #pragma unroll
+            for (int i = 0; i < BM_ATT_TR; i++)
+                if (!(c < nk && p <= qp[i] && p > qlo[i])) s[i][j] = -INFINITY;
+        }
+        bm_attn_t_update(s, m_run, l_run, acc, ND, TC, red, ks, vs4, dq4, ty, tx, NY);
+    }
+    bm_attn_t_rowsum(l_run, red, ty, tx, NY);
+
+    if (nsplit > 1) {
+        /* partial results for bm_attn_combine: unnormalized O, then (m, l) per row */
+        const long prow = ((long)split * (long)get_num_groups(1) + bg) * nrows + r0;
+        __global float *pstat = part + (long)nsplit * (long)get_num_groups(1) * nrows * dh;
+        #pragma unroll
+        for (int i = 0; i < BM_ATT_TR; i++) {
+            const int r = ty + NY * i;
+            if (r0 + r >= nrows) continue;
+            #pragma unroll
+            for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND) {
+                const int d0 = 4 * (tx + BM_ATT_NX * jj);
+                __global float *o = part + (prow + r) * dh + d0;
+                const float4 a = acc[i][jj];
+                if (d0 < dh) o[0] = a.x;
+                if (d0 + 1 < dh) o[1] = a.y;
+                if (d0 + 2 < dh) o[2] = a.z;
+                if (d0 + 3 < dh) o[3] = a.w;
+            }
+            if (tx == 0) {
+                pstat[(prow + r) * 2] = m_run[i];
+                pstat[(prow + r) * 2 + 1] = l_run[i];
+            }
+        }
+        return;
+    }
+    #pragma unroll
+    for (int i = 0; i < BM_ATT_TR; i++) {
+        const int row = r0 + ty + NY * i;
+        if (row >= nrows) continue;
+        const int t = row / G, h = g * G + (row - t * G);
+        const float inv = 1.0f / l_run[i];
+        __global float *orow = out + (long)(b * T + t) * out_ld + (long)h * dh;
+        #pragma unroll
+        for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND) {
+            const int d0 = 4 * (tx + BM_ATT_NX * jj);
+            const float4 a = acc[i][jj] * inv;
+            if (d0 < dh) orow[d0] = a.x;
+            if (d0 + 1 < dh) orow[d0 + 1] = a.y;
+            if (d0 + 2 < dh) orow[d0 + 2] = a.z;
+            if (d0 + 3 < dh) orow[d0 + 3] = a.w;
+        }
+    }
+}
+
+/* global (ntiles * L, B*Hkv, nsplit), local (L, 1, 1), L = 8 * NY; local arrays sized by
+ * the launcher (bm_attn_tiled_choose in op_attention.c). dh <= 64: 4 keys x 2 float4 columns
+ * per work-item (BK 32); dh <= 128: 2 keys x 4 float4 columns (BK 16, so that 32 rows still
+ * fit 48 KiB of local memory). */
+#define BM_ATT_TILED_PARAMS                                                                         \
+    const int T, const int H, const int Hkv, const int dh, __global const float *q, const long q_ld,  \
+        const long q_col, __global const float *k, __global const float *v, const long kv_ld,        \
+        const long k_col, const long v_col, __global const float *kc, __global const float *vc,      \
+        const int cap, const long pos0, const int window, const float scale, __global float *out,    \
+        const long out_ld, const int nsplit, __global float *part, __local float4 *qs4,              \
+        __local float4 *kp4, __local float4 *vs4, __local float *red
+#define BM_ATT_TILED_ARGS                                                                             \
+    T, H, Hkv, dh, q, q_ld, q_col, k, v, kv_ld, k_col, v_col, kc, vc, cap, pos0, window, scale, out,  \
+        out_ld, nsplit, part, qs4, kp4, vs4, red
+
+__kernel void bm_attn_tiled2(BM_ATT_TILED_PARAMS) { bm_attn_tiled_body(2, 4, BM_ATT_TILED_ARGS); }
+__kernel void bm_attn_tiled4(BM_ATT_TILED_PARAMS) { bm_attn_tiled_body(4, 2, BM_ATT_TILED_ARGS); }
+
 /* Merges the nsplit partial results of bm_attn_fwd (split over keys): for each output element,
  * O = sum_s O_s e^(m_s - M) / sum_s l_s e^(m_s - M), M = max_s m_s; splits that saw no key of a
  * row (m_s = -inf) weigh 0. One work-item per (b, t, h, d), d fastest.

@@ -166,6 +166,170 @@ __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulo
     }
 }
 
+/* Register-tiled variant (the prefill path; see the top of this file): the shared phases of
+ * cl/attention.cl (bm_attn_t_scores / _update / _rowsum) over the same key list and masks as
+ * bm_bmojo_attn. Rows r < R = QT*rep of the work-group: token t0 + r % QT, head g*rep + r / QT.
+ * The key list's source of key kk (memory slot of chunk c0 + cc, new token, or window ring)
+ * is found without divisions: a tile spans few chunks (QT <= w), and a ring position p
+ * (pos0 - w < p < pos0) is in slot (p - pos0 + w + pos0 % w) mod w. */
+static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
+    const int ND, const int TC, __global const float *q, const ulong q_ld, const ulong q_col,
+    __global const float *kx, __global const float *vx, const ulong x_ld, const ulong kx_col, const ulong vx_col,
+    __global const float *win_k, __global const float *win_v, __global const float *scr, const ulong memk_off,
+    const ulong memv_off, __global float *out, const ulong out_ld, const int T, const int H, const int Hkv,
+    const int dh, const int w, const int m_f, const int m_e, const int pos0, const int NC, const float scale,
+    const int QT, __local float4 *qs4, __local float4 *kp4, __local float4 *vs4, __local float *red)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
+    const int NY = L / BM_ATT_NX, ty = lid / BM_ATT_NX, tx = lid - ty * BM_ATT_NX;
+    const int BR = BM_ATT_TR * NY, BK = TC * BM_ATT_NX;
+    const int tile = (int)get_group_id(0), g = (int)get_group_id(1), b = (int)get_group_id(2);
+    const int rep = H / Hkv, R = QT * rep, M = m_f + m_e;
+    const int t0 = tile * QT, t1 = min(T, t0 + QT) - 1;
+    const int P0 = pos0 + t0, P1 = pos0 + t1;
+    const int cbase = pos0 / w;
+    const int c0 = P0 / w - cbase, c1 = P1 / w - cbase;
+    const int nmem = M > 0 ? (c1 - c0 + 1) * M : 0;
+    const int plo = max(0, P0 - w + 1);
+    const int Nk = nmem + (P1 - plo + 1);
+    const int dq = (dh + 3) & ~3, dq4 = dq / 4, ldk4 = dq4 | 1, ldk = 4 * ldk4;
+    const int s0w = pos0 % w;
+    __global const float *memk = scr + memk_off, *memv = scr + memv_off;
+    __local float *qs = (__local float *)qs4, *ks = (__local float *)kp4, *vs = (__local float *)vs4;
+
+    for (int e = lid; e < BR * dq; e += L) {
+        const int r = e / dq, d = e - r * dq;
+        const int t = t0 + r % QT;
+        float val = 0.0f;
+        if (r < R && d < dh && t < T)
+            val = scale * q[((size_t)b * T + t) * q_ld + q_col + (size_t)(g * rep + r / QT) * dh + d];
+        qs[e] = val;
+    }
+
+    /* this work-item's rows: position and chunk (relative to cbase); unused rows match no key */
+    int prow[BM_ATT_TR], crow[BM_ATT_TR];
+    float m_run[BM_ATT_TR], l_run[BM_ATT_TR];
+    float4 acc[BM_ATT_TR][BM_ATT_NDMAX];
+    #pragma unroll
+    for (int i = 0; i < BM_ATT_TR; i++) {
+        const int r = ty + NY * i, t = t0 + r % QT;
+        const int ok = r < R && t < T;
+        prow[i] = ok ? pos0 + t : INT_MIN;
+        crow[i] = ok ? (pos0 + t) / w - cbase : -2;
+        m_run[i] = -INFINITY;
+        l_run[i] = 0.0f;
+        #pragma unroll
+        for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND) acc[i][jj] = (float4)(0.0f);
+    }
+
+    const int ldiv = L / dq, lmod = L - ldiv * dq, c_init = lid / dq, d_init = lid - c_init * dq;
+    float s[BM_ATT_TR][BM_ATT_TCMAX];
+    for (int kt = 0; kt < Nk; kt += BK) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's P and V are no longer read */
+        for (int c = c_init, d = d_init; c < BK;) {
+            const int kk = kt + c;
+            float kval = 0.0f, vval = 0.0f;
+            if (kk < Nk && d < dh) {
+                if (kk < nmem) {
+                    int cc = 0, j = kk;
+                    while (j >= M) {
+                        j -= M;
+                        cc++;
+                    }
+                    const size_t o = ((((size_t)b * NC + c0 + cc) * Hkv + g) * M + j) * dh + d;
+                    kval = memk[o];
+                    vval = memv[o];
+                } else {
+                    const int p = plo + (kk - nmem);
+                    if (p >= pos0) {
+                        const size_t o = ((size_t)b * T + (p - pos0)) * x_ld + (size_t)g * dh + d;
+                        kval = kx[o + kx_col];
+                        vval = vx[o + vx_col];
+                    } else {
+                        int slot = p - pos0 + w + s0w;
+                        if (slot >= w) slot -= w;
+                        const size_t o = (((size_t)b * Hkv + g) * w + slot) * dh + d;
+                        kval = win_k[o];
+                        vval = win_v[o];
+                    }
+                }
+            }
+            ks[c * ldk + d] = kval;
+            vs[c * dq + d] = vval;
+            d += lmod;
+            c += ldiv;
+            if (d >= dq) {
+                d -= dq;
+                c++;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        bm_attn_t_scores(qs4, kp4, dq4, ldk4, ty, tx, NY, TC, s);
+        #pragma unroll
+        for (int j = 0; j < BM_ATT_TCMAX; j++) if (j < TC) {
+            const int kk = kt + tx + BM_ATT_NX * j;
+            if (kk >= Nk) {
+                #pragma unroll
+                for (int i = 0; i < BM_ATT_TR; i++) s[i][j] = -INFINITY;
+            } else if (kk < nmem) {
+                /* memory slot jm of chunk c0 + cc: seen by the rows of that chunk, if valid */
+                int cc = 0, jm = kk;
+                while (jm >= M) {
+                    jm -= M;
+                    cc++;
+                }
+                const int st = (cbase + c0 + cc) * w;
+                const int valid = jm < m_f ? st - m_f + jm >= 0 : jm - m_f < st;
+                const int kch = valid ? c0 + cc : -1;
+                #pragma unroll
+                for (int i = 0; i < BM_ATT_TR; i++)
+                    if (crow[i] != kch) s[i][j] = -INFINITY;
+            } else {
+                const int p = plo + (kk - nmem);
+                #pragma unroll
+                for (int i = 0; i < BM_ATT_TR; i++)
+                    if (!(p <= prow[i] && p > prow[i] - w)) s[i][j] = -INFINITY;
+            }
+        }
+        bm_attn_t_update(s, m_run, l_run, acc, ND, TC, red, ks, vs4, dq4, ty, tx, NY);
+    }
+    bm_attn_t_rowsum(l_run, red, ty, tx, NY);
+
+    #pragma unroll
+    for (int i = 0; i < BM_ATT_TR; i++) {
+        const int r = ty + NY * i, t = t0 + r % QT;
+        if (r >= R || t >= T) continue;
+        const float inv = 1.0f / l_run[i];
+        __global float *orow = out + ((size_t)b * T + t) * out_ld + (size_t)(g * rep + r / QT) * dh;
+        #pragma unroll
+        for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND) {
+            const int d0 = 4 * (tx + BM_ATT_NX * jj);
+            const float4 a = acc[i][jj] * inv;
+            if (d0 < dh) orow[d0] = a.x;
+            if (d0 + 1 < dh) orow[d0 + 1] = a.y;
+            if (d0 + 2 < dh) orow[d0 + 2] = a.z;
+            if (d0 + 3 < dh) orow[d0 + 3] = a.w;
+        }
+    }
+}
+
+/* global (ntiles * L, Hkv, B), local (L, 1, 1); arguments as bm_bmojo_attn up to QT, then the
+ * four local arrays of bm_attn_tiled_choose's plan (op_attention.c). */
+#define BM_BMOJO_TILED_PARAMS                                                                                 \
+    __global const float *q, const ulong q_ld, const ulong q_col, __global const float *kx,                  \
+        __global const float *vx, const ulong x_ld, const ulong kx_col, const ulong vx_col,                  \
+        __global const float *win_k, __global const float *win_v, __global const float *scr,                 \
+        const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld, const int T,     \
+        const int H, const int Hkv, const int dh, const int w, const int m_f, const int m_e, const int pos0,  \
+        const int NC, const float scale, const int QT, __local float4 *qs4, __local float4 *kp4,            \
+        __local float4 *vs4, __local float *red
+#define BM_BMOJO_TILED_ARGS                                                                                   \
+    q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, T, H,   \
+        Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, qs4, kp4, vs4, red
+
+__kernel void bm_bmojo_attn_tiled2(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(2, 4, BM_BMOJO_TILED_ARGS); }
+__kernel void bm_bmojo_attn_tiled4(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(4, 2, BM_BMOJO_TILED_ARGS); }
+
 /* global (B*Hkv*n*dh), n = min(T, cap): ring[b, g, p % cap] <- row of position p for the last
  * n new tokens (the window ring with Kx/Vx, the fading ring with Kf/Vf). */
 __kernel void bm_bmojo_ring_append(__global const float *k, __global const float *v, const ulong ld,
