@@ -35,10 +35,11 @@ int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, c
         if (!st) st = bm_op_rmsnorm(rt, ws->xdbl, xd, R, w->b_norm, ws->xdbl, xd, R, (int)N, (int)n, eps);
         if (!st) st = bm_op_rmsnorm(rt, ws->xdbl, xd, R + n, w->c_norm, ws->xdbl, xd, R + n, (int)N, (int)n, eps);
     }
-    if (!st) st = bm_gemm(rt, N, di, R, ws->xdbl, 0, xd, w->dt_proj, 0, R, 0.0f, ws->dt, 0, di);
-    bm_scan_args sa = {.B = s->B, .T = T, .di = (int)di, .n = (int)n, .u = ws->u, .dt = ws->dt, .dt_ld = di,
+    /* the scan op applies dt_proj itself (fused into the decoding step) */
+    bm_scan_args sa = {.B = s->B, .T = T, .di = (int)di, .n = (int)n, .u = ws->u, .dt = NULL, .dt_ld = di,
                        .dt_bias = w->dt_bias, .A = w->A, .bc = ws->xdbl, .bc_ld = xd, .b_col = R, .c_col = R + n,
-                       .D = w->D, .z = ws->xz, .z_ld = xz_ld, .z_col = di, .state = ls->ssm, .y = ws->ys};
+                       .D = w->D, .z = ws->xz, .z_ld = xz_ld, .z_col = di, .state = ls->ssm, .y = ws->ys,
+                       .dt_proj = w->dt_proj, .dt_rank = (int)R};
     if (!st) st = bm_op_scan(rt, &sa);
     if (!st) st = bm_gemm(rt, N, d, di, ws->ys, 0, di, w->out_proj, 0, di, beta, out, 0, d);
     if (!st && w->out_proj_b) st = bm_op_bias_add(rt, out, d, w->out_proj_b, (int)N, (int)d);

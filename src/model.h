@@ -68,7 +68,6 @@ typedef struct {
     cl_mem xz;                       /* [N, 2*di] in_proj output; bmojo: [N, 2*di + qkv] (x|z|q|k|v) */
     cl_mem u;                        /* [N, di] conv + SiLU output */
     cl_mem xdbl;                     /* [N, dt_rank + 2*n] x_proj output */
-    cl_mem dt;                       /* [N, di] dt_proj output */
     cl_mem ys;                       /* [N, di] gated scan output */
     cl_mem y;                        /* [N, d] bmojo fading-stream output */
     cl_mem qkv;                      /* [N, (H + 2*Hkv) * dh] */

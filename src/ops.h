@@ -65,6 +65,9 @@ typedef struct {
     cl_mem z; size_t z_ld, z_col;
     cl_mem state;
     cl_mem y;
+    /* Optional: dt_proj [di, dt_rank]. When set, the op computes dt = bc[:, 0:dt_rank] dt_proj^T
+     * itself (the `dt` view is then unused): fused into the step for T = 1, a GEMM otherwise. */
+    cl_mem dt_proj; int dt_rank;
 } bm_scan_args;
 int bm_op_scan(bm_rt *rt, const bm_scan_args *a);
 

@@ -75,7 +75,7 @@ static void layer_state_release(bm_layer_state *ls)
 static void workspace_release(bm_workspace *ws)
 {
     cl_mem *bufs[] = {&ws->ids, &ws->x,  &ws->h,  &ws->xz,  &ws->u,           &ws->xdbl,
-                      &ws->dt,  &ws->ys, &ws->y,  &ws->qkv, &ws->kvf, &ws->att,         &ws->gu,
+                      &ws->ys, &ws->y,  &ws->qkv, &ws->kvf, &ws->att,         &ws->gu,
                       &ws->act, &ws->hf, &ws->logits, &ws->mix_scratch};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         bm_release(*bufs[i]);
@@ -100,7 +100,7 @@ static int workspace_reserve(bm_state *s, size_t N)
         cl_mem *buf;
         size_t cols;
     } plan[] = {{&ws->ids, 1},  {&ws->x, d},          {&ws->h, d},   {&ws->xz, dm.hproj},
-                {&ws->u, dm.di}, {&ws->xdbl, dm.xdbl}, {&ws->dt, dm.di}, {&ws->ys, dm.di}, {&ws->y, d},
+                {&ws->u, dm.di}, {&ws->xdbl, dm.xdbl}, {&ws->ys, dm.di}, {&ws->y, d},
                 {&ws->qkv, dm.qkv}, {&ws->kvf, dm.kvf}, {&ws->att, dm.att}, {&ws->gu, 2 * dm.f}, {&ws->act, dm.f},
                 {&ws->hf, d},   {&ws->logits, V}};
     int st = 0;

@@ -206,8 +206,57 @@ static void scan_bad_args(bm_test_ctx *t)
     bm_release(m);
 }
 
+/* dt_proj fused into the op (bm_scan_args.dt_proj): the decoding step kernel (T = 1) and the
+ * GEMM path (T > 1) against bm_ref_gemm + bm_ref_scan, from a nonzero state. */
+static void scan_dtproj_case(bm_test_ctx *t, int B, int T, int di, int n, int R)
+{
+    size_t N = (size_t)B * T, bc_ld = (size_t)R + 2 * n + 3, z_ld = 2 * (size_t)di + 1;
+    float *u = bm_test_alloc(N * di * 4), *bc = bm_test_alloc(N * bc_ld * 4), *z = bm_test_alloc(N * z_ld * 4);
+    float *W = bm_test_alloc((size_t)di * R * 4), *bias = bm_test_alloc((size_t)di * 4), *A = bm_test_alloc((size_t)di * n * 4);
+    float *D = bm_test_alloc((size_t)di * 4), *st0 = bm_test_alloc((size_t)B * di * n * 4), *dt = bm_test_alloc(N * di * 4);
+    float *y_ref = bm_test_alloc(N * di * 4), *st_ref = bm_test_alloc((size_t)B * di * n * 4);
+    float *y = bm_test_alloc(N * di * 4), *st = bm_test_alloc((size_t)B * di * n * 4);
+    bm_test_fill(t, u, N * di, -1, 1);
+    bm_test_fill(t, bc, N * bc_ld, -1, 1);
+    bm_test_fill(t, z, N * z_ld, -2, 2);
+    bm_test_fill(t, W, (size_t)di * R, -0.5f, 0.5f);
+    bm_test_fill(t, bias, (size_t)di, -4, -1);
+    bm_test_fill(t, A, (size_t)di * n, -8, -0.1f);
+    bm_test_fill(t, D, (size_t)di, 0.5f, 1.5f);
+    bm_test_fill(t, st0, (size_t)B * di * n, -1, 1);
+    bm_ref_gemm(N, (size_t)di, (size_t)R, bc, bc_ld, W, (size_t)R, 0.0f, dt, (size_t)di);
+    memcpy(st_ref, st0, (size_t)B * di * n * 4);
+    bm_ref_scan(B, T, di, n, u, dt, (size_t)di, bias, A, bc, bc_ld, (size_t)R, (size_t)R + n, D, z, z_ld, (size_t)di, st_ref,
+                y_ref);
+    cl_mem du = bm_test_buffer(t, u, N * di * 4), dbc = bm_test_buffer(t, bc, N * bc_ld * 4), dz = bm_test_buffer(t, z, N * z_ld * 4);
+    cl_mem dW = bm_test_buffer(t, W, (size_t)di * R * 4), db = bm_test_buffer(t, bias, (size_t)di * 4);
+    cl_mem dA = bm_test_buffer(t, A, (size_t)di * n * 4), dD = bm_test_buffer(t, D, (size_t)di * 4);
+    cl_mem ds = bm_test_buffer(t, st0, (size_t)B * di * n * 4), dy = bm_test_buffer(t, NULL, N * di * 4);
+    bm_scan_args a = {.B = B, .T = T, .di = di, .n = n, .u = du, .dt = NULL, .dt_ld = (size_t)di, .dt_bias = db, .A = dA,
+                      .bc = dbc, .bc_ld = bc_ld, .b_col = (size_t)R, .c_col = (size_t)R + n, .D = dD, .z = dz,
+                      .z_ld = z_ld, .z_col = (size_t)di, .state = ds, .y = dy, .dt_proj = dW, .dt_rank = R};
+    char what[128];
+    snprintf(what, sizeof what, "scan+dt_proj B=%d T=%d di=%d n=%d R=%d", B, T, di, n, R);
+    if (bm_test_status(t, bm_op_scan(t->rt, &a), what)) {
+        bm_test_read(t, dy, y, N * di * 4);
+        bm_test_read(t, ds, st, (size_t)B * di * n * 4);
+        bm_test_close(t, what, y, y_ref, N * di, 1e-5);
+        bm_test_close(t, "  ... final state", st, st_ref, (size_t)B * di * n, 1e-5);
+    }
+    bm_release(du), bm_release(dbc), bm_release(dz), bm_release(dW), bm_release(db);
+    bm_release(dA), bm_release(dD), bm_release(ds), bm_release(dy);
+    free(u), free(bc), free(z), free(W), free(bias), free(A), free(D), free(st0), free(dt), free(y_ref), free(st_ref);
+    free(y), free(st);
+}
+
 void test_op_scan(bm_test_ctx *t)
 {
+    scan_dtproj_case(t, 1, 1, 1, 1, 1);
+    scan_dtproj_case(t, 1, 1, 130, 16, 48);
+    scan_dtproj_case(t, 3, 1, 5, 4, 4);
+    scan_dtproj_case(t, 2, 1, 257, 16, 9);
+    scan_dtproj_case(t, 2, 7, 64, 16, 4);
+    scan_dtproj_case(t, 1, 100, 130, 8, 48);
     static const int Bs[] = {1, 2, 3}, dis[] = {1, 5, 64, 130}, ns[] = {1, 4, 16};
     /* Forced chunk length L = 16: T around L and many chunks. */
     const int L = 16;
