@@ -42,6 +42,26 @@
  * spills at dh=128). Softmax statistics are computed by one work-item per row (BK serial
  * steps) — cheap next to the QK^T and PV phases. Prefill measured on an H200 (fp32, 32/8 heads,
  * dh 128, T 4096, full causal): 34 ms, ~4 TFLOP/s.
+ *
+ * Two kernels share this layout, rows and key ranges (the launcher picks one per call):
+ *  - bm_attn_fwd (above description): per-element loops through local memory, any dh, small
+ *    row tiles; kept for decoding (T = 1: G rows per kv head, with the key split) and as the
+ *    fallback for dh > 128 or devices whose local memory does not fit the tiled kernel.
+ *  - bm_attn_tiled2 / bm_attn_tiled4 (prefill, >= 16 rows per kv head): register tiles, see
+ *    "Register-tiled prefill kernels" below.
+ * Prefill measurements, H200 (NVIDIA OpenCL, fp32), `bmojo bench --ops`: T 2048, window 512,
+ * 12/4 heads of 64, B 1 (2.8 GFLOP useful):
+ *   bm_attn_fwd (32 rows x 32 keys, 128 work-items)              1017.5 us   2.8 TFLOP/s
+ *   tiled, 4 rows x 4 keys per item, 128 items, 64 rows x 32 keys  206.6 us  13.6 TFLOP/s (4.9x)
+ *   tiled, 2 rows x 4 keys per item, 256 items (more warps)        320.9 us
+ *   tiled, 4 x 4 per item, 32 rows per work-group (2x the groups)  259.7 us
+ *   tiled 4 x 4, plus the next K/V tile prefetched into registers  283.3 us (register
+ *     pressure: +32 registers on ~170, spills; global latency was not the limit)
+ * Decoding (T 1 @ 4096, window 512) is unchanged: 44.5 us. POCL (2-core CPU, T 256): the tiled
+ * kernel is also faster there (24 % -> 58-65 % of the CPU's SGEMM rate, noisy machine).
+ * What limits the tiled kernel now: local-memory load bandwidth (~224 float4 loads per 2048
+ * FMAs per work-item and key tile) and the 4 barriers per 32-key tile; larger register tiles
+ * need more than the 48 KiB of local memory NVIDIA's OpenCL gives a work-group.
  */
 #ifndef BM_ATT_ACC
 #define BM_ATT_ACC 32     /* private output accumulators per work-item (launcher mirrors it) */
@@ -211,7 +231,14 @@ __kernel void bm_attn_fwd(const int T, const int H, const int Hkv, const int dh,
  * load K, V | S = Q K^T (float4 local loads: TR + TC of them per TR*TC*4 FMAs) and mask |
  * partial row maxima -> red | row max from NX partials, P = exp(S - m), each work-item keeps
  * its own partial row sum (same m for the whole row, so partial sums are reduced only once at
- * the end), O *= alpha | O += P V (TR + 4*ND float4 loads per 16*TR*ND FMAs): 4 barriers. */
+ * the end), O *= alpha | O += P V (TR + 4*ND float4 loads per 16*TR*ND FMAs): 4 barriers.
+ * Bank use (32 banks, float4 loads served 8 work-items at a time): Q and P reads are
+ * broadcasts within a row of the grid, K rows read by 8 work-items start 4 banks apart
+ * (odd float4 stride), V reads and P/red writes are consecutive. dh is a runtime argument;
+ * the two variants differ in TC/ND only (dh <= 64: 4 keys x 2 float4 columns, BK 32; dh <= 128:
+ * 2 keys x 4 float4 columns, BK 16 so that 32 rows of Q still fit 48 KiB). Loops over TC/ND run
+ * to compile-time maxima with a guard, and the helpers are always inlined: otherwise clang
+ * keeps the register arrays on the stack (checked with clang -> PTX -> ptxas -v for sm_90). */
 #ifndef BM_ATT_TR
 #define BM_ATT_TR 4       /* query rows per work-item (launcher mirrors it) */
 #endif

@@ -27,7 +27,17 @@
  * copying memory and window into one interleaved key list per chunk as in the paper's layout
  * (simpler masks but writes O(T*(w+M)) extra data); the per-row masks on a shared key union
  * cost at most (QT-1) extra masked keys per window tile. Tile sizes: see op_bmojo.c (small key
- * tiles, 8, measured fastest on an H200: 2x faster than 32). */
+ * tiles, 8, measured fastest on an H200: 2x faster than 32).
+ *
+ * Prefill uses bm_bmojo_attn_tiled2/4 instead (same keys and masks, the register-tiled phases of
+ * cl/attention.cl: each work-item owns 4 rows x 4 keys of S and 4 rows x 8 columns of O in
+ * registers, float4 local loads, row max/sum exchanged through a small local array; launcher:
+ * bmojo_attention_tiled in op_bmojo.c with bm_attn_tiled_choose's plan); bm_bmojo_attn stays for
+ * decoding (rep rows) and dh > 128. Measured on an H200 (NVIDIA OpenCL, fp32), bench --ops
+ * bmojo_mix (T 2048, w 512, m_f 4, m_e 32, 12/4 heads of 64; attention is most of it):
+ * bm_bmojo_attn 1985.9 us -> tiled 332.1 us (6.0x); tiled with 2 rows per work-item and 256
+ * work-items 427.4 us, with 32 rows per work-group 452.3 us, with the next K/V tile prefetched
+ * into registers 428.0 us (spills). Decoding unchanged (generic kernel). */
 
 /* Row pointer of key kk of the group's key list (memory segments first, then the window). */
 static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, int b, int g, int T, int Hkv,

@@ -1,11 +1,14 @@
 /* op_attention.c — launchers of causal GQA attention over a ring K/V cache (cl/attention.cl)
  * and of the cache append (cl/kv_cache.cl).
  *
- * Attention tiling is chosen here per call: work-group size L (<= the device's and the
- * kernel's limits, <= 128), BR rows (query head x token pairs of one kv-head group) per work-
- * group such that the BR x dh output tile fits BM_ATT_ACC private accumulators per work-item,
- * and BK keys per tile; BR and BK are shrunk until the local arrays (Q and K padded to dh+1,
- * V, scores, row statistics) fit the device's local memory. */
+ * Kernel and tiling are chosen here per call. Prefill (>= 16 rows per kv head, dh <= 128):
+ * the register-tiled bm_attn_tiled2/4 with bm_attn_tiled_choose's plan (64 rows per work-group
+ * of 128 work-items, fewer when local memory or the rows are short; also used by the B'MOJO
+ * launcher). Otherwise (decoding, big dh, small local memory) bm_attn_fwd: work-group size L
+ * (<= the device's and the kernel's limits, <= 128), BR rows (query head x token pairs of one
+ * kv-head group) per work-group such that the BR x dh output tile fits BM_ATT_ACC private
+ * accumulators per work-item, and BK keys per tile; BR and BK are shrunk until the local arrays
+ * (Q and K padded to dh+1, V, scores, row statistics) fit the device's local memory. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

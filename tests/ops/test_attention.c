@@ -3,6 +3,8 @@
  *    T {1,2,17,100,300}, window {0,1,5,16,512}, pos0 {0,3,40}, random caches (cap = window,
  *    window-1 or more; full: cap >= pos0+T), q/k/v as column views of one fused buffer (tight or
  *    padded), out_ld > H*dh (padding must stay untouched); relative tolerance 1e-5.
+ *  - both kernels forced (the register-tiled prefill kernel and the generic one) on shapes the
+ *    launcher would give to the other one: decoding with splits, prefill, every dh variant.
  *  - kv_append: cache contents equal the reference's exactly (including T > cap, ring wrap).
  *  - chained: 50 tokens in one call equal chunks of 7, 1, 1, 41 with kv_append in between, for
  *    window 5 (ring wrap-around; cap 5 and cap 4) and full attention; caches start as NaN so that
@@ -24,6 +26,7 @@ typedef struct {
     int64_t pos0;
     size_t pad; /* 0: tight fused [q|k|v]; else gaps of this size between and after */
     int nsplit; /* key splits (0: the launcher's choice) */
+    int variant; /* kernel (BM_ATTN_AUTO: the launcher's choice, or forced TILED / GENERIC) */
 } att_case;
 
 static void att_run_case(bm_test_ctx *t, const att_case *c)
@@ -51,10 +54,16 @@ static void att_run_case(bm_test_ctx *t, const att_case *c)
                       .v_cache = vcb, .cap = cap, .pos0 = c->pos0, .window = c->window, .scale = scale,
                       .out = ob, .out_ld = out_ld};
     char what[160];
-    snprintf(what, sizeof what, "attn B=%d H=%d/%d dh=%d T=%d w=%d pos0=%lld cap=%d pad=%zu split=%d", B, H, Hkv,
-             dh, T, c->window, (long long)c->pos0, cap, c->pad, c->nsplit);
-    const int st = c->nsplit ? bm_op_attention_nsplit(t->rt, &a, c->nsplit) : bm_op_attention(t->rt, &a);
-    if (bm_test_status(t, st, what)) {
+    snprintf(what, sizeof what, "attn B=%d H=%d/%d dh=%d T=%d w=%d pos0=%lld cap=%d pad=%zu split=%d kernel=%d", B, H,
+             Hkv, dh, T, c->window, (long long)c->pos0, cap, c->pad, c->nsplit, c->variant);
+    const int st = c->variant  ? bm_op_attention_variant(t->rt, &a, c->nsplit, c->variant)
+                   : c->nsplit ? bm_op_attention_nsplit(t->rt, &a, c->nsplit)
+                               : bm_op_attention(t->rt, &a);
+    if (st == BMOJO_EUNSUPPORTED && c->variant == BM_ATTN_TILED) {
+        /* a device whose local memory is too small for this head dim's tiles: the automatic
+         * choice never picks the tiled kernel there */
+        printf("skip  %s: tiled kernel does not fit this device\n", what);
+    } else if (bm_test_status(t, st, what)) {
         bm_test_read(t, ob, got, no * sizeof(float));
         const size_t nh = (size_t)B * T * H * dh;
         float *g = bm_test_alloc(nh * sizeof(float)), *w = bm_test_alloc(nh * sizeof(float));
@@ -91,6 +100,7 @@ static void att_random_cases(bm_test_ctx *t)
     static const int64_t pos0s[] = {0, 3, 40};
     for (int i = 0; i < 40; i++) {
         att_case c;
+        c.variant = BM_ATTN_AUTO;
         c.B = Bs[bm_test_randint(t, 2)];
         const int hh = (int)bm_test_randint(t, 4);
         c.H = HH[hh][0];
@@ -113,23 +123,46 @@ static void att_random_cases(bm_test_ctx *t)
     }
     /* explicit extremes */
     const att_case fixed[] = {
-        {2, 12, 4, 128, 300, 0, 340, 40, 3, 0},  /* largest prefill, full attention over a cache */
-        {2, 12, 4, 80, 300, 512, 512, 40, 0, 0}, /* window wider than the sequence */
-        {1, 1, 1, 16, 1, 1, 1, 3, 0, 0},         /* window 1: only itself */
-        {2, 6, 3, 64, 17, 5, 4, 40, 2, 0},       /* cap = window - 1, ring wrap */
-        {2, 4, 2, 128, 1, 0, 41, 40, 0, 0},      /* decoding over a full cache */
-        {1, 12, 4, 16, 1, 16, 16, 40, 1, 0},     /* decoding with a window */
-        {2, 4, 2, 64, 100, 16, 16, 0, 0, 0},     /* prefill from scratch, windowed */
-        {1, 8, 1, 64, 5, 0, 5, 0, 0, 0},         /* multi-query attention (Hkv = 1) */
+        {2, 12, 4, 128, 300, 0, 340, 40, 3, 0, 0},  /* largest prefill, full attention over a cache */
+        {2, 12, 4, 80, 300, 512, 512, 40, 0, 0, 0}, /* window wider than the sequence */
+        {1, 1, 1, 16, 1, 1, 1, 3, 0, 0, 0},         /* window 1: only itself */
+        {2, 6, 3, 64, 17, 5, 4, 40, 2, 0, 0},       /* cap = window - 1, ring wrap */
+        {2, 4, 2, 128, 1, 0, 41, 40, 0, 0, 0},      /* decoding over a full cache */
+        {1, 12, 4, 16, 1, 16, 16, 40, 1, 0, 0},     /* decoding with a window */
+        {2, 4, 2, 64, 100, 16, 16, 0, 0, 0, 0},     /* prefill from scratch, windowed */
+        {1, 8, 1, 64, 5, 0, 5, 0, 0, 0, 0},         /* multi-query attention (Hkv = 1) */
         /* split over keys (the decoding path on GPUs), forced: uneven and empty splits */
-        {2, 4, 2, 128, 1, 0, 700, 600, 0, 7},
-        {1, 12, 4, 64, 1, 16, 16, 40, 1, 3},
-        {2, 6, 3, 80, 17, 0, 60, 40, 2, 64},
-        {1, 4, 2, 16, 100, 5, 5, 3, 0, 2},
-        {2, 12, 4, 128, 300, 0, 340, 40, 0, 5},
-        {1, 1, 1, 16, 1, 0, 3000, 2999, 0, 0},  /* automatic choice, long decode */
+        {2, 4, 2, 128, 1, 0, 700, 600, 0, 7, 0},
+        {1, 12, 4, 64, 1, 16, 16, 40, 1, 3, 0},
+        {2, 6, 3, 80, 17, 0, 60, 40, 2, 64, 0},
+        {1, 4, 2, 16, 100, 5, 5, 3, 0, 2, 0},
+        {2, 12, 4, 128, 300, 0, 340, 40, 0, 5, 0},
+        {1, 1, 1, 16, 1, 0, 3000, 2999, 0, 0, 0},  /* automatic choice, long decode */
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) att_run_case(t, &fixed[i]);
+}
+
+/* Both kernels on every device whatever the launcher would pick: the generic one for prefill
+ * shapes and the register-tiled one for decoding shapes (rows far fewer than its tile, key
+ * splits, every dh variant: 16 and 64 -> 4x2 tiles, 80 and 128 -> 2x4 tiles). */
+static void att_variant_cases(bm_test_ctx *t)
+{
+    static const int dhs[] = {16, 64, 80, 128}, Ts[] = {1, 3, 17, 100, 300}, windows[] = {0, 5, 16, 512};
+    for (int i = 0; i < 24; i++) {
+        att_case c = {0};
+        c.variant = i % 2 ? BM_ATTN_TILED : BM_ATTN_GENERIC;
+        c.B = 1 + (int)bm_test_randint(t, 2);
+        c.H = i % 3 == 0 ? 12 : i % 3 == 1 ? 6 : 1;
+        c.Hkv = i % 3 == 0 ? 4 : i % 3 == 1 ? 3 : 1;
+        c.dh = dhs[(i / 2) % 4];
+        c.T = Ts[(i / 2 + i / 8) % 5];
+        c.window = windows[(i / 3) % 4];
+        c.pos0 = (int)bm_test_randint(t, 3) * 20;
+        c.cap = c.window > 0 ? c.window + (int)bm_test_randint(t, 2) : (int)c.pos0 + c.T;
+        c.pad = bm_test_randint(t, 2);
+        c.nsplit = i % 4 == 3 ? 1 + (int)bm_test_randint(t, 5) : 0;
+        att_run_case(t, &c);
+    }
 }
 
 static void att_kv_append_cases(bm_test_ctx *t)
@@ -278,6 +311,7 @@ static void att_bad_args(bm_test_ctx *t)
 void test_op_attention(bm_test_ctx *t)
 {
     att_random_cases(t);
+    att_variant_cases(t);
     att_kv_append_cases(t);
     att_chained(t, 5, 5);
     att_chained(t, 5, 4);
