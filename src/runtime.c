@@ -134,6 +134,18 @@ static int create_kernels(bm_rt *rt)
     return 0;
 }
 
+/* BMOJO_GEMV picks the decoding GEMM kernel (a tunable for measurements): auto, scalar, vec4. */
+static int gemv_variant_from_env(int *out)
+{
+    const char *v = getenv("BMOJO_GEMV");
+    *out = BM_GEMV_VARIANT_AUTO;
+    if (!v || !*v || !strcmp(v, "auto")) return 0;
+    if (!strcmp(v, "scalar")) *out = BM_GEMV_VARIANT_SCALAR;
+    else if (!strcmp(v, "vec4")) *out = BM_GEMV_VARIANT_VEC4;
+    else return bm_fail(BMOJO_EINVAL, "BMOJO_GEMV=%s: expected auto, scalar or vec4", v);
+    return 0;
+}
+
 int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
 {
     if (!out) return bm_fail(BMOJO_EINVAL, "bmojo_runtime_create: out is NULL");
@@ -141,7 +153,8 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     bm_rt *rt = calloc(1, sizeof *rt);
     if (!rt) return bm_fail(BMOJO_ENOMEM, "bmojo_runtime_create: out of host memory");
     atomic_fetch_add(&live_runtimes, 1);
-    int st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
+    int st = gemv_variant_from_env(&rt->gemv_variant);
+    if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
     if (!st) st = bm_device_limits_query(rt->device, &rt->lim);
     if (!st) {
         cl_int err = CL_SUCCESS;

@@ -30,6 +30,9 @@ typedef struct {
 
 #define BM_SCRATCH_SLOTS 4
 
+/* Which skinny-GEMM kernel decoding uses (cl/gemv.cl): auto = float4 on GPUs when aligned. */
+enum { BM_GEMV_VARIANT_AUTO = 0, BM_GEMV_VARIANT_SCALAR = 1, BM_GEMV_VARIANT_VEC4 = 2 };
+
 struct bmojo_runtime {
     cl_platform_id platform;
     cl_device_id device;
@@ -41,6 +44,7 @@ struct bmojo_runtime {
     char *build_options;      /* -D tunables passed to clBuildProgram */
     int n_kernels;
     bm_kernel_entry *kernels; /* every kernel of the program, sorted by name */
+    int gemv_variant;         /* BM_GEMV_VARIANT_*: from BMOJO_GEMV at start-up (tests set it) */
     cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
     size_t scratch_bytes[BM_SCRATCH_SLOTS];
 };

@@ -2,8 +2,21 @@
 #include "error.h"
 #include "ops.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #define GEMV_NB 4     /* mirrors BM_GEMV_NB in cl/gemv.cl */
+#define GEMV4_NB 8    /* mirrors BM_GEMV4_NB */
 #define GEMV_MAX_M 8  /* mirrors BM_GEMV_MAX_M */
+
+/* The float4 kernel when every offset and stride allows 16-byte loads and the runtime's choice
+ * (rt->gemv_variant: BMOJO_GEMV=scalar|vec4 at start-up, default vec4 on GPUs) permits it. */
+static int use_vec4(const bm_rt *rt, const bm_gemv_input *in, size_t K, size_t w_off, size_t ldw)
+{
+    int want = rt->gemv_variant == BM_GEMV_VARIANT_VEC4 || (rt->gemv_variant == BM_GEMV_VARIANT_AUTO && rt->lim.is_gpu);
+    return want && K % 4 == 0 && in->a_off % 4 == 0 && in->lda % 4 == 0 && w_off % 4 == 0 && ldw % 4 == 0 &&
+           in->u_col % 4 == 0;
+}
 
 int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
                size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
@@ -25,13 +38,18 @@ int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t
     if (lda < K || ldw < K || ldc < N || N > (size_t)1 << 30 || K > (size_t)1 << 30)
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv M=%zu N=%zu K=%zu: bad sizes (lda %zu ldw %zu ldc %zu)", M, N, K, lda,
                        ldw, ldc);
-    cl_kernel k = bm_kernel(rt, "bm_gemv");
+    const int vec4 = use_vec4(rt, in, K, w_off, ldw);
+    const char *name = vec4 ? "bm_gemv4" : "bm_gemv";
+    const size_t NB = vec4 ? GEMV4_NB : GEMV_NB;
+    cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "gemv");
-    /* GPUs: 128 items share the K loop (coalesced loads). CPUs (POCL): one item per group runs
-     * the K loop of NB rows sequentially, which streams each row from cache lines and avoids
-     * the barrier-separated reduction, 3-4x faster there. */
-    size_t L = !rt->lim.is_gpu ? 1 : rt->lim.wg < 128 ? rt->lim.wg : 128;
-    while (L > 1 && GEMV_MAX_M * GEMV_NB * L * sizeof(float) > rt->lim.local_mem / 2) L /= 2;
+    /* GPUs: L items share the K loop (coalesced loads): 128 for the scalar kernel, 64 for the
+     * float4 one (K = 768 is 192 float4s). CPUs (POCL): one item per group runs the K loop of NB
+     * rows sequentially, which streams each row from cache lines and avoids the barrier-separated
+     * reduction, 3-4x faster there. */
+    size_t L = !rt->lim.is_gpu ? 1 : vec4 ? 64 : 128;
+    if (L > rt->lim.wg) L = rt->lim.wg;
+    while (L > 1 && GEMV_MAX_M * NB * L * sizeof(float) > rt->lim.local_mem / 2) L /= 2;
     for (size_t m0 = 0; m0 < M; m0 += GEMV_MAX_M) {
         cl_int mb = (cl_int)(M - m0 < GEMV_MAX_M ? M - m0 : GEMV_MAX_M), n = (cl_int)N, kk = (cl_int)K;
         cl_ulong ao = a_off + m0 * lda, la = lda, wo = w_off, lw = ldw, co = c_off + m0 * ldc, lc = ldc;
@@ -43,10 +61,10 @@ int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t
                      BM_ARG(k, 5, la) | BM_ARG(k, 6, W) | BM_ARG(k, 7, wo) | BM_ARG(k, 8, lw) | BM_ARG(k, 9, beta) |
                      BM_ARG(k, 10, C) | BM_ARG(k, 11, co) | BM_ARG(k, 12, lc) | BM_ARG(k, 13, mode) |
                      BM_ARG(k, 14, nw) | BM_ARG(k, 15, eps) | BM_ARG(k, 16, ucol) |
-                     BM_ARG_LOCAL(k, 17, (size_t)mb * GEMV_NB * L * sizeof(float));
-        int st = bm_args_check(err, "bm_gemv");
-        size_t global = (N + GEMV_NB - 1) / GEMV_NB * L;
-        if (!st) st = bm_launch(rt, k, "bm_gemv", 1, &global, &L);
+                     BM_ARG_LOCAL(k, 17, (size_t)mb * NB * L * sizeof(float));
+        int st = bm_args_check(err, name);
+        size_t global = (N + NB - 1) / NB * L;
+        if (!st) st = bm_launch(rt, k, name, 1, &global, &L);
         if (st) return st;
     }
     return 0;

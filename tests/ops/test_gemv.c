@@ -21,8 +21,10 @@ static void test_transforms(bm_test_ctx *t)
     const size_t shapes[][3] = {{1, 1, 1}, {1, 37, 768}, {3, 130, 257}, {8, 64, 64}, {11, 9, 100}, {1, 1280, 64}};
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         size_t M = shapes[c][0], N = shapes[c][1], K = shapes[c][2];
-        for (int mode = BM_GEMV_RMSNORM; mode <= BM_GEMV_SWIGLU; mode++) {
-            size_t lda = mode == BM_GEMV_SWIGLU ? 2 * K + 3 : K + 1, off = 2, na = off + M * lda;
+        for (int mode = BM_GEMV_RMSNORM; mode <= BM_GEMV_SWIGLU; mode++)
+        for (int aligned = 0; aligned < 2; aligned++) { /* aligned: the float4 kernel can take it */
+            size_t lda = mode == BM_GEMV_SWIGLU ? 2 * K + (aligned ? 0 : 3) : K + (aligned ? 0 : 1);
+            size_t off = aligned ? 4 : 2, na = off + M * lda;
             float *A = bm_test_alloc(na * 4), *nw = bm_test_alloc(K * 4), *W = bm_test_alloc(N * K * 4);
             float *Ain = bm_test_alloc(M * K * 4), *want = bm_test_alloc(M * N * 4), *got = bm_test_alloc(M * N * 4);
             bm_test_fill(t, A, na, -2, 2);
@@ -35,8 +37,8 @@ static void test_transforms(bm_test_ctx *t)
             cl_mem dC = bm_test_buffer(t, NULL, M * N * 4);
             bm_gemv_input in = {mode, dA, off, lda, dn, 1e-5f, K};
             char what[128];
-            snprintf(what, sizeof what, "gemv %s M=%zu N=%zu K=%zu", mode == BM_GEMV_RMSNORM ? "rmsnorm(A)" : "swiglu(A)", M,
-                     N, K);
+            snprintf(what, sizeof what, "gemv%s %s M=%zu N=%zu K=%zu%s", t->rt->gemv_variant == BM_GEMV_VARIANT_VEC4 ? "4" : "",
+                     mode == BM_GEMV_RMSNORM ? "rmsnorm(A)" : "swiglu(A)", M, N, K, aligned ? " aligned" : "");
             if (bm_test_status(t, bm_op_gemv_in(t->rt, &in, M, N, K, dW, 0, K, 0.0f, dC, 0, N), what)) {
                 bm_test_read(t, dC, got, M * N * 4);
                 bm_test_close(t, what, got, want, M * N, 1e-5);
@@ -54,9 +56,22 @@ static void test_transforms(bm_test_ctx *t)
     bm_release(x);
 }
 
+static void test_plain(bm_test_ctx *t);
+
+/* Both kernels (scalar and float4) on every case, whatever the device would pick by default. */
 void test_op_gemv(bm_test_ctx *t)
 {
-    test_transforms(t);
+    const int saved = t->rt->gemv_variant;
+    for (int v = BM_GEMV_VARIANT_SCALAR; v <= BM_GEMV_VARIANT_VEC4; v++) {
+        t->rt->gemv_variant = v;
+        test_transforms(t);
+        test_plain(t);
+    }
+    t->rt->gemv_variant = saved;
+}
+
+static void test_plain(bm_test_ctx *t)
+{
     const gemv_case cases[] = {
         {1, 1, 1, 0, 0, 0.0f},    {1, 3072, 768, 0, 0, 0.0f}, {1, 768, 3072, 0, 0, 1.0f}, {2, 37, 19, 3, 5, 0.0f},
         {3, 5, 1, 0, 7, 1.0f},    {7, 130, 257, 1, 0, 0.0f},  {8, 64, 64, 0, 0, 1.0f},    {9, 41, 100, 2, 3, 0.0f},
