@@ -66,12 +66,14 @@ __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulo
                             __global float *out, const ulong out_ld,
                             const int T, const int H, const int Hkv, const int dh, const int w,
                             const int m_f, const int m_e, const int pos0, const int NC, const float scale,
-                            const int QT, const int KT,
+                            const int QT, const int KT, const int nsplit, const int KS,
+                            __global float *part,
                             __local float *Qs, __local float *Os, __local float *Ks, __local float *Vs,
                             __local float *S, __local float *st)
 {
     const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
-    const int tile = (int)get_group_id(0), g = (int)get_global_id(1), b = (int)get_global_id(2);
+    const int tile = (int)get_group_id(0) / nsplit, split = (int)get_group_id(0) - tile * nsplit;
+    const int g = (int)get_global_id(1), b = (int)get_global_id(2);
     const int rep = H / Hkv, R = QT * rep, M = m_f + m_e;
     const int t0 = tile * QT, t1 = min(T, t0 + QT) - 1;
     const int P0 = pos0 + t0, P1 = pos0 + t1;
@@ -80,6 +82,8 @@ __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulo
     const int nmem = M > 0 ? (c1 - c0 + 1) * M : 0;
     const int plo = max(0, P0 - w + 1);
     const int Nk = nmem + (P1 - plo + 1);
+    /* this split's keys [kbeg, kend) of the list (the last split takes the rest) */
+    const int kbeg = min(Nk, split * KS), kend = split == nsplit - 1 ? Nk : min(Nk, kbeg + KS);
     __global const float *memk = scr + memk_off, *memv = scr + memv_off;
     __local float *mrow = st, *lrow = st + R, *arow = st + 2 * R;
 
@@ -94,12 +98,12 @@ __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulo
         lrow[r] = 0.0f;
     }
 
-    for (int kt = 0; kt < Nk; kt += KT) {
+    for (int kt = kbeg; kt < kend; kt += KT) {
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int i = lid; i < KT * dh; i += lsz) {
             int jj = i / dh, x = i - jj * dh, kk = kt + jj;
             float kv = 0.0f, vv = 0.0f;
-            if (kk < Nk) {
+            if (kk < kend) {
                 int src;
                 size_t o = bm_bmojo_key_off(kk, nmem, M, c0, plo, b, g, T, Hkv, dh, w, pos0, NC, x_ld, &src);
                 if (src == 0) {
@@ -121,7 +125,7 @@ __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulo
             int r = i / KT, jj = i - r * KT, kk = kt + jj;
             int t = t0 + r % QT;
             int P = pos0 + t;
-            int ok = t < T && kk < Nk;
+            int ok = t < T && kk < kend;
             if (ok) {
                 if (kk < nmem) {
                     int c = c0 + kk / M, j = kk % M;
@@ -169,6 +173,27 @@ __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulo
         }
     }
     barrier(CLK_LOCAL_MEM_FENCE);
+    if (nsplit > 1) {
+        /* partial results in bm_attn_combine's layout (cl/attention.cl): unnormalized O rows
+         * [nsplit, B*Hkv, rep*T, dh], then (m, l) pairs; row t*rep + (h - g*rep) of group b*Hkv+g.
+         * A split that saw no key of a row leaves m = -inf there, which the combine skips. */
+        const size_t nbg = (size_t)get_num_groups(2) * Hkv, nrows = (size_t)rep * T;
+        const size_t pbase = ((size_t)split * nbg + (size_t)b * Hkv + g) * nrows;
+        __global float *pstat = part + (size_t)nsplit * nbg * nrows * dh;
+        for (int i = lid; i < R * dh; i += lsz) {
+            int r = i / dh, x = i - r * dh, t = t0 + r % QT;
+            if (t < T) part[(pbase + (size_t)t * rep + r / QT) * dh + x] = Os[i];
+        }
+        for (int r = lid; r < R; r += lsz) {
+            int t = t0 + r % QT;
+            if (t < T) {
+                const size_t pr = pbase + (size_t)t * rep + r / QT;
+                pstat[pr * 2] = mrow[r];
+                pstat[pr * 2 + 1] = lrow[r];
+            }
+        }
+        return;
+    }
     for (int i = lid; i < R * dh; i += lsz) {
         int r = i / dh, x = i - r * dh;
         int t = t0 + r % QT, h = g * rep + r / QT;

@@ -21,7 +21,9 @@
  *            A candidate's Kx/Vx row is not stored apart: the candidates at positions < R are
  *            a prefix of the memory's eidetic list (the i-th of them is slot m_f+i), the
  *            others (positions R .. pos0-1) are in the window ring.
- * Decoding (T = 1) is 2 launches with no copies and no scratch use, whatever pos0. */
+ * Decoding (T = 1) is 2 launches with no copies and no scratch use, whatever pos0; 3 where the
+ * attention is split over keys (GPUs with few kv heads * sequences: partial results in the
+ * runtime's scratch slot 0, then a combine). */
 #ifndef BM_OPS_BMOJO_H
 #define BM_OPS_BMOJO_H
 
@@ -73,5 +75,14 @@ size_t bm_bmojo_scratch_bytes(const bm_bmojo_args *a);
  * detail naming the field for bad sizes). scratch: at least bm_bmojo_scratch_bytes(a) bytes
  * (its contents need not be initialised). T == 0 is a no-op. */
 int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch);
+
+/* Most key splits of the decoding attention. */
+#define BM_BMOJO_MAX_SPLIT 64
+
+/* As bm_bmojo_mix, with the decoding step's (T = 1) attention split over nsplit ranges of its
+ * key list (0: the launcher's choice, what bm_bmojo_mix does; 1: no split; at most
+ * BM_BMOJO_MAX_SPLIT; ignored when T > 1) — tests force the split path with it on any device.
+ * A split decoding step uses the runtime's scratch slot 0 (bm_scratch) for the partial results. */
+int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int nsplit);
 
 #endif

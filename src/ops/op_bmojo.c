@@ -106,6 +106,15 @@ static int bmojo_check(const bm_bmojo_args *a)
 #ifndef BM_BMOJO_ATTN_DECODE_KT
 #define BM_BMOJO_ATTN_DECODE_KT 64
 #endif
+/* Decoding split over keys (bmojo_auto_split): work-groups wanted per compute unit, fewest keys
+ * per split. With 4 groups (B 1, 4 kv heads) and 548 keys on a 132-CU H200 this gives 35 splits
+ * of 16 keys (one key tile each): 140 work-groups instead of 4. */
+#ifndef BM_BMOJO_SPLIT_PER_CU
+#define BM_BMOJO_SPLIT_PER_CU 2
+#endif
+#ifndef BM_BMOJO_SPLIT_KEYS
+#define BM_BMOJO_SPLIT_KEYS 16
+#endif
 
 /* Attention tiles: QT query tokens (times rep heads) and KT keys, as large as local memory
  * allows; returns the local bytes or 0 when even 1 x 1 does not fit. */
@@ -237,23 +246,114 @@ static int bmojo_attention_tiled(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, 
     return bm_launch(rt, kn, p.name, 3, g, l);
 }
 
-/* The attention over [memory | window]: the memory rows of the NC chunks are read from mem at
- * element offsets mk / mv (the prefill's scratch, or the state memory when decoding). */
-static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC)
+/* Keys of a decoding token's list (T = 1, one chunk): its chunk's M memory slots (masked ones
+ * included) and its window, positions max(0, pos0-w+1) .. pos0 — bm_bmojo_attn's Nk. */
+static int bmojo_decode_keys(const bm_bmojo_args *a)
 {
-    int tst = bmojo_attention_tiled(rt, a, mem, mk, mv, NC);
-    if (tst != 1) return tst;
+    const int64_t plo = a->pos0 - a->window + 1 > 0 ? a->pos0 - a->window + 1 : 0;
+    return a->m_f + a->m_e + (int)(a->pos0 - plo + 1);
+}
+
+/* Keys per split KS (a multiple of 8) for nsplit splits of the decoding key list: the splits
+ * take consecutive ranges of KS keys, the last one the rest; with more splits than ranges of 8
+ * keys, the trailing splits are empty (they report m = -inf, which the combine skips). */
+static int bmojo_split_keys(const bm_bmojo_args *a, int nsplit)
+{
+    const int Nk = bmojo_decode_keys(a), per = (Nk + nsplit - 1) / nsplit;
+    return (per + 7) & ~7;
+}
+
+/* Automatic split count for decoding: only where the Hkv*B work-groups leave a GPU mostly idle
+ * (the walk over the ~w + M keys of one work-group is serial in its key tiles). Aims at
+ * BM_BMOJO_SPLIT_PER_CU work-groups per compute unit with at least BM_BMOJO_SPLIT_KEYS keys per
+ * split; the splits are then all non-empty. CPU devices keep one work-group per (kv head,
+ * sequence): their few compute units are already busy with those, and the combine launch costs
+ * more than it saves there. */
+static int bmojo_auto_split(const bm_rt *rt, const bm_bmojo_args *a)
+{
+    if (a->T != 1 || !rt->lim.is_gpu) return 1;
+    const size_t groups = (size_t)a->B * a->Hkv;
+    const size_t target = (size_t)BM_BMOJO_SPLIT_PER_CU * (rt->lim.compute_units ? rt->lim.compute_units : 1u);
+    if (groups * 2 > target) return 1;
+    const int Nk = bmojo_decode_keys(a);
+    size_t per = ((size_t)Nk * groups + target - 1) / target; /* keys per split that reach the target */
+    if (per < BM_BMOJO_SPLIT_KEYS) per = BM_BMOJO_SPLIT_KEYS;
+    per = (per + 7) & ~(size_t)7;
+    size_t n = ((size_t)Nk + per - 1) / per;
+    if (n > BM_BMOJO_MAX_SPLIT) n = BM_BMOJO_MAX_SPLIT;
+    return n < 2 ? 1 : (int)n;
+}
+
+/* Work-group size for a simple one-item-per-element kernel. */
+static size_t bmojo_kernel_wg(const bm_rt *rt, cl_kernel k)
+{
+    size_t wg = rt->lim.wg, kwg = 0;
+    if (clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL) == CL_SUCCESS &&
+        kwg > 0 && kwg < wg)
+        wg = kwg;
+    if (rt->lim.max_wi[0] < wg) wg = rt->lim.max_wi[0];
+    return wg ? wg : 1;
+}
+
+/* Merges the partial (O, m, l) rows of a split decoding attention (bm_attn_combine, whose
+ * layout bm_bmojo_attn writes). */
+static int bmojo_combine(bm_rt *rt, const bm_bmojo_args *a, int nsplit, cl_mem part)
+{
+    cl_kernel kc = bm_kernel(rt, "bm_attn_combine");
+    if (!kc) return bm_fail_context(BMOJO_EBUILD, "bmojo mix: attention combine");
+    const cl_int B = a->B, T = a->T, H = a->H, Hkv = a->Hkv, cdh = a->dh, cns = nsplit;
+    const cl_long out_ld = (cl_long)a->out_ld;
+    cl_int err = 0;
+    int i = 0;
+    err |= BM_ARG(kc, i++, B);
+    err |= BM_ARG(kc, i++, T);
+    err |= BM_ARG(kc, i++, H);
+    err |= BM_ARG(kc, i++, Hkv);
+    err |= BM_ARG(kc, i++, cdh);
+    err |= BM_ARG(kc, i++, cns);
+    err |= BM_ARG(kc, i++, part);
+    err |= BM_ARG(kc, i++, a->out);
+    err |= BM_ARG(kc, i++, out_ld);
+    int st = bm_args_check(err, "bm_attn_combine");
+    if (st) return st;
+    const size_t g = (size_t)a->B * a->T * a->H * a->dh, l = bmojo_kernel_wg(rt, kc);
+    return bm_launch(rt, kc, "bm_attn_combine", 1, &g, &l);
+}
+
+/* The attention over [memory | window]: the memory rows of the NC chunks are read from mem at
+ * element offsets mk / mv (the prefill's scratch, or the state memory when decoding). nsplit > 1
+ * (decoding only): bm_bmojo_attn split over the key list (groups (split, kv head, sequence)),
+ * partial results in the runtime's scratch slot 0, then bm_attn_combine. */
+static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
+                           int nsplit)
+{
+    if (nsplit > 1 && a->T != 1)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: a key split (%d) is for decoding only (T = %d)", nsplit, a->T);
+    if (nsplit <= 1) {
+        int tst = bmojo_attention_tiled(rt, a, mem, mk, mv, NC);
+        if (tst != 1) return tst;
+        nsplit = 1;
+    }
     int QT = 1, KT = 1;
     size_t lbytes = bmojo_attn_tiles(rt, a, &QT, &KT);
     if (!lbytes)
         return bm_fail(BMOJO_EUNSUPPORTED, "bmojo mix: head_dim %d with %d query heads per kv head does not fit "
                        "the device's %llu bytes of local memory", a->dh, a->H / a->Hkv,
                        (unsigned long long)rt->lim.local_mem);
+    int KS = 0;
+    cl_mem part = a->out; /* unused without a split */
+    if (nsplit > 1) {
+        KS = bmojo_split_keys(a, nsplit);
+        if (KT > KS) KT = KS; /* smaller tiles fit too: one tile per split when KS <= 64 */
+        const size_t bytes = sizeof(float) * (size_t)nsplit * a->B * a->H * (size_t)(a->dh + 2);
+        int sst = bm_scratch(rt, 0, bytes, &part);
+        if (sst) return bm_fail_context(sst, "bmojo mix: attention with %d key splits", nsplit);
+    }
     const size_t R = (size_t)QT * (a->H / a->Hkv);
     cl_kernel kn = bm_kernel(rt, "bm_bmojo_attn");
     if (!kn) return BMOJO_EBUILD;
     cl_int cT = a->T, cH = a->H, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
-    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = QT, cKT = KT, err = 0;
+    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = QT, cKT = KT, cns = nsplit, cKS = KS, err = 0;
     cl_ulong q_ld = a->q_ld, q_col = a->q_col, x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
     cl_ulong out_ld = a->out_ld;
     cl_float scale = a->scale;
@@ -285,6 +385,9 @@ static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulo
     err |= BM_ARG(kn, i++, scale);
     err |= BM_ARG(kn, i++, cQT);
     err |= BM_ARG(kn, i++, cKT);
+    err |= BM_ARG(kn, i++, cns);
+    err |= BM_ARG(kn, i++, cKS);
+    err |= BM_ARG(kn, i++, part);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)KT * a->dh);
@@ -294,15 +397,16 @@ static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulo
     int st = bm_args_check(err, "bm_bmojo_attn");
     if (st) return st;
     size_t ntiles = ((size_t)a->T + QT - 1) / QT;
-    size_t g[3] = {rt->lim.wg * ntiles, (size_t)a->Hkv, (size_t)a->B}, l[3] = {rt->lim.wg, 1, 1};
-    return bm_launch(rt, kn, "bm_bmojo_attn", 3, g, l);
+    size_t g[3] = {rt->lim.wg * ntiles * (size_t)nsplit, (size_t)a->Hkv, (size_t)a->B}, l[3] = {rt->lim.wg, 1, 1};
+    if ((st = bm_launch(rt, kn, "bm_bmojo_attn", 3, g, l))) return st;
+    return nsplit > 1 ? bmojo_combine(rt, a, nsplit, part) : 0;
 }
 
 /* Decoding, T = 1: the whole state update in one launch (bm_bmojo_step: the memory rebuild at a
  * chunk start, eps and the y history, the ring appends, the candidate insertion), then the
  * attention reading the state memory of the token's chunk in place (NC = 1, so its chunk
  * memory layout is the state's). Nothing here depends on pos0 but the kernels' arguments. */
-static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a)
+static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
 {
     cl_kernel kn = bm_kernel(rt, "bm_bmojo_step");
     if (!kn) return BMOJO_EBUILD;
@@ -346,16 +450,20 @@ static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a)
     if (st) return st;
     size_t g[2] = {rt->lim.wg, (size_t)a->B}, l[2] = {rt->lim.wg, 1};
     if ((st = bm_launch(rt, kn, "bm_bmojo_step", 2, g, l))) return st;
-    return bmojo_attention(rt, a, a->mem_k, 0, mv, 1);
+    return bmojo_attention(rt, a, a->mem_k, 0, mv, 1, nsplit ? nsplit : bmojo_auto_split(rt, a));
 }
 
-int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
+int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch) { return bm_bmojo_mix_nsplit(rt, a, scratch, 0); }
+
+int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int nsplit)
 {
     int st = bmojo_check(a);
     if (st) return st;
+    if (nsplit < 0 || nsplit > BM_BMOJO_MAX_SPLIT)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: %d key splits (0 .. %d)", nsplit, BM_BMOJO_MAX_SPLIT);
     if (a->T == 0) return 0;
     if (!scratch) return bm_fail(BMOJO_EINVAL, "bmojo mix: scratch buffer is NULL");
-    if (a->T == 1) return bmojo_decode(rt, a);
+    if (a->T == 1) return bmojo_decode(rt, a, nsplit);
     const int w = a->window, mf = a->m_f, me = a->m_e, M = mf + me;
     const int pos0 = (int)a->pos0, T = a->T;
     const int NC = (pos0 + T - 1) / w - pos0 / w + 1;
@@ -479,7 +587,7 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch)
     }
 
     /* 4. attention */
-    if ((st = bmojo_attention(rt, a, scratch, o_mk, o_mv, NC))) return st;
+    if ((st = bmojo_attention(rt, a, scratch, o_mk, o_mv, NC, 1))) return st;
 
     /* 5. state: rings (after the attention and gather_mem read them), then the frozen memory of
      *    the last chunk (gather_mem has read the old one) */

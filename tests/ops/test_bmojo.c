@@ -3,7 +3,8 @@
  * (bm_ref_bmojo_direct), with the sequence fed in one call, in pieces across chunk boundaries
  * and token by token; after every call the device state is compared with the reference state,
  * and guard bytes after every state buffer must be untouched (state never outgrows its layout).
- * m_f = m_e = 0 is also checked against plain windowed attention (bm_ref_attention). */
+ * m_f = m_e = 0 is also checked against plain windowed attention (bm_ref_attention). The
+ * decoding attention's split over keys is forced with several split counts (bmt_split_case). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,7 +168,8 @@ static void bmt_state_compare(bm_test_ctx *t, const char *what, bmt_state *S)
 
 /* Feeds the sequence in pieces (lengths summing to c->T) through both the kernel path and the
  * reference; compares every piece's state, then o of all positions with the definition. */
-static void bmt_run(bm_test_ctx *t, const bmt_data *D, const int *pieces, int npieces, const char *feed)
+static void bmt_run_split(bm_test_ctx *t, const bmt_data *D, const int *pieces, int npieces, const char *feed,
+                          int nsplit)
 {
     const bmt_case *c = &D->c;
     const int B = c->B, T = c->T, HD = c->H * c->dh;
@@ -230,7 +232,8 @@ static void bmt_run(bm_test_ctx *t, const bmt_data *D, const int *pieces, int np
         cl_mem scr = bm_test_buffer(t, NULL, sb);
         a.y = dy; a.q = dq; a.kx = dx; a.vx = dx; a.kf = df; a.vf = df; a.out = dout;
         snprintf(what, sizeof what, "%s [%s] piece %d (pos0 %d, T %d)", c->name, feed, pi, pos0, n);
-        if (bm_test_status(t, bm_bmojo_mix(t->rt, &a, scr), what) && bm_test_status(t, bm_finish(t->rt), what)) {
+        if (bm_test_status(t, bm_bmojo_mix_nsplit(t->rt, &a, scr, nsplit), what) &&
+            bm_test_status(t, bm_finish(t->rt), what)) {
             bm_test_read(t, dout, out, sizeof(float) * (size_t)B * n * D->out_ld);
             bmt_unslice(o_dev, out, B, T, HD, D->out_ld, pos0, n);
             bmt_state_compare(t, what, &S);
@@ -276,6 +279,52 @@ static void bmt_run(bm_test_ctx *t, const bmt_data *D, const int *pieces, int np
     free(o_dev);
     free(o_ref);
     free(o_dir);
+}
+
+/* bmt_run_split with the launcher's own choice of decoding split. */
+static void bmt_run(bm_test_ctx *t, const bmt_data *D, const int *pieces, int npieces, const char *feed)
+{
+    bmt_run_split(t, D, pieces, npieces, feed, 0);
+}
+
+/* The decoding step's attention split over keys, forced (any device): tokens one at a time
+ * from position 0 (window partly filled, few keys), a prefill piece, then tokens one at a time
+ * with a full window across a chunk boundary, for split counts 1 (the single-group kernel), a
+ * few, and more than the key list has ranges of 8 keys (empty splits). */
+static void bmt_split_case(bm_test_ctx *t, const bmt_case *c)
+{
+    bmt_data D;
+    bmt_make(t, c, &D);
+    int pieces[64], np = 0, pos = 0;
+    for (; pos < 5 && pos < c->T; pos++) pieces[np++] = 1;
+    const int pre = c->w + c->w / 2 + 1 < c->T - pos ? c->w + c->w / 2 + 1 : 0; /* then the window is full */
+    if (pre > 0) {
+        pieces[np++] = pre;
+        pos += pre;
+    }
+    for (; pos < c->T && np < 64; pos++) pieces[np++] = 1;
+    if (pos != c->T) bm_test_true(t, 0, "bmojo split test: too many pieces");
+    static const int splits[] = {1, 2, 3, 7, BM_BMOJO_MAX_SPLIT};
+    char feed[64];
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+        snprintf(feed, sizeof feed, "decode, %d key splits", splits[i]);
+        bmt_run_split(t, &D, pieces, np, feed, splits[i]);
+    }
+    bmt_free(&D);
+}
+
+/* Forced split counts out of range are errors. */
+static void bmt_split_errors(bm_test_ctx *t)
+{
+    bm_bmojo_args a;
+    memset(&a, 0, sizeof a);
+    float taps[1] = {1.0f};
+    a.B = 1; a.T = 1; a.d = 4; a.H = 2; a.Hkv = 1; a.dh = 4; a.window = 2; a.n_taps = 1; a.taps = taps;
+    a.y = a.q = a.kx = a.vx = a.kf = a.vf = a.out = (cl_mem)1; /* never used: the count is checked first */
+    a.y_hist = a.win_k = a.win_v = a.fade_k = a.fade_v = a.cand_eps = a.cand_pos = a.mem_k = (cl_mem)1;
+    bm_test_true(t, bm_bmojo_mix_nsplit(t->rt, &a, (cl_mem)1, -1) == BMOJO_EINVAL, "bmojo: -1 key splits is EINVAL");
+    bm_test_true(t, bm_bmojo_mix_nsplit(t->rt, &a, (cl_mem)1, BM_BMOJO_MAX_SPLIT + 1) == BMOJO_EINVAL,
+                 "bmojo: too many key splits is EINVAL");
 }
 
 /* One call, the spec's awkward split, and token by token. */
@@ -400,4 +449,15 @@ void test_op_bmojo(bm_test_ctx *t)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bmt_case_all(t, &cases[i]);
     bmt_check_ties_exist(t, &cases[6]);
     bmt_check_ties_exist(t, &cases[7]);
+
+    bmt_split_errors(t);
+    static const bmt_case split_cases[] = {
+        /* name                   B  T   d  H  Hkv dh  w   mf me k  y           random taps */
+        {"split dh16 B=1",        1, 50, 12, 4, 2, 16, 20, 3, 5, 4, BMT_RANDOM, 0},
+        {"split dh64 B=3 GQA",    3, 46, 16, 12, 4, 64, 19, 4, 6, 4, BMT_RANDOM, 1},
+        {"split dh128 B=1",       1, 44, 9, 2, 1, 128, 17, 2, 7, 3, BMT_RANDOM, 0},
+        {"split dh128 B=3 ties",  3, 44, 12, 4, 2, 128, 16, 3, 5, 4, BMT_REPEAT, 0},
+        {"split m_f=m_e=0 dh64",  3, 40, 8, 6, 3, 64, 13, 0, 0, 2, BMT_RANDOM, 0},
+    };
+    for (size_t i = 0; i < sizeof split_cases / sizeof split_cases[0]; i++) bmt_split_case(t, &split_cases[i]);
 }
