@@ -37,7 +37,17 @@
  * bmojo_mix (T 2048, w 512, m_f 4, m_e 32, 12/4 heads of 64; attention is most of it):
  * bm_bmojo_attn 1985.9 us -> tiled 332.1 us (6.0x); tiled with 2 rows per work-item and 256
  * work-items 427.4 us, with 32 rows per work-group 452.3 us, with the next K/V tile prefetched
- * into registers 428.0 us (spills). Decoding unchanged (generic kernel). */
+ * into registers 428.0 us (spills). Decoding unchanged (generic kernel).
+ *
+ * Decoding split over keys (T = 1): one query tile of rep rows per (kv head, sequence) is only
+ * Hkv*B work-groups, each walking its ~M + w keys tile after tile (an H200 with 4 groups and 548
+ * keys: 174 us, almost all of the decoding step). bm_bmojo_attn therefore also takes nsplit and
+ * KS: group id 0 = tile * nsplit + split, and split s walks keys [s*KS, (s+1)*KS) of the list
+ * (the last split the rest; splits past the end are empty), then writes its unnormalized O rows
+ * and (m, l) to `part` in bm_attn_combine's layout (cl/attention.cl), which merges the splits
+ * as for the plain attention. Chosen over a separate decode kernel because the per-split work is
+ * exactly the existing tile loop over a sub-range (same masks, same key list); the split count
+ * comes from the device's compute units and the key count (op_bmojo.c, bmojo_auto_split). */
 
 /* Row pointer of key kk of the group's key list (memory segments first, then the window). */
 static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, int b, int g, int T, int Hkv,
@@ -57,7 +67,9 @@ static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, 
     return (((size_t)b * Hkv + g) * w + p % w) * dh;
 }
 
-/* global (ntiles*BM_WG, Hkv, B), local (BM_WG, 1, 1). */
+/* global (ntiles*nsplit*BM_WG, Hkv, B), local (BM_WG, 1, 1). nsplit 1: results to out (part
+ * unused); nsplit > 1: partial results to part, [nsplit, B*Hkv, rep*T, dh] then the (m, l)
+ * pairs [nsplit, B*Hkv, rep*T, 2]. */
 __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulong q_col,
                             __global const float *kx, __global const float *vx, const ulong x_ld,
                             const ulong kx_col, const ulong vx_col,

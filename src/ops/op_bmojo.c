@@ -4,7 +4,9 @@
  * launches is what makes the in-place state updates safe, see bm_bmojo_mix).
  * Two paths: prefill (T > 1: per-chunk selection and memory in scratch, 9 launches whatever T)
  * and decoding (T = 1: bm_bmojo_step, then the attention reading the state memory in place —
- * 2 launches, no copies, no scratch, the same work at every position). */
+ * 2 launches, no copies, no scratch, the same work at every position; on GPUs with few
+ * kv heads * sequences the attention is split over its keys, partial results in the runtime's
+ * scratch slot 0, plus a combine launch: see bmojo_auto_split). */
 #include "ops.h"
 #include "ops_bmojo.h"
 
@@ -405,7 +407,9 @@ static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulo
 /* Decoding, T = 1: the whole state update in one launch (bm_bmojo_step: the memory rebuild at a
  * chunk start, eps and the y history, the ring appends, the candidate insertion), then the
  * attention reading the state memory of the token's chunk in place (NC = 1, so its chunk
- * memory layout is the state's). Nothing here depends on pos0 but the kernels' arguments. */
+ * memory layout is the state's), split over keys as nsplit says (0: bmojo_auto_split). Nothing
+ * here depends on pos0 but the kernels' arguments (and the automatic split count, which grows
+ * with the key count until the window is full). */
 static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
 {
     cl_kernel kn = bm_kernel(rt, "bm_bmojo_step");
