@@ -44,7 +44,6 @@ int bm_forward_device(bm_model *m, bm_state *s, int T, int logits_mode)
         if (!st) st = run_layer(m, s, i, T, &in);
         if (st) return bm_fail_context(st, "layers[%d] (%s)", i, bm_layer_type_name(m->cfg.layers[i].type));
     }
-    if (st) return st;
     if (logits_mode == BMOJO_LOGITS_LAST) {
         /* the last row of each sequence: rows b*T + T-1, i.e. a stride of T*d from column (T-1)*d */
         if (s->B <= BM_GEMV_MAX_ROWS) { /* the final norm inside the head's skinny GEMM */
@@ -79,7 +78,8 @@ int bmojo_forward(bmojo_model *m, bmojo_state *s, const int32_t *ids, int T, int
                            ids[r], r / (size_t)T, (long long)(s->pos + (int64_t)(r % (size_t)T)), m->cfg.vocab_size);
     if (s->pos + T > ((int64_t)1 << 31) - 1) return bm_fail(BMOJO_ERANGE, "sequence longer than 2^31 tokens");
 
-    int st = bm_state_reserve(s, T);
+    size_t logit_rows = logits_mode == BMOJO_LOGITS_ALL ? N : logits_mode == BMOJO_LOGITS_LAST ? (size_t)s->B : 0;
+    int st = bm_state_reserve(s, T, logit_rows);
     if (!st) st = bm_upload(m->rt, s->ws.ids, 0, ids, N * sizeof(int32_t));
     if (!st) st = bm_forward_device(m, s, T, logits_mode);
     if (st) return st; /* the state is undefined after a failure: reset or restore it */

@@ -1,8 +1,9 @@
 /* layer_bmojo.c — the B'MOJO mixer (model contract section 2): the fading stream y is a full
- * Mamba-1 mixer on h; Q, Kx, Vx come from h and Kf, Vf from y through the same Wq/Wk/Wv (one
- * GEMM each: q|k|v on h, and the k|v rows of the same fused weight on y); bm_bmojo_mix does the
- * innovation test, the eidetic selection, the chunk memory and the attention over
- * [fading | eidetic | window]; Wo projects the heads back. */
+ * Mamba-1 mixer on h; Q, Kx, Vx come from h and Kf, Vf from y through the same Wq/Wk/Wv. One
+ * GEMM on h computes the Mamba in_proj and q|k|v together (their weights are stored as one), one
+ * GEMM on y the k|v rows of the same weight; bm_bmojo_mix does the innovation test, the eidetic
+ * selection, the chunk memory and the attention over [fading | eidetic | window]; Wo projects the
+ * heads back into the residual stream. */
 #include <math.h>
 
 #include "error.h"
@@ -27,8 +28,7 @@ static void mix_args(bm_model *m, bm_state *s, int i, int T, bm_bmojo_args *a)
         .kx_col = m->layers[i].wqkv_row + H * dh, .vx_col = m->layers[i].wqkv_row + (H + G) * dh,
         .kf = ws->kvf, .vf = ws->kvf, .f_ld = 2 * G * dh, .kf_col = 0, .vf_col = G * dh,
         .y_hist = ls->y_hist, .win_k = ls->win_k, .win_v = ls->win_v, .fade_k = ls->fade_k, .fade_v = ls->fade_v,
-        .cand_eps = ls->cand_eps, .cand_pos = ls->cand_pos, .cand_k = ls->cand_k, .cand_v = ls->cand_v,
-        .mem_k = ls->mem_k, .mem_v = ls->mem_v,
+        .cand_eps = ls->cand_eps, .cand_pos = ls->cand_pos, .mem = ls->mem,
         .out = ws->att, .out_ld = H * dh};
     *a = x;
 }

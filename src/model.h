@@ -54,7 +54,7 @@ typedef struct {
     cl_mem k_cache, v_cache;         /* attention: [B, Hkv, cap, dh] */
     int cap;                         /* window, or the grown capacity of full attention */
     /* bmojo (layout in ops_bmojo.h) */
-    cl_mem y_hist, win_k, win_v, fade_k, fade_v, cand_eps, cand_pos, cand_k, cand_v, mem_k, mem_v;
+    cl_mem y_hist, win_k, win_v, fade_k, fade_v, cand_eps, cand_pos, mem;
 } bm_layer_state;
 
 /* Activations of one forward pass over N = B * T rows; grown on demand, reused across calls.
@@ -78,7 +78,7 @@ typedef struct {
     cl_mem mix_scratch;              /* bmojo launcher scratch */
     size_t mix_scratch_bytes;
     cl_mem hf;                       /* [N, d] final-normed rows for the head */
-    cl_mem logits;                   /* [N or B, V] */
+    cl_mem logits;                   /* [logits_rows, V]: B rows, or N when all are asked for */
     uint64_t bytes;
 } bm_workspace;
 
@@ -103,7 +103,8 @@ int bm_weights_load(bm_model *m, const bm_st_set *st /* NULL: random */, uint64_
 void bm_weights_free(bm_model *m);
 
 /* state.c */
-int bm_state_reserve(bm_state *s, int T);       /* grows caches/workspace for T more tokens */
+/* Grows the caches and the workspace for T more tokens, and the logits to logits_rows rows. */
+int bm_state_reserve(bm_state *s, int T, size_t logits_rows);
 
 /* forward.c: runs T tokens of ids (already on the device in ws.ids) through the stack. */
 int bm_forward_device(bm_model *m, bm_state *s, int T, int logits_mode);

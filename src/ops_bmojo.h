@@ -13,11 +13,10 @@
  *   cand_eps [B, max(m_e,1)] float, cand_pos [B, max(m_e,1)] int32: the top-m_e positions
  *            < pos0, best first (eps descending, ties: smaller position first); the number of
  *            valid entries is min(m_e, pos0), so a zero-filled state means "empty"
- *   mem_k    [2, B, Hkv, max(m_f+m_e,1), dh]  K rows, then V rows: the memory of the chunk
+ *   mem      [2, B, Hkv, max(m_f+m_e,1), dh]  K rows, then V rows: the memory of the chunk
  *            containing position pos0-1, which starts at R = floor((pos0-1)/w)*w (R = 0 at
  *            pos0 = 0). Slot j < m_f: fading position R-m_f+j (zero row when < 0); slot m_f+e:
  *            the e-th best eidetic candidate of positions < R (zero row when e >= min(m_e, R)).
- *   mem_v, cand_k, cand_v: unused (4 bytes each; kept so the state's buffer list is unchanged).
  *            A candidate's Kx/Vx row is not stored apart: the candidates at positions < R are
  *            a prefix of the memory's eidetic list (the i-th of them is slot m_f+i), the
  *            others (positions R .. pos0-1) are in the window ring.
@@ -47,8 +46,7 @@ typedef struct {
     cl_mem win_k, win_v;
     cl_mem fade_k, fade_v;
     cl_mem cand_eps, cand_pos;
-    cl_mem cand_k, cand_v;       /* unused (may be NULL) */
-    cl_mem mem_k, mem_v;         /* mem_v unused (may be NULL) */
+    cl_mem mem;
     cl_mem out; size_t out_ld;   /* [B*T, out_ld], head h at columns h*dh */
 } bm_bmojo_args;
 
@@ -58,8 +56,7 @@ typedef struct {
     size_t win_k, win_v;
     size_t fade_k, fade_v;
     size_t cand_eps, cand_pos;
-    size_t cand_k, cand_v;
-    size_t mem_k, mem_v;
+    size_t mem;
     size_t attention_kv;   /* win_k + win_v (bmojo_state_memory.attention_kv) */
     size_t eidetic;        /* everything else (bmojo_state_memory.eidetic) */
     size_t total;

@@ -15,7 +15,7 @@
 /* The state buffers of a layer, in a fixed order (save/restore walks them). */
 #define LAYER_STATE_FIELDS(X)                                                                                          \
     X(conv) X(ssm) X(k_cache) X(v_cache) X(y_hist) X(win_k) X(win_v) X(fade_k) X(fade_v) X(cand_eps) X(cand_pos)       \
-        X(cand_k) X(cand_v) X(mem_k) X(mem_v)
+        X(mem)
 
 static size_t mem_size(cl_mem m)
 {
@@ -57,10 +57,7 @@ static int layer_state_alloc(bm_state *s, int i)
         if (!st) st = bm_alloc(rt, z.fade_v, &ls->fade_v);
         if (!st) st = bm_alloc(rt, z.cand_eps, &ls->cand_eps);
         if (!st) st = bm_alloc(rt, z.cand_pos, &ls->cand_pos);
-        if (!st) st = bm_alloc(rt, z.cand_k, &ls->cand_k);
-        if (!st) st = bm_alloc(rt, z.cand_v, &ls->cand_v);
-        if (!st) st = bm_alloc(rt, z.mem_k, &ls->mem_k);
-        if (!st) st = bm_alloc(rt, z.mem_v, &ls->mem_v);
+        if (!st) st = bm_alloc(rt, z.mem, &ls->mem);
     }
     return st;
 }
@@ -85,24 +82,23 @@ static void workspace_release(bm_workspace *ws)
     ws->bytes = 0;
 }
 
-/* Sizes the activations for N rows (B * T) and the head for `logit_rows` rows. */
+/* Sizes the activations for N rows (B * T). */
 static int workspace_reserve(bm_state *s, size_t N)
 {
     bm_workspace *ws = &s->ws;
     if (ws->rows >= N) return 0;
-    size_t keep_scratch = ws->mix_scratch_bytes;
     workspace_release(ws);
     bm_rt *rt = s->m->rt;
     bm_model_dims dm;
     bm_model_dims_get(s->m, &dm);
-    size_t d = (size_t)s->m->cfg.d_model, V = (size_t)s->m->cfg.vocab_size;
+    size_t d = (size_t)s->m->cfg.d_model;
     struct {
         cl_mem *buf;
         size_t cols;
     } plan[] = {{&ws->ids, 1},  {&ws->x, d},          {&ws->h, d},   {&ws->xz, dm.hproj},
                 {&ws->u, dm.di}, {&ws->xdbl, dm.xdbl}, {&ws->ys, dm.di}, {&ws->y, d},
                 {&ws->qkv, dm.qkv}, {&ws->kvf, dm.kvf}, {&ws->att, dm.att}, {&ws->gu, 2 * dm.f}, {&ws->act, dm.f},
-                {&ws->hf, d},   {&ws->logits, V}};
+                {&ws->hf, d}};
     int st = 0;
     for (size_t i = 0; st == 0 && i < sizeof plan / sizeof plan[0]; i++) {
         size_t bytes = N * plan[i].cols * 4;
@@ -114,8 +110,26 @@ static int workspace_reserve(bm_state *s, size_t N)
         workspace_release(ws);
         return bm_fail_context(st, "allocating activations for %zu rows", N);
     }
-    ws->rows = ws->logits_rows = N;
-    (void)keep_scratch;
+    ws->rows = N;
+    return 0;
+}
+
+/* Sizes the head's output for `rows` rows of V logits: B for the last position of each sequence,
+ * B * T only when every position's logits are asked for (a 2048-token prefill of a 32000-word
+ * vocabulary would otherwise hold 250 MiB it never fills). */
+static int logits_reserve(bm_state *s, size_t rows)
+{
+    bm_workspace *ws = &s->ws;
+    if (ws->logits && ws->logits_rows >= rows) return 0;
+    size_t V = (size_t)s->m->cfg.vocab_size;
+    if (ws->logits) ws->bytes -= ws->logits_rows * V * 4;
+    bm_release(ws->logits);
+    ws->logits = NULL;
+    ws->logits_rows = 0;
+    int st = bm_alloc(s->m->rt, rows * V * 4, &ws->logits);
+    if (st) return bm_fail_context(st, "allocating logits for %zu rows", rows);
+    ws->logits_rows = rows;
+    ws->bytes += rows * V * 4;
     return 0;
 }
 
@@ -172,9 +186,10 @@ static int grow_cache(bm_state *s, int i, int64_t need)
     return 0;
 }
 
-int bm_state_reserve(bm_state *s, int T)
+int bm_state_reserve(bm_state *s, int T, size_t logits_rows)
 {
     int st = workspace_reserve(s, (size_t)s->B * (size_t)T);
+    if (!st && logits_rows) st = logits_reserve(s, logits_rows);
     for (int i = 0; st == 0 && i < s->m->cfg.n_layers; i++) st = grow_cache(s, i, s->pos + T);
     return st;
 }
@@ -236,8 +251,7 @@ int bmojo_state_get_memory(const bmojo_state *s, bmojo_state_memory *o)
         o->ssm += mem_size(ls->conv) + mem_size(ls->ssm);
         o->attention_kv += mem_size(ls->k_cache) + mem_size(ls->v_cache) + mem_size(ls->win_k) + mem_size(ls->win_v);
         o->eidetic += mem_size(ls->y_hist) + mem_size(ls->fade_k) + mem_size(ls->fade_v) + mem_size(ls->cand_eps) +
-                      mem_size(ls->cand_pos) + mem_size(ls->cand_k) + mem_size(ls->cand_v) + mem_size(ls->mem_k) +
-                      mem_size(ls->mem_v);
+                      mem_size(ls->cand_pos) + mem_size(ls->mem);
     }
     o->scratch = s->ws.bytes + s->ws.mix_scratch_bytes;
     return 0;

@@ -444,23 +444,24 @@ static int run_ops(ops_ctx *c, int small)
                         .out = att, .out_ld = H * dh};
     bm_bmojo_state_sizes ss;
     bm_bmojo_state_layout(&ma, &ss);
-    cl_mem *slots[11] = {&ma.y_hist, &ma.win_k, &ma.win_v, &ma.fade_k, &ma.fade_v, &ma.cand_eps,
-                         &ma.cand_pos, &ma.cand_k, &ma.cand_v, &ma.mem_k, &ma.mem_v};
-    size_t sizes[11] = {ss.y_hist, ss.win_k, ss.win_v, ss.fade_k, ss.fade_v, ss.cand_eps,
-                        ss.cand_pos, ss.cand_k, ss.cand_v, ss.mem_k, ss.mem_v};
-    cl_mem zero_list[11];
-    for (int i = 0; i < 11; i++) {
+    enum { MIX_STATE_BUFFERS = 8 };
+    cl_mem *slots[MIX_STATE_BUFFERS] = {&ma.y_hist, &ma.win_k, &ma.win_v, &ma.fade_k, &ma.fade_v, &ma.cand_eps,
+                         &ma.cand_pos, &ma.mem};
+    size_t sizes[MIX_STATE_BUFFERS] = {ss.y_hist, ss.win_k, ss.win_v, ss.fade_k, ss.fade_v, ss.cand_eps,
+                        ss.cand_pos, ss.mem};
+    cl_mem zero_list[MIX_STATE_BUFFERS];
+    for (int i = 0; i < MIX_STATE_BUFFERS; i++) {
         if ((rc = zeros(c, sizes[i], slots[i]))) return rc;
         zero_list[i] = *slots[i];
     }
     cl_mem scratch;
     if ((rc = zeros(c, bm_bmojo_scratch_bytes(&ma), &scratch))) return rc;
-    o = (op_desc){.kind = K_MIX, .mix = ma, .scratch = scratch, .zero = zero_list, .zero_bytes = sizes, .n_zero = 11};
+    o = (op_desc){.kind = K_MIX, .mix = ma, .scratch = scratch, .zero = zero_list, .zero_bytes = sizes, .n_zero = MIX_STATE_BUFFERS};
     snprintf(shape, sizeof shape, "T %d, w %d, m_f %d, m_e %d, %zu/%zu x %zu", T, WINDOW, OPS_M_F, OPS_M_E, H, G, dh);
     if ((rc = report(c, &o, "bmojo_mix", shape, 0, 4.0 * H * dh * keys_seen(T, WINDOW, OPS_M_F + OPS_M_E), 1))) return rc;
     /* Bring the state to position P with real prefills (untimed), then decode from there. */
     int st = 0;
-    for (int i = 0; i < 11 && !st; i++) st = bm_fill_zero(c->rt, zero_list[i], 0, sizes[i]);
+    for (int i = 0; i < MIX_STATE_BUFFERS && !st; i++) st = bm_fill_zero(c->rt, zero_list[i], 0, sizes[i]);
     for (int64_t p = 0; p < P && !st; p += T) {
         bm_bmojo_args step = ma;
         step.pos0 = p;

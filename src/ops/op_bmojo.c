@@ -55,12 +55,9 @@ void bm_bmojo_state_layout(const bm_bmojo_args *a, bm_bmojo_state_sizes *o)
     o->fade_k = o->fade_v = B * kv * mf * f;
     o->cand_eps = B * me * f;
     o->cand_pos = B * me * sizeof(int32_t);
-    o->cand_k = o->cand_v = f; /* unused: candidate rows live in mem and the window ring */
-    o->mem_k = 2 * B * kv * M * f;
-    o->mem_v = f; /* unused: the V rows are in mem_k */
+    o->mem = 2 * B * kv * M * f; /* candidate rows live in mem and the window ring */
     o->attention_kv = o->win_k + o->win_v;
-    o->eidetic = o->y_hist + o->fade_k + o->fade_v + o->cand_eps + o->cand_pos + o->cand_k + o->cand_v + o->mem_k +
-                 o->mem_v;
+    o->eidetic = o->y_hist + o->fade_k + o->fade_v + o->cand_eps + o->cand_pos + o->mem;
     o->total = o->attention_kv + o->eidetic;
 }
 
@@ -86,7 +83,7 @@ static int bmojo_check(const bm_bmojo_args *a)
     if (!a->y || !a->q || !a->kx || !a->vx || !a->kf || !a->vf || !a->out)
         return bm_fail(BMOJO_EINVAL, "bmojo mix: an input/output buffer (y, q, kx, vx, kf, vf, out) is NULL");
     if (!a->y_hist || !a->win_k || !a->win_v || !a->fade_k || !a->fade_v || !a->cand_eps || !a->cand_pos ||
-        !a->mem_k)
+        !a->mem)
         return bm_fail(BMOJO_EINVAL, "bmojo mix: a state buffer is NULL");
     return 0;
 }
@@ -177,7 +174,7 @@ static int bmojo_ring(bm_rt *rt, const bm_bmojo_args *a, cl_mem k, cl_mem v, siz
     return bmojo_launch1(rt, kr, "bm_bmojo_ring_append", n);
 }
 
-/* Element offset of the V rows in the state's mem_k ([2, B, Hkv, max(M,1), dh]). */
+/* Element offset of the V rows in the state's mem ([2, B, Hkv, max(M,1), dh]). */
 static cl_ulong bmojo_mem_v_off(const bm_bmojo_args *a)
 {
     const int M = a->m_f + a->m_e;
@@ -442,7 +439,7 @@ static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
     err |= BM_ARG(kn, i++, a->fade_v);
     err |= BM_ARG(kn, i++, a->cand_eps);
     err |= BM_ARG(kn, i++, a->cand_pos);
-    err |= BM_ARG(kn, i++, a->mem_k);
+    err |= BM_ARG(kn, i++, a->mem);
     err |= BM_ARG(kn, i++, mv);
     err |= BM_ARG(kn, i++, cHkv);
     err |= BM_ARG(kn, i++, cdh);
@@ -454,7 +451,7 @@ static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
     if (st) return st;
     size_t g[2] = {rt->lim.wg, (size_t)a->B}, l[2] = {rt->lim.wg, 1};
     if ((st = bm_launch(rt, kn, "bm_bmojo_step", 2, g, l))) return st;
-    return bmojo_attention(rt, a, a->mem_k, 0, mv, 1, nsplit ? nsplit : bmojo_auto_split(rt, a));
+    return bmojo_attention(rt, a, a->mem, 0, mv, 1, nsplit ? nsplit : bmojo_auto_split(rt, a));
 }
 
 int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch) { return bm_bmojo_mix_nsplit(rt, a, scratch, 0); }
@@ -570,7 +567,7 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         err |= BM_ARG(kn, i++, a->fade_v);
         err |= BM_ARG(kn, i++, a->win_k);
         err |= BM_ARG(kn, i++, a->win_v);
-        err |= BM_ARG(kn, i++, a->mem_k);
+        err |= BM_ARG(kn, i++, a->mem);
         err |= BM_ARG(kn, i++, smv);
         err |= BM_ARG(kn, i++, scratch);
         err |= BM_ARG(kn, i++, o_sel);
@@ -605,7 +602,7 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         err |= BM_ARG(kn, i++, scratch);
         err |= BM_ARG(kn, i++, o_mk);
         err |= BM_ARG(kn, i++, o_mv);
-        err |= BM_ARG(kn, i++, a->mem_k);
+        err |= BM_ARG(kn, i++, a->mem);
         err |= BM_ARG(kn, i++, smv);
         err |= BM_ARG(kn, i++, cB);
         err |= BM_ARG(kn, i++, cHkv);

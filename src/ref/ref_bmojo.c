@@ -66,7 +66,7 @@ void bm_ref_bmojo_mix(const bm_ref_bmojo_args *a)
     /* the old memory's eidetic rows of one (b, g) while the new ones are written */
     float *oldk = malloc(sizeof(float) * (size_t)mec * dh), *oldv = malloc(sizeof(float) * (size_t)mec * dh);
     if (!keys || !vals || !prev || !zero || !oldk || !oldv) goto done;
-    float *mem_k = a->mem_k, *mem_v = a->mem_k + (size_t)B * Hkv * Mc * dh; /* [2, B, Hkv, Mc, dh] */
+    float *mem_k = a->mem, *mem_v = a->mem + (size_t)B * Hkv * Mc * dh; /* [2, B, Hkv, Mc, dh] */
 
     for (int b = 0; b < B; b++) {
         float *yh = a->y_hist + (size_t)b * k * d;

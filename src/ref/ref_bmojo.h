@@ -25,8 +25,7 @@ typedef struct {
     float *win_k, *win_v;
     float *fade_k, *fade_v;
     float *cand_eps; int32_t *cand_pos;
-    float *cand_k, *cand_v;                              /* unused (the state keeps no candidate rows) */
-    float *mem_k, *mem_v;                                /* mem_k: K then V rows; mem_v unused */
+    float *mem;                                          /* K rows, then V rows */
     float *out; size_t out_ld;
 } bm_ref_bmojo_args;
 

@@ -17,7 +17,7 @@
 #include "ref/ref_bmojo.h"
 
 #define BMT_GUARD 256 /* bytes after each device state buffer that must stay untouched */
-#define BMT_NSTATE 11
+#define BMT_NSTATE 8
 
 enum { BMT_RANDOM = 0, BMT_REPEAT = 1, BMT_CONST = 2 };
 
@@ -119,14 +119,14 @@ typedef struct {
 } bmt_state;
 
 static const char *const bmt_state_names[BMT_NSTATE] = {"y_hist", "win_k", "win_v", "fade_k", "fade_v", "cand_eps",
-                                                        "cand_pos", "cand_k", "cand_v", "mem_k", "mem_v"};
+                                                        "cand_pos", "mem"};
 
 static void bmt_state_init(bm_test_ctx *t, const bm_bmojo_args *a, bmt_state *S)
 {
     bm_bmojo_state_sizes z;
     bm_bmojo_state_layout(a, &z);
     size_t b[BMT_NSTATE] = {z.y_hist, z.win_k, z.win_v, z.fade_k, z.fade_v, z.cand_eps,
-                            z.cand_pos, z.cand_k, z.cand_v, z.mem_k, z.mem_v};
+                            z.cand_pos, z.mem};
     for (int i = 0; i < BMT_NSTATE; i++) {
         S->bytes[i] = b[i];
         S->host[i] = bm_test_alloc(b[i]);
@@ -197,11 +197,9 @@ static void bmt_run_split(bm_test_ctx *t, const bmt_data *D, const int *pieces, 
     bmt_state S;
     bmt_state_init(t, &a, &S);
     a.y_hist = S.dev[0]; a.win_k = S.dev[1]; a.win_v = S.dev[2]; a.fade_k = S.dev[3]; a.fade_v = S.dev[4];
-    a.cand_eps = S.dev[5]; a.cand_pos = S.dev[6]; a.cand_k = S.dev[7]; a.cand_v = S.dev[8];
-    a.mem_k = S.dev[9]; a.mem_v = S.dev[10];
+    a.cand_eps = S.dev[5]; a.cand_pos = S.dev[6]; a.mem = S.dev[7];
     r.y_hist = S.host[0]; r.win_k = S.host[1]; r.win_v = S.host[2]; r.fade_k = S.host[3]; r.fade_v = S.host[4];
-    r.cand_eps = S.host[5]; r.cand_pos = S.host[6]; r.cand_k = S.host[7]; r.cand_v = S.host[8];
-    r.mem_k = S.host[9]; r.mem_v = S.host[10];
+    r.cand_eps = S.host[5]; r.cand_pos = S.host[6]; r.mem = S.host[7];
 
     int pos0 = 0, ok = 1;
     size_t scratch1 = 0;
@@ -321,7 +319,7 @@ static void bmt_split_errors(bm_test_ctx *t)
     float taps[1] = {1.0f};
     a.B = 1; a.T = 1; a.d = 4; a.H = 2; a.Hkv = 1; a.dh = 4; a.window = 2; a.n_taps = 1; a.taps = taps;
     a.y = a.q = a.kx = a.vx = a.kf = a.vf = a.out = (cl_mem)1; /* never used: the count is checked first */
-    a.y_hist = a.win_k = a.win_v = a.fade_k = a.fade_v = a.cand_eps = a.cand_pos = a.mem_k = (cl_mem)1;
+    a.y_hist = a.win_k = a.win_v = a.fade_k = a.fade_v = a.cand_eps = a.cand_pos = a.mem = (cl_mem)1;
     bm_test_true(t, bm_bmojo_mix_nsplit(t->rt, &a, (cl_mem)1, -1) == BMOJO_EINVAL, "bmojo: -1 key splits is EINVAL");
     bm_test_true(t, bm_bmojo_mix_nsplit(t->rt, &a, (cl_mem)1, BM_BMOJO_MAX_SPLIT + 1) == BMOJO_EINVAL,
                  "bmojo: too many key splits is EINVAL");
@@ -412,9 +410,9 @@ static void bmt_layout_constant(bm_test_ctx *t)
         }
     bm_test_true(t, same, "bmojo: state layout independent of T and pos0");
     /* window, fading ring and memory: (w + m_f + (m_f+m_e)) K/V rows; no candidate rows (they
-     * are in the memory or the window); 3 unused 4-byte buffers (cand_k, cand_v, mem_v) */
+     * are in the memory or the window) */
     size_t per_seq = (size_t)(8 * 2 + 3 * 2 + 8 * 2) * 2 * 16 * 4 + (5 * 8) + 4 * 24 * 4;
-    bm_test_true(t, z0.total == 2 * per_seq + 12 && z0.mem_k == 2 * (size_t)2 * 8 * 2 * 16 * 4,
+    bm_test_true(t, z0.total == 2 * per_seq && z0.mem == 2 * (size_t)2 * 8 * 2 * 16 * 4,
                  "bmojo: state bytes = (w + m_f + (m_f+m_e)) K/V rows + cands + y history");
 }
 
