@@ -146,7 +146,8 @@ void bm_model_dims_get(const bm_model *m, bm_model_dims *o)
         }
         if (l->type == BM_LAYER_ATTENTION || l->type == BM_LAYER_BMOJO) {
             size_t H = (size_t)l->attn.heads, G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim;
-            if ((v = (H + 2 * G) * dh) > o->qkv) o->qkv = v;
+            /* bmojo writes q|k|v into the fused in_proj output instead */
+            if (l->type == BM_LAYER_ATTENTION && (v = (H + 2 * G) * dh) > o->qkv) o->qkv = v;
             if ((v = H * dh) > o->att) o->att = v;
             if (l->type == BM_LAYER_BMOJO && (v = 2 * G * dh) > o->kvf) o->kvf = v;
         }
