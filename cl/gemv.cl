@@ -30,6 +30,42 @@
 #define BM_GEMV_RMSNORM 1
 #define BM_GEMV_SWIGLU 2
 
+/* Tree sum over the work-group of n lanes of L partials each (red[i * L + lid]); the totals end up
+ * in red[i * L]. Called by every work-item (it holds barriers). */
+static inline void bm_gemv_tree_sum(__local float *red, int n, int L, int lid)
+{
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = L / 2; s > 0; s >>= 1) {
+        if (lid < s)
+            for (int i = 0; i < n; i++) red[i * L + lid] += red[i * L + lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+}
+
+/* RMSNorm scales from the per-item sums of squares in red (lane m = row m): rs[m] =
+ * rsqrt(mean + eps); red is free again on return. */
+static inline void bm_gemv_row_scales(__local float *red, int M, int K, float eps, int L, int lid, float *rs)
+{
+    bm_gemv_tree_sum(red, M, L, lid);
+    for (int m = 0; m < BM_GEMV_MAX_M; m++) rs[m] = m < M ? rsqrt(red[m * L] / (float)K + eps) : 0.0f;
+    barrier(CLK_LOCAL_MEM_FENCE); /* red is reused by the caller */
+}
+
+/* Sums the partial dot products in red (lane m * nb + j) and writes C rows n0 .. n0+nb-1. */
+static inline void bm_gemv_write(__local float *red, int M, int nb, int L, int lid, int n0, int N, float beta,
+                                 __global float *C, ulong c_off, ulong ldc)
+{
+    bm_gemv_tree_sum(red, M * nb, L, lid);
+    for (int i = lid; i < M * nb; i += L) { /* L may be smaller than M * nb */
+        const int m = i / nb, j = i - m * nb;
+        if (n0 + j < N) {
+            __global float *c = C + c_off + (ulong)m * ldc + (ulong)(n0 + j);
+            const float v = red[i * L];
+            *c = beta == 0.0f ? v : v + beta * *c; /* beta 0 never reads C (it may hold NaN) */
+        }
+    }
+}
+
 /* global (ceil(N/NB) * L), local (L); red: M * NB * L floats of local memory. */
 __kernel void bm_gemv(const int M, const int N, const int K,
                       __global const float *A, const ulong a_off, const ulong lda,
@@ -52,14 +88,7 @@ __kernel void bm_gemv(const int M, const int N, const int K,
                 red[m * L + lid] = ss;
             }
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int s = L / 2; s > 0; s >>= 1) {
-            if (lid < s)
-                for (int m = 0; m < M; m++) red[m * L + lid] += red[m * L + lid + s];
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-        for (int m = 0; m < BM_GEMV_MAX_M; m++) rs[m] = m < M ? rsqrt(red[m * L] / (float)K + eps) : 0.0f;
-        barrier(CLK_LOCAL_MEM_FENCE); /* red is reused below */
+        bm_gemv_row_scales(red, M, K, eps, L, lid, rs);
     }
     float acc[BM_GEMV_MAX_M][BM_GEMV_NB];
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
@@ -81,20 +110,7 @@ __kernel void bm_gemv(const int M, const int N, const int K,
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
         if (m < M)
             for (int j = 0; j < BM_GEMV_NB; j++) red[(m * BM_GEMV_NB + j) * L + lid] = acc[m][j];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = L / 2; s > 0; s >>= 1) {
-        if (lid < s)
-            for (int i = 0; i < M * BM_GEMV_NB; i++) red[i * L + lid] += red[i * L + lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    for (int i = lid; i < M * BM_GEMV_NB; i += L) { /* L may be smaller than M * NB */
-        const int m = i / BM_GEMV_NB, j = i - m * BM_GEMV_NB;
-        if (n0 + j < N) {
-            __global float *c = C + c_off + (ulong)m * ldc + (ulong)(n0 + j);
-            const float v = red[i * L];
-            *c = beta == 0.0f ? v : v + beta * *c; /* beta 0 never reads C (it may hold NaN) */
-        }
-    }
+    bm_gemv_write(red, M, BM_GEMV_NB, L, lid, n0, N, beta, C, c_off, ldc);
 }
 
 /* bm_gemv4 — the same contract with float4 loads, for K, the leading dimensions, the offsets (and
@@ -127,14 +143,7 @@ __kernel void bm_gemv4(const int M, const int N, const int K,
                 red[m * L + lid] = ss;
             }
         }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int s = L / 2; s > 0; s >>= 1) {
-            if (lid < s)
-                for (int m = 0; m < M; m++) red[m * L + lid] += red[m * L + lid + s];
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-        for (int m = 0; m < BM_GEMV_MAX_M; m++) rs[m] = m < M ? rsqrt(red[m * L] / (float)K + eps) : 0.0f;
-        barrier(CLK_LOCAL_MEM_FENCE);
+        bm_gemv_row_scales(red, M, K, eps, L, lid, rs);
     }
     float acc[BM_GEMV_MAX_M][BM_GEMV4_NB];
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
@@ -159,18 +168,5 @@ __kernel void bm_gemv4(const int M, const int N, const int K,
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
         if (m < M)
             for (int j = 0; j < BM_GEMV4_NB; j++) red[(m * BM_GEMV4_NB + j) * L + lid] = acc[m][j];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = L / 2; s > 0; s >>= 1) {
-        if (lid < s)
-            for (int i = 0; i < M * BM_GEMV4_NB; i++) red[i * L + lid] += red[i * L + lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    for (int i = lid; i < M * BM_GEMV4_NB; i += L) {
-        const int m = i / BM_GEMV4_NB, j = i - m * BM_GEMV4_NB;
-        if (n0 + j < N) {
-            __global float *c = C + c_off + (ulong)m * ldc + (ulong)(n0 + j);
-            const float v = red[i * L];
-            *c = beta == 0.0f ? v : v + beta * *c;
-        }
-    }
+    bm_gemv_write(red, M, BM_GEMV4_NB, L, lid, n0, N, beta, C, c_off, ldc);
 }
