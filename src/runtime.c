@@ -154,6 +154,8 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!rt) return bm_fail(BMOJO_ENOMEM, "bmojo_runtime_create: out of host memory");
     atomic_fetch_add(&live_runtimes, 1);
     int st = gemv_variant_from_env(&rt->gemv_variant);
+    const char *prof = getenv("BMOJO_PROFILE");
+    rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
     if (!st) st = bm_device_limits_query(rt->device, &rt->lim);
     if (!st) {
@@ -186,6 +188,7 @@ void bmojo_runtime_free(bmojo_runtime *rt)
 {
     if (!rt) return;
     if (rt->queue) clFinish(rt->queue);
+    bm_profile_free(&rt->profile);
     for (int i = 0; i < BM_SCRATCH_SLOTS; i++) bm_release(rt->scratch[i]);
     for (int i = 0; i < rt->n_kernels; i++) {
         if (rt->kernels[i].kernel) clReleaseKernel(rt->kernels[i].kernel);
@@ -248,7 +251,9 @@ int bm_launch(bm_rt *rt, cl_kernel k, const char *name, cl_uint dims, const size
     if (local && wg_total > rt->lim.max_wg)
         return bm_fail(BMOJO_EINVAL, "launching kernel %s: work-group of %zu items exceeds the device maximum %zu",
                        name, wg_total, rt->lim.max_wg);
-    cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, g, local, 0, NULL, NULL);
+    cl_event ev = NULL;
+    cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, g, local, 0, NULL, rt->profile.enabled ? &ev : NULL);
+    if (ev) bm_profile_record(&rt->profile, name, ev);
     if (err == CL_SUCCESS) return 0;
     return bm_fail(BMOJO_EOPENCL, "launching kernel %s (global %zu,%zu,%zu local %zu,%zu,%zu): %s (%d)", name, g[0],
                    g[1], g[2], local ? local[0] : 0, local && dims > 1 ? local[1] : 0, local && dims > 2 ? local[2] : 0,

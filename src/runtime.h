@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "bmojo.h"
+#include "profile.h"
 
 /* Device facts the kernels and launchers size themselves by. */
 typedef struct {
@@ -45,6 +46,7 @@ struct bmojo_runtime {
     int n_kernels;
     bm_kernel_entry *kernels; /* every kernel of the program, sorted by name */
     int gemv_variant;         /* BM_GEMV_VARIANT_*: from BMOJO_GEMV at start-up (tests set it) */
+    bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
     cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
     size_t scratch_bytes[BM_SCRATCH_SLOTS];
 };

@@ -11,6 +11,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "runtime.h"
 
 static int usage(void)
 {
@@ -28,6 +29,8 @@ static int usage(void)
            "  --ops         time each kernel at fixed shapes against the measured copy bandwidth\n"
            "                and SGEMM rate of the device\n"
            "  --ops-scale S default (130M-scale shapes, T 2048) or small (T 256, for CI)\n"
+           "  --profile     after each test, the device time of each kernel per token on stderr\n"
+           "                (OpenCL profiling events; CLBlast's GEMMs are not included)\n"
            "  -v            progress on stderr\n"
            "The environment variable BMOJO_COMMIT, if set, is reported as build_commit.\n");
     return CLI_OK;
@@ -86,6 +89,8 @@ static void random_ids(int32_t *ids, size_t n, int vocab, uint64_t *rng)
 
 typedef struct {
     bmojo_model *m;
+    bm_rt *rt;
+    int profile;
     bmojo_model_info info;
     const char *model_filename;
     int reps, chunk, verbose;
@@ -131,6 +136,30 @@ static int fill_depth(bench_ctx *c, int B, int depth, void **saved, size_t *save
 }
 
 /* One test: n_prompt > 0 (prefill) or n_gen > 0 (decoding), at depth d with B sequences. */
+/* The kernels' device time over the timed repetitions, per generated token (tg) or per prefill
+ * (pp), most expensive first, against the measured wall time. */
+static void profile_report(bench_ctx *c, const char *test, double units, double wall_s)
+{
+    bm_profile *p = &c->rt->profile;
+    bm_profile_collect(p);
+    uint64_t total = 0, launches = 0;
+    for (size_t i = 0; i < p->n_entries; i++) total += p->entries[i].total_ns, launches += p->entries[i].count;
+    for (size_t i = 1; i < p->n_entries; i++) /* insertion sort by time, descending */
+        for (size_t j = i; j > 0 && p->entries[j].total_ns > p->entries[j - 1].total_ns; j--) {
+            bm_profile_entry t = p->entries[j];
+            p->entries[j] = p->entries[j - 1];
+            p->entries[j - 1] = t;
+        }
+    fprintf(stderr, "profile %s: %.1f launches, %.1f us of kernel time, %.1f us of wall time\n", test,
+            (double)launches / units, (double)total / 1e3 / units, wall_s * 1e6 / units);
+    for (size_t i = 0; i < p->n_entries; i++)
+        if (p->entries[i].count)
+        fprintf(stderr, "  %-28s %7.2f launches %9.1f us  %5.1f %%\n", p->entries[i].name,
+                (double)p->entries[i].count / units, (double)p->entries[i].total_ns / 1e3 / units,
+                total ? 100.0 * (double)p->entries[i].total_ns / (double)total : 0.0);
+    bm_profile_reset(p);
+}
+
 static int run_test(bench_ctx *c, int B, int depth, int n_prompt, int n_gen, const void *saved, size_t saved_size)
 {
     int reps = c->reps, V = c->info.vocab_size, rc = CLI_OK, st = 0;
@@ -197,6 +226,7 @@ static int run_test(bench_ctx *c, int B, int depth, int n_prompt, int n_gen, con
         if (c->verbose)
             fprintf(stderr, "bench: %s%d d%d b%d %s: %.3f s\n", n_prompt ? "pp" : "tg", n, depth, B,
                     rep < 0 ? "warm-up" : "rep", t);
+        if (rep < 0 && c->profile) bm_profile_reset(&c->rt->profile); /* profile the timed runs only */
         if (rep >= 0) {
             samples[rep] = t * 1e9;
             samples[reps + rep] = (double)B * (double)n / t;
@@ -228,6 +258,15 @@ static int run_test(bench_ctx *c, int B, int depth, int n_prompt, int n_gen, con
     r.mem_ssm = mem.ssm;
     r.mem_scratch = mem.scratch;
     bench_model_row(c->w, &r);
+    if (c->profile) {
+        char test[64];
+        snprintf(test, sizeof test, "%s%d @ d%d, batch %d (per %s)", n_prompt ? "pp" : "tg", n, depth, B,
+                 n_prompt ? "prefill" : "token");
+        double total_s = 0;
+        for (int i = 0; i < reps; i++) total_s += samples[i] * 1e-9;
+        double units = n_prompt ? (double)reps : (double)reps * n_gen;
+        profile_report(c, test, units, total_s);
+    }
 done:
     bmojo_state_free(s);
     free(ids);
@@ -257,7 +296,7 @@ int cmd_bench(int argc, char **argv)
     int_list pp = {1, {512}}, tg = {1, {128}}, depths = {1, {0}}, batches = {1, {1}};
     long long reps = 5, seed = 1, chunk = 2048;
     bench_format fmt = BENCH_MD;
-    int ops = 0, ops_small = 0, verbose = 0;
+    int ops = 0, ops_small = 0, verbose = 0, profile = 0;
     for (int i = 1; i < argc; i++) {
         int r = cli_model_option(&mo, argc, argv, &i);
         if (r < 0) return CLI_USAGE;
@@ -270,6 +309,10 @@ int cmd_bench(int argc, char **argv)
         }
         if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             verbose = 1;
+            continue;
+        }
+        if (!strcmp(a, "--profile")) {
+            profile = 1;
             continue;
         }
         if (strcmp(a, "-p") && strcmp(a, "-n") && strcmp(a, "-d") && strcmp(a, "-b") && strcmp(a, "-r") &&
@@ -321,7 +364,8 @@ int cmd_bench(int argc, char **argv)
     if (rc) return rc;
     env_fill(&env, rt);
     bench_writer_init(&w, stdout, fmt, &env);
-    bench_ctx c = {.m = m, .model_filename = mo.model_dir ? mo.model_dir : mo.config, .reps = (int)reps,
+    rt->profile.enabled |= profile;
+    bench_ctx c = {.m = m, .rt = rt, .profile = profile, .model_filename = mo.model_dir ? mo.model_dir : mo.config, .reps = (int)reps,
                    .chunk = (int)chunk, .verbose = verbose, .seed = (uint64_t)seed, .w = &w};
     bmojo_model_get_info(m, &c.info);
     bench_model_begin(&w);
