@@ -40,7 +40,7 @@ for t in json:json safetensors:st config:cfg; do
     echo "ok    fuzz_$name: $(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$TMP/$name.log" | head -1)"; pass=$((pass + 1))
   else
     echo "FAIL  fuzz_$name: $(grep -m1 -E 'ERROR|SUMMARY|runtime error' "$TMP/$name.log")"; fail=$((fail + 1))
-    for a in "$TMP"/crash-* "$TMP"/leak-*; do [ -e "$a" ] && echo "      input: $(xxd -l 128 "$a" | head -4)"; done
+    for a in "$TMP"/crash-* "$TMP"/leak-*; do [ -e "$a" ] && echo "      input: $(od -A x -t x1z -N 128 "$a" | head -4)"; done
   fi
 done
 echo "$pass passed, $fail failed"
