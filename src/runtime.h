@@ -31,7 +31,7 @@ typedef struct {
 
 #define BM_SCRATCH_SLOTS 4
 
-/* Which skinny-GEMM kernel decoding uses (cl/gemv.cl): auto = float4 on GPUs when aligned. */
+/* Which skinny-GEMM kernel decoding uses (cl/gemv.cl): auto = float4 whenever aligned. */
 enum { BM_GEMV_VARIANT_AUTO = 0, BM_GEMV_VARIANT_SCALAR = 1, BM_GEMV_VARIANT_VEC4 = 2 };
 
 struct bmojo_runtime {

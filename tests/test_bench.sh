@@ -105,7 +105,7 @@ check() { python3 "$TMP/check.py" "$@" 2>&1; }
 # ---- --profile: per-kernel device time after each test ----
 if "$BIN" bench --config "$CFG/bmojo-tiny.yaml" -p 16 -n 4 -r 1 --profile >"$TMP/prof.out" 2>"$TMP/prof.err" &&
    grep -q '^profile pp16 @ d0' "$TMP/prof.err" && grep -q '^profile tg4 @ d0' "$TMP/prof.err" &&
-   grep -Eq '^  bm_gemv +1?[0-9]\.[0-9]+ launches' "$TMP/prof.err"; then
+   grep -Eq '^  bm_gemv4? +1?[0-9]\.[0-9]+ launches' "$TMP/prof.err"; then
   ok "--profile reports kernels per prefill and per token"
 else bad "--profile: $(head -c 400 "$TMP/prof.err")"; fi
 
