@@ -67,6 +67,17 @@
 #define BM_ATT_ACC 32     /* private output accumulators per work-item (launcher mirrors it) */
 #endif
 
+/* The keys a query tile sees, [max(0, first - window + 1), last] (window 0: from 0), cut into
+ * nsplit parts of whole BK-key tiles; this split's part is [*lo, *hi] (empty when *lo > *hi). */
+static inline void bm_attn_split_range(long pos_first, long pos_last, int window, int nsplit, int split, int BK,
+                                       long *lo, long *hi)
+{
+    const long t_lo = window > 0 ? max(0L, pos_first - window + 1) : 0L;
+    const long per = ((pos_last - t_lo + nsplit) / nsplit + BK - 1) / BK * BK;
+    *lo = t_lo + split * per;
+    *hi = min(pos_last, *lo + per - 1);
+}
+
 __kernel void bm_attn_fwd(const int T, const int H, const int Hkv, const int dh,
                           __global const float *q, const long q_ld, const long q_col,
                           __global const float *k, __global const float *v, const long kv_ld,
@@ -93,10 +104,8 @@ __kernel void bm_attn_fwd(const int T, const int H, const int Hkv, const int dh,
 
     /* key range of this tile, then this split's part of it (whole tiles of BK keys) */
     const long pos_first = pos0 + r0 / G, pos_last = pos0 + (rend - 1) / G;
-    const long t_lo = window > 0 ? max(0L, pos_first - window + 1) : 0L;
-    const long per = ((pos_last - t_lo + nsplit) / nsplit + BK - 1) / BK * BK;
-    const long lo = t_lo + split * per;
-    const long hi = min(pos_last, lo + per - 1); /* lo > hi: an empty split */
+    long lo, hi; /* lo > hi: an empty split */
+    bm_attn_split_range(pos_first, pos_last, window, nsplit, split, BK, &lo, &hi);
 
     /* Q tile (pre-scaled) */
     for (int e = lid; e < BR * dh; e += L) {
@@ -390,10 +399,8 @@ static BM_ATT_INLINE void bm_attn_tiled_body(const int ND, const int TC, const i
     __local float *qs = (__local float *)qs4, *ks = (__local float *)kp4, *vs = (__local float *)vs4;
 
     const long pos_first = pos0 + r0 / G, pos_last = pos0 + (rend - 1) / G;
-    const long t_lo = window > 0 ? max(0L, pos_first - window + 1) : 0L;
-    const long per = ((pos_last - t_lo + nsplit) / nsplit + BK - 1) / BK * BK;
-    const long lo = t_lo + split * per;
-    const long hi = min(pos_last, lo + per - 1); /* lo > hi: an empty split */
+    long lo, hi; /* lo > hi: an empty split */
+    bm_attn_split_range(pos_first, pos_last, window, nsplit, split, BK, &lo, &hi);
 
     for (int e = lid; e < BR * dq; e += L) {
         const int r = e / dq, d = e - r * dq;
@@ -505,11 +512,7 @@ static BM_ATT_INLINE void bm_attn_tiled_body(const int ND, const int TC, const i
         #pragma unroll
         for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND) {
             const int d0 = 4 * (tx + BM_ATT_NX * jj);
-            const float4 a = acc[i][jj] * inv;
-            if (d0 < dh) orow[d0] = a.x;
-            if (d0 + 1 < dh) orow[d0 + 1] = a.y;
-            if (d0 + 2 < dh) orow[d0 + 2] = a.z;
-            if (d0 + 3 < dh) orow[d0 + 3] = a.w;
+            bm_store4_partial(orow, d0, dh, acc[i][jj] * inv);
         }
     }
 }

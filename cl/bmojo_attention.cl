@@ -351,11 +351,7 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
         #pragma unroll
         for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND) {
             const int d0 = 4 * (tx + BM_ATT_NX * jj);
-            const float4 a = acc[i][jj] * inv;
-            if (d0 < dh) orow[d0] = a.x;
-            if (d0 + 1 < dh) orow[d0 + 1] = a.y;
-            if (d0 + 2 < dh) orow[d0 + 2] = a.z;
-            if (d0 + 3 < dh) orow[d0 + 3] = a.w;
+            bm_store4_partial(orow, d0, dh, acc[i][jj] * inv);
         }
     }
 }

@@ -9,3 +9,13 @@ static inline float bm_silu(float x) { return x / (1.0f + exp(-x)); }
 
 /* log(1 + e^x) without overflow; matches torch.nn.functional.softplus (threshold 20). */
 static inline float bm_softplus(float x) { return x > 20.0f ? x : log1p(exp(x)); }
+
+/* Stores the first (dh - d0) of a's four lanes at row[d0..]: an output row whose length need not
+ * be a multiple of 4 (the attention kernels' register tiles). */
+static inline void bm_store4_partial(__global float *row, int d0, int dh, float4 a)
+{
+    if (d0 < dh) row[d0] = a.x;
+    if (d0 + 1 < dh) row[d0 + 1] = a.y;
+    if (d0 + 2 < dh) row[d0 + 2] = a.z;
+    if (d0 + 3 < dh) row[d0 + 3] = a.w;
+}

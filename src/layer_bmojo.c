@@ -69,12 +69,11 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
     return st;
 }
 
-int bm_layer_bmojo_state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_sizes *out)
+void bm_layer_bmojo_state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_sizes *out)
 {
     const bm_layer_cfg *l = &m->cfg.layers[i];
     bm_bmojo_args a = {.B = B, .T = 1, .d = m->cfg.d_model, .H = l->attn.heads, .Hkv = l->attn.kv_heads,
                        .dh = l->attn.head_dim, .window = l->attn.window, .m_f = l->fading_tokens,
                        .m_e = l->eidetic_tokens, .n_taps = l->n_taps, .taps = l->taps};
     bm_bmojo_state_layout(&a, out);
-    return 0;
 }

@@ -20,6 +20,6 @@ int bm_layer_attention(bm_model *m, bm_state *s, int i, int T, const bm_gemv_inp
 int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
 int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
 /* Byte sizes of a bmojo sublayer's state buffers for B sequences. */
-int bm_layer_bmojo_state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_sizes *out);
+void bm_layer_bmojo_state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_sizes *out);
 
 #endif
