@@ -146,6 +146,52 @@ static int gemv_variant_from_env(int *out)
     return 0;
 }
 
+/* BMOJO_CL_DEFINES (e.g. "-DBM_GEMV4_NB=4") is appended to the kernels' build options: the way to
+ * sweep a kernel's -D tunables on a device without rebuilding bmojo. Only -D and -U options are
+ * accepted, so that it cannot change the language version or the math (fp32 results must match
+ * the references). The program cache key includes the options. */
+static int append_extra_defines(const char *opts, char **out)
+{
+    const char *extra = getenv("BMOJO_CL_DEFINES");
+    if (!extra) extra = "";
+    for (const char *p = extra; *p;) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        if (p[0] != '-' || (p[1] != 'D' && p[1] != 'U') || !p[2] || p[2] == ' ')
+            return bm_fail(BMOJO_EINVAL, "BMOJO_CL_DEFINES=\"%s\": expected -DNAME[=VALUE] or -UNAME options only", extra);
+        while (*p && *p != ' ') p++;
+    }
+    size_t n = strlen(opts) + 1 + strlen(extra) + 1;
+    char *s = malloc(n);
+    if (!s) return bm_fail(BMOJO_ENOMEM, "build options: out of memory");
+    snprintf(s, n, "%s%s%s", opts, *extra ? " " : "", extra);
+    *out = s;
+    return 0;
+}
+
+/* Turns per-kernel profiling on or off; the queue is recreated (after a finish) when its
+ * profiling property has to change. */
+int bm_runtime_set_profiling(bm_rt *rt, int on)
+{
+    if (!rt) return bm_fail(BMOJO_EINVAL, "bm_runtime_set_profiling: NULL runtime");
+    on = on != 0;
+    cl_command_queue_properties props = 0;
+    cl_int err = clGetCommandQueueInfo(rt->queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+    int st = bm_cl_check(err, "clGetCommandQueueInfo(CL_QUEUE_PROPERTIES)");
+    if (st) return st;
+    if (!!(props & CL_QUEUE_PROFILING_ENABLE) != on) {
+        st = bm_finish(rt);
+        if (st) return st;
+        cl_command_queue q = clCreateCommandQueue(rt->ctx, rt->device, on ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+        st = bm_cl_check(err, "clCreateCommandQueue");
+        if (st) return st;
+        clReleaseCommandQueue(rt->queue);
+        rt->queue = q;
+    }
+    rt->profile.enabled = on;
+    return 0;
+}
+
 int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
 {
     if (!out) return bm_fail(BMOJO_EINVAL, "bmojo_runtime_create: out is NULL");
@@ -164,14 +210,16 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
         rt->ctx = clCreateContext(props, 1, &rt->device, NULL, NULL, &err);
         st = bm_cl_check(err, "clCreateContext");
         if (!st) {
-            rt->queue = clCreateCommandQueue(rt->ctx, rt->device, CL_QUEUE_PROFILING_ENABLE, &err);
+            /* Profiling only when asked: on the H200 (NVIDIA OpenCL) a profiling queue costs every
+             * launch a pair of timestamps. */
+            rt->queue = clCreateCommandQueue(rt->ctx, rt->device, rt->profile.enabled ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
             st = bm_cl_check(err, "clCreateCommandQueue");
         }
     }
     if (!st) {
         char opts[256];
         st = bm_build_options_for(&rt->lim, opts, sizeof opts);
-        if (!st && !(rt->build_options = strdup(opts))) st = bm_fail(BMOJO_ENOMEM, "build options: out of memory");
+        if (!st) st = append_extra_defines(opts, &rt->build_options);
     }
     if (!st) st = build_program(rt);
     if (!st) st = create_kernels(rt);

@@ -38,7 +38,7 @@ struct bmojo_runtime {
     cl_platform_id platform;
     cl_device_id device;
     cl_context ctx;
-    cl_command_queue queue;   /* in-order; profiling enabled */
+    cl_command_queue queue;   /* in-order; profiling enabled only while rt->profile.enabled */
     bmojo_device_desc desc;
     bm_device_limits lim;
     cl_program program;
@@ -57,6 +57,9 @@ const char *bm_cl_error_name(cl_int err);
 /* If err != CL_SUCCESS: sets the detail "OpenCL call `what` failed: CL_... (err)" and returns
  * BMOJO_EOPENCL; else returns 0. */
 int bm_cl_check(cl_int err, const char *what);
+
+/* Per-kernel profiling (events on every launch) on or off; recreates the queue when needed. */
+int bm_runtime_set_profiling(bm_rt *rt, int on);
 
 /* Kernel by name; NULL (and the detail set) if the program has none. */
 cl_kernel bm_kernel(bm_rt *rt, const char *name);

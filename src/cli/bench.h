@@ -42,7 +42,9 @@ typedef struct {
     int compute_bound;          /* rate in GFLOP/s vs the SGEMM rate; else GB/s vs copy */
     int is_launch;              /* the launch-latency row: rate in launches/s, no limit */
     int reps;
-    double avg_us, stddev_us;
+    double avg_us, stddev_us;   /* one launch of the op and a finish, per run */
+    double stream_us;           /* per run within a stream of back-to-back runs and one finish, as
+                                   a forward pass enqueues them (0: not measured) */
     double bytes, flops;        /* per run */
     double rate;                /* GB/s or GFLOP/s */
     double pct_of_limit;

@@ -191,10 +191,10 @@ void bench_ops_begin(bench_writer *w)
 {
     if (w->fmt == BENCH_MD) {
         md_env_line(w);
-        fprintf(w->f, "| %-22s | %-40s | %4s | %12s | %10s | %16s | %10s |\n", "op", "shape", "reps", "time us",
-                "± us", "rate", "% of limit");
+        fprintf(w->f, "| %-22s | %-40s | %4s | %12s | %10s | %16s | %10s | %12s |\n", "op", "shape", "reps", "time us",
+                "± us", "rate", "% of limit", "in stream us");
         fprintf(w->f, "| ---------------------- | ---------------------------------------- | ---: | -----------: "
-                      "| ---------: | ---------------: | ---------: |\n");
+                      "| ---------: | ---------------: | ---------: | -----------: |\n");
     } else
         json_begin(w);
     fflush(w->f);
@@ -209,8 +209,10 @@ void bench_ops_row(bench_writer *w, const bench_op_result *r)
         if (r->is_launch) snprintf(rate, sizeof rate, "%.0f %s", r->rate, unit);
         else snprintf(rate, sizeof rate, "%.2f %s", r->rate, unit);
         snprintf(op, sizeof op, "%s%s", r->op, r->is_limit ? " (limit)" : "");
-        fprintf(f, "| %-22s | %-40s | %4d | %12.1f | %10.1f | %16s | %9.1f%% |\n", op, r->shape, r->reps, r->avg_us,
-                r->stddev_us, rate, r->pct_of_limit);
+        char stream[32] = "";
+        if (r->stream_us > 0) snprintf(stream, sizeof stream, "%.1f", r->stream_us);
+        fprintf(f, "| %-22s | %-40s | %4d | %12.1f | %10.1f | %16s | %9.1f%% | %12s |\n", op, r->shape, r->reps,
+                r->avg_us, r->stddev_us, rate, r->pct_of_limit, stream);
     } else {
         char when[32];
         bench_iso_time(when, sizeof when);
@@ -229,6 +231,10 @@ void bench_ops_row(bench_writer *w, const bench_op_result *r)
         json_num(f, "%.3f", r->avg_us);
         fputs(", \"stddev_us\": ", f);
         json_num(f, "%.3f", r->stddev_us);
+        if (r->stream_us > 0) {
+            fputs(", \"stream_us\": ", f);
+            json_num(f, "%.3f", r->stream_us);
+        }
         fputs(", \"bytes\": ", f);
         json_num(f, "%.0f", r->bytes);
         fputs(", \"flops\": ", f);

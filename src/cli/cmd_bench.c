@@ -364,7 +364,14 @@ int cmd_bench(int argc, char **argv)
     if (rc) return rc;
     env_fill(&env, rt);
     bench_writer_init(&w, stdout, fmt, &env);
-    rt->profile.enabled |= profile;
+    if (profile && !rt->profile.enabled) {
+        int st = bm_runtime_set_profiling(rt, 1);
+        if (st) {
+            bmojo_model_free(m);
+            bmojo_runtime_free(rt);
+            return cli_status_error(st, "bench --profile");
+        }
+    }
     bench_ctx c = {.m = m, .rt = rt, .profile = profile, .model_filename = mo.model_dir ? mo.model_dir : mo.config, .reps = (int)reps,
                    .chunk = (int)chunk, .verbose = verbose, .seed = (uint64_t)seed, .w = &w};
     bmojo_model_get_info(m, &c.info);
