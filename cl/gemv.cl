@@ -51,17 +51,37 @@ static inline void bm_gemv_row_scales(__local float *red, int M, int K, float ep
     barrier(CLK_LOCAL_MEM_FENCE); /* red is reused by the caller */
 }
 
-/* Sums the partial dot products in red (lane m * nb + j) and writes C rows n0 .. n0+nb-1. */
+/* Sums the partial dot products in red (lane m * nb + j) and writes C rows n0 .. n0+nb-1.
+ * Conv epilogue (conv_di > 0, decoding of a Mamba mixer, row m = sequence m): output columns
+ * n < conv_di are the mixer's x; for them this also computes the causal depthwise conv step
+ * u[m, n] = silu(conv_b[n] + sum_i conv_w[n, i] * h_i) over the history h = (the k-1 inputs in
+ * conv_state [M, conv_di, k-1], oldest first, then x) — in cl/conv1d.cl's order, so u matches
+ * bm_conv1d_out bit for bit — and shifts x into the state. The work-item that writes x[m, n] is
+ * the only one that touches state row (m, n), so the shift needs no synchronisation. */
 static inline void bm_gemv_write(__local float *red, int M, int nb, int L, int lid, int n0, int N, float beta,
-                                 __global float *C, ulong c_off, ulong ldc)
+                                 __global float *C, ulong c_off, ulong ldc, const int conv_di, const int conv_k,
+                                 __global const float *conv_w, __global const float *conv_b, const int conv_has_bias,
+                                 __global float *conv_state, __global float *conv_u)
 {
     bm_gemv_tree_sum(red, M * nb, L, lid);
     for (int i = lid; i < M * nb; i += L) { /* L may be smaller than M * nb */
-        const int m = i / nb, j = i - m * nb;
-        if (n0 + j < N) {
-            __global float *c = C + c_off + (ulong)m * ldc + (ulong)(n0 + j);
-            const float v = red[i * L];
-            *c = beta == 0.0f ? v : v + beta * *c; /* beta 0 never reads C (it may hold NaN) */
+        const int m = i / nb, j = i - m * nb, n = n0 + j;
+        if (n < N) {
+            __global float *c = C + c_off + (ulong)m * ldc + (ulong)n;
+            float v = red[i * L];
+            v = beta == 0.0f ? v : v + beta * *c; /* beta 0 never reads C (it may hold NaN) */
+            *c = v;
+            if (n < conv_di) {
+                const int km1 = conv_k - 1;
+                __global const float *wc = conv_w + (ulong)n * (ulong)conv_k;
+                __global float *st = conv_state + ((ulong)m * (ulong)conv_di + (ulong)n) * (ulong)km1;
+                float acc = conv_has_bias ? conv_b[n] : 0.0f;
+                for (int t = 0; t < km1; t++) acc += wc[t] * st[t];
+                acc += wc[km1] * v;
+                conv_u[(ulong)m * (ulong)conv_di + (ulong)n] = bm_silu(acc);
+                for (int t = 0; t + 1 < km1; t++) st[t] = st[t + 1];
+                if (km1 > 0) st[km1 - 1] = v;
+            }
         }
     }
 }
@@ -110,7 +130,7 @@ __kernel void bm_gemv(const int M, const int N, const int K,
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
         if (m < M)
             for (int j = 0; j < BM_GEMV_NB; j++) red[(m * BM_GEMV_NB + j) * L + lid] = acc[m][j];
-    bm_gemv_write(red, M, BM_GEMV_NB, L, lid, n0, N, beta, C, c_off, ldc);
+    bm_gemv_write(red, M, BM_GEMV_NB, L, lid, n0, N, beta, C, c_off, ldc, 0, 1, W, W, 0, C, C);
 }
 
 /* bm_gemv4 — the same contract with float4 loads, for K, the leading dimensions, the offsets (and
@@ -122,12 +142,14 @@ __kernel void bm_gemv(const int M, const int N, const int K,
 #ifndef BM_GEMV4_NB
 #define BM_GEMV4_NB 8
 #endif
-__kernel void bm_gemv4(const int M, const int N, const int K,
-                       __global const float *A, const ulong a_off, const ulong lda,
-                       __global const float *W, const ulong w_off, const ulong ldw,
-                       const float beta, __global float *C, const ulong c_off, const ulong ldc,
-                       const int mode, __global const float *nw, const float eps, const ulong u_col,
-                       __local float *red)
+static inline void bm_gemv4_body(const int M, const int N, const int K,
+                                 __global const float *A, const ulong a_off, const ulong lda,
+                                 __global const float *W, const ulong w_off, const ulong ldw,
+                                 const float beta, __global float *C, const ulong c_off, const ulong ldc,
+                                 const int mode, __global const float *nw, const float eps, const ulong u_col,
+                                 __local float *red, const int conv_di, const int conv_k,
+                                 __global const float *conv_w, __global const float *conv_b,
+                                 const int conv_has_bias, __global float *conv_state, __global float *conv_u)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int n0 = (int)get_group_id(0) * BM_GEMV4_NB, K4 = K / 4;
@@ -168,5 +190,33 @@ __kernel void bm_gemv4(const int M, const int N, const int K,
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
         if (m < M)
             for (int j = 0; j < BM_GEMV4_NB; j++) red[(m * BM_GEMV4_NB + j) * L + lid] = acc[m][j];
-    bm_gemv_write(red, M, BM_GEMV4_NB, L, lid, n0, N, beta, C, c_off, ldc);
+    bm_gemv_write(red, M, BM_GEMV4_NB, L, lid, n0, N, beta, C, c_off, ldc, conv_di, conv_k, conv_w, conv_b,
+                  conv_has_bias, conv_state, conv_u);
+}
+
+__kernel void bm_gemv4(const int M, const int N, const int K,
+                       __global const float *A, const ulong a_off, const ulong lda,
+                       __global const float *W, const ulong w_off, const ulong ldw,
+                       const float beta, __global float *C, const ulong c_off, const ulong ldc,
+                       const int mode, __global const float *nw, const float eps, const ulong u_col,
+                       __local float *red)
+{
+    bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, 0, 1, W, W,
+                  0, C, C);
+}
+
+/* bm_gemv4 with the conv epilogue of bm_gemv_write: the Mamba in_proj of a decoding step (x | z
+ * [| q | k | v] = in_proj h) also runs the conv1d step on x and advances the conv state, which
+ * saves the conv launch (M <= BM_GEMV_MAX_M: one launch, row m = sequence m). */
+__kernel void bm_gemv4_conv(const int M, const int N, const int K,
+                            __global const float *A, const ulong a_off, const ulong lda,
+                            __global const float *W, const ulong w_off, const ulong ldw,
+                            const float beta, __global float *C, const ulong c_off, const ulong ldc,
+                            const int mode, __global const float *nw, const float eps, const ulong u_col,
+                            __local float *red, const int conv_di, const int conv_k,
+                            __global const float *conv_w, __global const float *conv_b, const int conv_has_bias,
+                            __global float *conv_state, __global float *conv_u)
+{
+    bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, conv_di,
+                  conv_k, conv_w, conv_b, conv_has_bias, conv_state, conv_u);
 }

@@ -56,8 +56,9 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
 
     /* one GEMM: x | z | q | k | v = h [in_proj | Wq | Wk | Wv]^T */
     const size_t di2 = w->wqkv_row, hld = di2 + ld;
-    int st = bm_gemm_in(rt, in, N, hld, d, w->in_proj, 0, d, 0.0f, ws->xz, 0, hld);
-    if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, ws->y, 0.0f);
+    int conv_done = 0;
+    int st = bm_layer_mamba_in_proj(m, s, i, T, in, hld, &conv_done);
+    if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, ws->y, 0.0f);
     /* Kf | Vf = y [Wk | Wv]^T: the k and v rows start at row 2*di + H*dh of the fused weight */
     if (!st)
         st = bm_gemm(rt, N, 2 * G * dh, d, ws->y, 0, d, w->in_proj, (di2 + H * dh) * d, d, 0.0f, ws->kvf, 0, 2 * G * dh);

@@ -13,9 +13,13 @@
 /* Mamba-1 mixer: out = beta * out + mixer(in) ([N, d]). The forward pass calls it with out = x,
  * beta = 1. */
 int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in, cl_mem out, float beta);
-/* The same after in_proj: its output is already in s->ws.xz with leading dimension xz_ld (x in
- * columns 0..di-1, z in di..2*di-1). */
-int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, cl_mem out, float beta);
+/* in_proj of sublayer i into s->ws.xz (ncols columns: x | z [| more rows of a fused weight]);
+ * when decoding allows it the conv step runs inside the same GEMV (writes s->ws.u, advances the
+ * conv state) and *conv_done is set. */
+int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in, size_t ncols, int *conv_done);
+/* The rest after in_proj: its output is already in s->ws.xz with leading dimension xz_ld (x in
+ * columns 0..di-1, z in di..2*di-1); conv_done: the conv step already ran (see above). */
+int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, int conv_done, cl_mem out, float beta);
 int bm_layer_attention(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
 int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
 int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);

@@ -101,6 +101,22 @@ int bm_op_attention(bm_rt *rt, const bm_attn_args *a);
  * position p goes to slot p % cap; only the last min(T, cap) rows are written. */
 int bm_op_kv_append(bm_rt *rt, const bm_attn_args *a);
 
+/* One decoding step (T = 1) of a Mamba-1 mixer after its conv, in one launch: xdbl = u x_proj^T
+ * (rows dt | B | C), optionally RMSNorms of the dt, B and C parts (Jamba; norm weights all NULL
+ * or all set), delta = softplus(xdbl[:R] dt_proj^T + dt_bias), then the scan step of bm_op_scan
+ * (state [B, di, n] advanced, y [B, di] written). xdbl [B, R+2n] is written too. */
+typedef struct {
+    int B, di, n, R;
+    cl_mem u, x_proj, dt_norm, b_norm, c_norm;
+    float eps;
+    cl_mem xdbl, dt_proj, dt_bias, A, D, z;
+    size_t z_ld, z_col;
+    cl_mem state, y;
+} bm_mamba_step_args;
+/* Whether bm_op_mamba_step fits this device (local memory for the xdbl row and the reduction). */
+int bm_op_mamba_step_ok(bm_rt *rt, int n, int R);
+int bm_op_mamba_step(bm_rt *rt, const bm_mamba_step_args *a);
+
 /* Skinny GEMM for few rows (decoding): the same contract as bm_gemm in runtime.h,
  * C[M,N] = A[M,K] W[N,K]^T + beta C; fastest for M <= 8 (larger M runs in blocks of 8).
  * beta == 0 never reads C. */
@@ -119,6 +135,19 @@ typedef struct {
 } bm_gemv_input;
 int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
                   size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
+/* The conv1d step that a decoding in_proj GEMV runs on its x columns (bm_op_gemv_in_conv):
+ * weights w [di, k], optional bias [di], state [M, di, k-1] (oldest first), output u [M, di]. */
+typedef struct {
+    int di, k;
+    cl_mem w, bias, state, u;
+} bm_gemv_conv;
+/* Whether bm_op_gemv_in_conv can take these operands (M <= 8 rows, float4-aligned input/weight). */
+int bm_op_gemv_conv_ok(const bm_rt *rt, const bm_gemv_input *in, size_t M, size_t K, size_t w_off, size_t ldw);
+/* bm_op_gemv_in with beta 0 whose output columns [0, conv->di) are a Mamba mixer's x (row m =
+ * sequence m, T = 1): also writes u = bm_op_conv1d's output for that one step and advances the
+ * conv state as bm_op_conv1d would, in the same launch. */
+int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                       size_t ldw, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv);
 /* bm_gemm with a bm_gemv_input: a plain input goes through bm_gemm (CLBlast or the skinny kernel);
  * a transformed one needs M <= 8 rows (the skinny kernel), else BMOJO_EINVAL. */
 int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off, size_t ldw,

@@ -27,8 +27,10 @@ int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, 
     return bm_op_gemv_in(rt, &in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc);
 }
 
-int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
-                  size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
+/* Both entry points: conv NULL for the plain skinny GEMM, else the float4 kernel with the conv
+ * epilogue (bm_gemv4_conv). */
+static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                       size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv)
 {
     cl_mem A = in ? in->A : NULL;
     size_t a_off = in ? in->a_off : 0, lda = in ? in->lda : 0;
@@ -41,7 +43,11 @@ int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv M=%zu N=%zu K=%zu: bad sizes (lda %zu ldw %zu ldc %zu)", M, N, K, lda,
                        ldw, ldc);
     const int vec4 = use_vec4(rt, in, K, w_off, ldw);
-    const char *name = vec4 ? "bm_gemv4" : "bm_gemv";
+    if (conv && (!vec4 || M > GEMV_MAX_M || conv->di < 1 || (size_t)conv->di > N || conv->k < 1 || !conv->w ||
+                 !conv->u || (conv->k > 1 && !conv->state)))
+        return bm_fail(BMOJO_EINVAL, "bm_op_gemv_in_conv M=%zu N=%zu K=%zu di=%d k=%d: not supported here (check "
+                       "bm_op_gemv_conv_ok) or a NULL conv buffer", M, N, K, conv->di, conv->k);
+    const char *name = conv ? "bm_gemv4_conv" : vec4 ? "bm_gemv4" : "bm_gemv";
     const size_t NB = vec4 ? GEMV4_NB : GEMV_NB;
     cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "gemv");
@@ -64,10 +70,34 @@ int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t
                      BM_ARG(k, 10, C) | BM_ARG(k, 11, co) | BM_ARG(k, 12, lc) | BM_ARG(k, 13, mode) |
                      BM_ARG(k, 14, nw) | BM_ARG(k, 15, eps) | BM_ARG(k, 16, ucol) |
                      BM_ARG_LOCAL(k, 17, (size_t)mb * NB * L * sizeof(float));
+        if (conv) {
+            cl_int cdi = conv->di, ck = conv->k, has_bias = conv->bias != NULL;
+            cl_mem cb = conv->bias ? conv->bias : conv->w, cs = conv->state ? conv->state : conv->u;
+            err |= BM_ARG(k, 18, cdi) | BM_ARG(k, 19, ck) | BM_ARG(k, 20, conv->w) | BM_ARG(k, 21, cb) |
+                   BM_ARG(k, 22, has_bias) | BM_ARG(k, 23, cs) | BM_ARG(k, 24, conv->u);
+        }
         int st = bm_args_check(err, name);
         size_t global = (N + NB - 1) / NB * L;
         if (!st) st = bm_launch(rt, k, name, 1, &global, &L);
         if (st) return st;
     }
     return 0;
+}
+
+int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                  size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
+{
+    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc, NULL);
+}
+
+int bm_op_gemv_conv_ok(const bm_rt *rt, const bm_gemv_input *in, size_t M, size_t K, size_t w_off, size_t ldw)
+{
+    return rt && in && M >= 1 && M <= GEMV_MAX_M && use_vec4(rt, in, K, w_off, ldw);
+}
+
+int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                       size_t ldw, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv)
+{
+    if (!conv) return bm_fail(BMOJO_EINVAL, "bm_op_gemv_in_conv: NULL conv arguments");
+    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, conv);
 }

@@ -58,6 +58,62 @@ static void test_transforms(bm_test_ctx *t)
 
 static void test_plain(bm_test_ctx *t);
 
+/* bm_op_gemv_in_conv: the RMSNorm-input GEMV whose first di output columns also go through the
+ * conv1d step (bm_ref_conv1d with T = 1): C, u and the advanced state, two steps in a row; conv
+ * widths 1 (no state), 2 and 4, with and without bias, di not a multiple of the 8 rows per group,
+ * di == N, B up to 8. */
+static void test_conv_epilogue(bm_test_ctx *t)
+{
+    const int cases[][5] = {{1, 1, 4, 4, 1}, {1, 37, 100, 8, 4}, {3, 130, 300, 64, 2}, {8, 24, 24, 12, 1}, {2, 1536, 3072, 768, 4}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        const size_t M = (size_t)cases[c][0], di = (size_t)cases[c][1], N = (size_t)cases[c][2], K = (size_t)cases[c][3];
+        const int k = cases[c][4];
+        const size_t km1 = (size_t)k - 1, ns = M * di * (km1 ? km1 : 1);
+        float *A = bm_test_alloc(M * K * 4), *nw = bm_test_alloc(K * 4), *W = bm_test_alloc(N * K * 4);
+        float *cw = bm_test_alloc(di * k * 4), *cb = bm_test_alloc(di * 4), *cs = bm_test_alloc(ns * 4);
+        float *Ain = bm_test_alloc(M * K * 4), *want = bm_test_alloc(M * N * 4), *u = bm_test_alloc(M * di * 4);
+        float *got = bm_test_alloc((M * N + ns) * 4);
+        bm_test_fill(t, nw, K, 0.5f, 1.5f);
+        bm_test_fill(t, W, N * K, -1, 1);
+        bm_test_fill(t, cw, di * k, -1, 1);
+        bm_test_fill(t, cb, di, -1, 1);
+        bm_test_fill(t, cs, ns, -2, 2);
+        cl_mem dA = bm_test_buffer(t, NULL, M * K * 4), dn = bm_test_buffer(t, nw, K * 4), dW = bm_test_buffer(t, W, N * K * 4);
+        cl_mem dC = bm_test_buffer(t, NULL, M * N * 4), dcw = bm_test_buffer(t, cw, di * k * 4);
+        cl_mem dcb = bm_test_buffer(t, cb, di * 4), dcs = bm_test_buffer(t, cs, ns * 4), du = bm_test_buffer(t, NULL, M * di * 4);
+        bm_gemv_input in = {BM_GEMV_RMSNORM, dA, 0, K, dn, 1e-5f, 0};
+        bm_gemv_conv conv = {(int)di, k, dcw, with_bias ? dcb : NULL, km1 ? dcs : NULL, du};
+        if (!bm_op_gemv_conv_ok(t->rt, &in, M, K, 0, K)) {
+            bm_test_true(t, t->rt->gemv_variant == BM_GEMV_VARIANT_SCALAR || K % 4 != 0,
+                         "gemv conv: refused only for the scalar kernel or unaligned K");
+        } else
+            for (int step = 0; step < 2; step++) {
+                bm_test_fill(t, A, M * K, -2, 2);
+                int st = bm_upload(t->rt, dA, 0, A, M * K * 4);
+                bm_ref_rmsnorm(A, K, 0, nw, Ain, K, 0, (int)M, (int)K, 1e-5f);
+                bm_ref_gemm(M, N, K, Ain, K, W, K, 0.0f, want, N);
+                bm_ref_conv1d((int)M, 1, (int)di, k, want, N, cw, with_bias ? cb : NULL, km1 ? cs : NULL, u);
+                char what[128];
+                snprintf(what, sizeof what, "gemv conv M=%zu di=%zu N=%zu K=%zu k=%d%s step %d", M, di, N, K, k,
+                         with_bias ? " bias" : "", step);
+                if (!bm_test_status(t, st ? st : bm_op_gemv_in_conv(t->rt, &in, M, N, K, dW, 0, K, dC, 0, N, &conv), what))
+                    break;
+                bm_test_read(t, dC, got, M * N * 4);
+                bm_test_close(t, what, got, want, M * N, 1e-5);
+                bm_test_read(t, du, got, M * di * 4);
+                bm_test_close(t, "  u", got, u, M * di, 1e-5);
+                if (km1) {
+                    bm_test_read(t, dcs, got, ns * 4);
+                    bm_test_close(t, "  conv state", got, cs, ns, 1e-5);
+                }
+            }
+        cl_mem bufs[] = {dA, dn, dW, dC, dcw, dcb, dcs, du};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bm_release(bufs[i]);
+        free(A), free(nw), free(W), free(cw), free(cb), free(cs), free(Ain), free(want), free(u), free(got);
+    }
+}
+
 /* Both kernels (scalar and float4) on every case, whatever the device would pick by default. */
 void test_op_gemv(bm_test_ctx *t)
 {
@@ -66,6 +122,7 @@ void test_op_gemv(bm_test_ctx *t)
         t->rt->gemv_variant = v;
         test_transforms(t);
         test_plain(t);
+        test_conv_epilogue(t);
     }
     t->rt->gemv_variant = saved;
 }
