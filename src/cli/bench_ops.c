@@ -264,6 +264,24 @@ static int measure_launch(ops_ctx *c)
             host += (t1 - t0) / LAUNCHES;
         }
     }
+    /* The host's cost of one clSetKernelArg (a launcher sets 3-30 per launch), a scalar (the add
+     * kernel's element count) and a buffer; bm_op_add sets them all again afterwards. */
+    double setarg = 0, setarg_buf = 0;
+    cl_kernel ka = st ? NULL : bm_kernel(c->rt, "bm_add_f32");
+    if (ka) {
+        const int calls = 20000;
+        double t0 = cli_now();
+        for (int i = 0; i < calls; i++) {
+            cl_ulong v = (cl_ulong)(i & 1) + 1;
+            clSetKernelArg(ka, 2, sizeof v, &v);
+        }
+        setarg = (cli_now() - t0) / calls;
+        t0 = cli_now();
+        for (int i = 0; i < calls; i++) clSetKernelArg(ka, 0, sizeof(cl_mem), (i & 1) ? &x : &y);
+        setarg_buf = (cli_now() - t0) / calls;
+        st = bm_op_add(c->rt, x, y, 1); /* resets the arguments */
+        if (!st) st = bm_finish(c->rt);
+    }
     bm_release(x);
     bm_release(y);
     if (st) return cli_status_error(st, "bench --ops: timing launches");
@@ -271,8 +289,8 @@ static int measure_launch(ops_ctx *c)
     double mean, sd;
     bench_mean_std(samples, n, &mean, &sd);
     snprintf(r.op, sizeof r.op, "launch");
-    snprintf(r.shape, sizeof r.shape, "%d x add(1), 1 finish; enqueue %.1f us", LAUNCHES,
-             n ? host / n * 1e6 : 0.0);
+    snprintf(r.shape, sizeof r.shape, "%d x add(1); enqueue %.1f, arg %.2f/%.2f us", LAUNCHES, n ? host / n * 1e6 : 0.0,
+             setarg * 1e6, setarg_buf * 1e6);
     r.is_limit = 1;
     r.is_launch = 1;
     r.reps = n;
