@@ -52,6 +52,8 @@ static inline void bm_gemv_row_scales(__local float *red, int M, int K, float ep
 }
 
 /* Sums the partial dot products in red (lane m * nb + j) and writes C rows n0 .. n0+nb-1.
+ * Split output: columns n >= n_split go to C2 (column n - n_split, its own offset and leading
+ * dimension) instead, so one launch can fill two activations (bmojo: y and its K/V).
  * Conv epilogue (conv_di > 0, decoding of a Mamba mixer, row m = sequence m): output columns
  * n < conv_di are the mixer's x; for them this also computes the causal depthwise conv step
  * u[m, n] = silu(conv_b[n] + sum_i conv_w[n, i] * h_i) over the history h = (the k-1 inputs in
@@ -59,7 +61,8 @@ static inline void bm_gemv_row_scales(__local float *red, int M, int K, float ep
  * bm_conv1d_out bit for bit — and shifts x into the state. The work-item that writes x[m, n] is
  * the only one that touches state row (m, n), so the shift needs no synchronisation. */
 static inline void bm_gemv_write(__local float *red, int M, int nb, int L, int lid, int n0, int N, float beta,
-                                 __global float *C, ulong c_off, ulong ldc, const int conv_di, const int conv_k,
+                                 __global float *C, ulong c_off, ulong ldc, const int n_split, __global float *C2,
+                                 const ulong c2_off, const ulong ldc2, const int conv_di, const int conv_k,
                                  __global const float *conv_w, __global const float *conv_b, const int conv_has_bias,
                                  __global float *conv_state, __global float *conv_u)
 {
@@ -67,7 +70,8 @@ static inline void bm_gemv_write(__local float *red, int M, int nb, int L, int l
     for (int i = lid; i < M * nb; i += L) { /* L may be smaller than M * nb */
         const int m = i / nb, j = i - m * nb, n = n0 + j;
         if (n < N) {
-            __global float *c = C + c_off + (ulong)m * ldc + (ulong)n;
+            __global float *c = n < n_split ? C + c_off + (ulong)m * ldc + (ulong)n
+                                            : C2 + c2_off + (ulong)m * ldc2 + (ulong)(n - n_split);
             float v = red[i * L];
             v = beta == 0.0f ? v : v + beta * *c; /* beta 0 never reads C (it may hold NaN) */
             *c = v;
@@ -130,7 +134,7 @@ __kernel void bm_gemv(const int M, const int N, const int K,
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
         if (m < M)
             for (int j = 0; j < BM_GEMV_NB; j++) red[(m * BM_GEMV_NB + j) * L + lid] = acc[m][j];
-    bm_gemv_write(red, M, BM_GEMV_NB, L, lid, n0, N, beta, C, c_off, ldc, 0, 1, W, W, 0, C, C);
+    bm_gemv_write(red, M, BM_GEMV_NB, L, lid, n0, N, beta, C, c_off, ldc, N, C, 0, 0, 0, 1, W, W, 0, C, C);
 }
 
 /* bm_gemv4 — the same contract with float4 loads, for K, the leading dimensions, the offsets (and
@@ -147,7 +151,8 @@ static inline void bm_gemv4_body(const int M, const int N, const int K,
                                  __global const float *W, const ulong w_off, const ulong ldw,
                                  const float beta, __global float *C, const ulong c_off, const ulong ldc,
                                  const int mode, __global const float *nw, const float eps, const ulong u_col,
-                                 __local float *red, const int conv_di, const int conv_k,
+                                 __local float *red, const int n_split, __global float *C2, const ulong c2_off,
+                                 const ulong ldc2, const int conv_di, const int conv_k,
                                  __global const float *conv_w, __global const float *conv_b,
                                  const int conv_has_bias, __global float *conv_state, __global float *conv_u)
 {
@@ -190,8 +195,8 @@ static inline void bm_gemv4_body(const int M, const int N, const int K,
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
         if (m < M)
             for (int j = 0; j < BM_GEMV4_NB; j++) red[(m * BM_GEMV4_NB + j) * L + lid] = acc[m][j];
-    bm_gemv_write(red, M, BM_GEMV4_NB, L, lid, n0, N, beta, C, c_off, ldc, conv_di, conv_k, conv_w, conv_b,
-                  conv_has_bias, conv_state, conv_u);
+    bm_gemv_write(red, M, BM_GEMV4_NB, L, lid, n0, N, beta, C, c_off, ldc, n_split, C2, c2_off, ldc2, conv_di, conv_k,
+                  conv_w, conv_b, conv_has_bias, conv_state, conv_u);
 }
 
 __kernel void bm_gemv4(const int M, const int N, const int K,
@@ -201,8 +206,21 @@ __kernel void bm_gemv4(const int M, const int N, const int K,
                        const int mode, __global const float *nw, const float eps, const ulong u_col,
                        __local float *red)
 {
-    bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, 0, 1, W, W,
-                  0, C, C);
+    bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, N, C, 0, 0,
+                  0, 1, W, W, 0, C, C);
+}
+
+/* bm_gemv4 with a split output (see bm_gemv_write): columns >= n_split land in C2. */
+__kernel void bm_gemv4_split(const int M, const int N, const int K,
+                             __global const float *A, const ulong a_off, const ulong lda,
+                             __global const float *W, const ulong w_off, const ulong ldw,
+                             const float beta, __global float *C, const ulong c_off, const ulong ldc,
+                             const int mode, __global const float *nw, const float eps, const ulong u_col,
+                             __local float *red, const int n_split, __global float *C2, const ulong c2_off,
+                             const ulong ldc2)
+{
+    bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, n_split, C2,
+                  c2_off, ldc2, 0, 1, W, W, 0, C, C);
 }
 
 /* bm_gemv4 with the conv epilogue of bm_gemv_write: the Mamba in_proj of a decoding step (x | z
@@ -217,6 +235,6 @@ __kernel void bm_gemv4_conv(const int M, const int N, const int K,
                             __global const float *conv_w, __global const float *conv_b, const int conv_has_bias,
                             __global float *conv_state, __global float *conv_u)
 {
-    bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, conv_di,
-                  conv_k, conv_w, conv_b, conv_has_bias, conv_state, conv_u);
+    bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, N, C, 0, 0,
+                  conv_di, conv_k, conv_w, conv_b, conv_has_bias, conv_state, conv_u);
 }

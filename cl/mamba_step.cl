@@ -7,38 +7,32 @@
  * reference, by work-group 0 of each sequence); Wdt [di, R]; dt_bias [di]; A [di, n] (= -exp(A_log));
  * D [di]; z [B, z_ld] (gate at z_col); state [B, di, n]; y [B, di].
  *
- * Why one launch: on the H200 decoding is bound by the host's cost per launch (~7 us for
- * clEnqueueNDRangeKernel with NVIDIA's OpenCL, ~9 us with the arguments), not by the device:
- * x_proj, dt_proj and the scan step as three launches cost ~27 us of host time per layer and a
- * few us of device time. The catch is that every channel's step needs all xd outputs of x_proj
- * (dt_rank values for its dt, all of B and C), which depend on every channel's u: there is no
- * grid-wide barrier in OpenCL 1.2, so each work-group computes x_proj itself (G = ceil(di / L)
- * groups; for di 1536, L 256: 6 copies of a 0.5 MB matrix-vector product, read from L2 after the
- * first). Then each work-item owns one channel: dt = Wdt[c] . xdbl[:R] (+ bias, softplus), the n
- * states, y. The channel step uses the same expressions as bm_scan_step (cl/scan.cl), so given
- * the same xdbl the two agree bit for bit.
- * x_proj in a group: each work-item takes the columns k = lid, lid + L, ... of BM_MSTEP_OB
- * outputs at a time (coalesced W rows across the group), then a local-memory tree sums the L
- * partials; xdbl stays in local memory.
- * Global (G * L, B), local (L, 1); red: BM_MSTEP_OB * L floats, xl: xd floats of local memory.
+ * Why one launch: on the H200 decoding is bound by fixed costs per launch (~6 us of host time in
+ * clEnqueueNDRangeKernel with NVIDIA's OpenCL, and a few us of device time for a small kernel),
+ * not by bytes: x_proj and the scan step as two launches cost ~17 us per layer. The catch is that
+ * every channel's step needs all xd outputs of x_proj (dt_rank values for its dt, all of B and C),
+ * which depend on every channel's u: there is no grid-wide barrier in OpenCL 1.2, so each
+ * work-group computes x_proj itself (G = ceil(di / L) groups: 2 copies of a 0.5 MB
+ * matrix-vector product for di 1536, L 1024). Then each work-item owns one channel: dt =
+ * Wdt[c] . xdbl[:R] (+ bias, softplus), the n states, y. The channel step uses the same
+ * expressions as bm_scan_step (cl/scan.cl), so given the same xdbl the two agree bit for bit.
+ *
+ * x_proj in a group: BM_MSTEP_TPR work-items share one row of Wx (float4 loads, consecutive
+ * items on consecutive columns: coalesced), L / TPR rows at a time; u is staged in local memory;
+ * the TPR partial sums of a row are added by the row's first item.
+ * Measured on the H200 (bmojo-130m: di 1536, xd 80): a first version (each item all xd rows over
+ * a strided slice of the columns, scalar loads, 256 items and 6 groups, a 16-output tree
+ * reduction per block) took 74 us per step: one group pulls all of x_proj (0.5 MB) through one
+ * SM, and 16 scalar loads in flight per item are far too few for that. Hence whole rows per item
+ * group, float4 loads and up to 1024 items per group.
+ * Global (G * L, B), local (L, 1); local memory: ul di, part L, xl xd floats.
  */
-#ifndef BM_MSTEP_OB
-#define BM_MSTEP_OB 16 /* x_proj outputs reduced together (registers per item; barriers per output block) */
+#ifndef BM_MSTEP_TPR
+#define BM_MSTEP_TPR 16 /* work-items per x_proj row (a power of two dividing the work-group size) */
 #endif
 
-/* sum over the L items of red[i * L + lid] for i < nb, left in red[i * L]; every item calls it. */
-static inline void bm_mstep_tree_sum(__local float *red, int nb, int L, int lid)
-{
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = L / 2; s > 0; s >>= 1) {
-        if (lid < s)
-            for (int i = 0; i < nb; i++) red[i * L + lid] += red[i * L + lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-}
-
 /* RMSNorm of xl[off .. off+len) in place with weight w (one item computes the scale; the group
- * waits for it). Same expression as bm_rmsnorm_rows' reference: x * rsqrt(mean(x^2) + eps) * w. */
+ * waits for it). Same expression as bm_rmsnorm_rows: x * rsqrt(mean(x^2) + eps) * w. */
 static inline void bm_mstep_norm(__local float *xl, __local float *scale, int off, int len,
                                  __global const float *w, float eps, int L, int lid)
 {
@@ -59,30 +53,39 @@ __kernel void bm_mamba_step(const int di, const int n, const int R, __global con
                             __global float *xdbl, __global const float *Wdt, __global const float *dt_bias,
                             __global const float *A, __global const float *Dv,
                             __global const float *z, const uint z_ld, const uint z_col,
-                            __global float *state, __global float *y, __local float *red, __local float *xl)
+                            __global float *state, __global float *y, __local float *ul, __local float *part,
+                            __local float *xl)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int b = (int)get_global_id(1);
-    const int xd = R + 2 * n;
+    const int xd = R + 2 * n, K4 = di / 4;
+    const int sub = lid % BM_MSTEP_TPR, rloc = lid / BM_MSTEP_TPR, rows = L / BM_MSTEP_TPR;
     __global const float *ub = u + (size_t)b * di;
 
-    for (int o0 = 0; o0 < xd; o0 += BM_MSTEP_OB) {
-        float acc[BM_MSTEP_OB];
-        for (int j = 0; j < BM_MSTEP_OB; j++) acc[j] = 0.0f;
-        for (int k = lid; k < di; k += L) {
-            const float a = ub[k];
-            for (int j = 0; j < BM_MSTEP_OB; j++)
-                if (o0 + j < xd) acc[j] = fma(Wx[(size_t)(o0 + j) * di + k], a, acc[j]);
+    for (int k = lid; k < di; k += L) ul[k] = ub[k];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int o0 = 0; o0 < xd; o0 += rows) {
+        const int o = o0 + rloc;
+        float acc = 0.0f;
+        if (o < xd) {
+            __global const float *wr = Wx + (size_t)o * di;
+#pragma unroll 8
+            for (int k4 = sub; k4 < K4; k4 += BM_MSTEP_TPR) acc += dot(vload4(k4, wr), vload4(k4, ul));
+            for (int k = 4 * K4 + sub; k < di; k += BM_MSTEP_TPR) acc = fma(wr[k], ul[k], acc);
         }
-        for (int j = 0; j < BM_MSTEP_OB; j++) red[j * L + lid] = acc[j];
-        bm_mstep_tree_sum(red, BM_MSTEP_OB, L, lid);
-        if (lid < BM_MSTEP_OB && o0 + lid < xd) xl[o0 + lid] = red[lid * L];
-        barrier(CLK_LOCAL_MEM_FENCE); /* red is rewritten by the next block */
+        part[lid] = acc;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (sub == 0 && o < xd) {
+            float s = 0.0f;
+            for (int i = 0; i < BM_MSTEP_TPR; i++) s += part[lid + i];
+            xl[o] = s;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE); /* part is rewritten next; xl is complete after the last rows */
     }
     if (has_norm) { /* Jamba: dt, B and C each RMS-normalised before use */
-        bm_mstep_norm(xl, red, 0, R, dt_nw, eps, L, lid);
-        bm_mstep_norm(xl, red, R, n, b_nw, eps, L, lid);
-        bm_mstep_norm(xl, red, R + n, n, c_nw, eps, L, lid);
+        bm_mstep_norm(xl, part, 0, R, dt_nw, eps, L, lid);
+        bm_mstep_norm(xl, part, R, n, b_nw, eps, L, lid);
+        bm_mstep_norm(xl, part, R + n, n, c_nw, eps, L, lid);
     }
     if (get_group_id(0) == 0)
         for (int o = lid; o < xd; o += L) xdbl[(size_t)b * xd + o] = xl[o];
@@ -93,7 +96,7 @@ __kernel void bm_mamba_step(const int di, const int n, const int R, __global con
     float dt = 0.0f;
     for (int r = 0; r < R; r++) dt = fma(xl[r], wr[r], dt);
     const float delta = bm_softplus(dt + dt_bias[c]);
-    const float uc = ub[c];
+    const float uc = ul[c];
     __global float *h = state + ((size_t)b * di + c) * (size_t)n;
     __global const float *Ac = A + (size_t)c * (size_t)n;
     float acc = 0.0f;

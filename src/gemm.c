@@ -47,3 +47,16 @@ int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K,
         return bm_fail(BMOJO_EINVAL, "bm_gemm_in: a transformed input needs at most %d rows, got %zu", BM_GEMV_MAX_ROWS, M);
     return bm_op_gemv_in(rt, in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc);
 }
+
+int bm_gemm_nn(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem Bm, size_t b_off,
+               size_t ldb, cl_mem C, size_t c_off, size_t ldc)
+{
+    if (M == 0 || N == 0 || K == 0) return 0;
+    if (!rt || !A || !Bm || !C) return bm_fail(BMOJO_EINVAL, "bm_gemm_nn: NULL argument");
+    if (lda < K || ldb < N || ldc < N)
+        return bm_fail(BMOJO_EINVAL, "bm_gemm_nn M=%zu N=%zu K=%zu: leading dimensions too small", M, N, K);
+    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, M, N, K, 1.0f, A,
+                                       a_off, lda, Bm, b_off, ldb, 0.0f, C, c_off, ldc, &rt->queue, NULL);
+    if (s == CLBlastSuccess) return 0;
+    return bm_fail(BMOJO_EGEMM, "CLBlastSgemm (A B) M=%zu N=%zu K=%zu failed: CLBlast status %d", M, N, K, (int)s);
+}

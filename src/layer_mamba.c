@@ -26,7 +26,7 @@ int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, const bm_gemv
     /* Decoding: the conv step rides on the GEMV's x columns (one launch fewer per layer; on the
      * H200 decoding is bound by the host's cost per launch). An in_proj bias would have to come
      * before the conv, so that case keeps the separate launches. */
-    if (T == 1 && N <= BM_GEMV_MAX_ROWS && !w->in_proj_b && bm_op_gemv_conv_ok(m->rt, in, N, d, 0, d)) {
+    if (T == 1 && N <= BM_GEMV_MAX_ROWS && !w->in_proj_b && bm_op_gemv_fused_ok(m->rt, in, N, d, 0, d)) {
         bm_gemv_conv conv = {c->d_inner, c->d_conv, w->conv_w, w->conv_b, s->layers[i].conv, s->ws.u};
         *conv_done = 1;
         return bm_op_gemv_in_conv(m->rt, in, N, ncols, d, w->in_proj, 0, d, s->ws.xz, 0, ncols, &conv);
@@ -50,8 +50,10 @@ int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, i
         bm_conv_args ca = {s->B, T, (int)di, c->d_conv, ws->xz, xz_ld, w->conv_w, w->conv_b, ls->conv, ws->u};
         if (!st) st = bm_op_conv1d(rt, &ca);
     }
-    if (!st && T == 1 && bm_op_mamba_step_ok(rt, (int)n, (int)R)) {
-        /* decoding: x_proj, the dt/B/C norms, dt_proj and the scan step in one launch */
+    if (!st && T == 1 && rt->fuse_decode && bm_op_mamba_step_ok(rt, (int)di, (int)n, (int)R)) {
+        /* decoding on a GPU: x_proj, the dt/B/C norms, dt_proj and the scan step in one launch
+         * (CPUs launch cheaply, and there the fused kernel's per-group copy of x_proj costs more
+         * than the launch it saves) */
         bm_mamba_step_args ma = {.B = s->B, .di = (int)di, .n = (int)n, .R = (int)R, .u = ws->u, .x_proj = w->x_proj,
                                  .dt_norm = c->dt_bc_norm ? w->dt_norm : NULL, .b_norm = c->dt_bc_norm ? w->b_norm : NULL,
                                  .c_norm = c->dt_bc_norm ? w->c_norm : NULL, .eps = m->cfg.norm_eps, .xdbl = ws->xdbl,
@@ -73,7 +75,7 @@ int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, i
                            .dt_proj = w->dt_proj, .dt_rank = (int)R};
         if (!st) st = bm_op_scan(rt, &sa);
     }
-    if (!st) st = bm_gemm(rt, N, d, di, ws->ys, 0, di, w->out_proj, 0, di, beta, out, 0, d);
-    if (!st && w->out_proj_b) st = bm_op_bias_add(rt, out, d, w->out_proj_b, (int)N, (int)d);
+    if (!st && out) st = bm_gemm(rt, N, d, di, ws->ys, 0, di, w->out_proj, 0, di, beta, out, 0, d);
+    if (!st && out && w->out_proj_b) st = bm_op_bias_add(rt, out, d, w->out_proj_b, (int)N, (int)d);
     return st;
 }

@@ -18,7 +18,8 @@ int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
  * conv state) and *conv_done is set. */
 int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in, size_t ncols, int *conv_done);
 /* The rest after in_proj: its output is already in s->ws.xz with leading dimension xz_ld (x in
- * columns 0..di-1, z in di..2*di-1); conv_done: the conv step already ran (see above). */
+ * columns 0..di-1, z in di..2*di-1); conv_done: the conv step already ran (see above). out NULL:
+ * stop at the gated scan output s->ws.ys (the caller applies out_proj). */
 int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, int conv_done, cl_mem out, float beta);
 int bm_layer_attention(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
 int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);

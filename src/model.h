@@ -25,6 +25,9 @@ typedef struct {
     cl_mem wqkv;                     /* attention: [(H + 2*Hkv) * dh, d]: q_proj, k_proj, v_proj rows;
                                         bmojo: NULL (they are rows wqkv_row.. of in_proj) */
     size_t wqkv_row;
+    size_t out_kv_rows;              /* bmojo with decoding fusion: out_proj has this many extra rows
+                                        after its d: (Wk|Wv) . out_proj, so that one decoding GEMV
+                                        gives y and its fading K/V; 0 otherwise */
     cl_mem wo;                       /* [d, H * dh] */
     /* mlp */
     cl_mem w_gate_up;                /* [2 * f, d]: gate_proj rows, then up_proj rows */

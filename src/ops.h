@@ -113,8 +113,8 @@ typedef struct {
     size_t z_ld, z_col;
     cl_mem state, y;
 } bm_mamba_step_args;
-/* Whether bm_op_mamba_step fits this device (local memory for the xdbl row and the reduction). */
-int bm_op_mamba_step_ok(bm_rt *rt, int n, int R);
+/* Whether bm_op_mamba_step fits this device (local memory for u, the partial sums and xdbl). */
+int bm_op_mamba_step_ok(bm_rt *rt, int di, int n, int R);
 int bm_op_mamba_step(bm_rt *rt, const bm_mamba_step_args *a);
 
 /* Skinny GEMM for few rows (decoding): the same contract as bm_gemm in runtime.h,
@@ -141,13 +141,18 @@ typedef struct {
     int di, k;
     cl_mem w, bias, state, u;
 } bm_gemv_conv;
-/* Whether bm_op_gemv_in_conv can take these operands (M <= 8 rows, float4-aligned input/weight). */
-int bm_op_gemv_conv_ok(const bm_rt *rt, const bm_gemv_input *in, size_t M, size_t K, size_t w_off, size_t ldw);
+/* Whether bm_op_gemv_in_conv / bm_op_gemv_split can take these operands (M <= 8 rows,
+ * float4-aligned input and weight). */
+int bm_op_gemv_fused_ok(const bm_rt *rt, const bm_gemv_input *in, size_t M, size_t K, size_t w_off, size_t ldw);
 /* bm_op_gemv_in with beta 0 whose output columns [0, conv->di) are a Mamba mixer's x (row m =
  * sequence m, T = 1): also writes u = bm_op_conv1d's output for that one step and advances the
  * conv state as bm_op_conv1d would, in the same launch. */
 int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
                        size_t ldw, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv);
+/* bm_op_gemv_in with beta 0 and two outputs: columns n < n_split to C (c_off, ldc), the rest to
+ * C2 at column n - n_split (c2_off, ldc2): one launch for two activations. */
+int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                     size_t ldw, cl_mem C, size_t c_off, size_t ldc, size_t n_split, cl_mem C2, size_t c2_off, size_t ldc2);
 /* bm_gemm with a bm_gemv_input: a plain input goes through bm_gemm (CLBlast or the skinny kernel);
  * a transformed one needs M <= 8 rows (the skinny kernel), else BMOJO_EINVAL. */
 int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off, size_t ldw,

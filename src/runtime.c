@@ -192,6 +192,21 @@ int bm_runtime_set_profiling(bm_rt *rt, int on)
     return 0;
 }
 
+/* BMOJO_DECODE_FUSION=on|off overrides where decoding uses the fusions that cost device work to
+ * save launches (bm_op_mamba_step's per-group x_proj, bmojo's folded Wk|Wv . out_proj weight).
+ * Default: GPUs, where a launch costs ~6 us of host time and a few us of device time; CPUs launch
+ * cheaply. Tests force "on" with POCL to cover the model path. -1: automatic. */
+static int decode_fusion_from_env(int *out)
+{
+    const char *v = getenv("BMOJO_DECODE_FUSION");
+    *out = -1;
+    if (!v || !*v || !strcmp(v, "auto")) return 0;
+    if (!strcmp(v, "on")) *out = 1;
+    else if (!strcmp(v, "off")) *out = 0;
+    else return bm_fail(BMOJO_EINVAL, "BMOJO_DECODE_FUSION=%s: expected auto, on or off", v);
+    return 0;
+}
+
 int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
 {
     if (!out) return bm_fail(BMOJO_EINVAL, "bmojo_runtime_create: out is NULL");
@@ -200,10 +215,12 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!rt) return bm_fail(BMOJO_ENOMEM, "bmojo_runtime_create: out of host memory");
     atomic_fetch_add(&live_runtimes, 1);
     int st = gemv_variant_from_env(&rt->gemv_variant);
+    if (!st) st = decode_fusion_from_env(&rt->fuse_decode);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
     if (!st) st = bm_device_limits_query(rt->device, &rt->lim);
+    if (!st && rt->fuse_decode < 0) rt->fuse_decode = rt->lim.is_gpu;
     if (!st) {
         cl_int err = CL_SUCCESS;
         cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)rt->platform, 0};

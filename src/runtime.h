@@ -46,6 +46,9 @@ struct bmojo_runtime {
     int n_kernels;
     bm_kernel_entry *kernels; /* every kernel of the program, sorted by name */
     int gemv_variant;         /* BM_GEMV_VARIANT_*: from BMOJO_GEMV at start-up (tests set it) */
+    int fuse_decode;          /* decoding fusions that trade device work for fewer launches (the
+                                 fused Mamba step, bmojo's y|K|V out_proj): GPUs by default;
+                                 BMOJO_DECODE_FUSION=on|off */
     bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
     cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
     size_t scratch_bytes[BM_SCRATCH_SLOTS];
@@ -101,6 +104,10 @@ int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K,
             cl_mem A, size_t a_off, size_t lda,
             cl_mem W, size_t w_off, size_t ldw,
             float beta, cl_mem C, size_t c_off, size_t ldc);
+/* C[M,N] = A[M,K] * B[K,N] (both row-major, no transpose, beta 0) through CLBlast: for weight
+ * products at load time (bmojo's folded Wk|Wv . out_proj). */
+int bm_gemm_nn(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem Bm, size_t b_off,
+               size_t ldb, cl_mem C, size_t c_off, size_t ldc);
 
 /* Embedded kernel sources (generated from cl/<name>.cl at build time, in file order). */
 extern const int bm_cl_source_count;

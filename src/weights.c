@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "ops.h"
 
 typedef enum { INIT_FANIN, INIT_ONES, INIT_ZEROS, INIT_A_LOG, INIT_DT_BIAS, INIT_EMBED, INIT_CONV } init_kind;
 
@@ -246,6 +247,31 @@ static int load_mlp(loader *L, int i, const bm_layer_cfg *lc, bm_layer_weights *
     return st;
 }
 
+/* bmojo, decoding fusion: Kf | Vf = y [Wk | Wv]^T with y = ys out_proj^T, i.e. Kf | Vf =
+ * ys ((Wk|Wv) out_proj)^T. out_proj [d, di] is replaced by [d + 2*Hkv*dh, di]: its rows, then the
+ * product (computed here on the device, in fp32), so that a decoding step gets y and Kf | Vf
+ * from one GEMV (bm_op_gemv_split) instead of two dependent launches; prefill keeps using the
+ * first d rows. Costs 2*Hkv*dh*di floats per layer (3 MiB at the 130M scale). */
+static int fold_out_kv(bm_model *m, const bm_layer_cfg *lc, bm_layer_weights *w)
+{
+    const size_t d = (size_t)m->cfg.d_model, di = (size_t)lc->mamba.d_inner;
+    const size_t kv = 2 * (size_t)lc->attn.kv_heads * (size_t)lc->attn.head_dim;
+    const size_t krow = w->wqkv_row + (size_t)lc->attn.heads * (size_t)lc->attn.head_dim;
+    cl_mem both = NULL;
+    int st = bm_alloc(m->rt, (d + kv) * di * sizeof(float), &both);
+    if (!st) st = bm_op_copy(m->rt, w->out_proj, both, d * di);
+    if (!st) st = bm_gemm_nn(m->rt, kv, di, d, w->in_proj, krow * d, d, w->out_proj, 0, di, both, d * di, di);
+    if (!st) st = bm_finish(m->rt);
+    if (st) {
+        bm_release(both);
+        return bm_fail_context(st, "folding Wk|Wv into out_proj");
+    }
+    bm_release(w->out_proj);
+    w->out_proj = both;
+    w->out_kv_rows = kv;
+    return 0;
+}
+
 int bm_weights_load(bm_model *m, const bm_st_set *st_set, uint64_t seed)
 {
     bm_config *c = &m->cfg;
@@ -264,6 +290,7 @@ int bm_weights_load(bm_model *m, const bm_st_set *st_set, uint64_t seed)
         if (!st && (lc->type == BM_LAYER_MAMBA || lc->type == BM_LAYER_BMOJO)) st = load_mamba(&L, i, lc, w);
         if (!st && (lc->type == BM_LAYER_ATTENTION || lc->type == BM_LAYER_BMOJO)) st = load_attention(&L, i, lc, w);
         if (!st && lc->type == BM_LAYER_MLP) st = load_mlp(&L, i, lc, w);
+        if (!st && lc->type == BM_LAYER_BMOJO && m->rt->fuse_decode) st = fold_out_kv(m, lc, w);
         if (st) st = bm_fail_context(st, "layers[%d] (%s)", i, bm_layer_type_name(lc->type));
     }
     if (!st) st = upload1(&L, c->norm_f_name, 1, d, 0, 0, INIT_ONES, 0, &m->norm_f);

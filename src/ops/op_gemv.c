@@ -27,10 +27,18 @@ int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, 
     return bm_op_gemv_in(rt, &in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc);
 }
 
-/* Both entry points: conv NULL for the plain skinny GEMM, else the float4 kernel with the conv
- * epilogue (bm_gemv4_conv). */
+/* A second output for the columns from n_split on (bm_gemv4_split). */
+typedef struct {
+    size_t n_split;
+    cl_mem C2;
+    size_t c2_off, ldc2;
+} gemv_split;
+
+/* Every entry point: conv and split NULL for the plain skinny GEMM, else the float4 kernel with
+ * the conv epilogue (bm_gemv4_conv) or the split output (bm_gemv4_split). */
 static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
-                       size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv)
+                       size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv,
+                       const gemv_split *split)
 {
     cl_mem A = in ? in->A : NULL;
     size_t a_off = in ? in->a_off : 0, lda = in ? in->lda : 0;
@@ -39,7 +47,7 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
     if (in->mode < BM_GEMV_PLAIN || in->mode > BM_GEMV_SWIGLU || (in->mode == BM_GEMV_RMSNORM && !in->norm_w) ||
         (in->mode == BM_GEMV_SWIGLU && lda < in->u_col + K))
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv: bad input transform (mode %d)", in->mode);
-    if (lda < K || ldw < K || ldc < N || N > (size_t)1 << 30 || K > (size_t)1 << 30)
+    if (lda < K || ldw < K || (ldc < N && !split) || N > (size_t)1 << 30 || K > (size_t)1 << 30)
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv M=%zu N=%zu K=%zu: bad sizes (lda %zu ldw %zu ldc %zu)", M, N, K, lda,
                        ldw, ldc);
     const int vec4 = use_vec4(rt, in, K, w_off, ldw);
@@ -47,7 +55,13 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
                  !conv->u || (conv->k > 1 && !conv->state)))
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv_in_conv M=%zu N=%zu K=%zu di=%d k=%d: not supported here (check "
                        "bm_op_gemv_conv_ok) or a NULL conv buffer", M, N, K, conv->di, conv->k);
-    const char *name = conv ? "bm_gemv4_conv" : vec4 ? "bm_gemv4" : "bm_gemv";
+    if (split && (!vec4 || M > GEMV_MAX_M || !split->C2 || split->n_split < 1 || split->n_split >= N ||
+                  split->ldc2 < N - split->n_split))
+        return bm_fail(BMOJO_EINVAL, "bm_op_gemv_split M=%zu N=%zu K=%zu at column %zu: not supported here (check "
+                       "bm_op_gemv_fused_ok) or a bad second output", M, N, K, split ? split->n_split : 0);
+    if (split && ldc < split->n_split)
+        return bm_fail(BMOJO_EINVAL, "bm_op_gemv_split: ldc %zu < split column %zu", ldc, split->n_split);
+    const char *name = conv ? "bm_gemv4_conv" : split ? "bm_gemv4_split" : vec4 ? "bm_gemv4" : "bm_gemv";
     const size_t NB = vec4 ? GEMV4_NB : GEMV_NB;
     cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "gemv");
@@ -76,6 +90,11 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
             err |= BM_ARG(k, 18, cdi) | BM_ARG(k, 19, ck) | BM_ARG(k, 20, conv->w) | BM_ARG(k, 21, cb) |
                    BM_ARG(k, 22, has_bias) | BM_ARG(k, 23, cs) | BM_ARG(k, 24, conv->u);
         }
+        if (split) {
+            cl_int ns = (cl_int)split->n_split;
+            cl_ulong o2 = split->c2_off + m0 * split->ldc2, l2 = split->ldc2;
+            err |= BM_ARG(k, 18, ns) | BM_ARG(k, 19, split->C2) | BM_ARG(k, 20, o2) | BM_ARG(k, 21, l2);
+        }
         int st = bm_args_check(err, name);
         size_t global = (N + NB - 1) / NB * L;
         if (!st) st = bm_launch(rt, k, name, 1, &global, &L);
@@ -87,10 +106,10 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
 int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
                   size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
-    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc, NULL);
+    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc, NULL, NULL);
 }
 
-int bm_op_gemv_conv_ok(const bm_rt *rt, const bm_gemv_input *in, size_t M, size_t K, size_t w_off, size_t ldw)
+int bm_op_gemv_fused_ok(const bm_rt *rt, const bm_gemv_input *in, size_t M, size_t K, size_t w_off, size_t ldw)
 {
     return rt && in && M >= 1 && M <= GEMV_MAX_M && use_vec4(rt, in, K, w_off, ldw);
 }
@@ -99,5 +118,12 @@ int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
                        size_t ldw, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv)
 {
     if (!conv) return bm_fail(BMOJO_EINVAL, "bm_op_gemv_in_conv: NULL conv arguments");
-    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, conv);
+    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, conv, NULL);
+}
+
+int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                     size_t ldw, cl_mem C, size_t c_off, size_t ldc, size_t n_split, cl_mem C2, size_t c2_off, size_t ldc2)
+{
+    gemv_split sp = {n_split, C2, c2_off, ldc2};
+    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, NULL, &sp);
 }

@@ -5,14 +5,14 @@
 #include "error.h"
 #include "ops.h"
 
-#define MSTEP_OB 16 /* mirrors BM_MSTEP_OB in cl/mamba_step.cl */
+#define MSTEP_TPR 16 /* mirrors BM_MSTEP_TPR in cl/mamba_step.cl */
 
-/* Work-group size: a power of two within the device's and the kernel's limits (the tree sum
- * needs a power of two), at most 256. */
+/* Work-group size: a power of two within the device's and the kernel's limits, at most 1024 (a
+ * group streams all of x_proj: the more loads in flight the better). */
 static size_t mstep_wg(bm_rt *rt, cl_kernel k)
 {
-    size_t cap = rt->lim.wg ? rt->lim.wg : 64, kwg = 0;
-    if (cap > 256) cap = 256;
+    size_t cap = rt->lim.max_wg ? rt->lim.max_wg : 64, kwg = 0;
+    if (cap > 1024) cap = 1024;
     if (rt->lim.max_wi[0] && cap > rt->lim.max_wi[0]) cap = rt->lim.max_wi[0];
     if (k && clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL) == CL_SUCCESS &&
         kwg > 0 && cap > kwg)
@@ -22,14 +22,18 @@ static size_t mstep_wg(bm_rt *rt, cl_kernel k)
     return L;
 }
 
-static size_t mstep_local_bytes(size_t L, int n, int R) { return (MSTEP_OB * L + (size_t)R + 2 * (size_t)n) * sizeof(float); }
-
-int bm_op_mamba_step_ok(bm_rt *rt, int n, int R)
+static size_t mstep_local_bytes(size_t L, int di, int n, int R)
 {
-    if (!rt || n < 1 || R < 1) return 0;
+    return ((size_t)di + L + (size_t)R + 2 * (size_t)n) * sizeof(float);
+}
+
+int bm_op_mamba_step_ok(bm_rt *rt, int di, int n, int R)
+{
+    if (!rt || di < 1 || n < 1 || R < 1) return 0;
     cl_kernel k = bm_kernel(rt, "bm_mamba_step");
     if (!k) return 0;
-    return mstep_local_bytes(mstep_wg(rt, k), n, R) <= rt->lim.local_mem / 2;
+    size_t L = mstep_wg(rt, k);
+    return L >= MSTEP_TPR && mstep_local_bytes(L, di, n, R) <= rt->lim.local_mem / 2;
 }
 
 int bm_op_mamba_step(bm_rt *rt, const bm_mamba_step_args *a)
@@ -48,10 +52,12 @@ int bm_op_mamba_step(bm_rt *rt, const bm_mamba_step_args *a)
                        a->di);
     cl_kernel k = bm_kernel(rt, "bm_mamba_step");
     if (!k) return bm_fail_context(BMOJO_EBUILD, "mamba step");
-    const size_t L = mstep_wg(rt, k), local = mstep_local_bytes(L, a->n, a->R);
-    if (local > rt->lim.local_mem / 2)
-        return bm_fail(BMOJO_EINVAL, "mamba step: d_state %d and dt_rank %d need %zu bytes of local memory (device: %llu)",
-                       a->n, a->R, local, (unsigned long long)rt->lim.local_mem);
+    const size_t L = mstep_wg(rt, k), local = mstep_local_bytes(L, a->di, a->n, a->R);
+    if (L < MSTEP_TPR || local > rt->lim.local_mem / 2)
+        return bm_fail(BMOJO_EINVAL,
+                       "mamba step: d_inner %d, d_state %d and dt_rank %d need %zu bytes of local memory and %d "
+                       "work-items per group (device: %llu bytes, %zu items)",
+                       a->di, a->n, a->R, local, MSTEP_TPR, (unsigned long long)rt->lim.local_mem, L);
     cl_int di = a->di, n = a->n, R = a->R, hn = has_norm;
     cl_float eps = a->eps;
     cl_uint z_ld = (cl_uint)a->z_ld, z_col = (cl_uint)a->z_col;
@@ -79,7 +85,8 @@ int bm_op_mamba_step(bm_rt *rt, const bm_mamba_step_args *a)
     err |= BM_ARG(k, i++, z_col);
     err |= BM_ARG(k, i++, a->state);
     err |= BM_ARG(k, i++, a->y);
-    err |= BM_ARG_LOCAL(k, i++, (size_t)MSTEP_OB * L * sizeof(float));
+    err |= BM_ARG_LOCAL(k, i++, (size_t)a->di * sizeof(float));
+    err |= BM_ARG_LOCAL(k, i++, L * sizeof(float));
     err |= BM_ARG_LOCAL(k, i++, ((size_t)a->R + 2 * (size_t)a->n) * sizeof(float));
     int st = bm_args_check(err, "bm_mamba_step");
     size_t g[2] = {((size_t)a->di + L - 1) / L * L, (size_t)a->B}, l[2] = {L, 1};

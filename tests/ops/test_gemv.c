@@ -58,6 +58,45 @@ static void test_transforms(bm_test_ctx *t)
 
 static void test_plain(bm_test_ctx *t);
 
+/* bm_op_gemv_split: columns before the split into C, the rest into C2, both with padded leading
+ * dimensions and offsets, against one bm_ref_gemm; the split at 1, mid-block and at N-1. */
+static void test_split(bm_test_ctx *t)
+{
+    const size_t cases[][4] = {{1, 2, 4, 1}, {1, 1280, 1536, 768}, {3, 37, 8, 20}, {8, 100, 64, 99}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const size_t M = cases[c][0], N = cases[c][1], K = cases[c][2], ns = cases[c][3];
+        const size_t ldc = ns + 3, ldc2 = N - ns + 5, off = 4, off2 = 8;
+        float *A = bm_test_alloc(M * K * 4), *W = bm_test_alloc(N * K * 4), *want = bm_test_alloc(M * N * 4);
+        float *got = bm_test_alloc((off + M * ldc + off2 + M * ldc2) * 4), *wa = bm_test_alloc(M * ns * 4);
+        float *wb = bm_test_alloc(M * (N - ns) * 4), *ga = bm_test_alloc(M * ns * 4), *gb = bm_test_alloc(M * (N - ns) * 4);
+        bm_test_fill(t, A, M * K, -1, 1);
+        bm_test_fill(t, W, N * K, -1, 1);
+        bm_ref_gemm(M, N, K, A, K, W, K, 0.0f, want, N);
+        for (size_t m = 0; m < M; m++)
+            for (size_t n = 0; n < N; n++) {
+                if (n < ns) wa[m * ns + n] = want[m * N + n];
+                else wb[m * (N - ns) + n - ns] = want[m * N + n];
+            }
+        cl_mem dA = bm_test_buffer(t, A, M * K * 4), dW = bm_test_buffer(t, W, N * K * 4);
+        cl_mem dC = bm_test_buffer(t, NULL, (off + M * ldc) * 4), dC2 = bm_test_buffer(t, NULL, (off2 + M * ldc2) * 4);
+        bm_gemv_input in = {BM_GEMV_PLAIN, dA, 0, K, NULL, 0.0f, 0};
+        char what[96];
+        snprintf(what, sizeof what, "gemv split M=%zu N=%zu K=%zu at %zu", M, N, K, ns);
+        if (!bm_op_gemv_fused_ok(t->rt, &in, M, K, 0, K))
+            bm_test_true(t, t->rt->gemv_variant == BM_GEMV_VARIANT_SCALAR, "gemv split: refused only for the scalar kernel");
+        else if (bm_test_status(t, bm_op_gemv_split(t->rt, &in, M, N, K, dW, 0, K, dC, off, ldc, ns, dC2, off2, ldc2), what)) {
+            bm_test_read(t, dC, got, (off + M * ldc) * 4);
+            for (size_t m = 0; m < M; m++) memcpy(ga + m * ns, got + off + m * ldc, ns * 4);
+            bm_test_read(t, dC2, got, (off2 + M * ldc2) * 4);
+            for (size_t m = 0; m < M; m++) memcpy(gb + m * (N - ns), got + off2 + m * ldc2, (N - ns) * 4);
+            bm_test_close(t, what, ga, wa, M * ns, 1e-5);
+            bm_test_close(t, "  second output", gb, wb, M * (N - ns), 1e-5);
+        }
+        bm_release(dA), bm_release(dW), bm_release(dC), bm_release(dC2);
+        free(A), free(W), free(want), free(got), free(wa), free(wb), free(ga), free(gb);
+    }
+}
+
 /* bm_op_gemv_in_conv: the RMSNorm-input GEMV whose first di output columns also go through the
  * conv1d step (bm_ref_conv1d with T = 1): C, u and the advanced state, two steps in a row; conv
  * widths 1 (no state), 2 and 4, with and without bias, di not a multiple of the 8 rows per group,
@@ -84,7 +123,7 @@ static void test_conv_epilogue(bm_test_ctx *t)
         cl_mem dcb = bm_test_buffer(t, cb, di * 4), dcs = bm_test_buffer(t, cs, ns * 4), du = bm_test_buffer(t, NULL, M * di * 4);
         bm_gemv_input in = {BM_GEMV_RMSNORM, dA, 0, K, dn, 1e-5f, 0};
         bm_gemv_conv conv = {(int)di, k, dcw, with_bias ? dcb : NULL, km1 ? dcs : NULL, du};
-        if (!bm_op_gemv_conv_ok(t->rt, &in, M, K, 0, K)) {
+        if (!bm_op_gemv_fused_ok(t->rt, &in, M, K, 0, K)) {
             bm_test_true(t, t->rt->gemv_variant == BM_GEMV_VARIANT_SCALAR || K % 4 != 0,
                          "gemv conv: refused only for the scalar kernel or unaligned K");
         } else
@@ -123,6 +162,7 @@ void test_op_gemv(bm_test_ctx *t)
         test_transforms(t);
         test_plain(t);
         test_conv_epilogue(t);
+        test_split(t);
     }
     t->rt->gemv_variant = saved;
 }

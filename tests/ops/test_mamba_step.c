@@ -67,8 +67,8 @@ static void one_case(bm_test_ctx *t, int B, int di, int n, int R, int norm)
 
 void test_op_mamba_step(bm_test_ctx *t)
 {
-    if (!bm_op_mamba_step_ok(t->rt, 17, 48)) {
-        bm_test_true(t, 0, "mamba_step: the fused step does not fit this device (d_state 17, dt_rank 48)");
+    if (!bm_op_mamba_step_ok(t->rt, 1536, 17, 48)) {
+        bm_test_true(t, 0, "mamba_step: the fused step fits this device (d_inner 1536, d_state 17, dt_rank 48)");
         return;
     }
     const int cases[][5] = {{1, 1, 1, 1, 0},  {1, 37, 16, 3, 0}, {3, 130, 17, 5, 1}, {2, 300, 4, 48, 0},
