@@ -225,12 +225,14 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     __global const float *win_k, __global const float *win_v, __global const float *scr, const ulong memk_off,
     const ulong memv_off, __global float *out, const ulong out_ld, const int T, const int H, const int Hkv,
     const int dh, const int w, const int m_f, const int m_e, const int pos0, const int NC, const float scale,
-    const int QT, __local float4 *qs4, __local float4 *kp4, __local float4 *vs4, __local float *red)
+    const int QT, const int nsplit, __global float *part, __local float4 *qs4, __local float4 *kp4,
+    __local float4 *vs4, __local float *red)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int NY = L / BM_ATT_NX, ty = lid / BM_ATT_NX, tx = lid - ty * BM_ATT_NX;
     const int BR = BM_ATT_TR * NY, BK = TC * BM_ATT_NX;
-    const int tile = (int)get_group_id(0), g = (int)get_group_id(1), b = (int)get_group_id(2);
+    const int tile = (int)get_group_id(0) / nsplit, split = (int)get_group_id(0) - tile * nsplit;
+    const int g = (int)get_group_id(1), b = (int)get_group_id(2);
     const int rep = H / Hkv, R = QT * rep, M = m_f + m_e;
     const int t0 = tile * QT, t1 = min(T, t0 + QT) - 1;
     const int P0 = pos0 + t0, P1 = pos0 + t1;
@@ -239,6 +241,10 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     const int nmem = M > 0 ? (c1 - c0 + 1) * M : 0;
     const int plo = max(0, P0 - w + 1);
     const int Nk = nmem + (P1 - plo + 1);
+    /* this split's keys [kbeg, kend): whole BK-key tiles of the list, so that the tiles are the
+     * unsplit kernel's (nsplit 1: all of it); splits past the end are empty */
+    const int per = ((Nk + nsplit - 1) / nsplit + BK - 1) / BK * BK;
+    const int kbeg = min(Nk, split * per), kend = min(Nk, kbeg + per);
     const int dq = (dh + 3) & ~3, dq4 = dq / 4, ldk4 = dq4 | 1, ldk = 4 * ldk4;
     const int s0w = pos0 % w;
     __global const float *memk = scr + memk_off, *memv = scr + memv_off;
@@ -271,12 +277,12 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
 
     const int ldiv = L / dq, lmod = L - ldiv * dq, c_init = lid / dq, d_init = lid - c_init * dq;
     float s[BM_ATT_TR][BM_ATT_TCMAX];
-    for (int kt = 0; kt < Nk; kt += BK) {
+    for (int kt = kbeg; kt < kend; kt += BK) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's P and V are no longer read */
         for (int c = c_init, d = d_init; c < BK;) {
             const int kk = kt + c;
             float kval = 0.0f, vval = 0.0f;
-            if (kk < Nk && d < dh) {
+            if (kk < kend && d < dh) {
                 if (kk < nmem) {
                     int cc = 0, j = kk;
                     while (j >= M) {
@@ -315,7 +321,7 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
         #pragma unroll
         for (int j = 0; j < BM_ATT_TCMAX; j++) if (j < TC) {
             const int kk = kt + tx + BM_ATT_NX * j;
-            if (kk >= Nk) {
+            if (kk >= kend) {
                 #pragma unroll
                 for (int i = 0; i < BM_ATT_TR; i++) s[i][j] = -INFINITY;
             } else if (kk < nmem) {
@@ -342,6 +348,27 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     }
     bm_attn_t_rowsum(l_run, red, ty, tx, NY);
 
+    if (nsplit > 1) {
+        /* unnormalized O and (m, l) in bm_attn_combine's layout, as bm_bmojo_attn writes them:
+         * row t*rep + j of group b*Hkv + g; a split that saw no key of a row leaves m = -inf */
+        const size_t nbg = (size_t)get_num_groups(2) * Hkv, nrows = (size_t)rep * T;
+        const size_t pbase = ((size_t)split * nbg + (size_t)b * Hkv + g) * nrows;
+        __global float *pstat = part + (size_t)nsplit * nbg * nrows * dh;
+        #pragma unroll
+        for (int i = 0; i < BM_ATT_TR; i++) {
+            const int r = ty + NY * i, t = t0 + r % QT;
+            if (r >= R || t >= T) continue;
+            const size_t pr = pbase + (size_t)t * rep + r / QT;
+            #pragma unroll
+            for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND)
+                bm_store4_partial(part + pr * dh, 4 * (tx + BM_ATT_NX * jj), dh, acc[i][jj]);
+            if (tx == 0) {
+                pstat[pr * 2] = m_run[i];
+                pstat[pr * 2 + 1] = l_run[i];
+            }
+        }
+        return;
+    }
     #pragma unroll
     for (int i = 0; i < BM_ATT_TR; i++) {
         const int r = ty + NY * i, t = t0 + r % QT;
@@ -356,19 +383,20 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     }
 }
 
-/* global (ntiles * L, Hkv, B), local (L, 1, 1); arguments as bm_bmojo_attn up to QT, then the
- * four local arrays of bm_attn_tiled_choose's plan (op_attention.c). */
+/* global (ntiles * nsplit * L, Hkv, B), local (L, 1, 1), group id 0 = tile * nsplit + split;
+ * arguments as bm_bmojo_attn up to QT, nsplit and part (as bm_bmojo_attn's; unused when nsplit
+ * is 1), then the four local arrays of bm_attn_tiled_choose's plan (op_attention.c). */
 #define BM_BMOJO_TILED_PARAMS                                                                                 \
     __global const float *q, const ulong q_ld, const ulong q_col, __global const float *kx,                  \
         __global const float *vx, const ulong x_ld, const ulong kx_col, const ulong vx_col,                  \
         __global const float *win_k, __global const float *win_v, __global const float *scr,                 \
         const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld, const int T,     \
         const int H, const int Hkv, const int dh, const int w, const int m_f, const int m_e, const int pos0,  \
-        const int NC, const float scale, const int QT, __local float4 *qs4, __local float4 *kp4,            \
-        __local float4 *vs4, __local float *red
+        const int NC, const float scale, const int QT, const int nsplit, __global float *part,               \
+        __local float4 *qs4, __local float4 *kp4, __local float4 *vs4, __local float *red
 #define BM_BMOJO_TILED_ARGS                                                                                   \
     q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, T, H,   \
-        Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, qs4, kp4, vs4, red
+        Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, nsplit, part, qs4, kp4, vs4, red
 
 __kernel void bm_bmojo_attn_tiled2(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(2, 4, BM_BMOJO_TILED_ARGS); }
 __kernel void bm_bmojo_attn_tiled4(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(4, 2, BM_BMOJO_TILED_ARGS); }
