@@ -47,7 +47,25 @@
  * and (m, l) to `part` in bm_attn_combine's layout (cl/attention.cl), which merges the splits
  * as for the plain attention. Chosen over a separate decode kernel because the per-split work is
  * exactly the existing tile loop over a sub-range (same masks, same key list); the split count
- * comes from the device's compute units and the key count (op_bmojo.c, bmojo_auto_split). */
+ * comes from the device's compute units and the key count (op_bmojo.c, bmojo_auto_split).
+ *
+ * Prefill split over keys (small T): the tiled kernel has ceil(T/QT) * Hkv * B work-groups,
+ * QT = 64 rows / rep heads (21 tokens for bmojo-130m, 12/4 heads of 64), and each walks its
+ * whole key list, ~M + w + QT keys = 18 tiles of 32 at w 512, M 36. At T 512 that is 100
+ * work-groups for an H200's 132 compute units, and a prefill of 512 tokens took 182 us per
+ * layer, about what 392 groups take at T 2048 (205 us): the serial walk over the key tiles, not
+ * the device's throughput, set the time. So bm_bmojo_attn_tiled2/4 also take nsplit and part:
+ * group id 0 = tile * nsplit + split, split s walks keys [s*per, (s+1)*per) of the tile's list,
+ * per = ceil(Nk/nsplit) rounded up to whole BK-key tiles (the tiles are then those of the
+ * unsplit walk; splits past the end are empty and report m = -inf), and writes unnormalized O
+ * and (m, l) for bm_attn_combine exactly as bm_bmojo_attn does. The launcher (op_bmojo.c,
+ * bmojo_prefill_split) splits only on GPUs with fewer than 2 groups per compute unit, aiming at
+ * 3 per unit with at least 2 key tiles per split: bmojo-130m on an H200, T 512 -> 4 splits (400
+ * groups of ~5 tiles, plus a combine over 4 partial rows: ~6.5 MB through memory, a few us);
+ * T 2048 -> no split, no extra launch; CPUs -> no split (the groups already outnumber the
+ * cores). Smaller query tiles were the other option: they also add groups, but cut the K/V
+ * reuse per loaded tile (64 -> 32 rows was 26 % slower at T 2048, see cl/attention.cl) and do
+ * not shorten the walk (a tile of any QT still sees its whole window of w keys). */
 
 /* Row pointer of key kk of the group's key list (memory segments first, then the window). */
 static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, int b, int g, int T, int Hkv,

@@ -2,11 +2,12 @@
  * eidetic selection, chunk memory, attention over [fading | eidetic | window] and the state
  * updates, all enqueued in order on rt->queue (kernels in cl/bmojo_*.cl; the order of the
  * launches is what makes the in-place state updates safe, see bm_bmojo_mix).
- * Two paths: prefill (T > 1: per-chunk selection and memory in scratch, 9 launches whatever T)
- * and decoding (T = 1: bm_bmojo_step, then the attention reading the state memory in place —
- * 2 launches, no copies, no scratch, the same work at every position; on GPUs with few
- * kv heads * sequences the attention is split over its keys, partial results in the runtime's
- * scratch slot 0, plus a combine launch: see bmojo_auto_split). */
+ * Two paths: prefill (T > 1: per-chunk selection and memory in scratch, 9 launches whatever T;
+ * one more, a combine, where a short prefill's attention is split over keys on a GPU, see
+ * bmojo_prefill_split) and decoding (T = 1: bm_bmojo_step, then the attention reading the
+ * state memory in place — 2 launches, no copies, no scratch, the same work at every position;
+ * on GPUs with few kv heads * sequences the attention is split over its keys, partial results
+ * in the runtime's scratch slot 0, plus a combine launch: see bmojo_auto_split). */
 #include "ops.h"
 #include "ops_bmojo.h"
 
