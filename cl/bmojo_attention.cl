@@ -1,6 +1,7 @@
 /* bmojo_attention.cl — B'MOJO attention (model.md 2.5): query t attends, in one softmax, over
  * [F(s(t)) | E(s(t)) | W(t)]: the memory rows of its chunk (gathered once per chunk by
- * bm_bmojo_gather_mem) and its window, read in place; plus the ring appends of the state.
+ * bm_bmojo_gather_mem) and its window, read in place; plus the prefill's state save (rings,
+ * frozen memory, y history: bm_bmojo_state_save).
  *
  * Layout (fp32, row-major; M = m_f + m_e; NC chunks touched by the call, chunk c starts at
  * s_c = floor(pos0/w)*w + c*w):
@@ -419,16 +420,15 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
 __kernel void bm_bmojo_attn_tiled2(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(2, 4, BM_BMOJO_TILED_ARGS); }
 __kernel void bm_bmojo_attn_tiled4(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(4, 2, BM_BMOJO_TILED_ARGS); }
 
-/* global (B*Hkv*n*dh), n = min(T, cap): ring[b, g, p % cap] <- row of position p for the last
- * n new tokens (the window ring with Kx/Vx, the fading ring with Kf/Vf). */
-__kernel void bm_bmojo_ring_append(__global const float *k, __global const float *v, const ulong ld,
-                                   const ulong k_col, const ulong v_col, __global float *ring_k,
-                                   __global float *ring_v, const int B, const int T, const int Hkv,
-                                   const int dh, const int cap, const int pos0)
+/* Item gid < B*Hkv*n*dh, n = min(T, cap), of the prefill's state save: ring[b, g, p % cap] <-
+ * row of position p for the last n new tokens (the window ring with Kx/Vx, the fading ring
+ * with Kf/Vf). */
+static inline void bm_bmojo_ring_save(size_t gid, __global const float *k, __global const float *v, const ulong ld,
+                                      const ulong k_col, const ulong v_col, __global float *ring_k,
+                                      __global float *ring_v, const int T, const int Hkv, const int dh,
+                                      const int cap, const int pos0)
 {
     const int n = min(T, cap);
-    const size_t gid = get_global_id(0);
-    if (gid >= (size_t)B * Hkv * n * dh) return;
     const int x = (int)(gid % dh);
     const size_t row = gid / dh; /* (b*Hkv + g)*n + i */
     const int i = (int)(row % n);
@@ -439,4 +439,47 @@ __kernel void bm_bmojo_ring_append(__global const float *k, __global const float
     const size_t dst = (((size_t)b * Hkv + g) * cap + p % cap) * dh + x;
     ring_k[dst] = k[r * ld + k_col + (size_t)g * dh + x];
     ring_v[dst] = v[r * ld + v_col + (size_t)g * dh + x];
+}
+
+/* The prefill's state updates, one launch after the attention (they were four launches, two
+ * ring appends, the memory save and the y history, of ~5 us each on an H200 for ~1 MB:
+ * launch-bound). They write disjoint state buffers, and
+ * every reader of the old state (innovation: y_hist; gather_mem: rings and mem; the attention:
+ * the window ring) ran before. global (n_win + n_fade + n_mem + n_hist), in that order:
+ *   n_win  = B*Hkv*min(T, w)*dh    window ring <- the last Kx/Vx rows
+ *   n_fade = B*Hkv*min(T, m_f)*dh  fading ring <- the last Kf/Vf rows
+ *   n_mem  = B*Hkv*M*dh            state mem <- the memory of the call's last chunk (scratch)
+ *   n_hist = B*d                   y history <- the last k rows of y */
+__kernel void bm_bmojo_state_save(__global const float *kx, __global const float *vx, const ulong x_ld,
+                                  const ulong kx_col, const ulong vx_col,
+                                  __global const float *kf, __global const float *vf, const ulong f_ld,
+                                  const ulong kf_col, const ulong vf_col,
+                                  __global float *win_k, __global float *win_v,
+                                  __global float *fade_k, __global float *fade_v,
+                                  __global const float *scr, const ulong memk_off, const ulong memv_off,
+                                  __global float *mem, const ulong mem_v_off,
+                                  __global const float *y, __global float *y_hist,
+                                  const int B, const int T, const int d, const int k, const int Hkv,
+                                  const int dh, const int w, const int m_f, const int M, const int pos0,
+                                  const int NC)
+{
+    size_t gid = get_global_id(0);
+    const size_t n_win = (size_t)B * Hkv * min(T, w) * dh, n_fade = (size_t)B * Hkv * min(T, m_f) * dh;
+    const size_t n_mem = (size_t)B * Hkv * M * dh, n_hist = (size_t)B * d;
+    if (gid < n_win) {
+        bm_bmojo_ring_save(gid, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, T, Hkv, dh, w, pos0);
+        return;
+    }
+    gid -= n_win;
+    if (gid < n_fade) {
+        bm_bmojo_ring_save(gid, kf, vf, f_ld, kf_col, vf_col, fade_k, fade_v, T, Hkv, dh, m_f, pos0);
+        return;
+    }
+    gid -= n_fade;
+    if (gid < n_mem) {
+        bm_bmojo_mem_save(gid, scr + memk_off, scr + memv_off, mem, mem_v_off, Hkv, M, dh, NC, NC - 1);
+        return;
+    }
+    gid -= n_mem;
+    if (gid < n_hist) bm_bmojo_yhist_save(gid, y, y_hist, T, d, k);
 }

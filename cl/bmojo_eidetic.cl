@@ -52,7 +52,7 @@
  *  3. bm_bmojo_gather_mem: memory rows of every chunk into scratch, read through the sources
  *     from the new Kf/Vf/Kx/Vx views, the fade and window rings and the old state memory (a
  *     first chunk entered mid-way is copied from the state memory); the attention reads them;
- *     bm_bmojo_mem_save then freezes the last chunk's memory into the state.
+ *     bm_bmojo_state_save then freezes the last chunk's memory into the state.
  * Decoding (T = 1): bm_bmojo_step, one work-group per sequence, is the whole state update in
  * one launch (then the attention reads the state memory in place): at a chunk start it
  * rebuilds the memory from the rings and the old memory (w-1 of every w steps skip that), then
@@ -263,15 +263,13 @@ __kernel void bm_bmojo_gather_mem(__global const float *kf, __global const float
     memv[gid] = vval;
 }
 
-/* global (B*Hkv*M*dh): state mem <- memory of chunk c of the call (the chunk of the last token). */
-__kernel void bm_bmojo_mem_save(__global const float *scr, const ulong memk_off, const ulong memv_off,
-                                __global float *mem, const ulong mem_v_off, const int B, const int Hkv,
-                                const int M, const int dh, const int NC, const int c)
+/* Item gid < B*Hkv*M*dh of the prefill's state save (bm_bmojo_state_save): state mem <- memory
+ * of chunk c of the call (the chunk of the last token). */
+static inline void bm_bmojo_mem_save(size_t gid, __global const float *memk, __global const float *memv,
+                                     __global float *mem, const ulong mem_v_off, const int Hkv, const int M,
+                                     const int dh, const int NC, const int c)
 {
-    __global const float *memk = scr + memk_off, *memv = scr + memv_off;
-    const size_t gid = get_global_id(0);
     const size_t per = (size_t)Hkv * M * dh;
-    if (gid >= (size_t)B * per) return;
     const size_t b = gid / per, rest = gid % per;
     mem[gid] = memk[(b * NC + c) * per + rest];
     mem[mem_v_off + gid] = memv[(b * NC + c) * per + rest];

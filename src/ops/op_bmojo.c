@@ -2,7 +2,7 @@
  * eidetic selection, chunk memory, attention over [fading | eidetic | window] and the state
  * updates, all enqueued in order on rt->queue (kernels in cl/bmojo_*.cl; the order of the
  * launches is what makes the in-place state updates safe, see bm_bmojo_mix).
- * Two paths: prefill (T > 1: per-chunk selection and memory in scratch, 9 launches whatever T;
+ * Two paths: prefill (T > 1: per-chunk selection and memory in scratch, 6 launches whatever T;
  * one more, a combine, where a short prefill's attention is split over keys on a GPU, see
  * bmojo_prefill_split) and decoding (T = 1: bm_bmojo_step, then the attention reading the
  * state memory in place — 2 launches, no copies, no scratch, the same work at every position;
@@ -174,34 +174,6 @@ static int bmojo_launch1(bm_rt *rt, cl_kernel k, const char *name, size_t n)
 {
     size_t g = n, l = rt->lim.wg;
     return bm_launch(rt, k, name, 1, &g, &l);
-}
-
-/* The window ring (Kx/Vx, cap w) or the fading ring (Kf/Vf, cap m_f). */
-static int bmojo_ring(bm_rt *rt, const bm_bmojo_args *a, cl_mem k, cl_mem v, size_t ld, size_t kcol, size_t vcol,
-                      cl_mem rk, cl_mem rv, int cap)
-{
-    cl_kernel kr = bm_kernel(rt, "bm_bmojo_ring_append");
-    if (!kr) return BMOJO_EBUILD;
-    cl_ulong uld = ld, ukc = kcol, uvc = vcol;
-    cl_int B = a->B, T = a->T, Hkv = a->Hkv, dh = a->dh, ccap = cap, pos0 = (cl_int)a->pos0, err = 0;
-    int i = 0;
-    err |= BM_ARG(kr, i++, k);
-    err |= BM_ARG(kr, i++, v);
-    err |= BM_ARG(kr, i++, uld);
-    err |= BM_ARG(kr, i++, ukc);
-    err |= BM_ARG(kr, i++, uvc);
-    err |= BM_ARG(kr, i++, rk);
-    err |= BM_ARG(kr, i++, rv);
-    err |= BM_ARG(kr, i++, B);
-    err |= BM_ARG(kr, i++, T);
-    err |= BM_ARG(kr, i++, Hkv);
-    err |= BM_ARG(kr, i++, dh);
-    err |= BM_ARG(kr, i++, ccap);
-    err |= BM_ARG(kr, i++, pos0);
-    int st = bm_args_check(err, "bm_bmojo_ring_append");
-    if (st) return st;
-    size_t n = (size_t)a->B * a->Hkv * (size_t)(a->T < cap ? a->T : cap) * a->dh;
-    return bmojo_launch1(rt, kr, "bm_bmojo_ring_append", n);
 }
 
 /* Element offset of the V rows in the state's mem ([2, B, Hkv, max(M,1), dh]). */
@@ -554,7 +526,7 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
     cl_kernel kn;
     int i;
 
-    /* 1. innovation eps (only the selection needs it), then the y history update */
+    /* 1. innovation eps (only the selection needs it; the y history moves on in step 5) */
     if (me > 0) {
         cl_float16 taps;
         bmojo_taps(a, &taps);
@@ -572,16 +544,6 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         size_t g[2] = {wg, (size_t)a->B * T}, l[2] = {wg, 1};
         if ((st = bm_launch(rt, kn, "bm_bmojo_innovation", 2, g, l))) return st;
     }
-    if (!(kn = bm_kernel(rt, "bm_bmojo_yhist_update"))) return BMOJO_EBUILD;
-    i = 0;
-    err |= BM_ARG(kn, i++, a->y);
-    err |= BM_ARG(kn, i++, a->y_hist);
-    err |= BM_ARG(kn, i++, cB);
-    err |= BM_ARG(kn, i++, cT);
-    err |= BM_ARG(kn, i++, cd);
-    err |= BM_ARG(kn, i++, ck);
-    if ((st = bm_args_check(err, "bm_bmojo_yhist_update"))) return st;
-    if ((st = bmojo_launch1(rt, kn, "bm_bmojo_yhist_update", (size_t)a->B * a->d))) return st;
 
     /* 2. eidetic selection: per-chunk tops (parallel over chunks), then the running merge,
      *    which also rewrites cand_eps/cand_pos in place (each sequence's group reads them first) */
@@ -669,28 +631,45 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
     /* 4. attention */
     if ((st = bmojo_attention(rt, a, scratch, o_mk, o_mv, NC, nsplit))) return st;
 
-    /* 5. state: rings (after the attention and gather_mem read them), then the frozen memory of
-     *    the last chunk (gather_mem has read the old one) */
-    if ((st = bmojo_ring(rt, a, a->kx, a->vx, a->x_ld, a->kx_col, a->vx_col, a->win_k, a->win_v, w))) return st;
-    if (mf > 0 && (st = bmojo_ring(rt, a, a->kf, a->vf, a->f_ld, a->kf_col, a->vf_col, a->fade_k, a->fade_v, mf)))
-        return st;
-    if (M > 0) {
-        cl_int clast = NC - 1;
-        if (!(kn = bm_kernel(rt, "bm_bmojo_mem_save"))) return BMOJO_EBUILD;
-        i = 0;
-        err |= BM_ARG(kn, i++, scratch);
-        err |= BM_ARG(kn, i++, o_mk);
-        err |= BM_ARG(kn, i++, o_mv);
-        err |= BM_ARG(kn, i++, a->mem);
-        err |= BM_ARG(kn, i++, smv);
-        err |= BM_ARG(kn, i++, cB);
-        err |= BM_ARG(kn, i++, cHkv);
-        err |= BM_ARG(kn, i++, cM);
-        err |= BM_ARG(kn, i++, cdh);
-        err |= BM_ARG(kn, i++, cNC);
-        err |= BM_ARG(kn, i++, clast);
-        if ((st = bm_args_check(err, "bm_bmojo_mem_save"))) return st;
-        if ((st = bmojo_launch1(rt, kn, "bm_bmojo_mem_save", (size_t)a->B * a->Hkv * (size_t)M * a->dh))) return st;
-    }
-    return 0;
+    /* 5. state, one launch (bm_bmojo_state_save): the rings (after the attention and gather_mem
+     *    read them), the frozen memory of the last chunk (gather_mem has read the old one) and
+     *    the y history (the innovation has read it) */
+    if (!(kn = bm_kernel(rt, "bm_bmojo_state_save"))) return BMOJO_EBUILD;
+    i = 0;
+    err |= BM_ARG(kn, i++, a->kx);
+    err |= BM_ARG(kn, i++, a->vx);
+    err |= BM_ARG(kn, i++, x_ld);
+    err |= BM_ARG(kn, i++, kx_col);
+    err |= BM_ARG(kn, i++, vx_col);
+    err |= BM_ARG(kn, i++, a->kf);
+    err |= BM_ARG(kn, i++, a->vf);
+    err |= BM_ARG(kn, i++, f_ld);
+    err |= BM_ARG(kn, i++, kf_col);
+    err |= BM_ARG(kn, i++, vf_col);
+    err |= BM_ARG(kn, i++, a->win_k);
+    err |= BM_ARG(kn, i++, a->win_v);
+    err |= BM_ARG(kn, i++, a->fade_k);
+    err |= BM_ARG(kn, i++, a->fade_v);
+    err |= BM_ARG(kn, i++, scratch);
+    err |= BM_ARG(kn, i++, o_mk);
+    err |= BM_ARG(kn, i++, o_mv);
+    err |= BM_ARG(kn, i++, a->mem);
+    err |= BM_ARG(kn, i++, smv);
+    err |= BM_ARG(kn, i++, a->y);
+    err |= BM_ARG(kn, i++, a->y_hist);
+    err |= BM_ARG(kn, i++, cB);
+    err |= BM_ARG(kn, i++, cT);
+    err |= BM_ARG(kn, i++, cd);
+    err |= BM_ARG(kn, i++, ck);
+    err |= BM_ARG(kn, i++, cHkv);
+    err |= BM_ARG(kn, i++, cdh);
+    err |= BM_ARG(kn, i++, cw);
+    err |= BM_ARG(kn, i++, cmf);
+    err |= BM_ARG(kn, i++, cM);
+    err |= BM_ARG(kn, i++, cpos0);
+    err |= BM_ARG(kn, i++, cNC);
+    if ((st = bm_args_check(err, "bm_bmojo_state_save"))) return st;
+    const size_t kvrow = (size_t)a->B * a->Hkv * a->dh;
+    const size_t n_save = kvrow * (size_t)((T < w ? T : w) + (T < mf ? T : mf) + M) + (size_t)a->B * a->d;
+    return bmojo_launch1(rt, kn, "bm_bmojo_state_save", n_save);
 }
