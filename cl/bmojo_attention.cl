@@ -1,6 +1,7 @@
 /* bmojo_attention.cl — B'MOJO attention (model.md 2.5): query t attends, in one softmax, over
  * [F(s(t)) | E(s(t)) | W(t)]: the memory rows of its chunk (gathered once per chunk by
- * bm_bmojo_gather_mem) and its window, read in place; plus the ring appends of the state.
+ * bm_bmojo_gather_mem) and its window, read in place; plus the prefill's state save (rings,
+ * frozen memory, y history: bm_bmojo_state_save).
  *
  * Layout (fp32, row-major; M = m_f + m_e; NC chunks touched by the call, chunk c starts at
  * s_c = floor(pos0/w)*w + c*w):
@@ -47,7 +48,25 @@
  * and (m, l) to `part` in bm_attn_combine's layout (cl/attention.cl), which merges the splits
  * as for the plain attention. Chosen over a separate decode kernel because the per-split work is
  * exactly the existing tile loop over a sub-range (same masks, same key list); the split count
- * comes from the device's compute units and the key count (op_bmojo.c, bmojo_auto_split). */
+ * comes from the device's compute units and the key count (op_bmojo.c, bmojo_auto_split).
+ *
+ * Prefill split over keys (small T): the tiled kernel has ceil(T/QT) * Hkv * B work-groups,
+ * QT = 64 rows / rep heads (21 tokens for bmojo-130m, 12/4 heads of 64), and each walks its
+ * whole key list, ~M + w + QT keys = 18 tiles of 32 at w 512, M 36. At T 512 that is 100
+ * work-groups for an H200's 132 compute units, and a prefill of 512 tokens took 182 us per
+ * layer, about what 392 groups take at T 2048 (205 us): the serial walk over the key tiles, not
+ * the device's throughput, set the time. So bm_bmojo_attn_tiled2/4 also take nsplit and part:
+ * group id 0 = tile * nsplit + split, split s walks keys [s*per, (s+1)*per) of the tile's list,
+ * per = ceil(Nk/nsplit) rounded up to whole BK-key tiles (the tiles are then those of the
+ * unsplit walk; splits past the end are empty and report m = -inf), and writes unnormalized O
+ * and (m, l) for bm_attn_combine exactly as bm_bmojo_attn does. The launcher (op_bmojo.c,
+ * bmojo_prefill_split) splits only on GPUs with fewer than 2 groups per compute unit, aiming at
+ * 3 per unit with at least 2 key tiles per split: bmojo-130m on an H200, T 512 -> 4 splits (400
+ * groups of ~5 tiles, plus a combine over 4 partial rows: ~6.5 MB through memory, a few us);
+ * T 2048 -> no split, no extra launch; CPUs -> no split (the groups already outnumber the
+ * cores). Smaller query tiles were the other option: they also add groups, but cut the K/V
+ * reuse per loaded tile (64 -> 32 rows was 26 % slower at T 2048, see cl/attention.cl) and do
+ * not shorten the walk (a tile of any QT still sees its whole window of w keys). */
 
 /* Row pointer of key kk of the group's key list (memory segments first, then the window). */
 static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, int b, int g, int T, int Hkv,
@@ -225,12 +244,14 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     __global const float *win_k, __global const float *win_v, __global const float *scr, const ulong memk_off,
     const ulong memv_off, __global float *out, const ulong out_ld, const int T, const int H, const int Hkv,
     const int dh, const int w, const int m_f, const int m_e, const int pos0, const int NC, const float scale,
-    const int QT, __local float4 *qs4, __local float4 *kp4, __local float4 *vs4, __local float *red)
+    const int QT, const int nsplit, __global float *part, __local float4 *qs4, __local float4 *kp4,
+    __local float4 *vs4, __local float *red)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int NY = L / BM_ATT_NX, ty = lid / BM_ATT_NX, tx = lid - ty * BM_ATT_NX;
     const int BR = BM_ATT_TR * NY, BK = TC * BM_ATT_NX;
-    const int tile = (int)get_group_id(0), g = (int)get_group_id(1), b = (int)get_group_id(2);
+    const int tile = (int)get_group_id(0) / nsplit, split = (int)get_group_id(0) - tile * nsplit;
+    const int g = (int)get_group_id(1), b = (int)get_group_id(2);
     const int rep = H / Hkv, R = QT * rep, M = m_f + m_e;
     const int t0 = tile * QT, t1 = min(T, t0 + QT) - 1;
     const int P0 = pos0 + t0, P1 = pos0 + t1;
@@ -239,6 +260,10 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     const int nmem = M > 0 ? (c1 - c0 + 1) * M : 0;
     const int plo = max(0, P0 - w + 1);
     const int Nk = nmem + (P1 - plo + 1);
+    /* this split's keys [kbeg, kend): whole BK-key tiles of the list, so that the tiles are the
+     * unsplit kernel's (nsplit 1: all of it); splits past the end are empty */
+    const int per = ((Nk + nsplit - 1) / nsplit + BK - 1) / BK * BK;
+    const int kbeg = min(Nk, split * per), kend = min(Nk, kbeg + per);
     const int dq = (dh + 3) & ~3, dq4 = dq / 4, ldk4 = dq4 | 1, ldk = 4 * ldk4;
     const int s0w = pos0 % w;
     __global const float *memk = scr + memk_off, *memv = scr + memv_off;
@@ -271,12 +296,12 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
 
     const int ldiv = L / dq, lmod = L - ldiv * dq, c_init = lid / dq, d_init = lid - c_init * dq;
     float s[BM_ATT_TR][BM_ATT_TCMAX];
-    for (int kt = 0; kt < Nk; kt += BK) {
+    for (int kt = kbeg; kt < kend; kt += BK) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's P and V are no longer read */
         for (int c = c_init, d = d_init; c < BK;) {
             const int kk = kt + c;
             float kval = 0.0f, vval = 0.0f;
-            if (kk < Nk && d < dh) {
+            if (kk < kend && d < dh) {
                 if (kk < nmem) {
                     int cc = 0, j = kk;
                     while (j >= M) {
@@ -315,7 +340,7 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
         #pragma unroll
         for (int j = 0; j < BM_ATT_TCMAX; j++) if (j < TC) {
             const int kk = kt + tx + BM_ATT_NX * j;
-            if (kk >= Nk) {
+            if (kk >= kend) {
                 #pragma unroll
                 for (int i = 0; i < BM_ATT_TR; i++) s[i][j] = -INFINITY;
             } else if (kk < nmem) {
@@ -342,6 +367,27 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     }
     bm_attn_t_rowsum(l_run, red, ty, tx, NY);
 
+    if (nsplit > 1) {
+        /* unnormalized O and (m, l) in bm_attn_combine's layout, as bm_bmojo_attn writes them:
+         * row t*rep + j of group b*Hkv + g; a split that saw no key of a row leaves m = -inf */
+        const size_t nbg = (size_t)get_num_groups(2) * Hkv, nrows = (size_t)rep * T;
+        const size_t pbase = ((size_t)split * nbg + (size_t)b * Hkv + g) * nrows;
+        __global float *pstat = part + (size_t)nsplit * nbg * nrows * dh;
+        #pragma unroll
+        for (int i = 0; i < BM_ATT_TR; i++) {
+            const int r = ty + NY * i, t = t0 + r % QT;
+            if (r >= R || t >= T) continue;
+            const size_t pr = pbase + (size_t)t * rep + r / QT;
+            #pragma unroll
+            for (int jj = 0; jj < BM_ATT_NDMAX; jj++) if (jj < ND)
+                bm_store4_partial(part + pr * dh, 4 * (tx + BM_ATT_NX * jj), dh, acc[i][jj]);
+            if (tx == 0) {
+                pstat[pr * 2] = m_run[i];
+                pstat[pr * 2 + 1] = l_run[i];
+            }
+        }
+        return;
+    }
     #pragma unroll
     for (int i = 0; i < BM_ATT_TR; i++) {
         const int r = ty + NY * i, t = t0 + r % QT;
@@ -356,33 +402,33 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     }
 }
 
-/* global (ntiles * L, Hkv, B), local (L, 1, 1); arguments as bm_bmojo_attn up to QT, then the
- * four local arrays of bm_attn_tiled_choose's plan (op_attention.c). */
+/* global (ntiles * nsplit * L, Hkv, B), local (L, 1, 1), group id 0 = tile * nsplit + split;
+ * arguments as bm_bmojo_attn up to QT, nsplit and part (as bm_bmojo_attn's; unused when nsplit
+ * is 1), then the four local arrays of bm_attn_tiled_choose's plan (op_attention.c). */
 #define BM_BMOJO_TILED_PARAMS                                                                                 \
     __global const float *q, const ulong q_ld, const ulong q_col, __global const float *kx,                  \
         __global const float *vx, const ulong x_ld, const ulong kx_col, const ulong vx_col,                  \
         __global const float *win_k, __global const float *win_v, __global const float *scr,                 \
         const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld, const int T,     \
         const int H, const int Hkv, const int dh, const int w, const int m_f, const int m_e, const int pos0,  \
-        const int NC, const float scale, const int QT, __local float4 *qs4, __local float4 *kp4,            \
-        __local float4 *vs4, __local float *red
+        const int NC, const float scale, const int QT, const int nsplit, __global float *part,               \
+        __local float4 *qs4, __local float4 *kp4, __local float4 *vs4, __local float *red
 #define BM_BMOJO_TILED_ARGS                                                                                   \
     q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, T, H,   \
-        Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, qs4, kp4, vs4, red
+        Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, nsplit, part, qs4, kp4, vs4, red
 
 __kernel void bm_bmojo_attn_tiled2(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(2, 4, BM_BMOJO_TILED_ARGS); }
 __kernel void bm_bmojo_attn_tiled4(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(4, 2, BM_BMOJO_TILED_ARGS); }
 
-/* global (B*Hkv*n*dh), n = min(T, cap): ring[b, g, p % cap] <- row of position p for the last
- * n new tokens (the window ring with Kx/Vx, the fading ring with Kf/Vf). */
-__kernel void bm_bmojo_ring_append(__global const float *k, __global const float *v, const ulong ld,
-                                   const ulong k_col, const ulong v_col, __global float *ring_k,
-                                   __global float *ring_v, const int B, const int T, const int Hkv,
-                                   const int dh, const int cap, const int pos0)
+/* Item gid < B*Hkv*n*dh, n = min(T, cap), of the prefill's state save: ring[b, g, p % cap] <-
+ * row of position p for the last n new tokens (the window ring with Kx/Vx, the fading ring
+ * with Kf/Vf). */
+static inline void bm_bmojo_ring_save(size_t gid, __global const float *k, __global const float *v, const ulong ld,
+                                      const ulong k_col, const ulong v_col, __global float *ring_k,
+                                      __global float *ring_v, const int T, const int Hkv, const int dh,
+                                      const int cap, const int pos0)
 {
     const int n = min(T, cap);
-    const size_t gid = get_global_id(0);
-    if (gid >= (size_t)B * Hkv * n * dh) return;
     const int x = (int)(gid % dh);
     const size_t row = gid / dh; /* (b*Hkv + g)*n + i */
     const int i = (int)(row % n);
@@ -393,4 +439,47 @@ __kernel void bm_bmojo_ring_append(__global const float *k, __global const float
     const size_t dst = (((size_t)b * Hkv + g) * cap + p % cap) * dh + x;
     ring_k[dst] = k[r * ld + k_col + (size_t)g * dh + x];
     ring_v[dst] = v[r * ld + v_col + (size_t)g * dh + x];
+}
+
+/* The prefill's state updates, one launch after the attention (they were four launches, two
+ * ring appends, the memory save and the y history, of ~5 us each on an H200 for ~1 MB:
+ * launch-bound). They write disjoint state buffers, and
+ * every reader of the old state (innovation: y_hist; gather_mem: rings and mem; the attention:
+ * the window ring) ran before. global (n_win + n_fade + n_mem + n_hist), in that order:
+ *   n_win  = B*Hkv*min(T, w)*dh    window ring <- the last Kx/Vx rows
+ *   n_fade = B*Hkv*min(T, m_f)*dh  fading ring <- the last Kf/Vf rows
+ *   n_mem  = B*Hkv*M*dh            state mem <- the memory of the call's last chunk (scratch)
+ *   n_hist = B*d                   y history <- the last k rows of y */
+__kernel void bm_bmojo_state_save(__global const float *kx, __global const float *vx, const ulong x_ld,
+                                  const ulong kx_col, const ulong vx_col,
+                                  __global const float *kf, __global const float *vf, const ulong f_ld,
+                                  const ulong kf_col, const ulong vf_col,
+                                  __global float *win_k, __global float *win_v,
+                                  __global float *fade_k, __global float *fade_v,
+                                  __global const float *scr, const ulong memk_off, const ulong memv_off,
+                                  __global float *mem, const ulong mem_v_off,
+                                  __global const float *y, __global float *y_hist,
+                                  const int B, const int T, const int d, const int k, const int Hkv,
+                                  const int dh, const int w, const int m_f, const int M, const int pos0,
+                                  const int NC)
+{
+    size_t gid = get_global_id(0);
+    const size_t n_win = (size_t)B * Hkv * min(T, w) * dh, n_fade = (size_t)B * Hkv * min(T, m_f) * dh;
+    const size_t n_mem = (size_t)B * Hkv * M * dh, n_hist = (size_t)B * d;
+    if (gid < n_win) {
+        bm_bmojo_ring_save(gid, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, T, Hkv, dh, w, pos0);
+        return;
+    }
+    gid -= n_win;
+    if (gid < n_fade) {
+        bm_bmojo_ring_save(gid, kf, vf, f_ld, kf_col, vf_col, fade_k, fade_v, T, Hkv, dh, m_f, pos0);
+        return;
+    }
+    gid -= n_fade;
+    if (gid < n_mem) {
+        bm_bmojo_mem_save(gid, scr + memk_off, scr + memv_off, mem, mem_v_off, Hkv, M, dh, NC, NC - 1);
+        return;
+    }
+    gid -= n_mem;
+    if (gid < n_hist) bm_bmojo_yhist_save(gid, y, y_hist, T, d, k);
 }

@@ -31,11 +31,17 @@
  *   element mem_v_off); fade_k/v [B, Hkv, m_f, dh] ring; win_k/v [B, Hkv, w, dh] ring.
  *
  * Prefill (T > 1; selection cost O(T*m_e), never T^2):
- *  1. bm_bmojo_chunk_top, one work-group per (chunk, b), parallel over chunks: m_e rounds, each
- *     an argmax over the segment of the best element strictly worse (in the order) than the
- *     previous round's pick — no "taken" marks needed because the order is total. Work
- *     m_e * (w/WG + log WG) per chunk. Considered a per-item insertion list (serial in w) and
- *     rank-by-counting (w^2 per chunk); the rounds are parallel and linear in w*m_e.
+ *  1. bm_bmojo_chunk_top: rank by counting. Element i of a segment has rank = the number of
+ *     elements of the segment that beat it (the order is total, so ranks are unique) and goes
+ *     to slot rank when rank < m_e. The counts of one candidate are split over nparts work-items
+ *     (the launcher aims at BM_BMOJO_RANK_KEYS compares per item), so the grid is
+ *     ~n*nparts/L groups per chunk and the longest serial loop is ~BM_BMOJO_RANK_KEYS compares,
+ *     whatever T and m_e. Work n^2 compares per chunk of n <= w new positions, i.e. T*w per
+ *     call, next to the attention's T*w*H*dh*4 FLOPs: negligible on any device. Replaced m_e
+ *     rounds of a group-wide argmax (one work-group per chunk, m_e * (w/WG + log WG) serial
+ *     steps with barriers: at T 512, w 512, m_e 32, one group on a 132-CU H200 took 49 us).
+ *     Also considered: a per-item insertion list (serial in w) and a two-level top-k (per-part
+ *     top-m_e lists, then a merge: O(n*m_e) work but two launches or a serial merge).
  *  2. bm_bmojo_merge, one work-group per sequence, sequential over the NC chunks of the call
  *     (T/w steps): the running top-m_e R (initialised from the state's candidates, with their
  *     row sources as above) is E(s_c) when s_c >= pos0, then R <- top-m_e(R ∪ top_c) by a
@@ -46,7 +52,7 @@
  *  3. bm_bmojo_gather_mem: memory rows of every chunk into scratch, read through the sources
  *     from the new Kf/Vf/Kx/Vx views, the fade and window rings and the old state memory (a
  *     first chunk entered mid-way is copied from the state memory); the attention reads them;
- *     bm_bmojo_mem_save then freezes the last chunk's memory into the state.
+ *     bm_bmojo_state_save then freezes the last chunk's memory into the state.
  * Decoding (T = 1): bm_bmojo_step, one work-group per sequence, is the whole state update in
  * one launch (then the attention reads the state memory in place): at a chunk start it
  * rebuilds the memory from the rings and the old memory (w-1 of every w steps skip that), then
@@ -64,55 +70,43 @@
 /* a better than b in the eidetic order */
 static inline int bm_bmojo_better(float ea, int pa, float eb, int pb) { return ea > eb || (ea == eb && pa < pb); }
 
-/* global (BM_WG*NC, B), local (BM_WG, 1). */
+/* global (nblk * L, NC, B), local (L, 1, 1), L <= BM_BMOJO_SEL_WG, nparts a power of two
+ * dividing L: work-group (blk, c, b) ranks the CB = L / nparts candidates blk*CB .. of segment
+ * c; item lid counts, for candidate lid % CB, the better elements among part lid / CB of the
+ * segment (nparts consecutive ranges), the parts' counts are summed in local memory, and a
+ * candidate of rank r < m_e is written to slot r (the order is total: the ranks of a segment
+ * are a permutation, so slots 0 .. min(m_e, n)-1 are each written once). */
 __kernel void bm_bmojo_chunk_top(__global float *scr, const ulong eps_off, const ulong top_eps_off,
                                  const ulong top_pos_off, const int T, const int w, const int m_e,
-                                 const int pos0, const int NC)
+                                 const int pos0, const int NC, const int nparts)
 {
-    __global const float *eps = scr + eps_off;
-    __global float *top_eps = scr + top_eps_off;
-    __global int *top_pos = (__global int *)(scr + top_pos_off);
-    __local float le[BM_BMOJO_SEL_WG];
-    __local int lp[BM_BMOJO_SEL_WG];
-    const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
-    const int c = (int)get_group_id(0), b = (int)get_global_id(1);
+    __local int cnt[BM_BMOJO_SEL_WG];
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
+    const int CB = L / nparts, ci = lid % CB, part = lid / CB;
+    const int c = (int)get_group_id(1), b = (int)get_group_id(2);
     const int s = pos0 / w * w + c * w;
-    const int a0 = max(pos0, s), a1 = min(s + w, pos0 + T);
-    const int n = min(m_e, a1 - a0);
-    __global const float *e_row = eps + (size_t)b * T - pos0; /* indexed by absolute position */
-    float pe = 0.0f;
-    int pp = -1; /* previous pick; -1: none yet */
-    for (int r = 0; r < n; r++) {
-        float be = 0.0f;
-        int bp = -1;
-        for (int p = a0 + lid; p < a1; p += lsz) {
-            float e = e_row[p];
-            if (pp >= 0 && !bm_bmojo_better(pe, pp, e, p)) continue;
-            if (bp < 0 || bm_bmojo_better(e, p, be, bp)) {
-                be = e;
-                bp = p;
-            }
-        }
-        le[lid] = be;
-        lp[lid] = bp;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        for (int off = lsz / 2; off > 0; off >>= 1) {
-            if (lid < off) {
-                int op = lp[lid + off];
-                if (op >= 0 && (lp[lid] < 0 || bm_bmojo_better(le[lid + off], op, le[lid], lp[lid]))) {
-                    le[lid] = le[lid + off];
-                    lp[lid] = op;
-                }
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-        }
-        pe = le[0];
-        pp = lp[0];
-        if (lid == 0) {
-            top_eps[((size_t)b * NC + c) * m_e + r] = pe;
-            top_pos[((size_t)b * NC + c) * m_e + r] = pp;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE); /* le/lp are rewritten by the next round */
+    const int a0 = max(pos0, s), n = min(s + w, pos0 + T) - a0;
+    const int i = (int)get_group_id(0) * CB + ci; /* the candidate: segment element i */
+    __global const float *seg = scr + eps_off + (size_t)b * T + (a0 - pos0);
+    const int per = (n + nparts - 1) / nparts, j0 = min(n, part * per), j1 = min(n, j0 + per);
+    float ei = 0.0f;
+    int rank = 0;
+    if (i < n) {
+        ei = seg[i];
+        /* positions are a0 + index, so index order is position order */
+        for (int j = j0; j < j1; j++) rank += bm_bmojo_better(seg[j], j, ei, i);
+    }
+    /* not skipped when nparts is 1: with this barrier under `if (nparts > 1)` (uniform, so
+     * legal) POCL 3.1 (x86, LLVM 15) returned wrong ranks for nparts > 1 */
+    cnt[lid] = rank;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (part == 0)
+        for (int q = 1; q < nparts; q++) rank += cnt[q * CB + ci];
+    if (part == 0 && i < n && rank < m_e) {
+        __global float *top_eps = scr + top_eps_off;
+        __global int *top_pos = (__global int *)(scr + top_pos_off);
+        top_eps[((size_t)b * NC + c) * m_e + rank] = ei;
+        top_pos[((size_t)b * NC + c) * m_e + rank] = a0 + i;
     }
 }
 
@@ -269,15 +263,13 @@ __kernel void bm_bmojo_gather_mem(__global const float *kf, __global const float
     memv[gid] = vval;
 }
 
-/* global (B*Hkv*M*dh): state mem <- memory of chunk c of the call (the chunk of the last token). */
-__kernel void bm_bmojo_mem_save(__global const float *scr, const ulong memk_off, const ulong memv_off,
-                                __global float *mem, const ulong mem_v_off, const int B, const int Hkv,
-                                const int M, const int dh, const int NC, const int c)
+/* Item gid < B*Hkv*M*dh of the prefill's state save (bm_bmojo_state_save): state mem <- memory
+ * of chunk c of the call (the chunk of the last token). */
+static inline void bm_bmojo_mem_save(size_t gid, __global const float *memk, __global const float *memv,
+                                     __global float *mem, const ulong mem_v_off, const int Hkv, const int M,
+                                     const int dh, const int NC, const int c)
 {
-    __global const float *memk = scr + memk_off, *memv = scr + memv_off;
-    const size_t gid = get_global_id(0);
     const size_t per = (size_t)Hkv * M * dh;
-    if (gid >= (size_t)B * per) return;
     const size_t b = gid / per, rest = gid % per;
     mem[gid] = memk[(b * NC + c) * per + rest];
     mem[mem_v_off + gid] = memv[(b * NC + c) * per + rest];

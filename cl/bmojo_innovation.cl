@@ -80,14 +80,13 @@ __kernel void bm_bmojo_innovation(__global const float *y, __global const float 
     if (lid == 0) eps[row] = total;
 }
 
-/* global (B*d): y_hist <- the last k rows of [y_hist ; y]. Slot i takes old slot i+T (i+T < k)
- * or new row T-k+i; walking i upwards reads each old slot before it is overwritten. */
-__kernel void bm_bmojo_yhist_update(__global const float *y, __global float *y_hist, const int B,
-                                    const int T, const int d, const int k)
+/* Item gid < B*d of the prefill's state save (bm_bmojo_state_save, cl/bmojo_attention.cl):
+ * y_hist <- the last k rows of [y_hist ; y]. Slot i takes old slot i+T (i+T < k) or new row
+ * T-k+i; walking i upwards reads each old slot before it is overwritten. */
+static inline void bm_bmojo_yhist_save(size_t gid, __global const float *y, __global float *y_hist, const int T,
+                                       const int d, const int k)
 {
-    const int gid = (int)get_global_id(0);
-    if (gid >= B * d) return;
-    const int b = gid / d, ch = gid - b * d;
+    const int b = (int)(gid / d), ch = (int)(gid - (size_t)b * d);
     __global float *h = y_hist + (size_t)b * k * d + ch;
     for (int i = 0; i < k; i++) {
         float v = i + T < k ? h[(size_t)(i + T) * d] : y[((size_t)b * T + (T - k + i)) * d + ch];

@@ -22,7 +22,8 @@
  *            others (positions R .. pos0-1) are in the window ring.
  * Decoding (T = 1) is 2 launches with no copies and no scratch use, whatever pos0; 3 where the
  * attention is split over keys (GPUs with few kv heads * sequences: partial results in the
- * runtime's scratch slot 0, then a combine). */
+ * runtime's scratch slot 0, then a combine). Prefill splits the same way on GPUs when its query
+ * tiles are too few to fill the device (short prompts). */
 #ifndef BM_OPS_BMOJO_H
 #define BM_OPS_BMOJO_H
 
@@ -73,13 +74,15 @@ size_t bm_bmojo_scratch_bytes(const bm_bmojo_args *a);
  * (its contents need not be initialised). T == 0 is a no-op. */
 int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch);
 
-/* Most key splits of the decoding attention. */
+/* Most key splits of the attention. */
 #define BM_BMOJO_MAX_SPLIT 64
 
-/* As bm_bmojo_mix, with the decoding step's (T = 1) attention split over nsplit ranges of its
- * key list (0: the launcher's choice, what bm_bmojo_mix does; 1: no split; at most
- * BM_BMOJO_MAX_SPLIT; ignored when T > 1) — tests force the split path with it on any device.
- * A split decoding step uses the runtime's scratch slot 0 (bm_scratch) for the partial results. */
+/* As bm_bmojo_mix, with the attention split over nsplit ranges of each query tile's key list
+ * (0: the launcher's choice, what bm_bmojo_mix does — on GPUs, decoding steps and prefills with
+ * too few work-groups to fill the device are split; 1: no split; at most BM_BMOJO_MAX_SPLIT),
+ * for decoding (T = 1) and prefill alike — tests force the split path with it on any device.
+ * A split attention uses the runtime's scratch slot 0 (bm_scratch) for the partial results.
+ * The environment variable BMOJO_BMOJO_SPLIT=N replaces the prefill's automatic choice. */
 int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int nsplit);
 
 #endif

@@ -2,15 +2,18 @@
  * eidetic selection, chunk memory, attention over [fading | eidetic | window] and the state
  * updates, all enqueued in order on rt->queue (kernels in cl/bmojo_*.cl; the order of the
  * launches is what makes the in-place state updates safe, see bm_bmojo_mix).
- * Two paths: prefill (T > 1: per-chunk selection and memory in scratch, 9 launches whatever T)
- * and decoding (T = 1: bm_bmojo_step, then the attention reading the state memory in place —
- * 2 launches, no copies, no scratch, the same work at every position; on GPUs with few
- * kv heads * sequences the attention is split over its keys, partial results in the runtime's
- * scratch slot 0, plus a combine launch: see bmojo_auto_split). */
+ * Two paths: prefill (T > 1: per-chunk selection and memory in scratch, 6 launches whatever T;
+ * one more, a combine, where a short prefill's attention is split over keys on a GPU, see
+ * bmojo_prefill_split) and decoding (T = 1: bm_bmojo_step, then the attention reading the
+ * state memory in place — 2 launches, no copies, no scratch, the same work at every position;
+ * on GPUs with few kv heads * sequences the attention is split over its keys, partial results
+ * in the runtime's scratch slot 0, plus a combine launch: see bmojo_auto_split). */
 #include "ops.h"
 #include "ops_bmojo.h"
 
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 #include "ops/attention_split.h"
@@ -115,6 +118,33 @@ static int bmojo_check(const bm_bmojo_args *a)
 #define BM_BMOJO_SPLIT_KEYS 16
 #endif
 
+/* Eidetic ranking (bm_bmojo_chunk_top, cl/bmojo_eidetic.cl): compares per work-item; a
+ * candidate's count over its segment of n <= w elements is split over the fewest work-items
+ * (a power of two) that keep each at most this many (bmojo-130m, T 512: 16 items per
+ * candidate, 32 work-groups of 256). */
+#ifndef BM_BMOJO_RANK_KEYS
+#define BM_BMOJO_RANK_KEYS 32
+#endif
+
+/* Prefill split over keys (bmojo_prefill_split, GPUs only): the register-tiled kernel has
+ * ntiles * Hkv * B work-groups of ~w + M keys each (18 tiles of 32 keys for bmojo-130m), i.e.
+ * only 100 groups at T 512 on a 132-CU H200 (182 us, about what 392 groups take at T 2048:
+ * the walk over the key tiles, not the device, sets the time). With fewer than
+ * BM_BMOJO_PREFILL_FULL_PER_CU groups per compute unit the key list of every tile is split so
+ * that there are about BM_BMOJO_PREFILL_SPLIT_PER_CU groups per compute unit, each split keeping
+ * at least BM_BMOJO_PREFILL_SPLIT_TILES key tiles (bmojo-130m on an H200: T 512 -> 4 splits,
+ * 400 groups; T 1024 -> 3; T 2048 -> 1, unchanged). The environment variable BMOJO_BMOJO_SPLIT
+ * (a count 1 .. BM_BMOJO_MAX_SPLIT, or "auto") overrides the choice for measurements. */
+#ifndef BM_BMOJO_PREFILL_FULL_PER_CU
+#define BM_BMOJO_PREFILL_FULL_PER_CU 2
+#endif
+#ifndef BM_BMOJO_PREFILL_SPLIT_PER_CU
+#define BM_BMOJO_PREFILL_SPLIT_PER_CU 3
+#endif
+#ifndef BM_BMOJO_PREFILL_SPLIT_TILES
+#define BM_BMOJO_PREFILL_SPLIT_TILES 2
+#endif
+
 /* Attention tiles: QT query tokens (times rep heads) and KT keys, as large as local memory
  * allows; returns the local bytes or 0 when even 1 x 1 does not fit. */
 static size_t bmojo_attn_tiles(const bm_rt *rt, const bm_bmojo_args *a, int *qt, int *kt)
@@ -146,34 +176,6 @@ static int bmojo_launch1(bm_rt *rt, cl_kernel k, const char *name, size_t n)
     return bm_launch(rt, k, name, 1, &g, &l);
 }
 
-/* The window ring (Kx/Vx, cap w) or the fading ring (Kf/Vf, cap m_f). */
-static int bmojo_ring(bm_rt *rt, const bm_bmojo_args *a, cl_mem k, cl_mem v, size_t ld, size_t kcol, size_t vcol,
-                      cl_mem rk, cl_mem rv, int cap)
-{
-    cl_kernel kr = bm_kernel(rt, "bm_bmojo_ring_append");
-    if (!kr) return BMOJO_EBUILD;
-    cl_ulong uld = ld, ukc = kcol, uvc = vcol;
-    cl_int B = a->B, T = a->T, Hkv = a->Hkv, dh = a->dh, ccap = cap, pos0 = (cl_int)a->pos0, err = 0;
-    int i = 0;
-    err |= BM_ARG(kr, i++, k);
-    err |= BM_ARG(kr, i++, v);
-    err |= BM_ARG(kr, i++, uld);
-    err |= BM_ARG(kr, i++, ukc);
-    err |= BM_ARG(kr, i++, uvc);
-    err |= BM_ARG(kr, i++, rk);
-    err |= BM_ARG(kr, i++, rv);
-    err |= BM_ARG(kr, i++, B);
-    err |= BM_ARG(kr, i++, T);
-    err |= BM_ARG(kr, i++, Hkv);
-    err |= BM_ARG(kr, i++, dh);
-    err |= BM_ARG(kr, i++, ccap);
-    err |= BM_ARG(kr, i++, pos0);
-    int st = bm_args_check(err, "bm_bmojo_ring_append");
-    if (st) return st;
-    size_t n = (size_t)a->B * a->Hkv * (size_t)(a->T < cap ? a->T : cap) * a->dh;
-    return bmojo_launch1(rt, kr, "bm_bmojo_ring_append", n);
-}
-
 /* Element offset of the V rows in the state's mem ([2, B, Hkv, max(M,1), dh]). */
 static cl_ulong bmojo_mem_v_off(const bm_bmojo_args *a)
 {
@@ -186,11 +188,72 @@ static void bmojo_taps(const bm_bmojo_args *a, cl_float16 *taps)
     for (int j = 0; j < 16; j++) taps->s[j] = j < a->n_taps ? a->taps[j] : 0.0f;
 }
 
+/* Work-group size for a simple one-item-per-element kernel. */
+static size_t bmojo_kernel_wg(const bm_rt *rt, cl_kernel k)
+{
+    size_t wg = rt->lim.wg, kwg = 0;
+    if (clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL) == CL_SUCCESS &&
+        kwg > 0 && kwg < wg)
+        wg = kwg;
+    if (rt->lim.max_wi[0] < wg) wg = rt->lim.max_wi[0];
+    return wg ? wg : 1;
+}
+
+/* Merges the partial (O, m, l) rows of a split attention (bm_attn_combine, whose layout
+ * bm_bmojo_attn and bm_bmojo_attn_tiled* write). */
+static int bmojo_combine(bm_rt *rt, const bm_bmojo_args *a, int nsplit, cl_mem part)
+{
+    cl_kernel kc = bm_kernel(rt, "bm_attn_combine");
+    if (!kc) return bm_fail_context(BMOJO_EBUILD, "bmojo mix: attention combine");
+    const cl_int B = a->B, T = a->T, H = a->H, Hkv = a->Hkv, cdh = a->dh, cns = nsplit;
+    const cl_long out_ld = (cl_long)a->out_ld;
+    cl_int err = 0;
+    int i = 0;
+    err |= BM_ARG(kc, i++, B);
+    err |= BM_ARG(kc, i++, T);
+    err |= BM_ARG(kc, i++, H);
+    err |= BM_ARG(kc, i++, Hkv);
+    err |= BM_ARG(kc, i++, cdh);
+    err |= BM_ARG(kc, i++, cns);
+    err |= BM_ARG(kc, i++, part);
+    err |= BM_ARG(kc, i++, a->out);
+    err |= BM_ARG(kc, i++, out_ld);
+    int st = bm_args_check(err, "bm_attn_combine");
+    if (st) return st;
+    const size_t g = (size_t)a->B * a->T * a->H * a->dh, l = bmojo_kernel_wg(rt, kc);
+    return bm_launch(rt, kc, "bm_attn_combine", 1, &g, &l);
+}
+
+/* Prefill split count of the tiled attention (see BM_BMOJO_PREFILL_SPLIT_PER_CU): 1 on CPUs
+ * (their few compute units are busy with the unsplit groups, and the combine would be extra
+ * work) and wherever the groups already fill the device; else enough splits for the target,
+ * no more than the longest key list has pairs of key tiles. BMOJO_BMOJO_SPLIT overrides. */
+static int bmojo_prefill_split(const bm_rt *rt, const bm_bmojo_args *a, size_t groups, int QT, int BK)
+{
+    const char *env = getenv("BMOJO_BMOJO_SPLIT");
+    if (env && *env && strcmp(env, "auto") != 0) {
+        long n = strtol(env, NULL, 10);
+        return n < 1 ? 1 : n > BM_BMOJO_MAX_SPLIT ? BM_BMOJO_MAX_SPLIT : (int)n;
+    }
+    const size_t cus = rt->lim.compute_units ? rt->lim.compute_units : 1u;
+    if (!rt->lim.is_gpu || groups >= (size_t)BM_BMOJO_PREFILL_FULL_PER_CU * cus) return 1;
+    size_t n = ((size_t)BM_BMOJO_PREFILL_SPLIT_PER_CU * cus + groups - 1) / groups;
+    /* keys of the longest list: the memories of 2 chunks and a window of w + QT - 1 positions */
+    const int64_t span = a->pos0 + a->T < a->window + QT - 1 ? a->pos0 + a->T : a->window + QT - 1;
+    const size_t most = ((size_t)2 * (a->m_f + a->m_e) + (size_t)span) / ((size_t)BM_BMOJO_PREFILL_SPLIT_TILES * BK);
+    if (n > most) n = most;
+    if (n > BM_BMOJO_MAX_SPLIT) n = BM_BMOJO_MAX_SPLIT;
+    return n < 2 ? 1 : (int)n;
+}
+
 /* The register-tiled attention (bm_bmojo_attn_tiled*, cl/bmojo_attention.cl; tile plan shared
  * with op_attention.c) for prefill: 3-4x faster on an H200 than bm_bmojo_attn, which stays for
  * few rows (decoding) and head dims or devices it does not fit. Arguments as bm_bmojo_attn's
- * up to QT. Returns 1 (nothing launched) where it does not suit, else a status. */
-static int bmojo_attention_tiled(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC)
+ * up to QT; nsplit key splits (0: bmojo_prefill_split), partial results in the runtime's
+ * scratch slot 0 and bm_attn_combine when > 1. Returns 1 (nothing launched) where it does not
+ * suit, else a status. */
+static int bmojo_attention_tiled(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
+                                 int nsplit)
 {
     const int rep = a->H / a->Hkv;
     const long rows = (long)(a->T < a->window ? a->T : a->window) * rep; /* most rows of one tile */
@@ -202,9 +265,17 @@ static int bmojo_attention_tiled(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, 
     if (QT < 1) return 1;
     if (QT > a->window) QT = a->window; /* a tile then spans at most 2 chunks */
     if (QT > a->T) QT = a->T;
+    const size_t ntiles = ((size_t)a->T + QT - 1) / QT;
+    if (nsplit == 0) nsplit = bmojo_prefill_split(rt, a, ntiles * a->Hkv * (size_t)a->B, QT, p.BK);
+    cl_mem part = a->out; /* unused without a split */
+    if (nsplit > 1) {
+        const size_t bytes = sizeof(float) * (size_t)nsplit * a->B * a->H * (size_t)a->T * (size_t)(a->dh + 2);
+        if ((st = bm_scratch(rt, 0, bytes, &part)))
+            return bm_fail_context(st, "bmojo mix: prefill attention with %d key splits", nsplit);
+    }
     cl_kernel kn = p.kernel;
     cl_int cT = a->T, cH = a->H, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
-    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = QT, err = 0;
+    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = QT, cns = nsplit, err = 0;
     cl_ulong q_ld = a->q_ld, q_col = a->q_col, x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
     cl_ulong out_ld = a->out_ld;
     cl_float scale = a->scale;
@@ -235,14 +306,16 @@ static int bmojo_attention_tiled(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, 
     err |= BM_ARG(kn, i++, cNC);
     err |= BM_ARG(kn, i++, scale);
     err |= BM_ARG(kn, i++, cQT);
+    err |= BM_ARG(kn, i++, cns);
+    err |= BM_ARG(kn, i++, part);
     err |= BM_ARG_LOCAL(kn, i++, p.local_q);
     err |= BM_ARG_LOCAL(kn, i++, p.local_kp);
     err |= BM_ARG_LOCAL(kn, i++, p.local_v);
     err |= BM_ARG_LOCAL(kn, i++, p.local_red);
     if ((st = bm_args_check(err, p.name))) return st;
-    size_t ntiles = ((size_t)a->T + QT - 1) / QT;
-    size_t g[3] = {p.L * ntiles, (size_t)a->Hkv, (size_t)a->B}, l[3] = {p.L, 1, 1};
-    return bm_launch(rt, kn, p.name, 3, g, l);
+    size_t g[3] = {p.L * ntiles * (size_t)nsplit, (size_t)a->Hkv, (size_t)a->B}, l[3] = {p.L, 1, 1};
+    if ((st = bm_launch(rt, kn, p.name, 3, g, l))) return st;
+    return nsplit > 1 ? bmojo_combine(rt, a, nsplit, part) : 0;
 }
 
 /* Keys of a decoding token's list (T = 1, one chunk): its chunk's M memory slots (masked ones
@@ -253,12 +326,20 @@ static int bmojo_decode_keys(const bm_bmojo_args *a)
     return a->m_f + a->m_e + (int)(a->pos0 - plo + 1);
 }
 
-/* Keys per split KS (a multiple of 8) for nsplit splits of the decoding key list: the splits
- * take consecutive ranges of KS keys, the last one the rest; with more splits than ranges of 8
- * keys, the trailing splits are empty (they report m = -inf, which the combine skips). */
-static int bmojo_split_keys(const bm_bmojo_args *a, int nsplit)
+/* Keys per split KS (a multiple of 8) for nsplit splits of a key list: the splits take
+ * consecutive ranges of KS keys, the last one the rest; with more splits than ranges of 8
+ * keys, the trailing splits are empty (they report m = -inf, which the combine skips).
+ * Decoding: the token's list. Prefill (a forced split of the generic kernel, tiles of QT
+ * tokens): the longest list of a tile (memories of 2 chunks, a window of w + QT - 1 positions);
+ * shorter lists leave their last splits empty. */
+static int bmojo_split_keys(const bm_bmojo_args *a, int nsplit, int QT)
 {
-    const int Nk = bmojo_decode_keys(a), per = (Nk + nsplit - 1) / nsplit;
+    int Nk = bmojo_decode_keys(a);
+    if (a->T > 1) {
+        const int64_t span = a->pos0 + a->T < a->window + QT - 1 ? a->pos0 + a->T : a->window + QT - 1;
+        Nk = 2 * (a->m_f + a->m_e) + (int)span;
+    }
+    const int per = (Nk + nsplit - 1) / nsplit;
     return (per + 7) & ~7;
 }
 
@@ -283,56 +364,20 @@ static int bmojo_auto_split(const bm_rt *rt, const bm_bmojo_args *a)
     return n < 2 ? 1 : (int)n;
 }
 
-/* Work-group size for a simple one-item-per-element kernel. */
-static size_t bmojo_kernel_wg(const bm_rt *rt, cl_kernel k)
-{
-    size_t wg = rt->lim.wg, kwg = 0;
-    if (clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL) == CL_SUCCESS &&
-        kwg > 0 && kwg < wg)
-        wg = kwg;
-    if (rt->lim.max_wi[0] < wg) wg = rt->lim.max_wi[0];
-    return wg ? wg : 1;
-}
-
-/* Merges the partial (O, m, l) rows of a split decoding attention (bm_attn_combine, whose
- * layout bm_bmojo_attn writes). */
-static int bmojo_combine(bm_rt *rt, const bm_bmojo_args *a, int nsplit, cl_mem part)
-{
-    cl_kernel kc = bm_kernel(rt, "bm_attn_combine");
-    if (!kc) return bm_fail_context(BMOJO_EBUILD, "bmojo mix: attention combine");
-    const cl_int B = a->B, T = a->T, H = a->H, Hkv = a->Hkv, cdh = a->dh, cns = nsplit;
-    const cl_long out_ld = (cl_long)a->out_ld;
-    cl_int err = 0;
-    int i = 0;
-    err |= BM_ARG(kc, i++, B);
-    err |= BM_ARG(kc, i++, T);
-    err |= BM_ARG(kc, i++, H);
-    err |= BM_ARG(kc, i++, Hkv);
-    err |= BM_ARG(kc, i++, cdh);
-    err |= BM_ARG(kc, i++, cns);
-    err |= BM_ARG(kc, i++, part);
-    err |= BM_ARG(kc, i++, a->out);
-    err |= BM_ARG(kc, i++, out_ld);
-    int st = bm_args_check(err, "bm_attn_combine");
-    if (st) return st;
-    const size_t g = (size_t)a->B * a->T * a->H * a->dh, l = bmojo_kernel_wg(rt, kc);
-    return bm_launch(rt, kc, "bm_attn_combine", 1, &g, &l);
-}
-
 /* The attention over [memory | window]: the memory rows of the NC chunks are read from mem at
- * element offsets mk / mv (the prefill's scratch, or the state memory when decoding). nsplit > 1
- * (decoding only): bm_bmojo_attn split over the key list (groups (split, kv head, sequence)),
- * partial results in the runtime's scratch slot 0, then bm_attn_combine. */
+ * element offsets mk / mv (the prefill's scratch, or the state memory when decoding). Prefill
+ * (T > 1) uses the tiled kernel where it suits. nsplit: key splits (0: the launcher's choice,
+ * bmojo_auto_split for decoding, bmojo_prefill_split for the tiled prefill, none for the
+ * generic prefill); with more than 1 the partial results go to the runtime's scratch slot 0,
+ * then bm_attn_combine merges them. */
 static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
                            int nsplit)
 {
-    if (nsplit > 1 && a->T != 1)
-        return bm_fail(BMOJO_EINVAL, "bmojo mix: a key split (%d) is for decoding only (T = %d)", nsplit, a->T);
-    if (nsplit <= 1) {
-        int tst = bmojo_attention_tiled(rt, a, mem, mk, mv, NC);
+    if (a->T > 1) {
+        int tst = bmojo_attention_tiled(rt, a, mem, mk, mv, NC, nsplit);
         if (tst != 1) return tst;
-        nsplit = 1;
     }
+    if (nsplit == 0) nsplit = a->T == 1 ? bmojo_auto_split(rt, a) : 1;
     int QT = 1, KT = 1;
     size_t lbytes = bmojo_attn_tiles(rt, a, &QT, &KT);
     if (!lbytes)
@@ -342,9 +387,9 @@ static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulo
     int KS = 0;
     cl_mem part = a->out; /* unused without a split */
     if (nsplit > 1) {
-        KS = bmojo_split_keys(a, nsplit);
+        KS = bmojo_split_keys(a, nsplit, QT);
         if (KT > KS) KT = KS; /* smaller tiles fit too: one tile per split when KS <= 64 */
-        const size_t bytes = sizeof(float) * (size_t)nsplit * a->B * a->H * (size_t)(a->dh + 2);
+        const size_t bytes = sizeof(float) * (size_t)nsplit * a->B * a->H * (size_t)a->T * (size_t)(a->dh + 2);
         int sst = bm_scratch(rt, 0, bytes, &part);
         if (sst) return bm_fail_context(sst, "bmojo mix: attention with %d key splits", nsplit);
     }
@@ -451,7 +496,7 @@ static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
     if (st) return st;
     size_t g[2] = {rt->lim.wg, (size_t)a->B}, l[2] = {rt->lim.wg, 1};
     if ((st = bm_launch(rt, kn, "bm_bmojo_step", 2, g, l))) return st;
-    return bmojo_attention(rt, a, a->mem, 0, mv, 1, nsplit ? nsplit : bmojo_auto_split(rt, a));
+    return bmojo_attention(rt, a, a->mem, 0, mv, 1, nsplit);
 }
 
 int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch) { return bm_bmojo_mix_nsplit(rt, a, scratch, 0); }
@@ -481,7 +526,7 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
     cl_kernel kn;
     int i;
 
-    /* 1. innovation eps (only the selection needs it), then the y history update */
+    /* 1. innovation eps (only the selection needs it; the y history moves on in step 5) */
     if (me > 0) {
         cl_float16 taps;
         bmojo_taps(a, &taps);
@@ -499,16 +544,6 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         size_t g[2] = {wg, (size_t)a->B * T}, l[2] = {wg, 1};
         if ((st = bm_launch(rt, kn, "bm_bmojo_innovation", 2, g, l))) return st;
     }
-    if (!(kn = bm_kernel(rt, "bm_bmojo_yhist_update"))) return BMOJO_EBUILD;
-    i = 0;
-    err |= BM_ARG(kn, i++, a->y);
-    err |= BM_ARG(kn, i++, a->y_hist);
-    err |= BM_ARG(kn, i++, cB);
-    err |= BM_ARG(kn, i++, cT);
-    err |= BM_ARG(kn, i++, cd);
-    err |= BM_ARG(kn, i++, ck);
-    if ((st = bm_args_check(err, "bm_bmojo_yhist_update"))) return st;
-    if ((st = bmojo_launch1(rt, kn, "bm_bmojo_yhist_update", (size_t)a->B * a->d))) return st;
 
     /* 2. eidetic selection: per-chunk tops (parallel over chunks), then the running merge,
      *    which also rewrites cand_eps/cand_pos in place (each sequence's group reads them first) */
@@ -524,9 +559,15 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         err |= BM_ARG(kn, i++, cme);
         err |= BM_ARG(kn, i++, cpos0);
         err |= BM_ARG(kn, i++, cNC);
+        /* each candidate's compares split over nparts items, ~BM_BMOJO_RANK_KEYS each */
+        const size_t seg = (size_t)(T < w ? T : w); /* longest segment */
+        cl_int nparts = 1;
+        while ((size_t)nparts < wg && (size_t)nparts * BM_BMOJO_RANK_KEYS < seg) nparts *= 2;
+        err |= BM_ARG(kn, i++, nparts);
         if ((st = bm_args_check(err, "bm_bmojo_chunk_top"))) return st;
-        size_t g[2] = {wg * (size_t)NC, (size_t)a->B}, l[2] = {wg, 1};
-        if ((st = bm_launch(rt, kn, "bm_bmojo_chunk_top", 2, g, l))) return st;
+        const size_t per_group = wg / (size_t)nparts;
+        size_t g[3] = {(seg + per_group - 1) / per_group * wg, (size_t)NC, (size_t)a->B}, l[3] = {wg, 1, 1};
+        if ((st = bm_launch(rt, kn, "bm_bmojo_chunk_top", 3, g, l))) return st;
 
         if (!(kn = bm_kernel(rt, "bm_bmojo_merge"))) return BMOJO_EBUILD;
         i = 0;
@@ -588,30 +629,47 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
     }
 
     /* 4. attention */
-    if ((st = bmojo_attention(rt, a, scratch, o_mk, o_mv, NC, 1))) return st;
+    if ((st = bmojo_attention(rt, a, scratch, o_mk, o_mv, NC, nsplit))) return st;
 
-    /* 5. state: rings (after the attention and gather_mem read them), then the frozen memory of
-     *    the last chunk (gather_mem has read the old one) */
-    if ((st = bmojo_ring(rt, a, a->kx, a->vx, a->x_ld, a->kx_col, a->vx_col, a->win_k, a->win_v, w))) return st;
-    if (mf > 0 && (st = bmojo_ring(rt, a, a->kf, a->vf, a->f_ld, a->kf_col, a->vf_col, a->fade_k, a->fade_v, mf)))
-        return st;
-    if (M > 0) {
-        cl_int clast = NC - 1;
-        if (!(kn = bm_kernel(rt, "bm_bmojo_mem_save"))) return BMOJO_EBUILD;
-        i = 0;
-        err |= BM_ARG(kn, i++, scratch);
-        err |= BM_ARG(kn, i++, o_mk);
-        err |= BM_ARG(kn, i++, o_mv);
-        err |= BM_ARG(kn, i++, a->mem);
-        err |= BM_ARG(kn, i++, smv);
-        err |= BM_ARG(kn, i++, cB);
-        err |= BM_ARG(kn, i++, cHkv);
-        err |= BM_ARG(kn, i++, cM);
-        err |= BM_ARG(kn, i++, cdh);
-        err |= BM_ARG(kn, i++, cNC);
-        err |= BM_ARG(kn, i++, clast);
-        if ((st = bm_args_check(err, "bm_bmojo_mem_save"))) return st;
-        if ((st = bmojo_launch1(rt, kn, "bm_bmojo_mem_save", (size_t)a->B * a->Hkv * (size_t)M * a->dh))) return st;
-    }
-    return 0;
+    /* 5. state, one launch (bm_bmojo_state_save): the rings (after the attention and gather_mem
+     *    read them), the frozen memory of the last chunk (gather_mem has read the old one) and
+     *    the y history (the innovation has read it) */
+    if (!(kn = bm_kernel(rt, "bm_bmojo_state_save"))) return BMOJO_EBUILD;
+    i = 0;
+    err |= BM_ARG(kn, i++, a->kx);
+    err |= BM_ARG(kn, i++, a->vx);
+    err |= BM_ARG(kn, i++, x_ld);
+    err |= BM_ARG(kn, i++, kx_col);
+    err |= BM_ARG(kn, i++, vx_col);
+    err |= BM_ARG(kn, i++, a->kf);
+    err |= BM_ARG(kn, i++, a->vf);
+    err |= BM_ARG(kn, i++, f_ld);
+    err |= BM_ARG(kn, i++, kf_col);
+    err |= BM_ARG(kn, i++, vf_col);
+    err |= BM_ARG(kn, i++, a->win_k);
+    err |= BM_ARG(kn, i++, a->win_v);
+    err |= BM_ARG(kn, i++, a->fade_k);
+    err |= BM_ARG(kn, i++, a->fade_v);
+    err |= BM_ARG(kn, i++, scratch);
+    err |= BM_ARG(kn, i++, o_mk);
+    err |= BM_ARG(kn, i++, o_mv);
+    err |= BM_ARG(kn, i++, a->mem);
+    err |= BM_ARG(kn, i++, smv);
+    err |= BM_ARG(kn, i++, a->y);
+    err |= BM_ARG(kn, i++, a->y_hist);
+    err |= BM_ARG(kn, i++, cB);
+    err |= BM_ARG(kn, i++, cT);
+    err |= BM_ARG(kn, i++, cd);
+    err |= BM_ARG(kn, i++, ck);
+    err |= BM_ARG(kn, i++, cHkv);
+    err |= BM_ARG(kn, i++, cdh);
+    err |= BM_ARG(kn, i++, cw);
+    err |= BM_ARG(kn, i++, cmf);
+    err |= BM_ARG(kn, i++, cM);
+    err |= BM_ARG(kn, i++, cpos0);
+    err |= BM_ARG(kn, i++, cNC);
+    if ((st = bm_args_check(err, "bm_bmojo_state_save"))) return st;
+    const size_t kvrow = (size_t)a->B * a->Hkv * a->dh;
+    const size_t n_save = kvrow * (size_t)((T < w ? T : w) + (T < mf ? T : mf) + M) + (size_t)a->B * a->d;
+    return bmojo_launch1(rt, kn, "bm_bmojo_state_save", n_save);
 }

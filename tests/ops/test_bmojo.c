@@ -4,7 +4,8 @@
  * and token by token; after every call the device state is compared with the reference state,
  * and guard bytes after every state buffer must be untouched (state never outgrows its layout).
  * m_f = m_e = 0 is also checked against plain windowed attention (bm_ref_attention). The
- * decoding attention's split over keys is forced with several split counts (bmt_split_case). */
+ * attention's split over keys is forced with several split counts, for decoding
+ * (bmt_split_case) and for prefill pieces of awkward lengths (bmt_prefill_split_case). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,6 +312,33 @@ static void bmt_split_case(bm_test_ctx *t, const bmt_case *c)
     bmt_free(&D);
 }
 
+/* The prefill attention's split over keys, forced (any device; on GPUs with few work-groups
+ * the launcher picks it itself): pieces of awkward lengths T (1, 5: the generic kernel or
+ * decoding; 63, 65, 513: the tiled kernel, tiles crossing chunk boundaries), each from
+ * position 0 and after a first piece of w + 3 tokens (window full, mid-chunk), for split counts
+ * 1, 2, 3, 7 and BM_BMOJO_MAX_SPLIT (more splits than key tiles or keys: empty splits). */
+static void bmt_prefill_split_case(bm_test_ctx *t, const bmt_case *shape)
+{
+    static const int lengths[] = {1, 5, 63, 65, 513};
+    static const int splits[] = {1, 2, 3, 7, BM_BMOJO_MAX_SPLIT};
+    char feed[96];
+    for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+        bmt_case c = *shape;
+        const int pre = c.w + 3, n = lengths[li];
+        c.T = pre + n;
+        bmt_data D;
+        bmt_make(t, &c, &D);
+        const int from0[2] = {n, pre}, after[2] = {pre, n};
+        for (size_t si = 0; si < sizeof splits / sizeof splits[0]; si++) {
+            snprintf(feed, sizeof feed, "prefill T %d from 0, %d key splits", n, splits[si]);
+            bmt_run_split(t, &D, from0, 2, feed, splits[si]);
+            snprintf(feed, sizeof feed, "prefill T %d after %d, %d key splits", n, pre, splits[si]);
+            bmt_run_split(t, &D, after, 2, feed, splits[si]);
+        }
+        bmt_free(&D);
+    }
+}
+
 /* Forced split counts out of range are errors. */
 static void bmt_split_errors(bm_test_ctx *t)
 {
@@ -440,6 +468,7 @@ void test_op_bmojo(bm_test_ctx *t)
         {"dh256 GQA 2/1",       2, 11, 8, 2, 1, 256, 4, 2, 3, 4, BMT_RANDOM, 0},
         {"w > work-group",      2, 700, 16, 4, 2, 16, 300, 20, 40, 4, BMT_RANDOM, 0},
         {"many chunks ties",    2, 400, 6, 4, 2, 16, 16, 5, 24, 4, BMT_REPEAT, 0},
+        {"ties, w 100",         2, 250, 12, 4, 2, 16, 100, 3, 12, 4, BMT_REPEAT, 0},
         /* decoding moves up to m_e-1 list entries in blocks of the work-group size and walks
          * Hkv*dh columns per item: both larger than a 256-item group here */
         {"m_e, Hkv*dh > group", 2, 420, 8, 2, 2, 160, 50, 2, 300, 4, BMT_RANDOM, 0},
@@ -458,4 +487,12 @@ void test_op_bmojo(bm_test_ctx *t)
         {"split m_f=m_e=0 dh64",  3, 40, 8, 6, 3, 64, 13, 0, 0, 2, BMT_RANDOM, 0},
     };
     for (size_t i = 0; i < sizeof split_cases / sizeof split_cases[0]; i++) bmt_split_case(t, &split_cases[i]);
+    static const bmt_case prefill_split_cases[] = {
+        /* name (T set per piece)  B  T  d  H  Hkv dh  w   mf me k  y           random taps */
+        {"psplit 12/4 dh64",       2, 0, 16, 12, 4, 64, 40, 4, 6, 4, BMT_RANDOM, 0},
+        {"psplit 4/2 dh128 B=1",   1, 0, 12, 4, 2, 128, 33, 2, 5, 3, BMT_RANDOM, 1},
+        {"psplit 4/2 dh16 ties",   2, 0, 10, 4, 2, 16, 24, 3, 7, 4, BMT_REPEAT, 0},
+    };
+    for (size_t i = 0; i < sizeof prefill_split_cases / sizeof prefill_split_cases[0]; i++)
+        bmt_prefill_split_case(t, &prefill_split_cases[i]);
 }
