@@ -146,6 +146,49 @@ static int gemv_variant_from_env(int *out)
     return 0;
 }
 
+/* BMOJO_GEMM picks the GEMM kernel for more than BM_GEMV_MAX_ROWS rows: auto, clblast, own (our
+ * cl/gemm_nt.cl, tiles chosen per shape), own-big, own-thin (one tile configuration for all
+ * shapes). BMOJO_GEMM_SPLITK: auto or the number of K splits of the own kernel (1 = none). */
+static int gemm_mode_from_env(int *mode, int *split_k)
+{
+    static const char *const names[] = {"auto", "clblast", "own", "own-big", "own-thin"};
+    const char *v = getenv("BMOJO_GEMM");
+    *mode = BM_GEMM_MODE_AUTO;
+    *split_k = 0;
+    if (v && *v) {
+        int found = -1;
+        for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+            if (!strcmp(v, names[i])) found = i;
+        if (found < 0) return bm_fail(BMOJO_EINVAL, "BMOJO_GEMM=%s: expected auto, clblast, own, own-big or own-thin", v);
+        *mode = found; /* names[] is in BM_GEMM_MODE_* order */
+    }
+    const char *s = getenv("BMOJO_GEMM_SPLITK");
+    if (s && *s && strcmp(s, "auto") != 0) {
+        char *end = NULL;
+        long n = strtol(s, &end, 10);
+        if (*end || n < 1 || n > 64)
+            return bm_fail(BMOJO_EINVAL, "BMOJO_GEMM_SPLITK=%s: expected auto or a number of splits 1..64", s);
+        *split_k = (int)n;
+    }
+    return 0;
+}
+
+/* Build options: the device's (bm_build_options_for), then $BMOJO_CL_DEFINES (extra -D tunables for
+ * measurements, e.g. "-DBM_GEMM_BM=64"; the program cache keys on the whole string). */
+static int build_options_make(bm_rt *rt)
+{
+    char opts[256];
+    int st = bm_build_options_for(&rt->lim, opts, sizeof opts);
+    if (st) return st;
+    const char *extra = getenv("BMOJO_CL_DEFINES");
+    if (!extra) extra = "";
+    size_t n = strlen(opts) + 1 + strlen(extra) + 1;
+    rt->build_options = malloc(n);
+    if (!rt->build_options) return bm_fail(BMOJO_ENOMEM, "build options: out of memory");
+    snprintf(rt->build_options, n, "%s%s%s", opts, *extra ? " " : "", extra);
+    return 0;
+}
+
 int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
 {
     if (!out) return bm_fail(BMOJO_EINVAL, "bmojo_runtime_create: out is NULL");
@@ -154,6 +197,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!rt) return bm_fail(BMOJO_ENOMEM, "bmojo_runtime_create: out of host memory");
     atomic_fetch_add(&live_runtimes, 1);
     int st = gemv_variant_from_env(&rt->gemv_variant);
+    if (!st) st = gemm_mode_from_env(&rt->gemm_mode, &rt->gemm_split_k);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
@@ -168,11 +212,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
             st = bm_cl_check(err, "clCreateCommandQueue");
         }
     }
-    if (!st) {
-        char opts[256];
-        st = bm_build_options_for(&rt->lim, opts, sizeof opts);
-        if (!st && !(rt->build_options = strdup(opts))) st = bm_fail(BMOJO_ENOMEM, "build options: out of memory");
-    }
+    if (!st) st = build_options_make(rt);
     if (!st) st = build_program(rt);
     if (!st) st = create_kernels(rt);
     if (st) {
