@@ -100,17 +100,23 @@ __kernel void bm_gemm_nt_config(__global int *out)
     out[9] = BM_GEMM_S_TN;
 }
 
+/* Every loop below has a compile-time trip count and indexes register arrays: unless all are
+ * unrolled, the accumulators go to (slow) private memory. Compilers' default unroll thresholds
+ * are not enough for 8x8 blocks (clang-14 nvptx at -O3 kept acc[8][8] in a stack frame), hence
+ * the explicit hint. */
+#define BM_GEMM_NT_UNROLL _Pragma("unroll")
+
 /* One tile of a K-contiguous operand (rows row0.., k in [k0, k0 + BK)) into registers, zeros
  * outside rows < rows and k < k_end. Item lid takes the loads lid, lid + NT, ...; four (BK/4
  * float4s) consecutive loads cover one row piece, so a warp reads whole 32-byte sectors. */
 #define BM_GEMM_NT_LOAD_V4(reg, COUNT, src4, ld4, row0, rows, k0, k_end, TILE_R, BK, NT, lid)                \
-    for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
+    BM_GEMM_NT_UNROLL for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
         const int i_ = lid + p_ * NT, r_ = i_ / (BK / 4), k_ = k0 + 4 * (i_ % (BK / 4));                   \
         const int ok_ = i_ < TILE_R * BK / 4 && row0 + r_ < rows && k_ < k_end;                             \
         reg[p_] = ok_ ? src4[(ulong)(row0 + r_) * ld4 + (ulong)(k_ / 4)] : (float4)(0.0f);                 \
     }
 #define BM_GEMM_NT_STORE_V4(reg, COUNT, dst, LD, TILE_R, BK, NT, lid)                                         \
-    for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
+    BM_GEMM_NT_UNROLL for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
         const int i_ = lid + p_ * NT, r_ = i_ / (BK / 4), k_ = 4 * (i_ % (BK / 4));                        \
         if (i_ < TILE_R * BK / 4) {                                                                         \
             dst[(k_ + 0) * LD + r_] = reg[p_].x;                                                            \
@@ -121,13 +127,13 @@ __kernel void bm_gemm_nt_config(__global int *out)
     }
 /* The same one float at a time (any K, ld and offset): BK consecutive items per row piece. */
 #define BM_GEMM_NT_LOAD_S(reg, COUNT, src, ld, row0, rows, k0, k_end, TILE_R, BK, NT, lid)                   \
-    for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
+    BM_GEMM_NT_UNROLL for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
         const int i_ = lid + p_ * NT, r_ = i_ / BK, k_ = k0 + i_ % BK;                                     \
         const int ok_ = i_ < TILE_R * BK && row0 + r_ < rows && k_ < k_end;                                 \
         reg[p_] = ok_ ? src[(ulong)(row0 + r_) * ld + (ulong)k_] : 0.0f;                                   \
     }
 #define BM_GEMM_NT_STORE_S(reg, COUNT, dst, LD, TILE_R, BK, NT, lid)                                          \
-    for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
+    BM_GEMM_NT_UNROLL for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
         const int i_ = lid + p_ * NT;                                                                       \
         if (i_ < TILE_R * BK) dst[(i_ % BK) * LD + i_ / BK] = reg[p_];                                      \
     }
@@ -166,8 +172,8 @@ __kernel void bm_gemm_nt_config(__global int *out)
         float4 a_next4[A4_LOADS], w_next4[W4_LOADS];                                                          \
         float a_next[A1_LOADS], w_next[W1_LOADS];                                                             \
         float acc[TM][TN];                                                                                    \
-        for (int i = 0; i < (TM); i++)                                                                        \
-            for (int j = 0; j < (TN); j++) acc[i][j] = 0.0f;                                                  \
+        BM_GEMM_NT_UNROLL for (int i = 0; i < (TM); i++)                                                                        \
+            BM_GEMM_NT_UNROLL for (int j = 0; j < (TN); j++) acc[i][j] = 0.0f;                                                  \
         if (n_tiles > 0) {                                                                                    \
             if (VEC) {                                                                                        \
                 BM_GEMM_NT_LOAD_V4(a_next4, A4_LOADS, A4, lda4, m0, M, k_begin, k_end, (BM), (BK), NT, lid)             \
@@ -195,18 +201,18 @@ __kernel void bm_gemm_nt_config(__global int *out)
             }                                                                                                 \
             __local const float4 *a_cur = a_tile4 + cur * (BK) * (LA / 4);                                    \
             __local const float4 *w_cur = w_tile4 + cur * (BK) * (LW / 4);                                    \
-            for (int kk = 0; kk < (BK); kk++) {                                                               \
+            BM_GEMM_NT_UNROLL for (int kk = 0; kk < (BK); kk++) {                                                               \
                 float a[TM], w[TN];                                                                           \
-                for (int i = 0; i < (TM) / 4; i++) {                                                          \
+                BM_GEMM_NT_UNROLL for (int i = 0; i < (TM) / 4; i++) {                                                          \
                     const float4 v = a_cur[kk * (LA / 4) + i * NY + ty];                                      \
                     a[4 * i] = v.x, a[4 * i + 1] = v.y, a[4 * i + 2] = v.z, a[4 * i + 3] = v.w;               \
                 }                                                                                             \
-                for (int j = 0; j < (TN) / 4; j++) {                                                          \
+                BM_GEMM_NT_UNROLL for (int j = 0; j < (TN) / 4; j++) {                                                          \
                     const float4 v = w_cur[kk * (LW / 4) + j * NX + tx];                                      \
                     w[4 * j] = v.x, w[4 * j + 1] = v.y, w[4 * j + 2] = v.z, w[4 * j + 3] = v.w;               \
                 }                                                                                             \
-                for (int i = 0; i < (TM); i++)                                                                \
-                    for (int j = 0; j < (TN); j++) acc[i][j] += a[i] * w[j];                                  \
+                BM_GEMM_NT_UNROLL for (int i = 0; i < (TM); i++)                                                                \
+                    BM_GEMM_NT_UNROLL for (int j = 0; j < (TN); j++) acc[i][j] += a[i] * w[j];                                  \
             }                                                                                                 \
             if (more) { /* the other buffer was last read before the previous barrier */                     \
                 __local float *a_dst = a_tile + (cur ^ 1) * (BK) * LA;                                        \
@@ -222,12 +228,12 @@ __kernel void bm_gemm_nt_config(__global int *out)
             barrier(CLK_LOCAL_MEM_FENCE);                                                                     \
         }                                                                                                     \
         __global float *Cs = C + c_off + (ulong)split * c_split;                                              \
-        for (int i = 0; i < (TM) / 4; i++)                                                                    \
-            for (int r = 0; r < 4; r++) {                                                                     \
+        BM_GEMM_NT_UNROLL for (int i = 0; i < (TM) / 4; i++)                                                                    \
+            BM_GEMM_NT_UNROLL for (int r = 0; r < 4; r++) {                                                                     \
                 const int m = m0 + (i * NY + ty) * 4 + r;                                                     \
                 if (m >= M) continue;                                                                         \
                 __global float *c_row = Cs + (ulong)m * ldc;                                                  \
-                for (int j = 0; j < (TN) / 4; j++) {                                                          \
+                BM_GEMM_NT_UNROLL for (int j = 0; j < (TN) / 4; j++) {                                                          \
                     const int n = n0 + (j * NX + tx) * 4;                                                     \
                     float4 x = (float4)(acc[4 * i + r][4 * j], acc[4 * i + r][4 * j + 1],                     \
                                         acc[4 * i + r][4 * j + 2], acc[4 * i + r][4 * j + 3]);                \
