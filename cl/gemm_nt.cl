@@ -103,8 +103,11 @@ __kernel void bm_gemm_nt_config(__global int *out)
 /* Every loop below has a compile-time trip count and indexes register arrays: unless all are
  * unrolled, the accumulators go to (slow) private memory. Compilers' default unroll thresholds
  * are not enough for 8x8 blocks (clang-14 nvptx at -O3 kept acc[8][8] in a stack frame), hence
- * the explicit hint. */
+ * the explicit hint (the same `#pragma unroll` that attention.cl uses, through the C99 _Pragma
+ * operator because it sits in a macro; -DBM_GEMM_NT_UNROLL= turns it off). */
+#ifndef BM_GEMM_NT_UNROLL
 #define BM_GEMM_NT_UNROLL _Pragma("unroll")
+#endif
 
 /* One tile of a K-contiguous operand (rows row0.., k in [k0, k0 + BK)) into registers, zeros
  * outside rows < rows and k < k_end. Item lid takes the loads lid, lid + NT, ...; four (BK/4
