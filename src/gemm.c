@@ -1,7 +1,7 @@
 /* gemm.c — bm_gemm: the model's projections, C[M,N] = A[M,K] W[N,K]^T + beta C, row-major, via
- * CLBlast (W stays in its stored [out, in] layout, hence the transposed B operand). CLBlast
- * compiles and caches its own kernels on first use per device. Up to BM_GEMV_MAX_ROWS rows go to
- * bm_op_gemv instead. */
+ * CLBlast (W stays in its stored [out, in] layout, hence the transposed B operand) or our own
+ * cl/gemm_nt.cl (bm_op_gemm_nt), as BMOJO_GEMM and use_own_gemm decide. CLBlast compiles and
+ * caches its own kernels on first use per device. Up to BM_GEMV_MAX_ROWS rows go to bm_op_gemv. */
 
 #include "error.h"
 #include "ops.h"
@@ -9,6 +9,21 @@
 
 /* After runtime.h, which fixes CL_TARGET_OPENCL_VERSION before any CL header. */
 #include <clblast_c.h>
+
+/* THE RULE for BMOJO_GEMM=auto (the default): which shapes go to our own kernel instead of
+ * CLBlast. For now none: the own kernel is not yet measured on a GPU (on POCL CLBlast is faster).
+ * Change it here after measuring, e.g. `return rt->lim.is_gpu && N * K >= ...`. */
+static int use_own_gemm(const bm_rt *rt, size_t M, size_t N, size_t K)
+{
+    (void)M, (void)N, (void)K;
+    switch (rt->gemm_mode) {
+    case BM_GEMM_MODE_OWN:
+    case BM_GEMM_MODE_OWN_BIG:
+    case BM_GEMM_MODE_OWN_THIN: return 1;
+    case BM_GEMM_MODE_CLBLAST: return 0;
+    default: return 0; /* auto */
+    }
+}
 
 int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
             size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
@@ -22,6 +37,12 @@ int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, siz
                        M, N, K, lda, ldw, ldc);
     /* Few rows (decoding): a skinny kernel streams W once, where CLBlast would pad and copy it. */
     if (M <= BM_GEMV_MAX_ROWS) return bm_op_gemv(rt, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
+    if (use_own_gemm(rt, M, N, K)) {
+        int tiles = rt->gemm_mode == BM_GEMM_MODE_OWN_BIG    ? BM_GEMM_NT_TILES_BIG
+                    : rt->gemm_mode == BM_GEMM_MODE_OWN_THIN ? BM_GEMM_NT_TILES_THIN
+                                                             : BM_GEMM_NT_TILES_AUTO;
+        return bm_op_gemm_nt(rt, tiles, rt->gemm_split_k, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
+    }
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, M, N, K, 1.0f, A,
                                        a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, &rt->queue, NULL);
     if (s == CLBlastSuccess) return 0;

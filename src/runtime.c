@@ -207,6 +207,33 @@ static int decode_fusion_from_env(int *out)
     return 0;
 }
 
+/* BMOJO_GEMM picks the GEMM kernel for more than BM_GEMV_MAX_ROWS rows: auto, clblast, own (our
+ * cl/gemm_nt.cl, tiles chosen per shape), own-big, own-thin (one tile configuration for all
+ * shapes). BMOJO_GEMM_SPLITK: auto or the number of K splits of the own kernel (1 = none). */
+static int gemm_mode_from_env(int *mode, int *split_k)
+{
+    static const char *const names[] = {"auto", "clblast", "own", "own-big", "own-thin"};
+    const char *v = getenv("BMOJO_GEMM");
+    *mode = BM_GEMM_MODE_AUTO;
+    *split_k = 0;
+    if (v && *v) {
+        int found = -1;
+        for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+            if (!strcmp(v, names[i])) found = i;
+        if (found < 0) return bm_fail(BMOJO_EINVAL, "BMOJO_GEMM=%s: expected auto, clblast, own, own-big or own-thin", v);
+        *mode = found; /* names[] is in BM_GEMM_MODE_* order */
+    }
+    const char *s = getenv("BMOJO_GEMM_SPLITK");
+    if (s && *s && strcmp(s, "auto") != 0) {
+        char *end = NULL;
+        long n = strtol(s, &end, 10);
+        if (*end || n < 1 || n > 64)
+            return bm_fail(BMOJO_EINVAL, "BMOJO_GEMM_SPLITK=%s: expected auto or a number of splits 1..64", s);
+        *split_k = (int)n;
+    }
+    return 0;
+}
+
 int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
 {
     if (!out) return bm_fail(BMOJO_EINVAL, "bmojo_runtime_create: out is NULL");
@@ -216,6 +243,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     atomic_fetch_add(&live_runtimes, 1);
     int st = gemv_variant_from_env(&rt->gemv_variant);
     if (!st) st = decode_fusion_from_env(&rt->fuse_decode);
+    if (!st) st = gemm_mode_from_env(&rt->gemm_mode, &rt->gemm_split_k);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);

@@ -34,6 +34,17 @@ typedef struct {
 /* Which skinny-GEMM kernel decoding uses (cl/gemv.cl): auto = float4 whenever aligned. */
 enum { BM_GEMV_VARIANT_AUTO = 0, BM_GEMV_VARIANT_SCALAR = 1, BM_GEMV_VARIANT_VEC4 = 2 };
 
+/* Which kernel bm_gemm sends more than BM_GEMV_MAX_ROWS rows to (BMOJO_GEMM at start-up): auto (the
+ * rule in gemm.c's use_own_gemm), CLBlast, or our own cl/gemm_nt.cl with automatic, big or thin
+ * tiles. */
+enum {
+    BM_GEMM_MODE_AUTO = 0,
+    BM_GEMM_MODE_CLBLAST = 1,
+    BM_GEMM_MODE_OWN = 2,
+    BM_GEMM_MODE_OWN_BIG = 3,
+    BM_GEMM_MODE_OWN_THIN = 4
+};
+
 struct bmojo_runtime {
     cl_platform_id platform;
     cl_device_id device;
@@ -49,6 +60,10 @@ struct bmojo_runtime {
     int fuse_decode;          /* decoding fusions that trade device work for fewer launches (the
                                  fused Mamba step, bmojo's y|K|V out_proj): GPUs by default;
                                  BMOJO_DECODE_FUSION=on|off */
+    int gemm_mode;            /* BM_GEMM_MODE_*: from BMOJO_GEMM at start-up */
+    int gemm_split_k;         /* BMOJO_GEMM_SPLITK: 0 = automatic, else the number of K splits */
+    int gemm_nt_tiles[10];    /* cl/gemm_nt.cl's compiled tile sizes (bm_gemm_nt_config), once read */
+    int gemm_nt_tiles_known;
     bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
     cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
     size_t scratch_bytes[BM_SCRATCH_SLOTS];
@@ -98,7 +113,7 @@ long bm_live_buffers(void);
  * hot path does not allocate once the largest size has been seen. Contents are undefined. */
 int bm_scratch(bm_rt *rt, int slot, size_t bytes, cl_mem *out);
 
-/* Row-major GEMM through CLBlast: C[M,N] = A[M,K] * W[N,K]^T + beta * C, with leading
+/* Row-major GEMM through CLBlast or cl/gemm_nt.cl (BMOJO_GEMM; few rows: bm_op_gemv): C[M,N] = A[M,K] * W[N,K]^T + beta * C, with leading
  * dimensions and element offsets. Enqueued, never blocks. */
 int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K,
             cl_mem A, size_t a_off, size_t lda,

@@ -1,5 +1,7 @@
-/* test_gemm.c — bm_gemm (CLBlast) against bm_ref_gemm on awkward shapes (M=1, odd sizes, K=1,
- * padded leading dimensions, element offsets, beta 0 and 1), its error paths, plus the runtime
+/* test_gemm.c — bm_gemm (CLBlast) and our own bm_op_gemm_nt (cl/gemm_nt.cl: both tile
+ * configurations, float4 and scalar loads, split-K) against bm_ref_gemm on awkward shapes (M=1,
+ * odd sizes, K=1, sizes just above a tile, padded leading dimensions, element offsets, beta 0
+ * with NaN in C and beta 1), BMOJO_GEMM's selection, error paths, plus the runtime
  * plumbing every op relies on: zero-filled allocation, fill/copy at odd offsets, kernel lookup
  * and the on-disk program cache (reuse, BMOJO_CACHE=0, a corrupted entry is rebuilt). */
 #include <math.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include "op_test.h"
+#include "ops.h"
 #include "ref/ref.h"
 
 typedef struct {
@@ -18,6 +21,8 @@ typedef struct {
     size_t a_off, w_off, c_off; /* element offsets of the matrices in their buffers */
     float beta;
     int nan_c; /* with beta 0: C starts as NaN, which BLAS semantics must ignore (reused scratch) */
+    int own;   /* 0: bm_gemm; else bm_op_gemm_nt with tiles = own - 1 + BM_GEMM_NT_TILES_AUTO */
+    int split; /* own: split_k argument (0 = automatic) */
 } gemm_case;
 
 static void run_case(bm_test_ctx *t, const gemm_case *c)
@@ -36,10 +41,16 @@ static void run_case(bm_test_ctx *t, const gemm_case *c)
     bm_ref_gemm(c->M, c->N, c->K, A + c->a_off, lda, W + c->w_off, ldw, c->beta, want + c->c_off, ldc);
     cl_mem dA = bm_test_buffer(t, A, na * sizeof *A), dW = bm_test_buffer(t, W, nw * sizeof *W);
     cl_mem dC = bm_test_buffer(t, C, nc * sizeof *C);
-    char what[160];
-    snprintf(what, sizeof what, "gemm M=%zu N=%zu K=%zu ld+%zu/%zu/%zu off=%zu/%zu/%zu beta=%g%s", c->M, c->N, c->K,
-             c->pad_a, c->pad_w, c->pad_c, c->a_off, c->w_off, c->c_off, (double)c->beta, c->nan_c ? " C=NaN" : "");
-    int st = bm_gemm(t->rt, c->M, c->N, c->K, dA, c->a_off, lda, dW, c->w_off, ldw, c->beta, dC, c->c_off, ldc);
+    char what[200];
+    static const char *const tiles[] = {"auto", "big", "thin"};
+    char kind[48] = "gemm";
+    if (c->own) snprintf(kind, sizeof kind, "gemm_nt %s split %d", tiles[c->own - 1], c->split);
+    snprintf(what, sizeof what, "%s M=%zu N=%zu K=%zu ld+%zu/%zu/%zu off=%zu/%zu/%zu beta=%g%s", kind, c->M, c->N,
+             c->K, c->pad_a, c->pad_w, c->pad_c, c->a_off, c->w_off, c->c_off, (double)c->beta,
+             c->nan_c ? " C=NaN" : "");
+    int st = c->own ? bm_op_gemm_nt(t->rt, c->own - 1 + BM_GEMM_NT_TILES_AUTO, c->split, c->M, c->N, c->K, dA, c->a_off,
+                                    lda, dW, c->w_off, ldw, c->beta, dC, c->c_off, ldc)
+                    : bm_gemm(t->rt, c->M, c->N, c->K, dA, c->a_off, lda, dW, c->w_off, ldw, c->beta, dC, c->c_off, ldc);
     if (bm_test_status(t, st, what) && bm_test_status(t, bm_finish(t->rt), what)) {
         bm_test_read(t, dC, C, nc * sizeof *C);
         /* The whole buffer: padding columns and the offset prefix must be untouched too. */
@@ -52,6 +63,98 @@ static void run_case(bm_test_ctx *t, const gemm_case *c)
     free(W);
     free(C);
     free(want);
+}
+
+/* Our own kernel, explicitly: each shape with the big and the thin tiles. Sizes from {1, 3, 8, 17,
+ * 63, 64, 65, 129, 200}: K % 4 == 0 with aligned offsets and leading dimensions takes the float4
+ * loads, anything else the scalar ones; 129 and 65 are just above the big and thin tiles; K = 200
+ * ends in a partial BK step. */
+static void test_gemm_nt(bm_test_ctx *t)
+{
+    enum { BIG = 2, THIN = 3, AUTO = 1 };
+    static const gemm_case shapes[] = {
+        /* M, N, K, pad a/w/c, off a/w/c, beta, nan_c */
+        {1, 1, 1, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0},
+        {1, 200, 64, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0, 0},      /* M = 1, float4 */
+        {65, 1, 17, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0},       /* N = 1, odd K */
+        {17, 63, 1, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0, 0},       /* K = 1 */
+        {3, 8, 8, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0},
+        {129, 65, 63, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0, 0},     /* odd K: scalar loads */
+        {200, 129, 64, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0},    /* float4, just above the tiles */
+        {64, 64, 64, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0, 0},      /* thin-tile aligned */
+        {129, 200, 200, 0, 0, 0, 0, 0, 0, 0.0f, 1, 0, 0},   /* beta 0 ignores NaN; partial BK step */
+        {63, 65, 128, 4, 8, 3, 4, 8, 1, 1.0f, 0, 0, 0},     /* padded ld, float4 loads, scalar C stores */
+        {63, 65, 128, 4, 8, 3, 4, 8, 1, 0.0f, 1, 0, 0},     /* the same with beta 0 and NaN */
+        {65, 129, 128, 1, 0, 4, 1, 0, 4, 1.0f, 0, 0, 0},    /* K % 4 == 0 but lda/a_off odd: scalar */
+        {8, 17, 200, 0, 3, 0, 0, 4, 0, 0.0f, 0, 0, 0},      /* ldw odd: scalar */
+        {200, 63, 17, 5, 2, 7, 3, 1, 2, 1.0f, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int tiles = BIG; tiles <= THIN; tiles++) {
+            gemm_case c = shapes[i];
+            c.own = tiles;
+            c.split = 1;
+            run_case(t, &c);
+        }
+    /* Split-K: partial sums in scratch, then the reduction with beta; K not a multiple of the
+     * splits' K range; more splits asked for than BK steps exist (fewer are used). */
+    static const gemm_case splits[] = {
+        {33, 80, 200, 0, 0, 0, 0, 0, 0, 0.0f, 1, THIN, 3},
+        {129, 65, 129, 2, 1, 3, 1, 2, 3, 1.0f, 0, BIG, 4},   /* scalar loads */
+        {65, 63, 256, 0, 0, 5, 0, 0, 1, 1.0f, 0, THIN, 2},   /* float4 loads, odd ldc */
+        {17, 200, 17, 0, 0, 0, 0, 0, 0, 0.0f, 1, BIG, 64},   /* K = 17: at most 2 splits of BK */
+        {64, 129, 512, 0, 0, 0, 0, 0, 0, 1.0f, 0, THIN, 5},
+        {200, 80, 300, 0, 0, 0, 0, 0, 0, 0.0f, 0, AUTO, 0},  /* automatic choices */
+        {9, 3072, 64, 0, 0, 0, 0, 0, 0, 1.0f, 0, AUTO, 0},
+    };
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) run_case(t, &splits[i]);
+
+    /* bm_gemm's selection: with BMOJO_GEMM=own (rt->gemm_mode) rows > 8 go to the own kernel, and
+     * its results match the reference just the same; <= 8 rows still go to the GEMV. */
+    const int mode = t->rt->gemm_mode;
+    static const gemm_case via_gemm[] = {
+        {9, 65, 64, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0, 0},
+        {100, 31, 257, 0, 0, 1, 0, 0, 2, 0.0f, 1, 0, 0},
+        {8, 17, 63, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0, 0},
+    };
+    const int modes[] = {BM_GEMM_MODE_OWN, BM_GEMM_MODE_OWN_BIG, BM_GEMM_MODE_OWN_THIN};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        t->rt->gemm_mode = modes[m];
+        for (size_t i = 0; i < sizeof via_gemm / sizeof via_gemm[0]; i++) run_case(t, &via_gemm[i]);
+    }
+    t->rt->gemm_mode = mode;
+
+    /* Bad arguments. */
+    float host[16] = {0};
+    cl_mem buf = bm_test_buffer(t, host, sizeof host);
+    int st = bm_op_gemm_nt(t->rt, 7, 0, 2, 2, 2, buf, 0, 2, buf, 0, 2, 0.0f, buf, 0, 2);
+    bm_test_true(t, st == BMOJO_EINVAL, "gemm_nt with an unknown tile choice -> BMOJO_EINVAL");
+    st = bm_op_gemm_nt(t->rt, BM_GEMM_NT_TILES_AUTO, 0, 2, 2, 3, buf, 0, 2, buf, 0, 3, 0.0f, buf, 0, 2);
+    bm_test_true(t, st == BMOJO_EINVAL, "gemm_nt lda < K -> BMOJO_EINVAL");
+    bm_finish(t->rt);
+    bm_release(buf);
+}
+
+/* BMOJO_GEMM / BMOJO_GEMM_SPLITK with a bad value: the runtime refuses to start, naming the value. */
+static void test_gemm_env(bm_test_ctx *t)
+{
+    char spec[32];
+    snprintf(spec, sizeof spec, "%d:%d", t->rt->desc.platform_index, t->rt->desc.device_index);
+    static const char *const vars[][2] = {{"BMOJO_GEMM", "cublas"}, {"BMOJO_GEMM_SPLITK", "0"}};
+    for (int i = 0; i < 2; i++) {
+        const char *old = getenv(vars[i][0]);
+        char *save = old ? strdup(old) : NULL;
+        setenv(vars[i][0], vars[i][1], 1);
+        bmojo_runtime *rt = NULL;
+        int st = bmojo_runtime_create(spec, &rt);
+        char what[96];
+        snprintf(what, sizeof what, "%s=%s -> BMOJO_EINVAL naming the value", vars[i][0], vars[i][1]);
+        bm_test_true(t, st == BMOJO_EINVAL && rt == NULL && strstr(bmojo_last_error(), vars[i][1]), what);
+        bmojo_runtime_free(rt);
+        if (save) setenv(vars[i][0], save, 1);
+        else unsetenv(vars[i][0]);
+        free(save);
+    }
 }
 
 static void test_gemm_errors(bm_test_ctx *t)
@@ -251,21 +354,23 @@ static void test_program_cache(bm_test_ctx *t)
 void test_op_gemm(bm_test_ctx *t)
 {
     static const gemm_case cases[] = {
-        {1, 1, 1, 0, 0, 0, 0, 0, 0, 0.0f, 0},
-        {1, 37, 19, 0, 0, 0, 0, 0, 0, 0.0f, 0},     /* M=1: a decoding step */
-        {5, 3, 1, 0, 0, 0, 0, 0, 0, 1.0f, 0},       /* K=1 */
-        {7, 13, 29, 3, 5, 2, 0, 0, 0, 0.0f, 0},     /* padded leading dimensions */
-        {7, 13, 29, 3, 5, 2, 11, 17, 5, 1.0f, 0},   /* and element offsets, accumulating */
-        {33, 65, 127, 0, 1, 0, 1, 0, 3, 1.0f, 0},
-        {64, 64, 64, 0, 0, 0, 0, 0, 0, 0.0f, 0},    /* tile-aligned */
-        {3, 129, 300, 4, 0, 7, 2, 9, 0, 1.0f, 0},
-        {100, 31, 257, 0, 0, 0, 0, 0, 0, 0.0f, 0},
-        {17, 1, 65, 1, 1, 1, 1, 1, 1, 1.0f, 0},     /* N=1 */
-        {9, 11, 5, 0, 0, 2, 0, 0, 3, 0.0f, 1},   /* beta 0 ignores a NaN C, small (direct) path */
-        {130, 140, 150, 0, 0, 1, 0, 0, 1, 0.0f, 1}, /* and a larger (indirect) path */
+        {1, 1, 1, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0},
+        {1, 37, 19, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0},     /* M=1: a decoding step */
+        {5, 3, 1, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0, 0},       /* K=1 */
+        {7, 13, 29, 3, 5, 2, 0, 0, 0, 0.0f, 0, 0, 0},     /* padded leading dimensions */
+        {7, 13, 29, 3, 5, 2, 11, 17, 5, 1.0f, 0, 0, 0},   /* and element offsets, accumulating */
+        {33, 65, 127, 0, 1, 0, 1, 0, 3, 1.0f, 0, 0, 0},
+        {64, 64, 64, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0},    /* tile-aligned */
+        {3, 129, 300, 4, 0, 7, 2, 9, 0, 1.0f, 0, 0, 0},
+        {100, 31, 257, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0},
+        {17, 1, 65, 1, 1, 1, 1, 1, 1, 1.0f, 0, 0, 0},     /* N=1 */
+        {9, 11, 5, 0, 0, 2, 0, 0, 3, 0.0f, 1, 0, 0},   /* beta 0 ignores a NaN C, small (direct) path */
+        {130, 140, 150, 0, 0, 1, 0, 0, 1, 0.0f, 1, 0, 0}, /* and a larger (indirect) path */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(t, &cases[i]);
+    test_gemm_nt(t);
     test_gemm_errors(t);
+    test_gemm_env(t);
     test_buffers(t);
     test_program_cache(t);
 }
