@@ -13,9 +13,10 @@
  * every channel's step needs all xd outputs of x_proj (dt_rank values for its dt, all of B and C),
  * which depend on every channel's u: there is no grid-wide barrier in OpenCL 1.2, so each
  * work-group computes x_proj itself (G = ceil(di / L) groups: 2 copies of a 0.5 MB
- * matrix-vector product for di 1536, L 1024). Then each work-item owns one channel: dt =
- * Wdt[c] . xdbl[:R] (+ bias, softplus), the n states, y. The channel step uses the same
- * expressions as bm_scan_step (cl/scan.cl), so given the same xdbl the two agree bit for bit.
+ * matrix-vector product for di 1536, L 1024). Then BM_MSTEP_QPC work-items share a channel
+ * (L / QPC channels per group): each sums a slice of dt = Wdt[c] . xdbl[:R] and advances a slice
+ * of the n states; the slices are added through local memory (dt by every item of the channel,
+ * in the same order, so they agree; y by the first).
  *
  * x_proj in a group: BM_MSTEP_TPR work-items share one row of Wx (float4 loads, consecutive
  * items on consecutive columns: coalesced), L / TPR rows at a time; u is staged in local memory;
@@ -23,10 +24,17 @@
  * Measured on the H200 (bmojo-130m: di 1536, xd 80): a first version (each item all xd rows over
  * a strided slice of the columns, scalar loads, 256 items and 6 groups, a 16-output tree
  * reduction per block) took 74 us per step: one group pulls all of x_proj (0.5 MB) through one
- * SM, and 16 scalar loads in flight per item are far too few for that. Hence whole rows per item
- * group, float4 loads and up to 1024 items per group.
- * Global (G * L, B), local (L, 1); local memory: ul di, part L, xl xd floats.
+ * SM, and 16 scalar loads in flight per item are far too few for that. Whole rows per item group,
+ * float4 loads and 1024 items per group did not help (67 us): the channel phase, with one
+ * channel per item and only 2 groups, made each SM walk 1024 channels' rows of Wdt, A and the
+ * state with uncoalesced 4-byte accesses (~100K L1 transactions per SM). Now a channel's slices
+ * sit in consecutive items (coalesced) and there are ceil(di / (L / QPC)) groups (6 for
+ * bmojo-130m).
+ * Global (ceil(di / (L / QPC)) * L, B), local (L, 1); local memory: ul di, part L, xl xd floats.
  */
+#ifndef BM_MSTEP_QPC
+#define BM_MSTEP_QPC 4 /* work-items per channel in the state update (a power of two dividing L) */
+#endif
 #ifndef BM_MSTEP_TPR
 #define BM_MSTEP_TPR 16 /* work-items per x_proj row (a power of two dividing the work-group size) */
 #endif
@@ -90,21 +98,35 @@ __kernel void bm_mamba_step(const int di, const int n, const int R, __global con
     if (get_group_id(0) == 0)
         for (int o = lid; o < xd; o += L) xdbl[(size_t)b * xd + o] = xl[o];
 
-    const int c = (int)get_global_id(0);
-    if (c >= di) return;
-    __global const float *wr = Wdt + (size_t)c * (size_t)R;
+    /* channel phase: items q = 0 .. QPC-1 of channel c share dt's products and the states */
+    const int q = lid % BM_MSTEP_QPC, CH = L / BM_MSTEP_QPC;
+    const int c = (int)get_group_id(0) * CH + lid / BM_MSTEP_QPC, cc = min(c, di - 1);
+    const int rq = (R + BM_MSTEP_QPC - 1) / BM_MSTEP_QPC, r0 = q * rq, r1 = min(R, r0 + rq);
+    __global const float *wr = Wdt + (size_t)cc * (size_t)R;
+    float dtp = 0.0f;
+    for (int r = r0; r < r1; r++) dtp = fma(xl[r], wr[r], dtp);
+    part[lid] = dtp;
+    barrier(CLK_LOCAL_MEM_FENCE);
     float dt = 0.0f;
-    for (int r = 0; r < R; r++) dt = fma(xl[r], wr[r], dt);
-    const float delta = bm_softplus(dt + dt_bias[c]);
-    const float uc = ul[c];
-    __global float *h = state + ((size_t)b * di + c) * (size_t)n;
-    __global const float *Ac = A + (size_t)c * (size_t)n;
+    for (int i = 0; i < BM_MSTEP_QPC; i++) dt += part[lid - q + i];
+    barrier(CLK_LOCAL_MEM_FENCE); /* part is reused for y */
+    const float delta = bm_softplus(dt + dt_bias[cc]);
+    const float uc = ul[cc];
+    const int nq = (n + BM_MSTEP_QPC - 1) / BM_MSTEP_QPC, j0 = q * nq, j1 = min(n, j0 + nq);
+    __global float *h = state + ((size_t)b * di + cc) * (size_t)n;
+    __global const float *Ac = A + (size_t)cc * (size_t)n;
     float acc = 0.0f;
-    for (int j = 0; j < n; j++) {
+    for (int j = j0; j < j1; j++) {
         const float hj = bm_scan_exp_a(delta * (Ac[j] * BM_SCAN_ASCALE)) * h[j] + delta * xl[R + j] * uc;
-        h[j] = hj;
+        if (c < di) h[j] = hj;
         acc = fma(xl[R + n + j], hj, acc);
     }
-    const float zc = z[(size_t)b * z_ld + z_col + c];
-    y[(size_t)b * di + c] = (acc + Dv[c] * uc) * bm_silu(zc);
+    part[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (q == 0 && c < di) {
+        float yc = 0.0f;
+        for (int i = 0; i < BM_MSTEP_QPC; i++) yc += part[lid + i];
+        const float zc = z[(size_t)b * z_ld + z_col + c];
+        y[(size_t)b * di + c] = (yc + Dv[c] * uc) * bm_silu(zc);
+    }
 }

@@ -6,6 +6,7 @@
 #include "ops.h"
 
 #define MSTEP_TPR 16 /* mirrors BM_MSTEP_TPR in cl/mamba_step.cl */
+#define MSTEP_QPC 4  /* mirrors BM_MSTEP_QPC */
 
 /* Work-group size: a power of two within the device's and the kernel's limits, at most 1024 (a
  * group streams all of x_proj: the more loads in flight the better). */
@@ -89,7 +90,8 @@ int bm_op_mamba_step(bm_rt *rt, const bm_mamba_step_args *a)
     err |= BM_ARG_LOCAL(k, i++, L * sizeof(float));
     err |= BM_ARG_LOCAL(k, i++, ((size_t)a->R + 2 * (size_t)a->n) * sizeof(float));
     int st = bm_args_check(err, "bm_mamba_step");
-    size_t g[2] = {((size_t)a->di + L - 1) / L * L, (size_t)a->B}, l[2] = {L, 1};
+    const size_t per_group = L / MSTEP_QPC; /* channels per group */
+    size_t g[2] = {((size_t)a->di + per_group - 1) / per_group * L, (size_t)a->B}, l[2] = {L, 1};
     if (!st) st = bm_launch(rt, k, "bm_mamba_step", 2, g, l);
     return st;
 }
