@@ -234,6 +234,21 @@ static int gemm_mode_from_env(int *mode, int *split_k)
     return 0;
 }
 
+/* An integer tunable from the environment: def when unset; lo..hi, and a power of two when pow2. */
+static int int_from_env(const char *name, int def, int lo, int hi, int pow2, int *out)
+{
+    const char *v = getenv(name);
+    *out = def;
+    if (!v || !*v) return 0;
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (*end || n < lo || n > hi || (pow2 && (n & (n - 1))))
+        return bm_fail(BMOJO_EINVAL, "%s=%s: expected %s from %d to %d", name, v, pow2 ? "a power of two" : "an integer",
+                       lo, hi);
+    *out = (int)n;
+    return 0;
+}
+
 int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
 {
     if (!out) return bm_fail(BMOJO_EINVAL, "bmojo_runtime_create: out is NULL");
@@ -243,6 +258,8 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     atomic_fetch_add(&live_runtimes, 1);
     int st = gemv_variant_from_env(&rt->gemv_variant);
     if (!st) st = decode_fusion_from_env(&rt->fuse_decode);
+    if (!st) st = int_from_env("BMOJO_GEMV4_NB", 8, 1, 16, 0, &rt->gemv4_nb);
+    if (!st) st = int_from_env("BMOJO_GEMV_WG", 0, 1, 1024, 1, &rt->gemv_wg);
     if (!st) st = gemm_mode_from_env(&rt->gemm_mode, &rt->gemm_split_k);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
@@ -262,8 +279,10 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
         }
     }
     if (!st) {
-        char opts[256];
+        char opts[256], nb[32];
         st = bm_build_options_for(&rt->lim, opts, sizeof opts);
+        snprintf(nb, sizeof nb, " -DBM_GEMV4_NB=%d", rt->gemv4_nb);
+        if (!st && strlen(opts) + strlen(nb) < sizeof opts) strcat(opts, nb);
         if (!st) st = append_extra_defines(opts, &rt->build_options);
     }
     if (!st) st = build_program(rt);

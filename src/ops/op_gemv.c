@@ -6,7 +6,6 @@
 #include <string.h>
 
 #define GEMV_NB 4     /* mirrors BM_GEMV_NB in cl/gemv.cl */
-#define GEMV4_NB 8    /* mirrors BM_GEMV4_NB */
 #define GEMV_MAX_M 8  /* mirrors BM_GEMV_MAX_M */
 
 /* The float4 kernel when every offset and stride allows 16-byte loads and the runtime's choice
@@ -62,7 +61,7 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
     if (split && ldc < split->n_split)
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv_split: ldc %zu < split column %zu", ldc, split->n_split);
     const char *name = conv ? "bm_gemv4_conv" : split ? "bm_gemv4_split" : vec4 ? "bm_gemv4" : "bm_gemv";
-    const size_t NB = vec4 ? GEMV4_NB : GEMV_NB;
+    const size_t NB = vec4 ? (size_t)rt->gemv4_nb : GEMV_NB; /* the runtime compiles BM_GEMV4_NB in */
     cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "gemv");
     /* GPUs: L items share the K loop (coalesced loads): 128 for the scalar kernel, 64 for the
@@ -70,6 +69,7 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
      * rows sequentially, which streams each row from cache lines and avoids the barrier-separated
      * reduction, 3-4x faster there. */
     size_t L = !rt->lim.is_gpu ? 1 : vec4 ? 64 : 128;
+    if (rt->gemv_wg > 0) L = (size_t)rt->gemv_wg; /* BMOJO_GEMV_WG, for measurements */
     if (L > rt->lim.wg) L = rt->lim.wg;
     while (L > 1 && GEMV_MAX_M * NB * L * sizeof(float) > rt->lim.local_mem / 2) L /= 2;
     for (size_t m0 = 0; m0 < M; m0 += GEMV_MAX_M) {
