@@ -146,6 +146,52 @@ static int gemv_variant_from_env(int *out)
     return 0;
 }
 
+/* BMOJO_SCAN picks the selective-scan kernel (a tunable for measurements): auto, chunked, lanes.
+ * BMOJO_SCAN_LANES_CH sets the lanes kernel's channels per work-group (1..1024; unset = auto). */
+static int scan_variant_from_env(int *variant, int *lanes_ch)
+{
+    const char *v = getenv("BMOJO_SCAN");
+    *variant = BM_SCAN_VARIANT_AUTO;
+    *lanes_ch = 0;
+    if (v && *v && strcmp(v, "auto") != 0) {
+        if (!strcmp(v, "chunked")) *variant = BM_SCAN_VARIANT_CHUNKED;
+        else if (!strcmp(v, "lanes")) *variant = BM_SCAN_VARIANT_LANES;
+        else return bm_fail(BMOJO_EINVAL, "BMOJO_SCAN=%s: expected auto, chunked or lanes", v);
+    }
+    const char *ch = getenv("BMOJO_SCAN_LANES_CH");
+    if (ch && *ch) {
+        char *end = NULL;
+        long x = strtol(ch, &end, 10);
+        if (*end || x < 1 || x > 1024)
+            return bm_fail(BMOJO_EINVAL, "BMOJO_SCAN_LANES_CH=%s: expected channels per work-group, 1 to 1024", ch);
+        *lanes_ch = (int)x;
+    }
+    return 0;
+}
+
+/* BMOJO_CL_DEFINES (e.g. "-DBM_GEMV4_NB=4") is appended to the kernels' build options: the way to
+ * sweep a kernel's -D tunables on a device without rebuilding bmojo. Only -D and -U options are
+ * accepted, so that it cannot change the language version or the math (fp32 results must match
+ * the references). The program cache key includes the options. */
+static int append_extra_defines(const char *opts, char **out)
+{
+    const char *extra = getenv("BMOJO_CL_DEFINES");
+    if (!extra) extra = "";
+    for (const char *p = extra; *p;) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        if (p[0] != '-' || (p[1] != 'D' && p[1] != 'U') || !p[2] || p[2] == ' ')
+            return bm_fail(BMOJO_EINVAL, "BMOJO_CL_DEFINES=\"%s\": expected -DNAME[=VALUE] or -UNAME options only", extra);
+        while (*p && *p != ' ') p++;
+    }
+    size_t n = strlen(opts) + 1 + strlen(extra) + 1;
+    char *s = malloc(n);
+    if (!s) return bm_fail(BMOJO_ENOMEM, "build options: out of memory");
+    snprintf(s, n, "%s%s%s", opts, *extra ? " " : "", extra);
+    *out = s;
+    return 0;
+}
+
 int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
 {
     if (!out) return bm_fail(BMOJO_EINVAL, "bmojo_runtime_create: out is NULL");
@@ -154,6 +200,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!rt) return bm_fail(BMOJO_ENOMEM, "bmojo_runtime_create: out of host memory");
     atomic_fetch_add(&live_runtimes, 1);
     int st = gemv_variant_from_env(&rt->gemv_variant);
+    if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
@@ -171,7 +218,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) {
         char opts[256];
         st = bm_build_options_for(&rt->lim, opts, sizeof opts);
-        if (!st && !(rt->build_options = strdup(opts))) st = bm_fail(BMOJO_ENOMEM, "build options: out of memory");
+        if (!st) st = append_extra_defines(opts, &rt->build_options);
     }
     if (!st) st = build_program(rt);
     if (!st) st = create_kernels(rt);

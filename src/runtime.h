@@ -34,6 +34,10 @@ typedef struct {
 /* Which skinny-GEMM kernel decoding uses (cl/gemv.cl): auto = float4 whenever aligned. */
 enum { BM_GEMV_VARIANT_AUTO = 0, BM_GEMV_VARIANT_SCALAR = 1, BM_GEMV_VARIANT_VEC4 = 2 };
 
+/* Which selective-scan kernel bm_op_scan uses: auto = the lanes kernel (cl/scan_lanes.cl) on GPUs
+ * for T > 1 when it fits, else the chunked one (cl/scan.cl). */
+enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2 };
+
 struct bmojo_runtime {
     cl_platform_id platform;
     cl_device_id device;
@@ -46,6 +50,9 @@ struct bmojo_runtime {
     int n_kernels;
     bm_kernel_entry *kernels; /* every kernel of the program, sorted by name */
     int gemv_variant;         /* BM_GEMV_VARIANT_*: from BMOJO_GEMV at start-up (tests set it) */
+    int scan_variant;         /* BM_SCAN_VARIANT_*: from BMOJO_SCAN at start-up (tests set it) */
+    int scan_lanes_ch;        /* channels per work-group of the lanes scan: BMOJO_SCAN_LANES_CH, 0 = auto */
+    int scan_lanes_spl, scan_lanes_tt; /* the lanes kernel's -D choices, read back on first use (0 = not yet) */
     bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
     cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
     size_t scratch_bytes[BM_SCRATCH_SLOTS];
