@@ -14,14 +14,18 @@
  * States j >= n (padding) run with A = B = C = 0, so they stay 0 and add nothing. Time goes in
  * tiles of BM_SCANL_TT steps:
  *   1. stage   the group writes the tile to local memory: per (step, channel) delta =
- *              softplus(dt + dt_bias) (once, not once per state) and delta*u as one float2, D*u
- *              and silu(z) as another; B_t and C_t of every step interleaved as float2 (B_j, C_j).
+ *              softplus(dt + dt_bias) (once, not once per state) and delta*u as one float2
+ *              (ldd[channel][step]), D*u and silu(z) as another (lsg[step][channel]); B_t and C_t
+ *              of every step as float2 (B_j, C_j) (lbc[state][step]). ldd and lbc rows have an
+ *              odd compile-time length BM_SCANL_LD = TT|1: the unrolled step loop reads them at
+ *              constant offsets (no address arithmetic per step) and a warp's lanes (consecutive
+ *              states) hit different banks.
  *              Steps past T get delta = delta*u = 0, which leaves every h exactly unchanged
  *              (exp2(0) = 1), so the unrolled step loop below needs no bound check.
  *   2. barrier; every work-item runs its states through the TT steps:
  *              h_j = exp2(delta * A_j log2 e) h_j + (delta u) B_j, and writes p = sum_s C_j h_j to
- *              part[(step, channel)][lane]. Only the h chain is serial (one FMA per step); the
- *              exps and loads of the unrolled steps are independent of it.
+ *              part[step][channel][lane] (rows of part_ld floats). Only the h chain is serial
+ *              (one FMA per step); the exps and loads of the unrolled steps are independent of it.
  *   3. barrier; each (step, channel) pair of the tile is finished by one work-item: the sum of
  *              its nl partial sums (float4 reads), + D*u, * silu(z) -> y, consecutive work-items
  *              on consecutive channels of a row (coalesced as far as chs channels allow).
@@ -31,8 +35,8 @@
  *   (BM_SCANL_PFP, BM_SCANL_PFB; small n or many channels per group) are loaded at stage time.
  *   Two barriers per tile. The work-item that stages a pair also finishes it, so its D*u and
  *   silu(z) need no barrier of their own.
- *   Local memory per group (floats): 4*TT*chs + 2*TT*n_pad + TT*chs*part_ld
- *   (n = 16, SPL = 1, chs = 4, TT = 32: 16 KB). The launcher passes every size.
+ *   Local memory per group (float2): ldd chs*LD, lsg TT*chs, lbc n_pad*LD; part TT*chs*part_ld
+ *   floats (n = 16, SPL = 1, chs = 4, TT = 32: 1 + 1 + 4.1 + 10 KB). The launcher sizes them.
  *
  * Why (vs cl/scan.cl, ~87-100 us at B=1, di=1536, n=16, T=2048 on the H200): the chunked kernel
  * computes exp(delta*A) twice per (t, channel, state) (end states from zero, then the final
@@ -67,11 +71,16 @@
 #define BM_SCANL_PFP ((BM_SCANL_TT * BM_SCANL_SPL + 15) / 16)
 #endif
 #ifndef BM_SCANL_PFB
-#define BM_SCANL_PFB (BM_SCANL_TT * BM_SCANL_SPL / 2 < 32 ? BM_SCANL_TT * BM_SCANL_SPL / 2 : 32)
+#define BM_SCANL_PFB (BM_SCANL_TT * BM_SCANL_SPL < 2 ? 1 : BM_SCANL_TT * BM_SCANL_SPL / 2 < 32 ? BM_SCANL_TT * BM_SCANL_SPL / 2 : 32)
 #endif
 #if BM_SCANL_SPL < 1 || BM_SCANL_TT < 1 || BM_SCANL_PFP < 1 || BM_SCANL_PFB < 1
 #error "BM_SCANL_SPL, BM_SCANL_TT, BM_SCANL_PFP and BM_SCANL_PFB must be >= 1"
 #endif
+/* Row length (float2) of ldd and lbc, which hold one row per channel / per state with the tile's
+ * steps along it: a compile-time stride, so that the unrolled step loop addresses them with
+ * constant offsets, and odd, so that the lanes of a warp (consecutive states) read different
+ * banks. */
+#define BM_SCANL_LD (BM_SCANL_TT | 1)
 
 /* The compile-time choices, for the launcher: out[0] = BM_SCANL_SPL, out[1] = BM_SCANL_TT.
  * Global (1). */
@@ -91,31 +100,33 @@ static inline float bm_scanl_bc_load(__global const float *bc, size_t row, int v
     return bc[row * bc_ld + (r < n ? b_col + (uint)r : c_col + (uint)(r - n))];
 }
 
-/* Where B/C value r of tile step t goes: lbc is float2 (B_j, C_j) per (step, state). */
-static inline void bm_scanl_bc_store(__local float *lbc, int n_pad, int n, int t, int r, float v)
+/* Where B/C value r of tile step t goes: lbc is float2 (B_j, C_j) at [state j][step t], rows of
+ * BM_SCANL_LD. */
+static inline void bm_scanl_bc_store(__local float *lbc, int n, int t, int r, float v)
 {
     const int isc = r >= n;
-    lbc[(t * n_pad + (isc ? r - n : r)) * 2 + isc] = v;
+    lbc[((isc ? r - n : r) * BM_SCANL_LD + t) * 2 + isc] = v;
 }
 
-/* Stages (step t, channel slot chp) of a tile from its raw u, dt, z: (delta, delta*u) to ldd and
- * (D*u, silu(z)) to lsg; a step past T gets (0, 0), which leaves h unchanged. */
-static inline void bm_scanl_pair_store(__local float2 *ldd, __local float2 *lsg, int idx, int valid, float uv,
-                                       float dtv, float zv, float bias, float dskip)
+/* Stages (step t, channel slot chp) of a tile from its raw u, dt, z: (delta, delta*u) to
+ * ldd[chp][t] and (D*u, silu(z)) to lsg[t][chp]; a step past T gets (0, 0), which leaves h
+ * unchanged. */
+static inline void bm_scanl_pair_store(__local float2 *ldd, __local float2 *lsg, int t, int chp, int chs, int valid,
+                                       float uv, float dtv, float zv, float bias, float dskip)
 {
     if (valid) {
         const float delta = bm_softplus(dtv + bias);
-        ldd[idx] = (float2)(delta, delta * uv);
-        lsg[idx] = (float2)(dskip * uv, bm_silu(zv));
+        ldd[chp * BM_SCANL_LD + t] = (float2)(delta, delta * uv);
+        lsg[t * chs + chp] = (float2)(dskip * uv, bm_silu(zv));
     } else {
-        ldd[idx] = (float2)(0.0f, 0.0f);
+        ldd[chp * BM_SCANL_LD + t] = (float2)(0.0f, 0.0f);
     }
 }
 
 /* One pass over time. Arguments: sizes; nl lanes per channel (ceil(n / BM_SCANL_SPL)), chs
  * channels per work-group, part_ld the row length of `part` (>= nl, a multiple of 4); the
- * bm_scan_args views; local arrays of TT*chs (ldd, lsg), TT*nl*SPL (lbc) float2 and
- * TT*chs*part_ld (part) floats.
+ * bm_scan_args views; local arrays of chs*LD (ldd), TT*chs (lsg), nl*SPL*LD (lbc) float2 and
+ * TT*chs*part_ld (part) floats, LD = BM_SCANL_LD.
  * Global (ceil(di / chs) * nl*chs, B), local (nl*chs, 1). */
 __kernel void bm_scan_lanes(int T, int di, int n, int nl, int chs, int part_ld,
                             __global const float *u, __global const float *dt, uint dt_ld,
@@ -130,7 +141,7 @@ __kernel void bm_scan_lanes(int T, int di, int n, int nl, int chs, int part_ld,
     const int wg = nl * chs;
     const int b = (int)get_group_id(1);
     const int c0 = (int)get_group_id(0) * chs;
-    const int n_pad = nl * BM_SCANL_SPL;
+    const int n_pad = nl * BM_SCANL_SPL;   /* states incl. padding */
     const size_t row_b = (size_t)b * (size_t)T;
     __local float *lbcf = (__local float *)lbc;
 
@@ -165,7 +176,7 @@ __kernel void bm_scan_lanes(int T, int di, int n, int nl, int chs, int part_ld,
         const int np = n_pad - n;
         for (int i = lid; i < BM_SCANL_TT * np; i += wg) {
             const int t = i / np;
-            lbc[t * n_pad + n + (i - t * np)] = (float2)(0.0f, 0.0f);
+            lbc[(n + (i - t * np)) * BM_SCANL_LD + t] = (float2)(0.0f, 0.0f);
         }
     }
 
@@ -197,24 +208,24 @@ __kernel void bm_scan_lanes(int T, int di, int n, int nl, int chs, int part_ld,
 #pragma unroll
         for (int q = 0; q < BM_SCANL_PFP; q++) {
             const int t = tp0 + q * nl;
-            if (t < BM_SCANL_TT) bm_scanl_pair_store(ldd, lsg, t * chs + chp, t0 + t < T, pu[q], pd[q], pz[q], bias, dskip);
+            if (t < BM_SCANL_TT) bm_scanl_pair_store(ldd, lsg, t, chp, chs, t0 + t < T, pu[q], pd[q], pz[q], bias, dskip);
         }
         for (int t = tp0 + BM_SCANL_PFP * nl; t < BM_SCANL_TT; t += nl) {
             const int ok = t0 + t < T;
             const size_t r = row_b + (size_t)(ok ? t0 + t : 0);
-            bm_scanl_pair_store(ldd, lsg, t * chs + chp, ok, ok ? u[r * di + cp] : 0.0f,
+            bm_scanl_pair_store(ldd, lsg, t, chp, chs, ok, ok ? u[r * di + cp] : 0.0f,
                                 ok ? dt[r * dt_ld + cp] : 0.0f, ok ? z[r * z_ld + z_col + cp] : 0.0f, bias, dskip);
         }
         {
             int bt = bt0, br = br0;
 #pragma unroll
             for (int q = 0; q < BM_SCANL_PFB; q++) {
-                if (bt < BM_SCANL_TT) bm_scanl_bc_store(lbcf, n_pad, n, bt, br, pbc[q]);
+                if (bt < BM_SCANL_TT) bm_scanl_bc_store(lbcf, n, bt, br, pbc[q]);
                 bt += bdt, br += bdr;
                 if (br >= two_n) br -= two_n, bt++;
             }
             for (; bt < BM_SCANL_TT;) {
-                bm_scanl_bc_store(lbcf, n_pad, n, bt, br,
+                bm_scanl_bc_store(lbcf, n, bt, br,
                                   bm_scanl_bc_load(bc, row_b + (size_t)(t0 + bt), t0 + bt < T, bc_ld, b_col, c_col, n, br));
                 bt += bdt, br += bdr;
                 if (br >= two_n) br -= two_n, bt++;
@@ -225,19 +236,21 @@ __kernel void bm_scan_lanes(int T, int di, int n, int nl, int chs, int part_ld,
         barrier(CLK_LOCAL_MEM_FENCE);
 
         /* 2. The recurrence over the tile's steps. */
+        __local const float2 *ddr = ldd + chr * BM_SCANL_LD;
+        __local const float2 *bcr = lbc + lane * BM_SCANL_SPL * BM_SCANL_LD;
+        __local float *pw = part + chr * part_ld + lane;
 #pragma unroll
         for (int t = 0; t < BM_SCANL_TT; t++) {
-            const float2 dd = ldd[t * chs + chr];
-            __local const float2 *bcr = lbc + t * n_pad + lane * BM_SCANL_SPL;
+            const float2 dd = ddr[t];
             float p = 0.0f;
 #pragma unroll
             for (int s = 0; s < BM_SCANL_SPL; s++) {
-                const float2 bcv = bcr[s];
+                const float2 bcv = bcr[s * BM_SCANL_LD + t];
                 const float e = bm_scan_exp_a(dd.x * a[s]);
                 h[s] = e * h[s] + dd.y * bcv.x;
                 p += bcv.y * h[s];
             }
-            part[(t * chs + chr) * part_ld + lane] = p;
+            pw[t * chs * part_ld] = p;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
 

@@ -142,7 +142,7 @@ static int scan_lanes_config(bm_rt *rt)
 typedef struct {
     int nl, chs, part_ld;       /* lanes per channel, channels per group, row of the partial sums */
     size_t wg;                  /* nl * chs */
-    size_t l_pair, l_bc, l_part; /* local bytes: ldd and lsg (each), lbc, part */
+    size_t l_dd, l_sg, l_bc, l_part; /* local bytes of ldd, lsg, lbc, part */
 } scan_lanes_plan;
 
 /* 0 with the plan when the lanes kernel runs these sizes on this device; 1 when it does not fit
@@ -180,11 +180,13 @@ static int scan_lanes_plan_make(bm_rt *rt, const bm_scan_args *a, scan_lanes_pla
      * 8 different groups of 4 banks (32 banks of 4 bytes on NVIDIA and AMD). */
     int part_ld = (nl + 3) / 4 * 4;
     if ((part_ld / 4) % 2 == 0) part_ld += 4;
+    const size_t ld = (size_t)(tt | 1);   /* BM_SCANL_LD: rows of ldd and lbc */
     for (;;) {
-        p->l_pair = (size_t)tt * chs * 2 * sizeof(float);
-        p->l_bc = (size_t)tt * nl * spl * 2 * sizeof(float);
+        p->l_dd = ld * chs * 2 * sizeof(float);
+        p->l_sg = (size_t)tt * chs * 2 * sizeof(float);
+        p->l_bc = ld * nl * spl * 2 * sizeof(float);
         p->l_part = (size_t)tt * chs * part_ld * sizeof(float);
-        if (2 * p->l_pair + p->l_bc + p->l_part <= rt->lim.local_mem) break;
+        if (p->l_dd + p->l_sg + p->l_bc + p->l_part <= rt->lim.local_mem) break;
         if (chs == 1) return 1;
         chs /= 2;
     }
@@ -233,8 +235,8 @@ int bm_op_scan_lanes(bm_rt *rt, const bm_scan_args *a)
     err |= BM_ARG(k, 18, z_col);
     err |= BM_ARG(k, 19, a->state);
     err |= BM_ARG(k, 20, a->y);
-    err |= BM_ARG_LOCAL(k, 21, p.l_pair);
-    err |= BM_ARG_LOCAL(k, 22, p.l_pair);
+    err |= BM_ARG_LOCAL(k, 21, p.l_dd);
+    err |= BM_ARG_LOCAL(k, 22, p.l_sg);
     err |= BM_ARG_LOCAL(k, 23, p.l_bc);
     err |= BM_ARG_LOCAL(k, 24, p.l_part);
     if ((st = bm_args_check(err, "bm_scan_lanes"))) return st;
