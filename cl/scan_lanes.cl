@@ -165,11 +165,18 @@ __kernel void bm_scan_lanes(int T, int di, int n, int nl, int chs, int part_ld,
     const int cp = cp_ok ? c0 + chp : di - 1;
     const float bias = dt_bias[cp], dskip = Dv[cp];
 
-    /* B/C role: values k = lid + q*wg of the tile's TT*2n, value k = (step k / 2n, r = k % 2n);
-     * the division is done once, then stepped by wg = (bdt steps, bdr values). */
+    /* B/C role. The tile holds TT rows of 2n values (B_0..B_{n-1}, C_0..C_{n-1}). When the group
+     * has at least 2n work-items (the usual case: n = 16, 4 channels of 16 lanes), work-item lid
+     * < gb*2n always stages value br = lid % 2n, of steps bt0 + q*gb: a fixed column, so each
+     * value costs a load, a store and two address increments. Work-items past gb*2n have no
+     * B/C share (bt0 = TT). Smaller groups (gb = 0) stage value k = lid + i*wg in a plain loop
+     * without prefetch. */
     const int two_n = 2 * n;
-    const int bt0 = lid / two_n, br0 = lid - bt0 * two_n;
-    const int bdt = wg / two_n, bdr = wg - bdt * two_n;
+    const int gb = wg / two_n;
+    const int br = gb > 0 ? lid % two_n : 0;
+    const int bt0 = gb > 0 && lid < gb * two_n ? lid / two_n : BM_SCANL_TT;
+    const uint bcol = br < n ? b_col + (uint)br : c_col + (uint)(br - n);
+    __local float *lbcw = lbcf + (br < n ? br : br - n) * BM_SCANL_LD * 2 + (br >= n);
 
     /* B = C = 0 for the padding states, once: staging never writes them. */
     if (n_pad > n) {
@@ -193,12 +200,10 @@ __kernel void bm_scan_lanes(int T, int di, int n, int nl, int chs, int part_ld,
             pd[q_] = ok_ ? dt[r_ * dt_ld + cp] : 0.0f;                                              \
             pz[q_] = ok_ ? z[r_ * z_ld + z_col + cp] : 0.0f;                                        \
         }                                                                                           \
-        int bt_ = bt0, br_ = br0;                                                                   \
         _Pragma("unroll") for (int q_ = 0; q_ < BM_SCANL_PFB; q_++) {                               \
-            pbc[q_] = bm_scanl_bc_load(bc, row_b + (size_t)((t0_) + bt_),                           \
-                                       bt_ < BM_SCANL_TT && (t0_) + bt_ < T, bc_ld, b_col, c_col, n, br_); \
-            bt_ += bdt, br_ += bdr;                                                                 \
-            if (br_ >= two_n) br_ -= two_n, bt_++;                                                  \
+            const int t_ = bt0 + q_ * gb;                                                           \
+            const int ok_ = t_ < BM_SCANL_TT && (t0_) + t_ < T;                                     \
+            pbc[q_] = ok_ ? bc[(row_b + (size_t)((t0_) + t_)) * bc_ld + bcol] : 0.0f;               \
         }                                                                                           \
     } while (0)
 
@@ -216,19 +221,19 @@ __kernel void bm_scan_lanes(int T, int di, int n, int nl, int chs, int part_ld,
             bm_scanl_pair_store(ldd, lsg, t, chp, chs, ok, ok ? u[r * di + cp] : 0.0f,
                                 ok ? dt[r * dt_ld + cp] : 0.0f, ok ? z[r * z_ld + z_col + cp] : 0.0f, bias, dskip);
         }
-        {
-            int bt = bt0, br = br0;
 #pragma unroll
-            for (int q = 0; q < BM_SCANL_PFB; q++) {
-                if (bt < BM_SCANL_TT) bm_scanl_bc_store(lbcf, n, bt, br, pbc[q]);
-                bt += bdt, br += bdr;
-                if (br >= two_n) br -= two_n, bt++;
-            }
-            for (; bt < BM_SCANL_TT;) {
-                bm_scanl_bc_store(lbcf, n, bt, br,
-                                  bm_scanl_bc_load(bc, row_b + (size_t)(t0 + bt), t0 + bt < T, bc_ld, b_col, c_col, n, br));
-                bt += bdt, br += bdr;
-                if (br >= two_n) br -= two_n, bt++;
+        for (int q = 0; q < BM_SCANL_PFB; q++) {
+            const int t = bt0 + q * gb;
+            if (t < BM_SCANL_TT) lbcw[2 * t] = pbc[q];
+        }
+        if (gb > 0) {
+            for (int t = bt0 + BM_SCANL_PFB * gb; t < BM_SCANL_TT; t += gb)
+                lbcw[2 * t] = t0 + t < T ? bc[(row_b + (size_t)(t0 + t)) * bc_ld + bcol] : 0.0f;
+        } else {
+            for (int k = lid; k < BM_SCANL_TT * two_n; k += wg) {
+                const int t = k / two_n;
+                bm_scanl_bc_store(lbcf, n, t, k - t * two_n,
+                                  bm_scanl_bc_load(bc, row_b + (size_t)(t0 + t), t0 + t < T, bc_ld, b_col, c_col, n, k - t * two_n));
             }
         }
         /* The next tile's loads, in flight during this tile's arithmetic. */

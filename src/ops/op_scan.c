@@ -170,8 +170,11 @@ static int scan_lanes_plan_make(bm_rt *rt, const bm_scan_args *a, scan_lanes_pla
         chs = 1;
         while ((chs * 2) * (size_t)nl <= target) chs *= 2;
         while (chs > 1 && chs / 2 >= (size_t)a->di) chs /= 2;   /* no wider than the channels */
+        /* Narrower groups spread B=1 over more compute units, but below 2n work-items the B/C
+         * staging loses its fixed-column prefetch (cl/scan_lanes.cl): stop there. */
         size_t cu = rt->lim.compute_units ? rt->lim.compute_units : 1;
-        while (rt->lim.is_gpu && chs > 1 &&
+        size_t chs_min = (2 * (size_t)a->n + nl - 1) / nl;
+        while (rt->lim.is_gpu && chs > 1 && chs / 2 >= chs_min &&
                (size_t)a->B * (((size_t)a->di + chs - 1) / chs) < (size_t)BM_SCANL_GROUPS_PER_CU * cu)
             chs /= 2;
     }
