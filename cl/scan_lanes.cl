@@ -33,6 +33,8 @@
  *   B/C) are issued into registers right after tile k is staged, so their latency runs under
  *   the tile's arithmetic; only the first tile waits. Shares larger than the prefetch registers
  *   (BM_SCANL_PFP, BM_SCANL_PFB; small n or many channels per group) are loaded at stage time.
+ *   B/C: with >= 2n work-items per group each stages one fixed column (value r of B|C) of every
+ *   gb-th step, gb = wg / 2n; smaller groups use a plain strided loop (no prefetch).
  *   Two barriers per tile. The work-item that stages a pair also finishes it, so its D*u and
  *   silu(z) need no barrier of their own.
  *   Local memory per group (float2): ldd chs*LD, lsg TT*chs, lbc n_pad*LD; part TT*chs*part_ld
@@ -43,12 +45,17 @@
  * recurrence) plus a combine pass, and each of its work-items runs 16 states per step, which is
  * latency-bound. Here: 50M exps once (the H200's special-function units, 16/clk/SM, need
  * ~13 us for them), and 24576 work-items of short steps with all their loads prefetched.
- * Instruction estimate per (step, state) at SPL = 1, n = 16, chs = 4, TT = 32: 2 local loads
- * (delta|du, B|C), 3 FMUL/FFMA + 1 EX2, 1 local store, ~2 for the reduction (float4 reads, adds)
- * and ~2.5 for staging (u/dt/z/B/C loads, softplus/silu per (t, c), local stores): ~12, i.e.
- * ~20 M warp-instructions = ~20 us on 132 SMs at one instruction per scheduler and cycle;
- * SPL = 2 shares the delta|du load and the part store between two states (~9 per state) but
- * halves the work-items (occupancy). Not measured yet: the sweep is in docs (see op_scan.c).
+ * Instruction estimate per work-item and tile at SPL = 1, n = 16, chs = 4, TT = 32 (the H200
+ * shape): the steps 32 x ~9 (2 local loads: delta|du, B|C; 4 FMUL/FFMA + 1 EX2; 1 local store
+ * and its address) = ~290; 2 (step, channel) pairs staged (softplus, silu, stores: ~100) and
+ * finished (4 float4 reads, 15 adds, y: ~60); 16 B/C values prefetched and staged (~110);
+ * ~15 for the loop and barriers: ~575, i.e. ~18 per (step, state), ~28M warp-instructions =
+ * ~28 us on 132 SMs x 4 schedulers at 1.9 GHz if every cycle issued (the target is 33 us). The
+ * EX2s alone (16/clk/SM) need ~13 us and overlap. Levers, all tunable: SPL = 2 shares the
+ * delta|du load and the part store between two states (~16 per state) with half the
+ * work-items; more channels per group (BMOJO_SCAN_LANES_CH) share each B/C value among more
+ * channels but leave fewer groups per compute unit (B = 1: 384 groups of 64 at chs = 4).
+ * Not measured yet on a GPU: op_scan.c's top comment and the report give the sweep.
  *
  * Tunables (-D, e.g. via BMOJO_CL_DEFINES; the launcher reads SPL and TT back through
  * bm_scan_lanes_config, so host and kernels always agree):
@@ -59,7 +66,7 @@
  *   BM_SCANL_PFP  (step, channel) pairs per work-item prefetched in registers (3 floats each);
  *                 the default fits n = 16 exactly (TT / nl).
  *   BM_SCANL_PFB  B/C values per work-item prefetched in registers; the default fits n = 16 with
- *                 4 channels per group exactly (2*TT*SPL/4), capped at 32 registers.
+ *                 4 channels per group exactly (TT / gb = 2*TT*SPL/4), capped at 32 registers.
  */
 #ifndef BM_SCANL_SPL
 #define BM_SCANL_SPL 1

@@ -11,7 +11,10 @@
  *     over chunks, and the final recurrence of every chunk from its true initial state. CPUs
  *     (POCL) always use it: one pass, whole channels per work-item, no barriers.
  *   Forcing `lanes` falls back to chunked only where the lanes kernel does not fit (large n).
- *   T = 1 with dt_proj always takes the fused decoding step (bm_scan_step). */
+ *   T = 1 with dt_proj always takes the fused decoding step (bm_scan_step).
+ * Sweeping the lanes kernel on a GPU (the "scan" row of `bmojo bench --ops`: B 1, T 2048,
+ * d_inner 1536, d_state 16): BMOJO_SCAN=chunked|lanes, BMOJO_SCAN_LANES_CH=N (channels per
+ * work-group), BMOJO_CL_DEFINES="-DBM_SCANL_SPL=1|2|4 -DBM_SCANL_TT=16|32|64". */
 #include <stdint.h>
 
 #include "error.h"
