@@ -1,4 +1,7 @@
 /* scan.cl — Mamba-1 selective scan (bm_op_scan in src/ops.h), chunked over time.
+ * Used on CPUs, for decoding (T = 1) and where the one-pass kernel of cl/scan_lanes.cl does not
+ * fit; GPUs run prefill (T > 1) with that one (src/ops/op_scan.c selects; BMOJO_SCAN=auto|
+ * chunked|lanes overrides). This file also defines bm_scan_exp_a / BM_SCAN_ASCALE for both.
  *
  * Data layout (fp32, row-major, row r = b*T + t):
  *   u [B*T, di], dt [B*T, dt_ld] (channel c at column c), dt_bias [di], A [di, n] (= -exp(A_log)),
@@ -43,8 +46,8 @@
  *     BM_SCAN_TT steps ahead, exp is native_exp2: ~87 us (pass 1 ~35-40, combine ~10, final
  *     ~47). BM_SCAN_TT 4 beat 8 and 16 (registers: 168 at 8 cost occupancy); work-groups of 128
  *     and 256 were within 10 %; chunk lengths 32-64 were best (the launcher aims at ~384
- *     work-items per compute unit). Next steps, not done: split the states of a channel over 2-4
- *     work-items (fewer registers, shorter steps, fewer chunks), and a cheaper softplus.
+ *     work-items per compute unit). Splitting the states of a channel over work-items, in one
+ *     pass without chunks, is cl/scan_lanes.cl. Not done here: a cheaper softplus.
  */
 #ifndef BM_SCAN_NS
 #define BM_SCAN_NS 16     /* states per register block (per work-item); a multiple of 4 */

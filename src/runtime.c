@@ -146,6 +146,29 @@ static int gemv_variant_from_env(int *out)
     return 0;
 }
 
+/* BMOJO_SCAN picks the selective-scan kernel (a tunable for measurements): auto, chunked, lanes.
+ * BMOJO_SCAN_LANES_CH sets the lanes kernel's channels per work-group (1..1024; unset = auto). */
+static int scan_variant_from_env(int *variant, int *lanes_ch)
+{
+    const char *v = getenv("BMOJO_SCAN");
+    *variant = BM_SCAN_VARIANT_AUTO;
+    *lanes_ch = 0;
+    if (v && *v && strcmp(v, "auto") != 0) {
+        if (!strcmp(v, "chunked")) *variant = BM_SCAN_VARIANT_CHUNKED;
+        else if (!strcmp(v, "lanes")) *variant = BM_SCAN_VARIANT_LANES;
+        else return bm_fail(BMOJO_EINVAL, "BMOJO_SCAN=%s: expected auto, chunked or lanes", v);
+    }
+    const char *ch = getenv("BMOJO_SCAN_LANES_CH");
+    if (ch && *ch) {
+        char *end = NULL;
+        long x = strtol(ch, &end, 10);
+        if (*end || x < 1 || x > 1024)
+            return bm_fail(BMOJO_EINVAL, "BMOJO_SCAN_LANES_CH=%s: expected channels per work-group, 1 to 1024", ch);
+        *lanes_ch = (int)x;
+    }
+    return 0;
+}
+
 /* BMOJO_CL_DEFINES (e.g. "-DBM_GEMV4_NB=4") is appended to the kernels' build options: the way to
  * sweep a kernel's -D tunables on a device without rebuilding bmojo. Only -D and -U options are
  * accepted, so that it cannot change the language version or the math (fp32 results must match
@@ -261,6 +284,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = int_from_env("BMOJO_GEMV4_NB", 8, 1, 16, 0, &rt->gemv4_nb);
     if (!st) st = int_from_env("BMOJO_GEMV_WG", 0, 1, 1024, 1, &rt->gemv_wg);
     if (!st) st = gemm_mode_from_env(&rt->gemm_mode, &rt->gemm_split_k);
+    if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);

@@ -44,6 +44,9 @@ enum {
     BM_GEMM_MODE_OWN_BIG = 3,
     BM_GEMM_MODE_OWN_THIN = 4
 };
+/* Which selective-scan kernel bm_op_scan uses: auto = the lanes kernel (cl/scan_lanes.cl) on GPUs
+ * for T > 1 when it fits, else the chunked one (cl/scan.cl). */
+enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2 };
 
 struct bmojo_runtime {
     cl_platform_id platform;
@@ -66,6 +69,9 @@ struct bmojo_runtime {
     int gemm_split_k;         /* BMOJO_GEMM_SPLITK: 0 = automatic, else the number of K splits */
     int gemm_nt_tiles[10];    /* cl/gemm_nt.cl's compiled tile sizes (bm_gemm_nt_config), once read */
     int gemm_nt_tiles_known;
+    int scan_variant;         /* BM_SCAN_VARIANT_*: from BMOJO_SCAN at start-up (tests set it) */
+    int scan_lanes_ch;        /* channels per work-group of the lanes scan: BMOJO_SCAN_LANES_CH, 0 = auto */
+    int scan_lanes_spl, scan_lanes_tt; /* the lanes kernel's -D choices, read back on first use (0 = not yet) */
     bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
     cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
     size_t scratch_bytes[BM_SCRATCH_SLOTS];

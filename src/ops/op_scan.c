@@ -1,8 +1,20 @@
-/* op_scan.c — host launcher of the Mamba-1 selective scan (cl/scan.cl; contract: bm_op_scan in
- * ops.h). Picks the time-chunk length and work-group size from device facts (rt->lim), then
- * enqueues either one pass (one chunk: short sequences, decoding, or enough channels to fill
- * the device) or three: chunk end states from zero, a sequential combine over chunks, and the
- * final recurrence of every chunk from its true initial state. */
+/* op_scan.c — host launcher of the Mamba-1 selective scan (contract: bm_op_scan in ops.h).
+ * Two kernels (rt->scan_variant: BMOJO_SCAN=auto|chunked|lanes at start-up):
+ *   - lanes (cl/scan_lanes.cl): one pass over time, a work-item per (sequence, channel, group of
+ *     BM_SCANL_SPL states). `auto` uses it on GPUs for T > 1 when n fits a work-group (lanes) and
+ *     local memory (bm_op_scan_lanes). The chunked kernel needs two exps per (t, channel, state)
+ *     and three passes to fill a GPU; this one needs one exp and one pass.
+ *   - chunked (cl/scan.cl): a work-item per (sequence, channel, time chunk) with the states in
+ *     registers; the launcher picks the time-chunk length and work-group size from device facts
+ *     (rt->lim), then enqueues either one pass (one chunk: short sequences, decoding, or enough
+ *     channels to fill the device) or three: chunk end states from zero, a sequential combine
+ *     over chunks, and the final recurrence of every chunk from its true initial state. CPUs
+ *     (POCL) always use it: one pass, whole channels per work-item, no barriers.
+ *   Forcing `lanes` falls back to chunked only where the lanes kernel does not fit (large n).
+ *   T = 1 with dt_proj always takes the fused decoding step (bm_scan_step).
+ * Sweeping the lanes kernel on a GPU (the "scan" row of `bmojo bench --ops`: B 1, T 2048,
+ * d_inner 1536, d_state 16): BMOJO_SCAN=chunked|lanes, BMOJO_SCAN_LANES_CH=N (channels per
+ * work-group), BMOJO_CL_DEFINES="-DBM_SCANL_SPL=1|2|4 -DBM_SCANL_TT=16|32|64". */
 #include <stdint.h>
 
 #include "error.h"
@@ -26,6 +38,14 @@
 #endif
 #ifndef BM_SCAN_LOCAL_BYTES
 #define BM_SCAN_LOCAL_BYTES 8192    /* B_t/C_t staging tile per work-group */
+#endif
+#ifndef BM_SCANL_WG_TARGET
+#define BM_SCANL_WG_TARGET 64       /* lanes kernel: work-items per group to aim for (nl * channels) */
+#endif
+#ifndef BM_SCANL_GROUPS_PER_CU
+#define BM_SCANL_GROUPS_PER_CU 2    /* lanes kernel on GPUs: narrower groups (fewer channels) until
+                                       every compute unit gets this many; B=1, di=1536, n=16 on
+                                       132 CUs: 4 channels of 16 lanes, 384 groups */
 #endif
 
 int bm_scan_chunk_len(const bm_rt *rt, int B, int di, int T)
@@ -99,9 +119,157 @@ static int scan_step_fused(bm_rt *rt, const bm_scan_args *a)
     return st;
 }
 
+/* The lanes kernel's compile-time states per work-item and tile length (BM_SCANL_SPL and
+ * BM_SCANL_TT, which BMOJO_CL_DEFINES may change), read back from the program once per runtime. */
+static int scan_lanes_config(bm_rt *rt)
+{
+    if (rt->scan_lanes_spl > 0) return 0;
+    cl_kernel k = bm_kernel(rt, "bm_scan_lanes_config");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "scan lanes config");
+    cl_mem m = NULL;
+    cl_int v[2] = {0, 0};
+    size_t g = 1;
+    int st = bm_alloc(rt, sizeof v, &m);
+    if (!st) st = bm_args_check(BM_ARG(k, 0, m), "bm_scan_lanes_config");
+    if (!st) st = bm_launch(rt, k, "bm_scan_lanes_config", 1, &g, NULL);
+    if (!st) st = bm_download(rt, m, 0, v, sizeof v);
+    bm_release(m);
+    if (st) return st;
+    if (v[0] < 1 || v[1] < 1) return bm_fail(BMOJO_EBUILD, "scan lanes: the kernel reports SPL %d, TT %d", v[0], v[1]);
+    rt->scan_lanes_spl = v[0];
+    rt->scan_lanes_tt = v[1];
+    return 0;
+}
+
+/* Geometry of one lanes launch (cl/scan_lanes.cl: bm_scan_lanes). */
+typedef struct {
+    int nl, chs, part_ld;       /* lanes per channel, channels per group, row of the partial sums */
+    size_t wg;                  /* nl * chs */
+    size_t l_dd, l_sg, l_bc, l_part; /* local bytes of ldd, lsg, lbc, part */
+} scan_lanes_plan;
+
+/* 0 with the plan when the lanes kernel runs these sizes on this device; 1 when it does not fit
+ * (n needs more lanes than a work-group has, or more local memory); < 0 on an error. */
+static int scan_lanes_plan_make(bm_rt *rt, const bm_scan_args *a, scan_lanes_plan *p)
+{
+    int st = scan_lanes_config(rt);
+    if (st) return st;
+    cl_kernel k = bm_kernel(rt, "bm_scan_lanes");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "scan lanes");
+    size_t kwg = 0;
+    cl_int err = clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL);
+    if (err != CL_SUCCESS) return bm_cl_check(err, "clGetKernelWorkGroupInfo(bm_scan_lanes, CL_KERNEL_WORK_GROUP_SIZE)");
+    size_t cap = rt->lim.max_wg ? rt->lim.max_wg : 64;
+    if (rt->lim.max_wi[0] && cap > rt->lim.max_wi[0]) cap = rt->lim.max_wi[0];
+    if (kwg && cap > kwg) cap = kwg;
+    const int spl = rt->scan_lanes_spl, tt = rt->scan_lanes_tt;
+    const int nl = (a->n + spl - 1) / spl;
+    if ((size_t)nl > cap) return 1;
+    size_t chs;
+    if (rt->scan_lanes_ch > 0) {
+        chs = (size_t)rt->scan_lanes_ch;   /* BMOJO_SCAN_LANES_CH, for sweeps */
+    } else {
+        size_t target = BM_SCANL_WG_TARGET < cap ? BM_SCANL_WG_TARGET : cap;
+        chs = 1;
+        while ((chs * 2) * (size_t)nl <= target) chs *= 2;
+        while (chs > 1 && chs / 2 >= (size_t)a->di) chs /= 2;   /* no wider than the channels */
+        /* Narrower groups spread B=1 over more compute units, but below 2n work-items the B/C
+         * staging loses its fixed-column prefetch (cl/scan_lanes.cl): stop there. */
+        size_t cu = rt->lim.compute_units ? rt->lim.compute_units : 1;
+        size_t chs_min = (2 * (size_t)a->n + nl - 1) / nl;
+        while (rt->lim.is_gpu && chs > 1 && chs / 2 >= chs_min &&
+               (size_t)a->B * (((size_t)a->di + chs - 1) / chs) < (size_t)BM_SCANL_GROUPS_PER_CU * cu)
+            chs /= 2;
+    }
+    if (chs * (size_t)nl > cap) chs = cap / (size_t)nl;
+    /* Rows of 4k floats with k odd: the float4 reads of 8 consecutive rows (the reduction) hit
+     * 8 different groups of 4 banks (32 banks of 4 bytes on NVIDIA and AMD). */
+    int part_ld = (nl + 3) / 4 * 4;
+    if ((part_ld / 4) % 2 == 0) part_ld += 4;
+    const size_t ld = (size_t)(tt | 1);   /* BM_SCANL_LD: rows of ldd and lbc */
+    for (;;) {
+        p->l_dd = ld * chs * 2 * sizeof(float);
+        p->l_sg = (size_t)tt * chs * 2 * sizeof(float);
+        p->l_bc = ld * nl * spl * 2 * sizeof(float);
+        p->l_part = (size_t)tt * chs * part_ld * sizeof(float);
+        if (p->l_dd + p->l_sg + p->l_bc + p->l_part <= rt->lim.local_mem) break;
+        if (chs == 1) return 1;
+        chs /= 2;
+    }
+    p->nl = nl;
+    p->chs = (int)chs;
+    p->part_ld = part_ld;
+    p->wg = chs * (size_t)nl;
+    return 0;
+}
+
+int bm_op_scan_lanes(bm_rt *rt, const bm_scan_args *a)
+{
+    int st = scan_check_args(a);
+    if (st) return st;
+    if (a->B == 0 || a->T == 0 || a->di == 0) return 0;
+    scan_lanes_plan p;
+    st = scan_lanes_plan_make(rt, a, &p);
+    if (st < 0) return st;
+    if (st > 0)
+        return bm_fail(BMOJO_EUNSUPPORTED, "scan lanes: d_state %d does not fit a work-group of this device (%llu bytes of local memory)",
+                       a->n, (unsigned long long)rt->lim.local_mem);
+    cl_kernel k = bm_kernel(rt, "bm_scan_lanes");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "scan lanes");
+    cl_int T = a->T, di = a->di, n = a->n, nl = p.nl, chs = p.chs, part_ld = p.part_ld;
+    cl_uint dt_ld = (cl_uint)a->dt_ld, bc_ld = (cl_uint)a->bc_ld, b_col = (cl_uint)a->b_col, c_col = (cl_uint)a->c_col;
+    cl_uint z_ld = (cl_uint)a->z_ld, z_col = (cl_uint)a->z_col;
+    cl_int err = 0;
+    err |= BM_ARG(k, 0, T);
+    err |= BM_ARG(k, 1, di);
+    err |= BM_ARG(k, 2, n);
+    err |= BM_ARG(k, 3, nl);
+    err |= BM_ARG(k, 4, chs);
+    err |= BM_ARG(k, 5, part_ld);
+    err |= BM_ARG(k, 6, a->u);
+    err |= BM_ARG(k, 7, a->dt);
+    err |= BM_ARG(k, 8, dt_ld);
+    err |= BM_ARG(k, 9, a->dt_bias);
+    err |= BM_ARG(k, 10, a->A);
+    err |= BM_ARG(k, 11, a->bc);
+    err |= BM_ARG(k, 12, bc_ld);
+    err |= BM_ARG(k, 13, b_col);
+    err |= BM_ARG(k, 14, c_col);
+    err |= BM_ARG(k, 15, a->D);
+    err |= BM_ARG(k, 16, a->z);
+    err |= BM_ARG(k, 17, z_ld);
+    err |= BM_ARG(k, 18, z_col);
+    err |= BM_ARG(k, 19, a->state);
+    err |= BM_ARG(k, 20, a->y);
+    err |= BM_ARG_LOCAL(k, 21, p.l_dd);
+    err |= BM_ARG_LOCAL(k, 22, p.l_sg);
+    err |= BM_ARG_LOCAL(k, 23, p.l_bc);
+    err |= BM_ARG_LOCAL(k, 24, p.l_part);
+    if ((st = bm_args_check(err, "bm_scan_lanes"))) return st;
+    size_t groups = ((size_t)a->di + p.wg / p.nl - 1) / (p.wg / p.nl);
+    size_t g[2] = {groups * p.wg, (size_t)a->B}, l[2] = {p.wg, 1};
+    return bm_launch(rt, k, "bm_scan_lanes", 2, g, l);
+}
+
+/* bm_op_scan without dt_proj: the lanes or the chunked kernel (see the top of this file). */
+static int scan_select(bm_rt *rt, const bm_scan_args *a)
+{
+    int v = rt->scan_variant;
+    if (v == BM_SCAN_VARIANT_LANES || (v == BM_SCAN_VARIANT_AUTO && rt->lim.is_gpu && a->T > 1)) {
+        int st = scan_check_args(a);
+        if (st || a->B == 0 || a->T == 0 || a->di == 0) return st;
+        scan_lanes_plan p;
+        st = scan_lanes_plan_make(rt, a, &p);
+        if (st < 0) return st;
+        if (st == 0) return bm_op_scan_lanes(rt, a);
+    }
+    return bm_op_scan_chunked(rt, a, 0);
+}
+
 int bm_op_scan(bm_rt *rt, const bm_scan_args *a)
 {
-    if (!a || !a->dt_proj) return bm_op_scan_chunked(rt, a, 0);
+    if (!a || !rt) return bm_fail(BMOJO_EINVAL, "scan: NULL argument");
+    if (!a->dt_proj) return scan_select(rt, a);
     /* dt_proj fused: validate the dt view that the op derives itself */
     if (a->dt_rank < 1 || (size_t)a->dt_rank > a->bc_ld)
         return bm_fail(BMOJO_EINVAL, "scan: dt_rank %d does not fit the x_proj rows (bc_ld %zu)", a->dt_rank, a->bc_ld);
@@ -118,7 +286,7 @@ int bm_op_scan(bm_rt *rt, const bm_scan_args *a)
     int st = bm_scratch(rt, 2, N * (size_t)a->di * sizeof(float), &b.dt);
     if (!st) st = bm_gemm(rt, N, (size_t)a->di, (size_t)a->dt_rank, a->bc, 0, a->bc_ld, a->dt_proj, 0, (size_t)a->dt_rank,
                           0.0f, b.dt, 0, (size_t)a->di);
-    return st ? st : bm_op_scan_chunked(rt, &b, 0);
+    return st ? st : scan_select(rt, &b);
 }
 
 int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L)

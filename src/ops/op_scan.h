@@ -1,6 +1,6 @@
 /* op_scan.h — extra entry points of the selective-scan launcher (src/ops/op_scan.c) beyond
- * bm_op_scan in ops.h: the chunk length it would pick, and a variant with a forced chunk length
- * so that tests (and benchmarks) can exercise the multi-chunk path on any device. */
+ * bm_op_scan in ops.h: the chunk length it would pick, a variant with a forced chunk length, and
+ * the one-pass lanes kernel, so that tests (and benchmarks) can exercise each path on any device. */
 #ifndef BM_OP_SCAN_H
 #define BM_OP_SCAN_H
 
@@ -11,5 +11,9 @@ int bm_scan_chunk_len(const bm_rt *rt, int B, int di, int T);
 
 /* bm_op_scan with chunk length L (L <= 0: the automatic choice; L >= T: single pass). */
 int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L);
+
+/* The one-pass lanes kernel (cl/scan_lanes.cl) whatever rt->scan_variant says: BMOJO_EUNSUPPORTED
+ * when d_state does not fit a work-group of this device. Same contract as bm_op_scan (no dt_proj). */
+int bm_op_scan_lanes(bm_rt *rt, const bm_scan_args *a);
 
 #endif
