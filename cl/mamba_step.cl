@@ -32,6 +32,9 @@
  * bmojo-130m).
  * Global (ceil(di / (L / QPC)) * L, B), local (L, 1); local memory: ul di, part L, xl xd floats.
  */
+#ifndef BM_MSTEP_LD
+#define BM_MSTEP_LD 8 /* x_proj loads per item issued together */
+#endif
 #ifndef BM_MSTEP_QPC
 #define BM_MSTEP_QPC 4 /* work-items per channel in the state update (a power of two dividing L) */
 #endif
@@ -77,8 +80,19 @@ __kernel void bm_mamba_step(const int di, const int n, const int R, __global con
         float acc = 0.0f;
         if (o < xd) {
             __global const float *wr = Wx + (size_t)o * di;
-#pragma unroll 8
-            for (int k4 = sub; k4 < K4; k4 += BM_MSTEP_TPR) acc += dot(vload4(k4, wr), vload4(k4, ul));
+            /* BM_MSTEP_LD loads issued before any is used: a loop with one load per iteration
+             * was left with one load in flight at a time (a memory round trip each) */
+            for (int k0 = sub; k0 < K4; k0 += BM_MSTEP_LD * BM_MSTEP_TPR) {
+                float4 w[BM_MSTEP_LD];
+                for (int i = 0; i < BM_MSTEP_LD; i++) {
+                    const int k4 = k0 + i * BM_MSTEP_TPR;
+                    w[i] = k4 < K4 ? vload4(k4, wr) : (float4)(0.0f);
+                }
+                for (int i = 0; i < BM_MSTEP_LD; i++) {
+                    const int k4 = min(k0 + i * BM_MSTEP_TPR, K4 - 1);
+                    acc += dot(w[i], vload4(k4, ul));
+                }
+            }
             for (int k = 4 * K4 + sub; k < di; k += BM_MSTEP_TPR) acc = fma(wr[k], ul[k], acc);
         }
         part[lid] = acc;
