@@ -73,8 +73,10 @@ void bench_iso_time(char *buf, size_t n);
 /* Mean and sample standard deviation (0 for one sample). */
 void bench_mean_std(const double *x, int n, double *mean, double *std);
 
-/* `bmojo bench --ops`: times the kernels on rt's device; small != 0 picks CI-sized shapes.
+/* `bmojo bench --ops`: times the kernels on rt's device; small != 0 picks CI-sized shapes; filter
+ * (may be NULL) keeps only the ops whose name contains it (the limits are always measured).
  * reps: timed repetitions per op (after one warm-up; at least 5). Returns a CLI exit code. */
-int bench_ops_run(bmojo_runtime *rt, int small, int reps, uint64_t seed, bench_writer *w, int verbose);
+int bench_ops_run(bmojo_runtime *rt, int small, const char *filter, int reps, uint64_t seed, bench_writer *w,
+                  int verbose);
 
 #endif

@@ -27,6 +27,7 @@ typedef struct {
     bm_rt *rt;
     uint64_t rng;
     int reps, verbose;
+    const char *filter;         /* only ops whose name contains this (NULL: all) */
     bench_writer *w;
     double copy_gbps, sgemm_gflops;
     size_t sgemm_size;          /* the size the limit was measured at */
@@ -195,6 +196,7 @@ static int time_op(ops_ctx *c, op_desc *o, const char *what, int min_reps, bench
 static int report(ops_ctx *c, op_desc *o, const char *op, const char *shape, double bytes, double flops,
                   int compute_bound)
 {
+    if (c->filter && !strstr(op, c->filter)) return 0;
     bench_op_result r = {0};
     snprintf(r.op, sizeof r.op, "%s", op);
     snprintf(r.shape, sizeof r.shape, "%s", shape);
@@ -575,9 +577,11 @@ static int measure_gemm_square(ops_ctx *c)
     return report(c, &o, "sgemm", shape, 3.0 * (double)S * S * sizeof(float), 2.0 * (double)S * S * S, 1);
 }
 
-int bench_ops_run(bmojo_runtime *rt, int small, int reps, uint64_t seed, bench_writer *w, int verbose)
+int bench_ops_run(bmojo_runtime *rt, int small, const char *filter, int reps, uint64_t seed, bench_writer *w,
+                  int verbose)
 {
-    ops_ctx c = {.rt = rt, .rng = seed * 0x9E3779B97F4A7C15ull + 12345, .reps = reps, .verbose = verbose, .w = w};
+    ops_ctx c = {.rt = rt, .rng = seed * 0x9E3779B97F4A7C15ull + 12345, .reps = reps, .verbose = verbose, .w = w,
+                 .filter = filter && *filter ? filter : NULL};
     bench_ops_begin(w);
     int rc = measure_copy(&c, small);
     if (!rc) rc = measure_sgemm(&c, small);

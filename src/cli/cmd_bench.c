@@ -16,7 +16,7 @@
 static int usage(void)
 {
     printf("usage: bmojo bench (-m MODEL_DIR | --config CONFIG.yaml [--weight-seed N]) [options]\n"
-           "       bmojo bench --ops [--ops-scale small|default] [options]\n"
+           "       bmojo bench --ops [--ops-scale small|default] [--ops-filter TEXT] [options]\n"
            "  -p LIST       prefill tests: prompt lengths, comma-separated (default 512; 0 = none)\n"
            "  -n LIST       decoding tests: tokens generated one at a time (default 128; 0 = none)\n"
            "  -d LIST       depths: tokens already in the state before the test (default 0)\n"
@@ -29,6 +29,7 @@ static int usage(void)
            "  --ops         time each kernel at fixed shapes against the measured copy bandwidth\n"
            "                and SGEMM rate of the device\n"
            "  --ops-scale S default (130M-scale shapes, T 2048) or small (T 256, for CI)\n"
+           "  --ops-filter TEXT  only the ops whose name contains TEXT (the limits always run)\n"
            "  --profile     after each test, the device time of each kernel per token on stderr\n"
            "                (OpenCL profiling events; CLBlast's GEMMs are not included)\n"
            "  -v            progress on stderr\n"
@@ -297,6 +298,7 @@ int cmd_bench(int argc, char **argv)
     long long reps = 5, seed = 1, chunk = 2048;
     bench_format fmt = BENCH_MD;
     int ops = 0, ops_small = 0, verbose = 0, profile = 0;
+    const char *ops_filter = NULL;
     for (int i = 1; i < argc; i++) {
         int r = cli_model_option(&mo, argc, argv, &i);
         if (r < 0) return CLI_USAGE;
@@ -316,7 +318,8 @@ int cmd_bench(int argc, char **argv)
             continue;
         }
         if (strcmp(a, "-p") && strcmp(a, "-n") && strcmp(a, "-d") && strcmp(a, "-b") && strcmp(a, "-r") &&
-            strcmp(a, "-o") && strcmp(a, "--seed") && strcmp(a, "--chunk") && strcmp(a, "--ops-scale"))
+            strcmp(a, "-o") && strcmp(a, "--seed") && strcmp(a, "--chunk") && strcmp(a, "--ops-scale") &&
+            strcmp(a, "--ops-filter"))
             return cli_usage_error("bench: unknown option '%s' (see bmojo bench --help)", a);
         if (!(v = cli_value(argc, argv, &i))) return CLI_USAGE;
         int bad = 0;
@@ -332,6 +335,8 @@ int cmd_bench(int argc, char **argv)
             else if (!strcmp(v, "json")) fmt = BENCH_JSON;
             else if (!strcmp(v, "jsonl")) fmt = BENCH_JSONL;
             else return cli_usage_error("-o: unknown output format '%s' (expected md, json or jsonl)", v);
+        } else if (!strcmp(a, "--ops-filter")) {
+            ops_filter = v;
         } else { /* --ops-scale */
             if (!strcmp(v, "small")) ops_small = 1;
             else if (!strcmp(v, "default")) ops_small = 0;
@@ -348,7 +353,7 @@ int cmd_bench(int argc, char **argv)
         if (st) return cli_status_error(st, "opening the OpenCL device");
         env_fill(&env, rt);
         bench_writer_init(&w, stdout, fmt, &env);
-        int rc = bench_ops_run(rt, ops_small, reps < 5 ? 5 : (int)reps, (uint64_t)seed, &w, verbose);
+        int rc = bench_ops_run(rt, ops_small, ops_filter, reps < 5 ? 5 : (int)reps, (uint64_t)seed, &w, verbose);
         bmojo_runtime_free(rt);
         return rc;
     }
