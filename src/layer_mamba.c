@@ -2,9 +2,8 @@
  * SiLU -> x_proj -> (RMSNorm of dt, B, C for Jamba) -> dt_proj -> softplus -> selective scan with D
  * skip -> SiLU(z) gate -> out_proj. Views into the fused projection outputs avoid copies: x and z
  * are the two column halves of in_proj's output, dt/B/C the column ranges of x_proj's output.
- * A decoding step (T = 1, at most 8 sequences) takes two launches instead of five: the conv step
- * rides on the in_proj GEMV (bm_op_gemv_in_conv) and x_proj .. scan are one kernel
- * (bm_op_mamba_step); on the H200 decoding is bound by the host's cost per launch. */
+ * A decoding step (T = 1, at most 8 sequences) takes four launches instead of five: the conv step
+ * rides on the in_proj GEMV (bm_op_gemv_in_conv); decoding is bound by fixed costs per launch. */
 #include "error.h"
 #include "layers.h"
 #include "ops.h"
@@ -50,31 +49,19 @@ int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, i
         bm_conv_args ca = {s->B, T, (int)di, c->d_conv, ws->xz, xz_ld, w->conv_w, w->conv_b, ls->conv, ws->u};
         if (!st) st = bm_op_conv1d(rt, &ca);
     }
-    if (!st && T == 1 && rt->fuse_decode && bm_op_mamba_step_ok(rt, (int)di, (int)n, (int)R)) {
-        /* decoding on a GPU: x_proj, the dt/B/C norms, dt_proj and the scan step in one launch
-         * (CPUs launch cheaply, and there the fused kernel's per-group copy of x_proj costs more
-         * than the launch it saves) */
-        bm_mamba_step_args ma = {.B = s->B, .di = (int)di, .n = (int)n, .R = (int)R, .u = ws->u, .x_proj = w->x_proj,
-                                 .dt_norm = c->dt_bc_norm ? w->dt_norm : NULL, .b_norm = c->dt_bc_norm ? w->b_norm : NULL,
-                                 .c_norm = c->dt_bc_norm ? w->c_norm : NULL, .eps = m->cfg.norm_eps, .xdbl = ws->xdbl,
-                                 .dt_proj = w->dt_proj, .dt_bias = w->dt_bias, .A = w->A, .D = w->D, .z = ws->xz,
-                                 .z_ld = xz_ld, .z_col = di, .state = ls->ssm, .y = ws->ys};
-        st = bm_op_mamba_step(rt, &ma);
-    } else {
-        if (!st) st = bm_gemm(rt, N, xd, di, ws->u, 0, di, w->x_proj, 0, di, 0.0f, ws->xdbl, 0, xd);
-        if (!st && c->dt_bc_norm) {
-            float eps = m->cfg.norm_eps;
-            st = bm_op_rmsnorm(rt, ws->xdbl, xd, 0, w->dt_norm, ws->xdbl, xd, 0, (int)N, (int)R, eps);
-            if (!st) st = bm_op_rmsnorm(rt, ws->xdbl, xd, R, w->b_norm, ws->xdbl, xd, R, (int)N, (int)n, eps);
-            if (!st) st = bm_op_rmsnorm(rt, ws->xdbl, xd, R + n, w->c_norm, ws->xdbl, xd, R + n, (int)N, (int)n, eps);
-        }
-        /* the scan op applies dt_proj itself */
-        bm_scan_args sa = {.B = s->B, .T = T, .di = (int)di, .n = (int)n, .u = ws->u, .dt = NULL, .dt_ld = di,
-                           .dt_bias = w->dt_bias, .A = w->A, .bc = ws->xdbl, .bc_ld = xd, .b_col = R, .c_col = R + n,
-                           .D = w->D, .z = ws->xz, .z_ld = xz_ld, .z_col = di, .state = ls->ssm, .y = ws->ys,
-                           .dt_proj = w->dt_proj, .dt_rank = (int)R};
-        if (!st) st = bm_op_scan(rt, &sa);
+    if (!st) st = bm_gemm(rt, N, xd, di, ws->u, 0, di, w->x_proj, 0, di, 0.0f, ws->xdbl, 0, xd);
+    if (!st && c->dt_bc_norm) {
+        float eps = m->cfg.norm_eps;
+        st = bm_op_rmsnorm(rt, ws->xdbl, xd, 0, w->dt_norm, ws->xdbl, xd, 0, (int)N, (int)R, eps);
+        if (!st) st = bm_op_rmsnorm(rt, ws->xdbl, xd, R, w->b_norm, ws->xdbl, xd, R, (int)N, (int)n, eps);
+        if (!st) st = bm_op_rmsnorm(rt, ws->xdbl, xd, R + n, w->c_norm, ws->xdbl, xd, R + n, (int)N, (int)n, eps);
     }
+    /* the scan op applies dt_proj itself */
+    bm_scan_args sa = {.B = s->B, .T = T, .di = (int)di, .n = (int)n, .u = ws->u, .dt = NULL, .dt_ld = di,
+                       .dt_bias = w->dt_bias, .A = w->A, .bc = ws->xdbl, .bc_ld = xd, .b_col = R, .c_col = R + n,
+                       .D = w->D, .z = ws->xz, .z_ld = xz_ld, .z_col = di, .state = ls->ssm, .y = ws->ys,
+                       .dt_proj = w->dt_proj, .dt_rank = (int)R};
+    if (!st) st = bm_op_scan(rt, &sa);
     if (!st && out) st = bm_gemm(rt, N, d, di, ws->ys, 0, di, w->out_proj, 0, di, beta, out, 0, d);
     if (!st && out && w->out_proj_b) st = bm_op_bias_add(rt, out, d, w->out_proj_b, (int)N, (int)d);
     return st;

@@ -101,22 +101,6 @@ int bm_op_attention(bm_rt *rt, const bm_attn_args *a);
  * position p goes to slot p % cap; only the last min(T, cap) rows are written. */
 int bm_op_kv_append(bm_rt *rt, const bm_attn_args *a);
 
-/* One decoding step (T = 1) of a Mamba-1 mixer after its conv, in one launch: xdbl = u x_proj^T
- * (rows dt | B | C), optionally RMSNorms of the dt, B and C parts (Jamba; norm weights all NULL
- * or all set), delta = softplus(xdbl[:R] dt_proj^T + dt_bias), then the scan step of bm_op_scan
- * (state [B, di, n] advanced, y [B, di] written). xdbl [B, R+2n] is written too. */
-typedef struct {
-    int B, di, n, R;
-    cl_mem u, x_proj, dt_norm, b_norm, c_norm;
-    float eps;
-    cl_mem xdbl, dt_proj, dt_bias, A, D, z;
-    size_t z_ld, z_col;
-    cl_mem state, y;
-} bm_mamba_step_args;
-/* Whether bm_op_mamba_step fits this device (local memory for u, the partial sums and xdbl). */
-int bm_op_mamba_step_ok(bm_rt *rt, int di, int n, int R);
-int bm_op_mamba_step(bm_rt *rt, const bm_mamba_step_args *a);
-
 /* Skinny GEMM for few rows (decoding): the same contract as bm_gemm in runtime.h,
  * C[M,N] = A[M,K] W[N,K]^T + beta C; fastest for M <= 8 (larger M runs in blocks of 8).
  * beta == 0 never reads C. */

@@ -62,8 +62,8 @@ struct bmojo_runtime {
     int gemv_variant;         /* BM_GEMV_VARIANT_*: from BMOJO_GEMV at start-up (tests set it) */
     int gemv4_nb, gemv_wg;    /* float4 GEMV: rows per group (compiled in as BM_GEMV4_NB) and items per
                                  group (0: automatic); BMOJO_GEMV4_NB / BMOJO_GEMV_WG, for sweeps */
-    int fuse_decode;          /* decoding fusions that trade device work for fewer launches (the
-                                 fused Mamba step, bmojo's y|K|V out_proj): GPUs by default;
+    int fuse_decode;          /* decoding fusions that trade memory or device work for fewer
+                                 launches (bmojo's folded y|K|V out_proj): GPUs by default;
                                  BMOJO_DECODE_FUSION=on|off */
     int gemm_mode;            /* BM_GEMM_MODE_*: from BMOJO_GEMM at start-up */
     int gemm_split_k;         /* BMOJO_GEMM_SPLITK: 0 = automatic, else the number of K splits */

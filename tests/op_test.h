@@ -41,7 +41,6 @@ void test_op_rmsnorm(bm_test_ctx *t);
 void test_op_elementwise(bm_test_ctx *t);  /* add, bias_add, swiglu, copy */
 void test_op_conv1d(bm_test_ctx *t);
 void test_op_scan(bm_test_ctx *t);
-void test_op_mamba_step(bm_test_ctx *t);   /* fused decoding step: x_proj, dt_proj, scan */
 void test_op_rope(bm_test_ctx *t);
 void test_op_attention(bm_test_ctx *t);    /* attention and kv_append */
 void test_op_gemm(bm_test_ctx *t);

@@ -14,7 +14,7 @@ typedef struct {
 
 static const op_group groups[] = {
     {"embed", test_op_embed},     {"rmsnorm", test_op_rmsnorm},     {"elementwise", test_op_elementwise},
-    {"conv1d", test_op_conv1d},   {"scan", test_op_scan},           {"mamba_step", test_op_mamba_step},           {"rope", test_op_rope},
+    {"conv1d", test_op_conv1d},   {"scan", test_op_scan},           {"rope", test_op_rope},
     {"attention", test_op_attention}, {"gemm", test_op_gemm},       {"gemv", test_op_gemv},       {"bmojo", test_op_bmojo},
 };
 

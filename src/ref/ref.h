@@ -22,13 +22,6 @@ void bm_ref_scan(int B, int T, int di, int n, const float *u, const float *dt, s
                  size_t c_col, const float *D, const float *z, size_t z_ld, size_t z_col,
                  float *state, float *y);
 
-/* bm_op_mamba_step: x_proj, optional dt/B/C RMSNorms (dt_nw NULL: none), dt_proj, scan of one
- * step; dt_scratch holds B*di floats. */
-void bm_ref_mamba_step(int B, int di, int n, int R, const float *u, const float *Wx, const float *dt_nw,
-                       const float *b_nw, const float *c_nw, float eps, float *xdbl, const float *Wdt,
-                       const float *dt_bias, const float *A, const float *D, const float *z, size_t z_ld,
-                       size_t z_col, float *state, float *y, float *dt_scratch);
-
 void bm_ref_rope(float *x, size_t ld, size_t col, int B, int T, int nh, int dh, int64_t pos0, float theta);
 
 void bm_ref_attention(int B, int T, int H, int Hkv, int dh,

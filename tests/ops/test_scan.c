@@ -301,6 +301,7 @@ void test_op_scan(bm_test_ctx *t)
     scan_dtproj_case(t, 1, 1, 130, 16, 48);
     scan_dtproj_case(t, 3, 1, 5, 4, 4);
     scan_dtproj_case(t, 2, 1, 257, 16, 9);
+    scan_dtproj_case(t, 2, 1, 37, 17, 1); /* n and dt_rank not multiples of the items per channel */
     scan_dtproj_case(t, 2, 7, 64, 16, 4);
     scan_dtproj_case(t, 1, 100, 130, 8, 48);
     static const int Bs[] = {1, 2, 3}, dis[] = {1, 5, 64, 130}, ns[] = {1, 4, 16};
