@@ -69,6 +69,10 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
      * rows sequentially, which streams each row from cache lines and avoids the barrier-separated
      * reduction, 3-4x faster there. */
     size_t L = !rt->lim.is_gpu ? 1 : vec4 ? 64 : 128;
+    /* Few row blocks (x_proj: N 80 -> 10 groups; wo, out_proj: ~100-160 groups on a 132-CU GPU):
+     * wider groups, so that each walks K in fewer dependent rounds of loads. */
+    const size_t groups = (N + NB - 1) / NB, cu = rt->lim.compute_units ? rt->lim.compute_units : 1;
+    if (rt->lim.is_gpu && vec4 && groups < 2 * cu) L = K / 4 >= 256 ? 256 : 128;
     if (rt->gemv_wg > 0) L = (size_t)rt->gemv_wg; /* BMOJO_GEMV_WG, for measurements */
     if (L > rt->lim.wg) L = rt->lim.wg;
     while (L > 1 && GEMV_MAX_M * NB * L * sizeof(float) > rt->lim.local_mem / 2) L /= 2;
