@@ -146,9 +146,6 @@ __kernel void bm_gemv(const int M, const int N, const int K,
 #ifndef BM_GEMV4_NB
 #define BM_GEMV4_NB 8
 #endif
-#ifndef BM_GEMV4_PREFETCH
-#define BM_GEMV4_PREFETCH 1 /* W loads of the next column block in flight during this block's FMAs */
-#endif
 static inline void bm_gemv4_body(const int M, const int N, const int K,
                                  __global const float *A, const ulong a_off, const ulong lda,
                                  __global const float *W, const ulong w_off, const ulong ldw,
@@ -178,22 +175,12 @@ static inline void bm_gemv4_body(const int M, const int N, const int K,
     float acc[BM_GEMV_MAX_M][BM_GEMV4_NB];
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
         for (int j = 0; j < BM_GEMV4_NB; j++) acc[m][j] = 0.0f;
-    float4 w[BM_GEMV4_NB];
-#if BM_GEMV4_PREFETCH
-    for (int j = 0; j < BM_GEMV4_NB; j++)
-        w[j] = (lid < K4 && n0 + j < N) ? vload4(0, W + w_off + (ulong)(n0 + j) * ldw + 4 * (ulong)lid) : (float4)(0.0f);
-#endif
+    /* Tried: prefetching the next column block's W while this one's FMAs run (twice the registers):
+     * bmojo-130m decoding on the H200 went 567 -> 541 tokens/s, so not kept. */
     for (int k = lid; k < K4; k += L) {
-#if BM_GEMV4_PREFETCH
-        /* the next column block's loads go out before this one's arithmetic */
-        float4 wn[BM_GEMV4_NB];
-        for (int j = 0; j < BM_GEMV4_NB; j++)
-            wn[j] = (k + L < K4 && n0 + j < N) ? vload4(0, W + w_off + (ulong)(n0 + j) * ldw + 4 * (ulong)(k + L))
-                                               : (float4)(0.0f);
-#else
+        float4 w[BM_GEMV4_NB];
         for (int j = 0; j < BM_GEMV4_NB; j++)
             w[j] = (n0 + j < N) ? vload4(0, W + w_off + (ulong)(n0 + j) * ldw + 4 * (ulong)k) : (float4)(0.0f);
-#endif
         for (int m = 0; m < BM_GEMV_MAX_M; m++) {
             if (m < M) {
                 const ulong ai = a_off + (ulong)m * lda + 4 * (ulong)k;
@@ -206,9 +193,6 @@ static inline void bm_gemv4_body(const int M, const int N, const int K,
                 for (int j = 0; j < BM_GEMV4_NB; j++) acc[m][j] += dot(a, w[j]);
             }
         }
-#if BM_GEMV4_PREFETCH
-        for (int j = 0; j < BM_GEMV4_NB; j++) w[j] = wn[j];
-#endif
     }
     for (int m = 0; m < BM_GEMV_MAX_M; m++)
         if (m < M)
