@@ -27,6 +27,21 @@ static int use_own_gemm(const bm_rt *rt, size_t M, size_t N, size_t K)
     }
 }
 
+/* Whether buf holds the rows x cols view at element offset off with leading dimension ld: every
+ * kernel reads and writes without bounds on the buffer, so a short buffer is refused here. */
+static int check_extent(cl_mem buf, const char *name, size_t off, size_t rows, size_t ld, size_t cols, size_t M,
+                        size_t N, size_t K)
+{
+    size_t bytes = 0;
+    cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (err != CL_SUCCESS) return bm_cl_check(err, "clGetMemObjectInfo(CL_MEM_SIZE)");
+    const size_t need = off + (rows - 1) * ld + cols;
+    if (need > bytes / sizeof(float))
+        return bm_fail(BMOJO_EGEMM, "bm_gemm M=%zu N=%zu K=%zu: buffer %s too small (%zu floats, the view needs %zu)", M,
+                       N, K, name, bytes / sizeof(float), need);
+    return 0;
+}
+
 int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
             size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
@@ -37,6 +52,10 @@ int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, siz
     if (lda < K || ldw < K || ldc < N)
         return bm_fail(BMOJO_EINVAL, "bm_gemm M=%zu N=%zu K=%zu: leading dimensions too small (lda=%zu ldw=%zu ldc=%zu)",
                        M, N, K, lda, ldw, ldc);
+    int st = check_extent(A, "A", a_off, M, lda, K, M, N, K);
+    if (!st) st = check_extent(W, "W", w_off, N, ldw, K, M, N, K);
+    if (!st) st = check_extent(C, "C", c_off, M, ldc, N, M, N, K);
+    if (st) return st;
     /* Few rows (decoding): a skinny kernel streams W once, where CLBlast would pad and copy it. */
     if (M <= BM_GEMV_MAX_ROWS) return bm_op_gemv(rt, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
     if (use_own_gemm(rt, M, N, K)) {

@@ -172,10 +172,17 @@ static void test_gemm_errors(bm_test_ctx *t)
     /* Leading dimension shorter than a row. */
     int st = bm_gemm(t->rt, 4, 4, 4, big, 0, 4, big, 0, 4, 0.0f, big, 0, 3);
     bm_test_true(t, st == BMOJO_EINVAL, "gemm ldc < N -> BMOJO_EINVAL");
-    /* A too small for M*K: CLBlast refuses, and its status number is in the message. */
+    /* A, W or C too small for its view: refused before any kernel runs (whichever kernel bm_gemm
+     * would pick: none of them checks bounds on the buffer), naming the buffer. */
     st = bm_gemm(t->rt, 32, 32, 32, small, 0, 32, big, 0, 32, 0.0f, big, 0, 32);
-    bm_test_true(t, st == BMOJO_EGEMM && strstr(bmojo_last_error(), "CLBlast status -"),
-                 "gemm with a too-small A buffer -> BMOJO_EGEMM naming CLBlast's status");
+    bm_test_true(t, st == BMOJO_EGEMM && strstr(bmojo_last_error(), "buffer A too small"),
+                 "gemm with a too-small A buffer -> BMOJO_EGEMM naming A");
+    st = bm_gemm(t->rt, 2, 32, 32, big, 0, 32, small, 0, 32, 0.0f, big, 0, 32);
+    bm_test_true(t, st == BMOJO_EGEMM && strstr(bmojo_last_error(), "buffer W too small"),
+                 "gemv (2 rows) with a too-small W buffer -> BMOJO_EGEMM naming W");
+    st = bm_gemm(t->rt, 32, 32, 32, big, 0, 32, big, 0, 32, 0.0f, big, 4096 - 32 * 32 + 1, 32);
+    bm_test_true(t, st == BMOJO_EGEMM && strstr(bmojo_last_error(), "buffer C too small"),
+                 "gemm whose C view runs past the buffer's end -> BMOJO_EGEMM naming C");
     bm_finish(t->rt);
     bm_release(small);
     bm_release(big);
