@@ -38,6 +38,48 @@ __kernel void bm_conv1d_out(__global const float *x, ulong x_ld, __global const 
     }
 }
 
+/* Prefill (T > 1, k <= BM_CONV_KMAX): the same outputs as bm_conv1d_out, but a work-item walks
+ * BM_CONV_TT consecutive steps of one channel with the last k inputs in registers, so each input is
+ * loaded once instead of k times and the k weights once per TT outputs (same summation order,
+ * so the results are bit-identical). Global (di, B * ceil(T / TT)): dim 0 channel (coalesced),
+ * dim 1 (sequence, time block). Measured on the H200 (T 2048, d_inner 1536, k 4): one work-item
+ * per output 42 us (600 GB/s); this kernel: see docs/performance.md. */
+#ifndef BM_CONV_TT
+#define BM_CONV_TT 8
+#endif
+#ifndef BM_CONV_KMAX
+#define BM_CONV_KMAX 8
+#endif
+__kernel void bm_conv1d_out_tiled(__global const float *x, ulong x_ld, __global const float *w,
+                                  __global const float *bias, int has_bias, __global const float *state,
+                                  __global float *out, int T, int di, int k, int B)
+{
+    const int c = (int)get_global_id(0);
+    const int blk = (int)get_global_id(1);
+    const int nblk = (T + BM_CONV_TT - 1) / BM_CONV_TT;
+    const int b = blk / nblk, t0 = (blk - b * nblk) * BM_CONV_TT;
+    if (c >= di || b >= B) return; /* the launch rounds both dimensions up to the group size */
+    const int km1 = k - 1;
+    __global const float *st = state + ((ulong)b * (ulong)di + (ulong)c) * (ulong)km1;
+    __global const float *xc = x + (ulong)b * (ulong)T * x_ld + (ulong)c;
+    float wc[BM_CONV_KMAX], win[BM_CONV_KMAX];
+    for (int i = 0; i < k; i++) wc[i] = w[(ulong)c * (ulong)k + (ulong)i];
+    /* win[i] = input at time t - (k-1) + i for the current t; the first k-1 from before t0 */
+    for (int i = 0; i < km1; i++) {
+        const int tt = t0 - km1 + i;
+        win[i] = tt >= 0 ? xc[(ulong)tt * x_ld] : st[km1 + tt];
+    }
+    const float b0 = has_bias ? bias[c] : 0.0f;
+    const int t1 = min(T, t0 + BM_CONV_TT);
+    for (int t = t0; t < t1; t++) {
+        win[km1] = xc[(ulong)t * x_ld];
+        float acc = b0;
+        for (int i = 0; i < k; i++) acc += wc[i] * win[i];
+        out[((ulong)b * (ulong)T + (ulong)t) * (ulong)di + (ulong)c] = bm_silu(acc);
+        for (int i = 0; i < km1; i++) win[i] = win[i + 1];
+    }
+}
+
 /* Runs after bm_conv1d_out (in-order queue), so every read of the old state is done. Entry i of
  * the new state is history entry T + i; when that is still in the old state (T + i < k-1) it is
  * an entry above i that this work-item has not overwritten yet. */

@@ -137,6 +137,7 @@ void test_op_conv1d(bm_test_ctx *t)
         conv_case(t, 1, 64, ks[ik], 64, 0, steps, 6);
     }
     conv_case(t, 2, 37, 8, 40, 1, steps, 6); /* k = 8: several steps fit in one state */
+    conv_case(t, 2, 37, 9, 40, 1, steps, 6); /* k = 9: wider than the time-tiled kernel takes */
     for (int k = 1; k <= 8; k *= 2) conv_ref_chunking(t, k);
     /* Bad shapes are refused with BMOJO_EINVAL, never launched. */
     bm_conv_args bad = {.B = 1, .T = 1, .di = 4, .k = 0, .x_ld = 4};
