@@ -88,7 +88,7 @@ elif mode == 'ops':
     for lim, unit in (('copy', 'GB/s'), ('sgemm', 'GFLOP/s'), ('launch', 'launch/s')):
         if lim not in ops or not ops[lim]['is_limit'] or ops[lim]['unit'] != unit: die('no %s limit row' % lim)
     need = ['embed', 'rmsnorm', 'add (residual)', 'swiglu', 'conv1d', 'conv1d decode', 'scan', 'scan decode',
-            'rope', 'attention', 'attention decode', 'bmojo_mix', 'bmojo_mix decode', 'gemm in_proj',
+            'rope', 'attention', 'attention decode', 'bmojo_mix', 'bmojo_mix decode', 'gemm square', 'gemm in_proj',
             'gemm q|k|v', 'gemm out_proj', 'gemv in_proj', 'gemv lm_head']
     miss = [o for o in need if o not in ops]
     if miss: die('missing ops %s' % miss)

@@ -574,7 +574,7 @@ static int measure_gemm_square(ops_ctx *c)
     op_desc o = {.kind = K_GEMM, .a = a, .b = b, .c = out, .M = S, .N = S, .K = S};
     char shape[96];
     snprintf(shape, sizeof shape, "M=N=K=%zu, bm_gemm", S);
-    return report(c, &o, "sgemm", shape, 3.0 * (double)S * S * sizeof(float), 2.0 * (double)S * S * S, 1);
+    return report(c, &o, "gemm square", shape, 3.0 * (double)S * S * sizeof(float), 2.0 * (double)S * S * S, 1);
 }
 
 int bench_ops_run(bmojo_runtime *rt, int small, const char *filter, int reps, uint64_t seed, bench_writer *w,
