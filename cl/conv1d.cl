@@ -50,6 +50,30 @@ __kernel void bm_conv1d_out(__global const float *x, ulong x_ld, __global const 
 #ifndef BM_CONV_KMAX
 #define BM_CONV_KMAX 8
 #endif
+/* The body of bm_conv1d_out_tiled for kernel width KK (a compile-time 4 for Mamba's d_conv, so
+ * that the window and the weights live in registers; the kernel's k otherwise). */
+#define BM_CONV_TILED_BODY(KK)                                                                     \
+    do {                                                                                           \
+        const int km1_ = (KK) - 1;                                                                 \
+        float wc_[BM_CONV_KMAX], win_[BM_CONV_KMAX], xin_[BM_CONV_TT];                             \
+        for (int i_ = 0; i_ < (KK); i_++) wc_[i_] = w[(ulong)c * (ulong)(KK) + (ulong)i_];          \
+        for (int i_ = 0; i_ < km1_; i_++) {                                                        \
+            const int tt_ = t0 - km1_ + i_;                                                        \
+            win_[i_] = tt_ >= 0 ? xc[(ulong)tt_ * x_ld] : st[km1_ + tt_];                          \
+        }                                                                                          \
+        /* all TT inputs first: a store to out could alias x as far as the compiler knows, so a   \
+         * load inside the output loop would wait for the previous store */                      \
+        for (int j_ = 0; j_ < BM_CONV_TT; j_++)                                                    \
+            xin_[j_] = t0 + j_ < T ? xc[(ulong)(t0 + j_) * x_ld] : 0.0f;                           \
+        for (int j_ = 0; j_ < BM_CONV_TT; j_++) {                                                  \
+            win_[km1_] = xin_[j_];                                                                 \
+            float acc_ = b0;                                                                       \
+            for (int i_ = 0; i_ < (KK); i_++) acc_ += wc_[i_] * win_[i_];                          \
+            if (t0 + j_ < T) out[((ulong)b * (ulong)T + (ulong)(t0 + j_)) * (ulong)di + (ulong)c] = bm_silu(acc_); \
+            for (int i_ = 0; i_ < km1_; i_++) win_[i_] = win_[i_ + 1];                             \
+        }                                                                                          \
+    } while (0)
+
 __kernel void bm_conv1d_out_tiled(__global const float *x, ulong x_ld, __global const float *w,
                                   __global const float *bias, int has_bias, __global const float *state,
                                   __global float *out, int T, int di, int k, int B)
@@ -59,25 +83,11 @@ __kernel void bm_conv1d_out_tiled(__global const float *x, ulong x_ld, __global 
     const int nblk = (T + BM_CONV_TT - 1) / BM_CONV_TT;
     const int b = blk / nblk, t0 = (blk - b * nblk) * BM_CONV_TT;
     if (c >= di || b >= B) return; /* the launch rounds both dimensions up to the group size */
-    const int km1 = k - 1;
-    __global const float *st = state + ((ulong)b * (ulong)di + (ulong)c) * (ulong)km1;
+    __global const float *st = state + ((ulong)b * (ulong)di + (ulong)c) * (ulong)(k - 1);
     __global const float *xc = x + (ulong)b * (ulong)T * x_ld + (ulong)c;
-    float wc[BM_CONV_KMAX], win[BM_CONV_KMAX];
-    for (int i = 0; i < k; i++) wc[i] = w[(ulong)c * (ulong)k + (ulong)i];
-    /* win[i] = input at time t - (k-1) + i for the current t; the first k-1 from before t0 */
-    for (int i = 0; i < km1; i++) {
-        const int tt = t0 - km1 + i;
-        win[i] = tt >= 0 ? xc[(ulong)tt * x_ld] : st[km1 + tt];
-    }
     const float b0 = has_bias ? bias[c] : 0.0f;
-    const int t1 = min(T, t0 + BM_CONV_TT);
-    for (int t = t0; t < t1; t++) {
-        win[km1] = xc[(ulong)t * x_ld];
-        float acc = b0;
-        for (int i = 0; i < k; i++) acc += wc[i] * win[i];
-        out[((ulong)b * (ulong)T + (ulong)t) * (ulong)di + (ulong)c] = bm_silu(acc);
-        for (int i = 0; i < km1; i++) win[i] = win[i + 1];
-    }
+    if (k == 4) BM_CONV_TILED_BODY(4);
+    else BM_CONV_TILED_BODY(k);
 }
 
 /* Runs after bm_conv1d_out (in-order queue), so every read of the old state is done. Entry i of

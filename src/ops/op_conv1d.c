@@ -102,7 +102,9 @@ static int conv_out_rows(bm_rt *rt, const bm_conv_args *a)
     return bm_launch(rt, ko, "bm_conv1d_out", 2, global, local);
 }
 
-int bm_op_conv1d(bm_rt *rt, const bm_conv_args *a)
+int bm_op_conv1d(bm_rt *rt, const bm_conv_args *a) { return bm_op_conv1d_variant(rt, a, BM_CONV_AUTO); }
+
+int bm_op_conv1d_variant(bm_rt *rt, const bm_conv_args *a, int variant)
 {
     if (!a) return bm_fail(BMOJO_EINVAL, "bm_op_conv1d: NULL arguments");
     if (a->B < 0 || a->T < 0 || a->di < 0 || a->k < 1)
@@ -115,7 +117,11 @@ int bm_op_conv1d(bm_rt *rt, const bm_conv_args *a)
     if (a->x_ld < (size_t)a->di && (size_t)a->B * (size_t)a->T > 1)
         return bm_fail(BMOJO_EINVAL, "bm_op_conv1d: x leading dimension %zu < di %d", a->x_ld, a->di);
 
-    const int tiled = a->T > 1 && a->k <= CONV_KMAX;
+    /* GPUs: the time-tiled kernel (H200, T 2048, d_inner 1536: 42 -> see docs/performance.md).
+     * CPUs keep one work-item per output: POCL vectorises those across channels, and the tiled
+     * kernel was slower there (T 256: 1.9 -> 3.2 ms). */
+    const int tiled = a->T > 1 && a->k <= CONV_KMAX &&
+                      (variant == BM_CONV_TILED || (variant == BM_CONV_AUTO && rt->lim.is_gpu));
     int st = tiled ? conv_out_tiled(rt, a) : conv_out_rows(rt, a);
     /* the decoding step (T = 1) shifted the state inside the output kernel */
     if (st || a->k == 1 || a->T == 1) return st;

@@ -10,6 +10,9 @@
 #include "ops.h"
 #include "ref/ref.h"
 
+/* the prefill kernel the cases run with (bm_op_conv1d_variant) */
+static int conv_variant = BM_CONV_AUTO;
+
 /* Runs the op and the reference over the same B x T_total inputs in chunks of the given
  * lengths (summing to T_total), comparing outputs and state after every chunk. */
 static void conv_case(bm_test_ctx *t, int B, int di, int k, size_t x_ld, int with_bias, const int *chunks, int nchunks)
@@ -47,7 +50,7 @@ static void conv_case(bm_test_ctx *t, int B, int di, int k, size_t x_ld, int wit
         char what[128];
         snprintf(what, sizeof what, "conv1d B=%d T=%d(+%d) di=%d k=%d ld=%zu%s", B, T, t0, di, k, x_ld,
                  with_bias ? " bias" : "");
-        if (bm_test_status(t, bm_op_conv1d(t->rt, &a), what)) {
+        if (bm_test_status(t, bm_op_conv1d_variant(t->rt, &a, conv_variant), what)) {
             bm_ref_conv1d(B, T, di, k, x, x_ld, w, with_bias ? bias : NULL, state, want);
             bm_test_read(t, dout, got, on * sizeof(float));
             bm_test_close(t, what, got, want, on, 1e-6);
@@ -114,7 +117,7 @@ static void conv_ref_chunking(bm_test_ctx *t, int k)
     bm_test_true(t, ok, what);
 }
 
-void test_op_conv1d(bm_test_ctx *t)
+static void conv_cases(bm_test_ctx *t)
 {
     static const int Bs[] = {1, 3};
     static const int Ts[] = {1, 2, 5, 33};
@@ -144,4 +147,11 @@ void test_op_conv1d(bm_test_ctx *t)
     bm_test_true(t, bm_op_conv1d(t->rt, &bad) == BMOJO_EINVAL, "conv1d k=0 refused");
     bad.k = 4;
     bm_test_true(t, bm_op_conv1d(t->rt, &bad) == BMOJO_EINVAL, "conv1d NULL buffers refused");
+}
+
+void test_op_conv1d(bm_test_ctx *t)
+{
+    /* every case with each prefill kernel: the automatic one, then both forced */
+    for (conv_variant = BM_CONV_AUTO; conv_variant <= BM_CONV_TILED; conv_variant++) conv_cases(t);
+    conv_variant = BM_CONV_AUTO;
 }
