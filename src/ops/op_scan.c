@@ -1,9 +1,9 @@
 /* op_scan.c — host launcher of the Mamba-1 selective scan (contract: bm_op_scan in ops.h).
  * Two kernels (rt->scan_variant: BMOJO_SCAN=auto|chunked|lanes at start-up):
  *   - lanes (cl/scan_lanes.cl): one pass over time, a work-item per (sequence, channel, group of
- *     BM_SCANL_SPL states). `auto` uses it on GPUs for T > 1 when n fits a work-group (lanes) and
- *     local memory (bm_op_scan_lanes). The chunked kernel needs two exps per (t, channel, state)
- *     and three passes to fill a GPU; this one needs one exp and one pass.
+ *     BM_SCANL_SPL states), only when forced (BMOJO_SCAN=lanes): it needs one exp per (t, channel,
+ *     state) where the chunked kernel needs two, but measured 221 us against the chunked kernel's
+ *     99 on the H200 (T 2048, di 1536, n 16; docs/performance.md) and is slower on POCL too.
  *   - chunked (cl/scan.cl): a work-item per (sequence, channel, time chunk) with the states in
  *     registers; the launcher picks the time-chunk length and work-group size from device facts
  *     (rt->lim), then enqueues either one pass (one chunk: short sequences, decoding, or enough
