@@ -275,38 +275,38 @@ static inline void bm_bmojo_mem_save(size_t gid, __global const float *memk, __g
     mem[mem_v_off + gid] = memv[(b * NC + c) * per + rest];
 }
 
-/* A decoding step's state update (T = 1, position pos0). global (BM_WG, B), local (BM_WG, 1):
- * one group per sequence, so every ordering below is a barrier inside the group.
- *  1. at a chunk start (pos0 % w == 0): the new chunk's memory into mem, from the fade ring
- *     (F(pos0): the last m_f positions), the window ring (candidates at positions >= pos0-w)
- *     and the old memory (the others: a prefix of its E(pos0-w), see the top of this file).
- *     The old rows a new row reads are never above it, so each column is rebuilt in place
- *     walking the rows downwards. Skipped mid-chunk: the memory stays as it is.
- *  2. eps of the token and the y history shift (each item owns its channels).
- *  3. the rings get the token's Kx/Vx (slot pos0 % w: position pos0-w, outside this step's
- *     window, so the attention launched next never misses it) and Kf/Vf (slot pos0 % m_f).
- *  4. the token joins the candidate list (eps and position) if it ranks in the top m_e: the
- *     entries below its rank move down one slot in blocks of the group size, top block first. */
-__kernel void bm_bmojo_step(__global const float *y, __global float *y_hist, const int d, const int k,
-                            const float16 taps,
-                            __global const float *kx, __global const float *vx, const ulong x_ld,
-                            const ulong kx_col, const ulong vx_col,
-                            __global const float *kf, __global const float *vf, const ulong f_ld,
-                            const ulong kf_col, const ulong vf_col,
-                            __global float *win_k, __global float *win_v,
-                            __global float *fade_k, __global float *fade_v,
-                            __global float *cand_eps, __global int *cand_pos,
-                            __global float *mem, const ulong mem_v_off,
-                            const int Hkv, const int dh, const int w, const int m_f, const int m_e,
-                            const int pos0)
+/* A decoding step's state update (T = 1, position pos0), in two halves so that a fused decoding
+ * step can run each beside other work (src/ops/op_bmojo.c):
+ *  pre (before the attention, which needs it; reads only what earlier tokens left):
+ *   1. at a chunk start (pos0 % w == 0): the new chunk's memory into mem, from the fade ring
+ *      (F(pos0): the last m_f positions), the window ring (candidates at positions >= pos0-w)
+ *      and the old memory (the others: a prefix of its E(pos0-w), see the top of this file).
+ *      The old rows a new row reads are never above it, so each column is rebuilt in place
+ *      walking the rows downwards. Skipped mid-chunk: the memory stays as it is.
+ *   2. the window ring gets the token's Kx/Vx (slot pos0 % w: position pos0-w, outside this
+ *      step's window and already read by 1).
+ *  post (after pre, which read the fade slot and the candidate list it changes):
+ *   3. eps of the token and the y history shift (each item owns its channels).
+ *   4. the fade ring gets the token's Kf/Vf (slot pos0 % m_f).
+ *   5. the token joins the candidate list (eps and position) if it ranks in the top m_e: the
+ *      entries below its rank move down one slot in blocks of the group size, top block first.
+ * Each half is one work-group per sequence b (lid, lsz: its items); every ordering inside a half
+ * is a barrier inside the group. post's eps is the same tree over the same group size as the
+ * prefill's bm_bmojo_innovation (BM_WG items), so both paths select the same tokens. */
+static inline void bm_bmojo_step_pre(const int b, const int lid, const int lsz,
+                                     __global const float *kx, __global const float *vx, const ulong x_ld,
+                                     const ulong kx_col, const ulong vx_col,
+                                     __global float *win_k, __global float *win_v,
+                                     __global const float *fade_k, __global const float *fade_v,
+                                     __global const float *cand_eps, __global const int *cand_pos,
+                                     __global float *mem, const ulong mem_v_off,
+                                     const int Hkv, const int dh, const int w, const int m_f, const int m_e,
+                                     const int pos0)
 {
-    __local float part[BM_BMOJO_INNOV_WG];
-    const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
-    const int b = (int)get_global_id(1);
     const int M = m_f + m_e, ncol = Hkv * dh;
-    __global float *ce = cand_eps + (size_t)b * m_e;
-    __global int *cp = cand_pos + (size_t)b * m_e;
+    __global const int *cp = cand_pos + (size_t)b * m_e;
     const int na = min(m_e, pos0); /* valid candidates */
+    (void)cand_eps;
 
     /* 1. chunk start */
     if (M > 0 && pos0 % w == 0) {
@@ -349,7 +349,30 @@ __kernel void bm_bmojo_step(__global const float *y, __global float *y_hist, con
         }
     }
 
-    /* 2. innovation and y history */
+    /* 2. window ring append (the item that read a column's old slot in 1 writes it) */
+    for (int col = lid; col < ncol; col += lsz) {
+        const int g = col / dh, x = col - g * dh;
+        const size_t o = (((size_t)b * Hkv + g) * w + pos0 % w) * dh + x;
+        win_k[o] = kx[(size_t)b * x_ld + kx_col + col];
+        win_v[o] = vx[(size_t)b * x_ld + vx_col + col];
+    }
+}
+
+static inline void bm_bmojo_step_post(const int b, const int lid, const int lsz, __local float *part,
+                                      __global const float *y, __global float *y_hist, const int d, const int k,
+                                      const float16 taps,
+                                      __global const float *kf, __global const float *vf, const ulong f_ld,
+                                      const ulong kf_col, const ulong vf_col,
+                                      __global float *fade_k, __global float *fade_v,
+                                      __global float *cand_eps, __global int *cand_pos,
+                                      const int Hkv, const int dh, const int m_f, const int m_e, const int pos0)
+{
+    const int ncol = Hkv * dh;
+    __global float *ce = cand_eps + (size_t)b * m_e;
+    __global int *cp = cand_pos + (size_t)b * m_e;
+    const int na = min(m_e, pos0); /* valid candidates */
+
+    /* 3. innovation and y history */
     float c[16];
     vstore16(taps, 0, c);
     float sum = 0.0f;
@@ -363,23 +386,18 @@ __kernel void bm_bmojo_step(__global const float *y, __global float *y_hist, con
         h[(size_t)(k - 1) * d] = yt;
     }
 
-    /* 3. ring appends */
-    for (int col = lid; col < ncol; col += lsz) {
-        const int g = col / dh, x = col - g * dh;
-        const size_t o = (((size_t)b * Hkv + g) * w + pos0 % w) * dh + x;
-        win_k[o] = kx[(size_t)b * x_ld + kx_col + col];
-        win_v[o] = vx[(size_t)b * x_ld + vx_col + col];
-        if (m_f > 0) {
+    /* 4. fade ring append */
+    if (m_f > 0)
+        for (int col = lid; col < ncol; col += lsz) {
+            const int g = col / dh, x = col - g * dh;
             const size_t of = (((size_t)b * Hkv + g) * m_f + pos0 % m_f) * dh + x;
             fade_k[of] = kf[(size_t)b * f_ld + kf_col + col];
             fade_v[of] = vf[(size_t)b * f_ld + vf_col + col];
         }
-    }
 
-    /* 4. candidate list */
+    /* 5. candidate list */
     if (m_e > 0) {
         const float eps = bm_bmojo_group_sum(part, sum);
-        barrier(CLK_GLOBAL_MEM_FENCE); /* step 1 has read the list */
         const int r = bm_bmojo_count_better(ce, cp, na, eps, pos0);
         barrier(CLK_GLOBAL_MEM_FENCE); /* everyone has its rank before the list moves */
         const int n = min(na, m_e - 1) - r; /* entries r .. r+n-1 move to r+1 .. r+n */
@@ -403,4 +421,28 @@ __kernel void bm_bmojo_step(__global const float *y, __global float *y_hist, con
             cp[r] = pos0;
         }
     }
+}
+
+/* The whole update in one launch: global (BM_WG, B), local (BM_WG, 1). */
+__kernel void bm_bmojo_step(__global const float *y, __global float *y_hist, const int d, const int k,
+                            const float16 taps,
+                            __global const float *kx, __global const float *vx, const ulong x_ld,
+                            const ulong kx_col, const ulong vx_col,
+                            __global const float *kf, __global const float *vf, const ulong f_ld,
+                            const ulong kf_col, const ulong vf_col,
+                            __global float *win_k, __global float *win_v,
+                            __global float *fade_k, __global float *fade_v,
+                            __global float *cand_eps, __global int *cand_pos,
+                            __global float *mem, const ulong mem_v_off,
+                            const int Hkv, const int dh, const int w, const int m_f, const int m_e,
+                            const int pos0)
+{
+    __local float part[BM_BMOJO_INNOV_WG];
+    const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    const int b = (int)get_global_id(1);
+    bm_bmojo_step_pre(b, lid, lsz, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, fade_k, fade_v, cand_eps, cand_pos, mem,
+                      mem_v_off, Hkv, dh, w, m_f, m_e, pos0);
+    barrier(CLK_GLOBAL_MEM_FENCE); /* pre has read the candidate list and the fade slot */
+    bm_bmojo_step_post(b, lid, lsz, part, y, y_hist, d, k, taps, kf, vf, f_ld, kf_col, vf_col, fade_k, fade_v,
+                       cand_eps, cand_pos, Hkv, dh, m_f, m_e, pos0);
 }
