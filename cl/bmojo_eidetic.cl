@@ -446,3 +446,31 @@ __kernel void bm_bmojo_step(__global const float *y, __global float *y_hist, con
     bm_bmojo_step_post(b, lid, lsz, part, y, y_hist, d, k, taps, kf, vf, f_ld, kf_col, vf_col, fade_k, fade_v,
                        cand_eps, cand_pos, Hkv, dh, m_f, m_e, pos0);
 }
+
+/* Decoding fusion (B'MOJO sublayer, T = 1): the Mamba scan step (cl/scan.cl) and the B'MOJO
+ * pre-attention state update in one launch. They touch disjoint buffers, and the attention that
+ * needs both comes in a later launch. Groups x < G run the scan step's channel groups, group x == G
+ * the pre half of bm_bmojo_step for sequence y. global ((G + 1) * L, B), local (L, 1). */
+__kernel void bm_scan_step_bmojo_pre(int di, int n, int R, __global const float *u,
+                                     __global const float *bc, uint bc_ld, uint b_col, uint c_col,
+                                     __global const float *Wdt, __global const float *dt_bias,
+                                     __global const float *A, __global const float *Dv,
+                                     __global const float *z, uint z_ld, uint z_col,
+                                     __global float *state, __global float *y, __local float *part,
+                                     __global const float *kx, __global const float *vx, const ulong x_ld,
+                                     const ulong kx_col, const ulong vx_col,
+                                     __global float *win_k, __global float *win_v,
+                                     __global const float *fade_k, __global const float *fade_v,
+                                     __global const float *cand_eps, __global const int *cand_pos,
+                                     __global float *mem, const ulong mem_v_off,
+                                     const int Hkv, const int dh, const int w, const int m_f, const int m_e,
+                                     const int pos0)
+{
+    const int g = (int)get_group_id(0), G = (int)get_num_groups(0) - 1, b = (int)get_group_id(1);
+    if (g < G)
+        bm_scan_step_body(g, b, di, n, R, u, bc, bc_ld, b_col, c_col, Wdt, dt_bias, A, Dv, z, z_ld, z_col, state, y,
+                          part);
+    else
+        bm_bmojo_step_pre(b, (int)get_local_id(0), (int)get_local_size(0), kx, vx, x_ld, kx_col, vx_col, win_k, win_v,
+                          fade_k, fade_v, cand_eps, cand_pos, mem, mem_v_off, Hkv, dh, w, m_f, m_e, pos0);
+}

@@ -240,3 +240,33 @@ __kernel void bm_gemv4_conv(const int M, const int N, const int K,
     bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, N, C, 0, 0,
                   conv_di, conv_k, conv_w, conv_b, conv_has_bias, conv_state, conv_u);
 }
+
+/* Decoding fusion (B'MOJO sublayer, T = 1): o_proj (x += att Wo^T, the residual as beta 1) and the
+ * post-attention half of the B'MOJO state update (cl/bmojo_eidetic.cl: innovation, fade append,
+ * candidate list) in one launch; they touch disjoint buffers. Groups x >= ceil(N / NB) run the
+ * post half for sequence x - ceil(N / NB). Launched with BM_WG items per group: the post half's eps
+ * is a tree over the group, which must be the prefill's (bm_bmojo_innovation) to select the same
+ * tokens. */
+__kernel void bm_gemv4_bmojo_post(const int M, const int N, const int K,
+                                  __global const float *A, const ulong a_off, const ulong lda,
+                                  __global const float *W, const ulong w_off, const ulong ldw,
+                                  const float beta, __global float *C, const ulong c_off, const ulong ldc,
+                                  const int mode, __global const float *nw, const float eps, const ulong u_col,
+                                  __local float *red,
+                                  __global const float *y, __global float *y_hist, const int d, const int k,
+                                  const float16 taps,
+                                  __global const float *kf, __global const float *vf, const ulong f_ld,
+                                  const ulong kf_col, const ulong vf_col,
+                                  __global float *fade_k, __global float *fade_v,
+                                  __global float *cand_eps, __global int *cand_pos,
+                                  const int Hkv, const int dh, const int m_f, const int m_e, const int pos0)
+{
+    __local float part[BM_BMOJO_INNOV_WG];
+    const int G = (N + BM_GEMV4_NB - 1) / BM_GEMV4_NB, g = (int)get_group_id(0);
+    if (g < G)
+        bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, N, C, 0,
+                      0, 0, 1, W, W, 0, C, C);
+    else
+        bm_bmojo_step_post(g - G, (int)get_local_id(0), (int)get_local_size(0), part, y, y_hist, d, k, taps, kf, vf,
+                           f_ld, kf_col, vf_col, fade_k, fade_v, cand_eps, cand_pos, Hkv, dh, m_f, m_e, pos0);
+}

@@ -330,16 +330,18 @@ __kernel void bm_scan_chunk_combine(int di, int n, int B, int nchunks, __global 
 #ifndef BM_SCAN_STEP_QPC
 #define BM_SCAN_STEP_QPC 4 /* work-items per channel (a power of two dividing L) */
 #endif
-__kernel void bm_scan_step(int di, int n, int R, __global const float *u,
-                           __global const float *bc, uint bc_ld, uint b_col, uint c_col,
-                           __global const float *Wdt, __global const float *dt_bias,
-                           __global const float *A, __global const float *Dv,
-                           __global const float *z, uint z_ld, uint z_col,
-                           __global float *state, __global float *y, __local float *part)
+/* The step for the channels of group `group` of sequence b (also run by the fused B'MOJO launch,
+ * cl/bmojo_eidetic.cl). */
+static inline void bm_scan_step_body(const int group, const int b, int di, int n, int R, __global const float *u,
+                                     __global const float *bc, uint bc_ld, uint b_col, uint c_col,
+                                     __global const float *Wdt, __global const float *dt_bias,
+                                     __global const float *A, __global const float *Dv,
+                                     __global const float *z, uint z_ld, uint z_col,
+                                     __global float *state, __global float *y, __local float *part)
 {
-    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), b = (int)get_global_id(1);
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int q = lid % BM_SCAN_STEP_QPC, CH = L / BM_SCAN_STEP_QPC;
-    const int c = (int)get_group_id(0) * CH + lid / BM_SCAN_STEP_QPC, cc = min(c, di - 1);
+    const int c = group * CH + lid / BM_SCAN_STEP_QPC, cc = min(c, di - 1);
     __global const float *row = bc + (size_t)b * bc_ld;
     __global const float *wr = Wdt + (size_t)cc * (size_t)R;
     const int rq = (R + BM_SCAN_STEP_QPC - 1) / BM_SCAN_STEP_QPC, r0 = q * rq, r1 = min(R, r0 + rq);
@@ -369,4 +371,15 @@ __kernel void bm_scan_step(int di, int n, int R, __global const float *u,
         const float zc = z[(size_t)b * z_ld + z_col + c];
         y[(size_t)b * di + c] = (yc + Dv[c] * uc) * bm_silu(zc);
     }
+}
+
+__kernel void bm_scan_step(int di, int n, int R, __global const float *u,
+                           __global const float *bc, uint bc_ld, uint b_col, uint c_col,
+                           __global const float *Wdt, __global const float *dt_bias,
+                           __global const float *A, __global const float *Dv,
+                           __global const float *z, uint z_ld, uint z_col,
+                           __global float *state, __global float *y, __local float *part)
+{
+    bm_scan_step_body((int)get_group_id(0), (int)get_global_id(1), di, n, R, u, bc, bc_ld, b_col, c_col, Wdt, dt_bias,
+                      A, Dv, z, z_ld, z_col, state, y, part);
 }

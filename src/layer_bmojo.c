@@ -60,17 +60,26 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
     int st = bm_layer_mamba_in_proj(m, s, i, T, in, hld, &conv_done);
     const size_t di = (size_t)m->cfg.layers[i].mamba.d_inner, kv = 2 * G * dh;
     bm_gemv_input ys = {.mode = BM_GEMV_PLAIN, .A = ws->ys, .a_off = 0, .lda = di};
+    bm_bmojo_args a;
+    mix_args(m, s, i, T, &a);
+    bm_scan_args step = {.B = s->B, .T = T, .dt_proj = w->dt_proj};
     if (T == 1 && w->out_kv_rows == kv && N <= BM_GEMV_MAX_ROWS && bm_op_gemv_fused_ok(rt, &ys, N, di, 0, di)) {
-        /* decoding: y and Kf | Vf from one GEMV over out_proj's folded rows (see weights.c) */
-        if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, NULL, 0.0f);
+        /* decoding: y and Kf | Vf from one GEMV over out_proj's folded rows (see weights.c); and,
+         * when it applies, the B'MOJO state update rides on the scan step's and o_proj's launches
+         * (bm_bmojo_decode_*): 6 launches for the sublayer instead of 8 */
+        const int fused = bm_bmojo_decode_fused_ok(rt, &a, &step);
+        if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, NULL, 0.0f, fused ? &a : NULL);
         if (!st) st = bm_op_gemv_split(rt, &ys, N, d + kv, di, w->out_proj, 0, di, ws->y, 0, d, d, ws->kvf, 0, kv);
+        if (fused) {
+            if (!st) st = bm_bmojo_decode_attention(rt, &a);
+            if (!st) st = bm_bmojo_decode_out_post(rt, &a, w->wo, ws->x, d);
+            return st;
+        }
     } else {
-        if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, ws->y, 0.0f);
+        if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, ws->y, 0.0f, NULL);
         /* Kf | Vf = y [Wk | Wv]^T: the k and v rows start at row 2*di + H*dh of the fused weight */
         if (!st) st = bm_gemm(rt, N, kv, d, ws->y, 0, d, w->in_proj, (di2 + H * dh) * d, d, 0.0f, ws->kvf, 0, kv);
     }
-    bm_bmojo_args a;
-    mix_args(m, s, i, T, &a);
     if (!st) st = ensure_scratch(s, bm_bmojo_scratch_bytes(&a));
     if (!st) st = bm_bmojo_mix(rt, &a, ws->mix_scratch);
     if (!st) st = bm_gemm(rt, N, d, H * dh, ws->att, 0, H * dh, w->wo, 0, H * dh, 1.0f, ws->x, 0, d);

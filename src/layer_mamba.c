@@ -13,7 +13,7 @@ int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
     size_t di2 = 2 * (size_t)m->cfg.layers[i].mamba.d_inner;
     int conv_done = 0;
     int st = bm_layer_mamba_in_proj(m, s, i, T, in, di2, &conv_done);
-    return st ? st : bm_layer_mamba_mixer(m, s, i, T, di2, conv_done, out, beta);
+    return st ? st : bm_layer_mamba_mixer(m, s, i, T, di2, conv_done, out, beta, NULL);
 }
 
 int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in, size_t ncols, int *conv_done)
@@ -33,7 +33,8 @@ int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, const bm_gemv
     return bm_gemm_in(m->rt, in, N, ncols, d, w->in_proj, 0, d, 0.0f, s->ws.xz, 0, ncols);
 }
 
-int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, int conv_done, cl_mem out, float beta)
+int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, int conv_done, cl_mem out, float beta,
+                         const bm_bmojo_args *bmojo_pre)
 {
     bm_rt *rt = m->rt;
     const bm_mamba_cfg *c = &m->cfg.layers[i].mamba;
@@ -61,7 +62,7 @@ int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, i
                        .dt_bias = w->dt_bias, .A = w->A, .bc = ws->xdbl, .bc_ld = xd, .b_col = R, .c_col = R + n,
                        .D = w->D, .z = ws->xz, .z_ld = xz_ld, .z_col = di, .state = ls->ssm, .y = ws->ys,
                        .dt_proj = w->dt_proj, .dt_rank = (int)R};
-    if (!st) st = bm_op_scan(rt, &sa);
+    if (!st) st = bmojo_pre ? bm_bmojo_decode_scan_pre(rt, &sa, bmojo_pre) : bm_op_scan(rt, &sa);
     if (!st && out) st = bm_gemm(rt, N, d, di, ws->ys, 0, di, w->out_proj, 0, di, beta, out, 0, d);
     if (!st && out && w->out_proj_b) st = bm_op_bias_add(rt, out, d, w->out_proj_b, (int)N, (int)d);
     return st;

@@ -19,8 +19,11 @@ int bm_layer_mamba(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
 int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in, size_t ncols, int *conv_done);
 /* The rest after in_proj: its output is already in s->ws.xz with leading dimension xz_ld (x in
  * columns 0..di-1, z in di..2*di-1); conv_done: the conv step already ran (see above). out NULL:
- * stop at the gated scan output s->ws.ys (the caller applies out_proj). */
-int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, int conv_done, cl_mem out, float beta);
+ * stop at the gated scan output s->ws.ys (the caller applies out_proj). bmojo_pre (B'MOJO decoding,
+ * see bm_bmojo_decode_fused_ok): the scan step's launch also runs that sublayer's pre-attention
+ * state update. */
+int bm_layer_mamba_mixer(bm_model *m, bm_state *s, int i, int T, size_t xz_ld, int conv_done, cl_mem out, float beta,
+                         const bm_bmojo_args *bmojo_pre);
 int bm_layer_attention(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
 int bm_layer_mlp(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
 int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);

@@ -142,6 +142,17 @@ int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
  * C2 at column n - n_split (c2_off, ldc2): one launch for two activations. */
 int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
                      size_t ldw, cl_mem C, size_t c_off, size_t ldc, size_t n_split, cl_mem C2, size_t c2_off, size_t ldc2);
+/* A launch that runs the float4 GEMV and another job in extra work-groups: `kernel` starts with
+ * bm_gemv4's 18 parameters; set_args sets the rest from index `first`; extra_groups groups follow
+ * the GEMV's; L (0: the GEMV's own choice) fixes the items per group. M <= 8, float4-aligned. */
+typedef struct {
+    const char *kernel;
+    size_t extra_groups, L;
+    int (*set_args)(cl_kernel k, cl_uint first, void *ctx);
+    void *ctx;
+} bm_gemv_fused;
+int bm_op_gemv_fused(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                     size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_fused *fused);
 /* bm_gemm with a bm_gemv_input: a plain input goes through bm_gemm (CLBlast or the skinny kernel);
  * a transformed one needs M <= 8 rows (the skinny kernel), else BMOJO_EINVAL. */
 int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off, size_t ldw,

@@ -85,4 +85,19 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch);
  * The environment variable BMOJO_BMOJO_SPLIT=N replaces the prefill's automatic choice. */
 int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int nsplit);
 
+/* A decoding step (T = 1) of a B'MOJO sublayer fused with the launches around it (GPUs:
+ * rt->fuse_decode), 3 launches instead of 4 + the step:
+ *   bm_bmojo_decode_scan_pre  the Mamba scan step (sa, dt_proj fused) and the state update the
+ *                             attention needs (chunk-start memory, window append) in one launch;
+ *   bm_bmojo_decode_attention the attention over [memory | window] (+ the combine of its key
+ *                             splits), writing a->out;
+ *   bm_bmojo_decode_out_post  x += a->out Wo^T (wo [d, H*dh], x [B, x_ld]) and the rest of the state
+ *                             update (innovation, fade append, candidate list; needs a->y and
+ *                             Kf|Vf) in one launch.
+ * Together they do what bm_bmojo_mix does for T = 1 plus the o_proj GEMM. */
+int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_args *sa);
+int bm_bmojo_decode_scan_pre(bm_rt *rt, const bm_scan_args *sa, const bm_bmojo_args *a);
+int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a);
+int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_mem x, size_t x_ld);
+
 #endif

@@ -10,6 +10,7 @@
  * in the runtime's scratch slot 0, plus a combine launch: see bmojo_auto_split). */
 #include "ops.h"
 #include "ops_bmojo.h"
+#include "ops/op_scan.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -497,6 +498,108 @@ static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
     size_t g[2] = {rt->lim.wg, (size_t)a->B}, l[2] = {rt->lim.wg, 1};
     if ((st = bm_launch(rt, kn, "bm_bmojo_step", 2, g, l))) return st;
     return bmojo_attention(rt, a, a->mem, 0, mv, 1, nsplit);
+}
+
+/* ---- Decoding fused with the rest of the sublayer (bm_bmojo_decode_*, ops_bmojo.h) ---- */
+
+/* Arguments of bm_bmojo_step_pre after `first` (bm_scan_step_bmojo_pre). */
+static cl_int set_pre_args(cl_kernel k, cl_uint first, const bm_bmojo_args *a)
+{
+    cl_int cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e, cpos0 = (cl_int)a->pos0, err = 0;
+    cl_ulong x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col, mv = bmojo_mem_v_off(a);
+    cl_uint i = first;
+    err |= BM_ARG(k, i++, a->kx);
+    err |= BM_ARG(k, i++, a->vx);
+    err |= BM_ARG(k, i++, x_ld);
+    err |= BM_ARG(k, i++, kx_col);
+    err |= BM_ARG(k, i++, vx_col);
+    err |= BM_ARG(k, i++, a->win_k);
+    err |= BM_ARG(k, i++, a->win_v);
+    err |= BM_ARG(k, i++, a->fade_k);
+    err |= BM_ARG(k, i++, a->fade_v);
+    err |= BM_ARG(k, i++, a->cand_eps);
+    err |= BM_ARG(k, i++, a->cand_pos);
+    err |= BM_ARG(k, i++, a->mem);
+    err |= BM_ARG(k, i++, mv);
+    err |= BM_ARG(k, i++, cHkv);
+    err |= BM_ARG(k, i++, cdh);
+    err |= BM_ARG(k, i++, cw);
+    err |= BM_ARG(k, i++, cmf);
+    err |= BM_ARG(k, i++, cme);
+    err |= BM_ARG(k, i++, cpos0);
+    return err;
+}
+
+/* Arguments of bm_bmojo_step_post after `first` (bm_gemv4_bmojo_post); ctx is the bm_bmojo_args. */
+static int set_post_args(cl_kernel k, cl_uint first, void *ctx)
+{
+    const bm_bmojo_args *a = ctx;
+    cl_float16 taps;
+    bmojo_taps(a, &taps);
+    cl_int cd = a->d, ck = a->n_taps, cHkv = a->Hkv, cdh = a->dh, cmf = a->m_f, cme = a->m_e;
+    cl_int cpos0 = (cl_int)a->pos0, err = 0;
+    cl_ulong f_ld = a->f_ld, kf_col = a->kf_col, vf_col = a->vf_col;
+    cl_uint i = first;
+    err |= BM_ARG(k, i++, a->y);
+    err |= BM_ARG(k, i++, a->y_hist);
+    err |= BM_ARG(k, i++, cd);
+    err |= BM_ARG(k, i++, ck);
+    err |= BM_ARG(k, i++, taps);
+    err |= BM_ARG(k, i++, a->kf);
+    err |= BM_ARG(k, i++, a->vf);
+    err |= BM_ARG(k, i++, f_ld);
+    err |= BM_ARG(k, i++, kf_col);
+    err |= BM_ARG(k, i++, vf_col);
+    err |= BM_ARG(k, i++, a->fade_k);
+    err |= BM_ARG(k, i++, a->fade_v);
+    err |= BM_ARG(k, i++, a->cand_eps);
+    err |= BM_ARG(k, i++, a->cand_pos);
+    err |= BM_ARG(k, i++, cHkv);
+    err |= BM_ARG(k, i++, cdh);
+    err |= BM_ARG(k, i++, cmf);
+    err |= BM_ARG(k, i++, cme);
+    err |= BM_ARG(k, i++, cpos0);
+    return bm_args_check(err, "bm_gemv4_bmojo_post");
+}
+
+int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_args *sa)
+{
+    if (!rt || !a || !sa || !rt->fuse_decode || a->T != 1 || sa->T != 1 || a->B != sa->B || a->B > BM_GEMV_MAX_ROWS ||
+        !sa->dt_proj || bmojo_check(a))
+        return 0;
+    bm_gemv_input att = {BM_GEMV_PLAIN, a->out, 0, a->out_ld, NULL, 0.0f, 0};
+    return bm_op_gemv_fused_ok(rt, &att, (size_t)a->B, (size_t)a->H * a->dh, 0, (size_t)a->H * a->dh);
+}
+
+int bm_bmojo_decode_scan_pre(bm_rt *rt, const bm_scan_args *sa, const bm_bmojo_args *a)
+{
+    if (!bm_bmojo_decode_fused_ok(rt, a, sa))
+        return bm_fail(BMOJO_EINVAL, "bmojo decode: the fused scan step does not apply (check bm_bmojo_decode_fused_ok)");
+    cl_kernel k = bm_kernel(rt, "bm_scan_step_bmojo_pre");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "bmojo decode");
+    size_t g[2], l[2];
+    int st = bm_scan_step_setup(rt, k, sa, g, l);
+    if (!st) st = bm_args_check(set_pre_args(k, 18, a), "bm_scan_step_bmojo_pre");
+    g[0] += l[0]; /* one more group: the pre-attention state update of sequence get_group_id(1) */
+    if (!st) st = bm_launch(rt, k, "bm_scan_step_bmojo_pre", 2, g, l);
+    return st;
+}
+
+int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a)
+{
+    int st = bmojo_check(a);
+    if (st) return st;
+    if (a->T != 1) return bm_fail(BMOJO_EINVAL, "bmojo decode: attention of %d tokens (decoding is 1)", a->T);
+    return bmojo_attention(rt, a, a->mem, 0, bmojo_mem_v_off(a), 1, 0);
+}
+
+int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_mem x, size_t x_ld)
+{
+    const size_t hd = (size_t)a->H * a->dh;
+    bm_gemv_input att = {BM_GEMV_PLAIN, a->out, 0, a->out_ld, NULL, 0.0f, 0};
+    /* BM_WG items per group: the post half's eps tree must match the prefill's */
+    bm_gemv_fused f = {"bm_gemv4_bmojo_post", (size_t)a->B, rt->lim.wg, set_post_args, (void *)a};
+    return bm_op_gemv_fused(rt, &att, (size_t)a->B, (size_t)a->d, hd, wo, 0, hd, 1.0f, x, 0, x_ld, &f);
 }
 
 int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch) { return bm_bmojo_mix_nsplit(rt, a, scratch, 0); }

@@ -37,7 +37,7 @@ typedef struct {
  * the conv epilogue (bm_gemv4_conv) or the split output (bm_gemv4_split). */
 static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
                        size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv,
-                       const gemv_split *split)
+                       const gemv_split *split, const bm_gemv_fused *fused)
 {
     cl_mem A = in ? in->A : NULL;
     size_t a_off = in ? in->a_off : 0, lda = in ? in->lda : 0;
@@ -60,7 +60,14 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
                        "bm_op_gemv_fused_ok) or a bad second output", M, N, K, split ? split->n_split : 0);
     if (split && ldc < split->n_split)
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv_split: ldc %zu < split column %zu", ldc, split->n_split);
-    const char *name = conv ? "bm_gemv4_conv" : split ? "bm_gemv4_split" : vec4 ? "bm_gemv4" : "bm_gemv";
+    if (fused && (!vec4 || M > GEMV_MAX_M || !fused->kernel || !fused->set_args))
+        return bm_fail(BMOJO_EINVAL, "bm_op_gemv_fused M=%zu N=%zu K=%zu: not supported here (check "
+                       "bm_op_gemv_fused_ok) or no kernel", M, N, K);
+    const char *name = fused  ? fused->kernel
+                       : conv ? "bm_gemv4_conv"
+                       : split ? "bm_gemv4_split"
+                       : vec4  ? "bm_gemv4"
+                               : "bm_gemv";
     const size_t NB = vec4 ? (size_t)rt->gemv4_nb : GEMV_NB; /* the runtime compiles BM_GEMV4_NB in */
     cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "gemv");
@@ -74,6 +81,7 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
     const size_t groups = (N + NB - 1) / NB, cu = rt->lim.compute_units ? rt->lim.compute_units : 1;
     if (rt->lim.is_gpu && vec4 && groups < 2 * cu) L = K / 4 >= 256 ? 256 : 128;
     if (rt->gemv_wg > 0) L = (size_t)rt->gemv_wg; /* BMOJO_GEMV_WG, for measurements */
+    if (fused && fused->L) L = fused->L;
     if (L > rt->lim.wg) L = rt->lim.wg;
     while (L > 1 && GEMV_MAX_M * NB * L * sizeof(float) > rt->lim.local_mem / 2) L /= 2;
     for (size_t m0 = 0; m0 < M; m0 += GEMV_MAX_M) {
@@ -99,8 +107,9 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
             cl_ulong o2 = split->c2_off + m0 * split->ldc2, l2 = split->ldc2;
             err |= BM_ARG(k, 18, ns) | BM_ARG(k, 19, split->C2) | BM_ARG(k, 20, o2) | BM_ARG(k, 21, l2);
         }
+        if (fused && fused->set_args(k, 18, fused->ctx)) return bm_fail_context(BMOJO_EOPENCL, "%s", name);
         int st = bm_args_check(err, name);
-        size_t global = (N + NB - 1) / NB * L;
+        size_t global = ((N + NB - 1) / NB + (fused ? fused->extra_groups : 0)) * L;
         if (!st) st = bm_launch(rt, k, name, 1, &global, &L);
         if (st) return st;
     }
@@ -110,7 +119,7 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
 int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
                   size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
-    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc, NULL, NULL);
+    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc, NULL, NULL, NULL);
 }
 
 int bm_op_gemv_fused_ok(const bm_rt *rt, const bm_gemv_input *in, size_t M, size_t K, size_t w_off, size_t ldw)
@@ -122,12 +131,19 @@ int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
                        size_t ldw, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv)
 {
     if (!conv) return bm_fail(BMOJO_EINVAL, "bm_op_gemv_in_conv: NULL conv arguments");
-    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, conv, NULL);
+    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, conv, NULL, NULL);
 }
 
 int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
                      size_t ldw, cl_mem C, size_t c_off, size_t ldc, size_t n_split, cl_mem C2, size_t c2_off, size_t ldc2)
 {
     gemv_split sp = {n_split, C2, c2_off, ldc2};
-    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, NULL, &sp);
+    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, NULL, &sp, NULL);
+}
+
+int bm_op_gemv_fused(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+                     size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_fused *fused)
+{
+    if (!fused) return bm_fail(BMOJO_EINVAL, "bm_op_gemv_fused: NULL fused launch");
+    return gemv_launch(rt, in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc, NULL, NULL, fused);
 }

@@ -107,6 +107,14 @@ static int scan_step_fused(bm_rt *rt, const bm_scan_args *a)
 {
     cl_kernel k = bm_kernel(rt, "bm_scan_step");
     if (!k) return bm_fail_context(BMOJO_EBUILD, "scan step");
+    size_t g[2], l[2];
+    int st = bm_scan_step_setup(rt, k, a, g, l);
+    if (!st) st = bm_launch(rt, k, "bm_scan_step", 2, g, l);
+    return st;
+}
+
+int bm_scan_step_setup(bm_rt *rt, cl_kernel k, const bm_scan_args *a, size_t global[2], size_t local[2])
+{
     cl_int di = a->di, n = a->n, R = a->dt_rank;
     cl_uint bc_ld = (cl_uint)a->bc_ld, b_col = (cl_uint)a->b_col, c_col = (cl_uint)a->c_col;
     cl_uint z_ld = (cl_uint)a->z_ld, z_col = (cl_uint)a->z_col;
@@ -123,11 +131,12 @@ static int scan_step_fused(bm_rt *rt, const bm_scan_args *a)
     if (wg < SCAN_STEP_QPC)
         return bm_fail(BMOJO_EUNSUPPORTED, "scan step: work-groups of %zu items are fewer than %d", wg, SCAN_STEP_QPC);
     err |= BM_ARG_LOCAL(k, 17, wg * sizeof(float));
-    int st = bm_args_check(err, "bm_scan_step");
     const size_t per_group = wg / SCAN_STEP_QPC;
-    size_t g[2] = {((size_t)a->di + per_group - 1) / per_group * wg, (size_t)a->B}, l[2] = {wg, 1};
-    if (!st) st = bm_launch(rt, k, "bm_scan_step", 2, g, l);
-    return st;
+    global[0] = ((size_t)a->di + per_group - 1) / per_group * wg;
+    global[1] = (size_t)a->B;
+    local[0] = wg;
+    local[1] = 1;
+    return bm_args_check(err, "bm_scan_step");
 }
 
 /* The lanes kernel's compile-time states per work-item and tile length (BM_SCANL_SPL and

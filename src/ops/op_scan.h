@@ -9,6 +9,11 @@
 /* The time-chunk length bm_op_scan uses for these sizes on this device (T means one pass). */
 int bm_scan_chunk_len(const bm_rt *rt, int B, int di, int T);
 
+/* Sets arguments 0..17 of a kernel that starts with bm_scan_step's parameters (the step itself,
+ * or a fused launch that appends its own after them) for the decoding step of a (T = 1, dt_proj
+ * given; the caller has checked the arguments), and gives its launch shape. */
+int bm_scan_step_setup(bm_rt *rt, cl_kernel k, const bm_scan_args *a, size_t global[2], size_t local[2]);
+
 /* bm_op_scan with chunk length L (L <= 0: the automatic choice; L >= T: single pass). */
 int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L);
 
