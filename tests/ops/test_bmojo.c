@@ -5,7 +5,10 @@
  * and guard bytes after every state buffer must be untouched (state never outgrows its layout).
  * m_f = m_e = 0 is also checked against plain windowed attention (bm_ref_attention). The
  * attention's split over keys is forced with several split counts, for decoding
- * (bmt_split_case) and for prefill pieces of awkward lengths (bmt_prefill_split_case). */
+ * (bmt_split_case) and for prefill pieces of awkward lengths (bmt_prefill_split_case). The fused
+ * decoding launches (bm_bmojo_decode_*: the state update split around the attention and riding
+ * on the scan step's and o_proj's launches) are fed token by token the same way
+ * (bmt_fused_case). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +172,69 @@ static void bmt_state_compare(bm_test_ctx *t, const char *what, bmt_state *S)
 
 /* Feeds the sequence in pieces (lengths summing to c->T) through both the kernel path and the
  * reference; compares every piece's state, then o of all positions with the definition. */
+/* When set, bmt_run_split feeds single tokens through the fused decoding launches
+ * (bm_bmojo_decode_*) instead of bm_bmojo_mix: see bmt_fused_step. */
+static int bmt_fused;
+
+/* One token through the fused decoding launches: the scan step of a small Mamba problem shares
+ * the first launch (its y and state are checked against bm_ref_scan: the extra group must not
+ * disturb the scan's groups), then the attention, then o_proj (x += out Wo^T, checked against
+ * bm_ref_gemm on the kernel's own attention output) with the rest of the state update. The caller
+ * checks the attention output and the state as for bm_bmojo_mix. Returns 1 when the calls ran. */
+static int bmt_fused_step(bm_test_ctx *t, bm_bmojo_args *a, const char *what)
+{
+    const int B = a->B, di = 37, n = 3, R = 2, HD = a->H * a->dh;
+    const size_t bc_ld = (size_t)R + 2 * n + 1, z_ld = (size_t)di + 2, d = (size_t)a->d;
+    float *u = bm_test_alloc(sizeof(float) * B * di), *bc = bm_test_alloc(sizeof(float) * B * bc_ld);
+    float *W = bm_test_alloc(sizeof(float) * di * R), *bias = bm_test_alloc(sizeof(float) * di);
+    float *A = bm_test_alloc(sizeof(float) * di * n), *Dv = bm_test_alloc(sizeof(float) * di);
+    float *z = bm_test_alloc(sizeof(float) * B * z_ld), *st = bm_test_alloc(sizeof(float) * B * di * n);
+    float *dt = bm_test_alloc(sizeof(float) * B * di), *y = bm_test_alloc(sizeof(float) * B * di);
+    float *got = bm_test_alloc(sizeof(float) * (B * di * n + B * d));
+    float *wo = bm_test_alloc(sizeof(float) * d * HD), *x = bm_test_alloc(sizeof(float) * B * d);
+    float *out = bm_test_alloc(sizeof(float) * B * a->out_ld);
+    bm_test_fill(t, u, (size_t)B * di, -1, 1);
+    bm_test_fill(t, bc, (size_t)B * bc_ld, -1, 1);
+    bm_test_fill(t, W, (size_t)di * R, -0.5f, 0.5f);
+    bm_test_fill(t, bias, di, -2, 0);
+    bm_test_fill(t, A, (size_t)di * n, -4, -0.1f);
+    bm_test_fill(t, Dv, di, 0.5f, 1.5f);
+    bm_test_fill(t, z, (size_t)B * z_ld, -2, 2);
+    bm_test_fill(t, st, (size_t)B * di * n, -1, 1);
+    bm_test_fill(t, wo, d * HD, -0.3f, 0.3f);
+    bm_test_fill(t, x, (size_t)B * d, -1, 1);
+    cl_mem du = bm_test_buffer(t, u, sizeof(float) * B * di), dbc = bm_test_buffer(t, bc, sizeof(float) * B * bc_ld);
+    cl_mem dW = bm_test_buffer(t, W, sizeof(float) * di * R), db = bm_test_buffer(t, bias, sizeof(float) * di);
+    cl_mem dA = bm_test_buffer(t, A, sizeof(float) * di * n), dD = bm_test_buffer(t, Dv, sizeof(float) * di);
+    cl_mem dz = bm_test_buffer(t, z, sizeof(float) * B * z_ld), ds = bm_test_buffer(t, st, sizeof(float) * B * di * n);
+    cl_mem dy = bm_test_buffer(t, NULL, sizeof(float) * B * di), dwo = bm_test_buffer(t, wo, sizeof(float) * d * HD);
+    cl_mem dx = bm_test_buffer(t, x, sizeof(float) * B * d);
+    bm_scan_args sa = {.B = B, .T = 1, .di = di, .n = n, .u = du, .dt = NULL, .dt_ld = (size_t)di, .dt_bias = db,
+                       .A = dA, .bc = dbc, .bc_ld = bc_ld, .b_col = (size_t)R, .c_col = (size_t)R + n, .D = dD, .z = dz,
+                       .z_ld = z_ld, .z_col = 1, .state = ds, .y = dy, .dt_proj = dW, .dt_rank = R};
+    int ok = bm_test_true(t, bm_bmojo_decode_fused_ok(t->rt, a, &sa), "bmojo fused decoding applies") &&
+             bm_test_status(t, bm_bmojo_decode_scan_pre(t->rt, &sa, a), what) &&
+             bm_test_status(t, bm_bmojo_decode_attention(t->rt, a), what) &&
+             bm_test_status(t, bm_bmojo_decode_out_post(t->rt, a, dwo, dx, d), what);
+    if (ok) {
+        bm_ref_gemm((size_t)B, (size_t)di, (size_t)R, bc, bc_ld, W, (size_t)R, 0.0f, dt, (size_t)di);
+        bm_ref_scan(B, 1, di, n, u, dt, (size_t)di, bias, A, bc, bc_ld, (size_t)R, (size_t)R + n, Dv, z, z_ld, 1, st, y);
+        bm_test_read(t, dy, got, sizeof(float) * B * di);
+        bm_test_close(t, "  fused launch: scan step y", got, y, (size_t)B * di, 1e-5);
+        bm_test_read(t, ds, got, sizeof(float) * B * di * n);
+        bm_test_close(t, "  fused launch: scan state", got, st, (size_t)B * di * n, 1e-5);
+        bm_test_read(t, a->out, out, sizeof(float) * B * a->out_ld);
+        bm_ref_gemm((size_t)B, d, (size_t)HD, out, a->out_ld, wo, (size_t)HD, 1.0f, x, d);
+        bm_test_read(t, dx, got, sizeof(float) * B * d);
+        bm_test_close(t, "  fused launch: x += out Wo^T", got, x, (size_t)B * d, 1e-5);
+    }
+    cl_mem bufs[] = {du, dbc, dW, db, dA, dD, dz, ds, dy, dwo, dx};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bm_release(bufs[i]);
+    free(u), free(bc), free(W), free(bias), free(A), free(Dv), free(z), free(st), free(dt), free(y), free(got);
+    free(wo), free(x), free(out);
+    return ok;
+}
+
 static void bmt_run_split(bm_test_ctx *t, const bmt_data *D, const int *pieces, int npieces, const char *feed,
                           int nsplit)
 {
@@ -231,8 +297,9 @@ static void bmt_run_split(bm_test_ctx *t, const bmt_data *D, const int *pieces, 
         cl_mem scr = bm_test_buffer(t, NULL, sb);
         a.y = dy; a.q = dq; a.kx = dx; a.vx = dx; a.kf = df; a.vf = df; a.out = dout;
         snprintf(what, sizeof what, "%s [%s] piece %d (pos0 %d, T %d)", c->name, feed, pi, pos0, n);
-        if (bm_test_status(t, bm_bmojo_mix_nsplit(t->rt, &a, scr, nsplit), what) &&
-            bm_test_status(t, bm_finish(t->rt), what)) {
+        const int ran = bmt_fused && n == 1 ? bmt_fused_step(t, &a, what)
+                                             : bm_test_status(t, bm_bmojo_mix_nsplit(t->rt, &a, scr, nsplit), what);
+        if (ran && bm_test_status(t, bm_finish(t->rt), what)) {
             bm_test_read(t, dout, out, sizeof(float) * (size_t)B * n * D->out_ld);
             bmt_unslice(o_dev, out, B, T, HD, D->out_ld, pos0, n);
             bmt_state_compare(t, what, &S);
@@ -444,6 +511,30 @@ static void bmt_layout_constant(bm_test_ctx *t)
                  "bmojo: state bytes = (w + m_f + (m_f+m_e)) K/V rows + cands + y history");
 }
 
+/* The fused decoding launches (on GPUs by default: rt->fuse_decode, forced here on every device):
+ * token by token from position 0 across chunk boundaries, and after a prefill piece. */
+static void bmt_fused_case(bm_test_ctx *t, const bmt_case *c)
+{
+    bmt_data D;
+    bmt_make(t, c, &D);
+    D.out_ld = (size_t)c->H * c->dh + 4; /* o_proj's float4 GEMV reads the attention output */
+    int pieces[512], np = 0;
+    for (int pos = 0; pos < c->T && np < 512; pos++) pieces[np++] = 1;
+    const int saved = t->rt->fuse_decode;
+    t->rt->fuse_decode = 1;
+    bmt_fused = 1;
+    bmt_run_split(t, &D, pieces, np, "fused decoding, token by token", 0);
+    if (c->T > c->w + 2) {
+        pieces[0] = c->w + 2;
+        np = 1;
+        for (int pos = c->w + 2; pos < c->T && np < 512; pos++) pieces[np++] = 1;
+        bmt_run_split(t, &D, pieces, np, "prefill, then fused decoding", 0);
+    }
+    bmt_fused = 0;
+    t->rt->fuse_decode = saved;
+    bmt_free(&D);
+}
+
 void test_op_bmojo(bm_test_ctx *t)
 {
     bmt_errors(t);
@@ -495,4 +586,14 @@ void test_op_bmojo(bm_test_ctx *t)
     };
     for (size_t i = 0; i < sizeof prefill_split_cases / sizeof prefill_split_cases[0]; i++)
         bmt_prefill_split_case(t, &prefill_split_cases[i]);
+    static const bmt_case fused_cases[] = {
+        /* name                   B  T   d  H  Hkv dh  w   mf me k  y           random taps */
+        {"fused basic",           2, 37, 24, 4, 2, 16, 8, 3, 5, 4, BMT_RANDOM, 0},
+        {"fused ties",            3, 37, 12, 4, 2, 16, 8, 3, 5, 4, BMT_REPEAT, 0},
+        {"fused GQA 12/4 dh64",   1, 30, 16, 12, 4, 64, 7, 3, 4, 4, BMT_RANDOM, 1},
+        {"fused w=1 m_f=0",       2, 13, 9, 4, 2, 16, 1, 0, 3, 2, BMT_RANDOM, 0},
+        {"fused m_e=0 (B'MOJO-F)",2, 25, 13, 4, 2, 16, 8, 4, 0, 4, BMT_RANDOM, 0},
+        {"fused m_f=m_e=0",       2, 21, 13, 4, 2, 16, 8, 0, 0, 4, BMT_RANDOM, 0},
+    };
+    for (size_t i = 0; i < sizeof fused_cases / sizeof fused_cases[0]; i++) bmt_fused_case(t, &fused_cases[i]);
 }
