@@ -86,10 +86,10 @@ static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, 
     return (((size_t)b * Hkv + g) * w + p % w) * dh;
 }
 
-/* global (ntiles*nsplit*BM_WG, Hkv, B), local (BM_WG, 1, 1). nsplit 1: results to out (part
- * unused); nsplit > 1: partial results to part, [nsplit, B*Hkv, rep*T, dh] then the (m, l)
- * pairs [nsplit, B*Hkv, rep*T, 2]. */
-__kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulong q_col,
+/* The work of group (grp, g, b) of bm_bmojo_attn (grp = query tile x split, g = kv head, b =
+ * sequence of B); also run by the fused decoding launch in cl/gemv.cl. */
+static inline void bm_bmojo_attn_body(const int grp, const int g, const int b, const int B,
+                            __global const float *q, const ulong q_ld, const ulong q_col,
                             __global const float *kx, __global const float *vx, const ulong x_ld,
                             const ulong kx_col, const ulong vx_col,
                             __global const float *win_k, __global const float *win_v,
@@ -103,8 +103,7 @@ __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulo
                             __local float *S, __local float *st)
 {
     const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
-    const int tile = (int)get_group_id(0) / nsplit, split = (int)get_group_id(0) - tile * nsplit;
-    const int g = (int)get_global_id(1), b = (int)get_global_id(2);
+    const int tile = grp / nsplit, split = grp - tile * nsplit;
     const int rep = H / Hkv, R = QT * rep, M = m_f + m_e;
     const int t0 = tile * QT, t1 = min(T, t0 + QT) - 1;
     const int P0 = pos0 + t0, P1 = pos0 + t1;
@@ -208,7 +207,7 @@ __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulo
         /* partial results in bm_attn_combine's layout (cl/attention.cl): unnormalized O rows
          * [nsplit, B*Hkv, rep*T, dh], then (m, l) pairs; row t*rep + (h - g*rep) of group b*Hkv+g.
          * A split that saw no key of a row leaves m = -inf there, which the combine skips. */
-        const size_t nbg = (size_t)get_num_groups(2) * Hkv, nrows = (size_t)rep * T;
+        const size_t nbg = (size_t)B * Hkv, nrows = (size_t)rep * T;
         const size_t pbase = ((size_t)split * nbg + (size_t)b * Hkv + g) * nrows;
         __global float *pstat = part + (size_t)nsplit * nbg * nrows * dh;
         for (int i = lid; i < R * dh; i += lsz) {
@@ -230,6 +229,27 @@ __kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulo
         int t = t0 + r % QT, h = g * rep + r / QT;
         if (t < T) out[((size_t)b * T + t) * out_ld + (size_t)h * dh + x] = Os[i] / lrow[r];
     }
+}
+
+/* global (ntiles*nsplit*BM_WG, Hkv, B), local (BM_WG, 1, 1). nsplit 1: results to out (part
+ * unused); nsplit > 1: partial results to part, [nsplit, B*Hkv, rep*T, dh] then the (m, l)
+ * pairs [nsplit, B*Hkv, rep*T, 2]. */
+__kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulong q_col,
+                            __global const float *kx, __global const float *vx, const ulong x_ld,
+                            const ulong kx_col, const ulong vx_col,
+                            __global const float *win_k, __global const float *win_v,
+                            __global const float *scr, const ulong memk_off, const ulong memv_off,
+                            __global float *out, const ulong out_ld,
+                            const int T, const int H, const int Hkv, const int dh, const int w,
+                            const int m_f, const int m_e, const int pos0, const int NC, const float scale,
+                            const int QT, const int KT, const int nsplit, const int KS,
+                            __global float *part,
+                            __local float *Qs, __local float *Os, __local float *Ks, __local float *Vs,
+                            __local float *S, __local float *st)
+{
+    bm_bmojo_attn_body((int)get_group_id(0), (int)get_global_id(1), (int)get_global_id(2), (int)get_num_groups(2), q,
+                       q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, T,
+                       H, Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, KT, nsplit, KS, part, Qs, Os, Ks, Vs, S, st);
 }
 
 /* Register-tiled variant (the prefill path; see the top of this file): the shared phases of

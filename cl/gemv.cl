@@ -270,3 +270,40 @@ __kernel void bm_gemv4_bmojo_post(const int M, const int N, const int K,
         bm_bmojo_step_post(g - G, (int)get_local_id(0), (int)get_local_size(0), part, y, y_hist, d, k, taps, kf, vf,
                            f_ld, kf_col, vf_col, fade_k, fade_v, cand_eps, cand_pos, Hkv, dh, m_f, m_e, pos0);
 }
+
+/* Decoding fusion (B'MOJO sublayer, T = 1): the out_proj GEMV with its two outputs (y | Kf Vf,
+ * bm_gemv4_split) and the attention over [memory | window] (bm_bmojo_attn) in one launch: neither
+ * reads what the other writes. Groups x < ceil(N / NB) are the GEMV's; the next ntiles * nsplit *
+ * Hkv * B groups are the attention's (query tile x split fastest, then kv head, then sequence),
+ * all with BM_WG items (the attention's group size). */
+__kernel void bm_gemv4_split_bmojo_attn(const int M, const int N, const int K,
+                                        __global const float *A, const ulong a_off, const ulong lda,
+                                        __global const float *W, const ulong w_off, const ulong ldw,
+                                        const float beta, __global float *C, const ulong c_off, const ulong ldc,
+                                        const int mode, __global const float *nw, const float eps, const ulong u_col,
+                                        __local float *red, const int n_split, __global float *C2, const ulong c2_off,
+                                        const ulong ldc2,
+                                        __global const float *q, const ulong q_ld, const ulong q_col,
+                                        __global const float *kx, __global const float *vx, const ulong x_ld,
+                                        const ulong kx_col, const ulong vx_col,
+                                        __global const float *win_k, __global const float *win_v,
+                                        __global const float *scr, const ulong memk_off, const ulong memv_off,
+                                        __global float *out, const ulong out_ld,
+                                        const int T, const int H, const int Hkv, const int dh, const int w,
+                                        const int m_f, const int m_e, const int pos0, const int NC, const float scale,
+                                        const int QT, const int KT, const int nsplit, const int KS,
+                                        __global float *part,
+                                        __local float *Qs, __local float *Os, __local float *Ks, __local float *Vs,
+                                        __local float *S, __local float *st, const int B, const int tiles_splits)
+{
+    const int G = (N + BM_GEMV4_NB - 1) / BM_GEMV4_NB, grp = (int)get_group_id(0);
+    if (grp < G) {
+        bm_gemv4_body(M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, n_split,
+                      C2, c2_off, ldc2, 0, 1, W, W, 0, C, C);
+        return;
+    }
+    const int i = grp - G, ts = i % tiles_splits, rest = i / tiles_splits;
+    bm_bmojo_attn_body(ts, rest % Hkv, rest / Hkv, B, q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr,
+                       memk_off, memv_off, out, out_ld, T, H, Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, KT, nsplit,
+                       KS, part, Qs, Os, Ks, Vs, S, st);
+}

@@ -69,12 +69,12 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
          * (bm_bmojo_decode_*): 6 launches for the sublayer instead of 8 */
         const int fused = bm_bmojo_decode_fused_ok(rt, &a, &step);
         if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, NULL, 0.0f, fused ? &a : NULL);
-        if (!st) st = bm_op_gemv_split(rt, &ys, N, d + kv, di, w->out_proj, 0, di, ws->y, 0, d, d, ws->kvf, 0, kv);
-        if (fused) {
-            if (!st) st = bm_bmojo_decode_attention(rt, &a);
+        if (fused) { /* the attention shares the y | Kf | Vf GEMV's launch */
+            if (!st) st = bm_bmojo_decode_kv_attention(rt, &a, &ys, di, w->out_proj, ws->y, d, ws->kvf, kv);
             if (!st) st = bm_bmojo_decode_out_post(rt, &a, w->wo, ws->x, d);
             return st;
         }
+        if (!st) st = bm_op_gemv_split(rt, &ys, N, d + kv, di, w->out_proj, 0, di, ws->y, 0, d, d, ws->kvf, 0, kv);
     } else {
         if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, ws->y, 0.0f, NULL);
         /* Kf | Vf = y [Wk | Wv]^T: the k and v rows start at row 2*di + H*dh of the fused weight */

@@ -144,10 +144,11 @@ int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, siz
                      size_t ldw, cl_mem C, size_t c_off, size_t ldc, size_t n_split, cl_mem C2, size_t c2_off, size_t ldc2);
 /* A launch that runs the float4 GEMV and another job in extra work-groups: `kernel` starts with
  * bm_gemv4's 18 parameters; set_args sets the rest from index `first`; extra_groups groups follow
- * the GEMV's; L (0: the GEMV's own choice) fixes the items per group. M <= 8, float4-aligned. */
+ * the GEMV's; L (0: the GEMV's own choice) fixes the items per group; split_at > 0: the kernel
+ * writes only columns < split_at to C (a split output, as bm_op_gemv_split). M <= 8, float4-aligned. */
 typedef struct {
     const char *kernel;
-    size_t extra_groups, L;
+    size_t extra_groups, L, split_at;
     int (*set_args)(cl_kernel k, cl_uint first, void *ctx);
     void *ctx;
 } bm_gemv_fused;

@@ -91,6 +91,9 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
  *                             attention needs (chunk-start memory, window append) in one launch;
  *   bm_bmojo_decode_attention the attention over [memory | window] (+ the combine of its key
  *                             splits), writing a->out;
+ *   bm_bmojo_decode_kv_attention  the same attention in the launch of the GEMV that gives y
+ *                             (columns < d, into y [B, d]) and Kf|Vf (the kv columns after, into
+ *                             kvf [B, kv]) from ys (K columns) and out_proj's folded rows W;
  *   bm_bmojo_decode_out_post  x += a->out Wo^T (wo [d, H*dh], x [B, x_ld]) and the rest of the state
  *                             update (innovation, fade append, candidate list; needs a->y and
  *                             Kf|Vf) in one launch.
@@ -98,6 +101,8 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
 int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_args *sa);
 int bm_bmojo_decode_scan_pre(bm_rt *rt, const bm_scan_args *sa, const bm_bmojo_args *a);
 int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a);
+int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gemv_input *ys, size_t K, cl_mem W,
+                                 cl_mem y, size_t d, cl_mem kvf, size_t kv);
 int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_mem x, size_t x_ld);
 
 #endif

@@ -365,19 +365,15 @@ static int bmojo_auto_split(const bm_rt *rt, const bm_bmojo_args *a)
     return n < 2 ? 1 : (int)n;
 }
 
-/* The attention over [memory | window]: the memory rows of the NC chunks are read from mem at
- * element offsets mk / mv (the prefill's scratch, or the state memory when decoding). Prefill
- * (T > 1) uses the tiled kernel where it suits. nsplit: key splits (0: the launcher's choice,
- * bmojo_auto_split for decoding, bmojo_prefill_split for the tiled prefill, none for the
- * generic prefill); with more than 1 the partial results go to the runtime's scratch slot 0,
- * then bm_attn_combine merges them. */
-static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
-                           int nsplit)
+/* The generic attention kernel's launch plan: tiles, key split, the partial results' buffer. */
+typedef struct {
+    int QT, KT, KS, nsplit;
+    cl_mem part;
+    size_t ntiles;
+} bmojo_attn_plan;
+
+static int bmojo_attn_plan_make(bm_rt *rt, const bm_bmojo_args *a, int nsplit, bmojo_attn_plan *p)
 {
-    if (a->T > 1) {
-        int tst = bmojo_attention_tiled(rt, a, mem, mk, mv, NC, nsplit);
-        if (tst != 1) return tst;
-    }
     if (nsplit == 0) nsplit = a->T == 1 ? bmojo_auto_split(rt, a) : 1;
     int QT = 1, KT = 1;
     size_t lbytes = bmojo_attn_tiles(rt, a, &QT, &KT);
@@ -394,15 +390,21 @@ static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulo
         int sst = bm_scratch(rt, 0, bytes, &part);
         if (sst) return bm_fail_context(sst, "bmojo mix: attention with %d key splits", nsplit);
     }
-    const size_t R = (size_t)QT * (a->H / a->Hkv);
-    cl_kernel kn = bm_kernel(rt, "bm_bmojo_attn");
-    if (!kn) return BMOJO_EBUILD;
+    *p = (bmojo_attn_plan){QT, KT, KS, nsplit, part, ((size_t)a->T + QT - 1) / QT};
+    return 0;
+}
+
+/* bm_bmojo_attn's arguments (or a fused kernel's, from index `first`). */
+static cl_int bmojo_attn_set_args(cl_kernel kn, cl_uint first, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk,
+                                  cl_ulong mv, int NC, const bmojo_attn_plan *p)
+{
+    const size_t R = (size_t)p->QT * (a->H / a->Hkv);
     cl_int cT = a->T, cH = a->H, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
-    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = QT, cKT = KT, cns = nsplit, cKS = KS, err = 0;
+    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = p->QT, cKT = p->KT, cns = p->nsplit, cKS = p->KS, err = 0;
     cl_ulong q_ld = a->q_ld, q_col = a->q_col, x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
     cl_ulong out_ld = a->out_ld;
     cl_float scale = a->scale;
-    int i = 0;
+    cl_uint i = first;
     err |= BM_ARG(kn, i++, a->q);
     err |= BM_ARG(kn, i++, q_ld);
     err |= BM_ARG(kn, i++, q_col);
@@ -432,19 +434,37 @@ static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulo
     err |= BM_ARG(kn, i++, cKT);
     err |= BM_ARG(kn, i++, cns);
     err |= BM_ARG(kn, i++, cKS);
-    err |= BM_ARG(kn, i++, part);
+    err |= BM_ARG(kn, i++, p->part);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
-    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)KT * a->dh);
-    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)KT * a->dh);
-    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * KT);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)p->KT * a->dh);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)p->KT * a->dh);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * p->KT);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * 3 * R);
-    int st = bm_args_check(err, "bm_bmojo_attn");
+    return err;
+}
+
+/* The attention over [memory | window]: the memory rows of the NC chunks are read from mem at
+ * element offsets mk / mv (the prefill's scratch, or the state memory when decoding). nsplit > 1
+ * (decoding only): bm_bmojo_attn split over the key list (groups (split, kv head, sequence)),
+ * partial results in the runtime's scratch slot 0, then bm_attn_combine. */
+static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
+                           int nsplit)
+{
+    if (a->T > 1) {
+        int tst = bmojo_attention_tiled(rt, a, mem, mk, mv, NC, nsplit);
+        if (tst != 1) return tst;
+    }
+    bmojo_attn_plan p;
+    int st = bmojo_attn_plan_make(rt, a, nsplit, &p);
     if (st) return st;
-    size_t ntiles = ((size_t)a->T + QT - 1) / QT;
-    size_t g[3] = {rt->lim.wg * ntiles * (size_t)nsplit, (size_t)a->Hkv, (size_t)a->B}, l[3] = {rt->lim.wg, 1, 1};
+    cl_kernel kn = bm_kernel(rt, "bm_bmojo_attn");
+    if (!kn) return BMOJO_EBUILD;
+    st = bm_args_check(bmojo_attn_set_args(kn, 0, a, mem, mk, mv, NC, &p), "bm_bmojo_attn");
+    if (st) return st;
+    size_t g[3] = {rt->lim.wg * p.ntiles * (size_t)p.nsplit, (size_t)a->Hkv, (size_t)a->B}, l[3] = {rt->lim.wg, 1, 1};
     if ((st = bm_launch(rt, kn, "bm_bmojo_attn", 3, g, l))) return st;
-    return nsplit > 1 ? bmojo_combine(rt, a, nsplit, part) : 0;
+    return p.nsplit > 1 ? bmojo_combine(rt, a, p.nsplit, p.part) : 0;
 }
 
 /* Decoding, T = 1: the whole state update in one launch (bm_bmojo_step: the memory rebuild at a
@@ -593,12 +613,49 @@ int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a)
     return bmojo_attention(rt, a, a->mem, 0, bmojo_mem_v_off(a), 1, 0);
 }
 
+/* The split-output GEMV's extra arguments and the attention's, for bm_gemv4_split_bmojo_attn. */
+typedef struct {
+    const bm_bmojo_args *a;
+    const bmojo_attn_plan *p;
+    cl_int n_split;
+    cl_mem C2;
+    cl_ulong ldc2;
+} kv_attn_ctx;
+
+static int set_kv_attn_args(cl_kernel k, cl_uint first, void *ctx)
+{
+    const kv_attn_ctx *c = ctx;
+    cl_ulong zero = 0;
+    cl_int B = c->a->B, ts = (cl_int)(c->p->ntiles * (size_t)c->p->nsplit);
+    cl_int err = BM_ARG(k, first, c->n_split) | BM_ARG(k, first + 1, c->C2) | BM_ARG(k, first + 2, zero) |
+                 BM_ARG(k, first + 3, c->ldc2);
+    err |= bmojo_attn_set_args(k, first + 4, c->a, c->a->mem, 0, bmojo_mem_v_off(c->a), 1, c->p);
+    err |= BM_ARG(k, first + 4 + 36, B) | BM_ARG(k, first + 4 + 37, ts);
+    return bm_args_check(err, "bm_gemv4_split_bmojo_attn");
+}
+
+int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gemv_input *ys, size_t K, cl_mem W,
+                                 cl_mem y, size_t d, cl_mem kvf, size_t kv)
+{
+    int st = bmojo_check(a);
+    if (st) return st;
+    if (a->T != 1) return bm_fail(BMOJO_EINVAL, "bmojo decode: attention of %d tokens (decoding is 1)", a->T);
+    bmojo_attn_plan p;
+    st = bmojo_attn_plan_make(rt, a, 0, &p);
+    if (st) return st;
+    kv_attn_ctx c = {a, &p, (cl_int)d, kvf, kv};
+    bm_gemv_fused f = {"bm_gemv4_split_bmojo_attn", p.ntiles * (size_t)p.nsplit * (size_t)a->Hkv * (size_t)a->B,
+                       rt->lim.wg, d, set_kv_attn_args, &c};
+    st = bm_op_gemv_fused(rt, ys, (size_t)a->B, d + kv, K, W, 0, K, 0.0f, y, 0, d, &f);
+    return !st && p.nsplit > 1 ? bmojo_combine(rt, a, p.nsplit, p.part) : st;
+}
+
 int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_mem x, size_t x_ld)
 {
     const size_t hd = (size_t)a->H * a->dh;
     bm_gemv_input att = {BM_GEMV_PLAIN, a->out, 0, a->out_ld, NULL, 0.0f, 0};
     /* BM_WG items per group: the post half's eps tree must match the prefill's */
-    bm_gemv_fused f = {"bm_gemv4_bmojo_post", (size_t)a->B, rt->lim.wg, set_post_args, (void *)a};
+    bm_gemv_fused f = {"bm_gemv4_bmojo_post", (size_t)a->B, rt->lim.wg, 0, set_post_args, (void *)a};
     return bm_op_gemv_fused(rt, &att, (size_t)a->B, (size_t)a->d, hd, wo, 0, hd, 1.0f, x, 0, x_ld, &f);
 }
 

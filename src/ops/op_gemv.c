@@ -46,7 +46,8 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
     if (in->mode < BM_GEMV_PLAIN || in->mode > BM_GEMV_SWIGLU || (in->mode == BM_GEMV_RMSNORM && !in->norm_w) ||
         (in->mode == BM_GEMV_SWIGLU && lda < in->u_col + K))
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv: bad input transform (mode %d)", in->mode);
-    if (lda < K || ldw < K || (ldc < N && !split) || N > (size_t)1 << 30 || K > (size_t)1 << 30)
+    const size_t c_cols = split ? split->n_split : fused && fused->split_at ? fused->split_at : N;
+    if (lda < K || ldw < K || ldc < c_cols || N > (size_t)1 << 30 || K > (size_t)1 << 30)
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv M=%zu N=%zu K=%zu: bad sizes (lda %zu ldw %zu ldc %zu)", M, N, K, lda,
                        ldw, ldc);
     const int vec4 = use_vec4(rt, in, K, w_off, ldw);

@@ -178,7 +178,8 @@ static int bmt_fused;
 
 /* One token through the fused decoding launches: the scan step of a small Mamba problem shares
  * the first launch (its y and state are checked against bm_ref_scan: the extra group must not
- * disturb the scan's groups), then the attention, then o_proj (x += out Wo^T, checked against
+ * disturb the scan's groups), then the attention beside a GEMV with two outputs (checked against
+ * bm_ref_gemm), then o_proj (x += out Wo^T, checked against
  * bm_ref_gemm on the kernel's own attention output) with the rest of the state update. The caller
  * checks the attention output and the state as for bm_bmojo_mix. Returns 1 when the calls ran. */
 static int bmt_fused_step(bm_test_ctx *t, bm_bmojo_args *a, const char *what)
@@ -209,12 +210,21 @@ static int bmt_fused_step(bm_test_ctx *t, bm_bmojo_args *a, const char *what)
     cl_mem dz = bm_test_buffer(t, z, sizeof(float) * B * z_ld), ds = bm_test_buffer(t, st, sizeof(float) * B * di * n);
     cl_mem dy = bm_test_buffer(t, NULL, sizeof(float) * B * di), dwo = bm_test_buffer(t, wo, sizeof(float) * d * HD);
     cl_mem dx = bm_test_buffer(t, x, sizeof(float) * B * d);
+    /* the GEMV that shares the attention's launch: [B, 40] x [40 + 12 rows]^T -> y' [B, 28] | kv' [B, 12] */
+    enum { GK = 40, GD = 28, GKV = 12 };
+    float *ga = bm_test_alloc(sizeof(float) * B * GK), *gw = bm_test_alloc(sizeof(float) * (GD + GKV) * GK);
+    float *gc = bm_test_alloc(sizeof(float) * B * (GD + GKV)), *gy = bm_test_alloc(sizeof(float) * B * (GD + GKV));
+    bm_test_fill(t, ga, (size_t)B * GK, -1, 1);
+    bm_test_fill(t, gw, (size_t)(GD + GKV) * GK, -1, 1);
+    cl_mem dga = bm_test_buffer(t, ga, sizeof(float) * B * GK), dgw = bm_test_buffer(t, gw, sizeof(float) * (GD + GKV) * GK);
+    cl_mem dgy = bm_test_buffer(t, NULL, sizeof(float) * B * GD), dgkv = bm_test_buffer(t, NULL, sizeof(float) * B * GKV);
+    bm_gemv_input gin = {BM_GEMV_PLAIN, dga, 0, GK, NULL, 0.0f, 0};
     bm_scan_args sa = {.B = B, .T = 1, .di = di, .n = n, .u = du, .dt = NULL, .dt_ld = (size_t)di, .dt_bias = db,
                        .A = dA, .bc = dbc, .bc_ld = bc_ld, .b_col = (size_t)R, .c_col = (size_t)R + n, .D = dD, .z = dz,
                        .z_ld = z_ld, .z_col = 1, .state = ds, .y = dy, .dt_proj = dW, .dt_rank = R};
     int ok = bm_test_true(t, bm_bmojo_decode_fused_ok(t->rt, a, &sa), "bmojo fused decoding applies") &&
              bm_test_status(t, bm_bmojo_decode_scan_pre(t->rt, &sa, a), what) &&
-             bm_test_status(t, bm_bmojo_decode_attention(t->rt, a), what) &&
+             bm_test_status(t, bm_bmojo_decode_kv_attention(t->rt, a, &gin, GK, dgw, dgy, GD, dgkv, GKV), what) &&
              bm_test_status(t, bm_bmojo_decode_out_post(t->rt, a, dwo, dx, d), what);
     if (ok) {
         bm_ref_gemm((size_t)B, (size_t)di, (size_t)R, bc, bc_ld, W, (size_t)R, 0.0f, dt, (size_t)di);
@@ -227,11 +237,19 @@ static int bmt_fused_step(bm_test_ctx *t, bm_bmojo_args *a, const char *what)
         bm_ref_gemm((size_t)B, d, (size_t)HD, out, a->out_ld, wo, (size_t)HD, 1.0f, x, d);
         bm_test_read(t, dx, got, sizeof(float) * B * d);
         bm_test_close(t, "  fused launch: x += out Wo^T", got, x, (size_t)B * d, 1e-5);
+        bm_ref_gemm((size_t)B, GD + GKV, GK, ga, GK, gw, GK, 0.0f, gc, GD + GKV);
+        bm_test_read(t, dgy, gy, sizeof(float) * B * GD);
+        bm_test_read(t, dgkv, gy + (size_t)B * GD, sizeof(float) * B * GKV);
+        for (int bb = 0; bb < B; bb++) { /* gc rows [y' | kv'] -> the two outputs' layout */
+            memcpy(got + (size_t)bb * GD, gc + (size_t)bb * (GD + GKV), sizeof(float) * GD);
+            memcpy(got + (size_t)B * GD + (size_t)bb * GKV, gc + (size_t)bb * (GD + GKV) + GD, sizeof(float) * GKV);
+        }
+        bm_test_close(t, "  fused launch: the GEMV beside the attention (y | Kf Vf)", gy, got, (size_t)B * (GD + GKV), 1e-5);
     }
-    cl_mem bufs[] = {du, dbc, dW, db, dA, dD, dz, ds, dy, dwo, dx};
+    cl_mem bufs[] = {du, dbc, dW, db, dA, dD, dz, ds, dy, dwo, dx, dga, dgw, dgy, dgkv};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bm_release(bufs[i]);
     free(u), free(bc), free(W), free(bias), free(A), free(Dv), free(z), free(st), free(dt), free(y), free(got);
-    free(wo), free(x), free(out);
+    free(wo), free(x), free(out), free(ga), free(gw), free(gc), free(gy);
     return ok;
 }
 
