@@ -18,6 +18,14 @@
  * Considered: one work-item per output (W rows read with a stride of K: uncoalesced on GPUs);
  * one work-group per output row (NB = 1: the reduction dominates for K = 768). NB = 4 keeps
  * N/4 work-groups (768 for N = 3072, enough for 132 SMs) and four independent load streams.
+ *
+ * Kernels: bm_gemv (scalar loads), bm_gemv4 (float4; BM_GEMV4_NB rows per group, compiled in by
+ * the runtime from BMOJO_GEMV4_NB), and bm_gemv4 with more work in the same launch, for decoding,
+ * where a launch costs 5-7 us on the H200 whatever it does: bm_gemv4_conv (the Mamba conv step
+ * on the x columns), bm_gemv4_split (two outputs), bm_gemv4_bmojo_post and
+ * bm_gemv4_split_bmojo_attn (B'MOJO's state update / attention in extra work-groups).
+ * Measured on the H200 (bmojo-130m decoding, tokens/s): rows per group 4 / 8 / 16: 370 / 382 /
+ * 326; items per group 32-256 within 7 %; prefetching the next column block 541 vs 567.
  */
 #ifndef BM_GEMV_NB
 #define BM_GEMV_NB 4      /* rows of W per work-group */
