@@ -584,8 +584,9 @@ static int set_post_args(cl_kernel k, cl_uint first, void *ctx)
 
 int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_args *sa)
 {
-    if (!rt || !a || !sa || !rt->fuse_decode || a->T != 1 || sa->T != 1 || a->B != sa->B || a->B > BM_GEMV_MAX_ROWS ||
-        !sa->dt_proj || bmojo_check(a))
+    /* shapes only: the launchers check the arguments themselves (and name what is wrong) */
+    if (!rt || !a || !sa || !rt->fuse_decode || a->T != 1 || sa->T != 1 || a->B != sa->B || a->B < 1 ||
+        a->B > BM_GEMV_MAX_ROWS || !sa->dt_proj || !a->out)
         return 0;
     bm_gemv_input att = {BM_GEMV_PLAIN, a->out, 0, a->out_ld, NULL, 0.0f, 0};
     return bm_op_gemv_fused_ok(rt, &att, (size_t)a->B, (size_t)a->H * a->dh, 0, (size_t)a->H * a->dh);
@@ -593,6 +594,8 @@ int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_ar
 
 int bm_bmojo_decode_scan_pre(bm_rt *rt, const bm_scan_args *sa, const bm_bmojo_args *a)
 {
+    int cst = a ? bmojo_check(a) : bm_fail(BMOJO_EINVAL, "bmojo decode: NULL arguments");
+    if (cst) return cst;
     if (!bm_bmojo_decode_fused_ok(rt, a, sa))
         return bm_fail(BMOJO_EINVAL, "bmojo decode: the fused scan step does not apply (check bm_bmojo_decode_fused_ok)");
     cl_kernel k = bm_kernel(rt, "bm_scan_step_bmojo_pre");
@@ -652,6 +655,9 @@ int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gem
 
 int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_mem x, size_t x_ld)
 {
+    int cst = a ? bmojo_check(a) : bm_fail(BMOJO_EINVAL, "bmojo decode: NULL arguments");
+    if (cst) return cst;
+    if (a->T != 1) return bm_fail(BMOJO_EINVAL, "bmojo decode: o_proj of %d tokens (decoding is 1)", a->T);
     const size_t hd = (size_t)a->H * a->dh;
     bm_gemv_input att = {BM_GEMV_PLAIN, a->out, 0, a->out_ld, NULL, 0.0f, 0};
     /* BM_WG items per group: the post half's eps tree must match the prefill's */
