@@ -88,19 +88,23 @@ static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, 
 
 /* The work of group (grp, g, b) of bm_bmojo_attn (grp = query tile x split, g = kv head, b =
  * sequence of B); also run by the fused decoding launch in cl/gemv.cl. */
+/* bm_bmojo_attn's parameters, shared with its body and with the fused decoding launch in
+ * cl/gemv.cl. */
+#define BM_BMOJO_ATTN_PARAMS                                                                                  \
+    __global const float *q, const ulong q_ld, const ulong q_col, __global const float *kx,                  \
+        __global const float *vx, const ulong x_ld, const ulong kx_col, const ulong vx_col,                   \
+        __global const float *win_k, __global const float *win_v, __global const float *scr,                  \
+        const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld, const int T,       \
+        const int H, const int Hkv, const int dh, const int w, const int m_f, const int m_e, const int pos0,   \
+        const int NC, const float scale, const int QT, const int KT, const int nsplit, const int KS,           \
+        __global float *part, __local float *Qs, __local float *Os, __local float *Ks, __local float *Vs,     \
+        __local float *S, __local float *st
+#define BM_BMOJO_ATTN_ARGS                                                                                    \
+    q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, T, H, Hkv, \
+        dh, w, m_f, m_e, pos0, NC, scale, QT, KT, nsplit, KS, part, Qs, Os, Ks, Vs, S, st
+
 static inline void bm_bmojo_attn_body(const int grp, const int g, const int b, const int B,
-                            __global const float *q, const ulong q_ld, const ulong q_col,
-                            __global const float *kx, __global const float *vx, const ulong x_ld,
-                            const ulong kx_col, const ulong vx_col,
-                            __global const float *win_k, __global const float *win_v,
-                            __global const float *scr, const ulong memk_off, const ulong memv_off,
-                            __global float *out, const ulong out_ld,
-                            const int T, const int H, const int Hkv, const int dh, const int w,
-                            const int m_f, const int m_e, const int pos0, const int NC, const float scale,
-                            const int QT, const int KT, const int nsplit, const int KS,
-                            __global float *part,
-                            __local float *Qs, __local float *Os, __local float *Ks, __local float *Vs,
-                            __local float *S, __local float *st)
+                                      BM_BMOJO_ATTN_PARAMS)
 {
     const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
     const int tile = grp / nsplit, split = grp - tile * nsplit;
@@ -234,22 +238,10 @@ static inline void bm_bmojo_attn_body(const int grp, const int g, const int b, c
 /* global (ntiles*nsplit*BM_WG, Hkv, B), local (BM_WG, 1, 1). nsplit 1: results to out (part
  * unused); nsplit > 1: partial results to part, [nsplit, B*Hkv, rep*T, dh] then the (m, l)
  * pairs [nsplit, B*Hkv, rep*T, 2]. */
-__kernel void bm_bmojo_attn(__global const float *q, const ulong q_ld, const ulong q_col,
-                            __global const float *kx, __global const float *vx, const ulong x_ld,
-                            const ulong kx_col, const ulong vx_col,
-                            __global const float *win_k, __global const float *win_v,
-                            __global const float *scr, const ulong memk_off, const ulong memv_off,
-                            __global float *out, const ulong out_ld,
-                            const int T, const int H, const int Hkv, const int dh, const int w,
-                            const int m_f, const int m_e, const int pos0, const int NC, const float scale,
-                            const int QT, const int KT, const int nsplit, const int KS,
-                            __global float *part,
-                            __local float *Qs, __local float *Os, __local float *Ks, __local float *Vs,
-                            __local float *S, __local float *st)
+__kernel void bm_bmojo_attn(BM_BMOJO_ATTN_PARAMS)
 {
-    bm_bmojo_attn_body((int)get_group_id(0), (int)get_global_id(1), (int)get_global_id(2), (int)get_num_groups(2), q,
-                       q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, T,
-                       H, Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, KT, nsplit, KS, part, Qs, Os, Ks, Vs, S, st);
+    bm_bmojo_attn_body((int)get_group_id(0), (int)get_global_id(1), (int)get_global_id(2), (int)get_num_groups(2),
+                       BM_BMOJO_ATTN_ARGS);
 }
 
 /* Register-tiled variant (the prefill path; see the top of this file): the shared phases of

@@ -293,15 +293,29 @@ static inline void bm_bmojo_mem_save(size_t gid, __global const float *memk, __g
  * Each half is one work-group per sequence b (lid, lsz: its items); every ordering inside a half
  * is a barrier inside the group. post's eps is the same tree over the same group size as the
  * prefill's bm_bmojo_innovation (BM_WG items), so both paths select the same tokens. */
-static inline void bm_bmojo_step_pre(const int b, const int lid, const int lsz,
-                                     __global const float *kx, __global const float *vx, const ulong x_ld,
-                                     const ulong kx_col, const ulong vx_col,
-                                     __global float *win_k, __global float *win_v,
-                                     __global const float *fade_k, __global const float *fade_v,
-                                     __global const float *cand_eps, __global const int *cand_pos,
-                                     __global float *mem, const ulong mem_v_off,
-                                     const int Hkv, const int dh, const int w, const int m_f, const int m_e,
-                                     const int pos0)
+/* Parameters of the two halves, shared by the kernels that run them (bm_bmojo_step below,
+ * bm_scan_step_bmojo_pre, and bm_gemv4_bmojo_post in cl/gemv.cl); pf is a name prefix, so that one
+ * kernel can take both lists (the halves share some buffers). */
+#define BM_BMOJO_PRE_PARAMS(pf)                                                                    \
+    __global const float *pf##kx, __global const float *pf##vx, const ulong pf##x_ld, const ulong pf##kx_col,  \
+        const ulong pf##vx_col, __global float *pf##win_k, __global float *pf##win_v,                          \
+        __global const float *pf##fade_k, __global const float *pf##fade_v, __global const float *pf##cand_eps, \
+        __global const int *pf##cand_pos, __global float *pf##mem, const ulong pf##mem_v_off, const int pf##Hkv, \
+        const int pf##dh, const int pf##w, const int pf##m_f, const int pf##m_e, const int pf##pos0
+#define BM_BMOJO_PRE_ARGS(pf)                                                                                  \
+    pf##kx, pf##vx, pf##x_ld, pf##kx_col, pf##vx_col, pf##win_k, pf##win_v, pf##fade_k, pf##fade_v, pf##cand_eps, \
+        pf##cand_pos, pf##mem, pf##mem_v_off, pf##Hkv, pf##dh, pf##w, pf##m_f, pf##m_e, pf##pos0
+#define BM_BMOJO_POST_PARAMS(pf)                                                                   \
+    __global const float *pf##y, __global float *pf##y_hist, const int pf##d, const int pf##k,              \
+        const float16 pf##taps, __global const float *pf##kf, __global const float *pf##vf, const ulong pf##f_ld, \
+        const ulong pf##kf_col, const ulong pf##vf_col, __global float *pf##fade_k, __global float *pf##fade_v, \
+        __global float *pf##cand_eps, __global int *pf##cand_pos, const int pf##Hkv, const int pf##dh,          \
+        const int pf##m_f, const int pf##m_e, const int pf##pos0
+#define BM_BMOJO_POST_ARGS(pf)                                                                                 \
+    pf##y, pf##y_hist, pf##d, pf##k, pf##taps, pf##kf, pf##vf, pf##f_ld, pf##kf_col, pf##vf_col, pf##fade_k,     \
+        pf##fade_v, pf##cand_eps, pf##cand_pos, pf##Hkv, pf##dh, pf##m_f, pf##m_e, pf##pos0
+
+static inline void bm_bmojo_step_pre(const int b, const int lid, const int lsz, BM_BMOJO_PRE_PARAMS())
 {
     const int M = m_f + m_e, ncol = Hkv * dh;
     __global const int *cp = cand_pos + (size_t)b * m_e;
@@ -359,13 +373,7 @@ static inline void bm_bmojo_step_pre(const int b, const int lid, const int lsz,
 }
 
 static inline void bm_bmojo_step_post(const int b, const int lid, const int lsz, __local float *part,
-                                      __global const float *y, __global float *y_hist, const int d, const int k,
-                                      const float16 taps,
-                                      __global const float *kf, __global const float *vf, const ulong f_ld,
-                                      const ulong kf_col, const ulong vf_col,
-                                      __global float *fade_k, __global float *fade_v,
-                                      __global float *cand_eps, __global int *cand_pos,
-                                      const int Hkv, const int dh, const int m_f, const int m_e, const int pos0)
+                                      BM_BMOJO_POST_PARAMS())
 {
     const int ncol = Hkv * dh;
     __global float *ce = cand_eps + (size_t)b * m_e;
@@ -423,28 +431,16 @@ static inline void bm_bmojo_step_post(const int b, const int lid, const int lsz,
     }
 }
 
-/* The whole update in one launch: global (BM_WG, B), local (BM_WG, 1). */
-__kernel void bm_bmojo_step(__global const float *y, __global float *y_hist, const int d, const int k,
-                            const float16 taps,
-                            __global const float *kx, __global const float *vx, const ulong x_ld,
-                            const ulong kx_col, const ulong vx_col,
-                            __global const float *kf, __global const float *vf, const ulong f_ld,
-                            const ulong kf_col, const ulong vf_col,
-                            __global float *win_k, __global float *win_v,
-                            __global float *fade_k, __global float *fade_v,
-                            __global float *cand_eps, __global int *cand_pos,
-                            __global float *mem, const ulong mem_v_off,
-                            const int Hkv, const int dh, const int w, const int m_f, const int m_e,
-                            const int pos0)
+/* The whole update in one launch (the two halves' parameter lists, the shared buffers passed to
+ * both): global (BM_WG, B), local (BM_WG, 1). */
+__kernel void bm_bmojo_step(BM_BMOJO_PRE_PARAMS(), BM_BMOJO_POST_PARAMS(post_))
 {
     __local float part[BM_BMOJO_INNOV_WG];
     const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
     const int b = (int)get_global_id(1);
-    bm_bmojo_step_pre(b, lid, lsz, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, fade_k, fade_v, cand_eps, cand_pos, mem,
-                      mem_v_off, Hkv, dh, w, m_f, m_e, pos0);
+    bm_bmojo_step_pre(b, lid, lsz, BM_BMOJO_PRE_ARGS());
     barrier(CLK_GLOBAL_MEM_FENCE); /* pre has read the candidate list and the fade slot */
-    bm_bmojo_step_post(b, lid, lsz, part, y, y_hist, d, k, taps, kf, vf, f_ld, kf_col, vf_col, fade_k, fade_v,
-                       cand_eps, cand_pos, Hkv, dh, m_f, m_e, pos0);
+    bm_bmojo_step_post(b, lid, lsz, part, BM_BMOJO_POST_ARGS(post_));
 }
 
 /* Decoding fusion (B'MOJO sublayer, T = 1): the Mamba scan step (cl/scan.cl) and the B'MOJO
@@ -457,20 +453,12 @@ __kernel void bm_scan_step_bmojo_pre(int di, int n, int R, __global const float 
                                      __global const float *A, __global const float *Dv,
                                      __global const float *z, uint z_ld, uint z_col,
                                      __global float *state, __global float *y, __local float *part,
-                                     __global const float *kx, __global const float *vx, const ulong x_ld,
-                                     const ulong kx_col, const ulong vx_col,
-                                     __global float *win_k, __global float *win_v,
-                                     __global const float *fade_k, __global const float *fade_v,
-                                     __global const float *cand_eps, __global const int *cand_pos,
-                                     __global float *mem, const ulong mem_v_off,
-                                     const int Hkv, const int dh, const int w, const int m_f, const int m_e,
-                                     const int pos0)
+                                     BM_BMOJO_PRE_PARAMS())
 {
     const int g = (int)get_group_id(0), G = (int)get_num_groups(0) - 1, b = (int)get_group_id(1);
     if (g < G)
         bm_scan_step_body(g, b, di, n, R, u, bc, bc_ld, b_col, c_col, Wdt, dt_bias, A, Dv, z, z_ld, z_col, state, y,
                           part);
     else
-        bm_bmojo_step_pre(b, (int)get_local_id(0), (int)get_local_size(0), kx, vx, x_ld, kx_col, vx_col, win_k, win_v,
-                          fade_k, fade_v, cand_eps, cand_pos, mem, mem_v_off, Hkv, dh, w, m_f, m_e, pos0);
+        bm_bmojo_step_pre(b, (int)get_local_id(0), (int)get_local_size(0), BM_BMOJO_PRE_ARGS());
 }

@@ -86,23 +86,6 @@
 #error "gemm_nt thin tile: TM, TN and BK must be multiples of 4, BM a multiple of TM, BN of TN"
 #endif
 
-/* The compiled tile sizes, for the launcher (it sizes the NDRange and checks local memory by them,
- * so that a -D override needs no matching host change). out: 10 ints. */
-__kernel void bm_gemm_nt_config(__global int *out)
-{
-    if (get_global_id(0) != 0) return;
-    out[0] = BM_GEMM_BM;
-    out[1] = BM_GEMM_BN;
-    out[2] = BM_GEMM_BK;
-    out[3] = BM_GEMM_TM;
-    out[4] = BM_GEMM_TN;
-    out[5] = BM_GEMM_S_BM;
-    out[6] = BM_GEMM_S_BN;
-    out[7] = BM_GEMM_S_BK;
-    out[8] = BM_GEMM_S_TM;
-    out[9] = BM_GEMM_S_TN;
-}
-
 /* Every loop below has a compile-time trip count and indexes register arrays: unless all are
  * unrolled, the accumulators go to (slow) private memory. Compilers' default unroll thresholds
  * are not enough for 8x8 blocks (clang-14 nvptx at -O3 kept acc[8][8] in a stack frame), hence

@@ -19,9 +19,9 @@
  * one work-group per output row (NB = 1: the reduction dominates for K = 768). NB = 4 keeps
  * N/4 work-groups (768 for N = 3072, enough for 132 SMs) and four independent load streams.
  *
- * Kernels: bm_gemv (scalar loads), bm_gemv4 (float4; BM_GEMV4_NB rows per group, compiled in by
- * the runtime from BMOJO_GEMV4_NB), and bm_gemv4 with more work in the same launch, for decoding,
- * where a launch costs 5-7 us on the H200 whatever it does: bm_gemv4_conv (the Mamba conv step
+ * Kernels: bm_gemv (scalar loads), bm_gemv4 (float4; BM_GEMV4_NB rows per group, which the
+ * launcher reads back at start-up, cl/program_config.cl), and bm_gemv4 with more work in the same
+ * launch, for decoding, where a launch costs 5-7 us on the H200 whatever it does: bm_gemv4_conv (the Mamba conv step
  * on the x columns), bm_gemv4_split (two outputs), bm_gemv4_bmojo_post and
  * bm_gemv4_split_bmojo_attn (B'MOJO's state update / attention in extra work-groups).
  * Measured on the H200 (bmojo-130m decoding, tokens/s): rows per group 4 / 8 / 16: 370 / 382 /
@@ -37,6 +37,15 @@
 #define BM_GEMV_PLAIN 0
 #define BM_GEMV_RMSNORM 1
 #define BM_GEMV_SWIGLU 2
+
+/* The parameters every kernel of this file starts with (their meaning: bm_gemv's contract above;
+ * red: M * NB * L floats of local memory). */
+#define BM_GEMV_PARAMS                                                                                         \
+    const int M, const int N, const int K, __global const float *A, const ulong a_off, const ulong lda,        \
+        __global const float *W, const ulong w_off, const ulong ldw, const float beta, __global float *C,      \
+        const ulong c_off, const ulong ldc, const int mode, __global const float *nw, const float eps,         \
+        const ulong u_col, __local float *red
+#define BM_GEMV_ARGS M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red
 
 /* Tree sum over the work-group of n lanes of L partials each (red[i * L + lid]); the totals end up
  * in red[i * L]. Called by every work-item (it holds barriers). */
@@ -99,12 +108,7 @@ static inline void bm_gemv_write(__local float *red, int M, int nb, int L, int l
 }
 
 /* global (ceil(N/NB) * L), local (L); red: M * NB * L floats of local memory. */
-__kernel void bm_gemv(const int M, const int N, const int K,
-                      __global const float *A, const ulong a_off, const ulong lda,
-                      __global const float *W, const ulong w_off, const ulong ldw,
-                      const float beta, __global float *C, const ulong c_off, const ulong ldc,
-                      const int mode, __global const float *nw, const float eps, const ulong u_col,
-                      __local float *red)
+__kernel void bm_gemv(BM_GEMV_PARAMS)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int n0 = (int)get_group_id(0) * BM_GEMV_NB;
@@ -154,13 +158,8 @@ __kernel void bm_gemv(const int M, const int N, const int K,
 #ifndef BM_GEMV4_NB
 #define BM_GEMV4_NB 8
 #endif
-static inline void bm_gemv4_body(const int grp, const int M, const int N, const int K,
-                                 __global const float *A, const ulong a_off, const ulong lda,
-                                 __global const float *W, const ulong w_off, const ulong ldw,
-                                 const float beta, __global float *C, const ulong c_off, const ulong ldc,
-                                 const int mode, __global const float *nw, const float eps, const ulong u_col,
-                                 __local float *red, const int n_split, __global float *C2, const ulong c2_off,
-                                 const ulong ldc2, const int conv_di, const int conv_k,
+static inline void bm_gemv4_body(const int grp, BM_GEMV_PARAMS, const int n_split, __global float *C2,
+                                 const ulong c2_off, const ulong ldc2, const int conv_di, const int conv_k,
                                  __global const float *conv_w, __global const float *conv_b,
                                  const int conv_has_bias, __global float *conv_state, __global float *conv_u)
 {
@@ -209,47 +208,27 @@ static inline void bm_gemv4_body(const int grp, const int M, const int N, const 
                   conv_w, conv_b, conv_has_bias, conv_state, conv_u);
 }
 
-__kernel void bm_gemv4(const int M, const int N, const int K,
-                       __global const float *A, const ulong a_off, const ulong lda,
-                       __global const float *W, const ulong w_off, const ulong ldw,
-                       const float beta, __global float *C, const ulong c_off, const ulong ldc,
-                       const int mode, __global const float *nw, const float eps, const ulong u_col,
-                       __local float *red)
+__kernel void bm_gemv4(BM_GEMV_PARAMS)
 {
-    bm_gemv4_body((int)get_group_id(0), M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps,
-                  u_col, red, N, C, 0, 0,
-                  0, 1, W, W, 0, C, C);
+    bm_gemv4_body((int)get_group_id(0), BM_GEMV_ARGS, N, C, 0, 0, 0, 1, W, W, 0, C, C);
 }
 
 /* bm_gemv4 with a split output (see bm_gemv_write): columns >= n_split land in C2. */
-__kernel void bm_gemv4_split(const int M, const int N, const int K,
-                             __global const float *A, const ulong a_off, const ulong lda,
-                             __global const float *W, const ulong w_off, const ulong ldw,
-                             const float beta, __global float *C, const ulong c_off, const ulong ldc,
-                             const int mode, __global const float *nw, const float eps, const ulong u_col,
-                             __local float *red, const int n_split, __global float *C2, const ulong c2_off,
+__kernel void bm_gemv4_split(BM_GEMV_PARAMS, const int n_split, __global float *C2, const ulong c2_off,
                              const ulong ldc2)
 {
-    bm_gemv4_body((int)get_group_id(0), M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps,
-                  u_col, red, n_split, C2,
-                  c2_off, ldc2, 0, 1, W, W, 0, C, C);
+    bm_gemv4_body((int)get_group_id(0), BM_GEMV_ARGS, n_split, C2, c2_off, ldc2, 0, 1, W, W, 0, C, C);
 }
 
 /* bm_gemv4 with the conv epilogue of bm_gemv_write: the Mamba in_proj of a decoding step (x | z
  * [| q | k | v] = in_proj h) also runs the conv1d step on x and advances the conv state, which
  * saves the conv launch (M <= BM_GEMV_MAX_M: one launch, row m = sequence m). */
-__kernel void bm_gemv4_conv(const int M, const int N, const int K,
-                            __global const float *A, const ulong a_off, const ulong lda,
-                            __global const float *W, const ulong w_off, const ulong ldw,
-                            const float beta, __global float *C, const ulong c_off, const ulong ldc,
-                            const int mode, __global const float *nw, const float eps, const ulong u_col,
-                            __local float *red, const int conv_di, const int conv_k,
+__kernel void bm_gemv4_conv(BM_GEMV_PARAMS, const int conv_di, const int conv_k,
                             __global const float *conv_w, __global const float *conv_b, const int conv_has_bias,
                             __global float *conv_state, __global float *conv_u)
 {
-    bm_gemv4_body((int)get_group_id(0), M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps,
-                  u_col, red, N, C, 0, 0,
-                  conv_di, conv_k, conv_w, conv_b, conv_has_bias, conv_state, conv_u);
+    bm_gemv4_body((int)get_group_id(0), BM_GEMV_ARGS, N, C, 0, 0, conv_di, conv_k, conv_w, conv_b, conv_has_bias,
+                  conv_state, conv_u);
 }
 
 /* Decoding fusion (B'MOJO sublayer, T = 1): o_proj (x += att Wo^T, the residual as beta 1) and the
@@ -258,66 +237,33 @@ __kernel void bm_gemv4_conv(const int M, const int N, const int K,
  * sequence x, the rest the GEMV. Launched with BM_WG items per group: the post half's eps
  * is a tree over the group, which must be the prefill's (bm_bmojo_innovation) to select the same
  * tokens. */
-__kernel void bm_gemv4_bmojo_post(const int M, const int N, const int K,
-                                  __global const float *A, const ulong a_off, const ulong lda,
-                                  __global const float *W, const ulong w_off, const ulong ldw,
-                                  const float beta, __global float *C, const ulong c_off, const ulong ldc,
-                                  const int mode, __global const float *nw, const float eps, const ulong u_col,
-                                  __local float *red,
-                                  __global const float *y, __global float *y_hist, const int d, const int k,
-                                  const float16 taps,
-                                  __global const float *kf, __global const float *vf, const ulong f_ld,
-                                  const ulong kf_col, const ulong vf_col,
-                                  __global float *fade_k, __global float *fade_v,
-                                  __global float *cand_eps, __global int *cand_pos,
-                                  const int Hkv, const int dh, const int m_f, const int m_e, const int pos0)
+__kernel void bm_gemv4_bmojo_post(BM_GEMV_PARAMS, BM_BMOJO_POST_PARAMS())
 {
     __local float part[BM_BMOJO_INNOV_WG];
-    /* the post half's groups come first: they are the longest, and groups start in id order */
+    /* the post half's groups first (the longest; groups start in id order) */
     const int nb = (int)get_num_groups(0) - (N + BM_GEMV4_NB - 1) / BM_GEMV4_NB, g = (int)get_group_id(0);
     if (g >= nb)
-        bm_gemv4_body(g - nb, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red, N,
-                      C, 0, 0, 0, 1, W, W, 0, C, C);
+        bm_gemv4_body(g - nb, BM_GEMV_ARGS, N, C, 0, 0, 0, 1, W, W, 0, C, C);
     else
-        bm_bmojo_step_post(g, (int)get_local_id(0), (int)get_local_size(0), part, y, y_hist, d, k, taps, kf, vf, f_ld,
-                           kf_col, vf_col, fade_k, fade_v, cand_eps, cand_pos, Hkv, dh, m_f, m_e, pos0);
+        bm_bmojo_step_post(g, (int)get_local_id(0), (int)get_local_size(0), part, BM_BMOJO_POST_ARGS());
 }
 
 /* Decoding fusion (B'MOJO sublayer, T = 1): the out_proj GEMV with its two outputs (y | Kf Vf,
  * bm_gemv4_split) and the attention over [memory | window] (bm_bmojo_attn) in one launch: neither
  * reads what the other writes. The first ntiles * nsplit * Hkv * B groups are the attention's
  * (query tile x split fastest, then kv head, then sequence), the rest the GEMV's, all with BM_WG
- * items (the attention's group size). Measured on the H200 (bmojo-130m decoding): with the GEMV's
- * groups first, the launch took 22.6 us against 13.9 + 12.1 for the two alone. */
-__kernel void bm_gemv4_split_bmojo_attn(const int M, const int N, const int K,
-                                        __global const float *A, const ulong a_off, const ulong lda,
-                                        __global const float *W, const ulong w_off, const ulong ldw,
-                                        const float beta, __global float *C, const ulong c_off, const ulong ldc,
-                                        const int mode, __global const float *nw, const float eps, const ulong u_col,
-                                        __local float *red, const int n_split, __global float *C2, const ulong c2_off,
-                                        const ulong ldc2,
-                                        __global const float *q, const ulong q_ld, const ulong q_col,
-                                        __global const float *kx, __global const float *vx, const ulong x_ld,
-                                        const ulong kx_col, const ulong vx_col,
-                                        __global const float *win_k, __global const float *win_v,
-                                        __global const float *scr, const ulong memk_off, const ulong memv_off,
-                                        __global float *out, const ulong out_ld,
-                                        const int T, const int H, const int Hkv, const int dh, const int w,
-                                        const int m_f, const int m_e, const int pos0, const int NC, const float scale,
-                                        const int QT, const int KT, const int nsplit, const int KS,
-                                        __global float *part,
-                                        __local float *Qs, __local float *Os, __local float *Ks, __local float *Vs,
-                                        __local float *S, __local float *st, const int B, const int tiles_splits)
+ * items (the attention's group size). Measured on the H200 (bmojo-130m decoding): the launch takes
+ * 22-23 us against 13.9 + 12.1 for the two alone, whichever role's groups come first. */
+__kernel void bm_gemv4_split_bmojo_attn(BM_GEMV_PARAMS, const int n_split, __global float *C2, const ulong c2_off,
+                                        const ulong ldc2, BM_BMOJO_ATTN_PARAMS, const int B, const int tiles_splits)
 {
-    /* the attention's groups come first: they are the longer ones, and groups start in id order */
+    /* the attention's groups first (the longer ones; groups start in id order, though the H200
+     * measured the same either way) */
     const int na = tiles_splits * Hkv * B, grp = (int)get_group_id(0);
     if (grp >= na) {
-        bm_gemv4_body(grp - na, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, mode, nw, eps, u_col, red,
-                      n_split, C2, c2_off, ldc2, 0, 1, W, W, 0, C, C);
+        bm_gemv4_body(grp - na, BM_GEMV_ARGS, n_split, C2, c2_off, ldc2, 0, 1, W, W, 0, C, C);
         return;
     }
     const int i = grp, ts = i % tiles_splits, rest = i / tiles_splits;
-    bm_bmojo_attn_body(ts, rest % Hkv, rest / Hkv, B, q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr,
-                       memk_off, memv_off, out, out_ld, T, H, Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, KT, nsplit,
-                       KS, part, Qs, Os, Ks, Vs, S, st);
+    bm_bmojo_attn_body(ts, rest % Hkv, rest / Hkv, B, BM_BMOJO_ATTN_ARGS);
 }

@@ -58,10 +58,10 @@
  * delta|du load and the part store between two states (~16 per state) with half the
  * work-items; more channels per group (BMOJO_SCAN_LANES_CH) share each B/C value among more
  * channels but leave fewer groups per compute unit (B = 1: 384 groups of 64 at chs = 4).
- * Not measured yet on a GPU: op_scan.c's top comment and the report give the sweep.
+ * Measured on the H200: see the top of this file and docs/performance.md.
  *
  * Tunables (-D, e.g. via BMOJO_CL_DEFINES; the launcher reads SPL and TT back through
- * bm_scan_lanes_config, so host and kernels always agree):
+ * bm_program_config (cl/program_config.cl) at start-up, so host and kernels always agree):
  *   BM_SCANL_SPL  states per work-item (1, 2 or 4): more states share the per-step loads and the
  *                 partial-sum store, fewer work-items are left to hide latency.
  *   BM_SCANL_TT   steps per tile: longer tiles amortize the two barriers and give the prefetch
@@ -91,16 +91,6 @@
  * constant offsets, and odd, so that the lanes of a warp (consecutive states) read different
  * banks. */
 #define BM_SCANL_LD (BM_SCANL_TT | 1)
-
-/* The compile-time choices, for the launcher: out[0] = BM_SCANL_SPL, out[1] = BM_SCANL_TT.
- * Global (1). */
-__kernel void bm_scan_lanes_config(__global int *out)
-{
-    if (get_global_id(0) == 0) {
-        out[0] = BM_SCANL_SPL;
-        out[1] = BM_SCANL_TT;
-    }
-}
 
 /* B or C value number r (0 <= r < 2n: B_0..B_{n-1}, C_0..C_{n-1}) of row `row` (0 past T). */
 static inline float bm_scanl_bc_load(__global const float *bc, size_t row, int valid, uint bc_ld, uint b_col,

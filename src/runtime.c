@@ -92,6 +92,24 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(((const bm_kernel_entry *)a)->name, ((const bm_kernel_entry *)b)->name);
 }
 
+/* The program's compile-time tunables (cl/program_config.cl) into rt->config: one tiny launch and
+ * read here, so that no forward pass waits on one. */
+static int read_program_config(bm_rt *rt)
+{
+    cl_kernel k = bm_kernel(rt, "bm_program_config");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "program config");
+    cl_mem out = NULL;
+    size_t one = 1;
+    int st = bm_alloc(rt, sizeof rt->config, &out);
+    if (!st) st = bm_args_check(BM_ARG(k, 0, out), "bm_program_config");
+    if (!st) st = bm_launch(rt, k, "bm_program_config", 1, &one, &one);
+    if (!st) st = bm_download(rt, out, 0, rt->config, sizeof rt->config);
+    bm_release(out);
+    for (int i = 0; !st && i < BM_PROGRAM_CONFIG_INTS; i++)
+        if (rt->config[i] < 1) st = bm_fail(BMOJO_EBUILD, "the kernels report tunable %d as %d", i, rt->config[i]);
+    return st;
+}
+
 static int create_kernels(bm_rt *rt)
 {
     cl_uint n = 0;
@@ -284,7 +302,6 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     atomic_fetch_add(&live_runtimes, 1);
     int st = gemv_variant_from_env(&rt->gemv_variant);
     if (!st) st = decode_fusion_from_env(&rt->fuse_decode);
-    if (!st) st = int_from_env("BMOJO_GEMV4_NB", 8, 1, 16, 0, &rt->gemv4_nb);
     if (!st) st = int_from_env("BMOJO_GEMV_WG", 0, 1, 1024, 1, &rt->gemv_wg);
     if (!st) st = gemm_mode_from_env(&rt->gemm_mode, &rt->gemm_split_k);
     if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
@@ -306,14 +323,13 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
         }
     }
     if (!st) {
-        char opts[256], nb[32];
+        char opts[256];
         st = bm_build_options_for(&rt->lim, opts, sizeof opts);
-        snprintf(nb, sizeof nb, " -DBM_GEMV4_NB=%d", rt->gemv4_nb);
-        if (!st && strlen(opts) + strlen(nb) < sizeof opts) strcat(opts, nb);
         if (!st) st = append_extra_defines(opts, &rt->build_options);
     }
     if (!st) st = build_program(rt);
     if (!st) st = create_kernels(rt);
+    if (!st) st = read_program_config(rt);
     if (st) {
         bm_fail_context(st, "opening OpenCL device%s%s", device_spec ? " " : "", device_spec ? device_spec : "");
         bmojo_runtime_free(rt);

@@ -48,6 +48,18 @@ enum {
  * for T > 1 when it fits, else the chunked one (cl/scan.cl). */
 enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2 };
 
+/* The ints cl/program_config.cl reports: our GEMM's big tiles (BM, BN, BK, TM, TN), then its thin
+ * tiles in the same order, the lanes scan's states per item and steps per tile, and the float4
+ * GEMV's rows per group. */
+enum {
+    BM_CFG_GEMM_BIG = 0,
+    BM_CFG_GEMM_THIN = 5,
+    BM_CFG_SCANL_SPL = 10,
+    BM_CFG_SCANL_TT = 11,
+    BM_CFG_GEMV4_NB = 12,
+    BM_PROGRAM_CONFIG_INTS = 13
+};
+
 struct bmojo_runtime {
     cl_platform_id platform;
     cl_device_id device;
@@ -60,18 +72,16 @@ struct bmojo_runtime {
     int n_kernels;
     bm_kernel_entry *kernels; /* every kernel of the program, sorted by name */
     int gemv_variant;         /* BM_GEMV_VARIANT_*: from BMOJO_GEMV at start-up (tests set it) */
-    int gemv4_nb, gemv_wg;    /* float4 GEMV: rows per group (compiled in as BM_GEMV4_NB) and items per
-                                 group (0: automatic); BMOJO_GEMV4_NB / BMOJO_GEMV_WG, for sweeps */
+    int gemv_wg;              /* float4 GEMV items per group (0: automatic); BMOJO_GEMV_WG, for sweeps */
     int fuse_decode;          /* decoding fusions that trade memory or device work for fewer
                                  launches (bmojo's folded y|K|V out_proj): GPUs by default;
                                  BMOJO_DECODE_FUSION=on|off */
     int gemm_mode;            /* BM_GEMM_MODE_*: from BMOJO_GEMM at start-up */
     int gemm_split_k;         /* BMOJO_GEMM_SPLITK: 0 = automatic, else the number of K splits */
-    int gemm_nt_tiles[10];    /* cl/gemm_nt.cl's compiled tile sizes (bm_gemm_nt_config), once read */
-    int gemm_nt_tiles_known;
+    int config[BM_PROGRAM_CONFIG_INTS]; /* the program's compile-time tunables (cl/program_config.cl),
+                                           read once at creation; indices BM_CFG_* */
     int scan_variant;         /* BM_SCAN_VARIANT_*: from BMOJO_SCAN at start-up (tests set it) */
     int scan_lanes_ch;        /* channels per work-group of the lanes scan: BMOJO_SCAN_LANES_CH, 0 = auto */
-    int scan_lanes_spl, scan_lanes_tt; /* the lanes kernel's -D choices, read back on first use (0 = not yet) */
     bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
     cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
     size_t scratch_bytes[BM_SCRATCH_SLOTS];

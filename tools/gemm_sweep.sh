@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ops() { # label, then env assignments
     local label=$1; shift
     echo "== $label"
-    env "$@" "$BIN" bench --ops 2>&1 | grep -E '^\| (sgemm|gemm )|rror' || echo "(failed)"
+    env "$@" "$BIN" bench --ops --ops-filter gemm 2>&1 | grep -E '^\| (sgemm|gemm )|rror' || echo "(failed)"
 }
 
 ops "CLBlast" BMOJO_GEMM=clblast

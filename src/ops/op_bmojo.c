@@ -247,6 +247,47 @@ static int bmojo_prefill_split(const bm_rt *rt, const bm_bmojo_args *a, size_t g
     return n < 2 ? 1 : (int)n;
 }
 
+/* The arguments both attention kernels (bm_bmojo_attn, bm_bmojo_attn_tiled*) start with: the
+ * views of q, K/V and the rings, the memory, the output and the sizes, from index *i on (which
+ * advances past them). */
+static cl_int bmojo_attn_view_args(cl_kernel kn, cl_uint *ip, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk,
+                                   cl_ulong mv, int NC)
+{
+    cl_int cT = a->T, cH = a->H, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
+    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, err = 0;
+    cl_ulong q_ld = a->q_ld, q_col = a->q_col, x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
+    cl_ulong out_ld = a->out_ld;
+    cl_float scale = a->scale;
+    cl_uint i = *ip;
+    err |= BM_ARG(kn, i++, a->q);
+    err |= BM_ARG(kn, i++, q_ld);
+    err |= BM_ARG(kn, i++, q_col);
+    err |= BM_ARG(kn, i++, a->kx);
+    err |= BM_ARG(kn, i++, a->vx);
+    err |= BM_ARG(kn, i++, x_ld);
+    err |= BM_ARG(kn, i++, kx_col);
+    err |= BM_ARG(kn, i++, vx_col);
+    err |= BM_ARG(kn, i++, a->win_k);
+    err |= BM_ARG(kn, i++, a->win_v);
+    err |= BM_ARG(kn, i++, mem);
+    err |= BM_ARG(kn, i++, mk);
+    err |= BM_ARG(kn, i++, mv);
+    err |= BM_ARG(kn, i++, a->out);
+    err |= BM_ARG(kn, i++, out_ld);
+    err |= BM_ARG(kn, i++, cT);
+    err |= BM_ARG(kn, i++, cH);
+    err |= BM_ARG(kn, i++, cHkv);
+    err |= BM_ARG(kn, i++, cdh);
+    err |= BM_ARG(kn, i++, cw);
+    err |= BM_ARG(kn, i++, cmf);
+    err |= BM_ARG(kn, i++, cme);
+    err |= BM_ARG(kn, i++, cpos0);
+    err |= BM_ARG(kn, i++, cNC);
+    err |= BM_ARG(kn, i++, scale);
+    *ip = i;
+    return err;
+}
+
 /* The register-tiled attention (bm_bmojo_attn_tiled*, cl/bmojo_attention.cl; tile plan shared
  * with op_attention.c) for prefill: 3-4x faster on an H200 than bm_bmojo_attn, which stays for
  * few rows (decoding) and head dims or devices it does not fit. Arguments as bm_bmojo_attn's
@@ -275,37 +316,9 @@ static int bmojo_attention_tiled(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, 
             return bm_fail_context(st, "bmojo mix: prefill attention with %d key splits", nsplit);
     }
     cl_kernel kn = p.kernel;
-    cl_int cT = a->T, cH = a->H, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
-    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = QT, cns = nsplit, err = 0;
-    cl_ulong q_ld = a->q_ld, q_col = a->q_col, x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
-    cl_ulong out_ld = a->out_ld;
-    cl_float scale = a->scale;
-    int i = 0;
-    err |= BM_ARG(kn, i++, a->q);
-    err |= BM_ARG(kn, i++, q_ld);
-    err |= BM_ARG(kn, i++, q_col);
-    err |= BM_ARG(kn, i++, a->kx);
-    err |= BM_ARG(kn, i++, a->vx);
-    err |= BM_ARG(kn, i++, x_ld);
-    err |= BM_ARG(kn, i++, kx_col);
-    err |= BM_ARG(kn, i++, vx_col);
-    err |= BM_ARG(kn, i++, a->win_k);
-    err |= BM_ARG(kn, i++, a->win_v);
-    err |= BM_ARG(kn, i++, mem);
-    err |= BM_ARG(kn, i++, mk);
-    err |= BM_ARG(kn, i++, mv);
-    err |= BM_ARG(kn, i++, a->out);
-    err |= BM_ARG(kn, i++, out_ld);
-    err |= BM_ARG(kn, i++, cT);
-    err |= BM_ARG(kn, i++, cH);
-    err |= BM_ARG(kn, i++, cHkv);
-    err |= BM_ARG(kn, i++, cdh);
-    err |= BM_ARG(kn, i++, cw);
-    err |= BM_ARG(kn, i++, cmf);
-    err |= BM_ARG(kn, i++, cme);
-    err |= BM_ARG(kn, i++, cpos0);
-    err |= BM_ARG(kn, i++, cNC);
-    err |= BM_ARG(kn, i++, scale);
+    cl_int cQT = QT, cns = nsplit;
+    cl_uint i = 0;
+    cl_int err = bmojo_attn_view_args(kn, &i, a, mem, mk, mv, NC);
     err |= BM_ARG(kn, i++, cQT);
     err |= BM_ARG(kn, i++, cns);
     err |= BM_ARG(kn, i++, part);
@@ -395,41 +408,14 @@ static int bmojo_attn_plan_make(bm_rt *rt, const bm_bmojo_args *a, int nsplit, b
 }
 
 /* bm_bmojo_attn's arguments (or a fused kernel's, from index `first`). */
+#define BM_BMOJO_ATTN_NARGS 36 /* their number: cl/bmojo_attention.cl's BM_BMOJO_ATTN_PARAMS */
 static cl_int bmojo_attn_set_args(cl_kernel kn, cl_uint first, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk,
                                   cl_ulong mv, int NC, const bmojo_attn_plan *p)
 {
     const size_t R = (size_t)p->QT * (a->H / a->Hkv);
-    cl_int cT = a->T, cH = a->H, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
-    cl_int cpos0 = (cl_int)a->pos0, cNC = NC, cQT = p->QT, cKT = p->KT, cns = p->nsplit, cKS = p->KS, err = 0;
-    cl_ulong q_ld = a->q_ld, q_col = a->q_col, x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
-    cl_ulong out_ld = a->out_ld;
-    cl_float scale = a->scale;
+    cl_int cQT = p->QT, cKT = p->KT, cns = p->nsplit, cKS = p->KS;
     cl_uint i = first;
-    err |= BM_ARG(kn, i++, a->q);
-    err |= BM_ARG(kn, i++, q_ld);
-    err |= BM_ARG(kn, i++, q_col);
-    err |= BM_ARG(kn, i++, a->kx);
-    err |= BM_ARG(kn, i++, a->vx);
-    err |= BM_ARG(kn, i++, x_ld);
-    err |= BM_ARG(kn, i++, kx_col);
-    err |= BM_ARG(kn, i++, vx_col);
-    err |= BM_ARG(kn, i++, a->win_k);
-    err |= BM_ARG(kn, i++, a->win_v);
-    err |= BM_ARG(kn, i++, mem);
-    err |= BM_ARG(kn, i++, mk);
-    err |= BM_ARG(kn, i++, mv);
-    err |= BM_ARG(kn, i++, a->out);
-    err |= BM_ARG(kn, i++, out_ld);
-    err |= BM_ARG(kn, i++, cT);
-    err |= BM_ARG(kn, i++, cH);
-    err |= BM_ARG(kn, i++, cHkv);
-    err |= BM_ARG(kn, i++, cdh);
-    err |= BM_ARG(kn, i++, cw);
-    err |= BM_ARG(kn, i++, cmf);
-    err |= BM_ARG(kn, i++, cme);
-    err |= BM_ARG(kn, i++, cpos0);
-    err |= BM_ARG(kn, i++, cNC);
-    err |= BM_ARG(kn, i++, scale);
+    cl_int err = bmojo_attn_view_args(kn, &i, a, mem, mk, mv, NC);
     err |= BM_ARG(kn, i++, cQT);
     err |= BM_ARG(kn, i++, cKT);
     err |= BM_ARG(kn, i++, cns);
@@ -467,62 +453,8 @@ static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulo
     return p.nsplit > 1 ? bmojo_combine(rt, a, p.nsplit, p.part) : 0;
 }
 
-/* Decoding, T = 1: the whole state update in one launch (bm_bmojo_step: the memory rebuild at a
- * chunk start, eps and the y history, the ring appends, the candidate insertion), then the
- * attention reading the state memory of the token's chunk in place (NC = 1, so its chunk
- * memory layout is the state's), split over keys as nsplit says (0: bmojo_auto_split). Nothing
- * here depends on pos0 but the kernels' arguments (and the automatic split count, which grows
- * with the key count until the window is full). */
-static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
-{
-    cl_kernel kn = bm_kernel(rt, "bm_bmojo_step");
-    if (!kn) return BMOJO_EBUILD;
-    cl_float16 taps;
-    bmojo_taps(a, &taps);
-    cl_int cd = a->d, ck = a->n_taps, cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e;
-    cl_int cpos0 = (cl_int)a->pos0, err = 0;
-    cl_ulong x_ld = a->x_ld, kx_col = a->kx_col, vx_col = a->vx_col;
-    cl_ulong f_ld = a->f_ld, kf_col = a->kf_col, vf_col = a->vf_col, mv = bmojo_mem_v_off(a);
-    int i = 0;
-    err |= BM_ARG(kn, i++, a->y);
-    err |= BM_ARG(kn, i++, a->y_hist);
-    err |= BM_ARG(kn, i++, cd);
-    err |= BM_ARG(kn, i++, ck);
-    err |= BM_ARG(kn, i++, taps);
-    err |= BM_ARG(kn, i++, a->kx);
-    err |= BM_ARG(kn, i++, a->vx);
-    err |= BM_ARG(kn, i++, x_ld);
-    err |= BM_ARG(kn, i++, kx_col);
-    err |= BM_ARG(kn, i++, vx_col);
-    err |= BM_ARG(kn, i++, a->kf);
-    err |= BM_ARG(kn, i++, a->vf);
-    err |= BM_ARG(kn, i++, f_ld);
-    err |= BM_ARG(kn, i++, kf_col);
-    err |= BM_ARG(kn, i++, vf_col);
-    err |= BM_ARG(kn, i++, a->win_k);
-    err |= BM_ARG(kn, i++, a->win_v);
-    err |= BM_ARG(kn, i++, a->fade_k);
-    err |= BM_ARG(kn, i++, a->fade_v);
-    err |= BM_ARG(kn, i++, a->cand_eps);
-    err |= BM_ARG(kn, i++, a->cand_pos);
-    err |= BM_ARG(kn, i++, a->mem);
-    err |= BM_ARG(kn, i++, mv);
-    err |= BM_ARG(kn, i++, cHkv);
-    err |= BM_ARG(kn, i++, cdh);
-    err |= BM_ARG(kn, i++, cw);
-    err |= BM_ARG(kn, i++, cmf);
-    err |= BM_ARG(kn, i++, cme);
-    err |= BM_ARG(kn, i++, cpos0);
-    int st = bm_args_check(err, "bm_bmojo_step");
-    if (st) return st;
-    size_t g[2] = {rt->lim.wg, (size_t)a->B}, l[2] = {rt->lim.wg, 1};
-    if ((st = bm_launch(rt, kn, "bm_bmojo_step", 2, g, l))) return st;
-    return bmojo_attention(rt, a, a->mem, 0, mv, 1, nsplit);
-}
-
-/* ---- Decoding fused with the rest of the sublayer (bm_bmojo_decode_*, ops_bmojo.h) ---- */
-
-/* Arguments of bm_bmojo_step_pre after `first` (bm_scan_step_bmojo_pre). */
+/* Arguments of bm_bmojo_step_pre from index `first` (bm_bmojo_step, bm_scan_step_bmojo_pre). */
+#define BM_BMOJO_PRE_NARGS 19 /* the length of cl/bmojo_eidetic.cl's BM_BMOJO_PRE_PARAMS */
 static cl_int set_pre_args(cl_kernel k, cl_uint first, const bm_bmojo_args *a)
 {
     cl_int cHkv = a->Hkv, cdh = a->dh, cw = a->window, cmf = a->m_f, cme = a->m_e, cpos0 = (cl_int)a->pos0, err = 0;
@@ -550,7 +482,8 @@ static cl_int set_pre_args(cl_kernel k, cl_uint first, const bm_bmojo_args *a)
     return err;
 }
 
-/* Arguments of bm_bmojo_step_post after `first` (bm_gemv4_bmojo_post); ctx is the bm_bmojo_args. */
+/* Arguments of bm_bmojo_step_post from index `first` (bm_bmojo_step, bm_gemv4_bmojo_post); ctx is
+ * the bm_bmojo_args. */
 static int set_post_args(cl_kernel k, cl_uint first, void *ctx)
 {
     const bm_bmojo_args *a = ctx;
@@ -581,6 +514,27 @@ static int set_post_args(cl_kernel k, cl_uint first, void *ctx)
     err |= BM_ARG(k, i++, cpos0);
     return bm_args_check(err, "bm_gemv4_bmojo_post");
 }
+
+/* Decoding, T = 1: the whole state update in one launch (bm_bmojo_step: the memory rebuild at a
+ * chunk start, eps and the y history, the ring appends, the candidate insertion), then the
+ * attention reading the state memory of the token's chunk in place (NC = 1, so its chunk
+ * memory layout is the state's), split over keys as nsplit says (0: bmojo_auto_split). Nothing
+ * here depends on pos0 but the kernels' arguments (and the automatic split count, which grows
+ * with the key count until the window is full). */
+static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
+{
+    cl_kernel kn = bm_kernel(rt, "bm_bmojo_step");
+    if (!kn) return BMOJO_EBUILD;
+    /* the kernel takes the two halves' parameter lists one after the other */
+    int st = bm_args_check(set_pre_args(kn, 0, a), "bm_bmojo_step");
+    if (!st) st = set_post_args(kn, BM_BMOJO_PRE_NARGS, (void *)a);
+    if (st) return st;
+    size_t g[2] = {rt->lim.wg, (size_t)a->B}, l[2] = {rt->lim.wg, 1};
+    if ((st = bm_launch(rt, kn, "bm_bmojo_step", 2, g, l))) return st;
+    return bmojo_attention(rt, a, a->mem, 0, bmojo_mem_v_off(a), 1, nsplit);
+}
+
+/* ---- Decoding fused with the rest of the sublayer (bm_bmojo_decode_*, ops_bmojo.h) ---- */
 
 int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_args *sa)
 {
@@ -633,7 +587,7 @@ static int set_kv_attn_args(cl_kernel k, cl_uint first, void *ctx)
     cl_int err = BM_ARG(k, first, c->n_split) | BM_ARG(k, first + 1, c->C2) | BM_ARG(k, first + 2, zero) |
                  BM_ARG(k, first + 3, c->ldc2);
     err |= bmojo_attn_set_args(k, first + 4, c->a, c->a->mem, 0, bmojo_mem_v_off(c->a), 1, c->p);
-    err |= BM_ARG(k, first + 4 + 36, B) | BM_ARG(k, first + 4 + 37, ts);
+    err |= BM_ARG(k, first + 4 + BM_BMOJO_ATTN_NARGS, B) | BM_ARG(k, first + 5 + BM_BMOJO_ATTN_NARGS, ts);
     return bm_args_check(err, "bm_gemv4_split_bmojo_attn");
 }
 

@@ -6,8 +6,9 @@
 
 #include <limits.h>
 
-/* Indices into rt->gemm_nt_tiles (the order bm_gemm_nt_config writes them in). */
-enum { CFG_BM, CFG_BN, CFG_BK, CFG_TM, CFG_TN, CFG_THIN = 5 };
+/* Offsets of BM, BN, BK, TM, TN within a tile configuration of rt->config (BM_CFG_GEMM_BIG /
+ * BM_CFG_GEMM_THIN: the sizes the program was compiled with, read at start-up). */
+enum { CFG_BM, CFG_BN, CFG_BK, CFG_TM, CFG_TN };
 
 /* The split-K partial sums live in this scratch slot: bm_op_scan passes slot 2 as C to bm_gemm,
  * and no caller of bm_gemm passes slot 3. */
@@ -20,27 +21,9 @@ typedef struct {
     const char *name_v4, *name_s; /* the float4-load and the scalar-load kernels */
 } gemm_nt_tiles;
 
-/* Reads the tile sizes the program was compiled with (once per runtime: a -D override through
- * BMOJO_CL_DEFINES then needs no matching host change). */
-static int gemm_nt_read_config(bm_rt *rt)
-{
-    if (rt->gemm_nt_tiles_known) return 0;
-    cl_kernel k = bm_kernel(rt, "bm_gemm_nt_config");
-    if (!k) return bm_fail_context(BMOJO_EBUILD, "gemm_nt");
-    cl_mem out = NULL;
-    int st = bm_alloc(rt, sizeof rt->gemm_nt_tiles, &out);
-    if (!st) st = bm_args_check(BM_ARG(k, 0, out), "bm_gemm_nt_config");
-    size_t one = 1;
-    if (!st) st = bm_launch(rt, k, "bm_gemm_nt_config", 1, &one, &one);
-    if (!st) st = bm_download(rt, out, 0, rt->gemm_nt_tiles, sizeof rt->gemm_nt_tiles);
-    bm_release(out);
-    if (!st) rt->gemm_nt_tiles_known = 1;
-    return st;
-}
-
 static gemm_nt_tiles gemm_nt_tiles_of(const bm_rt *rt, int thin)
 {
-    const int *c = rt->gemm_nt_tiles + (thin ? CFG_THIN : 0);
+    const int *c = rt->config + (thin ? BM_CFG_GEMM_THIN : BM_CFG_GEMM_BIG);
     gemm_nt_tiles t = {c[CFG_BM], c[CFG_BN], c[CFG_BK], c[CFG_TM], c[CFG_TN], 0, 0, 0, NULL, NULL};
     t.items_x = (size_t)(t.bn / t.tn);
     t.items_y = (size_t)(t.bm / t.tm);
@@ -95,8 +78,6 @@ int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t 
                        lda, ldw, ldc);
     if (tiles < BM_GEMM_NT_TILES_AUTO || tiles > BM_GEMM_NT_TILES_THIN || split_k < 0 || split_k > 64)
         return bm_fail(BMOJO_EINVAL, "bm_op_gemm_nt: bad tile choice %d or split count %d", tiles, split_k);
-    int st = gemm_nt_read_config(rt);
-    if (st) return st;
     gemm_nt_tiles big = gemm_nt_tiles_of(rt, 0), thin = gemm_nt_tiles_of(rt, 1);
     int use_thin = tiles == BM_GEMM_NT_TILES_THIN ||
                    (tiles == BM_GEMM_NT_TILES_AUTO && (gemm_nt_auto_thin(rt, &big, M, N) || !gemm_nt_fits(rt, &big)));
@@ -124,6 +105,7 @@ int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t 
     cl_mem out = C;
     cl_ulong o_off = c_off, o_ld = ldc, o_split = 0;
     cl_float o_beta = beta;
+    int st = 0;
     if (splits > 1) {
         st = bm_scratch(rt, GEMM_NT_SCRATCH_SLOT, splits * M * N * sizeof(float), &out);
         if (st) return st;

@@ -69,7 +69,7 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
                        : split ? "bm_gemv4_split"
                        : vec4  ? "bm_gemv4"
                                : "bm_gemv";
-    const size_t NB = vec4 ? (size_t)rt->gemv4_nb : GEMV_NB; /* the runtime compiles BM_GEMV4_NB in */
+    const size_t NB = vec4 ? (size_t)rt->config[BM_CFG_GEMV4_NB] : GEMV_NB; /* as compiled (-D) */
     cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "gemv");
     /* GPUs: L items share the K loop (coalesced loads): 128 for the scalar kernel, 64 for the

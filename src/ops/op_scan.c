@@ -139,28 +139,6 @@ int bm_scan_step_setup(bm_rt *rt, cl_kernel k, const bm_scan_args *a, size_t glo
     return bm_args_check(err, "bm_scan_step");
 }
 
-/* The lanes kernel's compile-time states per work-item and tile length (BM_SCANL_SPL and
- * BM_SCANL_TT, which BMOJO_CL_DEFINES may change), read back from the program once per runtime. */
-static int scan_lanes_config(bm_rt *rt)
-{
-    if (rt->scan_lanes_spl > 0) return 0;
-    cl_kernel k = bm_kernel(rt, "bm_scan_lanes_config");
-    if (!k) return bm_fail_context(BMOJO_EBUILD, "scan lanes config");
-    cl_mem m = NULL;
-    cl_int v[2] = {0, 0};
-    size_t g = 1;
-    int st = bm_alloc(rt, sizeof v, &m);
-    if (!st) st = bm_args_check(BM_ARG(k, 0, m), "bm_scan_lanes_config");
-    if (!st) st = bm_launch(rt, k, "bm_scan_lanes_config", 1, &g, NULL);
-    if (!st) st = bm_download(rt, m, 0, v, sizeof v);
-    bm_release(m);
-    if (st) return st;
-    if (v[0] < 1 || v[1] < 1) return bm_fail(BMOJO_EBUILD, "scan lanes: the kernel reports SPL %d, TT %d", v[0], v[1]);
-    rt->scan_lanes_spl = v[0];
-    rt->scan_lanes_tt = v[1];
-    return 0;
-}
-
 /* Geometry of one lanes launch (cl/scan_lanes.cl: bm_scan_lanes). */
 typedef struct {
     int nl, chs, part_ld;       /* lanes per channel, channels per group, row of the partial sums */
@@ -172,8 +150,6 @@ typedef struct {
  * (n needs more lanes than a work-group has, or more local memory); < 0 on an error. */
 static int scan_lanes_plan_make(bm_rt *rt, const bm_scan_args *a, scan_lanes_plan *p)
 {
-    int st = scan_lanes_config(rt);
-    if (st) return st;
     cl_kernel k = bm_kernel(rt, "bm_scan_lanes");
     if (!k) return bm_fail_context(BMOJO_EBUILD, "scan lanes");
     size_t kwg = 0;
@@ -182,7 +158,7 @@ static int scan_lanes_plan_make(bm_rt *rt, const bm_scan_args *a, scan_lanes_pla
     size_t cap = rt->lim.max_wg ? rt->lim.max_wg : 64;
     if (rt->lim.max_wi[0] && cap > rt->lim.max_wi[0]) cap = rt->lim.max_wi[0];
     if (kwg && cap > kwg) cap = kwg;
-    const int spl = rt->scan_lanes_spl, tt = rt->scan_lanes_tt;
+    const int spl = rt->config[BM_CFG_SCANL_SPL], tt = rt->config[BM_CFG_SCANL_TT]; /* compiled in (-D) */
     const int nl = (a->n + spl - 1) / spl;
     if ((size_t)nl > cap) return 1;
     size_t chs;
