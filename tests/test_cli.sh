@@ -119,6 +119,13 @@ expect_fail "No such file\|cannot open\|open" "missing ids file" -- "$BIN" logit
 expect_fail "device" "unknown --device" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 --device no-such-gpu
 expect_fail "device" "BMOJO_DEVICE naming no device" -- env BMOJO_DEVICE=7:3 "$BIN" generate -m "$FIX/hf/mamba-0" -p 1
 
+# ---- bad tunables (environment, read once at start-up) and bench options ----
+for kv in BMOJO_GEMV=avx BMOJO_GEMV_WG=3 BMOJO_GEMM=cublas BMOJO_GEMM_SPLITK=0 BMOJO_SCAN=fast \
+          BMOJO_SCAN_LANES_CH=0 BMOJO_BMOJO_SPLIT=many BMOJO_DECODE_FUSION=maybe BMOJO_CL_DEFINES=-O3; do
+  expect_fail "${kv%%=*}" "bad $kv" -- env "$kv" "$BIN" generate -m "$FIX/hf/mamba-0" -p 1
+done
+expect_fail "needs a value" "bench --ops-filter without its text" -- "$BIN" bench --ops --ops-filter
+
 # ---- bad model folders and weight files ----
 mk() { rm -rf "$TMP/m"; mkdir -p "$TMP/m"; cp "$FIX/hf/mamba-0/config.json" "$TMP/m/"; }
 expect_fail "m-none" "folder without config or weights" -- "$BIN" generate -m "$TMP/m-none" -p 1

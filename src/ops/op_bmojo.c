@@ -231,11 +231,7 @@ static int bmojo_combine(bm_rt *rt, const bm_bmojo_args *a, int nsplit, cl_mem p
  * no more than the longest key list has pairs of key tiles. BMOJO_BMOJO_SPLIT overrides. */
 static int bmojo_prefill_split(const bm_rt *rt, const bm_bmojo_args *a, size_t groups, int QT, int BK)
 {
-    const char *env = getenv("BMOJO_BMOJO_SPLIT");
-    if (env && *env && strcmp(env, "auto") != 0) {
-        long n = strtol(env, NULL, 10);
-        return n < 1 ? 1 : n > BM_BMOJO_MAX_SPLIT ? BM_BMOJO_MAX_SPLIT : (int)n;
-    }
+    if (rt->bmojo_split > 0) return rt->bmojo_split; /* BMOJO_BMOJO_SPLIT, read at start-up */
     const size_t cus = rt->lim.compute_units ? rt->lim.compute_units : 1u;
     if (!rt->lim.is_gpu || groups >= (size_t)BM_BMOJO_PREFILL_FULL_PER_CU * cus) return 1;
     size_t n = ((size_t)BM_BMOJO_PREFILL_SPLIT_PER_CU * cus + groups - 1) / groups;
