@@ -379,19 +379,35 @@ static inline void bm_bmojo_step_post(const int b, const int lid, const int lsz,
     __global float *ce = cand_eps + (size_t)b * m_e;
     __global int *cp = cand_pos + (size_t)b * m_e;
     const int na = min(m_e, pos0); /* valid candidates */
+    /* The half is a chain of memory round trips in one work-group (it decides how long its launch
+     * takes), so every load that does not wait on a result is issued first: the item's first
+     * candidate entry here, the innovation's inputs next (their loop stores nothing). Before, the
+     * y history shift stored inside the innovation loop (each channel's loads waited on the last
+     * channel's stores) and the rank was a binary search (log2(m_e) dependent loads). */
+    float held_e = 0.0f;
+    int held_p = 0;
+    if (lid < na) {
+        held_e = ce[lid];
+        held_p = cp[lid];
+    }
 
-    /* 3. innovation and y history */
+    /* 3. innovation (per item over its channels in the prefill's order), then the y history shift */
     float c[16];
     vstore16(taps, 0, c);
     float sum = 0.0f;
-    for (int ch = lid; ch < d; ch += lsz) {
-        __global float *h = y_hist + (size_t)b * k * d + ch;
+    __global float *hist = y_hist + (size_t)b * k * d;
+    if (m_e > 0)
+        for (int ch = lid; ch < d; ch += lsz) {
+            float prev[16];
+            for (int i = 1; i <= k; i++) prev[i - 1] = hist[(size_t)(k - i) * d + ch];
+            sum += bm_bmojo_innov_sq(y[(size_t)b * d + ch], prev, c, k);
+        }
+    for (int ch = lid; ch < d; ch += lsz) { /* the rows just read (cache hits), then the stores */
+        __global float *h = hist + ch;
         float prev[16];
-        for (int i = 1; i <= k; i++) prev[i - 1] = h[(size_t)(k - i) * d];
-        const float yt = y[(size_t)b * d + ch];
-        if (m_e > 0) sum += bm_bmojo_innov_sq(yt, prev, c, k);
-        for (int i = 0; i + 1 < k; i++) h[(size_t)i * d] = prev[k - 2 - i];
-        h[(size_t)(k - 1) * d] = yt;
+        for (int i = 1; i < k; i++) prev[i - 1] = h[(size_t)i * d];
+        for (int i = 0; i + 1 < k; i++) h[(size_t)i * d] = prev[i];
+        h[(size_t)(k - 1) * d] = y[(size_t)b * d + ch];
     }
 
     /* 4. fade ring append */
@@ -403,26 +419,36 @@ static inline void bm_bmojo_step_post(const int b, const int lid, const int lsz,
             fade_v[of] = vf[(size_t)b * f_ld + vf_col + col];
         }
 
-    /* 5. candidate list */
+    /* 5. candidate list: the rank r = how many entries beat the token (a prefix of the sorted
+     * list), counted in parallel and summed over the group (exact in float below 2^24) */
     if (m_e > 0) {
         const float eps = bm_bmojo_group_sum(part, sum);
-        const int r = bm_bmojo_count_better(ce, cp, na, eps, pos0);
-        barrier(CLK_GLOBAL_MEM_FENCE); /* everyone has its rank before the list moves */
+        int cnt = lid < na ? bm_bmojo_better(held_e, held_p, eps, pos0) : 0;
+        for (int i = lid + lsz; i < na; i += lsz) cnt += bm_bmojo_better(ce[i], cp[i], eps, pos0);
+        const int r = (int)bm_bmojo_group_sum(part, (float)cnt);
         const int n = min(na, m_e - 1) - r; /* entries r .. r+n-1 move to r+1 .. r+n */
-        for (int top = n; top > 0; top -= lsz) {
-            const int i = top - 1 - lid;
-            float ev = 0.0f;
-            int pv = 0;
-            if (i >= 0) {
-                ev = ce[r + i];
-                pv = cp[r + i];
+        barrier(CLK_GLOBAL_MEM_FENCE);      /* every item has read the list before it moves */
+        if (na <= lsz) {                    /* one block: each item moves the entry it holds */
+            if (lid >= r && lid < r + n) {
+                ce[lid + 1] = held_e;
+                cp[lid + 1] = held_p;
             }
-            barrier(CLK_GLOBAL_MEM_FENCE);
-            if (i >= 0) {
-                ce[r + i + 1] = ev;
-                cp[r + i + 1] = pv;
+        } else {                            /* longer lists move in blocks of lsz, top block first */
+            for (int top = n; top > 0; top -= lsz) {
+                const int i = top - 1 - lid;
+                float ev = 0.0f;
+                int pv = 0;
+                if (i >= 0) {
+                    ev = ce[r + i];
+                    pv = cp[r + i];
+                }
+                barrier(CLK_GLOBAL_MEM_FENCE);
+                if (i >= 0) {
+                    ce[r + i + 1] = ev;
+                    cp[r + i + 1] = pv;
+                }
+                barrier(CLK_GLOBAL_MEM_FENCE);
             }
-            barrier(CLK_GLOBAL_MEM_FENCE);
         }
         if (lid == 0 && r < m_e) {
             ce[r] = eps;
