@@ -235,13 +235,158 @@ static inline void bm_bmojo_attn_body(const int grp, const int g, const int b, c
     }
 }
 
+/* Decoding (T = 1) body: the same keys, masks, online softmax and outputs as bm_bmojo_attn_body
+ * with QT = 1, organised for one query row per head instead of a tile of tokens. The generic
+ * body spends a key tile in four phases where few work-items work: R * KT items each walk a
+ * dot product of dh through local memory (same bank for every key of a warp), R items walk the
+ * tile's keys serially for the softmax statistics, and every element of the K/V tiles looks up
+ * its key's source with integer divisions. Measured on the H200 (12/4 heads of 64, 548 keys,
+ * one work-group per kv head): 16 us per tile of 64 keys. Here, per block of KT keys (a power
+ * of two <= the group size):
+ *   1. item j takes key j: its source and mask once, R dot products straight from its K row in
+ *      global memory (q in local memory is read by every item at the same address: a
+ *      broadcast), and copies its V row into local memory (row stride dh + 1: no bank conflict
+ *      on the stores, nor on the reads of phase 3);
+ *   2. the row maxima and the sums of exp(s - m) as trees over the block (log2 KT steps);
+ *   3. item (r, x) updates O[r, x] over the block's keys (V read across x: consecutive banks).
+ * Local arrays (the PARAMS' names): Qs, Os [R, dh]; Ks: the trees' R x KT; Vs [KT, dh + 1];
+ * S [R, KT]; st: m, l, alpha per row. -DBM_BMOJO_DECODE_ATTN=0 runs the generic body instead
+ * (for measurements; the launcher sizes the local arrays for both). */
+#ifndef BM_BMOJO_DECODE_ATTN
+#define BM_BMOJO_DECODE_ATTN 1
+#endif
+
+/* Reduces the rows of S [R, KT] (KT a power of two) into red[r * KT]: their maxima (is_max) or
+ * sums. Whole work-group; S is left as it is. */
+static inline void bm_bmojo_rows_reduce(__local const float *S, __local float *red, const int R, const int KT,
+                                        const int is_max, const int lid, const int lsz)
+{
+    if (KT == 1) {
+        for (int r = lid; r < R; r += lsz) red[r] = S[r];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        return;
+    }
+    __local const float *src = S;
+    for (int span = KT / 2; span >= 1; span >>= 1) {
+        for (int i = lid; i < R * span; i += lsz) {
+            const int r = i / span, j = i - r * span;
+            const float a = src[r * KT + j], c = src[r * KT + j + span];
+            red[r * KT + j] = is_max ? fmax(a, c) : a + c;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        src = red;
+    }
+}
+
+static inline void bm_bmojo_attn_decode_body(const int split, const int g, const int b, const int B,
+                                             BM_BMOJO_ATTN_PARAMS)
+{
+    const int lid = (int)get_local_id(0), lsz = (int)get_local_size(0);
+    const int R = H / Hkv, M = m_f + m_e, vld = dh + 1;
+    const int s0 = pos0 / w * w; /* the token's chunk start: its memory is slots 0 .. M-1 */
+    const int plo = max(0, pos0 - w + 1);
+    const int Nk = M + (pos0 - plo + 1);
+    const int kbeg = min(Nk, split * KS), kend = split == nsplit - 1 ? Nk : min(Nk, kbeg + KS);
+    __global const float *memk = scr + memk_off, *memv = scr + memv_off;
+    __local float *red = Ks, *mrow = st, *lrow = st + R, *arow = st + 2 * R;
+
+    for (int i = lid; i < R * dh; i += lsz) {
+        const int r = i / dh, x = i - r * dh;
+        Qs[i] = q[(size_t)b * q_ld + q_col + (size_t)(g * R + r) * dh + x];
+        Os[i] = 0.0f;
+    }
+    for (int r = lid; r < R; r += lsz) {
+        mrow[r] = -INFINITY;
+        lrow[r] = 0.0f;
+    }
+
+    for (int k0 = kbeg; k0 < kend; k0 += KT) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* q loaded; the last block's S and V rows consumed */
+        const int nb = min(KT, kend - k0);
+        if (lid < KT) {
+            const int kk = k0 + lid;
+            int ok = lid < nb;
+            __global const float *kr = memk, *vr = memv;
+            if (ok) {
+                int src;
+                const size_t o = bm_bmojo_key_off(kk, M, M, 0, plo, b, g, 1, Hkv, dh, w, pos0, NC, x_ld, &src);
+                if (src == 0) {
+                    kr = memk + o;
+                    vr = memv + o;
+                    /* memory slot j: fading position s0 - m_f + j, or the (j - m_f)-th eidetic
+                     * of the chunk (there are min(m_e, s0)) */
+                    ok = kk < m_f ? s0 - m_f + kk >= 0 : kk - m_f < s0;
+                } else if (src == 1) {
+                    kr = kx + o + kx_col;
+                    vr = vx + o + vx_col;
+                } else {
+                    kr = win_k + o;
+                    vr = win_v + o;
+                }
+            }
+            for (int r = 0; r < R; r++) {
+                float dot = 0.0f;
+                if (ok)
+                    for (int x = 0; x < dh; x++) dot += Qs[r * dh + x] * kr[x];
+                S[r * KT + lid] = ok ? dot * scale : -INFINITY;
+            }
+            for (int x = 0; x < dh; x++) Vs[lid * vld + x] = ok ? vr[x] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        bm_bmojo_rows_reduce(S, red, R, KT, 1, lid, lsz);
+        for (int r = lid; r < R; r += lsz) {
+            const float m_old = mrow[r], m_new = fmax(m_old, red[r * KT]);
+            arow[r] = m_new == -INFINITY ? 1.0f : exp(m_old - m_new);
+            mrow[r] = m_new;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int i = lid; i < R * KT; i += lsz) {
+            const float m = mrow[i / KT];
+            S[i] = m == -INFINITY ? 0.0f : exp(S[i] - m);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        bm_bmojo_rows_reduce(S, red, R, KT, 0, lid, lsz);
+        for (int r = lid; r < R; r += lsz) lrow[r] = lrow[r] * arow[r] + red[r * KT];
+        for (int i = lid; i < R * dh; i += lsz) {
+            const int r = i / dh, x = i - r * dh;
+            float acc = Os[i] * arow[r];
+            for (int j = 0; j < nb; j++) acc += S[r * KT + j] * Vs[j * vld + x];
+            Os[i] = acc;
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (nsplit > 1) { /* bm_attn_combine's layout, as bm_bmojo_attn_body writes it (T = 1) */
+        const size_t pbase = ((size_t)split * B * Hkv + (size_t)b * Hkv + g) * R;
+        __global float *pstat = part + (size_t)nsplit * B * Hkv * R * dh;
+        for (int i = lid; i < R * dh; i += lsz) part[pbase * dh + i] = Os[i];
+        for (int r = lid; r < R; r += lsz) {
+            pstat[(pbase + r) * 2] = mrow[r];
+            pstat[(pbase + r) * 2 + 1] = lrow[r];
+        }
+        return;
+    }
+    for (int i = lid; i < R * dh; i += lsz) {
+        const int r = i / dh, x = i - r * dh;
+        out[(size_t)b * out_ld + (size_t)(g * R + r) * dh + x] = Os[i] / lrow[r];
+    }
+}
+
+/* The body for group (grp, g, b): the decoding one at T = 1 (unless -DBM_BMOJO_DECODE_ATTN=0). */
+static inline void bm_bmojo_attn_group(const int grp, const int g, const int b, const int B, BM_BMOJO_ATTN_PARAMS)
+{
+    if (BM_BMOJO_DECODE_ATTN && T == 1)
+        bm_bmojo_attn_decode_body(grp, g, b, B, BM_BMOJO_ATTN_ARGS);
+    else
+        bm_bmojo_attn_body(grp, g, b, B, BM_BMOJO_ATTN_ARGS);
+}
+
 /* global (ntiles*nsplit*BM_WG, Hkv, B), local (BM_WG, 1, 1). nsplit 1: results to out (part
  * unused); nsplit > 1: partial results to part, [nsplit, B*Hkv, rep*T, dh] then the (m, l)
  * pairs [nsplit, B*Hkv, rep*T, 2]. */
 __kernel void bm_bmojo_attn(BM_BMOJO_ATTN_PARAMS)
 {
-    bm_bmojo_attn_body((int)get_group_id(0), (int)get_global_id(1), (int)get_global_id(2), (int)get_num_groups(2),
-                       BM_BMOJO_ATTN_ARGS);
+    bm_bmojo_attn_group((int)get_group_id(0), (int)get_global_id(1), (int)get_global_id(2), (int)get_num_groups(2),
+                        BM_BMOJO_ATTN_ARGS);
 }
 
 /* Register-tiled variant (the prefill path; see the top of this file): the shared phases of

@@ -265,5 +265,5 @@ __kernel void bm_gemv4_split_bmojo_attn(BM_GEMV_PARAMS, const int n_split, __glo
         return;
     }
     const int i = grp, ts = i % tiles_splits, rest = i / tiles_splits;
-    bm_bmojo_attn_body(ts, rest % Hkv, rest / Hkv, B, BM_BMOJO_ATTN_ARGS);
+    bm_bmojo_attn_group(ts, rest % Hkv, rest / Hkv, B, BM_BMOJO_ATTN_ARGS);
 }

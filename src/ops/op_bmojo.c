@@ -146,6 +146,11 @@ static int bmojo_check(const bm_bmojo_args *a)
 #define BM_BMOJO_PREFILL_SPLIT_TILES 2
 #endif
 
+/* Local floats of bm_bmojo_attn's Ks and Vs arguments: K/V tiles of KT x dh for the generic body,
+ * and for the decoding body (cl/bmojo_attention.cl) the trees' R x KT and V rows at stride dh + 1. */
+static size_t bmojo_attn_ks_floats(size_t R, int dh, int KT) { return (size_t)KT * ((size_t)dh > R ? (size_t)dh : R); }
+static size_t bmojo_attn_vs_floats(int dh, int KT) { return (size_t)KT * ((size_t)dh + 1); }
+
 /* Attention tiles: QT query tokens (times rep heads) and KT keys, as large as local memory
  * allows; returns the local bytes or 0 when even 1 x 1 does not fit. */
 static size_t bmojo_attn_tiles(const bm_rt *rt, const bm_bmojo_args *a, int *qt, int *kt)
@@ -158,7 +163,8 @@ static size_t bmojo_attn_tiles(const bm_rt *rt, const bm_bmojo_args *a, int *qt,
     uint64_t budget = rt->lim.local_mem > 2048 ? rt->lim.local_mem - 1024 : rt->lim.local_mem;
     for (;;) {
         size_t R = (size_t)QT * rep;
-        size_t bytes = sizeof(float) * (2 * R * a->dh + 2 * (size_t)KT * a->dh + R * KT + 3 * R);
+        size_t bytes = sizeof(float) * (2 * R * a->dh + bmojo_attn_ks_floats(R, a->dh, KT) +
+                                        bmojo_attn_vs_floats(a->dh, KT) + R * KT + 3 * R);
         if (bytes <= budget) {
             *qt = QT;
             *kt = KT;
@@ -399,6 +405,14 @@ static int bmojo_attn_plan_make(bm_rt *rt, const bm_bmojo_args *a, int nsplit, b
         int sst = bm_scratch(rt, 0, bytes, &part);
         if (sst) return bm_fail_context(sst, "bmojo mix: attention with %d key splits", nsplit);
     }
+    if (a->T == 1) {
+        /* the decoding body's key blocks are a power of two (its trees), at most one key per
+         * work-item, no larger than a split's keys need (or the whole list's) */
+        const int keys = nsplit > 1 ? KS : bmojo_decode_keys(a);
+        int pw = 1;
+        while (pw < KT && pw < keys && (size_t)pw * 2 <= rt->lim.wg) pw *= 2;
+        KT = pw;
+    }
     *p = (bmojo_attn_plan){QT, KT, KS, nsplit, part, ((size_t)a->T + QT - 1) / QT};
     return 0;
 }
@@ -419,8 +433,8 @@ static cl_int bmojo_attn_set_args(cl_kernel kn, cl_uint first, const bm_bmojo_ar
     err |= BM_ARG(kn, i++, p->part);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
-    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)p->KT * a->dh);
-    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * (size_t)p->KT * a->dh);
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * bmojo_attn_ks_floats(R, a->dh, p->KT));
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * bmojo_attn_vs_floats(a->dh, p->KT));
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * p->KT);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * 3 * R);
     return err;
