@@ -575,6 +575,7 @@ void test_op_bmojo(bm_test_ctx *t)
         {"GQA 4/2 dh64 B=3",    3, 21, 20, 4, 2, 64, 6, 2, 3, 2, BMT_RANDOM, 1},
         {"long run 3w+5",       2, 29, 8, 4, 2, 16, 8, 3, 5, 4, BMT_RANDOM, 0},
         {"dh256 GQA 2/1",       2, 11, 8, 2, 1, 256, 4, 2, 3, 4, BMT_RANDOM, 0},
+        {"odd dh 5, 3/1 heads", 2, 23, 7, 3, 1, 5, 6, 2, 3, 3, BMT_RANDOM, 0},
         {"w > work-group",      2, 700, 16, 4, 2, 16, 300, 20, 40, 4, BMT_RANDOM, 0},
         {"many chunks ties",    2, 400, 6, 4, 2, 16, 16, 5, 24, 4, BMT_REPEAT, 0},
         {"ties, w 100",         2, 250, 12, 4, 2, 16, 100, 3, 12, 4, BMT_REPEAT, 0},
