@@ -11,7 +11,8 @@
  * The A operand can be transformed on the fly (mode), so that a decoding step needs no separate
  * launch for it: mode 1 reads RMSNorm(A) (rows scaled by rsqrt(mean(a^2) + eps) * nw, the
  * per-row mean computed by each work-group, K values), mode 2 reads SwiGLU(A): silu(A[m, k]) *
- * A[m, u_col + k] (gate and up side by side, as the fused gate|up GEMM writes them).
+ * A[m, u_col + k] (gate and up side by side, as the fused gate|up GEMM writes them), mode 3
+ * (bm_gemv4 bodies only) the merge of an attention's key splits (bm_gemv_parts4).
  *
  * Why not CLBlast here: for M = 1 its indirect GEMM pads and copies W on every call (W is the
  * whole weight matrix), and its host-side dispatch costs more than this kernel's run time.
@@ -37,6 +38,7 @@
 #define BM_GEMV_PLAIN 0
 #define BM_GEMV_RMSNORM 1
 #define BM_GEMV_SWIGLU 2
+#define BM_GEMV_PARTS 3
 
 /* The parameters every kernel of this file starts with (their meaning: bm_gemv's contract above;
  * red: M * NB * L floats of local memory). */
@@ -158,10 +160,40 @@ __kernel void bm_gemv(BM_GEMV_PARAMS)
 #ifndef BM_GEMV4_NB
 #define BM_GEMV4_NB 8
 #endif
+
+/* Mode 3 (BM_GEMV_PARTS): A holds the n_parts key splits of a decoding attention (T = 1) in
+ * bm_attn_combine's layout (cl/attention.cl): unnormalized O [n_parts, M, K] (row m = sequence,
+ * heads of part_cols columns), then the (max, sum) pairs [n_parts, M, K / part_cols, 2].
+ * Returns the merged row m at columns k .. k+3 (inside one head: part_cols is a multiple of
+ * 4) with bm_attn_combine's arithmetic, so that o_proj reads the attention output without the
+ * combine's launch. */
+static inline float4 bm_gemv_parts4(__global const float *P, const int m, const int M, const int K, const int k,
+                                    const int n_parts, const int part_cols)
+{
+    const int nh = K / part_cols, h = k / part_cols;
+    __global const float *pst = P + (size_t)n_parts * M * K;
+    float mx = -INFINITY;
+    for (int s = 0; s < n_parts; s++) mx = fmax(mx, pst[(((size_t)s * M + m) * nh + h) * 2]);
+    float l = 0.0f;
+    float4 o = (float4)(0.0f);
+    for (int s = 0; s < n_parts; s++) {
+        const size_t pr = ((size_t)s * M + m) * nh + h;
+        const float ms = pst[pr * 2];
+        if (ms == -INFINITY) continue;
+        const float w = exp(ms - mx);
+        l += w * pst[pr * 2 + 1];
+        o += w * vload4(0, P + ((size_t)s * M + m) * K + k);
+    }
+    return o / l;
+}
+/* n_parts, part_cols: mode 3's split count and head width; the body's group 0 also writes the
+ * merged rows to merged [M, merged_ld] (the attention output stays addressable). */
 static inline void bm_gemv4_body(const int grp, BM_GEMV_PARAMS, const int n_split, __global float *C2,
                                  const ulong c2_off, const ulong ldc2, const int conv_di, const int conv_k,
                                  __global const float *conv_w, __global const float *conv_b,
-                                 const int conv_has_bias, __global float *conv_state, __global float *conv_u)
+                                 const int conv_has_bias, __global float *conv_state, __global float *conv_u,
+                                 const int n_parts, const int part_cols, __global float *merged,
+                                 const ulong merged_ld)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int n0 = grp * BM_GEMV4_NB, K4 = K / 4;
@@ -191,11 +223,17 @@ static inline void bm_gemv4_body(const int grp, BM_GEMV_PARAMS, const int n_spli
         for (int m = 0; m < BM_GEMV_MAX_M; m++) {
             if (m < M) {
                 const ulong ai = a_off + (ulong)m * lda + 4 * (ulong)k;
-                float4 a = vload4(0, A + ai);
-                if (mode == BM_GEMV_RMSNORM) a = a * rs[m] * vload4(0, nw + 4 * (ulong)k);
-                else if (mode == BM_GEMV_SWIGLU) {
-                    const float4 u = vload4(0, A + ai + u_col);
-                    a = (float4)(bm_silu(a.x), bm_silu(a.y), bm_silu(a.z), bm_silu(a.w)) * u;
+                float4 a;
+                if (mode == BM_GEMV_PARTS) {
+                    a = bm_gemv_parts4(A + a_off, m, M, K, 4 * k, n_parts, part_cols);
+                    if (grp == 0) vstore4(a, 0, merged + (ulong)m * merged_ld + 4 * (ulong)k);
+                } else {
+                    a = vload4(0, A + ai);
+                    if (mode == BM_GEMV_RMSNORM) a = a * rs[m] * vload4(0, nw + 4 * (ulong)k);
+                    else if (mode == BM_GEMV_SWIGLU) {
+                        const float4 u = vload4(0, A + ai + u_col);
+                        a = (float4)(bm_silu(a.x), bm_silu(a.y), bm_silu(a.z), bm_silu(a.w)) * u;
+                    }
                 }
                 for (int j = 0; j < BM_GEMV4_NB; j++) acc[m][j] += dot(a, w[j]);
             }
@@ -210,14 +248,14 @@ static inline void bm_gemv4_body(const int grp, BM_GEMV_PARAMS, const int n_spli
 
 __kernel void bm_gemv4(BM_GEMV_PARAMS)
 {
-    bm_gemv4_body((int)get_group_id(0), BM_GEMV_ARGS, N, C, 0, 0, 0, 1, W, W, 0, C, C);
+    bm_gemv4_body((int)get_group_id(0), BM_GEMV_ARGS, N, C, 0, 0, 0, 1, W, W, 0, C, C, 0, 1, C, 0);
 }
 
 /* bm_gemv4 with a split output (see bm_gemv_write): columns >= n_split land in C2. */
 __kernel void bm_gemv4_split(BM_GEMV_PARAMS, const int n_split, __global float *C2, const ulong c2_off,
                              const ulong ldc2)
 {
-    bm_gemv4_body((int)get_group_id(0), BM_GEMV_ARGS, n_split, C2, c2_off, ldc2, 0, 1, W, W, 0, C, C);
+    bm_gemv4_body((int)get_group_id(0), BM_GEMV_ARGS, n_split, C2, c2_off, ldc2, 0, 1, W, W, 0, C, C, 0, 1, C, 0);
 }
 
 /* bm_gemv4 with the conv epilogue of bm_gemv_write: the Mamba in_proj of a decoding step (x | z
@@ -228,22 +266,25 @@ __kernel void bm_gemv4_conv(BM_GEMV_PARAMS, const int conv_di, const int conv_k,
                             __global float *conv_state, __global float *conv_u)
 {
     bm_gemv4_body((int)get_group_id(0), BM_GEMV_ARGS, N, C, 0, 0, conv_di, conv_k, conv_w, conv_b, conv_has_bias,
-                  conv_state, conv_u);
+                  conv_state, conv_u, 0, 1, C, 0);
 }
 
 /* Decoding fusion (B'MOJO sublayer, T = 1): o_proj (x += att Wo^T, the residual as beta 1) and the
  * post-attention half of the B'MOJO state update (cl/bmojo_eidetic.cl: innovation, fade append,
- * candidate list) in one launch; they touch disjoint buffers. Groups x < B run the post half for
+ * candidate list) in one launch; they touch disjoint buffers. When the attention was split over
+ * keys, mode 3 reads att as the merge of its splits (and writes the merged rows to `merged`):
+ * no combine launch. Groups x < B run the post half for
  * sequence x, the rest the GEMV. Launched with BM_WG items per group: the post half's eps
  * is a tree over the group, which must be the prefill's (bm_bmojo_innovation) to select the same
  * tokens. */
-__kernel void bm_gemv4_bmojo_post(BM_GEMV_PARAMS, BM_BMOJO_POST_PARAMS())
+__kernel void bm_gemv4_bmojo_post(BM_GEMV_PARAMS, BM_BMOJO_POST_PARAMS(), const int n_parts, const int part_cols,
+                                  __global float *merged, const ulong merged_ld)
 {
     __local float part[BM_BMOJO_INNOV_WG];
     /* the post half's groups first (the longest; groups start in id order) */
     const int nb = (int)get_num_groups(0) - (N + BM_GEMV4_NB - 1) / BM_GEMV4_NB, g = (int)get_group_id(0);
     if (g >= nb)
-        bm_gemv4_body(g - nb, BM_GEMV_ARGS, N, C, 0, 0, 0, 1, W, W, 0, C, C);
+        bm_gemv4_body(g - nb, BM_GEMV_ARGS, N, C, 0, 0, 0, 1, W, W, 0, C, C, n_parts, part_cols, merged, merged_ld);
     else
         bm_bmojo_step_post(g, (int)get_local_id(0), (int)get_local_size(0), part, BM_BMOJO_POST_ARGS());
 }
@@ -261,7 +302,7 @@ __kernel void bm_gemv4_split_bmojo_attn(BM_GEMV_PARAMS, const int n_split, __glo
      * measured the same either way) */
     const int na = tiles_splits * Hkv * B, grp = (int)get_group_id(0);
     if (grp >= na) {
-        bm_gemv4_body(grp - na, BM_GEMV_ARGS, n_split, C2, c2_off, ldc2, 0, 1, W, W, 0, C, C);
+        bm_gemv4_body(grp - na, BM_GEMV_ARGS, n_split, C2, c2_off, ldc2, 0, 1, W, W, 0, C, C, 0, 1, C, 0);
         return;
     }
     const int i = grp, ts = i % tiles_splits, rest = i / tiles_splits;

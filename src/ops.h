@@ -114,8 +114,9 @@ int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, 
 
 /* The A operand of bm_op_gemv_in, optionally transformed while it is read (decoding steps fuse
  * the op that would produce it): BM_GEMV_RMSNORM reads RMSNorm(A) with weight norm_w and eps;
- * BM_GEMV_SWIGLU reads silu(A[m, k]) * A[m, u_col + k]. */
-enum { BM_GEMV_PLAIN = 0, BM_GEMV_RMSNORM = 1, BM_GEMV_SWIGLU = 2 };
+ * BM_GEMV_SWIGLU reads silu(A[m, k]) * A[m, u_col + k]; BM_GEMV_PARTS (fused launches that say
+ * so, bm_gemv_fused.reads_parts) reads the merge of a decoding attention's key splits. */
+enum { BM_GEMV_PLAIN = 0, BM_GEMV_RMSNORM = 1, BM_GEMV_SWIGLU = 2, BM_GEMV_PARTS = 3 };
 typedef struct {
     int mode;
     cl_mem A; size_t a_off, lda;
@@ -145,10 +146,12 @@ int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, siz
 /* A launch that runs the float4 GEMV and another job in extra work-groups: `kernel` starts with
  * bm_gemv4's 18 parameters; set_args sets the rest from index `first`; extra_groups groups follow
  * the GEMV's; L (0: the GEMV's own choice) fixes the items per group; split_at > 0: the kernel
- * writes only columns < split_at to C (a split output, as bm_op_gemv_split). M <= 8, float4-aligned. */
+ * writes only columns < split_at to C (a split output, as bm_op_gemv_split); reads_parts: the
+ * kernel takes a BM_GEMV_PARTS input (its set_args sets the split count). M <= 8, float4-aligned. */
 typedef struct {
     const char *kernel;
     size_t extra_groups, L, split_at;
+    int reads_parts;
     int (*set_args)(cl_kernel k, cl_uint first, void *ctx);
     void *ctx;
 } bm_gemv_fused;

@@ -305,7 +305,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = int_from_env("BMOJO_GEMV_WG", 0, 1, 1024, 1, &rt->gemv_wg);
     if (!st) st = gemm_mode_from_env(&rt->gemm_mode, &rt->gemm_split_k);
     if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
-    const char *split = getenv("BMOJO_BMOJO_SPLIT"); /* B'MOJO prefill key splits: auto (0) or a count */
+    const char *split = getenv("BMOJO_BMOJO_SPLIT"); /* B'MOJO attention key splits: auto (0) or a count */
     if (!st && !(split && !strcmp(split, "auto"))) st = int_from_env("BMOJO_BMOJO_SPLIT", 0, 1, 64, 0, &rt->bmojo_split);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;

@@ -73,7 +73,7 @@ struct bmojo_runtime {
     bm_kernel_entry *kernels; /* every kernel of the program, sorted by name */
     int gemv_variant;         /* BM_GEMV_VARIANT_*: from BMOJO_GEMV at start-up (tests set it) */
     int gemv_wg;              /* float4 GEMV items per group (0: automatic); BMOJO_GEMV_WG, for sweeps */
-    int bmojo_split;          /* B'MOJO prefill attention key splits (0: automatic); BMOJO_BMOJO_SPLIT */
+    int bmojo_split;          /* B'MOJO attention key splits, prefill and decoding (0: automatic); BMOJO_BMOJO_SPLIT */
     int fuse_decode;          /* decoding fusions that trade memory or device work for fewer
                                  launches (bmojo's folded y|K|V out_proj): GPUs by default;
                                  BMOJO_DECODE_FUSION=on|off */

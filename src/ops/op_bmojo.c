@@ -389,7 +389,7 @@ typedef struct {
 
 static int bmojo_attn_plan_make(bm_rt *rt, const bm_bmojo_args *a, int nsplit, bmojo_attn_plan *p)
 {
-    if (nsplit == 0) nsplit = a->T == 1 ? bmojo_auto_split(rt, a) : 1;
+    if (nsplit == 0) nsplit = a->T != 1 ? 1 : rt->bmojo_split > 0 ? rt->bmojo_split : bmojo_auto_split(rt, a);
     int QT = 1, KT = 1;
     size_t lbytes = bmojo_attn_tiles(rt, a, &QT, &KT);
     if (!lbytes)
@@ -492,6 +492,7 @@ static cl_int set_pre_args(cl_kernel k, cl_uint first, const bm_bmojo_args *a)
     return err;
 }
 
+#define BM_BMOJO_POST_NARGS 19 /* the length of cl/bmojo_eidetic.cl's BM_BMOJO_POST_PARAMS */
 /* Arguments of bm_bmojo_step_post from index `first` (bm_bmojo_step, bm_gemv4_bmojo_post); ctx is
  * the bm_bmojo_args. */
 static int set_post_args(cl_kernel k, cl_uint first, void *ctx)
@@ -580,6 +581,13 @@ int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a)
     return bmojo_attention(rt, a, a->mem, 0, bmojo_mem_v_off(a), 1, 0);
 }
 
+/* Whether o_proj's launch (bm_gemv4_bmojo_post) merges the decoding attention's key splits,
+ * saving the combine's launch: its float4 reads must stay inside one head. */
+static int bmojo_merge_in_oproj(const bm_bmojo_args *a, const bmojo_attn_plan *p)
+{
+    return p->nsplit > 1 && a->dh % 4 == 0;
+}
+
 /* The split-output GEMV's extra arguments and the attention's, for bm_gemv4_split_bmojo_attn. */
 typedef struct {
     const bm_bmojo_args *a;
@@ -611,10 +619,31 @@ int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gem
     st = bmojo_attn_plan_make(rt, a, 0, &p);
     if (st) return st;
     kv_attn_ctx c = {a, &p, (cl_int)d, kvf, kv};
-    bm_gemv_fused f = {"bm_gemv4_split_bmojo_attn", p.ntiles * (size_t)p.nsplit * (size_t)a->Hkv * (size_t)a->B,
-                       rt->lim.wg, d, set_kv_attn_args, &c};
+    bm_gemv_fused f = {.kernel = "bm_gemv4_split_bmojo_attn",
+                       .extra_groups = p.ntiles * (size_t)p.nsplit * (size_t)a->Hkv * (size_t)a->B,
+                       .L = rt->lim.wg, .split_at = d, .set_args = set_kv_attn_args, .ctx = &c};
     st = bm_op_gemv_fused(rt, ys, (size_t)a->B, d + kv, K, W, 0, K, 0.0f, y, 0, d, &f);
-    return !st && p.nsplit > 1 ? bmojo_combine(rt, a, p.nsplit, p.part) : st;
+    /* split over keys: bm_bmojo_decode_out_post merges the splits (or the combine runs here) */
+    return !st && p.nsplit > 1 && !bmojo_merge_in_oproj(a, &p) ? bmojo_combine(rt, a, p.nsplit, p.part) : st;
+}
+
+/* bm_gemv4_bmojo_post's arguments: the post half's, then the attention splits to merge (0: the
+ * attention output is in a->out already) and where the merged rows go. */
+typedef struct {
+    const bm_bmojo_args *a;
+    cl_int n_parts, part_cols;
+} out_post_ctx;
+
+static int set_out_post_args(cl_kernel k, cl_uint first, void *ctx)
+{
+    const out_post_ctx *c = ctx;
+    int st = set_post_args(k, first, (void *)c->a);
+    if (st) return st;
+    const cl_uint i = first + BM_BMOJO_POST_NARGS;
+    const cl_ulong merged_ld = c->a->out_ld;
+    cl_int err = BM_ARG(k, i, c->n_parts) | BM_ARG(k, i + 1, c->part_cols) | BM_ARG(k, i + 2, c->a->out) |
+                 BM_ARG(k, i + 3, merged_ld);
+    return bm_args_check(err, "bm_gemv4_bmojo_post");
 }
 
 int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_mem x, size_t x_ld)
@@ -623,9 +652,18 @@ int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_me
     if (cst) return cst;
     if (a->T != 1) return bm_fail(BMOJO_EINVAL, "bmojo decode: o_proj of %d tokens (decoding is 1)", a->T);
     const size_t hd = (size_t)a->H * a->dh;
+    /* the attention's plan, as bm_bmojo_decode_kv_attention made it (the same arguments give the
+     * same split count and the same scratch buffer) */
+    bmojo_attn_plan p;
+    int st = bmojo_attn_plan_make(rt, a, 0, &p);
+    if (st) return st;
+    const int merge = bmojo_merge_in_oproj(a, &p);
     bm_gemv_input att = {BM_GEMV_PLAIN, a->out, 0, a->out_ld, NULL, 0.0f, 0};
+    if (merge) att = (bm_gemv_input){BM_GEMV_PARTS, p.part, 0, hd, NULL, 0.0f, 0};
+    out_post_ctx c = {a, merge ? p.nsplit : 0, a->dh};
     /* BM_WG items per group: the post half's eps tree must match the prefill's */
-    bm_gemv_fused f = {"bm_gemv4_bmojo_post", (size_t)a->B, rt->lim.wg, 0, set_post_args, (void *)a};
+    bm_gemv_fused f = {.kernel = "bm_gemv4_bmojo_post", .extra_groups = (size_t)a->B, .L = rt->lim.wg,
+                       .reads_parts = 1, .set_args = set_out_post_args, .ctx = &c};
     return bm_op_gemv_fused(rt, &att, (size_t)a->B, (size_t)a->d, hd, wo, 0, hd, 1.0f, x, 0, x_ld, &f);
 }
 

@@ -43,8 +43,9 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
     size_t a_off = in ? in->a_off : 0, lda = in ? in->lda : 0;
     if (M == 0 || N == 0 || K == 0) return 0;
     if (!rt || !A || !W || !C) return bm_fail(BMOJO_EINVAL, "bm_op_gemv: NULL argument");
-    if (in->mode < BM_GEMV_PLAIN || in->mode > BM_GEMV_SWIGLU || (in->mode == BM_GEMV_RMSNORM && !in->norm_w) ||
-        (in->mode == BM_GEMV_SWIGLU && lda < in->u_col + K))
+    if (in->mode < BM_GEMV_PLAIN || in->mode > BM_GEMV_PARTS || (in->mode == BM_GEMV_RMSNORM && !in->norm_w) ||
+        (in->mode == BM_GEMV_SWIGLU && lda < in->u_col + K) ||
+        (in->mode == BM_GEMV_PARTS && (!fused || !fused->reads_parts || M > GEMV_MAX_M || lda != K)))
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv: bad input transform (mode %d)", in->mode);
     const size_t c_cols = split ? split->n_split : fused && fused->split_at ? fused->split_at : N;
     if (lda < K || ldw < K || ldc < c_cols || N > (size_t)1 << 30 || K > (size_t)1 << 30)

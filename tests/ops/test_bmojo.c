@@ -538,18 +538,28 @@ static void bmt_fused_case(bm_test_ctx *t, const bmt_case *c)
     D.out_ld = (size_t)c->H * c->dh + 4; /* o_proj's float4 GEMV reads the attention output */
     int pieces[512], np = 0;
     for (int pos = 0; pos < c->T && np < 512; pos++) pieces[np++] = 1;
-    const int saved = t->rt->fuse_decode;
+    const int saved = t->rt->fuse_decode, saved_split = t->rt->bmojo_split;
     t->rt->fuse_decode = 1;
     bmt_fused = 1;
-    bmt_run_split(t, &D, pieces, np, "fused decoding, token by token", 0);
-    if (c->T > c->w + 2) {
-        pieces[0] = c->w + 2;
-        np = 1;
-        for (int pos = c->w + 2; pos < c->T && np < 512; pos++) pieces[np++] = 1;
-        bmt_run_split(t, &D, pieces, np, "prefill, then fused decoding", 0);
+    /* key splits: the device's own choice (1 on CPUs), then forced (BMOJO_BMOJO_SPLIT): o_proj's
+     * launch merges them; 16 leaves trailing splits empty at these key counts */
+    static const int splits[] = {0, 3, 16};
+    for (size_t si = 0; si < sizeof splits / sizeof splits[0]; si++) {
+        char feed[96];
+        t->rt->bmojo_split = splits[si];
+        snprintf(feed, sizeof feed, "fused decoding, token by token, key splits %d", splits[si]);
+        bmt_run_split(t, &D, pieces, np, feed, 0);
+        if (c->T > c->w + 2) {
+            int pp[512], npp = 1;
+            pp[0] = c->w + 2;
+            for (int pos = c->w + 2; pos < c->T && npp < 512; pos++) pp[npp++] = 1;
+            snprintf(feed, sizeof feed, "prefill, then fused decoding, key splits %d", splits[si]);
+            bmt_run_split(t, &D, pp, npp, feed, 0);
+        }
     }
     bmt_fused = 0;
     t->rt->fuse_decode = saved;
+    t->rt->bmojo_split = saved_split;
     bmt_free(&D);
 }
 
