@@ -583,9 +583,10 @@ int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a)
 
 /* Whether o_proj's launch (bm_gemv4_bmojo_post) merges the decoding attention's key splits,
  * saving the combine's launch: its float4 reads must stay inside one head. */
-static int bmojo_merge_in_oproj(const bm_bmojo_args *a, const bmojo_attn_plan *p)
+static int bmojo_merge_in_oproj(const bm_rt *rt, const bm_bmojo_args *a, const bmojo_attn_plan *p)
 {
-    return p->nsplit > 1 && a->dh % 4 == 0;
+    const size_t wts = sizeof(float) * (size_t)a->B * (size_t)a->H * (size_t)p->nsplit; /* its weight table */
+    return p->nsplit > 1 && a->dh % 4 == 0 && wts <= rt->lim.local_mem / 4;
 }
 
 /* The split-output GEMV's extra arguments and the attention's, for bm_gemv4_split_bmojo_attn. */
@@ -624,7 +625,7 @@ int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gem
                        .L = rt->lim.wg, .split_at = d, .set_args = set_kv_attn_args, .ctx = &c};
     st = bm_op_gemv_fused(rt, ys, (size_t)a->B, d + kv, K, W, 0, K, 0.0f, y, 0, d, &f);
     /* split over keys: bm_bmojo_decode_out_post merges the splits (or the combine runs here) */
-    return !st && p.nsplit > 1 && !bmojo_merge_in_oproj(a, &p) ? bmojo_combine(rt, a, p.nsplit, p.part) : st;
+    return !st && p.nsplit > 1 && !bmojo_merge_in_oproj(rt, a, &p) ? bmojo_combine(rt, a, p.nsplit, p.part) : st;
 }
 
 /* bm_gemv4_bmojo_post's arguments: the post half's, then the attention splits to merge (0: the
@@ -641,8 +642,10 @@ static int set_out_post_args(cl_kernel k, cl_uint first, void *ctx)
     if (st) return st;
     const cl_uint i = first + BM_BMOJO_POST_NARGS;
     const cl_ulong merged_ld = c->a->out_ld;
-    cl_int err = BM_ARG(k, i, c->n_parts) | BM_ARG(k, i + 1, c->part_cols) | BM_ARG(k, i + 2, c->a->out) |
-                 BM_ARG(k, i + 3, merged_ld);
+    /* the weight table: a weight per (sequence, head, split) */
+    const size_t wts = sizeof(float) * (size_t)c->a->B * (size_t)c->a->H * (size_t)(c->n_parts > 0 ? c->n_parts : 1);
+    cl_int err = BM_ARG(k, i, c->n_parts) | BM_ARG(k, i + 1, c->part_cols) | BM_ARG_LOCAL(k, i + 2, wts) |
+                 BM_ARG(k, i + 3, c->a->out) | BM_ARG(k, i + 4, merged_ld);
     return bm_args_check(err, "bm_gemv4_bmojo_post");
 }
 
@@ -657,7 +660,7 @@ int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_me
     bmojo_attn_plan p;
     int st = bmojo_attn_plan_make(rt, a, 0, &p);
     if (st) return st;
-    const int merge = bmojo_merge_in_oproj(a, &p);
+    const int merge = bmojo_merge_in_oproj(rt, a, &p);
     bm_gemv_input att = {BM_GEMV_PLAIN, a->out, 0, a->out_ld, NULL, 0.0f, 0};
     if (merge) att = (bm_gemv_input){BM_GEMV_PARTS, p.part, 0, hd, NULL, 0.0f, 0};
     out_post_ctx c = {a, merge ? p.nsplit : 0, a->dh};

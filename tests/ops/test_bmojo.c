@@ -542,8 +542,9 @@ static void bmt_fused_case(bm_test_ctx *t, const bmt_case *c)
     t->rt->fuse_decode = 1;
     bmt_fused = 1;
     /* key splits: the device's own choice (1 on CPUs), then forced (BMOJO_BMOJO_SPLIT): o_proj's
-     * launch merges them; 16 leaves trailing splits empty at these key counts */
-    static const int splits[] = {0, 3, 16};
+     * launch merges them. Splits take multiples of 8 keys, so at these key counts (< 24) 2 splits
+     * are both used, 3 and 16 leave trailing ones empty. */
+    static const int splits[] = {0, 2, 3, 16};
     for (size_t si = 0; si < sizeof splits / sizeof splits[0]; si++) {
         char feed[96];
         t->rt->bmojo_split = splits[si];
