@@ -168,27 +168,35 @@ __kernel void bm_gemv(BM_GEMV_PARAMS)
  * the weight of each split in each (row, head), exp(m_s - max) / sum_s' exp(m_s' - max) l_s'
  * (bm_attn_combine's terms), into local memory wts [M, nh, n_parts]; then a float4 of the merged row is the weighted sum of the splits' float4s
  * (part_cols a multiple of 4: inside one head). wts is a local argument of the fused kernel
- * (M * nh * n_parts floats). Measured on the H200: merging per float4 without
+ * (2 * M * nh * n_parts floats). Measured on the H200: merging per float4 without
  * the table (each item recomputing the maxima and the exps of its head) made o_proj's launch
  * 40 us at 35 splits. */
 static inline void bm_gemv_parts_weights(__global const float *P, const int M, const int K, const int n_parts,
                                          const int part_cols, __local float *wts, const int lid, const int L)
 {
-    const int nh = K / part_cols;
+    const int nh = K / part_cols, nw = M * nh * n_parts; /* entry e = (m * nh + h) * n_parts + s */
     __global const float *pst = P + (size_t)n_parts * M * K;
-    for (int i = lid; i < M * nh; i += L) { /* i = m * nh + h */
-        const int m = i / nh, h = i - m * nh;
+    __local float *ls = wts + nw; /* the sums l; then exp(m - max) */
+    /* the group loads all (max, sum) pairs at once; then one item per (row, head) walks its splits
+     * in local memory (a walk over n_parts global loads per (row, head) took ~3 us on the H200) */
+    for (int e = lid; e < nw; e += L) {
+        const int s = e % n_parts, mh = e / n_parts;
+        const size_t pr = ((size_t)s * M + mh / nh) * nh + mh % nh;
+        wts[e] = pst[pr * 2];
+        ls[e] = pst[pr * 2 + 1];
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int mh = lid; mh < M * nh; mh += L) {
+        __local float *wr = wts + mh * n_parts, *lr = ls + mh * n_parts;
         float mx = -INFINITY;
-        for (int s = 0; s < n_parts; s++) mx = fmax(mx, pst[(((size_t)s * M + m) * nh + h) * 2]);
+        for (int s = 0; s < n_parts; s++) mx = fmax(mx, wr[s]);
         float l = 0.0f;
         for (int s = 0; s < n_parts; s++) {
-            const size_t pr = ((size_t)s * M + m) * nh + h;
-            const float ms = pst[pr * 2];
-            const float w = ms == -INFINITY ? 0.0f : exp(ms - mx);
-            wts[(size_t)i * n_parts + s] = w;
-            l += w * pst[pr * 2 + 1];
+            const float w = wr[s] == -INFINITY ? 0.0f : exp(wr[s] - mx);
+            l += w * lr[s];
+            lr[s] = w;
         }
-        for (int s = 0; s < n_parts; s++) wts[(size_t)i * n_parts + s] /= l;
+        for (int s = 0; s < n_parts; s++) wr[s] = lr[s] / l;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
 }

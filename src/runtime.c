@@ -307,7 +307,6 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
     const char *split = getenv("BMOJO_BMOJO_SPLIT"); /* B'MOJO attention key splits: auto (0) or a count */
     if (!st && !(split && !strcmp(split, "auto"))) st = int_from_env("BMOJO_BMOJO_SPLIT", 0, 1, 64, 0, &rt->bmojo_split);
-    if (!st) st = int_from_env("BMOJO_FLUSH_EVERY", 0, 0, 1 << 20, 0, &rt->flush_every);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
@@ -412,13 +411,6 @@ int bm_launch(bm_rt *rt, cl_kernel k, const char *name, cl_uint dims, const size
     cl_event ev = NULL;
     cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, g, local, 0, NULL, rt->profile.enabled ? &ev : NULL);
     if (ev) bm_profile_record(&rt->profile, name, ev);
-    if (err == CL_SUCCESS && rt->flush_every > 0 && ++rt->since_flush >= rt->flush_every) {
-        /* hands the enqueued kernels to the device now, so that it runs them while the host
-         * enqueues the next ones (a driver may hold them back until its batch fills) */
-        rt->since_flush = 0;
-        err = clFlush(rt->queue);
-        if (err != CL_SUCCESS) return bm_fail(BMOJO_EOPENCL, "clFlush after kernel %s: %s (%d)", name, bm_cl_error_name(err), (int)err);
-    }
     if (err == CL_SUCCESS) return 0;
     return bm_fail(BMOJO_EOPENCL, "launching kernel %s (global %zu,%zu,%zu local %zu,%zu,%zu): %s (%d)", name, g[0],
                    g[1], g[2], local ? local[0] : 0, local && dims > 1 ? local[1] : 0, local && dims > 2 ? local[2] : 0,

@@ -74,8 +74,6 @@ struct bmojo_runtime {
     int gemv_variant;         /* BM_GEMV_VARIANT_*: from BMOJO_GEMV at start-up (tests set it) */
     int gemv_wg;              /* float4 GEMV items per group (0: automatic); BMOJO_GEMV_WG, for sweeps */
     int bmojo_split;          /* B'MOJO attention key splits, prefill and decoding (0: automatic); BMOJO_BMOJO_SPLIT */
-    int flush_every;          /* clFlush after this many launches (0: never); BMOJO_FLUSH_EVERY */
-    int since_flush;          /* launches enqueued since the last flush */
     int fuse_decode;          /* decoding fusions that trade memory or device work for fewer
                                  launches (bmojo's folded y|K|V out_proj): GPUs by default;
                                  BMOJO_DECODE_FUSION=on|off */

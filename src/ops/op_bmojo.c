@@ -110,13 +110,21 @@ static int bmojo_check(const bm_bmojo_args *a)
 #define BM_BMOJO_ATTN_DECODE_KT 64
 #endif
 /* Decoding split over keys (bmojo_auto_split): work-groups wanted per compute unit, fewest keys
- * per split. With 4 groups (B 1, 4 kv heads) and 548 keys on a 132-CU H200 this gives 35 splits
- * of 16 keys (one key tile each): 140 work-groups instead of 4. */
+ * per split. With 4 groups (B 1, 4 kv heads) and 548 keys on a 132-CU H200 this asks for 35 splits
+ * of 16 keys, capped at 24 (below): 96 work-groups instead of 4. */
 #ifndef BM_BMOJO_SPLIT_PER_CU
 #define BM_BMOJO_SPLIT_PER_CU 2
 #endif
 #ifndef BM_BMOJO_SPLIT_KEYS
 #define BM_BMOJO_SPLIT_KEYS 16
+#endif
+/* ... and at most this many splits: o_proj's launch merges them (every one of its work-groups
+ * reads every split's rows), so past some count more splits cost more there than they save in
+ * the attention. bmojo-130m on the H200 at depth 4096 (548 keys), tokens/s over two rounds of
+ * BMOJO_BMOJO_SPLIT: 12 splits 562 / 519, 16: 570 / 493, 24: 550 / 554, the automatic 35: 520 /
+ * 517 (a noisy card; at depth 0, ~100 keys, the cap does not apply). */
+#ifndef BM_BMOJO_DECODE_MAX_SPLIT
+#define BM_BMOJO_DECODE_MAX_SPLIT 24
 #endif
 
 /* Eidetic ranking (bm_bmojo_chunk_top, cl/bmojo_eidetic.cl): compares per work-item; a
@@ -376,7 +384,7 @@ static int bmojo_auto_split(const bm_rt *rt, const bm_bmojo_args *a)
     if (per < BM_BMOJO_SPLIT_KEYS) per = BM_BMOJO_SPLIT_KEYS;
     per = (per + 7) & ~(size_t)7;
     size_t n = ((size_t)Nk + per - 1) / per;
-    if (n > BM_BMOJO_MAX_SPLIT) n = BM_BMOJO_MAX_SPLIT;
+    if (n > BM_BMOJO_DECODE_MAX_SPLIT) n = BM_BMOJO_DECODE_MAX_SPLIT;
     return n < 2 ? 1 : (int)n;
 }
 
@@ -585,7 +593,7 @@ int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a)
  * saving the combine's launch: its float4 reads must stay inside one head. */
 static int bmojo_merge_in_oproj(const bm_rt *rt, const bm_bmojo_args *a, const bmojo_attn_plan *p)
 {
-    const size_t wts = sizeof(float) * (size_t)a->B * (size_t)a->H * (size_t)p->nsplit; /* its weight table */
+    const size_t wts = 2 * sizeof(float) * (size_t)a->B * (size_t)a->H * (size_t)p->nsplit; /* its weight table */
     return p->nsplit > 1 && a->dh % 4 == 0 && wts <= rt->lim.local_mem / 4;
 }
 
@@ -642,8 +650,8 @@ static int set_out_post_args(cl_kernel k, cl_uint first, void *ctx)
     if (st) return st;
     const cl_uint i = first + BM_BMOJO_POST_NARGS;
     const cl_ulong merged_ld = c->a->out_ld;
-    /* the weight table: a weight per (sequence, head, split) */
-    const size_t wts = sizeof(float) * (size_t)c->a->B * (size_t)c->a->H * (size_t)(c->n_parts > 0 ? c->n_parts : 1);
+    /* the weight table: a weight per (sequence, head, split), and as much room to build it */
+    const size_t wts = 2 * sizeof(float) * (size_t)c->a->B * (size_t)c->a->H * (size_t)(c->n_parts > 0 ? c->n_parts : 1);
     cl_int err = BM_ARG(k, i, c->n_parts) | BM_ARG(k, i + 1, c->part_cols) | BM_ARG_LOCAL(k, i + 2, wts) |
                  BM_ARG(k, i + 3, c->a->out) | BM_ARG(k, i + 4, merged_ld);
     return bm_args_check(err, "bm_gemv4_bmojo_post");
