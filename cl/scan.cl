@@ -330,6 +330,9 @@ __kernel void bm_scan_chunk_combine(int di, int n, int B, int nchunks, __global 
 #ifndef BM_SCAN_STEP_QPC
 #define BM_SCAN_STEP_QPC 4 /* work-items per channel (a power of two dividing L) */
 #endif
+#ifndef BM_SCAN_STEP_JB
+#define BM_SCAN_STEP_JB 4 /* states per item whose inputs are loaded ahead (n / QPC for n = 16) */
+#endif
 /* The step for the channels of group `group` of sequence b (also run by the fused B'MOJO launch,
  * cl/bmojo_eidetic.cl). */
 static inline void bm_scan_step_body(const int group, const int b, int di, int n, int R, __global const float *u,
@@ -344,6 +347,22 @@ static inline void bm_scan_step_body(const int group, const int b, int di, int n
     const int c = group * CH + lid / BM_SCAN_STEP_QPC, cc = min(c, di - 1);
     __global const float *row = bc + (size_t)b * bc_ld;
     __global const float *wr = Wdt + (size_t)cc * (size_t)R;
+    const int nq = (n + BM_SCAN_STEP_QPC - 1) / BM_SCAN_STEP_QPC, j0 = q * nq, j1 = min(n, j0 + nq);
+    __global float *h = state + ((size_t)b * di + cc) * (size_t)n;
+    __global const float *Ac = A + (size_t)cc * (size_t)n;
+    /* Every load that does not wait on a result is issued here, before the first barrier: the
+     * step is a short chain of memory round trips (the state is rarely still in cache when the
+     * next token comes), and a load after a store to the state could not be moved above it.
+     * Before, the state loop loaded and stored one state at a time. */
+    const float bias = dt_bias[cc], uc = u[(size_t)b * di + cc], zc = z[(size_t)b * z_ld + z_col + cc], dc = Dv[cc];
+    float a_j[BM_SCAN_STEP_JB], h_j[BM_SCAN_STEP_JB], b_j[BM_SCAN_STEP_JB], c_j[BM_SCAN_STEP_JB];
+    for (int i = 0; i < BM_SCAN_STEP_JB; i++) {
+        const int j = min(j0 + i, n - 1); /* in range; entries past j1 are not used */
+        a_j[i] = Ac[j];
+        h_j[i] = h[j];
+        b_j[i] = row[b_col + j];
+        c_j[i] = row[c_col + j];
+    }
     const int rq = (R + BM_SCAN_STEP_QPC - 1) / BM_SCAN_STEP_QPC, r0 = q * rq, r1 = min(R, r0 + rq);
     float dtp = 0.0f;
     for (int r = r0; r < r1; r++) dtp = fma(row[r], wr[r], dtp);
@@ -352,24 +371,32 @@ static inline void bm_scan_step_body(const int group, const int b, int di, int n
     float dt = 0.0f;
     for (int i = 0; i < BM_SCAN_STEP_QPC; i++) dt += part[lid - q + i];
     barrier(CLK_LOCAL_MEM_FENCE); /* part is reused for y */
-    const float delta = bm_softplus(dt + dt_bias[cc]);
-    const float uc = u[(size_t)b * di + cc];
-    const int nq = (n + BM_SCAN_STEP_QPC - 1) / BM_SCAN_STEP_QPC, j0 = q * nq, j1 = min(n, j0 + nq);
-    __global float *h = state + ((size_t)b * di + cc) * (size_t)n;
-    __global const float *Ac = A + (size_t)cc * (size_t)n;
+    const float delta = bm_softplus(dt + bias);
     float acc = 0.0f;
-    for (int j = j0; j < j1; j++) {
-        const float hj = bm_scan_exp_a(delta * (Ac[j] * BM_SCAN_ASCALE)) * h[j] + delta * row[b_col + j] * uc;
-        if (c < di) h[j] = hj;
-        acc = fma(row[c_col + j], hj, acc);
+    for (int jb = j0; jb < j1; jb += BM_SCAN_STEP_JB) {
+        if (jb > j0) /* more than BM_SCAN_STEP_JB states per item (n > 16): the next ones */
+            for (int i = 0; i < BM_SCAN_STEP_JB; i++) {
+                const int j = min(jb + i, n - 1);
+                a_j[i] = Ac[j];
+                h_j[i] = h[j];
+                b_j[i] = row[b_col + j];
+                c_j[i] = row[c_col + j];
+            }
+        for (int i = 0; i < BM_SCAN_STEP_JB; i++) {
+            const int j = jb + i;
+            if (j < j1) {
+                const float hj = bm_scan_exp_a(delta * (a_j[i] * BM_SCAN_ASCALE)) * h_j[i] + delta * b_j[i] * uc;
+                if (c < di) h[j] = hj;
+                acc = fma(c_j[i], hj, acc);
+            }
+        }
     }
     part[lid] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);
     if (q == 0 && c < di) {
         float yc = 0.0f;
         for (int i = 0; i < BM_SCAN_STEP_QPC; i++) yc += part[lid + i];
-        const float zc = z[(size_t)b * z_ld + z_col + c];
-        y[(size_t)b * di + c] = (yc + Dv[c] * uc) * bm_silu(zc);
+        y[(size_t)b * di + c] = (yc + dc * uc) * bm_silu(zc);
     }
 }
 
