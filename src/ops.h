@@ -134,6 +134,9 @@ typedef struct {
 /* Whether bm_op_gemv_in_conv / bm_op_gemv_split can take these operands (M <= 8 rows,
  * float4-aligned input and weight). */
 int bm_op_gemv_fused_ok(const bm_rt *rt, const bm_gemv_input *in, size_t M, size_t K, size_t w_off, size_t ldw);
+/* Local bytes of a fused launch's GEMV reduction array with M rows and L items per group (the
+ * launch refuses a fixed L whose array exceeds half the device's local memory). */
+size_t bm_op_gemv_fused_local(const bm_rt *rt, size_t M, size_t L);
 /* bm_op_gemv_in with beta 0 whose output columns [0, conv->di) are a Mamba mixer's x (row m =
  * sequence m, T = 1): also writes u = bm_op_conv1d's output for that one step and advances the
  * conv state as bm_op_conv1d would, in the same launch. */

@@ -103,26 +103,29 @@ static int bmojo_check(const bm_bmojo_args *a)
 #ifndef BM_BMOJO_ATTN_KT
 #define BM_BMOJO_ATTN_KT 8
 #endif
-/* Decoding (T = 1: one tile of rep rows per kv head, only Hkv*B groups) is bound by the serial
- * walk over the key tiles instead: on an H200 (12/4 heads of 64, w 512, m_f 4, m_e 32, i.e.
- * 548 keys) the attention took 210 / 162 / 157 / 146 us with 8 / 16 / 32 / 64 keys per tile. */
+/* Decoding (T = 1) walks the token's key list (memory + window, up to m_f + m_e + w keys) in
+ * blocks of up to this many keys, one key per work-item (cl/bmojo_attention.cl's decoding body;
+ * at most the group size, and less where local memory is short). */
 #ifndef BM_BMOJO_ATTN_DECODE_KT
-#define BM_BMOJO_ATTN_DECODE_KT 64
+#define BM_BMOJO_ATTN_DECODE_KT 128
 #endif
-/* Decoding split over keys (bmojo_auto_split): work-groups wanted per compute unit, fewest keys
- * per split. With 4 groups (B 1, 4 kv heads) and 548 keys on a 132-CU H200 this asks for 35 splits
- * of 16 keys, capped at 24 (below): 96 work-groups instead of 4. */
+/* Decoding split over keys (bmojo_auto_split): where the Hkv*B work-groups are fewer than
+ * BM_BMOJO_SPLIT_PER_CU per compute unit, the key list is split into ranges of at least
+ * BM_BMOJO_SPLIT_KEYS keys, at most BM_BMOJO_DECODE_MAX_SPLIT of them. o_proj's launch merges the
+ * splits (each of its work-groups reads every split's rows), so splits cost there what they save
+ * in the attention. Measured on the H200 by skipping parts of the fused launches (bmojo-130m,
+ * tokens/s at depth 0 / 4096, builds for measurement only): everything 614 / 543, without the
+ * attention's groups 675 / 630, without the merge 633 / 597, without any B'MOJO work 845 / 848,
+ * with 16-key splits (up to 24 splits, 32-key blocks). Before that, with the per-float4 merge,
+ * BMOJO_BMOJO_SPLIT 12 / 16 / 24 / 35 splits gave 562 / 570 / 550 / 520 at depth 4096. Now a
+ * split is one block of 128 keys: 548 keys (w 512, m_f 4, m_e 32) -> 5 splits, 20 work-groups;
+ * up to 128 keys (depth < ~90) -> no split, no merge. */
 #ifndef BM_BMOJO_SPLIT_PER_CU
 #define BM_BMOJO_SPLIT_PER_CU 2
 #endif
 #ifndef BM_BMOJO_SPLIT_KEYS
-#define BM_BMOJO_SPLIT_KEYS 16
+#define BM_BMOJO_SPLIT_KEYS 128
 #endif
-/* ... and at most this many splits: o_proj's launch merges them (every one of its work-groups
- * reads every split's rows), so past some count more splits cost more there than they save in
- * the attention. bmojo-130m on the H200 at depth 4096 (548 keys), tokens/s over two rounds of
- * BMOJO_BMOJO_SPLIT: 12 splits 562 / 519, 16: 570 / 493, 24: 550 / 554, the automatic 35: 520 /
- * 517 (a noisy card; at depth 0, ~100 keys, the cap does not apply). */
 #ifndef BM_BMOJO_DECODE_MAX_SPLIT
 #define BM_BMOJO_DECODE_MAX_SPLIT 24
 #endif
@@ -154,10 +157,11 @@ static int bmojo_check(const bm_bmojo_args *a)
 #define BM_BMOJO_PREFILL_SPLIT_TILES 2
 #endif
 
-/* Local floats of bm_bmojo_attn's Ks and Vs arguments: K/V tiles of KT x dh for the generic body,
- * and for the decoding body (cl/bmojo_attention.cl) the trees' R x KT and V rows at stride dh + 1. */
-static size_t bmojo_attn_ks_floats(size_t R, int dh, int KT) { return (size_t)KT * ((size_t)dh > R ? (size_t)dh : R); }
-static size_t bmojo_attn_vs_floats(int dh, int KT) { return (size_t)KT * ((size_t)dh + 1); }
+/* Local floats of bm_bmojo_attn's Ks and Vs arguments: K/V tiles of KT x dh for the generic body
+ * (T > 1); for the decoding body (T = 1, cl/bmojo_attention.cl) the trees' R x KT and V rows at
+ * stride dh + 1. */
+static size_t bmojo_attn_ks_floats(int T, size_t R, int dh, int KT) { return (size_t)KT * (T == 1 ? R : (size_t)dh); }
+static size_t bmojo_attn_vs_floats(int T, int dh, int KT) { return (size_t)KT * ((size_t)dh + (T == 1)); }
 
 /* Attention tiles: QT query tokens (times rep heads) and KT keys, as large as local memory
  * allows; returns the local bytes or 0 when even 1 x 1 does not fit. */
@@ -169,10 +173,15 @@ static size_t bmojo_attn_tiles(const bm_rt *rt, const bm_bmojo_args *a, int *qt,
     if (QT > a->window) QT = a->window; /* a tile then spans at most 2 chunks */
     if (QT > a->T) QT = a->T;
     uint64_t budget = rt->lim.local_mem > 2048 ? rt->lim.local_mem - 1024 : rt->lim.local_mem;
+    if (a->T == 1) { /* decoding: the fused launch's GEMV shares the groups' local memory */
+        const size_t gemv = bm_op_gemv_fused_local(rt, (size_t)a->B, rt->lim.wg);
+        budget = budget > gemv ? budget - gemv : 0;
+        if ((size_t)KT > rt->lim.wg) KT = (int)rt->lim.wg; /* a key per work-item */
+    }
     for (;;) {
         size_t R = (size_t)QT * rep;
-        size_t bytes = sizeof(float) * (2 * R * a->dh + bmojo_attn_ks_floats(R, a->dh, KT) +
-                                        bmojo_attn_vs_floats(a->dh, KT) + R * KT + 3 * R);
+        size_t bytes = sizeof(float) * (2 * R * a->dh + bmojo_attn_ks_floats(a->T, R, a->dh, KT) +
+                                        bmojo_attn_vs_floats(a->T, a->dh, KT) + R * KT + 3 * R);
         if (bytes <= budget) {
             *qt = QT;
             *kt = KT;
@@ -441,8 +450,8 @@ static cl_int bmojo_attn_set_args(cl_kernel kn, cl_uint first, const bm_bmojo_ar
     err |= BM_ARG(kn, i++, p->part);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * a->dh);
-    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * bmojo_attn_ks_floats(R, a->dh, p->KT));
-    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * bmojo_attn_vs_floats(a->dh, p->KT));
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * bmojo_attn_ks_floats(a->T, R, a->dh, p->KT));
+    err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * bmojo_attn_vs_floats(a->T, a->dh, p->KT));
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * R * p->KT);
     err |= BM_ARG_LOCAL(kn, i++, sizeof(float) * 3 * R);
     return err;
@@ -562,7 +571,10 @@ int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_ar
         a->B > BM_GEMV_MAX_ROWS || !sa->dt_proj || !a->out)
         return 0;
     bm_gemv_input att = {BM_GEMV_PLAIN, a->out, 0, a->out_ld, NULL, 0.0f, 0};
-    return bm_op_gemv_fused_ok(rt, &att, (size_t)a->B, (size_t)a->H * a->dh, 0, (size_t)a->H * a->dh);
+    /* the fused launches run BM_WG items per group (the post half's eps tree must be the
+     * prefill's), so their GEMV reduction arrays must fit with that size */
+    return bm_op_gemv_fused_ok(rt, &att, (size_t)a->B, (size_t)a->H * a->dh, 0, (size_t)a->H * a->dh) &&
+           bm_op_gemv_fused_local(rt, (size_t)a->B, rt->lim.wg) <= rt->lim.local_mem / 2;
 }
 
 int bm_bmojo_decode_scan_pre(bm_rt *rt, const bm_scan_args *sa, const bm_bmojo_args *a)

@@ -85,7 +85,12 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
     if (rt->gemv_wg > 0) L = (size_t)rt->gemv_wg; /* BMOJO_GEMV_WG, for measurements */
     if (fused && fused->L) L = fused->L;
     if (L > rt->lim.wg) L = rt->lim.wg;
-    while (L > 1 && GEMV_MAX_M * NB * L * sizeof(float) > rt->lim.local_mem / 2) L /= 2;
+    /* the reduction array (rows of one launch x NB x L floats) in at most half the local memory */
+    const size_t rows = M < GEMV_MAX_M ? M : GEMV_MAX_M;
+    while (L > 1 && rows * NB * L * sizeof(float) > rt->lim.local_mem / 2) L /= 2;
+    if (fused && fused->L && L != fused->L) /* its other groups need that size (check bm_op_gemv_fused_ok) */
+        return bm_fail(BMOJO_EUNSUPPORTED, "%s: %zu rows need %zu floats of local memory per group of %zu items",
+                       name, rows, rows * NB * fused->L, fused->L);
     for (size_t m0 = 0; m0 < M; m0 += GEMV_MAX_M) {
         cl_int mb = (cl_int)(M - m0 < GEMV_MAX_M ? M - m0 : GEMV_MAX_M), n = (cl_int)N, kk = (cl_int)K;
         cl_ulong ao = a_off + m0 * lda, la = lda, wo = w_off, lw = ldw, co = c_off + m0 * ldc, lc = ldc;
@@ -127,6 +132,12 @@ int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t
 int bm_op_gemv_fused_ok(const bm_rt *rt, const bm_gemv_input *in, size_t M, size_t K, size_t w_off, size_t ldw)
 {
     return rt && in && M >= 1 && M <= GEMV_MAX_M && use_vec4(rt, in, K, w_off, ldw);
+}
+
+size_t bm_op_gemv_fused_local(const bm_rt *rt, size_t M, size_t L)
+{
+    const size_t rows = M < GEMV_MAX_M ? M : GEMV_MAX_M;
+    return rows * (size_t)rt->config[BM_CFG_GEMV4_NB] * L * sizeof(float);
 }
 
 int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
