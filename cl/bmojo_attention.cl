@@ -243,14 +243,16 @@ static inline void bm_bmojo_attn_body(const int grp, const int g, const int b, c
  * its key's source with integer divisions. Measured on the H200 (12/4 heads of 64, 548 keys,
  * one work-group per kv head): 16 us per tile of 64 keys. Here, per block of KT keys (a power
  * of two <= the group size):
- *   1. item j takes key j: its source and mask once, R dot products straight from its K row in
- *      global memory (q in local memory is read by every item at the same address: a
- *      broadcast), and copies its V row into local memory (row stride dh + 1: no bank conflict
- *      on the stores, nor on the reads of phase 3);
+ *   1. the block's K and V rows into local memory, the group's items on consecutive columns
+ *      (coalesced; the row's source found without divisions), row stride dh + 1; then item j
+ *      computes key j's R scores from its K row (no bank conflict across keys; q is read by every
+ *      item at one address: a broadcast). Reading each K row from global memory in its own item
+ *      made every load instruction of a warp touch 32 rows: with 128-key blocks the launch took
+ *      22-34 us on the H200 instead of ~10;
  *   2. the row maxima and the sums of exp(s - m) as trees over the block (log2 KT steps);
  *   3. item (r, x) updates O[r, x] over the block's keys (V read across x: consecutive banks).
- * Local arrays (the PARAMS' names): Qs, Os [R, dh]; Ks: the trees' R x KT; Vs [KT, dh + 1];
- * S [R, KT]; st: m, l, alpha per row. The launcher (op_bmojo.c) takes blocks of up to 128 keys
+ * Local arrays (the PARAMS' names): Qs, Os [R, dh]; Ks: the K rows [KT, dh + 1], then the trees'
+ * R x KT; Vs [KT, dh + 1]; S [R, KT]; st: m, l, alpha per row. The launcher (op_bmojo.c) takes blocks of up to 128 keys
  * and splits the list into one block per work-group only where the groups would be too few.
  * Measured on the H200 (bmojo-130m decoding, tokens/s at depth 0 / 4096): with 16-key splits and
  * 32-key blocks this body gave 616 / 520 against the generic body's 594 / 504 (same run). */
@@ -299,37 +301,52 @@ static inline void bm_bmojo_attn_decode_body(const int split, const int g, const
         lrow[r] = 0.0f;
     }
 
+    const int s0w = pos0 % w;
     for (int k0 = kbeg; k0 < kend; k0 += KT) {
-        barrier(CLK_LOCAL_MEM_FENCE); /* q loaded; the last block's S and V rows consumed */
+        barrier(CLK_LOCAL_MEM_FENCE); /* q loaded; the last block's S, K and V rows consumed */
         const int nb = min(KT, kend - k0);
-        if (lid < KT) {
-            const int kk = k0 + lid;
-            int ok = lid < nb;
-            __global const float *kr = memk, *vr = memv;
-            if (ok) {
-                int src;
-                const size_t o = bm_bmojo_key_off(kk, M, M, 0, plo, b, g, 1, Hkv, dh, w, pos0, NC, x_ld, &src);
-                if (src == 0) {
-                    kr = memk + o;
-                    vr = memv + o;
-                    /* memory slot j: fading position s0 - m_f + j, or the (j - m_f)-th eidetic
-                     * of the chunk (there are min(m_e, s0)) */
-                    ok = kk < m_f ? s0 - m_f + kk >= 0 : kk - m_f < s0;
-                } else if (src == 1) {
-                    kr = kx + o + kx_col;
-                    vr = vx + o + vx_col;
+        /* 1a. the block's K and V rows into local memory, consecutive items on consecutive
+         * columns (coalesced); a row's source needs no division: memory slot kk, the new token,
+         * or ring slot p % w = (p - pos0 + w + pos0 % w) mod w for pos0 - w < p < pos0 */
+        for (int e = lid; e < nb * dh; e += lsz) {
+            const int j = e / dh, x = e - j * dh, kk = k0 + j;
+            float kv, vv;
+            if (kk < M) {
+                const size_t o = (((size_t)b * Hkv + g) * M + kk) * dh + x;
+                kv = memk[o];
+                vv = memv[o];
+            } else {
+                const int p = plo + (kk - M);
+                if (p == pos0) {
+                    const size_t o = (size_t)b * x_ld + (size_t)g * dh + x;
+                    kv = kx[o + kx_col];
+                    vv = vx[o + vx_col];
                 } else {
-                    kr = win_k + o;
-                    vr = win_v + o;
+                    int slot = p - pos0 + w + s0w;
+                    if (slot >= w) slot -= w;
+                    const size_t o = (((size_t)b * Hkv + g) * w + slot) * dh + x;
+                    kv = win_k[o];
+                    vv = win_v[o];
                 }
             }
+            Ks[j * vld + x] = kv;
+            Vs[j * vld + x] = vv;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        /* 1b. item j: the scores of key j for the R rows (row stride dh + 1: no bank conflict
+         * across keys; q is read at one address by all: a broadcast). A memory slot j is valid
+         * for a fading position s0 - m_f + j >= 0, or the (j - m_f)-th of min(m_e, s0) eidetics
+         * (a masked slot's row is zeros, so its p = 0 meets finite values in phase 3, which reads
+         * only the block's nb rows). */
+        if (lid < KT) {
+            const int kk = k0 + lid;
+            const int ok = lid < nb && (kk >= M || (kk < m_f ? s0 - m_f + kk >= 0 : kk - m_f < s0));
             for (int r = 0; r < R; r++) {
                 float dot = 0.0f;
                 if (ok)
-                    for (int x = 0; x < dh; x++) dot += Qs[r * dh + x] * kr[x];
+                    for (int x = 0; x < dh; x++) dot += Qs[r * dh + x] * Ks[lid * vld + x];
                 S[r * KT + lid] = ok ? dot * scale : -INFINITY;
             }
-            for (int x = 0; x < dh; x++) Vs[lid * vld + x] = ok ? vr[x] : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         bm_bmojo_rows_reduce(S, red, R, KT, 1, lid, lsz);

@@ -107,7 +107,7 @@ static int bmojo_check(const bm_bmojo_args *a)
  * blocks of up to this many keys, one key per work-item (cl/bmojo_attention.cl's decoding body;
  * at most the group size, and less where local memory is short). */
 #ifndef BM_BMOJO_ATTN_DECODE_KT
-#define BM_BMOJO_ATTN_DECODE_KT 128
+#define BM_BMOJO_ATTN_DECODE_KT 64
 #endif
 /* Decoding split over keys (bmojo_auto_split): where the Hkv*B work-groups are fewer than
  * BM_BMOJO_SPLIT_PER_CU per compute unit, the key list is split into ranges of at least
@@ -124,7 +124,7 @@ static int bmojo_check(const bm_bmojo_args *a)
 #define BM_BMOJO_SPLIT_PER_CU 2
 #endif
 #ifndef BM_BMOJO_SPLIT_KEYS
-#define BM_BMOJO_SPLIT_KEYS 128
+#define BM_BMOJO_SPLIT_KEYS 64
 #endif
 #ifndef BM_BMOJO_DECODE_MAX_SPLIT
 #define BM_BMOJO_DECODE_MAX_SPLIT 24
@@ -158,9 +158,13 @@ static int bmojo_check(const bm_bmojo_args *a)
 #endif
 
 /* Local floats of bm_bmojo_attn's Ks and Vs arguments: K/V tiles of KT x dh for the generic body
- * (T > 1); for the decoding body (T = 1, cl/bmojo_attention.cl) the trees' R x KT and V rows at
- * stride dh + 1. */
-static size_t bmojo_attn_ks_floats(int T, size_t R, int dh, int KT) { return (size_t)KT * (T == 1 ? R : (size_t)dh); }
+ * (T > 1); for the decoding body (T = 1, cl/bmojo_attention.cl) K and V rows at stride dh + 1,
+ * the K rows' space then holding the trees' R x KT. */
+static size_t bmojo_attn_ks_floats(int T, size_t R, int dh, int KT)
+{
+    if (T != 1) return (size_t)KT * (size_t)dh;
+    return (size_t)KT * ((size_t)dh + 1 > R ? (size_t)dh + 1 : R);
+}
 static size_t bmojo_attn_vs_floats(int T, int dh, int KT) { return (size_t)KT * ((size_t)dh + (T == 1)); }
 
 /* Attention tiles: QT query tokens (times rep heads) and KT keys, as large as local memory
