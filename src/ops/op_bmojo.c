@@ -111,15 +111,15 @@ static int bmojo_check(const bm_bmojo_args *a)
 #endif
 /* Decoding split over keys (bmojo_auto_split): where the Hkv*B work-groups are fewer than
  * BM_BMOJO_SPLIT_PER_CU per compute unit, the key list is split into ranges of at least
- * BM_BMOJO_SPLIT_KEYS keys, at most BM_BMOJO_DECODE_MAX_SPLIT of them. o_proj's launch merges the
+ * BM_BMOJO_SPLIT_KEYS keys, at least BM_BMOJO_DECODE_MIN_SPLIT and at most
+ * BM_BMOJO_DECODE_MAX_SPLIT of them. o_proj's launch merges the
  * splits (each of its work-groups reads every split's rows), so splits cost there what they save
  * in the attention. Measured on the H200 by skipping parts of the fused launches (bmojo-130m,
  * tokens/s at depth 0 / 4096, builds for measurement only): everything 614 / 543, without the
  * attention's groups 675 / 630, without the merge 633 / 597, without any B'MOJO work 845 / 848,
  * with 16-key splits (up to 24 splits, 32-key blocks). Before that, with the per-float4 merge,
  * BMOJO_BMOJO_SPLIT 12 / 16 / 24 / 35 splits gave 562 / 570 / 550 / 520 at depth 4096. Now a
- * split is one block of 128 keys: 548 keys (w 512, m_f 4, m_e 32) -> 5 splits, 20 work-groups;
- * up to 128 keys (depth < ~90) -> no split, no merge. */
+ * split is one block of 64 keys: 548 keys (w 512, m_f 4, m_e 32) -> 9 splits, 36 work-groups. */
 #ifndef BM_BMOJO_SPLIT_PER_CU
 #define BM_BMOJO_SPLIT_PER_CU 2
 #endif
@@ -128,6 +128,13 @@ static int bmojo_check(const bm_bmojo_args *a)
 #endif
 #ifndef BM_BMOJO_DECODE_MAX_SPLIT
 #define BM_BMOJO_DECODE_MAX_SPLIT 24
+#endif
+/* ... and at least this many (short lists: the attention's groups set the launch's length).
+ * With the staged 64-key blocks (H200, bmojo-130m, tokens/s at depth 0 / 4096, two rounds):
+ * automatic (1-3 splits at depth 0, 9 at 4096) 682 / 661 and 621 / 598; BMOJO_BMOJO_SPLIT=4
+ * 717 / 500 and 724 / 510; 9: 698 / 584 and 707 / 629; 16: 560 / 519 and 688 / 647. */
+#ifndef BM_BMOJO_DECODE_MIN_SPLIT
+#define BM_BMOJO_DECODE_MIN_SPLIT 4
 #endif
 
 /* Eidetic ranking (bm_bmojo_chunk_top, cl/bmojo_eidetic.cl): compares per work-item; a
@@ -381,11 +388,12 @@ static int bmojo_split_keys(const bm_bmojo_args *a, int nsplit, int QT)
 }
 
 /* Automatic split count for decoding: only where the Hkv*B work-groups leave a GPU mostly idle
- * (the walk over the ~w + M keys of one work-group is serial in its key tiles). Aims at
+ * (the walk over the ~w + M keys of one work-group is serial in its key blocks). Aims at
  * BM_BMOJO_SPLIT_PER_CU work-groups per compute unit with at least BM_BMOJO_SPLIT_KEYS keys per
- * split; the splits are then all non-empty. CPU devices keep one work-group per (kv head,
- * sequence): their few compute units are already busy with those, and the combine launch costs
- * more than it saves there. */
+ * split, within [BM_BMOJO_DECODE_MIN_SPLIT, BM_BMOJO_DECODE_MAX_SPLIT] (short lists may leave
+ * trailing splits empty: they report m = -inf, which the merge skips). CPU devices keep one
+ * work-group per (kv head, sequence): their few compute units are already busy with those, and
+ * the merge costs more than it saves there. */
 static int bmojo_auto_split(const bm_rt *rt, const bm_bmojo_args *a)
 {
     if (a->T != 1 || !rt->lim.is_gpu) return 1;
@@ -398,7 +406,8 @@ static int bmojo_auto_split(const bm_rt *rt, const bm_bmojo_args *a)
     per = (per + 7) & ~(size_t)7;
     size_t n = ((size_t)Nk + per - 1) / per;
     if (n > BM_BMOJO_DECODE_MAX_SPLIT) n = BM_BMOJO_DECODE_MAX_SPLIT;
-    return n < 2 ? 1 : (int)n;
+    if (n < BM_BMOJO_DECODE_MIN_SPLIT) n = BM_BMOJO_DECODE_MIN_SPLIT;
+    return (int)n;
 }
 
 /* The generic attention kernel's launch plan: tiles, key split, the partial results' buffer. */
