@@ -77,11 +77,11 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
      * float4 one (K = 768 is 192 float4s). CPUs (POCL): one item per group runs the K loop of NB
      * rows sequentially, which streams each row from cache lines and avoids the barrier-separated
      * reduction, 3-4x faster there. */
+    /* Tried: wider groups (128-256 items) where the row blocks are few (x_proj, out_proj). Until
+     * 533808d a local-memory rule sized for 8 rows cut every float4 group back to 64 items on
+     * 48 KiB devices, so that rule never ran on the H200; once it did, mamba-130m decoded at
+     * 924 / 864 tokens/s against 1002 / 873 with 64 (two rounds, same run), so it is gone. */
     size_t L = !rt->lim.is_gpu ? 1 : vec4 ? 64 : 128;
-    /* Few row blocks (x_proj: N 80 -> 10 groups; wo, out_proj: ~100-160 groups on a 132-CU GPU):
-     * wider groups, so that each walks K in fewer dependent rounds of loads. */
-    const size_t groups = (N + NB - 1) / NB, cu = rt->lim.compute_units ? rt->lim.compute_units : 1;
-    if (rt->lim.is_gpu && vec4 && groups < 2 * cu) L = K / 4 >= 256 ? 256 : 128;
     if (rt->gemv_wg > 0) L = (size_t)rt->gemv_wg; /* BMOJO_GEMV_WG, for measurements */
     if (fused && fused->L) L = fused->L;
     if (L > rt->lim.wg) L = rt->lim.wg;
