@@ -26,7 +26,8 @@
  * on the x columns), bm_gemv4_split (two outputs), bm_gemv4_bmojo_post and
  * bm_gemv4_split_bmojo_attn (B'MOJO's state update / attention in extra work-groups).
  * Measured on the H200 (bmojo-130m decoding, tokens/s): rows per group 4 / 8 / 16: 370 / 382 /
- * 326; items per group 32-256 within 7 %; prefetching the next column block 541 vs 567.
+ * 326; prefetching the next column block 541 vs 567. Items per group: 64 (wider groups for few
+ * row blocks measured slower, see op_gemv.c).
  */
 #ifndef BM_GEMV_NB
 #define BM_GEMV_NB 4      /* rows of W per work-group */

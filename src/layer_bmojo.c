@@ -66,7 +66,7 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
     if (T == 1 && w->out_kv_rows == kv && N <= BM_GEMV_MAX_ROWS && bm_op_gemv_fused_ok(rt, &ys, N, di, 0, di)) {
         /* decoding: y and Kf | Vf from one GEMV over out_proj's folded rows (see weights.c); and,
          * when it applies, the B'MOJO state update rides on the scan step's and o_proj's launches
-         * (bm_bmojo_decode_*): 6 launches for the sublayer instead of 8 */
+         * (bm_bmojo_decode_*): 5 launches for the sublayer instead of 8 */
         const int fused = bm_bmojo_decode_fused_ok(rt, &a, &step);
         if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, NULL, 0.0f, fused ? &a : NULL);
         if (fused) { /* the attention shares the y | Kf | Vf GEMV's launch */

@@ -86,17 +86,21 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch);
 int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int nsplit);
 
 /* A decoding step (T = 1) of a B'MOJO sublayer fused with the launches around it (GPUs:
- * rt->fuse_decode), 3 launches instead of 4 + the step:
+ * rt->fuse_decode), 3 launches instead of 4 + the step + the combine:
  *   bm_bmojo_decode_scan_pre  the Mamba scan step (sa, dt_proj fused) and the state update the
  *                             attention needs (chunk-start memory, window append) in one launch;
  *   bm_bmojo_decode_attention the attention over [memory | window] (+ the combine of its key
  *                             splits), writing a->out;
  *   bm_bmojo_decode_kv_attention  the same attention in the launch of the GEMV that gives y
  *                             (columns < d, into y [B, d]) and Kf|Vf (the kv columns after, into
- *                             kvf [B, kv]) from ys (K columns) and out_proj's folded rows W;
- *   bm_bmojo_decode_out_post  x += a->out Wo^T (wo [d, H*dh], x [B, x_ld]) and the rest of the state
- *                             update (innovation, fade append, candidate list; needs a->y and
- *                             Kf|Vf) in one launch.
+ *                             kvf [B, kv]) from ys (K columns) and out_proj's folded rows W; key
+ *                             splits are left unmerged when bm_bmojo_decode_out_post merges them
+ *                             (head_dim a multiple of 4), else merged by a combine launch;
+ *   bm_bmojo_decode_out_post  x += a->out Wo^T (wo [d, H*dh], x [B, x_ld]), reading the merge of
+ *                             the key splits (and writing it to a->out) where they were left, and
+ *                             the rest of the state update (innovation, fade append, candidate
+ *                             list; needs a->y and Kf|Vf) in one launch. Call it right after
+ *                             bm_bmojo_decode_kv_attention with the same a.
  * Together they do what bm_bmojo_mix does for T = 1 plus the o_proj GEMM. */
 int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_args *sa);
 int bm_bmojo_decode_scan_pre(bm_rt *rt, const bm_scan_args *sa, const bm_bmojo_args *a);
