@@ -86,19 +86,6 @@ static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, 
     return (((size_t)b * Hkv + g) * w + p % w) * dh;
 }
 
-/* Row offset (column 0) of window position p, pos0 - w < p < pos0 + T: a new token's row of
- * kx/vx (*is_new = 1; add the K or V column) or its ring slot p % w, found without a division as
- * (p - pos0 + w + s0w) mod w with s0w = pos0 % w. */
-static inline size_t bm_bmojo_window_row(int p, int pos0, int w, int s0w, int b, int g, int T, int Hkv, int dh,
-                                         size_t x_ld, int *is_new)
-{
-    *is_new = p >= pos0;
-    if (*is_new) return ((size_t)b * T + (p - pos0)) * x_ld + (size_t)g * dh;
-    int slot = p - pos0 + w + s0w;
-    if (slot >= w) slot -= w;
-    return (((size_t)b * Hkv + g) * w + slot) * dh;
-}
-
 /* The work of group (grp, g, b) of bm_bmojo_attn (grp = query tile x split, g = kv head, b =
  * sequence of B); also run by the fused decoding launch in cl/gemv.cl. */
 /* bm_bmojo_attn's parameters, shared with its body and with the fused decoding launch in
@@ -320,7 +307,7 @@ static inline void bm_bmojo_attn_decode_body(const int split, const int g, const
         const int nb = min(KT, kend - k0);
         /* 1a. the block's K and V rows into local memory, consecutive items on consecutive
          * columns (coalesced); a row's source needs no division: memory slot kk, the new token,
-         * or its ring slot (bm_bmojo_window_row) */
+         * or ring slot p % w = (p - pos0 + w + pos0 % w) mod w for pos0 - w < p < pos0 */
         for (int e = lid; e < nb * dh; e += lsz) {
             const int j = e / dh, x = e - j * dh, kk = k0 + j;
             float kv, vv;
@@ -329,10 +316,18 @@ static inline void bm_bmojo_attn_decode_body(const int split, const int g, const
                 kv = memk[o];
                 vv = memv[o];
             } else {
-                int is_new;
-                const size_t o = bm_bmojo_window_row(plo + (kk - M), pos0, w, s0w, b, g, 1, Hkv, dh, x_ld, &is_new) + x;
-                kv = is_new ? kx[o + kx_col] : win_k[o];
-                vv = is_new ? vx[o + vx_col] : win_v[o];
+                const int p = plo + (kk - M);
+                if (p == pos0) {
+                    const size_t o = (size_t)b * x_ld + (size_t)g * dh + x;
+                    kv = kx[o + kx_col];
+                    vv = vx[o + vx_col];
+                } else {
+                    int slot = p - pos0 + w + s0w;
+                    if (slot >= w) slot -= w;
+                    const size_t o = (((size_t)b * Hkv + g) * w + slot) * dh + x;
+                    kv = win_k[o];
+                    vv = win_v[o];
+                }
             }
             Ks[j * vld + x] = kv;
             Vs[j * vld + x] = vv;
@@ -491,11 +486,18 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
                     kval = memk[o];
                     vval = memv[o];
                 } else {
-                    int is_new;
-                    const size_t o =
-                        bm_bmojo_window_row(plo + (kk - nmem), pos0, w, s0w, b, g, T, Hkv, dh, x_ld, &is_new) + d;
-                    kval = is_new ? kx[o + kx_col] : win_k[o];
-                    vval = is_new ? vx[o + vx_col] : win_v[o];
+                    const int p = plo + (kk - nmem);
+                    if (p >= pos0) {
+                        const size_t o = ((size_t)b * T + (p - pos0)) * x_ld + (size_t)g * dh + d;
+                        kval = kx[o + kx_col];
+                        vval = vx[o + vx_col];
+                    } else {
+                        int slot = p - pos0 + w + s0w;
+                        if (slot >= w) slot -= w;
+                        const size_t o = (((size_t)b * Hkv + g) * w + slot) * dh + d;
+                        kval = win_k[o];
+                        vval = win_v[o];
+                    }
                 }
             }
             ks[c * ldk + d] = kval;
