@@ -152,6 +152,22 @@ static int create_kernels(bm_rt *rt)
     return 0;
 }
 
+/* An integer tunable from the environment: def when unset or "auto"; else lo..hi, and a power of
+ * two when pow2. */
+static int int_from_env(const char *name, int def, int lo, int hi, int pow2, int *out)
+{
+    const char *v = getenv(name);
+    *out = def;
+    if (!v || !*v || !strcmp(v, "auto")) return 0;
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (*end || n < lo || n > hi || (pow2 && (n & (n - 1))))
+        return bm_fail(BMOJO_EINVAL, "%s=%s: expected auto or %s from %d to %d", name, v,
+                       pow2 ? "a power of two" : "an integer", lo, hi);
+    *out = (int)n;
+    return 0;
+}
+
 /* BMOJO_GEMV picks the decoding GEMM kernel (a tunable for measurements): auto, scalar, vec4. */
 static int gemv_variant_from_env(int *out)
 {
@@ -170,21 +186,12 @@ static int scan_variant_from_env(int *variant, int *lanes_ch)
 {
     const char *v = getenv("BMOJO_SCAN");
     *variant = BM_SCAN_VARIANT_AUTO;
-    *lanes_ch = 0;
     if (v && *v && strcmp(v, "auto") != 0) {
         if (!strcmp(v, "chunked")) *variant = BM_SCAN_VARIANT_CHUNKED;
         else if (!strcmp(v, "lanes")) *variant = BM_SCAN_VARIANT_LANES;
         else return bm_fail(BMOJO_EINVAL, "BMOJO_SCAN=%s: expected auto, chunked or lanes", v);
     }
-    const char *ch = getenv("BMOJO_SCAN_LANES_CH");
-    if (ch && *ch) {
-        char *end = NULL;
-        long x = strtol(ch, &end, 10);
-        if (*end || x < 1 || x > 1024)
-            return bm_fail(BMOJO_EINVAL, "BMOJO_SCAN_LANES_CH=%s: expected channels per work-group, 1 to 1024", ch);
-        *lanes_ch = (int)x;
-    }
-    return 0;
+    return int_from_env("BMOJO_SCAN_LANES_CH", 0, 1, 1024, 0, lanes_ch);
 }
 
 /* BMOJO_CL_DEFINES (e.g. "-DBM_GEMV4_NB=4") is appended to the kernels' build options: the way to
@@ -259,7 +266,6 @@ static int gemm_mode_from_env(int *mode, int *split_k)
     static const char *const names[] = {"auto", "clblast", "own", "own-big", "own-thin"};
     const char *v = getenv("BMOJO_GEMM");
     *mode = BM_GEMM_MODE_AUTO;
-    *split_k = 0;
     if (v && *v) {
         int found = -1;
         for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
@@ -267,30 +273,7 @@ static int gemm_mode_from_env(int *mode, int *split_k)
         if (found < 0) return bm_fail(BMOJO_EINVAL, "BMOJO_GEMM=%s: expected auto, clblast, own, own-big or own-thin", v);
         *mode = found; /* names[] is in BM_GEMM_MODE_* order */
     }
-    const char *s = getenv("BMOJO_GEMM_SPLITK");
-    if (s && *s && strcmp(s, "auto") != 0) {
-        char *end = NULL;
-        long n = strtol(s, &end, 10);
-        if (*end || n < 1 || n > 64)
-            return bm_fail(BMOJO_EINVAL, "BMOJO_GEMM_SPLITK=%s: expected auto or a number of splits 1..64", s);
-        *split_k = (int)n;
-    }
-    return 0;
-}
-
-/* An integer tunable from the environment: def when unset; lo..hi, and a power of two when pow2. */
-static int int_from_env(const char *name, int def, int lo, int hi, int pow2, int *out)
-{
-    const char *v = getenv(name);
-    *out = def;
-    if (!v || !*v) return 0;
-    char *end = NULL;
-    long n = strtol(v, &end, 10);
-    if (*end || n < lo || n > hi || (pow2 && (n & (n - 1))))
-        return bm_fail(BMOJO_EINVAL, "%s=%s: expected %s from %d to %d", name, v, pow2 ? "a power of two" : "an integer",
-                       lo, hi);
-    *out = (int)n;
-    return 0;
+    return int_from_env("BMOJO_GEMM_SPLITK", 0, 1, 64, 0, split_k);
 }
 
 int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
@@ -305,8 +288,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = int_from_env("BMOJO_GEMV_WG", 0, 1, 1024, 1, &rt->gemv_wg);
     if (!st) st = gemm_mode_from_env(&rt->gemm_mode, &rt->gemm_split_k);
     if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
-    const char *split = getenv("BMOJO_BMOJO_SPLIT"); /* B'MOJO attention key splits: auto (0) or a count */
-    if (!st && !(split && !strcmp(split, "auto"))) st = int_from_env("BMOJO_BMOJO_SPLIT", 0, 1, 64, 0, &rt->bmojo_split);
+    if (!st) st = int_from_env("BMOJO_BMOJO_SPLIT", 0, 1, 64, 0, &rt->bmojo_split); /* B'MOJO attention key splits */
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
