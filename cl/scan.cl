@@ -1,7 +1,7 @@
-/* scan.cl — Mamba-1 selective scan (bm_op_scan in src/ops.h), chunked over time.
- * Used on CPUs, for decoding (T = 1) and where the one-pass kernel of cl/scan_lanes.cl does not
- * fit; GPUs run prefill (T > 1) with that one (src/ops/op_scan.c selects; BMOJO_SCAN=auto|
- * chunked|lanes overrides). This file also defines bm_scan_exp_a / BM_SCAN_ASCALE for both.
+/* scan.cl — Mamba-1 selective scan (bm_op_scan in src/ops.h), chunked over time: every device
+ * and every T (the one-pass kernel of cl/scan_lanes.cl, measured slower, runs only with
+ * BMOJO_SCAN=lanes; src/ops/op_scan.c selects). This file also defines bm_scan_exp_a /
+ * BM_SCAN_ASCALE for both.
  *
  * Data layout (fp32, row-major, row r = b*T + t):
  *   u [B*T, di], dt [B*T, dt_ld] (channel c at column c), dt_bias [di], A [di, n] (= -exp(A_log)),
@@ -336,22 +336,23 @@ __kernel void bm_scan_chunk_combine(int di, int n, int B, int nchunks, __global 
 #ifndef BM_SCAN_STEP_PRELOAD
 #define BM_SCAN_STEP_PRELOAD BM_IS_GPU /* the step's loads before its first barrier (see below) */
 #endif
-/* The step's inputs of channel cc and its first BM_SCAN_STEP_JB states (in range: entries past
- * j1 are loaded but not used). */
-#define BM_SCAN_STEP_LOADS()                                                                      \
+/* Loads of the scan step (bm_scan_step_body's variables): channel cc's scalars, and the inputs of
+ * BM_SCAN_STEP_JB states from jb (clamped in range: entries past j1 are loaded but not used). */
+#define BM_SCAN_STEP_LOAD_SCALARS()                                                               \
     do {                                                                                        \
         bias = dt_bias[cc];                                                                     \
         uc = u[(size_t)b * di + cc];                                                            \
         zc = z[(size_t)b * z_ld + z_col + cc];                                                  \
         dc = Dv[cc];                                                                            \
-        for (int i = 0; i < BM_SCAN_STEP_JB; i++) {                                             \
-            const int j = min(j0 + i, n - 1);                                                   \
-            a_j[i] = Ac[j];                                                                     \
-            h_j[i] = h[j];                                                                      \
-            b_j[i] = row[b_col + j];                                                            \
-            c_j[i] = row[c_col + j];                                                            \
-        }                                                                                       \
     } while (0)
+#define BM_SCAN_STEP_LOAD_STATES(jb)                                                              \
+    for (int i = 0; i < BM_SCAN_STEP_JB; i++) {                                                 \
+        const int j = min((jb) + i, n - 1);                                                     \
+        a_j[i] = Ac[j];                                                                         \
+        h_j[i] = h[j];                                                                          \
+        b_j[i] = row[b_col + j];                                                                \
+        c_j[i] = row[c_col + j];                                                                \
+    }
 /* The step for the channels of group `group` of sequence b (also run by the fused B'MOJO launch,
  * cl/bmojo_eidetic.cl). */
 static inline void bm_scan_step_body(const int group, const int b, int di, int n, int R, __global const float *u,
@@ -379,7 +380,8 @@ static inline void bm_scan_step_body(const int group, const int b, int di, int n
     float bias, uc, zc, dc;
 #if BM_SCAN_STEP_PRELOAD
     float a_j[BM_SCAN_STEP_JB], h_j[BM_SCAN_STEP_JB], b_j[BM_SCAN_STEP_JB], c_j[BM_SCAN_STEP_JB];
-    BM_SCAN_STEP_LOADS();
+    BM_SCAN_STEP_LOAD_SCALARS();
+    BM_SCAN_STEP_LOAD_STATES(j0);
 #endif
     const int rq = (R + BM_SCAN_STEP_QPC - 1) / BM_SCAN_STEP_QPC, r0 = q * rq, r1 = min(R, r0 + rq);
     float dtp = 0.0f;
@@ -393,14 +395,9 @@ static inline void bm_scan_step_body(const int group, const int b, int di, int n
 #if BM_SCAN_STEP_PRELOAD
     const float delta = bm_softplus(dt + bias);
     for (int jb = j0; jb < j1; jb += BM_SCAN_STEP_JB) {
-        if (jb > j0) /* more than BM_SCAN_STEP_JB states per item (n > 16): the next ones */
-            for (int i = 0; i < BM_SCAN_STEP_JB; i++) {
-                const int j = min(jb + i, n - 1);
-                a_j[i] = Ac[j];
-                h_j[i] = h[j];
-                b_j[i] = row[b_col + j];
-                c_j[i] = row[c_col + j];
-            }
+        if (jb > j0) { /* more than BM_SCAN_STEP_JB states per item (n > 16): the next ones */
+            BM_SCAN_STEP_LOAD_STATES(jb);
+        }
         for (int i = 0; i < BM_SCAN_STEP_JB; i++) {
             const int j = jb + i;
             if (j < j1) {
@@ -411,10 +408,7 @@ static inline void bm_scan_step_body(const int group, const int b, int di, int n
         }
     }
 #else
-    bias = dt_bias[cc];
-    uc = u[(size_t)b * di + cc];
-    zc = z[(size_t)b * z_ld + z_col + cc];
-    dc = Dv[cc];
+    BM_SCAN_STEP_LOAD_SCALARS();
     const float delta = bm_softplus(dt + bias);
     for (int j = j0; j < j1; j++) {
         const float hj = bm_scan_exp_a(delta * (Ac[j] * BM_SCAN_ASCALE)) * h[j] + delta * row[b_col + j] * uc;

@@ -44,8 +44,8 @@ enum {
     BM_GEMM_MODE_OWN_BIG = 3,
     BM_GEMM_MODE_OWN_THIN = 4
 };
-/* Which selective-scan kernel bm_op_scan uses: auto = the lanes kernel (cl/scan_lanes.cl) on GPUs
- * for T > 1 when it fits, else the chunked one (cl/scan.cl). */
+/* Which selective-scan kernel bm_op_scan uses: auto = the chunked one (cl/scan.cl); lanes = the
+ * one-pass cl/scan_lanes.cl for T > 1 where it fits (measured slower; kept for measurements). */
 enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2 };
 
 /* The ints cl/program_config.cl reports: our GEMM's big tiles (BM, BN, BK, TM, TN), then its thin

@@ -616,10 +616,16 @@ int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a)
 
 /* Whether o_proj's launch (bm_gemv4_bmojo_post) merges the decoding attention's key splits,
  * saving the combine's launch: its float4 reads must stay inside one head. */
+/* Local bytes of o_proj's merge table for nsplit splits (cl/gemv.cl, bm_gemv_parts_weights): a
+ * weight per (sequence, head, split), and as much room to build it. */
+static size_t bmojo_merge_table_bytes(const bm_bmojo_args *a, int nsplit)
+{
+    return 2 * sizeof(float) * (size_t)a->B * (size_t)a->H * (size_t)(nsplit > 0 ? nsplit : 1);
+}
+
 static int bmojo_merge_in_oproj(const bm_rt *rt, const bm_bmojo_args *a, const bmojo_attn_plan *p)
 {
-    const size_t wts = 2 * sizeof(float) * (size_t)a->B * (size_t)a->H * (size_t)p->nsplit; /* its weight table */
-    return p->nsplit > 1 && a->dh % 4 == 0 && wts <= rt->lim.local_mem / 4;
+    return p->nsplit > 1 && a->dh % 4 == 0 && bmojo_merge_table_bytes(a, p->nsplit) <= rt->lim.local_mem / 4;
 }
 
 /* The split-output GEMV's extra arguments and the attention's, for bm_gemv4_split_bmojo_attn. */
@@ -675,8 +681,7 @@ static int set_out_post_args(cl_kernel k, cl_uint first, void *ctx)
     if (st) return st;
     const cl_uint i = first + BM_BMOJO_POST_NARGS;
     const cl_ulong merged_ld = c->a->out_ld;
-    /* the weight table: a weight per (sequence, head, split), and as much room to build it */
-    const size_t wts = 2 * sizeof(float) * (size_t)c->a->B * (size_t)c->a->H * (size_t)(c->n_parts > 0 ? c->n_parts : 1);
+    const size_t wts = bmojo_merge_table_bytes(c->a, c->n_parts);
     cl_int err = BM_ARG(k, i, c->n_parts) | BM_ARG(k, i + 1, c->part_cols) | BM_ARG_LOCAL(k, i + 2, wts) |
                  BM_ARG(k, i + 3, c->a->out) | BM_ARG(k, i + 4, merged_ld);
     return bm_args_check(err, "bm_gemv4_bmojo_post");
