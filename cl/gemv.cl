@@ -167,11 +167,11 @@ __kernel void bm_gemv(BM_GEMV_PARAMS)
  * heads of part_cols columns), then the (max, sum) pairs [n_parts, M, K / part_cols, 2]. Every
  * work-group merges the splits while it reads A, so that o_proj needs no combine launch: first
  * the weight of each split in each (row, head), exp(m_s - max) / sum_s' exp(m_s' - max) l_s'
- * (bm_attn_combine's terms), into local memory wts [M, nh, n_parts]; then a float4 of the merged row is the weighted sum of the splits' float4s
- * (part_cols a multiple of 4: inside one head). wts is a local argument of the fused kernel
- * (2 * M * nh * n_parts floats). Measured on the H200: merging per float4 without
- * the table (each item recomputing the maxima and the exps of its head) made o_proj's launch
- * 40 us at 35 splits. */
+ * (bm_attn_combine's terms), into local memory wts [M, nh, n_parts]; then a float4 of the merged
+ * row is the weighted sum of the splits' float4s (part_cols a multiple of 4: inside one head).
+ * wts is a local argument of the fused kernel (2 * M * nh * n_parts floats). Measured on the
+ * H200: merging per float4 without the table (each item recomputing the maxima and the exps of
+ * its head) made o_proj's launch 40 us at 35 splits. */
 static inline void bm_gemv_parts_weights(__global const float *P, const int M, const int K, const int n_parts,
                                          const int part_cols, __local float *wts, const int lid, const int L)
 {
