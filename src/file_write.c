@@ -18,11 +18,13 @@ static void af_reset(bm_atomic_file *af)
     free(af->tmp);
     af->path = af->tmp = NULL;
     af->fd = -1;
+    af->end = 0;
 }
 
 int bm_atomic_open(bm_atomic_file *af, const char *path, mode_t mode)
 {
     af->fd = -1;
+    af->end = 0;
     af->path = af->tmp = NULL;
     if (!path || !path[0]) return bm_fail(BMOJO_EINVAL, "cannot write a file with an empty name");
     size_t n = strlen(path);
@@ -68,16 +70,9 @@ int bm_atomic_pwrite(bm_atomic_file *af, const void *data, size_t n, uint64_t of
 
 int bm_atomic_write(bm_atomic_file *af, const void *data, size_t n)
 {
-    const char *p = data;
-    while (n > 0) {
-        size_t piece = n > ((size_t)1 << 30) ? (size_t)1 << 30 : n;
-        ssize_t w = write(af->fd, p, piece);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return bm_fail(BMOJO_EIO, "cannot write %s: %s", af->path, w < 0 ? strerror(errno) : "no progress");
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    int st = bm_atomic_pwrite(af, data, n, af->end);
+    if (!st) af->end += n;
+    return st;
 }
 
 /* Makes the rename itself durable. Best effort: some file systems refuse fsync on a folder. */

@@ -12,12 +12,13 @@ typedef struct {
     int fd;     /* -1 when closed */
     char *path; /* the target */
     char *tmp;  /* the temporary name (target + ".tmp.XXXXXX") */
+    uint64_t end; /* where bm_atomic_write appends */
 } bm_atomic_file;
 
 /* Creates the temporary file with the given permission bits (before the umask). Errors name the
  * path: BMOJO_EIO, BMOJO_ENOMEM. On failure nothing is left behind and af is closed. */
 int bm_atomic_open(bm_atomic_file *af, const char *path, mode_t mode);
-/* Appends n bytes (retrying short writes and EINTR). */
+/* Appends n bytes after the last appended ones (retrying short writes and EINTR). */
 int bm_atomic_write(bm_atomic_file *af, const void *data, size_t n);
 /* Writes n bytes at offset off (the file grows as needed). */
 int bm_atomic_pwrite(bm_atomic_file *af, const void *data, size_t n, uint64_t off);
