@@ -266,6 +266,7 @@ int bm_device_limits_query(cl_device_id device, bm_device_limits *lim)
     cl_device_type type = 0;
     cl_ulong lmem = 0, gmem = 0, amax = 0;
     cl_uint cu = 0, dims = 0;
+    cl_bool unified = CL_FALSE;
     cl_device_local_mem_type ltype = CL_LOCAL;
     int st;
     if ((st = DEV_SCALAR(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, lim->max_wg)) ||
@@ -276,6 +277,9 @@ int bm_device_limits_query(cl_device_id device, bm_device_limits *lim)
         (st = DEV_SCALAR(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, amax)) ||
         (st = DEV_SCALAR(device, CL_DEVICE_MAX_COMPUTE_UNITS, cu)))
         return bm_fail_context(st, "querying device limits");
+    /* deprecated since OpenCL 2.0: a driver that no longer answers means "not unified" */
+    if (clGetDeviceInfo(device, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL) != CL_SUCCESS)
+        unified = CL_FALSE;
     /* CL_DEVICE_MAX_WORK_ITEM_SIZES has one entry per dimension (at least 3 in OpenCL 1.2). */
     size_t wi[16] = {0};
     if (dims < 3 || dims > 16) dims = dims < 3 ? 3 : 16;
@@ -289,6 +293,9 @@ int bm_device_limits_query(cl_device_id device, bm_device_limits *lim)
     lim->max_alloc = amax;
     lim->compute_units = cu;
     lim->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
+    /* CPU devices (POCL) and integrated GPUs allocate from host RAM: the memory budget
+     * (mem_budget.c) then also counts against what the host can give */
+    lim->host_memory = unified || (type & CL_DEVICE_TYPE_CPU) != 0;
     lim->local_mem_is_global = ltype == CL_GLOBAL;
     /* 256 is a good work-group size on every GPU family and fits every device that reports at
      * least that much; smaller devices get their largest power of two. */

@@ -1,6 +1,7 @@
-/* forward.c — bmojo_forward: one pass of T tokens of B sequences through the layer stack,
- * continuing from the state. Token ids go up once, every op is enqueued on one in-order queue
- * with no host round trip in between, and only the requested logits come back. */
+/* forward.c — bmojo_forward: T tokens of B sequences through the layer stack, continuing from
+ * the state, in chunks of bounded size (BM_PREFILL_CHUNK_ROWS) so that scratch memory does not
+ * grow with T. Within a chunk every op is enqueued on one in-order queue with no host round trip
+ * in between, and only the requested logits come back. */
 #include <stdio.h>
 #include <string.h>
 
@@ -71,22 +72,36 @@ int bmojo_forward(bmojo_model *m, bmojo_state *s, const int32_t *ids, int T, int
         return bm_fail(BMOJO_EINVAL, "bmojo_forward: unknown logits mode %d", logits_mode);
     if (logits_mode != BMOJO_LOGITS_NONE && !logits)
         return bm_fail(BMOJO_EINVAL, "bmojo_forward: logits requested but the output pointer is NULL");
-    size_t N = (size_t)s->B * (size_t)T;
+    size_t B = (size_t)s->B, N = B * (size_t)T;
     for (size_t r = 0; r < N; r++)
         if (ids[r] < 0 || ids[r] >= m->cfg.vocab_size)
             return bm_fail(BMOJO_ERANGE, "token id %d (sequence %zu, position %lld) is outside the vocabulary [0, %d)",
                            ids[r], r / (size_t)T, (long long)(s->pos + (int64_t)(r % (size_t)T)), m->cfg.vocab_size);
     if (s->pos + T > ((int64_t)1 << 31) - 1) return bm_fail(BMOJO_ERANGE, "sequence longer than 2^31 tokens");
 
-    size_t logit_rows = logits_mode == BMOJO_LOGITS_ALL ? N : logits_mode == BMOJO_LOGITS_LAST ? (size_t)s->B : 0;
-    int st = bm_state_reserve(s, T, logit_rows);
-    if (!st) st = bm_upload(m->rt, s->ws.ids, 0, ids, N * sizeof(int32_t));
-    if (!st) st = bm_forward_device(m, s, T, logits_mode);
-    if (st) return st; /* the state is undefined after a failure: reset or restore it */
-    s->pos += T;
+    /* Chunks of Tc tokens per sequence (B * Tc rows), the state carried from one to the next
+     * exactly as across calls: scratch is bounded by the chunk, not by T. */
+    bm_rt *rt = m->rt;
+    size_t chunk_rows = (size_t)rt->prefill_chunk_rows;
+    int Tc = B * (size_t)T <= chunk_rows ? T : (int)(chunk_rows / B > 0 ? chunk_rows / B : 1);
     size_t V = (size_t)m->cfg.vocab_size;
-    if (logits_mode == BMOJO_LOGITS_LAST) st = bm_download(m->rt, s->ws.logits, 0, logits, (size_t)s->B * V * 4);
-    else if (logits_mode == BMOJO_LOGITS_ALL) st = bm_download(m->rt, s->ws.logits, 0, logits, N * V * 4);
-    else st = bm_finish(m->rt);
-    return st;
+    size_t logit_rows = logits_mode == BMOJO_LOGITS_ALL ? B * (size_t)Tc : logits_mode == BMOJO_LOGITS_LAST ? B : 0;
+    int st = bm_state_reserve(s, Tc, T, logit_rows);
+    for (int t0 = 0; st == 0 && t0 < T; t0 += Tc) {
+        int n = T - t0 < Tc ? T - t0 : Tc;
+        int mode = logits_mode == BMOJO_LOGITS_LAST && t0 + n < T ? BMOJO_LOGITS_NONE : logits_mode;
+        /* ids [B, T] on the host, [B, n] on the device */
+        st = bm_upload_rows_async(rt, ids + t0, (size_t)T * 4, s->ws.ids, 0, (size_t)n * 4, (size_t)n * 4, B);
+        if (!st) st = bm_forward_device(m, s, n, mode);
+        if (!st) s->pos += n;
+        /* logits [B, n, V] on the device go to rows t0.. of each sequence's [T, V] */
+        if (!st && mode == BMOJO_LOGITS_ALL)
+            st = bm_download_rows(rt, s->ws.logits, 0, (size_t)n * V * 4, logits + (size_t)t0 * V, (size_t)T * V * 4,
+                                  (size_t)n * V * 4, B);
+    }
+    if (!st && logits_mode == BMOJO_LOGITS_LAST) st = bm_download(rt, s->ws.logits, 0, logits, B * V * 4);
+    else if (!st && logits_mode != BMOJO_LOGITS_ALL) st = bm_finish(rt);
+    /* the uploads read `ids` until the queue has run them: a failure must not return earlier */
+    if (st) bm_finish(rt);
+    return st; /* the state is undefined after a failure: reset or restore it */
 }

@@ -106,8 +106,9 @@ int bm_weights_load(bm_model *m, const bm_st_set *st /* NULL: random */, uint64_
 void bm_weights_free(bm_model *m);
 
 /* state.c */
-/* Grows the caches and the workspace for T more tokens, and the logits to logits_rows rows. */
-int bm_state_reserve(bm_state *s, int T, size_t logits_rows);
+/* Grows the workspace for a chunk of T tokens per sequence, the caches for T_total more tokens
+ * and the logits to logits_rows rows, after checking the memory budget (mem_budget.h). */
+int bm_state_reserve(bm_state *s, int T, int64_t T_total, size_t logits_rows);
 
 /* forward.c: runs T tokens of ids (already on the device in ws.ids) through the stack. */
 int bm_forward_device(bm_model *m, bm_state *s, int T, int logits_mode);

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "runtime.h"
+#include "mem_budget.h"
 
 /* After runtime.h, which fixes CL_TARGET_OPENCL_VERSION before any CL header. */
 #include <clblast_c.h>
@@ -289,6 +290,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = gemm_mode_from_env(&rt->gemm_mode, &rt->gemm_split_k);
     if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
     if (!st) st = int_from_env("BMOJO_BMOJO_SPLIT", 0, 1, 64, 0, &rt->bmojo_split); /* B'MOJO attention key splits */
+    if (!st) st = int_from_env("BMOJO_PREFILL_CHUNK", BM_PREFILL_CHUNK_ROWS, 1, 1 << 22, 0, &rt->prefill_chunk_rows);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
@@ -436,6 +438,13 @@ int bm_alloc(bm_rt *rt, size_t bytes, cl_mem *out)
         return bm_fail(BMOJO_ENOMEM, "allocating a device buffer of %zu bytes (%.1f MiB): larger than the device's "
                        "maximum allocation of %llu bytes", bytes, (double)bytes / 1048576.0,
                        (unsigned long long)rt->lim.max_alloc);
+    /* The callers budget whole runs (mem_budget.h); this is the backstop for buffers they do not
+     * plan (scratch), where host RAM backs the device: its zero fill would otherwise meet the
+     * kernel's OOM killer rather than an error. */
+    if (rt->lim.host_memory && bytes >= BM_ALLOC_CHECK_BYTES) {
+        int st = bm_mem_check(rt, "a device buffer", 0, bytes, 0);
+        if (st) return st;
+    }
     cl_int err = CL_SUCCESS;
     cl_mem m = clCreateBuffer(rt->ctx, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (err != CL_SUCCESS || !m) {
@@ -507,6 +516,37 @@ int bm_copy(bm_rt *rt, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off, s
     if (err == CL_SUCCESS) return 0;
     return bm_fail(BMOJO_EOPENCL, "copying %zu bytes (offsets %zu -> %zu, clEnqueueCopyBuffer) failed: %s (%d)", bytes,
                    src_off, dst_off, bm_cl_error_name(err), (int)err);
+}
+
+int bm_download_rows(bm_rt *rt, cl_mem src, size_t src_off, size_t src_pitch, void *dst, size_t dst_pitch,
+                     size_t width, size_t rows)
+{
+    if (width == 0 || rows == 0) return 0;
+    if (rows == 1) return bm_download(rt, src, src_off, dst, width);
+    size_t bo[3] = {src_off, 0, 0}, ho[3] = {0, 0, 0}, region[3] = {width, rows, 1};
+    cl_int err = clEnqueueReadBufferRect(rt->queue, src, CL_TRUE, bo, ho, region, src_pitch, 0, dst_pitch, 0, dst, 0,
+                                         NULL, NULL);
+    if (err == CL_SUCCESS) return 0;
+    return bm_fail(BMOJO_EOPENCL, "downloading %zu rows of %zu bytes (clEnqueueReadBufferRect) failed: %s (%d)", rows,
+                   width, bm_cl_error_name(err), (int)err);
+}
+
+int bm_upload_rows_async(bm_rt *rt, const void *src, size_t src_pitch, cl_mem dst, size_t dst_off, size_t dst_pitch,
+                         size_t width, size_t rows)
+{
+    if (width == 0 || rows == 0) return 0;
+    if (rows == 1) {
+        cl_int err = clEnqueueWriteBuffer(rt->queue, dst, CL_FALSE, dst_off, width, src, 0, NULL, NULL);
+        if (err == CL_SUCCESS) return 0;
+        return bm_fail(BMOJO_EOPENCL, "uploading %zu bytes (clEnqueueWriteBuffer) failed: %s (%d)", width,
+                       bm_cl_error_name(err), (int)err);
+    }
+    size_t bo[3] = {dst_off, 0, 0}, ho[3] = {0, 0, 0}, region[3] = {width, rows, 1};
+    cl_int err = clEnqueueWriteBufferRect(rt->queue, dst, CL_FALSE, bo, ho, region, dst_pitch, 0, src_pitch, 0, src, 0,
+                                          NULL, NULL);
+    if (err == CL_SUCCESS) return 0;
+    return bm_fail(BMOJO_EOPENCL, "uploading %zu rows of %zu bytes (clEnqueueWriteBufferRect) failed: %s (%d)", rows,
+                   width, bm_cl_error_name(err), (int)err);
 }
 
 int bm_finish(bm_rt *rt)

@@ -20,6 +20,7 @@ typedef struct {
     uint64_t global_mem, max_alloc;
     uint32_t compute_units;
     int is_gpu;
+    int host_memory;        /* device buffers come from host RAM (CPU devices, integrated GPUs) */
     int local_mem_is_global;/* CL_GLOBAL local memory type (CPU devices) */
     size_t wg;              /* the work-group size kernels are built for (BM_WG, a power of 2) */
 } bm_device_limits;
@@ -30,6 +31,14 @@ typedef struct {
 } bm_kernel_entry;
 
 #define BM_SCRATCH_SLOTS 4
+
+/* A prefill runs in chunks of about this many rows (B * tokens), the state carried across, so
+ * its activations are bounded whatever T is (8192 rows of bmojo-130m: about 0.35 GiB). Prefills
+ * up to 8192 tokens of one sequence, every benchmark included, still run as one pass. */
+#define BM_PREFILL_CHUNK_ROWS 8192
+/* Device buffers from this size up are checked against the host's free memory on host-memory
+ * devices (bm_alloc's backstop to the budget). */
+#define BM_ALLOC_CHECK_BYTES (16u << 20)
 
 /* Which skinny-GEMM kernel decoding uses (cl/gemv.cl): auto = float4 whenever aligned. */
 enum { BM_GEMV_VARIANT_AUTO = 0, BM_GEMV_VARIANT_SCALAR = 1, BM_GEMV_VARIANT_VEC4 = 2 };
@@ -73,6 +82,7 @@ struct bmojo_runtime {
     bm_kernel_entry *kernels; /* every kernel of the program, sorted by name */
     int gemv_variant;         /* BM_GEMV_VARIANT_*: from BMOJO_GEMV at start-up (tests set it) */
     int gemv_wg;              /* float4 GEMV items per group (0: automatic); BMOJO_GEMV_WG, for sweeps */
+    int prefill_chunk_rows;   /* rows (B * tokens) of one prefill chunk; BMOJO_PREFILL_CHUNK */
     int bmojo_split;          /* B'MOJO attention key splits, prefill and decoding (0: automatic); BMOJO_BMOJO_SPLIT */
     int fuse_decode;          /* decoding fusions that trade memory or device work for fewer
                                  launches (bmojo's folded y|K|V out_proj): GPUs by default;
@@ -120,6 +130,13 @@ void bm_release(cl_mem m);
 int bm_upload(bm_rt *rt, cl_mem dst, size_t offset_bytes, const void *src, size_t bytes);   /* blocking */
 int bm_download(bm_rt *rt, cl_mem src, size_t offset_bytes, void *dst, size_t bytes);       /* blocking */
 int bm_copy(bm_rt *rt, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off, size_t bytes); /* enqueued */
+/* `rows` rows of `width` bytes, each `src_pitch` / `dst_pitch` bytes apart (a column block of a
+ * row-major matrix): device to host, blocking. */
+int bm_download_rows(bm_rt *rt, cl_mem src, size_t src_off, size_t src_pitch, void *dst, size_t dst_pitch,
+                     size_t width, size_t rows);
+/* Host to device, enqueued without waiting: src must stay valid until the queue is finished. */
+int bm_upload_rows_async(bm_rt *rt, const void *src, size_t src_pitch, cl_mem dst, size_t dst_off, size_t dst_pitch,
+                         size_t width, size_t rows);
 int bm_fill_zero(bm_rt *rt, cl_mem m, size_t offset_bytes, size_t bytes);                  /* enqueued */
 int bm_finish(bm_rt *rt);
 /* Device buffers made by bm_alloc and not yet released, over all runtimes (leak checks). */

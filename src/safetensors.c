@@ -797,6 +797,7 @@ const bm_st_tensor *bm_st_set_find(const bm_st_set *s, const char *name, const b
 
 typedef struct {
     const bm_st_out *t;
+    int index; /* position in the caller's array */
     uint64_t bytes;
 } out_ref;
 
@@ -805,45 +806,40 @@ static int cmp_out_ref(const void *a, const void *b)
     return strcmp(((const out_ref *)a)->t->name, ((const out_ref *)b)->t->name);
 }
 
-static int write_all(int fd, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-int bm_st_write(const char *path, const bm_st_out *tensors, int n, const char *const *metadata)
+/* Checks the tensors and metadata and builds the header (padded so the data section starts
+ * 8-byte aligned); w->begin / w->bytes get each tensor's place in the data section, in the
+ * caller's order. need_data: every non-empty tensor must come with its data. */
+static int build_header(const char *path, const bm_st_out *tensors, int n, const char *const *metadata, int need_data,
+                        sbuf *h, bm_st_writer *w)
 {
     if (!path || n < 0 || (n > 0 && !tensors))
-        return bm_fail(BMOJO_EINVAL, "bm_st_write %s: invalid arguments", path ? path : "(null)");
+        return bm_fail(BMOJO_EINVAL, "writing %s: invalid arguments", path ? path : "(null)");
     out_ref *refs = calloc(n ? (size_t)n : 1, sizeof *refs);
-    if (!refs)
-        return bm_fail(BMOJO_ENOMEM, "bm_st_write %s: out of memory", path);
+    w->begin = calloc(n ? (size_t)n : 1, sizeof *w->begin);
+    w->bytes = calloc(n ? (size_t)n : 1, sizeof *w->bytes);
+    w->n = n;
+    if (!refs || !w->begin || !w->bytes) {
+        free(refs);
+        return bm_fail(BMOJO_ENOMEM, "writing %s: out of memory", path);
+    }
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         const bm_st_out *t = &tensors[i];
         refs[i].t = t;
+        refs[i].index = i;
         if (!t->name || !valid_utf8(t->name) || strcmp(t->name, "__metadata__") == 0) {
-            rc = bm_fail(BMOJO_EINVAL, "bm_st_write %s: tensor %d has an invalid name (NULL, not UTF-8 or __metadata__)", path, i);
+            rc = bm_fail(BMOJO_EINVAL, "writing %s: tensor %d has an invalid name (NULL, not UTF-8 or __metadata__)", path, i);
             break;
         }
         if ((unsigned)t->dtype >= BM_DT_COUNT || t->ndim < 0 || t->ndim > BM_ST_MAX_DIMS) {
-            rc = bm_fail(BMOJO_EINVAL, "bm_st_write %s: tensor '%s': invalid dtype or ndim", path, t->name);
+            rc = bm_fail(BMOJO_EINVAL, "writing %s: tensor '%s': invalid dtype or ndim", path, t->name);
             break;
         }
         uint64_t ne = 1;
         int ovf = 0, zero = 0;
         for (int d = 0; d < t->ndim; d++) {
             if (t->shape[d] < 0) {
-                rc = bm_fail(BMOJO_EINVAL, "bm_st_write %s: tensor '%s': negative dimension", path, t->name);
+                rc = bm_fail(BMOJO_EINVAL, "writing %s: tensor '%s': negative dimension", path, t->name);
                 break;
             }
             if (t->shape[d] == 0)
@@ -856,124 +852,162 @@ int bm_st_write(const char *path, const bm_st_out *tensors, int n, const char *c
         if (zero)
             ne = 0, ovf = 0;
         if (ovf || !mul_u64(ne, dtype_sizes[t->dtype], &refs[i].bytes) || refs[i].bytes > SIZE_MAX) {
-            rc = bm_fail(BMOJO_EINVAL, "bm_st_write %s: tensor '%s': size overflows", path, t->name);
+            rc = bm_fail(BMOJO_EINVAL, "writing %s: tensor '%s': size overflows", path, t->name);
             break;
         }
-        if (refs[i].bytes && !t->data)
-            rc = bm_fail(BMOJO_EINVAL, "bm_st_write %s: tensor '%s': data is NULL", path, t->name);
+        if (need_data && refs[i].bytes && !t->data)
+            rc = bm_fail(BMOJO_EINVAL, "writing %s: tensor '%s': data is NULL", path, t->name);
     }
+    if (!rc)
+        qsort(refs, (size_t)n, sizeof *refs, cmp_out_ref);
+    for (int i = 1; i < n && !rc; i++)
+        if (strcmp(refs[i].t->name, refs[i - 1].t->name) == 0)
+            rc = bm_fail(BMOJO_EINVAL, "writing %s: duplicate tensor name '%s'", path, refs[i].t->name);
     if (rc) {
         free(refs);
         return rc;
     }
-    qsort(refs, (size_t)n, sizeof *refs, cmp_out_ref);
-    for (int i = 1; i < n; i++)
-        if (strcmp(refs[i].t->name, refs[i - 1].t->name) == 0) {
-            rc = bm_fail(BMOJO_EINVAL, "bm_st_write %s: duplicate tensor name '%s'", path, refs[i].t->name);
-            free(refs);
-            return rc;
-        }
 
-    /* Header. */
-    sbuf h = {0};
-    sb_put(&h, "{", 1);
+    sb_put(h, "{", 1);
     int first = 1;
     if (metadata && metadata[0]) {
-        sb_str(&h, "\"__metadata__\":{");
+        sb_str(h, "\"__metadata__\":{");
         for (int k = 0; metadata[k]; k += 2) {
             if (!metadata[k + 1] || !valid_utf8(metadata[k]) || !valid_utf8(metadata[k + 1])) {
-                rc = bm_fail(BMOJO_EINVAL, "bm_st_write %s: metadata entry %d is missing its value or is not UTF-8", path, k / 2);
+                rc = bm_fail(BMOJO_EINVAL, "writing %s: metadata entry %d is missing its value or is not UTF-8", path, k / 2);
                 break;
             }
             for (int q = 0; q < k; q += 2)
                 if (strcmp(metadata[q], metadata[k]) == 0)
-                    rc = bm_fail(BMOJO_EINVAL, "bm_st_write %s: duplicate metadata key '%s'", path, metadata[k]);
+                    rc = bm_fail(BMOJO_EINVAL, "writing %s: duplicate metadata key '%s'", path, metadata[k]);
             if (rc)
                 break;
             if (k)
-                sb_put(&h, ",", 1);
-            sb_json_string(&h, metadata[k], strlen(metadata[k]));
-            sb_put(&h, ":", 1);
-            sb_json_string(&h, metadata[k + 1], strlen(metadata[k + 1]));
+                sb_put(h, ",", 1);
+            sb_json_string(h, metadata[k], strlen(metadata[k]));
+            sb_put(h, ":", 1);
+            sb_json_string(h, metadata[k + 1], strlen(metadata[k + 1]));
         }
-        sb_put(&h, "}", 1);
+        sb_put(h, "}", 1);
         first = 0;
     }
     uint64_t off = 0;
     for (int i = 0; i < n && !rc; i++) {
         const bm_st_out *t = refs[i].t;
         if (!first)
-            sb_put(&h, ",", 1);
+            sb_put(h, ",", 1);
         first = 0;
-        sb_json_string(&h, t->name, strlen(t->name));
-        sb_str(&h, ":{\"dtype\":\"");
-        sb_str(&h, dtype_names[t->dtype]);
-        sb_str(&h, "\",\"shape\":[");
+        sb_json_string(h, t->name, strlen(t->name));
+        sb_str(h, ":{\"dtype\":\"");
+        sb_str(h, dtype_names[t->dtype]);
+        sb_str(h, "\",\"shape\":[");
         for (int d = 0; d < t->ndim; d++) {
             if (d)
-                sb_put(&h, ",", 1);
-            sb_u64(&h, (uint64_t)t->shape[d]);
+                sb_put(h, ",", 1);
+            sb_u64(h, (uint64_t)t->shape[d]);
         }
-        sb_str(&h, "],\"data_offsets\":[");
-        sb_u64(&h, off);
-        sb_put(&h, ",", 1);
+        sb_str(h, "],\"data_offsets\":[");
+        sb_u64(h, off);
+        sb_put(h, ",", 1);
+        w->begin[refs[i].index] = off;
+        w->bytes[refs[i].index] = refs[i].bytes;
         off += refs[i].bytes;
-        sb_u64(&h, off);
-        sb_str(&h, "]}");
+        sb_u64(h, off);
+        sb_str(h, "]}");
     }
-    sb_put(&h, "}", 1);
-    /* Pad with spaces so the data section starts 8-byte aligned (8 + N is a multiple of 8). */
-    while (!h.oom && h.len % 8)
-        sb_put(&h, " ", 1);
-    if (!rc && h.oom)
-        rc = bm_fail(BMOJO_ENOMEM, "bm_st_write %s: out of memory", path);
-    if (!rc && h.len > BM_ST_MAX_HEADER)
-        rc = bm_fail(BMOJO_EINVAL, "bm_st_write %s: header of %zu bytes exceeds the format's limit", path, h.len);
+    sb_put(h, "}", 1);
+    while (!h->oom && h->len % 8)
+        sb_put(h, " ", 1);
+    free(refs);
+    if (!rc && h->oom)
+        rc = bm_fail(BMOJO_ENOMEM, "writing %s: out of memory", path);
+    if (!rc && h->len > BM_ST_MAX_HEADER)
+        rc = bm_fail(BMOJO_EINVAL, "writing %s: header of %zu bytes exceeds the format's limit", path, h->len);
+    w->data_size = off;
+    return rc;
+}
+
+static void writer_free(bm_st_writer *w)
+{
+    free(w->begin);
+    free(w->bytes);
+    w->begin = w->bytes = NULL;
+    w->n = 0;
+}
+
+int bm_st_writer_open(bm_st_writer *w, const char *path, const bm_st_out *tensors, int n,
+                      const char *const *metadata)
+{
+    memset(w, 0, sizeof *w);
+    w->af.fd = -1;
+    sbuf h = {0};
+    int rc = build_header(path, tensors, n, metadata, 0, &h, w);
+    if (!rc)
+        rc = bm_atomic_open(&w->af, path, 0644);
+    if (!rc) {
+        uint8_t len8[8];
+        for (int i = 0; i < 8; i++)
+            len8[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
+        w->data_start = 8 + (uint64_t)h.len;
+        rc = bm_atomic_write(&w->af, len8, 8);
+        if (!rc)
+            rc = bm_atomic_write(&w->af, h.s, h.len);
+        /* The file has its full size from the start: parts may come in any order, and a tensor
+         * nobody wrote reads as zeros rather than cutting the file short. */
+        if (!rc && w->data_size && ftruncate(w->af.fd, (off_t)(w->data_start + w->data_size)) != 0)
+            rc = bm_fail(BMOJO_EIO, "cannot size %s to %llu bytes: %s", w->af.tmp,
+                         (unsigned long long)(w->data_start + w->data_size), strerror(errno));
+        if (rc)
+            bm_atomic_abort(&w->af);
+    }
+    free(h.s);
+    if (rc)
+        writer_free(w);
+    return rc;
+}
+
+int bm_st_writer_put(bm_st_writer *w, int index, uint64_t offset, const void *data, size_t n)
+{
+    if (!w || w->af.fd < 0 || index < 0 || index >= w->n || (n && !data))
+        return bm_fail(BMOJO_EINVAL, "bm_st_writer_put: invalid arguments");
+    if (offset > w->bytes[index] || n > w->bytes[index] - offset)
+        return bm_fail(BMOJO_EINVAL, "bm_st_writer_put %s: bytes [%llu, %llu) are outside tensor %d's %llu bytes",
+                       w->af.path, (unsigned long long)offset, (unsigned long long)(offset + n), index,
+                       (unsigned long long)w->bytes[index]);
+    return bm_atomic_pwrite(&w->af, data, n, w->data_start + w->begin[index] + offset);
+}
+
+int bm_st_writer_commit(bm_st_writer *w)
+{
+    int rc = bm_atomic_commit(&w->af);
+    writer_free(w);
+    return rc;
+}
+
+void bm_st_writer_abort(bm_st_writer *w)
+{
+    if (!w)
+        return;
+    bm_atomic_abort(&w->af);
+    writer_free(w);
+}
+
+int bm_st_write(const char *path, const bm_st_out *tensors, int n, const char *const *metadata)
+{
+    bm_st_writer w;
+    sbuf h = {0};
+    memset(&w, 0, sizeof w);
+    /* checked with need_data first, so a NULL data pointer is refused before any file exists */
+    int rc = build_header(path, tensors, n, metadata, 1, &h, &w);
+    free(h.s);
+    writer_free(&w);
+    if (!rc)
+        rc = bm_st_writer_open(&w, path, tensors, n, metadata);
+    for (int i = 0; i < n && !rc; i++)
+        rc = bm_st_writer_put(&w, i, 0, tensors[i].data, (size_t)w.bytes[i]);
     if (rc) {
-        free(h.s);
-        free(refs);
+        bm_st_writer_abort(&w);
         return rc;
     }
-
-    /* Data: temporary file in the same folder, then rename, so readers never see a partial
-     * file. */
-    size_t tl = strlen(path) + 40;
-    char *tmp = malloc(tl);
-    if (!tmp) {
-        free(h.s);
-        free(refs);
-        return bm_fail(BMOJO_ENOMEM, "bm_st_write %s: out of memory", path);
-    }
-    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = bm_fail(BMOJO_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    } else {
-        uint8_t len8[8];
-        uint64_t hl = h.len;
-        for (int i = 0; i < 8; i++)
-            len8[i] = (uint8_t)(hl >> (8 * i));
-        int bad = write_all(fd, len8, 8) || write_all(fd, h.s, h.len);
-        for (int i = 0; i < n && !bad; i++)
-            if (refs[i].bytes)
-                bad = write_all(fd, refs[i].t->data, (size_t)refs[i].bytes);
-        /* fsync before rename: otherwise a crash can leave the new name pointing at an
-         * empty or partial file on some file systems. */
-        if (!bad && fsync(fd) != 0 && errno != EINVAL && errno != EROFS)
-            bad = 1;
-        if (bad) {
-            rc = bm_fail(BMOJO_EIO, "cannot write %s: %s", tmp, strerror(errno));
-            close(fd);
-        } else if (close(fd) != 0) {
-            rc = bm_fail(BMOJO_EIO, "cannot write %s: %s", tmp, strerror(errno));
-        } else if (rename(tmp, path) != 0) {
-            rc = bm_fail(BMOJO_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        }
-        if (rc)
-            unlink(tmp);
-    }
-    free(tmp);
-    free(h.s);
-    free(refs);
-    return rc;
+    return bm_st_writer_commit(&w);
 }

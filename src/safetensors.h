@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "file_write.h"
+
 typedef enum { BM_DT_F32, BM_DT_F16, BM_DT_BF16, BM_DT_F64, BM_DT_I64, BM_DT_I32, BM_DT_I16, BM_DT_I8,
                BM_DT_U8, BM_DT_BOOL, BM_DT_COUNT } bm_dtype;
 
@@ -67,7 +69,26 @@ typedef struct {
 } bm_st_out;
 
 /* Writes tensors (any order; stored sorted by name, 8-byte aligned header) atomically
- * (temporary file + rename). metadata: NULL or pairs of strings, NULL-terminated. */
+ * (temporary file, fsync, rename: file_write.h). metadata: NULL or pairs of strings,
+ * NULL-terminated. */
 int bm_st_write(const char *path, const bm_st_out *tensors, int n, const char *const *metadata);
+
+/* The same file written piece by piece, for outputs too large to hold in memory (`bmojo logits`):
+ * open writes the header (the tensors' data pointers are not read), put writes n bytes of
+ * tensor `index` (in the caller's order) at byte `offset` inside it, commit makes the file
+ * appear under its name. Bytes never put read as zeros. */
+typedef struct {
+    bm_atomic_file af;
+    int n;
+    uint64_t *begin, *bytes; /* each tensor's place in the data section */
+    uint64_t data_start, data_size;
+} bm_st_writer;
+
+int bm_st_writer_open(bm_st_writer *w, const char *path, const bm_st_out *tensors, int n,
+                      const char *const *metadata);
+int bm_st_writer_put(bm_st_writer *w, int index, uint64_t offset, const void *data, size_t n);
+int bm_st_writer_commit(bm_st_writer *w);
+/* Removes the temporary file; the target is untouched. */
+void bm_st_writer_abort(bm_st_writer *w);
 
 #endif

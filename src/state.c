@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "mem_budget.h"
 #include "layers.h"
 #include "model.h"
 
@@ -24,40 +25,51 @@ static size_t mem_size(cl_mem m)
     return n;
 }
 
-static int alloc_f(bm_rt *rt, size_t n_floats, cl_mem *out) { return bm_alloc(rt, n_floats * 4, out); }
+/* Allocates device buffers, or with plan_only only adds up their sizes: the memory budget plans
+ * with the code that allocates, so the two cannot drift apart. */
+typedef struct {
+    bm_rt *rt;
+    int plan_only;
+    uint64_t bytes;
+} sizer;
+
+static int take(sizer *z, size_t bytes, cl_mem *out)
+{
+    z->bytes += bytes;
+    return z->plan_only ? 0 : bm_alloc(z->rt, bytes, out);
+}
 
 static size_t at_least1(int v) { return v > 0 ? (size_t)v : 1; }
 
-static int layer_state_alloc(bm_state *s, int i)
+static int layer_state_alloc(bm_state *s, int i, sizer *z)
 {
-    bm_rt *rt = s->m->rt;
     const bm_layer_cfg *l = &s->m->cfg.layers[i];
     bm_layer_state *ls = &s->layers[i];
     size_t B = (size_t)s->B;
     int st = 0;
     if (l->type == BM_LAYER_MAMBA || l->type == BM_LAYER_BMOJO) {
         size_t di = (size_t)l->mamba.d_inner;
-        st = alloc_f(rt, B * di * at_least1(l->mamba.d_conv - 1), &ls->conv);
-        if (!st) st = alloc_f(rt, B * di * (size_t)l->mamba.d_state, &ls->ssm);
+        st = take(z, B * di * at_least1(l->mamba.d_conv - 1) * 4, &ls->conv);
+        if (!st) st = take(z, B * di * (size_t)l->mamba.d_state * 4, &ls->ssm);
     }
     size_t G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim;
     if (!st && l->type == BM_LAYER_ATTENTION) {
         ls->cap = l->attn.window > 0 ? l->attn.window : 64; /* full attention grows on demand */
-        st = alloc_f(rt, B * G * (size_t)ls->cap * dh, &ls->k_cache);
-        if (!st) st = alloc_f(rt, B * G * (size_t)ls->cap * dh, &ls->v_cache);
+        st = take(z, B * G * (size_t)ls->cap * dh * 4, &ls->k_cache);
+        if (!st) st = take(z, B * G * (size_t)ls->cap * dh * 4, &ls->v_cache);
     }
     if (!st && l->type == BM_LAYER_BMOJO) {
-        bm_bmojo_state_sizes z;
-        bm_layer_bmojo_state_sizes(s->m, i, s->B, &z);
+        bm_bmojo_state_sizes q;
+        bm_layer_bmojo_state_sizes(s->m, i, s->B, &q);
         ls->cap = l->attn.window;
-        st = bm_alloc(rt, z.y_hist, &ls->y_hist);
-        if (!st) st = bm_alloc(rt, z.win_k, &ls->win_k);
-        if (!st) st = bm_alloc(rt, z.win_v, &ls->win_v);
-        if (!st) st = bm_alloc(rt, z.fade_k, &ls->fade_k);
-        if (!st) st = bm_alloc(rt, z.fade_v, &ls->fade_v);
-        if (!st) st = bm_alloc(rt, z.cand_eps, &ls->cand_eps);
-        if (!st) st = bm_alloc(rt, z.cand_pos, &ls->cand_pos);
-        if (!st) st = bm_alloc(rt, z.mem, &ls->mem);
+        st = take(z, q.y_hist, &ls->y_hist);
+        if (!st) st = take(z, q.win_k, &ls->win_k);
+        if (!st) st = take(z, q.win_v, &ls->win_v);
+        if (!st) st = take(z, q.fade_k, &ls->fade_k);
+        if (!st) st = take(z, q.fade_v, &ls->fade_v);
+        if (!st) st = take(z, q.cand_eps, &ls->cand_eps);
+        if (!st) st = take(z, q.cand_pos, &ls->cand_pos);
+        if (!st) st = take(z, q.mem, &ls->mem);
     }
     return st;
 }
@@ -82,13 +94,10 @@ static void workspace_release(bm_workspace *ws)
     ws->bytes = 0;
 }
 
-/* Sizes the activations for N rows (B * T). */
-static int workspace_reserve(bm_state *s, size_t N)
+/* The activations for N rows (B * T), allocated or (plan_only) added up. */
+static int workspace_alloc(bm_state *s, size_t N, sizer *z)
 {
     bm_workspace *ws = &s->ws;
-    if (ws->rows >= N) return 0;
-    workspace_release(ws);
-    bm_rt *rt = s->m->rt;
     bm_model_dims dm;
     bm_model_dims_get(s->m, &dm);
     size_t d = (size_t)s->m->cfg.d_model;
@@ -100,12 +109,20 @@ static int workspace_reserve(bm_state *s, size_t N)
                 {&ws->qkv, dm.qkv}, {&ws->kvf, dm.kvf}, {&ws->att, dm.att}, {&ws->gu, 2 * dm.f}, {&ws->act, dm.f},
                 {&ws->hf, d}};
     int st = 0;
-    for (size_t i = 0; st == 0 && i < sizeof plan / sizeof plan[0]; i++) {
-        size_t bytes = N * plan[i].cols * 4;
-        if (plan[i].cols == 0) continue;
-        st = bm_alloc(rt, bytes, plan[i].buf);
-        ws->bytes += bytes;
-    }
+    for (size_t i = 0; st == 0 && i < sizeof plan / sizeof plan[0]; i++)
+        if (plan[i].cols) st = take(z, N * plan[i].cols * 4, plan[i].buf);
+    return st;
+}
+
+/* Sizes the activations for N rows (B * T). */
+static int workspace_reserve(bm_state *s, size_t N)
+{
+    bm_workspace *ws = &s->ws;
+    if (ws->rows >= N) return 0;
+    workspace_release(ws);
+    sizer z = {.rt = s->m->rt};
+    int st = workspace_alloc(s, N, &z);
+    ws->bytes += z.bytes;
     if (st) {
         workspace_release(ws);
         return bm_fail_context(st, "allocating activations for %zu rows", N);
@@ -140,8 +157,8 @@ static int resize_cache(bm_state *s, int i, int cap)
     const bm_layer_cfg *l = &s->m->cfg.layers[i];
     size_t n = (size_t)s->B * (size_t)l->attn.kv_heads * (size_t)cap * (size_t)l->attn.head_dim;
     cl_mem nk = NULL, nv = NULL;
-    int st = alloc_f(s->m->rt, n, &nk);
-    if (!st) st = alloc_f(s->m->rt, n, &nv);
+    int st = bm_alloc(s->m->rt, n * 4, &nk);
+    if (!st) st = bm_alloc(s->m->rt, n * 4, &nv);
     if (st) {
         bm_release(nk);
         return st;
@@ -154,19 +171,33 @@ static int resize_cache(bm_state *s, int i, int cap)
     return 0;
 }
 
+/* The capacity a full-attention cache grows to for `need` positions (doubling), 0 when it needs
+ * no growth; bytes: of the new K and V buffers together. */
+static int64_t grown_cap(const bm_state *s, int i, int64_t need, uint64_t *bytes)
+{
+    const bm_layer_state *ls = &s->layers[i];
+    const bm_layer_cfg *l = &s->m->cfg.layers[i];
+    *bytes = 0;
+    if (l->type != BM_LAYER_ATTENTION || l->attn.window > 0 || need <= ls->cap) return 0;
+    int64_t cap = ls->cap;
+    while (cap < need) cap *= 2;
+    *bytes = 2 * (uint64_t)s->B * (uint64_t)l->attn.kv_heads * (uint64_t)cap * (uint64_t)l->attn.head_dim * 4;
+    return cap;
+}
+
 /* Grows a full-attention cache to hold `need` positions (slot p == p while cap >= positions). */
 static int grow_cache(bm_state *s, int i, int64_t need)
 {
     bm_layer_state *ls = &s->layers[i];
     const bm_layer_cfg *l = &s->m->cfg.layers[i];
-    if (l->type != BM_LAYER_ATTENTION || l->attn.window > 0 || need <= ls->cap) return 0;
-    int64_t cap = ls->cap;
-    while (cap < need) cap *= 2;
+    uint64_t bytes;
+    int64_t cap = grown_cap(s, i, need, &bytes);
+    if (cap == 0) return 0;
     if (cap > (int64_t)1 << 30) return bm_fail(BMOJO_ERANGE, "context of %lld tokens is too long", (long long)need);
     size_t G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim, B = (size_t)s->B;
     cl_mem nk = NULL, nv = NULL;
-    int st = alloc_f(s->m->rt, B * G * (size_t)cap * dh, &nk);
-    if (!st) st = alloc_f(s->m->rt, B * G * (size_t)cap * dh, &nv);
+    int st = bm_alloc(s->m->rt, B * G * (size_t)cap * dh * 4, &nk);
+    if (!st) st = bm_alloc(s->m->rt, B * G * (size_t)cap * dh * 4, &nv);
     /* rows of each (b, g) move from stride old cap to stride new cap */
     size_t old_row = (size_t)ls->cap * dh * 4, new_row = (size_t)cap * dh * 4;
     for (size_t bg = 0; st == 0 && bg < B * G; bg++) {
@@ -186,11 +217,58 @@ static int grow_cache(bm_state *s, int i, int64_t need)
     return 0;
 }
 
-int bm_state_reserve(bm_state *s, int T, size_t logits_rows)
+static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+
+/* Device bytes the state holds now: its layers' buffers (not the workspace). */
+static uint64_t layer_state_bytes(const bm_state *s)
 {
-    int st = workspace_reserve(s, (size_t)s->B * (size_t)T);
+    bmojo_state_memory o;
+    bmojo_state_get_memory(s, &o);
+    return o.ssm + o.attention_kv + o.eidetic;
+}
+
+/* The memory budget of what bm_state_reserve is about to grow, checked before anything is
+ * released or allocated: the run then holds the weights, the state, the activations of one chunk
+ * and its logits (a growing full-attention cache briefly holds its old and new buffers). */
+static int reserve_check(bm_state *s, size_t rows, int64_t need_pos, size_t logits_rows)
+{
+    bm_workspace *ws = &s->ws;
+    bm_model *m = s->m;
+    uint64_t V = (uint64_t)m->cfg.vocab_size;
+    uint64_t act = ws->bytes - (uint64_t)ws->logits_rows * V * 4, act_new = act;
+    uint64_t logits = (uint64_t)ws->logits_rows * V * 4, logits_new = logits;
+    if (ws->rows < rows) {
+        sizer z = {.rt = m->rt, .plan_only = 1};
+        workspace_alloc(s, rows, &z);
+        act_new = z.bytes;
+    }
+    if (logits_rows && (!ws->logits || ws->logits_rows < logits_rows)) logits_new = (uint64_t)logits_rows * V * 4;
+    uint64_t cache_new = 0;
+    for (int i = 0; i < m->cfg.n_layers; i++) {
+        uint64_t b;
+        if (grown_cap(s, i, need_pos, &b)) cache_new += b;
+    }
+    if (act_new == act && logits_new == logits && cache_new == 0) return 0;
+    uint64_t state = layer_state_bytes(s);
+    uint64_t total = m->weight_bytes + state + cache_new + act_new + logits_new + ws->mix_scratch_bytes;
+    uint64_t more = cache_new + (act_new - act) + (logits_new - logits);
+    char what[256];
+    snprintf(what, sizeof what,
+             "a forward pass (weights %.2f GiB, state %.2f GiB%s, activations of %zu rows %.2f GiB, logits of %zu "
+             "rows %.2f GiB)",
+             gib(m->weight_bytes), gib(state + cache_new), cache_new ? " with the attention caches grown" : "",
+             rows > ws->rows ? rows : ws->rows, gib(act_new), logits_rows > ws->logits_rows ? logits_rows : ws->logits_rows,
+             gib(logits_new));
+    return bm_mem_check(m->rt, what, total, more, 0);
+}
+
+int bm_state_reserve(bm_state *s, int T, int64_t T_total, size_t logits_rows)
+{
+    size_t rows = (size_t)s->B * (size_t)T;
+    int st = reserve_check(s, rows, s->pos + T_total, logits_rows);
+    if (!st) st = workspace_reserve(s, rows);
     if (!st && logits_rows) st = logits_reserve(s, logits_rows);
-    for (int i = 0; st == 0 && i < s->m->cfg.n_layers; i++) st = grow_cache(s, i, s->pos + T);
+    for (int i = 0; st == 0 && i < s->m->cfg.n_layers; i++) st = grow_cache(s, i, s->pos + T_total);
     return st;
 }
 
@@ -205,7 +283,17 @@ int bmojo_state_create(bmojo_model *m, int batch, bmojo_state **out)
     s->B = batch;
     s->layers = calloc((size_t)m->cfg.n_layers, sizeof *s->layers);
     int st = s->layers ? 0 : bm_fail(BMOJO_ENOMEM, "out of host memory");
-    for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) st = layer_state_alloc(s, i);
+    /* the memory budget first: B sequences of a large model can need more than the device has */
+    sizer plan = {.rt = m->rt, .plan_only = 1};
+    for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) st = layer_state_alloc(s, i, &plan);
+    if (!st) {
+        char what[96];
+        snprintf(what, sizeof what, "the state of %d sequence%s (%.2f GiB, with the weights' %.2f GiB)", batch,
+                 batch == 1 ? "" : "s", gib(plan.bytes), gib(m->weight_bytes));
+        st = bm_mem_check(m->rt, what, m->weight_bytes + plan.bytes, plan.bytes, 0);
+    }
+    sizer real = {.rt = m->rt};
+    for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) st = layer_state_alloc(s, i, &real);
     if (st) {
         bmojo_state_free(s);
         return st;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "mem_budget.h"
 #include "model.h"
 #include "ops.h"
 
@@ -19,6 +20,10 @@ typedef struct {
     uint64_t rng;
     float *host;         /* staging buffer */
     size_t host_cap;
+    /* planning pass: nothing is read or allocated, the sizes are added up (the memory budget) */
+    int plan_only;
+    uint64_t plan_bytes;  /* device bytes of every weight buffer */
+    size_t plan_largest;  /* floats of the largest buffer: the host staging buffer */
 } loader;
 
 static double next_uniform(loader *L) /* [0, 1) */
@@ -119,6 +124,11 @@ static int upload_parts_tf(loader *L, const part *parts, int nparts, void (*tran
         sizes[p] = 1;
         for (int i = 0; i < parts[p].ndim; i++) sizes[p] *= (size_t)parts[p].shape[i];
         total += sizes[p];
+    }
+    if (L->plan_only) {
+        L->plan_bytes += total * sizeof(float);
+        if (total > L->plan_largest) L->plan_largest = total;
+        return 0;
     }
     int st = ensure_host(L, total);
     size_t off = 0;
@@ -272,37 +282,61 @@ static int fold_out_kv(bm_model *m, const bm_layer_cfg *lc, bm_layer_weights *w)
     return 0;
 }
 
-int bm_weights_load(bm_model *m, const bm_st_set *st_set, uint64_t seed)
+/* The extra rows fold_out_kv gives out_proj, in bytes. */
+static uint64_t fold_out_kv_bytes(const bm_layer_cfg *lc)
 {
+    return 2 * (uint64_t)lc->attn.kv_heads * (uint64_t)lc->attn.head_dim * (uint64_t)lc->mamba.d_inner * sizeof(float);
+}
+
+/* Every weight buffer in order; with L->plan_only the sizes are only added up. */
+static int load_all(loader *L)
+{
+    bm_model *m = L->m;
     bm_config *c = &m->cfg;
-    loader L = {.m = m, .st = st_set, .rng = seed ? seed * 0x9E3779B97F4A7C15ull | 1 : 0x2545F4914F6CDD1Dull};
+    const bm_st_set *st_set = L->st;
     int64_t V = c->vocab_size, d = c->d_model;
-    int st = 0;
-    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
-    if (!m->layers) return bm_fail(BMOJO_ENOMEM, "out of host memory");
-    st = upload1(&L, c->embed_name, 2, V, d, 0, INIT_EMBED, 0, &m->embed);
+    int st = upload1(L, c->embed_name, 2, V, d, 0, INIT_EMBED, 0, &m->embed);
     for (int i = 0; st == 0 && i < c->n_layers; i++) {
         const bm_layer_cfg *lc = &c->layers[i];
         bm_layer_weights *w = &m->layers[i];
         char nm[256];
         st = tname(c, i, "norm.weight", nm, sizeof nm);
-        if (!st) st = upload1(&L, nm, 1, d, 0, 0, INIT_ONES, 0, &w->norm);
-        if (!st && (lc->type == BM_LAYER_MAMBA || lc->type == BM_LAYER_BMOJO)) st = load_mamba(&L, i, lc, w);
-        if (!st && (lc->type == BM_LAYER_ATTENTION || lc->type == BM_LAYER_BMOJO)) st = load_attention(&L, i, lc, w);
-        if (!st && lc->type == BM_LAYER_MLP) st = load_mlp(&L, i, lc, w);
-        if (!st && lc->type == BM_LAYER_BMOJO && m->rt->fuse_decode) st = fold_out_kv(m, lc, w);
+        if (!st) st = upload1(L, nm, 1, d, 0, 0, INIT_ONES, 0, &w->norm);
+        if (!st && (lc->type == BM_LAYER_MAMBA || lc->type == BM_LAYER_BMOJO)) st = load_mamba(L, i, lc, w);
+        if (!st && (lc->type == BM_LAYER_ATTENTION || lc->type == BM_LAYER_BMOJO)) st = load_attention(L, i, lc, w);
+        if (!st && lc->type == BM_LAYER_MLP) st = load_mlp(L, i, lc, w);
+        if (!st && lc->type == BM_LAYER_BMOJO && m->rt->fuse_decode) {
+            if (L->plan_only) L->plan_bytes += fold_out_kv_bytes(lc);
+            else st = fold_out_kv(m, lc, w);
+        }
         if (st) st = bm_fail_context(st, "layers[%d] (%s)", i, bm_layer_type_name(lc->type));
     }
-    if (!st) st = upload1(&L, c->norm_f_name, 1, d, 0, 0, INIT_ONES, 0, &m->norm_f);
+    if (!st) st = upload1(L, c->norm_f_name, 1, d, 0, 0, INIT_ONES, 0, &m->norm_f);
     if (!st) {
         /* lm_head: the checkpoint's when present, else tied to the embedding (contract 1). */
         const bm_st_file *head_file = NULL;
         int has_head = st_set && bm_st_set_find(st_set, c->lm_head_name, &head_file);
-        if (has_head) st = upload1(&L, c->lm_head_name, 2, V, d, 0, INIT_FANIN, (size_t)d, &m->lm_head);
+        if (has_head) st = upload1(L, c->lm_head_name, 2, V, d, 0, INIT_FANIN, (size_t)d, &m->lm_head);
         else if (c->tie_embeddings) m->lm_head = m->embed;
-        else if (!st_set) st = upload1(&L, c->lm_head_name, 2, V, d, 0, INIT_FANIN, (size_t)d, &m->lm_head);
+        else if (!st_set) st = upload1(L, c->lm_head_name, 2, V, d, 0, INIT_FANIN, (size_t)d, &m->lm_head);
         else st = bm_fail(BMOJO_ETENSOR, "tensor %s is missing and the config does not tie embeddings", c->lm_head_name);
     }
+    return st;
+}
+
+int bm_weights_load(bm_model *m, const bm_st_set *st_set, uint64_t seed)
+{
+    m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers);
+    if (!m->layers) return bm_fail(BMOJO_ENOMEM, "out of host memory");
+    /* The memory budget first: a model that cannot fit fails here, before any allocation. */
+    loader plan = {.m = m, .st = st_set, .plan_only = 1};
+    int st = load_all(&plan);
+    if (!st)
+        st = bm_mem_check(m->rt, "the weights", plan.plan_bytes, plan.plan_bytes,
+                          (uint64_t)plan.plan_largest * sizeof(float));
+    if (st) return st;
+    loader L = {.m = m, .st = st_set, .rng = seed ? seed * 0x9E3779B97F4A7C15ull | 1 : 0x2545F4914F6CDD1Dull};
+    st = load_all(&L);
     free(L.host);
     return st;
 }

@@ -58,6 +58,11 @@ elif cmd == 'cmp':    # cmp OUT REF [B]: relative error of OUT's logits (row 0 w
     got = got[:len(ref)]
     num = sum((a - b) ** 2 for a, b in zip(got, ref)) ** 0.5; den = sum(b * b for b in ref) ** 0.5
     print('%.2e' % (num / den)); sys.exit(0 if num / den <= 1e-4 else 1)
+elif cmd == 'same':   # same A B: A's and B's logits have one shape and agree (relative error <= 1e-5)
+    sa, a = read(sys.argv[2])['logits']; sb, b = read(sys.argv[3])['logits']
+    if sa != sb: print('shapes', sa, sb); sys.exit(1)
+    num = sum((x - y) ** 2 for x, y in zip(a, b)) ** 0.5; den = sum(y * y for y in b) ** 0.5
+    print('%.2e' % (num / den)); sys.exit(0 if num / den <= 1e-5 else 1)
 elif cmd == 'drop':   # drop IN OUT NAME: copy a safetensors file without tensor NAME
     t = read(sys.argv[2]); b = open(sys.argv[2], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
     write(sys.argv[3], {k: (h[k]['dtype'], v[0], v[1]) for k, v in t.items() if k != sys.argv[4]})
@@ -83,6 +88,21 @@ py ids "$TMP/ids2.st" "$dir/reference.safetensors" 2
 if "$BIN" logits -m "$dir" -i "$TMP/ids2.st" -o "$TMP/out2.st" 2>"$TMP/err" && e=$(py cmp "$TMP/out2.st" "$dir/reference.safetensors" 2); then
   ok "logits with [B, T] ids writes [B, T, V]: rel err of row 0 $e"
 else bad "logits [B, T]: $(cat "$TMP/err") $e"; fi
+# the output written in chunks of 7 positions (every row of every sequence lands in its place)
+for flag in "" --decode; do
+  if "$BIN" logits -m "$dir" -i "$TMP/ids2.st" -o "$TMP/out7.st" --chunk 7 $flag 2>"$TMP/err" &&
+     "$BIN" logits -m "$dir" -i "$TMP/ids2.st" -o "$TMP/out1.st" $flag 2>>"$TMP/err" &&
+     e=$(py same "$TMP/out7.st" "$TMP/out1.st"); then
+    ok "logits --chunk 7 $flag matches one chunk on [2, T] ids: rel err $e"
+  else bad "logits --chunk 7 $flag: $(cat "$TMP/err") $e"; fi
+done
+# a failed run leaves an existing output untouched and no temporary file behind
+cp "$TMP/out1.st" "$TMP/keep.st"
+py ids "$TMP/idsbad.st" "$dir/reference.safetensors" 0 99999
+expect_fail "vocabulary" "logits with an id out of range" -- "$BIN" logits -m "$dir" -i "$TMP/idsbad.st" -o "$TMP/out1.st"
+if cmp -s "$TMP/out1.st" "$TMP/keep.st" && [ -z "$(ls "$TMP" | grep 'out1.st.tmp')" ]; then
+  ok "the failed run left the old output and no temporary file"
+else bad "the failed run changed $TMP/out1.st or left $(ls "$TMP" | grep 'out1.st.tmp')"; fi
 
 # ---- generate and devices ----
 out=$("$BIN" generate -m "$FIX/hf/mamba-0" -p 5,6,7 -n 8 -q 2>"$TMP/err")

@@ -238,6 +238,57 @@ static float f16_reference(uint16_t h)
     return (float)(s ? -v : v);
 }
 
+/* The piecewise writer (bmojo logits streams its output through it): parts in any order land
+ * in place, bytes never put read as zeros, a part outside its tensor is refused, and an abort
+ * leaves neither the target nor a temporary file. */
+static void test_streaming_writer(void)
+{
+    char why[1024] = "";
+    bm_st_file f = {0};
+    bm_st_writer w;
+    memset(&w, 0, sizeof w);
+    w.af.fd = -1;
+    float a[10], b[3] = {7, 8, 9};
+    for (int i = 0; i < 10; i++)
+        a[i] = (float)i + 0.5f;
+    bm_st_out outs[] = {{"z", BM_DT_F32, 2, {2, 5}, NULL}, {"b", BM_DT_F32, 1, {3}, NULL}};
+    const char *path = tpath("stream.safetensors");
+    CHECK(bm_st_writer_open(&w, path, outs, 2, NULL) == 0);
+    CHECK(bm_st_writer_put(&w, 0, 5 * 4, a + 5, 5 * 4) == 0); /* row 1 first */
+    CHECK(bm_st_writer_put(&w, 0, 0, a, 3 * 4) == 0);         /* row 0 but its last 2 floats */
+    CHECK(bm_st_writer_put(&w, 1, 0, b, 3 * 4) == 0);
+    CHECK(bm_st_writer_put(&w, 1, 4, b, 3 * 4) == BMOJO_EINVAL);  /* past the tensor's end */
+    CHECK(bm_st_writer_put(&w, 2, 0, b, 4) == BMOJO_EINVAL);      /* no tensor 2 */
+    CHECK(access(path, F_OK) != 0);                               /* not there before the commit */
+    CHECK(bm_st_writer_commit(&w) == 0);
+    CHECK(bm_st_open(path, &f) == 0);
+    const bm_st_tensor *tz = bm_st_find(&f, "z"), *tb = bm_st_find(&f, "b");
+    CHECK(tz && tb && tz->nelem == 10 && tb->nelem == 3);
+    const float *z = bm_st_data(&f, tz), *bb = bm_st_data(&f, tb);
+    for (int i = 0; i < 10; i++)
+        CHECK(z[i] == ((i == 3 || i == 4) ? 0.0f : a[i]));
+    CHECK(bb[0] == 7 && bb[1] == 8 && bb[2] == 9);
+    bm_st_close(&f);
+    /* abort: the committed file stays as it was, no temporary file is left */
+    CHECK(bm_st_writer_open(&w, path, outs, 2, NULL) == 0);
+    CHECK(bm_st_writer_put(&w, 1, 0, a, 3 * 4) == 0);
+    bm_st_writer_abort(&w);
+    CHECK(bm_st_open(path, &f) == 0);
+    CHECK(((const float *)bm_st_data(&f, bm_st_find(&f, "b")))[0] == 7);
+    DIR *d = opendir(tmpdir);
+    CHECK(d);
+    struct dirent *e;
+    int temps = 0;
+    while ((e = readdir(d)))
+        temps += strstr(e->d_name, "stream.safetensors.tmp") != NULL;
+    closedir(d);
+    CHECK(temps == 0);
+out:
+    bm_st_close(&f);
+    bm_st_writer_abort(&w);
+    report("streaming writer: parts in any order, zeros where unwritten, bounds, commit and abort", !why[0], why);
+}
+
 static void test_conversion(void)
 {
     char why[1024] = "";
@@ -743,6 +794,7 @@ int main(void)
            "wrong table");
     test_round_trip();
     test_write_errors();
+    test_streaming_writer();
     test_conversion();
     test_unaligned();
     test_corrupt();

@@ -107,16 +107,22 @@ int cmd_generate(int argc, char **argv)
     if ((rc = cli_open_model(&mo, &rt, &m))) goto done;
     bmojo_model_info info;
     bmojo_model_get_info(m, &info);
+    /* the state first: its memory budget names the real cost of a large batch */
+    if ((st = bmojo_state_create(m, B, &s))) {
+        rc = cli_status_error(st, "creating the state");
+        goto done;
+    }
     for (int b = 0; b < B; b++) memcpy(ids + (size_t)b * (size_t)np, pids, (size_t)np * sizeof *ids);
     for (int b = 0; b < B; b++)
         if (bm_sampler_init(&samp[b], info.vocab_size, (float)temp, (int)top_k, (float)top_p, (uint64_t)seed + (uint64_t)b)) {
-            fprintf(stderr, "bmojo: out of host memory\n");
+            fprintf(stderr, "bmojo: out of host memory for the samplers of %d sequences of %d words\n", B, info.vocab_size);
             rc = CLI_FAIL;
             goto done;
         }
     logits = malloc((size_t)B * (size_t)info.vocab_size * sizeof *logits);
-    if (!logits || (st = bmojo_state_create(m, B, &s))) {
-        rc = st ? cli_status_error(st, "creating the state") : CLI_FAIL;
+    if (!logits) {
+        fprintf(stderr, "bmojo: out of host memory for %d x %d logits\n", B, info.vocab_size);
+        rc = CLI_FAIL;
         goto done;
     }
     if (!quiet) {
