@@ -997,6 +997,7 @@ int bm_st_write(const char *path, const bm_st_out *tensors, int n, const char *c
     bm_st_writer w;
     sbuf h = {0};
     memset(&w, 0, sizeof w);
+    w.af.fd = -1; /* closed: an abort below must not close descriptor 0 */
     /* checked with need_data first, so a NULL data pointer is refused before any file exists */
     int rc = build_header(path, tensors, n, metadata, 1, &h, &w);
     free(h.s);
