@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -29,26 +30,33 @@ int bm_atomic_open(bm_atomic_file *af, const char *path, mode_t mode)
     if (!path || !path[0]) return bm_fail(BMOJO_EINVAL, "cannot write a file with an empty name");
     size_t n = strlen(path);
     af->path = malloc(n + 1);
-    af->tmp = malloc(n + 12);
+    af->tmp = malloc(n + 24);
     if (!af->path || !af->tmp) {
         af_reset(af);
         return bm_fail(BMOJO_ENOMEM, "writing %s: out of host memory", path);
     }
     memcpy(af->path, path, n + 1);
-    snprintf(af->tmp, n + 12, "%s.tmp.XXXXXX", path);
-    af->fd = mkostemp(af->tmp, O_CLOEXEC);
+    /* Our own unique name rather than mkstemp's: open() with O_EXCL applies the caller's mode
+     * less the umask itself (mkstemp makes 0600, and reading the umask means setting it, which
+     * races with other threads). */
+    static _Atomic unsigned counter;
+    int e = EEXIST;
+    for (int attempt = 0; af->fd < 0 && e == EEXIST && attempt < 100; attempt++) {
+        /* splitmix64 of pid, time, a per-process counter and the caller's stack address */
+        uint64_t r = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull ^ (uint64_t)time(NULL) * 0xBF58476D1CE4E5B9ull ^
+                     (uint64_t)counter++ * 0x94D049BB133111EBull ^ (uint64_t)(uintptr_t)af;
+        r ^= r >> 30;
+        r *= 0xBF58476D1CE4E5B9ull;
+        r ^= r >> 27;
+        r *= 0x94D049BB133111EBull;
+        r ^= r >> 31;
+        snprintf(af->tmp, n + 24, "%s.tmp.%012llx", path, (unsigned long long)(r & 0xffffffffffffull));
+        af->fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (af->fd < 0) e = errno;
+    }
     if (af->fd < 0) {
-        int e = errno;
         af_reset(af);
         return bm_fail(BMOJO_EIO, "cannot create a temporary file beside %s: %s", path, strerror(e));
-    }
-    /* mkstemp makes the file 0600; give it the mode the caller asked for, less the umask */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(af->fd, mode & ~mask) != 0) {
-        int e = errno;
-        bm_atomic_abort(af);
-        return bm_fail(BMOJO_EIO, "cannot set the permissions of a temporary file beside %s: %s", path, strerror(e));
     }
     return 0;
 }

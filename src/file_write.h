@@ -11,7 +11,7 @@
 typedef struct {
     int fd;     /* -1 when closed */
     char *path; /* the target */
-    char *tmp;  /* the temporary name (target + ".tmp.XXXXXX") */
+    char *tmp;  /* the temporary name (target + ".tmp." + 12 hex digits) */
     uint64_t end; /* where bm_atomic_write appends */
 } bm_atomic_file;
 
