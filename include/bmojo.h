@@ -73,6 +73,10 @@ void bmojo_runtime_free(bmojo_runtime *rt);
 int bmojo_runtime_device(const bmojo_runtime *rt, bmojo_device_desc *out);
 /* The options the kernels were built with (for offline checks and bug reports). */
 const char *bmojo_runtime_build_options(const bmojo_runtime *rt);
+/* A problem met while opening the runtime that did not stop it (today: the kernel cache folder or
+ * an entry was ignored, being another user's, writable by group or others, or a symlink), or
+ * NULL. The library does not print it; callers show it once. */
+const char *bmojo_runtime_warning(const bmojo_runtime *rt);
 
 /* ---- models ---- */
 

@@ -61,33 +61,6 @@ static int build_failure(bm_rt *rt, cl_program prog, cl_int err, const char *opt
     return st;
 }
 
-static int build_program(bm_rt *rt)
-{
-    char *src = concat_sources();
-    if (!src) return bm_fail(BMOJO_ENOMEM, "concatenating the kernel sources: out of host memory");
-    bm_program_cache_key key;
-    bm_program_cache_key_make(rt, src, rt->build_options, &key);
-    rt->program = bm_program_cache_load(rt, &key, rt->build_options);
-    if (rt->program) {
-        free(src);
-        return 0;
-    }
-    cl_int err = CL_SUCCESS;
-    const char *srcs[1] = {src};
-    cl_program prog = clCreateProgramWithSource(rt->ctx, 1, srcs, NULL, &err);
-    free(src);
-    if (err != CL_SUCCESS) return bm_cl_check(err, "clCreateProgramWithSource");
-    err = clBuildProgram(prog, 1, &rt->device, rt->build_options, NULL, NULL);
-    if (err != CL_SUCCESS) {
-        int st = build_failure(rt, prog, err, rt->build_options);
-        clReleaseProgram(prog);
-        return st;
-    }
-    rt->program = prog;
-    bm_program_cache_store(rt, &key, prog);
-    return 0;
-}
-
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp(((const bm_kernel_entry *)a)->name, ((const bm_kernel_entry *)b)->name);
@@ -151,6 +124,60 @@ static int create_kernels(bm_rt *rt)
         if (!strcmp(rt->kernels[i - 1].name, rt->kernels[i].name))
             return bm_fail(BMOJO_EBUILD, "kernel name %s is defined twice", rt->kernels[i].name);
     return 0;
+}
+
+/* Releases the kernels and the program (a cached program that failed, before the rebuild; the
+ * runtime's end). */
+static void drop_program(bm_rt *rt)
+{
+    for (int i = 0; i < rt->n_kernels; i++) {
+        if (rt->kernels[i].kernel) clReleaseKernel(rt->kernels[i].kernel);
+        free((char *)rt->kernels[i].name);
+    }
+    free(rt->kernels);
+    rt->kernels = NULL;
+    rt->n_kernels = 0;
+    if (rt->program) clReleaseProgram(rt->program);
+    rt->program = NULL;
+}
+
+/* The program, its kernels and its compile-time tunables: from the cache when its entry works
+ * (the program built, every kernel created, the config kernel ran; only then does the entry go
+ * back into the cache), else built from source, and then stored. */
+static int build_program(bm_rt *rt)
+{
+    char *src = concat_sources();
+    if (!src) return bm_fail(BMOJO_ENOMEM, "concatenating the kernel sources: out of host memory");
+    bm_program_cache_key key;
+    bm_program_cache_key_make(rt, src, rt->build_options, &key);
+    rt->program = bm_program_cache_load(rt, &key, rt->build_options);
+    if (rt->program) {
+        int st = create_kernels(rt);
+        if (!st) st = read_program_config(rt);
+        bm_program_cache_release(&key, st == 0);
+        if (!st) {
+            free(src);
+            return 0;
+        }
+        drop_program(rt); /* the entry is gone; the source decides whether the run can go on */
+        bm_error_clear();
+    }
+    cl_int err = CL_SUCCESS;
+    const char *srcs[1] = {src};
+    cl_program prog = clCreateProgramWithSource(rt->ctx, 1, srcs, NULL, &err);
+    free(src);
+    if (err != CL_SUCCESS) return bm_cl_check(err, "clCreateProgramWithSource");
+    err = clBuildProgram(prog, 1, &rt->device, rt->build_options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        int st = build_failure(rt, prog, err, rt->build_options);
+        clReleaseProgram(prog);
+        return st;
+    }
+    rt->program = prog;
+    int st = create_kernels(rt);
+    if (!st) st = read_program_config(rt);
+    if (!st) bm_program_cache_store(rt, &key, prog);
+    return st;
 }
 
 /* An integer tunable from the environment: def when unset or "auto"; else lo..hi, and a power of
@@ -314,8 +341,6 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
         if (!st) st = append_extra_defines(opts, &rt->build_options);
     }
     if (!st) st = build_program(rt);
-    if (!st) st = create_kernels(rt);
-    if (!st) st = read_program_config(rt);
     if (st) {
         bm_fail_context(st, "opening OpenCL device%s%s", device_spec ? " " : "", device_spec ? device_spec : "");
         bmojo_runtime_free(rt);
@@ -331,12 +356,7 @@ void bmojo_runtime_free(bmojo_runtime *rt)
     if (rt->queue) clFinish(rt->queue);
     bm_profile_free(&rt->profile);
     for (int i = 0; i < BM_SCRATCH_SLOTS; i++) bm_release(rt->scratch[i]);
-    for (int i = 0; i < rt->n_kernels; i++) {
-        if (rt->kernels[i].kernel) clReleaseKernel(rt->kernels[i].kernel);
-        free((char *)rt->kernels[i].name);
-    }
-    free(rt->kernels);
-    if (rt->program) clReleaseProgram(rt->program);
+    drop_program(rt);
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
     free(rt->build_options);
@@ -352,6 +372,8 @@ int bmojo_runtime_device(const bmojo_runtime *rt, bmojo_device_desc *out)
 }
 
 const char *bmojo_runtime_build_options(const bmojo_runtime *rt) { return rt && rt->build_options ? rt->build_options : ""; }
+
+const char *bmojo_runtime_warning(const bmojo_runtime *rt) { return rt && rt->warning[0] ? rt->warning : NULL; }
 
 cl_kernel bm_kernel(bm_rt *rt, const char *name)
 {

@@ -97,6 +97,8 @@ struct bmojo_runtime {
     bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
     cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
     size_t scratch_bytes[BM_SCRATCH_SLOTS];
+    char warning[1400];       /* a problem met while opening that did not stop it (the kernel cache
+                                 ignored, and why), for the caller to show once; "" when none */
 };
 typedef struct bmojo_runtime bm_rt;
 
@@ -168,11 +170,23 @@ extern const char *const bm_cl_sources[];
 
 /* Program cache (program_cache.c). Key: a hash of source, options, device name, driver and
  * platform versions. Location: $BMOJO_CACHE_DIR, else $XDG_CACHE_HOME/bmojo, else
- * ~/.cache/bmojo; BMOJO_CACHE=0 disables it. Writes are atomic (temp file + rename). */
-typedef struct { char path[1024]; int enabled; } bm_program_cache_key;
-void bm_program_cache_key_make(const bm_rt *rt, const char *source, const char *options, bm_program_cache_key *key);
-/* Loads and builds a cached binary; NULL if absent, disabled or unusable (never an error). */
-cl_program bm_program_cache_load(bm_rt *rt, const bm_program_cache_key *key, const char *options);
+ * ~/.cache/bmojo; BMOJO_CACHE=0 disables it. Untrusted: folders and entries of other users or
+ * writable by others are ignored (rt->warning says so), an entry is taken out of the cache while
+ * the driver loads it. Writes are atomic (temp file, fsync, rename). */
+typedef struct {
+    char path[1024];    /* <dir>/<32 hex>.bin */
+    char claimed[1100]; /* the entry's name while this process holds it ("" when none) */
+    int enabled;
+} bm_program_cache_key;
+/* Also deletes what crashed processes left in the folder (claimed entries, temporary files). */
+void bm_program_cache_key_make(bm_rt *rt, const char *source, const char *options, bm_program_cache_key *key);
+/* Claims the entry (takes it out of the cache), loads and builds its binary; NULL if absent,
+ * disabled, ignored or unusable (never an error; an unusable entry is deleted). On success the
+ * entry stays claimed until bm_program_cache_release. */
+cl_program bm_program_cache_load(bm_rt *rt, bm_program_cache_key *key, const char *options);
+/* Puts a claimed entry back when usable (its program built, kernels created and ran), else
+ * deletes it. Nothing to do when nothing is claimed. */
+void bm_program_cache_release(bm_program_cache_key *key, int usable);
 /* Stores the binary of a built program; failures are ignored (the cache is an optimization). */
 void bm_program_cache_store(bm_rt *rt, const bm_program_cache_key *key, cl_program prog);
 

@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "mem_budget.h"
+#include "file_write.h"
 #include "layers.h"
 #include "model.h"
 
@@ -464,21 +465,11 @@ int bmojo_state_save_file(const bmojo_state *s, const char *path)
     size_t n = 0;
     int st = bmojo_state_save(s, &buf, &n);
     if (st) return st;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        free(buf);
-        return bm_fail(BMOJO_EIO, "cannot write %s", tmp);
-    }
-    int ok = fwrite(buf, 1, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
+    /* a temporary name of its own, fsynced and renamed: an old state file is replaced whole or
+     * not at all, and no fixed "<path>.tmp" (perhaps another file, or a symlink) is written */
+    st = bm_write_file_atomic(path, buf, n, 0666);
     free(buf);
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return bm_fail(BMOJO_EIO, "cannot write %s", path);
-    }
-    return 0;
+    return st;
 }
 
 int bmojo_state_restore_file(bmojo_state *s, const char *path)

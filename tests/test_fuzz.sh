@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_fuzz.sh — robustness of the file parsers: builds the libFuzzer targets in tests/fuzz/ with
 # clang (ASan + UBSan) and runs each for a fixed number of inputs from a fixed seed (deterministic,
-# a few seconds), starting from the fixtures and configs. Any crash, sanitizer report or leak
-# fails. Longer runs: FUZZ_RUNS=0 FUZZ_SECONDS=600 tests/test_fuzz.sh.
+# a few seconds), each seeded from its committed corpus tests/fuzz/corpus/<target>/ (when there is
+# one) and from seeds generated here (fixtures, configs, small safetensors). Any crash, sanitizer
+# report or leak fails. Longer runs: FUZZ_RUNS=0 FUZZ_SECONDS=600 tests/test_fuzz.sh.
 set -u
 SRC=${BMOJO_SOURCE_ROOT:?}
 FIX=${BMOJO_FIXTURES:-$SRC/../shared/fixtures}
@@ -27,16 +28,28 @@ for k, (dt, shape, raw) in enumerate([('F32', [2, 3], struct.pack('<6f', *range(
     open('%s/s%d.st' % (sys.argv[1], k), 'wb').write(struct.pack('<Q', len(h)) + h + raw)
 PY
 common=("$SRC/src/json.c" "$SRC/src/safetensors.c" "$SRC/src/error.c" "$SRC/src/file_read.c" "$SRC/src/file_write.c" "$SRC/src/config.c"
-        "$SRC/src/config_yaml.c" "$SRC/src/config_hf.c")
-for t in json:json safetensors:st config:cfg; do
-  name=${t%%:*} corpus=$TMP/${t##*:}
+        "$SRC/src/config_yaml.c" "$SRC/src/config_hf.c" "$SRC/src/cache_entry.c")
+# One line per target: the name (tests/fuzz/fuzz_<name>.c) and the folder of seeds generated above
+# ("-" for none). New inputs go to a scratch folder, never into the committed corpus.
+targets=(
+  "json json"
+  "safetensors st"
+  "config cfg"
+  "cache_entry -"
+)
+for t in "${targets[@]}"; do
+  read -r name gen <<<"$t"
+  corpus=("$TMP/work_$name")
+  mkdir -p "$TMP/work_$name"
+  [ -d "$SRC/tests/fuzz/corpus/$name" ] && corpus+=("$SRC/tests/fuzz/corpus/$name")
+  [ "$gen" != - ] && corpus+=("$TMP/$gen")
   if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE \
        -DBMOJO_VERSION='"fuzz"' -I"$SRC/include" -I"$SRC/src" "$SRC/tests/fuzz/fuzz_$name.c" "${common[@]}" \
        -lyaml -lm -o "$TMP/fuzz_$name" 2>"$TMP/cc.log"; then
     echo "FAIL  building fuzz_$name: $(head -c 400 "$TMP/cc.log")"; fail=$((fail + 1)); continue
   fi
   if "$TMP/fuzz_$name" -seed=1 -runs="$RUNS" -max_total_time="$SECONDS_MAX" -max_len=4096 \
-       -artifact_prefix="$TMP/" "$corpus" >"$TMP/$name.log" 2>&1; then
+       -artifact_prefix="$TMP/" "${corpus[@]}" >"$TMP/$name.log" 2>&1; then
     echo "ok    fuzz_$name: $(grep -Eo 'Done [0-9]+ runs in [0-9]+ second' "$TMP/$name.log" | head -1)"; pass=$((pass + 1))
   else
     echo "FAIL  fuzz_$name: $(grep -m1 -E 'ERROR|SUMMARY|runtime error' "$TMP/$name.log")"; fail=$((fail + 1))

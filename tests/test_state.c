@@ -2,7 +2,12 @@
  * the tiny configs with random weights), a prefill of T tokens followed by k decoding steps must
  * give the logits of one prefill of T + k tokens (crossing window, chunk and cache-growth
  * boundaries); prefills split into pieces must too; a saved and restored state (in memory or in a
- * file, into the same or a fresh state) must continue bit for bit; bad saved states are refused. */
+ * file, into the same or a fresh state) must continue bit for bit; bad saved states are refused;
+ * saving to a file replaces it whole or not at all. */
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_util.h"
@@ -162,6 +167,98 @@ done:
     (void)rt;
 }
 
+/* Files in dir other than the names given (temporary files left behind), or -1. */
+static int stray_files(const char *dir, const char *a, const char *b)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, a) && strcmp(e->d_name, b)) n++;
+    closedir(d);
+    return n;
+}
+
+static int file_equals(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char *buf = malloc(n + 1);
+    int ok = buf && fread(buf, 1, n + 1, f) == n && !memcmp(buf, data, n);
+    free(buf);
+    fclose(f);
+    return ok;
+}
+
+/* bmojo_state_save_file writes a temporary name of its own and renames it: a file or symlink at
+ * "<path>.tmp" is not written through, and a failing save (the disk full: a file-size limit here,
+ * which works for root too; the target a folder) leaves the old file whole and no temporary file. */
+static void check_save_file_atomic(bmojo_model *m)
+{
+    char dir[] = "/tmp/bmojo-test-save-XXXXXX", path[300], tmp[320], victim[320], sub[320];
+    bmojo_state *s = NULL;
+    void *old = NULL, *now = NULL;
+    size_t old_n = 0, now_n = 0;
+    int32_t ids[5] = {1, 2, 3, 4, 5};
+    if (!tu_check(mkdtemp(dir) != NULL, "save: a temporary folder")) return;
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    snprintf(sub, sizeof sub, "%s/folder", dir);
+    FILE *f = fopen(victim, "wb");
+    if (f) {
+        fputs("keep", f);
+        fclose(f);
+    }
+    int st = tu_status(bmojo_state_create(m, 1, &s), "state") ? 0 : -1;
+    if (!st) st = bmojo_forward(m, s, ids, 2, BMOJO_LOGITS_NONE, NULL);
+    if (!st) st = bmojo_state_save_file(s, path);
+    if (!st) st = bmojo_state_save(s, &old, &old_n);
+    if (!st) st = bmojo_forward(m, s, ids + 2, 3, BMOJO_LOGITS_NONE, NULL);
+    if (!st) st = bmojo_state_save(s, &now, &now_n);
+    if (!tu_status(st, "save: states to compare")) goto done;
+    tu_check(file_equals(path, old, old_n), "save_file writes what bmojo_state_save gives");
+
+    /* a symlink at the old fixed temporary name */
+    if (symlink(victim, tmp) != 0) tu_check(0, "save: symlink %s", tmp);
+    st = bmojo_state_save_file(s, path);
+    struct stat sb;
+    tu_check(st == 0 && file_equals(path, now, now_n) && lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+                 file_equals(victim, "keep", 4) && lstat(tmp, &sb) == 0 && S_ISLNK(sb.st_mode),
+             "save_file with a symlink at <path>.tmp: the state file replaced, the symlink and its target untouched");
+
+    /* a save that fails midway (file-size limit below the state's size, SIGXFSZ ignored: EFBIG) */
+    if (!tu_status(bmojo_state_restore(s, old, old_n), "save: restore")) goto done;
+    struct rlimit lim, small;
+    getrlimit(RLIMIT_FSIZE, &lim);
+    small = lim;
+    small.rlim_cur = old_n / 2;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &small);
+    st = bmojo_state_save_file(s, path);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    signal(SIGXFSZ, prev);
+    tu_check(st == BMOJO_EIO && file_equals(path, now, now_n) && stray_files(dir, "state.bin", "state.bin.tmp") == 1,
+             "a save_file that fails writing (file-size limit %zu < %zu bytes) fails with EIO (%d), the old file whole, "
+             "no temporary file left (%s)", old_n / 2, old_n, st, bmojo_last_error());
+
+    /* the target a folder: the rename fails */
+    if (mkdir(sub, 0700) != 0) tu_check(0, "save: mkdir %s", sub);
+    st = bmojo_state_save_file(s, sub);
+    tu_check(st == BMOJO_EIO && stray_files(dir, "state.bin", "state.bin.tmp") == 2,
+             "save_file onto a folder fails with EIO (%d), no temporary file left: %s", st, bmojo_last_error());
+done:
+    free(old);
+    free(now);
+    bmojo_state_free(s);
+    unlink(path);
+    unlink(tmp);
+    unlink(victim);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const char *fx = tu_env("BMOJO_FIXTURES", "../shared/fixtures");
@@ -175,6 +272,7 @@ int main(void)
         bmojo_model *m = NULL;
         if (!tu_status(bmojo_model_load(rt, dir, &m), dir)) continue;
         check_model(rt, fixtures[i], m, i % 2 ? 2 : 1);
+        if (i == 0) check_save_file_atomic(m);
         bmojo_model_free(m);
     }
     const char *configs[] = {"mamba-tiny", "swa-tiny", "jamba-tiny", "bmojo-tiny"};

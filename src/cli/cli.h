@@ -29,6 +29,9 @@ typedef struct {
     const char *device;      /* --device, else BMOJO_DEVICE, else default */
 } cli_model_opts;
 int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m);
+/* Opens the runtime (bmojo_runtime_create) and prints its warning, if any, as
+ * "bmojo: warning: ..." on stderr. */
+int cli_open_runtime(const char *device, bmojo_runtime **rt);
 /* Consumes one of the model options at argv[*i]; 1 if consumed, 0 if not ours, -1 on error. */
 int cli_model_option(cli_model_opts *o, int argc, char **argv, int *i);
 /* Human-readable size ("12.3 MiB"). */

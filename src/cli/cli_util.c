@@ -90,12 +90,20 @@ int cli_model_option(cli_model_opts *o, int argc, char **argv, int *i)
     return 1;
 }
 
+int cli_open_runtime(const char *device, bmojo_runtime **rt)
+{
+    int st = bmojo_runtime_create(device, rt);
+    const char *w = st ? NULL : bmojo_runtime_warning(*rt);
+    if (w) fprintf(stderr, "bmojo: warning: %s\n", w);
+    return st;
+}
+
 int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m)
 {
     *rt = NULL;
     *m = NULL;
     if (!o->model_dir == !o->config) return cli_usage_error("give exactly one of -m MODEL_DIR or --config CONFIG.yaml");
-    int st = bmojo_runtime_create(o->device, rt);
+    int st = cli_open_runtime(o->device, rt);
     if (st) return cli_status_error(st, "opening the OpenCL device");
     if (o->model_dir) st = bmojo_model_load(*rt, o->model_dir, m);
     else st = bmojo_model_random(*rt, o->config, o->weight_seed ? o->weight_seed : 1, m);

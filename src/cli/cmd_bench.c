@@ -349,7 +349,7 @@ int cmd_bench(int argc, char **argv)
     bench_writer w;
     if (ops) {
         bmojo_runtime *rt = NULL;
-        int st = bmojo_runtime_create(mo.device, &rt);
+        int st = cli_open_runtime(mo.device, &rt);
         if (st) return cli_status_error(st, "opening the OpenCL device");
         env_fill(&env, rt);
         bench_writer_init(&w, stdout, fmt, &env);

@@ -21,7 +21,7 @@ int cmd_devices(int argc, char **argv)
     }
     if (build_options) {
         bmojo_runtime *rt = NULL;
-        int st = bmojo_runtime_create(device, &rt);
+        int st = cli_open_runtime(device, &rt);
         if (st) return cli_status_error(st, "opening the OpenCL device");
         printf("%s\n", bmojo_runtime_build_options(rt));
         bmojo_runtime_free(rt);
