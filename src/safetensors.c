@@ -181,18 +181,15 @@ static int cmp_by_range(const void *a, const void *b)
  * systems without mmap). */
 static int load_file(const char *path, bm_st_file *f)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return bm_fail(BMOJO_EIO, "cannot open safetensors file %s: %s", path, strerror(errno));
+    int fd;
+    int rc = bm_open_regular(path, "safetensors file", &fd);
+    if (rc)
+        return rc;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
         return bm_fail(BMOJO_EIO, "cannot stat safetensors file %s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return bm_fail(BMOJO_EIO, "safetensors file %s is not a regular file", path);
     }
     if (st.st_size < 8) {
         close(fd);
