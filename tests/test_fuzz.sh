@@ -26,9 +26,10 @@ for k, (dt, shape, raw) in enumerate([('F32', [2, 3], struct.pack('<6f', *range(
     h += b' ' * (-len(h) % 8)
     open('%s/s%d.st' % (sys.argv[1], k), 'wb').write(struct.pack('<Q', len(h)) + h + raw)
 PY
+cp -r "$SRC/tests/fuzz/corpus/." "$TMP/"  # committed corpora, one folder per target (copied: the fuzzer adds to them)
 common=("$SRC/src/json.c" "$SRC/src/safetensors.c" "$SRC/src/safetensors_index.c" "$SRC/src/error.c" "$SRC/src/file_read.c" "$SRC/src/config.c"
         "$SRC/src/config_yaml.c" "$SRC/src/config_hf.c")
-for t in json:json safetensors:st config:cfg; do
+for t in json:json safetensors:st config:cfg shard_index:shard_index; do
   name=${t%%:*} corpus=$TMP/${t##*:}
   if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE \
        -DBMOJO_VERSION='"fuzz"' -I"$SRC/include" -I"$SRC/src" "$SRC/tests/fuzz/fuzz_$name.c" "${common[@]}" \
