@@ -66,12 +66,18 @@ int bm_read_file(const char *path, size_t max_bytes, char **out, size_t *len)
     int fd;
     int st = bm_open_regular(path, NULL, &fd);
     if (st) return st;
-    /* The size is only a hint (files like those in /proc say 0 and still have content); the
-     * buffer grows while reading, up to max_bytes + 1 bytes so a larger file is noticed. */
+    /* A file whose size is already too large is refused unread. Otherwise the size is only a
+     * hint (files like those in /proc say 0 and still have content, a file may grow): the buffer
+     * grows while reading, up to max_bytes + 1 bytes so a larger file is noticed. */
     struct stat sb;
     size_t cap = 4096;
-    if (fstat(fd, &sb) == 0 && sb.st_size > 0 && (unsigned long long)sb.st_size <= max_bytes &&
-        (unsigned long long)sb.st_size >= cap)
+    if (fstat(fd, &sb) != 0)
+        sb.st_size = 0;
+    if ((unsigned long long)sb.st_size > max_bytes) {
+        close(fd);
+        return bm_fail(BMOJO_EFORMAT, "%s is larger than %zu bytes", path, max_bytes);
+    }
+    if ((unsigned long long)sb.st_size >= cap)
         cap = (size_t)sb.st_size + 1;
     size_t n = 0;
     char *buf = malloc(cap + 1);

@@ -14,8 +14,8 @@
 int bm_open_regular(const char *path, const char *what, int *fd);
 
 /* Reads path (opened through bm_open_regular) into a malloc'ed, NUL-terminated buffer (*len
- * excludes the NUL). Files larger than max_bytes are refused with BMOJO_EFORMAT; open/read
- * failures are BMOJO_EIO, all naming path. */
+ * excludes the NUL). Files larger than max_bytes (at most SIZE_MAX / 2) are refused with
+ * BMOJO_EFORMAT; open/read failures are BMOJO_EIO, all naming path. */
 int bm_read_file(const char *path, size_t max_bytes, char **out, size_t *len);
 
 #endif
