@@ -238,10 +238,12 @@ int bm_config_tensor_name(const bm_config *c, int layer, const char *native_suff
 
 /* ---- folders ---- */
 
-static int is_file(const char *path)
+/* Present under that name, whatever its kind: a config.yaml that is a FIFO or a folder must be
+ * refused by its loader (naming it), not skipped in favour of a config.json beside it. */
+static int exists(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return lstat(path, &st) == 0;
 }
 
 int bm_config_load_dir(const char *dir, bm_config *out)
@@ -253,10 +255,10 @@ int bm_config_load_dir(const char *dir, bm_config *out)
     int w = snprintf(path, sizeof path, "%s/config.yaml", dir);
     if (w < 0 || (size_t)w >= sizeof path)
         return bm_fail(BMOJO_EINVAL, "%s: path too long", dir);
-    if (is_file(path))
+    if (exists(path))
         return bm_config_load_yaml(path, out);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (is_file(path))
+    if (exists(path))
         return bm_config_load_hf(path, out);
     return bm_fail(BMOJO_EIO, "%s: no config.yaml or config.json in this folder", dir);
 }

@@ -7,6 +7,7 @@
 #include "config_internal.h"
 
 #include "error.h"
+#include "file_read.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+
+/* Limits on the file before libyaml builds a document from it: a config.yaml is a few KiB and
+ * nests about 4 levels (top level, layers, one layer, a flow mapping). */
+#define YAML_MAX_FILE (16u << 20)
+#define YAML_MAX_DEPTH 64
 
 typedef struct {
     const char *path;
@@ -399,29 +405,73 @@ static int parse_document(ctx_t *cx, yaml_node_t *root, bm_config *out)
     return 0;
 }
 
+static int syntax_error(const char *path, const yaml_parser_t *parser)
+{
+    return bm_fail(BMOJO_ECONFIG, "%s:%d:%d: YAML syntax error: %s%s%s", path, (int)parser->problem_mark.line + 1,
+                   (int)parser->problem_mark.column + 1, parser->problem ? parser->problem : "unknown problem",
+                   parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+/* libyaml's document loader takes time quadratic in the nesting depth (100k levels: seconds to
+ * minutes), so the depth is checked first with the event parser, which is linear and keeps no
+ * tree. Syntax errors are reported here too, with the loader's message format. */
+static int check_depth(const char *path, const char *text, size_t len)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return bm_fail(BMOJO_ENOMEM, "%s: cannot initialize the YAML parser", path);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int st = 0, depth = 0, done = 0;
+    while (!st && !done) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            st = syntax_error(path, &parser);
+            break;
+        }
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT) {
+            if (++depth > YAML_MAX_DEPTH)
+                st = bm_fail(BMOJO_ECONFIG, "%s:%d: nesting deeper than %d levels (the limit for a config.yaml)", path,
+                             (int)ev.start_mark.line + 1, YAML_MAX_DEPTH);
+        } else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        } else if (ev.type == YAML_STREAM_END_EVENT) {
+            done = 1;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return st;
+}
+
 int bm_config_load_yaml(const char *path, bm_config *out)
 {
     if (!path || !out)
         return bm_fail(BMOJO_EINVAL, "bm_config_load_yaml: NULL argument");
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return bm_fail(BMOJO_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    int st = bm_read_file(path, YAML_MAX_FILE, &text, &len);
+    if (st == BMOJO_EFORMAT)
+        return bm_fail(BMOJO_ECONFIG, "%s: larger than %u bytes, not a config.yaml", path, YAML_MAX_FILE);
+    if (st)
+        return st;
+    st = check_depth(path, text, len);
+    if (st) {
+        free(text);
+        return st;
+    }
 
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
+        free(text);
         return bm_fail(BMOJO_ENOMEM, "%s: cannot initialize the YAML parser", path);
     }
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     yaml_document_t doc;
-    int st = 0;
     if (!yaml_parser_load(&parser, &doc)) {
-        st = bm_fail(BMOJO_ECONFIG, "%s:%d:%d: YAML syntax error: %s%s%s", path, (int)parser.problem_mark.line + 1,
-                     (int)parser.problem_mark.column + 1, parser.problem ? parser.problem : "unknown problem",
-                     parser.context ? " " : "", parser.context ? parser.context : "");
+        st = syntax_error(path, &parser);
         yaml_parser_delete(&parser);
-        fclose(f);
+        free(text);
         return st;
     }
     yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -445,7 +495,7 @@ int bm_config_load_yaml(const char *path, bm_config *out)
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
-    fclose(f);
+    free(text);
     if (!st) {
         out->source = BM_SOURCE_YAML;
         bm_config_native_names(out);

@@ -25,6 +25,7 @@
 #include "error.h"
 #include "file_read.h"
 #include "json.h"
+#include "safetensors_index.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -181,18 +182,15 @@ static int cmp_by_range(const void *a, const void *b)
  * systems without mmap). */
 static int load_file(const char *path, bm_st_file *f)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return bm_fail(BMOJO_EIO, "cannot open safetensors file %s: %s", path, strerror(errno));
+    int fd;
+    int rc = bm_open_regular(path, "safetensors file", &fd);
+    if (rc)
+        return rc;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
         return bm_fail(BMOJO_EIO, "cannot stat safetensors file %s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return bm_fail(BMOJO_EIO, "safetensors file %s is not a regular file", path);
     }
     if (st.st_size < 8) {
         close(fd);
@@ -613,75 +611,33 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
-typedef struct {
-    const char *name;
-    const char *shard;
-} name_ref;
-
-static int cmp_name_ref(const void *a, const void *b)
+static int cmp_set_entry(const void *a, const void *b)
 {
-    return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
+    return strcmp(((const bm_st_set_entry *)a)->name, ((const bm_st_set_entry *)b)->name);
 }
 
 static int open_index(const char *dir, const char *index_path, bm_st_set *s)
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = bm_read_file(index_path, (size_t)100 << 20, &text, &len);
+    int rc = bm_read_file(index_path, BM_ST_INDEX_MAX_BYTES, &text, &len);
+    if (rc == BMOJO_EFORMAT)
+        return bm_fail(rc, "%s is larger than %zu bytes (the limit for a shard index)", index_path,
+                       BM_ST_INDEX_MAX_BYTES);
     if (rc)
         return rc;
-    char jerr[256];
-    bm_json *j = NULL;
-    rc = bm_json_parse(text, len, &j, jerr, sizeof jerr);
+    bm_st_index ix;
+    rc = bm_st_index_parse(text, len, index_path, &ix);
     free(text);
-    if (rc == BMOJO_ENOMEM)
-        return bm_fail(rc, "%s: out of memory", index_path);
     if (rc)
-        return bm_fail(BMOJO_EFORMAT, "%s is not valid JSON: %s", index_path, jerr);
-
-    const bm_json *wm = bm_json_get(j, "weight_map");
-    const char **shards = NULL;
-    int n_shards = 0;
-    name_ref *all = NULL;
-    if (!wm || wm->type != BM_JSON_OBJECT) {
-        rc = bm_fail(BMOJO_EFORMAT, "%s: no \"weight_map\" object", index_path);
-        goto done;
-    }
-    if (wm->count == 0) {
-        rc = bm_fail(BMOJO_EFORMAT, "%s: \"weight_map\" is empty", index_path);
-        goto done;
-    }
-    shards = calloc(wm->count, sizeof *shards);
-    if (!shards) {
-        rc = bm_fail(BMOJO_ENOMEM, "%s: out of memory", index_path);
-        goto done;
-    }
-    /* Distinct shard names, in order of first mention; each must be a plain file name inside
-     * dir (no path separators, no "..": the index must not reach outside the model folder). */
-    for (size_t i = 0; i < wm->count; i++) {
-        const bm_json *v = &wm->items[i];
-        if (v->type != BM_JSON_STRING || v->string_len == 0 || strlen(v->string) != v->string_len) {
-            rc = bm_fail(BMOJO_EFORMAT, "%s: weight_map entry of tensor '%s' is not a file name", index_path, wm->keys[i]);
-            goto done;
-        }
-        if (strchr(v->string, '/') || strstr(v->string, "..")) {
-            rc = bm_fail(BMOJO_EFORMAT, "%s: weight_map entry of tensor '%s' names shard '%s', which contains '/' or '..'",
-                         index_path, wm->keys[i], v->string);
-            goto done;
-        }
-        int k = 0;
-        while (k < n_shards && strcmp(shards[k], v->string) != 0)
-            k++;
-        if (k == n_shards)
-            shards[n_shards++] = v->string;
-    }
-    s->files = calloc((size_t)n_shards, sizeof *s->files);
+        return rc;
+    s->files = calloc((size_t)ix.n_shards, sizeof *s->files);
     if (!s->files) {
         rc = bm_fail(BMOJO_ENOMEM, "%s: out of memory", index_path);
         goto done;
     }
-    for (int k = 0; k < n_shards; k++) {
-        char *p = join_path(dir, shards[k]);
+    for (int k = 0; k < ix.n_shards; k++) {
+        char *p = join_path(dir, ix.shards[k]);
         if (!p) {
             rc = bm_fail(BMOJO_ENOMEM, "%s: out of memory", index_path);
             goto done;
@@ -689,49 +645,44 @@ static int open_index(const char *dir, const char *index_path, bm_st_set *s)
         rc = bm_st_open(p, &s->files[k]);
         free(p);
         if (rc) {
-            rc = bm_fail_context(rc, "shard '%s' listed in %s", shards[k], index_path);
+            rc = bm_fail_context(rc, "shard '%s' listed in %s", ix.shards[k], index_path);
             goto done;
         }
         s->n_files = k + 1;
     }
     /* Each weight_map tensor must be in the shard it names. */
-    for (size_t i = 0; i < wm->count; i++) {
-        int k = 0;
-        while (strcmp(shards[k], wm->items[i].string) != 0)
-            k++;
-        if (!bm_st_find(&s->files[k], wm->keys[i])) {
+    for (size_t i = 0; i < ix.n; i++) {
+        int k = ix.shard_of[i];
+        if (!bm_st_find(&s->files[k], ix.names[i])) {
             rc = bm_fail(BMOJO_EFORMAT, "%s: tensor '%s' is mapped to shard '%s' but that shard has no such tensor",
-                         index_path, wm->keys[i], shards[k]);
+                         index_path, ix.names[i], ix.shards[k]);
             goto done;
         }
     }
-    /* A name in two shards would make lookups ambiguous (bm_st_set_find searches all files). */
+    /* The lookup table of the set; a name in two shards would make lookups ambiguous. */
     size_t total = 0;
     for (int k = 0; k < s->n_files; k++)
         total += (size_t)s->files[k].n;
-    all = malloc((total ? total : 1) * sizeof *all);
-    if (!all) {
+    s->by_name = malloc((total ? total : 1) * sizeof *s->by_name);
+    if (!s->by_name) {
         rc = bm_fail(BMOJO_ENOMEM, "%s: out of memory", index_path);
         goto done;
     }
     total = 0;
     for (int k = 0; k < s->n_files; k++)
-        for (int t = 0; t < s->files[k].n; t++) {
-            all[total].name = s->files[k].tensors[t].name;
-            all[total].shard = shards[k];
-            total++;
-        }
-    qsort(all, total, sizeof *all, cmp_name_ref);
+        for (int t = 0; t < s->files[k].n; t++)
+            s->by_name[total++] = (bm_st_set_entry){s->files[k].tensors[t].name, k, &s->files[k].tensors[t]};
+    s->n_names = total;
+    qsort(s->by_name, total, sizeof *s->by_name, cmp_set_entry);
     for (size_t i = 1; i < total; i++)
-        if (strcmp(all[i].name, all[i - 1].name) == 0) {
+        if (strcmp(s->by_name[i].name, s->by_name[i - 1].name) == 0) {
+            int a = s->by_name[i - 1].file, b = s->by_name[i].file;
             rc = bm_fail(BMOJO_EFORMAT, "%s: tensor '%s' appears in two shards ('%s' and '%s')", index_path,
-                         all[i].name, all[i - 1].shard, all[i].shard);
+                         s->by_name[i].name, ix.shards[a < b ? a : b], ix.shards[a < b ? b : a]);
             goto done;
         }
 done:
-    free(all);
-    free(shards);
-    bm_json_free(j);
+    bm_st_index_free(&ix);
     return rc;
 }
 
@@ -773,6 +724,7 @@ void bm_st_set_close(bm_st_set *s)
     for (int i = 0; i < s->n_files; i++)
         bm_st_close(&s->files[i]);
     free(s->files);
+    free(s->by_name);
     memset(s, 0, sizeof *s);
 }
 
@@ -780,8 +732,25 @@ const bm_st_tensor *bm_st_set_find(const bm_st_set *s, const char *name, const b
 {
     if (file)
         *file = NULL;
-    if (!s)
+    if (!s || !name)
         return NULL;
+    if (s->by_name) {
+        size_t lo = 0, hi = s->n_names;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strcmp(name, s->by_name[mid].name);
+            if (c == 0) {
+                if (file)
+                    *file = &s->files[s->by_name[mid].file];
+                return s->by_name[mid].tensor;
+            }
+            if (c < 0)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        return NULL;
+    }
     for (int i = 0; i < s->n_files; i++) {
         const bm_st_tensor *t = bm_st_find(&s->files[i], name);
         if (t) {

@@ -50,8 +50,16 @@ int bm_st_to_f32(const bm_st_file *f, const bm_st_tensor *t, float *dst);
 
 /* A model's weights: model.safetensors, or the shards of model.safetensors.index.json. */
 typedef struct {
+    const char *name;
+    int file;                    /* index into files */
+    const bm_st_tensor *tensor;
+} bm_st_set_entry;
+
+typedef struct {
     int n_files;
     bm_st_file *files;
+    size_t n_names;              /* sharded sets: every tensor of every shard, sorted by name, */
+    bm_st_set_entry *by_name;    /* so a lookup is one binary search however many shards */
 } bm_st_set;
 
 int bm_st_set_open(const char *dir, bm_st_set *out);

@@ -2,13 +2,17 @@
  * K/V caches, B'MOJO memories), its workspace of activations, reset, memory accounting, and
  * save/restore to memory or a file. Memory per sequence is constant in the number of tokens for
  * every kind except full attention, whose cache grows by doubling. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "mem_budget.h"
 #include "file_write.h"
+#include "file_read.h"
 #include "layers.h"
 #include "model.h"
 
@@ -475,18 +479,26 @@ int bmojo_state_save_file(const bmojo_state *s, const char *path)
 int bmojo_state_restore_file(bmojo_state *s, const char *path)
 {
     if (!path) return bm_fail(BMOJO_EINVAL, "bmojo_state_restore_file: NULL path");
-    FILE *f = fopen(path, "rb");
-    if (!f) return bm_fail(BMOJO_EIO, "cannot open %s", path);
-    int st = 0;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) st = bm_fail(BMOJO_EIO, "cannot read %s", path);
-    void *buf = st ? NULL : malloc((size_t)n + 1);
+    /* Never blocks on a FIFO or device; the size comes from fstat and the read must match it. */
+    int fd;
+    int st = bm_open_regular(path, "state file", &fd);
+    if (st) return st;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_size < 0) st = bm_fail(BMOJO_EIO, "cannot read %s", path);
+    else if ((unsigned long long)sb.st_size >= (unsigned long long)SIZE_MAX)
+        st = bm_fail(BMOJO_EIO, "state file %s is too large for this address space", path);
+    size_t n = st ? 0 : (size_t)sb.st_size;
+    char *buf = st ? NULL : malloc(n + 1);
     if (!st && !buf) st = bm_fail(BMOJO_ENOMEM, "out of host memory reading %s", path);
-    if (!st && fread(buf, 1, (size_t)n, f) != (size_t)n) st = bm_fail(BMOJO_EIO, "cannot read %s", path);
-    fclose(f);
+    for (size_t got = 0; !st && got < n;) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) st = bm_fail(BMOJO_EIO, "cannot read %s: %s", path, r < 0 ? strerror(errno) : "file shrank while reading");
+        else got += (size_t)r;
+    }
+    close(fd);
     if (!st) {
-        st = bmojo_state_restore(s, buf, (size_t)n);
+        st = bmojo_state_restore(s, buf, n);
         if (st) st = bm_fail_context(st, "%s", path);
     }
     free(buf);

@@ -195,5 +195,56 @@ mk; sed 's/"num_hidden_layers": 2/"num_hidden_layers": "two"/' "$FIX/hf/mamba-0/
 cp "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/"
 expect_fail "num_hidden_layers" "config.json with a bad value" -- "$BIN" generate -m "$TMP/m" -p 1
 
+# ---- special files never block: each input replaced by a FIFO, a folder, /dev/zero or a socket
+# must be refused naming the file and its kind (every run under timeout 20: an open that waits
+# for a writer fails the test instead of hanging it) ----
+special() { # special KIND PATH: PATH becomes a special file of that kind
+  rm -rf "$2"
+  case $1 in
+    fifo) mkfifo "$2" ;; folder) mkdir "$2" ;; device) ln -s /dev/zero "$2" ;;
+    socket) python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$2" ;;
+  esac
+}
+kind_word() { case $1 in fifo) echo "is a FIFO" ;; folder) echo "is a folder" ;; device) echo "is a character device" ;; socket) echo "is a socket" ;; esac; }
+for kind in fifo folder device socket; do
+  mk; special $kind "$TMP/m/model.safetensors"
+  expect_fail "model.safetensors $(kind_word $kind)" "model.safetensors that is a $kind" -- timeout 20 "$BIN" generate -m "$TMP/m" -p 1
+done
+for kind in fifo folder; do
+  mk; special $kind "$TMP/m/model.safetensors.index.json"
+  expect_fail "index.json $(kind_word $kind)" "shard index that is a $kind" -- timeout 20 "$BIN" generate -m "$TMP/m" -p 1
+  mk; echo '{"weight_map": {"backbone.embeddings.weight": "s1.safetensors"}}' >"$TMP/m/model.safetensors.index.json"
+  special $kind "$TMP/m/s1.safetensors"
+  expect_fail "s1.safetensors $(kind_word $kind)" "shard that is a $kind" -- timeout 20 "$BIN" generate -m "$TMP/m" -p 1
+done
+for kind in fifo folder device; do
+  mk; special $kind "$TMP/m/config.json"
+  expect_fail "config.json $(kind_word $kind)" "config.json that is a $kind" -- timeout 20 "$BIN" generate -m "$TMP/m" -p 1
+  special $kind "$TMP/ids-special.st"
+  expect_fail "ids-special.st $(kind_word $kind)" "ids file that is a $kind" -- timeout 20 "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/ids-special.st" -o "$TMP/x.st"
+done
+mk; special fifo "$TMP/m/config.yaml"  # beside a good config.json: refused, not skipped
+expect_fail "config.yaml is a FIFO" "config.yaml that is a FIFO" -- timeout 20 "$BIN" generate -m "$TMP/m" -p 1
+for kind in fifo folder socket; do
+  special $kind "$TMP/c-special.yaml"
+  expect_fail "c-special.yaml $(kind_word $kind)" "--config that is a $kind" -- timeout 20 "$BIN" generate --config "$TMP/c-special.yaml" -p 1
+done
+rm -rf "$TMP/c-special.yaml" "$TMP/ids-special.st"
+
+# ---- every parser linear in its input: inputs that took minutes with quadratic code ----
+python3 -c "print('[' * 100000 + ']' * 100000)" >"$TMP/deep.yaml"  # libyaml's loader: 28 s
+expect_fail "nesting deeper than 64" "config.yaml nested 100k levels" -- timeout 20 "$BIN" generate --config "$TMP/deep.yaml" -p 1
+truncate -s 17M "$TMP/big.yaml"
+expect_fail "larger than 16777216 bytes" "config.yaml above the size cap" -- timeout 20 "$BIN" generate --config "$TMP/big.yaml" -p 1
+rm -f "$TMP/deep.yaml" "$TMP/big.yaml"
+mk; python3 -c "print('{\"a\": ' * 100000 + '1' + '}' * 100000)" >"$TMP/m/config.json"
+expect_fail "nesting deeper than 64" "config.json nested 100k levels" -- timeout 20 "$BIN" generate -m "$TMP/m" -p 1
+# 200k entries naming 200k shards (the first one missing): the pairwise shard search took 110 s
+mk; python3 -c "import json; json.dump({'weight_map': {'t%d' % i: 's%d.safetensors' % i for i in range(200000)}}, open('$TMP/m/model.safetensors.index.json', 'w'))"
+expect_fail "shard 's0.safetensors'" "shard index with 200k entries and shards" -- timeout 30 "$BIN" generate -m "$TMP/m" -p 1
+mk; truncate -s 101M "$TMP/m/model.safetensors.index.json"
+expect_fail "larger than 104857600 bytes" "shard index above the size cap" -- timeout 20 "$BIN" generate -m "$TMP/m" -p 1
+rm -rf "$TMP/m"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ] && [ $pass -gt 0 ]

@@ -606,6 +606,38 @@ static void cleanup_tmp(void)
     rmdir(tmpdir);
 }
 
+/* config.yaml's nesting cap (64 levels, checked before libyaml builds a document, whose loader
+ * is quadratic in depth): 64 levels pass that check, 65 and 100k are refused naming the cap, the
+ * latter at once (SIGALRM ends the test if the quadratic loader runs). */
+static void test_yaml_depth(void)
+{
+    const int depths[] = {64, 65, 100000};
+    for (size_t k = 0; k < sizeof depths / sizeof depths[0]; k++) {
+        int d = depths[k]; /* the top-level mapping plus d - 1 flow sequences */
+        char *text = malloc(2 * (size_t)d + 16);
+        if (!text) {
+            n_fail++;
+            return;
+        }
+        size_t o = (size_t)sprintf(text, "x: ");
+        memset(text + o, '[', (size_t)d - 1);
+        memset(text + o + d - 1, ']', (size_t)d - 1);
+        strcpy(text + o + 2 * (size_t)(d - 1), "\n");
+        const char *path = write_tmp("x.yaml", text);
+        free(text);
+        bm_config c;
+        alarm(60);
+        int st = bm_config_load_yaml(path, &c);
+        alarm(0);
+        const char *e = bmojo_last_error();
+        if (d <= 64)
+            CHECK(st == BMOJO_ECONFIG && !strstr(e, "nesting"), "depth %d passes the nesting check, then fails on key x: %s", d, e);
+        else
+            CHECK(st == BMOJO_ECONFIG && strstr(e, "nesting deeper than 64 levels") && strstr(e, "x.yaml"),
+                  "depth %d refused naming the cap: %s", d, e);
+    }
+}
+
 int main(void)
 {
     const char *root = getenv("BMOJO_SOURCE_ROOT");
@@ -626,6 +658,7 @@ int main(void)
         printf("BMOJO_FIXTURES not set: fixtures not tested\n"), n_fail++;
     test_bad();
     test_good_variants();
+    test_yaml_depth();
     cleanup_tmp();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

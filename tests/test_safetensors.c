@@ -7,6 +7,7 @@
 #include "bmojo.h"
 #include "json.h"
 #include "safetensors.h"
+#include "safetensors_index.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -757,6 +758,72 @@ out:
     }
 }
 
+/* ---- the shard index, from memory ---- */
+
+static void test_index(void)
+{
+    char why[1024] = "";
+    bm_st_index ix = {0};
+    char *big = NULL;
+    /* Shards numbered in order of first mention, each entry pointing at its own. */
+    const char *small = "{\"metadata\": {}, \"weight_map\": {\"a\": \"s2\", \"b\": \"s1\", \"c\": \"s2\", "
+                        "\"d\": \"s3\", \"e\": \"s1\"}}";
+    CHECK(bm_st_index_parse(small, strlen(small), "small.json", &ix) == 0);
+    CHECK(ix.n == 5 && ix.n_shards == 3);
+    CHECK(!strcmp(ix.shards[0], "s2") && !strcmp(ix.shards[1], "s1") && !strcmp(ix.shards[2], "s3"));
+    CHECK(ix.shard_of[0] == 0 && ix.shard_of[1] == 1 && ix.shard_of[2] == 0 && ix.shard_of[3] == 2 && ix.shard_of[4] == 1);
+    CHECK(!strcmp(ix.names[0], "a") && !strcmp(ix.names[4], "e"));
+    bm_st_index_free(&ix);
+    CHECK(ix.json == NULL && ix.shards == NULL && ix.shard_of == NULL);
+
+    /* 200k entries, every one naming its own shard: n log n (the former pairwise search took
+     * about 90 s here; SIGALRM ends the test if it comes back). Then 200k entries over 3 shards. */
+    const int n = 200000;
+    big = malloc((size_t)n * 48 + 64);
+    CHECK(big);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t o = (size_t)sprintf(big, "{\"weight_map\": {");
+        for (int i = 0; i < n; i++)
+            o += (size_t)sprintf(big + o, "%s\"t%d\": \"s%d.safetensors\"", i ? ", " : "", i, pass ? i % 3 : i);
+        o += (size_t)sprintf(big + o, "}}");
+        alarm(60);
+        int rc = bm_st_index_parse(big, o, "big.json", &ix);
+        alarm(0);
+        CHECK(rc == 0 && ix.n == (size_t)n && ix.n_shards == (pass ? 3 : n));
+        int right = 1;
+        for (int i = 0; i < n; i++) {
+            char want[32];
+            snprintf(want, sizeof want, "s%d.safetensors", pass ? i % 3 : i);
+            right = right && ix.shard_of[i] == (pass ? i % 3 : i) && !strcmp(ix.shards[ix.shard_of[i]], want);
+        }
+        CHECK(right);
+        bm_st_index_free(&ix);
+    }
+    why[0] = 0;
+out:
+    report("shard index from memory: shards in order of first mention, 200k entries (200k or 3 shards)", !why[0], why);
+    bm_st_index_free(&ix);
+    free(big);
+
+    struct {
+        const char *label, *text, *word;
+    } bad[] = {
+        {"index: empty weight_map", "{\"weight_map\": {}}", "empty"},
+        {"index: weight_map not an object", "{\"weight_map\": []}", "weight_map"},
+        {"index: shard name empty", "{\"weight_map\": {\"x\": \"\"}}", "'x'"},
+        {"index: shard name with a NUL", "{\"weight_map\": {\"x\": \"a\\u0000b\"}}", "'x'"},
+        {"index: shard name with '/'", "{\"weight_map\": {\"x\": \"/etc/passwd\"}}", "'/etc/passwd'"},
+        {"index: top level not an object", "[1, 2]", "weight_map"},
+        {"index: not JSON", "{\"weight_map\": {\"x\": ", "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = bm_st_index_parse(bad[i].text, strlen(bad[i].text), "bad.json", &ix);
+        const char *msg = bmojo_last_error();
+        report(bad[i].label, rc == BMOJO_EFORMAT && strstr(msg, "bad.json") && strstr(msg, bad[i].word) && !ix.json, msg);
+        bm_st_index_free(&ix);
+    }
+}
+
 /* ---- temp dir cleanup ---- */
 
 static void remove_tree(const char *dir, int depth)
@@ -799,6 +866,7 @@ int main(void)
     test_unaligned();
     test_corrupt();
     test_sharded();
+    test_index();
     test_fixtures();
     remove_tree(tmpdir, 0);
     printf("%d passed, %d failed\n", n_pass, n_fail);

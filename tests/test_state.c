@@ -3,7 +3,8 @@
  * give the logits of one prefill of T + k tokens (crossing window, chunk and cache-growth
  * boundaries); prefills split into pieces must too; a saved and restored state (in memory or in a
  * file, into the same or a fresh state) must continue bit for bit; bad saved states are refused;
- * saving to a file replaces it whole or not at all. */
+ * saving to a file replaces it whole or not at all; a state file that is a FIFO, a folder or a
+ * device is refused by name without blocking. */
 #include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -259,6 +260,33 @@ done:
     rmdir(dir);
 }
 
+/* Restoring from a path that is not a regular file fails with a message naming it and its kind;
+ * an open that blocks (a FIFO without a writer) ends the test through SIGALRM instead of hanging. */
+static void check_restore_special(bmojo_model *m)
+{
+    bmojo_state *s = NULL;
+    if (!tu_status(bmojo_state_create(m, 1, &s), "state")) return;
+    char dir[128], fifo[160];
+    snprintf(dir, sizeof dir, "/tmp/bmojo-test-state-special-%d", (int)getpid());
+    snprintf(fifo, sizeof fifo, "%s/state.fifo", dir);
+    if (tu_check(mkdir(dir, 0700) == 0 && mkfifo(fifo, 0600) == 0, "making a FIFO in %s", dir)) {
+        const struct {
+            const char *path, *kind;
+        } cases[] = {{fifo, "is a FIFO"}, {dir, "is a folder"}, {"/dev/zero", "is a character device"}};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            alarm(60);
+            int st = bmojo_state_restore_file(s, cases[i].path);
+            alarm(0);
+            const char *e = bmojo_last_error();
+            tu_check(st == BMOJO_EIO && strstr(e, cases[i].path) && strstr(e, cases[i].kind),
+                     "state file %s: refused, \"%s\" (%s)", cases[i].path, cases[i].kind, e);
+        }
+    }
+    remove(fifo);
+    rmdir(dir);
+    bmojo_state_free(s);
+}
+
 int main(void)
 {
     const char *fx = tu_env("BMOJO_FIXTURES", "../shared/fixtures");
@@ -273,6 +301,7 @@ int main(void)
         if (!tu_status(bmojo_model_load(rt, dir, &m), dir)) continue;
         check_model(rt, fixtures[i], m, i % 2 ? 2 : 1);
         if (i == 0) check_save_file_atomic(m);
+        if (i == 0) check_restore_special(m);
         bmojo_model_free(m);
     }
     const char *configs[] = {"mamba-tiny", "swa-tiny", "jamba-tiny", "bmojo-tiny"};
