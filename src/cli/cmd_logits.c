@@ -11,7 +11,8 @@
 static int usage(void)
 {
     printf("usage: bmojo logits -m MODEL_DIR | --config CONFIG.yaml [--weight-seed N]\n"
-           "                    -i IDS.safetensors -o OUT.safetensors [--decode] [--device SPEC]\n");
+           "                    -i IDS.safetensors -o OUT.safetensors [--decode] [--device SPEC]\n"
+           "                    [--allow-unused-tensors]\n" CLI_MODEL_OPTIONS_HELP);
     return CLI_OK;
 }
 
