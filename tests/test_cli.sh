@@ -132,6 +132,14 @@ py ids "$TMP/negids.st" "$FIX/hf/mamba-0/reference.safetensors" 0 -5
 expect_fail "vocabulary" "input_ids with a negative id" -- "$BIN" logits -m "$FIX/hf/mamba-0" --decode -i "$TMP/negids.st" -o "$TMP/x.st"
 expect_fail "input_ids" "ids file without input_ids" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$FIX/hf/mamba-0/model.safetensors" -o "$TMP/x.st"
 expect_fail "No such file\|cannot open\|open" "missing ids file" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/nope.st" -o "$TMP/x.st"
+py rawids "$TMP/ids64.st" I64 1,4 1 2 3 4294967297
+expect_exit 1 "token id 4294967297 at \[0, 3\] is outside the vocabulary \[0, 320)" "I64 input_ids 2^32+1 reported as written" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/ids64.st" -o "$TMP/x.st"
+py rawids "$TMP/ids64.st" I64 4 1 2 -5 3
+expect_exit 1 "token id -5 at \[2\] is outside" "I64 input_ids -5 reported with its position" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/ids64.st" -o "$TMP/x.st"
+py rawids "$TMP/ids64.st" I64 2,2 1 2 3 321
+expect_exit 1 "token id 321 at \[1, 1\]" "I64 input_ids vocab+1 reported with its position" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/ids64.st" -o "$TMP/x.st"
+py rawids "$TMP/ids64.st" I64 3 7 8 9
+"$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/ids64.st" -o "$TMP/x.st" 2>"$TMP/err" && ok "I64 input_ids in range are read" || bad "I64 input_ids: $(cat "$TMP/err")"
 
 # ---- bad devices ----
 expect_fail "device" "unknown --device" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 --device no-such-gpu
