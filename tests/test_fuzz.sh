@@ -26,9 +26,13 @@ for k, (dt, shape, raw) in enumerate([('F32', [2, 3], struct.pack('<6f', *range(
     h += b' ' * (-len(h) % 8)
     open('%s/s%d.st' % (sys.argv[1], k), 'wb').write(struct.pack('<Q', len(h)) + h + raw)
 PY
+# committed seeds: tests/fuzz/corpus/<target>/ is copied to $TMP/<target> (new inputs go there)
+for d in "$SRC"/tests/fuzz/corpus/*/; do [ -d "$d" ] && mkdir -p "$TMP/$(basename "$d")" && cp "$d"* "$TMP/$(basename "$d")/"; done
 common=("$SRC/src/json.c" "$SRC/src/safetensors.c" "$SRC/src/error.c" "$SRC/src/file_read.c" "$SRC/src/config.c"
-        "$SRC/src/config_yaml.c" "$SRC/src/config_hf.c")
-for t in json:json safetensors:st config:cfg; do
+        "$SRC/src/config_yaml.c" "$SRC/src/config_hf.c"
+        "$SRC/src/cli/ids_file.c")
+for t in json:json safetensors:st config:cfg \
+         ids:ids; do
   name=${t%%:*} corpus=$TMP/${t##*:}
   if ! "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE \
        -DBMOJO_VERSION='"fuzz"' -I"$SRC/include" -I"$SRC/src" "$SRC/tests/fuzz/fuzz_$name.c" "${common[@]}" \
