@@ -1,6 +1,7 @@
 /* weights.c — puts a model's weights on the device: from a safetensors checkpoint (every name and
- * shape checked against the config, F16/BF16 widened to f32) or, for benchmarks and tests without
- * a checkpoint, seeded random values with the usual Mamba / Transformer initialization scales.
+ * shape checked against the config, every checkpoint tensor required to be one the config reads,
+ * F16/BF16 widened to f32) or, for benchmarks and tests without a checkpoint, seeded random values
+ * with the usual Mamba / Transformer initialization scales.
  * Projections used side by side are fused here (q|k|v, gate|up) so each needs one GEMM. */
 #include <math.h>
 #include <stdio.h>
