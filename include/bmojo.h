@@ -24,7 +24,7 @@ extern "C" {
     X(EIO, -3, "I/O error")                                                    \
     X(EFORMAT, -4, "malformed file")                                           \
     X(ECONFIG, -5, "invalid model configuration")                              \
-    X(ETENSOR, -6, "missing or mis-shaped tensor")                             \
+    X(ETENSOR, -6, "missing, unused or mis-shaped tensor")                      \
     X(ERANGE, -7, "value out of range")                                        \
     X(ENODEV, -8, "no such OpenCL device")                                     \
     X(EOPENCL, -9, "OpenCL call failed")                                       \
@@ -80,8 +80,19 @@ const char *bmojo_runtime_warning(const bmojo_runtime *rt);
 
 /* ---- models ---- */
 
-/* Loads a model folder: config.yaml or config.json, model.safetensors or its shards. */
+/* Loads a model folder: config.yaml or config.json, model.safetensors or its shards. Every
+ * tensor the config needs must be in the checkpoint with its shape, and every checkpoint tensor
+ * must be one the config uses (a checkpoint with more layers than the config, or a misspelled
+ * name, is BMOJO_ETENSOR naming them), except known harmless extras such as RoPE's
+ * `rotary_emb.inv_freq`. */
 int bmojo_model_load(bmojo_runtime *rt, const char *dir, bmojo_model **out);
+
+/* Flags of bmojo_model_load_flags, or-ed. */
+enum bmojo_load_flags {
+    BMOJO_LOAD_ALLOW_UNUSED_TENSORS = 1u << 0 /* ignore checkpoint tensors the config does not use */
+};
+/* bmojo_model_load with flags (0 is bmojo_model_load); an unknown flag is BMOJO_EINVAL. */
+int bmojo_model_load_flags(bmojo_runtime *rt, const char *dir, unsigned flags, bmojo_model **out);
 /* Builds a model from a config.yaml with seeded random weights (benchmarks, tests). */
 int bmojo_model_random(bmojo_runtime *rt, const char *config_yaml, uint64_t seed, bmojo_model **out);
 /* Releases a model (NULL is fine). */

@@ -19,12 +19,19 @@ static int model_new(bmojo_runtime *rt, bmojo_model **out, bm_model **m)
 
 int bmojo_model_load(bmojo_runtime *rt, const char *dir, bmojo_model **out)
 {
+    return bmojo_model_load_flags(rt, dir, 0, out);
+}
+
+int bmojo_model_load_flags(bmojo_runtime *rt, const char *dir, unsigned flags, bmojo_model **out)
+{
+    const unsigned known = BMOJO_LOAD_ALLOW_UNUSED_TENSORS;
     bm_model *m = NULL;
     int st = model_new(rt, out, &m);
     if (st) return st;
-    if (!dir) {
+    if (!dir || (flags & ~known)) {
         free(m);
-        return bm_fail(BMOJO_EINVAL, "bmojo_model_load: no model folder given");
+        if (!dir) return bm_fail(BMOJO_EINVAL, "bmojo_model_load: no model folder given");
+        return bm_fail(BMOJO_EINVAL, "bmojo_model_load_flags: unknown flags 0x%x", flags & ~known);
     }
     st = bm_config_load_dir(dir, &m->cfg);
     if (st) {
@@ -35,7 +42,7 @@ int bmojo_model_load(bmojo_runtime *rt, const char *dir, bmojo_model **out)
     memset(&set, 0, sizeof set);
     st = bm_st_set_open(dir, &set);
     if (!st) {
-        st = bm_weights_load(m, &set, 0);
+        st = bm_weights_load(m, &set, 0, flags);
         bm_st_set_close(&set);
         if (st) st = bm_fail_context(st, "%s", dir);
     }
@@ -61,7 +68,7 @@ int bmojo_model_random(bmojo_runtime *rt, const char *config_yaml, uint64_t seed
         free(m);
         return st;
     }
-    st = bm_weights_load(m, NULL, seed ? seed : 1);
+    st = bm_weights_load(m, NULL, seed ? seed : 1, 0);
     if (st) {
         bmojo_model_free(m);
         return st;

@@ -100,9 +100,10 @@ typedef struct {
 } bm_model_dims;
 void bm_model_dims_get(const bm_model *m, bm_model_dims *out);
 
-/* weights.c: uploads every tensor of the config from a checkpoint (checking names and shapes),
+/* weights.c: uploads every tensor of the config from a checkpoint (checking names and shapes, and
+ * that the config reads every checkpoint tensor unless flags has BMOJO_LOAD_ALLOW_UNUSED_TENSORS),
  * or fills them with seeded random values (seed != 0, st == NULL). */
-int bm_weights_load(bm_model *m, const bm_st_set *st /* NULL: random */, uint64_t seed);
+int bm_weights_load(bm_model *m, const bm_st_set *st /* NULL: random */, uint64_t seed, unsigned flags);
 void bm_weights_free(bm_model *m);
 
 /* state.c */

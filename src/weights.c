@@ -1,6 +1,7 @@
 /* weights.c — puts a model's weights on the device: from a safetensors checkpoint (every name and
- * shape checked against the config, F16/BF16 widened to f32) or, for benchmarks and tests without
- * a checkpoint, seeded random values with the usual Mamba / Transformer initialization scales.
+ * shape checked against the config, every checkpoint tensor required to be one the config reads,
+ * F16/BF16 widened to f32) or, for benchmarks and tests without a checkpoint, seeded random values
+ * with the usual Mamba / Transformer initialization scales.
  * Projections used side by side are fused here (q|k|v, gate|up) so each needs one GEMM. */
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ typedef enum { INIT_FANIN, INIT_ONES, INIT_ZEROS, INIT_A_LOG, INIT_DT_BIAS, INIT
 typedef struct {
     bm_model *m;
     const bm_st_set *st; /* NULL: random */
+    unsigned char **used; /* per file of st, per tensor: 1 once the config has read it */
     uint64_t rng;
     float *host;         /* staging buffer */
     size_t host_cap;
@@ -89,6 +91,7 @@ static int fetch(loader *L, const char *name, int ndim, const int64_t *shape, in
     const bm_st_file *f = NULL;
     const bm_st_tensor *t = bm_st_set_find(L->st, name, &f);
     if (!t) return bm_fail(BMOJO_ETENSOR, "tensor %s is missing from the checkpoint", name);
+    L->used[f - L->st->files][t - f->tensors] = 1;
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
     if (!same) {
@@ -288,8 +291,55 @@ static uint64_t fold_out_kv_bytes(const bm_layer_cfg *lc)
     return 2 * (uint64_t)lc->attn.kv_heads * (uint64_t)lc->attn.head_dim * (uint64_t)lc->mamba.d_inner * sizeof(float);
 }
 
+/* Tensors a checkpoint may carry that no config reads and whose absence from the model changes
+ * nothing: buffers that older transformers versions saved along with the weights. Matched on the
+ * end of the name. */
+static const char *const harmless_extras[] = {
+    "rotary_emb.inv_freq", /* RoPE's inverse frequencies, recomputed from rope_theta */
+};
+
+static int is_harmless_extra(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof harmless_extras / sizeof harmless_extras[0]; i++) {
+        size_t k = strlen(harmless_extras[i]);
+        if (n >= k && strcmp(name + n - k, harmless_extras[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+/* The names listed in the message; the count covers the rest. */
+#define UNUSED_NAMES_SHOWN 4
+
+/* Every checkpoint tensor must have been read by the config (a checkpoint with more layers than
+ * the config, or a misspelled name, would otherwise run as a different model without a word). */
+static int check_unused(const loader *L)
+{
+    const bm_st_set *s = L->st;
+    size_t n_unused = 0, off = 0;
+    char names[UNUSED_NAMES_SHOWN * 128 + 8];
+    names[0] = 0;
+    for (int k = 0; k < s->n_files; k++)
+        for (int j = 0; j < s->files[k].n; j++) {
+            const char *name = s->files[k].tensors[j].name;
+            if (L->used[k][j] || is_harmless_extra(name)) continue;
+            if (n_unused < UNUSED_NAMES_SHOWN && off < sizeof names)
+                off += (size_t)snprintf(names + off, sizeof names - off, "%s%.120s", n_unused ? ", " : "", name);
+            n_unused++;
+        }
+    if (n_unused == 0) return 0;
+    char where[64];
+    if (s->n_files == 1) snprintf(where, sizeof where, "%s", "model.safetensors");
+    else snprintf(where, sizeof where, "the %d shards of model.safetensors.index.json", s->n_files);
+    return bm_fail(BMOJO_ETENSOR,
+                   "%s %s %zu tensor%s the config does not use: %s%s (pass --allow-unused-tensors, or "
+                   "BMOJO_LOAD_ALLOW_UNUSED_TENSORS to bmojo_model_load_flags, to ignore them)",
+                   where, s->n_files == 1 ? "has" : "hold", n_unused, n_unused == 1 ? "" : "s", names,
+                   n_unused > UNUSED_NAMES_SHOWN ? ", ..." : "");
+}
+
 /* Every weight buffer in order; with L->plan_only the sizes are only added up. */
-static int load_all(loader *L)
+static int load_all(loader *L, unsigned flags)
 {
     bm_model *m = L->m;
     bm_config *c = &m->cfg;
@@ -321,22 +371,32 @@ static int load_all(loader *L)
         else if (!st_set) st = upload1(L, c->lm_head_name, 2, V, d, 0, INIT_FANIN, (size_t)d, &m->lm_head);
         else st = bm_fail(BMOJO_ETENSOR, "tensor %s is missing and the config does not tie embeddings", c->lm_head_name);
     }
+    if (!st && st_set && !L->plan_only && !(flags & BMOJO_LOAD_ALLOW_UNUSED_TENSORS)) st = check_unused(L);
     return st;
 }
 
-int bm_weights_load(bm_model *m, const bm_st_set *st_set, uint64_t seed)
+/* The loader's marks live as long as the load: one byte per checkpoint tensor. */
+int bm_weights_load(bm_model *m, const bm_st_set *st_set, uint64_t seed, unsigned flags)
 {
     m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers);
     if (!m->layers) return bm_fail(BMOJO_ENOMEM, "out of host memory");
     /* The memory budget first: a model that cannot fit fails here, before any allocation. */
     loader plan = {.m = m, .st = st_set, .plan_only = 1};
-    int st = load_all(&plan);
+    int st = load_all(&plan, flags);
     if (!st)
         st = bm_mem_check(m->rt, "the weights", plan.plan_bytes, plan.plan_bytes,
                           (uint64_t)plan.plan_largest * sizeof(float));
     if (st) return st;
     loader L = {.m = m, .st = st_set, .rng = seed ? seed * 0x9E3779B97F4A7C15ull | 1 : 0x2545F4914F6CDD1Dull};
-    st = load_all(&L);
+    if (st_set) {
+        L.used = calloc((size_t)st_set->n_files + 1, sizeof *L.used);
+        for (int k = 0; L.used && k < st_set->n_files; k++)
+            if (!(L.used[k] = calloc((size_t)st_set->files[k].n + 1, 1))) st = BMOJO_ENOMEM;
+        if (!L.used || st) st = bm_fail(BMOJO_ENOMEM, "out of host memory");
+    }
+    if (!st) st = load_all(&L, flags);
+    for (int k = 0; L.used && k < st_set->n_files; k++) free(L.used[k]);
+    free(L.used);
     free(L.host);
     return st;
 }

@@ -19,11 +19,19 @@ expect_fail() {
   local word=$1 what=$2; shift 3
   timeout 300 "$@" >"$TMP/out" 2>"$TMP/err"
   local rc=$?
+  last_rc=$rc
   if [ $rc -eq 0 ]; then bad "$what: exited 0"; 
   elif [ $rc -ge 124 ]; then bad "$what: crashed or hung (exit $rc): $(head -c 300 "$TMP/err")";
   elif grep -q "Sanitizer\|runtime error:" "$TMP/err"; then bad "$what: sanitizer report: $(grep -m1 "Sanitizer\|runtime error:" "$TMP/err")";
   elif ! grep -qi -- "$word" "$TMP/err"; then bad "$what: message lacks '$word': $(head -c 300 "$TMP/err")";
   else ok "$what (exit $rc): $(head -n 1 "$TMP/err" | cut -c1-150)"; fi
+}
+
+# expect_exit RC WORD DESCRIPTION -- CMD...: expect_fail, and the exit status must be RC (2: usage)
+expect_exit() {
+  local want=$1 f0=$fail; shift
+  expect_fail "$@"
+  if [ $fail -eq $f0 ] && [ "$last_rc" != "$want" ]; then pass=$((pass - 1)); bad "$2: exit $last_rc, expected $want"; fi
 }
 
 # python3 helpers: write ids, compare logits (no numpy needed)
@@ -34,13 +42,13 @@ def read(path):
     for k, v in h.items():
         if k == '__metadata__': continue
         s, e = v['data_offsets']; raw = b[8 + n + s:8 + n + e]
-        fmt = {'F32': 'f', 'I32': 'i'}[v['dtype']]
+        fmt = {'F32': 'f', 'I32': 'i', 'I64': 'q'}[v['dtype']]
         out[k] = (v['shape'], list(struct.unpack('<%d%s' % (len(raw) // 4, fmt), raw)))
     return out
 def write(path, tensors):
     hdr, data = {}, b''
     for k, (dt, shape, vals) in sorted(tensors.items()):
-        raw = struct.pack('<%d%s' % (len(vals), {'F32': 'f', 'I32': 'i'}[dt]), *vals)
+        raw = struct.pack('<%d%s' % (len(vals), {'F32': 'f', 'I32': 'i', 'I64': 'q'}[dt]), *vals)
         hdr[k] = {'dtype': dt, 'shape': shape, 'data_offsets': [len(data), len(data) + len(raw)]}; data += raw
     h = json.dumps(hdr).encode(); h += b' ' * (-len(h) % 8)
     open(path, 'wb').write(struct.pack('<Q', len(h)) + h + data)
@@ -69,6 +77,13 @@ elif cmd == 'drop':   # drop IN OUT NAME: copy a safetensors file without tensor
 elif cmd == 'reshape':  # reshape IN OUT NAME: same file but tensor NAME flattened to 1-D
     t = read(sys.argv[2]); b = open(sys.argv[2], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
     write(sys.argv[3], {k: (h[k]['dtype'], [len(v[1])] if k == sys.argv[4] else v[0], v[1]) for k, v in t.items()})
+elif cmd == 'extra':  # extra IN OUT NAME...: a copy of a safetensors file plus a small F32 tensor per NAME
+    t = read(sys.argv[2]); b = open(sys.argv[2], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    t = {k: (h[k]['dtype'], v[0], v[1]) for k, v in t.items()}
+    for k in sys.argv[4:]: t[k] = ('F32', [4], [1.0, 2.0, 3.0, 4.0])
+    write(sys.argv[3], t)
+elif cmd == 'rawids':  # rawids OUT DTYPE D0[,D1] V...: input_ids of that dtype and shape, values as given
+    write(sys.argv[2], {'input_ids': (sys.argv[3], [int(x) for x in sys.argv[4].split(',')], [int(x) for x in sys.argv[5:]])})
 PY
 py() { python3 "$TMP/st.py" "$@"; }
 
@@ -124,6 +139,9 @@ expect_fail "-n" "non-numeric -n" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 -
 expect_fail "out of range" "negative -n" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 -n -3
 expect_fail "--top-p" "top-p above 1" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 --top-p 1.5
 expect_fail "-p" "prompt that is not ids" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1,x,3
+for p in 1,2, 1,,2 ,1 , ,,; do
+  expect_exit 2 "empty element" "prompt '$p' with an empty element is a usage error" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p "$p"
+done
 expect_fail "exactly one" "both -m and --config" -- "$BIN" generate -m "$FIX/hf/mamba-0" --config "$SRC/configs/bmojo-tiny.yaml" -p 1
 
 # ---- bad token ids ----
@@ -134,10 +152,20 @@ py ids "$TMP/negids.st" "$FIX/hf/mamba-0/reference.safetensors" 0 -5
 expect_fail "vocabulary" "input_ids with a negative id" -- "$BIN" logits -m "$FIX/hf/mamba-0" --decode -i "$TMP/negids.st" -o "$TMP/x.st"
 expect_fail "input_ids" "ids file without input_ids" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$FIX/hf/mamba-0/model.safetensors" -o "$TMP/x.st"
 expect_fail "No such file\|cannot open\|open" "missing ids file" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/nope.st" -o "$TMP/x.st"
+py rawids "$TMP/ids64.st" I64 1,4 1 2 3 4294967297
+expect_exit 1 "token id 4294967297 at \[0, 3\] is outside the vocabulary \[0, 320)" "I64 input_ids 2^32+1 reported as written" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/ids64.st" -o "$TMP/x.st"
+py rawids "$TMP/ids64.st" I64 4 1 2 -5 3
+expect_exit 1 "token id -5 at \[2\] is outside" "I64 input_ids -5 reported with its position" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/ids64.st" -o "$TMP/x.st"
+py rawids "$TMP/ids64.st" I64 2,2 1 2 3 321
+expect_exit 1 "token id 321 at \[1, 1\]" "I64 input_ids vocab+1 reported with its position" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/ids64.st" -o "$TMP/x.st"
+py rawids "$TMP/ids64.st" I64 3 7 8 9
+"$BIN" logits -m "$FIX/hf/mamba-0" -i "$TMP/ids64.st" -o "$TMP/x.st" 2>"$TMP/err" && ok "I64 input_ids in range are read" || bad "I64 input_ids: $(cat "$TMP/err")"
 
 # ---- bad devices ----
 expect_fail "device" "unknown --device" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 --device no-such-gpu
 expect_fail "device" "BMOJO_DEVICE naming no device" -- env BMOJO_DEVICE=7:3 "$BIN" generate -m "$FIX/hf/mamba-0" -p 1
+expect_exit 2 "--device" "empty --device is a usage error" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 --device ""
+expect_exit 2 "--device" "empty --device of devices is a usage error" -- "$BIN" devices --build-options --device ""
 
 # ---- bad tunables (environment, read once at start-up) and bench options ----
 for kv in BMOJO_GEMV=avx BMOJO_GEMV_WG=3 BMOJO_GEMM=cublas BMOJO_GEMM_SPLITK=0 BMOJO_SCAN=fast \
@@ -175,6 +203,16 @@ mk; py reshape "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" ba
 cp "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors"
 py reshape "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" backbone.layers.0.mixer.in_proj.weight
 expect_fail "in_proj.weight" "tensor with the wrong shape" -- "$BIN" generate -m "$TMP/m" -p 1
+mk; py extra "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" backbone.layers.0.mixer.A_logg
+expect_exit 1 "1 tensor the config does not use: backbone.layers.0.mixer.A_logg" "misspelled extra tensor" -- "$BIN" generate -m "$TMP/m" -p 1
+"$BIN" generate -m "$TMP/m" -p 1 -n 2 --allow-unused-tensors >/dev/null 2>"$TMP/err" && ok "--allow-unused-tensors loads it" || bad "--allow-unused-tensors: $(cat "$TMP/err")"
+mk; py extra "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" backbone.layers.0.mixer.rotary_emb.inv_freq
+"$BIN" generate -m "$TMP/m" -p 1 -n 2 >/dev/null 2>"$TMP/err" && ok "rotary_emb.inv_freq is a harmless extra" || bad "inv_freq extra: $(cat "$TMP/err")"
+mk; sed 's/"num_hidden_layers": 2/"num_hidden_layers": 1/' "$FIX/hf/mamba-0/config.json" >"$TMP/m/config.json"
+cp "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/"
+py rawids "$TMP/ids3.st" I32 3 1 2 3
+expect_exit 1 "10 tensors the config does not use: backbone.layers.1." "config with fewer layers than the checkpoint" -- "$BIN" logits -m "$TMP/m" -i "$TMP/ids3.st" -o "$TMP/x.st"
+"$BIN" logits -m "$TMP/m" -i "$TMP/ids3.st" -o "$TMP/x.st" --allow-unused-tensors 2>"$TMP/err" && ok "... loads with --allow-unused-tensors" || bad "fewer layers, --allow-unused-tensors: $(cat "$TMP/err")"
 
 # ---- bad configs ----
 cfg() { printf '%s\n' "$@" >"$TMP/c.yaml"; }

@@ -2,8 +2,10 @@
  * Mistral and Jamba; bmojo/: B'MOJO and B'MOJO-F from an independent float64 reference) must give
  * the reference logits within a relative error of 1e-4, in one prefill and token by token, on
  * every OpenCL device; hf/ models must also reproduce the greedy continuation of transformers, and
- * a batch of two different sequences must give each sequence's own logits. */
+ * a batch of two different sequences must give each sequence's own logits. A checkpoint holding
+ * tensors its config does not use is refused unless the caller allows it. */
 #include <dirent.h>
+#include <unistd.h>
 
 #include "test_util.h"
 
@@ -86,6 +88,79 @@ done:
     bmojo_model_free(m);
 }
 
+/* Reads a whole file into a malloc'ed, NUL-terminated buffer; NULL on failure. */
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long len = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)len + 1)) && fread(buf, 1, (size_t)len, f) == (size_t)len) {
+        buf[len] = 0;
+        *n = (size_t)len;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    if (f) fclose(f);
+    return buf;
+}
+
+static int spill(const char *path, const char *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(data, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = 0;
+    return ok;
+}
+
+/* A checkpoint must match its config both ways: hf/mamba-0's weights (2 layers) under its config
+ * cut to 1 layer hold 10 tensors the config does not use, which bmojo_model_load refuses, naming
+ * them, and BMOJO_LOAD_ALLOW_UNUSED_TENSORS accepts. */
+static void check_unused_tensors(bmojo_runtime *rt, const char *root)
+{
+    char src[4096], dir[64], path[4096];
+    snprintf(dir, sizeof dir, "/tmp/bmojo-unused.XXXXXX");
+    if (!tu_check(mkdtemp(dir) != NULL, "temporary model folder")) return;
+    size_t nc = 0, nw = 0;
+    snprintf(src, sizeof src, "%s/hf/mamba-0/config.json", root);
+    char *cfg = slurp(src, &nc);
+    snprintf(src, sizeof src, "%s/hf/mamba-0/model.safetensors", root);
+    char *w = slurp(src, &nw);
+    char *layers = cfg ? strstr(cfg, "\"num_hidden_layers\": 2") : NULL;
+    bmojo_model *m = NULL;
+    if (tu_check(w && layers, "hf/mamba-0 has 2 layers in config.json")) {
+        layers[strlen("\"num_hidden_layers\": ")] = '1';
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        int ok = spill(path, cfg, nc);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        if (tu_check(ok && spill(path, w, nw), "temporary model folder written")) {
+            int st = bmojo_model_load(rt, dir, &m);
+            tu_check(st == BMOJO_ETENSOR && strstr(bmojo_last_error(), "10 tensors the config does not use") &&
+                         strstr(bmojo_last_error(), "backbone.layers.1.mixer.A_log"),
+                     "a checkpoint with more layers than its config is refused: %s (%s)", bmojo_strerror(st),
+                     bmojo_last_error());
+            bmojo_model_free(m);
+            m = NULL;
+            st = bmojo_model_load_flags(rt, dir, BMOJO_LOAD_ALLOW_UNUSED_TENSORS, &m);
+            bmojo_model_info info = {0};
+            if (st == 0) bmojo_model_get_info(m, &info);
+            tu_check(st == 0 && info.n_layers == 1, "... and loads with BMOJO_LOAD_ALLOW_UNUSED_TENSORS: %s (%s)",
+                     bmojo_strerror(st), st ? bmojo_last_error() : "1 layer");
+            bmojo_model_free(m);
+            m = NULL;
+            st = bmojo_model_load_flags(rt, dir, 1u << 31, &m);
+            tu_check(st == BMOJO_EINVAL && m == NULL, "an unknown load flag is BMOJO_EINVAL: %s", bmojo_last_error());
+        }
+        remove(path);
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        remove(path);
+    }
+    rmdir(dir);
+    free(cfg);
+    free(w);
+}
+
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int main(int argc, char **argv)
@@ -123,6 +198,7 @@ int main(int argc, char **argv)
         bmojo_runtime *rt = NULL;
         if (!tu_status(bmojo_runtime_create(spec, &rt), spec)) continue;
         for (int i = 0; i < nd; i++) check_model(rt, devs[k].name, dirs[i]);
+        if (k == 0 && !only) check_unused_tensors(rt, root);
         bmojo_runtime_free(rt);
     }
     for (int i = 0; i < nd; i++) free(dirs[i]);

@@ -27,6 +27,7 @@ typedef struct {
     const char *config;      /* --config (random weights) */
     uint64_t weight_seed;    /* --weight-seed */
     const char *device;      /* --device, else BMOJO_DEVICE, else default */
+    unsigned load_flags;     /* BMOJO_LOAD_*: --allow-unused-tensors */
 } cli_model_opts;
 int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m);
 /* Opens the runtime (bmojo_runtime_create) and prints its warning, if any, as
@@ -34,6 +35,12 @@ int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m)
 int cli_open_runtime(const char *device, bmojo_runtime **rt);
 /* Consumes one of the model options at argv[*i]; 1 if consumed, 0 if not ours, -1 on error. */
 int cli_model_option(cli_model_opts *o, int argc, char **argv, int *i);
+/* A --device value: 0 if usable, else a usage message and -1 (an empty spec is refused). */
+int cli_check_device(const char *spec);
+/* Help text of the model options, printed by each command that loads a model. */
+#define CLI_MODEL_OPTIONS_HELP                                                                     \
+    "  --allow-unused-tensors  load a checkpoint that holds tensors the config does not use\n"    \
+    "              (by default an error naming them: more layers than the config, a misspelled name)\n"
 /* Human-readable size ("12.3 MiB"). */
 const char *cli_bytes(uint64_t bytes, char *buf, unsigned n);
 double cli_now(void);

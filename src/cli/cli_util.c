@@ -69,14 +69,31 @@ const char *cli_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
+int cli_check_device(const char *spec)
+{
+    /* The library reads an empty spec as "none given" and would pick the default device. */
+    if (!*spec) {
+        cli_usage_error("--device needs a device: P:D or a part of its name, got an empty value");
+        return -1;
+    }
+    return 0;
+}
+
 int cli_model_option(cli_model_opts *o, int argc, char **argv, int *i)
 {
     const char *a = argv[*i];
     const char **slot = NULL;
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) slot = &o->model_dir;
     else if (!strcmp(a, "--config")) slot = &o->config;
-    else if (!strcmp(a, "--device")) slot = &o->device;
-    else if (!strcmp(a, "--weight-seed")) {
+    else if (!strcmp(a, "--device")) {
+        const char *v = cli_value(argc, argv, i);
+        if (!v || cli_check_device(v)) return -1;
+        o->device = v;
+        return 1;
+    } else if (!strcmp(a, "--allow-unused-tensors")) {
+        o->load_flags |= BMOJO_LOAD_ALLOW_UNUSED_TENSORS;
+        return 1;
+    } else if (!strcmp(a, "--weight-seed")) {
         const char *v = cli_value(argc, argv, i);
         long long s;
         if (!v || cli_parse_int(a, v, 0, (long long)1 << 62, &s)) return -1;
@@ -105,7 +122,7 @@ int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m)
     if (!o->model_dir == !o->config) return cli_usage_error("give exactly one of -m MODEL_DIR or --config CONFIG.yaml");
     int st = cli_open_runtime(o->device, rt);
     if (st) return cli_status_error(st, "opening the OpenCL device");
-    if (o->model_dir) st = bmojo_model_load(*rt, o->model_dir, m);
+    if (o->model_dir) st = bmojo_model_load_flags(*rt, o->model_dir, o->load_flags, m);
     else st = bmojo_model_random(*rt, o->config, o->weight_seed ? o->weight_seed : 1, m);
     if (st) {
         cli_status_error(st, o->model_dir ? "loading the model" : "building the model from its config");

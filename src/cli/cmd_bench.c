@@ -33,6 +33,7 @@ static int usage(void)
            "  --profile     after each test, the device time of each kernel per token on stderr\n"
            "                (OpenCL profiling events; CLBlast's GEMMs are not included)\n"
            "  -v            progress on stderr\n"
+           CLI_MODEL_OPTIONS_HELP
            "The environment variable BMOJO_COMMIT, if set, is reported as build_commit.\n");
     return CLI_OK;
 }

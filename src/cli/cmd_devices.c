@@ -12,7 +12,7 @@ int cmd_devices(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--build-options")) build_options = 1;
         else if (!strcmp(argv[i], "--device")) {
-            if (!(device = cli_value(argc, argv, &i))) return CLI_USAGE;
+            if (!(device = cli_value(argc, argv, &i)) || cli_check_device(device)) return CLI_USAGE;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: bmojo devices [--build-options] [--device SPEC]\n");
             return CLI_OK;

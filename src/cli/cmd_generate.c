@@ -1,6 +1,7 @@
 /* cmd_generate.c — `bmojo generate`: prefill a prompt of token ids, then decode N tokens one at a
  * time (greedy, or temperature / top-k / top-p from a seed). Prints the device, the model, memory
  * use and speed on stderr, and the generated ids on stdout (one line per sequence). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@ static int usage(void)
 {
     printf("usage: bmojo generate (-m MODEL_DIR | --config CONFIG.yaml [--weight-seed N])\n"
            "                      -p IDS [-n N] [-b B] [--temp T] [--top-k K] [--top-p P] [--seed S]\n"
-           "                      [--device SPEC] [-q]\n"
+           "                      [--device SPEC] [--allow-unused-tensors] [-q]\n"
            "  -p IDS      prompt token ids, comma-separated (e.g. 1,2,3)\n"
            "  -n N        tokens to generate (default 32)\n"
            "  -b B        batch: B copies of the prompt decoded together (default 1)\n"
@@ -20,7 +21,7 @@ static int usage(void)
            "  --top-k K   keep the K most likely tokens (0 = all)\n"
            "  --top-p P   keep the smallest set of tokens with probability mass P (default 1)\n"
            "  --seed S    sampling seed (default 42); sequence b uses S + b\n"
-           "  -q          print only the generated ids\n");
+           "  -q          print only the generated ids\n" CLI_MODEL_OPTIONS_HELP);
     return CLI_OK;
 }
 
@@ -29,11 +30,22 @@ static int parse_ids(const char *s, int32_t **out, int *n)
     int cap = 16, cnt = 0;
     int32_t *ids = malloc((size_t)cap * sizeof *ids);
     if (!ids) return cli_usage_error("out of memory");
+    if (!*s) {
+        free(ids);
+        return cli_usage_error("-p: the prompt is empty");
+    }
+    /* Every element must be a number: after a comma another id must follow, so "1,2," and
+     * "1,,2" are refused rather than read as shorter prompts. */
     const char *p = s;
-    while (*p) {
+    for (;;) {
         char *end;
+        errno = 0;
         long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
+        if (end == p && (*p == ',' || !*p)) {
+            free(ids);
+            return cli_usage_error("-p: '%s' has an empty element at position %d (a stray comma?)", s, cnt + 1);
+        }
+        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
             free(ids);
             return cli_usage_error("-p: '%s' is not a comma-separated list of non-negative token ids", s);
         }
@@ -46,11 +58,8 @@ static int parse_ids(const char *s, int32_t **out, int *n)
             ids = g;
         }
         ids[cnt++] = (int32_t)v;
-        p = *end ? end + 1 : end;
-    }
-    if (cnt == 0) {
-        free(ids);
-        return cli_usage_error("-p: the prompt is empty");
+        if (!*end) break;
+        p = end + 1;
     }
     *out = ids;
     *n = cnt;

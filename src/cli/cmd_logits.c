@@ -1,13 +1,14 @@
-/* cmd_logits.c — `bmojo logits` (model contract section 5): reads input_ids ([T] or [B, T], I32)
- * from a safetensors file, runs one prefill (or, with --decode, one token at a time through the
- * decoding path) and writes the F32 tensor `logits` ([T, V] or [B, T, V]) chunk by chunk, so
- * neither the host nor the device holds more than one chunk of it; the file appears only once
- * complete (written to a temporary name, fsynced, renamed). */
+/* cmd_logits.c — `bmojo logits` (model contract section 5): reads input_ids ([T] or [B, T], I32 or
+ * I64) from a safetensors file (ids_file.c), runs one prefill (or, with --decode, one token at a
+ * time through the decoding path) and writes the F32 tensor `logits` ([T, V] or [B, T, V]) chunk
+ * by chunk, so neither the host nor the device holds more than one chunk of it; the file appears
+ * only once complete (written to a temporary name, fsynced, renamed). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "ids_file.h"
 #include "safetensors.h"
 
 /* Host memory for one chunk of output logits. */
@@ -17,47 +18,9 @@ static int usage(void)
 {
     printf("usage: bmojo logits -m MODEL_DIR | --config CONFIG.yaml [--weight-seed N]\n"
            "                    -i IDS.safetensors -o OUT.safetensors [--decode] [--device SPEC]\n"
-           "                    [--chunk N]\n"
-           "  --chunk N   positions computed and written per step (default: 64 MiB of logits)\n");
+           "                    [--chunk N] [--allow-unused-tensors]\n"
+           "  --chunk N   positions computed and written per step (default: 64 MiB of logits)\n" CLI_MODEL_OPTIONS_HELP);
     return CLI_OK;
-}
-
-/* Reads input_ids into a malloc'ed [B*T] array. */
-static int read_ids(const char *path, int32_t **ids, int *B, int *T, int *ndim)
-{
-    bm_st_file f;
-    int st = bm_st_open(path, &f);
-    if (st) return cli_status_error(st, "reading the token ids");
-    const bm_st_tensor *t = bm_st_find(&f, "input_ids");
-    int rc = CLI_FAIL;
-    if (!t) fprintf(stderr, "bmojo: %s has no tensor named input_ids\n", path);
-    else if (t->dtype != BM_DT_I32 && t->dtype != BM_DT_I64)
-        fprintf(stderr, "bmojo: %s: input_ids has dtype %s, expected I32\n", path, bm_dtype_name(t->dtype));
-    else if (t->ndim != 1 && t->ndim != 2)
-        fprintf(stderr, "bmojo: %s: input_ids has %d dimensions, expected [T] or [B, T]\n", path, t->ndim);
-    else if (t->nelem == 0 || t->shape[t->ndim - 1] > (1 << 22) || (t->ndim == 2 && t->shape[0] > 65536))
-        fprintf(stderr, "bmojo: %s: input_ids shape is empty or too large\n", path);
-    else {
-        *ndim = t->ndim;
-        *T = (int)t->shape[t->ndim - 1];
-        *B = t->ndim == 2 ? (int)t->shape[0] : 1;
-        *ids = malloc(t->nelem * sizeof **ids);
-        if (!*ids) fprintf(stderr, "bmojo: out of memory\n");
-        else {
-            const uint8_t *p = bm_st_data(&f, t);
-            for (uint64_t i = 0; i < t->nelem; i++) {
-                if (t->dtype == BM_DT_I32) memcpy(&(*ids)[i], p + 4 * i, 4);
-                else {
-                    int64_t v;
-                    memcpy(&v, p + 8 * i, 8);
-                    (*ids)[i] = (v < INT32_MIN || v > INT32_MAX) ? -1 : (int32_t)v;
-                }
-            }
-            rc = CLI_OK;
-        }
-    }
-    bm_st_close(&f);
-    return rc;
 }
 
 int cmd_logits(int argc, char **argv)
@@ -83,10 +46,11 @@ int cmd_logits(int argc, char **argv)
     }
     if (!in || !out) return cli_usage_error("logits: -i IDS.safetensors and -o OUT.safetensors are required");
 
+    cli_ids_file idf;
+    int st = cli_ids_open(in, &idf);
+    if (st) return cli_status_error(st, "reading the token ids");
     int32_t *ids = NULL;
-    int B = 1, T = 0, ndim = 1;
-    int rc = read_ids(in, &ids, &B, &T, &ndim);
-    if (rc) return rc;
+    int B = idf.B, T = idf.T, ndim = idf.ndim, rc;
     bmojo_runtime *rt = NULL;
     bmojo_model *m = NULL;
     bmojo_state *s = NULL;
@@ -100,7 +64,16 @@ int cmd_logits(int argc, char **argv)
     bmojo_model_info info;
     bmojo_model_get_info(m, &info);
     size_t V = (size_t)info.vocab_size;
-    int st = bmojo_state_create(m, B, &s);
+    if (!(ids = malloc((size_t)B * (size_t)T * sizeof *ids))) {
+        fprintf(stderr, "bmojo: out of host memory for %d x %d token ids\n", B, T);
+        rc = CLI_FAIL;
+        goto done;
+    }
+    if ((st = cli_ids_read(&idf, info.vocab_size, ids))) {
+        rc = cli_status_error(st, "reading the token ids");
+        goto done;
+    }
+    st = bmojo_state_create(m, B, &s);
     if (st) {
         rc = cli_status_error(st, "creating the state");
         goto done;
@@ -163,6 +136,7 @@ int cmd_logits(int argc, char **argv)
     if (st) rc = cli_status_error(st, doing);
 done:
     bm_st_writer_abort(&w); /* nothing after a commit; the temporary file after a failure */
+    cli_ids_close(&idf);
     free(ids);
     free(chunk);
     free(step);
