@@ -153,6 +153,40 @@ enum bmojo_logits_mode {
 int bmojo_forward(bmojo_model *m, bmojo_state *s, const int32_t *ids, int T, int logits_mode,
                   float *logits);
 
+/* ---- Training: loss and gradients (docs/training.md, model contract section 6) ---- */
+
+typedef struct bmojo_trainer bmojo_trainer;
+
+/* A model folder opened for training: its config and every checkpoint tensor as an fp32
+ * trainable parameter (flags: BMOJO_LOAD_*, as bmojo_model_load_flags). */
+int bmojo_trainer_load(bmojo_runtime *rt, const char *dir, unsigned flags, bmojo_trainer **out);
+/* A config.yaml with seeded random parameters (the inference loader's initialization). */
+int bmojo_trainer_random(bmojo_runtime *rt, const char *config_yaml, uint64_t seed, bmojo_trainer **out);
+void bmojo_trainer_free(bmojo_trainer *tr);
+/* Sets every gradient to zero. */
+int bmojo_trainer_zero_grad(bmojo_trainer *tr);
+/* One batch: ids and targets [batch, T] (row-major; each sequence starts from an empty state;
+ * a target of -1 scores nothing, at least one must be >= 0). *loss = the mean over the scored
+ * positions of -log p(target); the gradients of that mean are added to the trainer's. */
+int bmojo_trainer_grad(bmojo_trainer *tr, const int32_t *ids, const int32_t *targets, int batch, int T, double *loss);
+/* The same loss without the backward pass (gradients untouched): evaluation. */
+int bmojo_trainer_loss(bmojo_trainer *tr, const int32_t *ids, const int32_t *targets, int batch, int T, double *loss);
+
+typedef struct {
+    const char *name;  /* the checkpoint's name; valid while the trainer lives */
+    int ndim;
+    int64_t shape[3];
+    size_t numel;
+} bmojo_tensor_info;
+/* The trainable tensors, in the order of the config (0 <= k < count). */
+int bmojo_trainer_tensor_count(const bmojo_trainer *tr);
+int bmojo_trainer_tensor(const bmojo_trainer *tr, int k, bmojo_tensor_info *info);
+/* Copies tensor k's gradient (numel floats) to the host (waits for the device). */
+int bmojo_trainer_read_grad(bmojo_trainer *tr, int k, float *dst);
+/* Writes the model as a native folder: dir/config.yaml and dir/model.safetensors (native tensor
+ * names, F32), each atomically; dir is created if missing. bmojo_model_load reads it back. */
+int bmojo_trainer_save(bmojo_trainer *tr, const char *dir);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,6 +58,9 @@ int bm_config_load_yaml(const char *path, bm_config *out);
  * null = full; rope_theta at top level or in rope_parameters), JambaForCausalLM with one expert
  * (more: BMOJO_EUNSUPPORTED). */
 int bm_config_load_hf(const char *path, bm_config *out);
+/* The config as config.yaml text (every key written, native names; reads back to the same
+ * config). *text is malloc'ed. Imported Hugging Face configs are written the same way. */
+int bm_config_write_yaml(const bm_config *c, char **text);
 /* dir/config.yaml if present, else dir/config.json. */
 int bm_config_load_dir(const char *dir, bm_config *out);
 void bm_config_free(bm_config *c);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,4 +505,74 @@ int bm_config_load_yaml(const char *path, bm_config *out)
     if (st)
         bm_config_free(out);
     return st;
+}
+
+/* ---- writing ---- */
+
+/* Appends to a growing string; 0 or BMOJO_ENOMEM. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} out_t;
+
+static int put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int put(out_t *o, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(o->s ? o->s + o->len : NULL, o->s ? o->cap - o->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) return bm_fail(BMOJO_EINVAL, "formatting config.yaml");
+        if (o->s && o->len + (size_t)n < o->cap) {
+            o->len += (size_t)n;
+            return 0;
+        }
+        size_t cap = (o->cap ? 2 * o->cap : 1024) + (size_t)n;
+        char *p = realloc(o->s, cap);
+        if (!p) return bm_fail(BMOJO_ENOMEM, "out of host memory");
+        o->s = p;
+        o->cap = cap;
+    }
+}
+
+int bm_config_write_yaml(const bm_config *c, char **text)
+{
+    out_t o = {0};
+    *text = NULL;
+    int st = put(&o, "name: %s\nvocab_size: %d\nd_model: %d\nnorm_eps: %.9g\ntie_embeddings: %s\nlayers:\n",
+                 c->name[0] ? c->name : "bmojo", c->vocab_size, c->d_model, (double)c->norm_eps,
+                 c->tie_embeddings ? "true" : "false");
+    for (int i = 0; st == 0 && i < c->n_layers; i++) {
+        const bm_layer_cfg *l = &c->layers[i];
+        st = put(&o, "  - {type: %s", bm_layer_type_name(l->type));
+        for (int k = 1; st == 0 && k < N_LAYER_KEYS; k++) {
+            if (!(layer_keys[k].types & (1 << l->type))) continue;
+            const char *key = layer_keys[k].name;
+            const void *src = (const char *)l + layer_keys[k].off;
+            switch (layer_keys[k].kind) {
+            case K_INT: {
+                int v = *(const int *)src;
+                /* attention's window 0 (full) is written by leaving the key out */
+                if (!(l->type == BM_LAYER_ATTENTION && !strcmp(key, "window") && v == 0))
+                    st = put(&o, ", %s: %d", key, v);
+                break;
+            }
+            case K_FLOAT: st = put(&o, ", %s: %.9g", key, (double)*(const float *)src); break;
+            case K_BOOL: st = put(&o, ", %s: %s", key, *(const bool *)src ? "true" : "false"); break;
+            case K_TAPS:
+                st = put(&o, ", %s: [", key);
+                for (int t = 0; st == 0 && t < l->n_taps; t++) st = put(&o, "%s%.9g", t ? ", " : "", (double)l->taps[t]);
+                if (!st) st = put(&o, "]");
+                break;
+            }
+        }
+        if (!st) st = put(&o, "}\n");
+    }
+    if (st) {
+        free(o.s);
+        return st;
+    }
+    *text = o.s;
+    return 0;
 }

@@ -297,6 +297,11 @@ int bm_device_limits_query(cl_device_id device, bm_device_limits *lim)
      * (mem_budget.c) then also counts against what the host can give */
     lim->host_memory = unified || (type & CL_DEVICE_TYPE_CPU) != 0;
     lim->local_mem_is_global = ltype == CL_GLOBAL;
+    cl_uint align_bits = 0;
+    if (clGetDeviceInfo(device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL) != CL_SUCCESS)
+        align_bits = 0;
+    /* at least 256 bytes, so that float4 loads from any sub-buffer stay aligned */
+    lim->base_align = align_bits / 8 > 256 ? align_bits / 8 : 256;
     /* 256 is a good work-group size on every GPU family and fits every device that reports at
      * least that much; smaller devices get their largest power of two. */
     size_t cap = 256;

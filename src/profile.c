@@ -1,6 +1,7 @@
 /* profile.c — per-kernel device time from OpenCL profiling events (see profile.h). */
 #include "profile.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,11 @@ static size_t entry_index(bm_profile *p, const char *name)
 
 void bm_profile_record(bm_profile *p, const char *name, cl_event ev)
 {
+    char key[160];
+    if (p->phase) {
+        snprintf(key, sizeof key, "%s:%s", p->phase, name ? name : "?");
+        name = key;
+    }
     size_t idx = entry_index(p, name ? name : "?");
     if (idx != (size_t)-1 && p->n_events == p->cap_events) {
         size_t cap = p->cap_events ? 2 * p->cap_events : 1024;

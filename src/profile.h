@@ -18,6 +18,8 @@ typedef struct {
 
 typedef struct bm_profile {
     int enabled;
+    const char *phase;         /* NULL, or a static label ("forward", "backward") recorded as
+                                  "<phase>:<kernel>" so a training pass splits by phase */
     cl_event *events;          /* recorded, not yet collected */
     size_t *event_entry;       /* index into entries of each event */
     size_t n_events, cap_events;

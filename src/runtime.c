@@ -486,6 +486,26 @@ int bm_alloc(bm_rt *rt, size_t bytes, cl_mem *out)
     return 0;
 }
 
+int bm_sub_buffer(bm_rt *rt, cl_mem parent, size_t offset, size_t bytes, cl_mem *out)
+{
+    if (!rt || !parent || !out) return bm_fail(BMOJO_EINVAL, "bm_sub_buffer: NULL argument");
+    *out = NULL;
+    if (bytes == 0) bytes = 4;
+    if (rt->lim.base_align && offset % rt->lim.base_align)
+        return bm_fail(BMOJO_EINVAL, "bm_sub_buffer: offset %zu is not a multiple of the device's %zu-byte alignment",
+                       offset, rt->lim.base_align);
+    cl_buffer_region region = {offset, bytes};
+    cl_int err = CL_SUCCESS;
+    cl_mem m = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+    if (err != CL_SUCCESS || !m) {
+        if (m) clReleaseMemObject(m);
+        return bm_cl_check(err != CL_SUCCESS ? err : CL_INVALID_VALUE, "clCreateSubBuffer");
+    }
+    atomic_fetch_add(&live_buffers, 1);
+    *out = m;
+    return 0;
+}
+
 void bm_release(cl_mem m)
 {
     if (!m) return;

@@ -23,6 +23,7 @@ typedef struct {
     int host_memory;        /* device buffers come from host RAM (CPU devices, integrated GPUs) */
     int local_mem_is_global;/* CL_GLOBAL local memory type (CPU devices) */
     size_t wg;              /* the work-group size kernels are built for (BM_WG, a power of 2) */
+    size_t base_align;      /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes: a sub-buffer's origin alignment */
 } bm_device_limits;
 
 typedef struct {
@@ -141,6 +142,9 @@ int bm_download_rows(bm_rt *rt, cl_mem src, size_t src_off, size_t src_pitch, vo
 int bm_upload_rows_async(bm_rt *rt, const void *src, size_t src_pitch, cl_mem dst, size_t dst_off, size_t dst_pitch,
                          size_t width, size_t rows);
 int bm_fill_zero(bm_rt *rt, cl_mem m, size_t offset_bytes, size_t bytes);                  /* enqueued */
+/* A buffer that is bytes [offset, offset + bytes) of parent (offset a multiple of
+ * rt->lim.base_align); counted and released like bm_alloc's (release it before the parent). */
+int bm_sub_buffer(bm_rt *rt, cl_mem parent, size_t offset, size_t bytes, cl_mem *out);
 int bm_finish(bm_rt *rt);
 /* Device buffers made by bm_alloc and not yet released, over all runtimes (leak checks). */
 long bm_live_buffers(void);

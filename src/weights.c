@@ -298,7 +298,7 @@ static const char *const harmless_extras[] = {
     "rotary_emb.inv_freq", /* RoPE's inverse frequencies, recomputed from rope_theta */
 };
 
-static int is_harmless_extra(const char *name)
+int bm_weights_harmless_extra(const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof harmless_extras / sizeof harmless_extras[0]; i++) {
@@ -322,7 +322,7 @@ static int check_unused(const loader *L)
     for (int k = 0; k < s->n_files; k++)
         for (int j = 0; j < s->files[k].n; j++) {
             const char *name = s->files[k].tensors[j].name;
-            if (L->used[k][j] || is_harmless_extra(name)) continue;
+            if (L->used[k][j] || bm_weights_harmless_extra(name)) continue;
             if (n_unused < UNUSED_NAMES_SHOWN && off < sizeof names)
                 off += (size_t)snprintf(names + off, sizeof names - off, "%s%.120s", n_unused ? ", " : "", name);
             n_unused++;

@@ -84,6 +84,29 @@ elif cmd == 'extra':  # extra IN OUT NAME...: a copy of a safetensors file plus 
     write(sys.argv[3], t)
 elif cmd == 'rawids':  # rawids OUT DTYPE D0[,D1] V...: input_ids of that dtype and shape, values as given
     write(sys.argv[2], {'input_ids': (sys.argv[3], [int(x) for x in sys.argv[4].split(',')], [int(x) for x in sys.argv[5:]])})
+elif cmd == 'gcmp':   # gcmp OUT REF: bmojo grad's output vs a grad fixture (the fixtures' tolerances)
+    got = read(sys.argv[2]); ref = read(sys.argv[3])
+    if set(got) != set(ref): print('names differ:', sorted(set(got) ^ set(ref))); sys.exit(1)
+    bad = [k for k in ref if got[k][0] != ref[k][0]]
+    if bad: print('shapes differ:', bad); sys.exit(1)
+    le = abs(got['loss'][1][0] - ref['loss'][1][0]) / abs(ref['loss'][1][0])
+    pairs = [(k, [(a, b) for a, b in zip(got[k][1], ref[k][1]) if b == b]) for k in ref if k != 'loss']
+    whole = sum(b * b for _, p in pairs for _, b in p) ** 0.5
+    num = sum((a - b) ** 2 for _, p in pairs for a, b in p) ** 0.5
+    worst = max(sum((a - b) ** 2 for a, b in p) ** 0.5 / max(sum(b * b for _, b in p) ** 0.5, 1e-6 * whole) for _, p in pairs)
+    print('loss %.1e, all %.1e, worst tensor %.1e' % (le, num / whole, worst))
+    sys.exit(0 if le <= 1e-5 and num / whole <= 1e-4 and worst <= 1e-3 else 1)
+elif cmd == 'batch':  # batch OUT REF MODE: REF's batch, spoiled as MODE says
+    t = read(sys.argv[3]); ids = t['input_ids']; tg = t['targets']; mode = sys.argv[4]
+    out = {'input_ids': ('I32', ids[0], list(ids[1])), 'targets': ('I32', tg[0], list(tg[1]))}
+    if mode == 'notargets': del out['targets']
+    elif mode == 'shape': out['targets'] = ('I32', [tg[0][0], tg[0][1] - 1], tg[1][:-tg[0][0]])
+    elif mode.startswith('target='): out['targets'][2][3] = int(mode[7:])
+    elif mode == 'allneg': out['targets'] = ('I32', tg[0], [-1] * len(tg[1]))
+    elif mode.startswith('id='): out['input_ids'][2][5] = int(mode[3:])
+    elif mode.startswith('i64target='): v = list(tg[1]); v[2] = int(mode[10:]); out['targets'] = ('I64', tg[0], v)
+    elif mode == 'f32targets': out['targets'] = ('F32', tg[0], [float(x) for x in tg[1]])
+    write(sys.argv[2], out)
 PY
 py() { python3 "$TMP/st.py" "$@"; }
 
@@ -268,6 +291,27 @@ for kind in fifo folder socket; do
   expect_fail "c-special.yaml $(kind_word $kind)" "--config that is a $kind" -- timeout 20 "$BIN" generate --config "$TMP/c-special.yaml" -p 1
 done
 rm -rf "$TMP/c-special.yaml" "$TMP/ids-special.st"
+
+# ---- the golden grad interface (model contract section 6) and bad batches ----
+for dir in "$FIX"/grad/*; do
+  name=$(basename "$dir")
+  if "$BIN" grad -m "$dir" -i "$dir/batch.safetensors" -o "$TMP/g.st" >"$TMP/out" 2>"$TMP/err" &&
+     e=$(py gcmp "$TMP/g.st" "$dir/reference.safetensors"); then ok "grad $name: $e"
+  else bad "grad $name: $(cat "$TMP/err") $e"; fi
+done
+gdir="$FIX/grad/mamba"; gb="$gdir/batch.safetensors"
+batch() { py batch "$TMP/b.st" "$gb" "$1"; }
+batch notargets; expect_fail "no tensor named targets" "grad: batch without targets" -- "$BIN" grad -m "$gdir" -i "$TMP/b.st" -o "$TMP/g.st"
+batch shape; expect_fail "must agree" "grad: targets and input_ids of different shapes" -- "$BIN" grad -m "$gdir" -i "$TMP/b.st" -o "$TMP/g.st"
+batch target=48; expect_fail "target 48 at [0, 3]" "grad: a target equal to the vocabulary size" -- "$BIN" grad -m "$gdir" -i "$TMP/b.st" -o "$TMP/g.st"
+batch target=-2; expect_fail "target -2 at [0, 3]" "grad: a target of -2" -- "$BIN" grad -m "$gdir" -i "$TMP/b.st" -o "$TMP/g.st"
+batch allneg; expect_fail "scores nothing" "grad: every target -1" -- "$BIN" grad -m "$gdir" -i "$TMP/b.st" -o "$TMP/g.st"
+batch id=48; expect_fail "token id 48 at [0, 5]" "grad: an input id out of range" -- "$BIN" grad -m "$gdir" -i "$TMP/b.st" -o "$TMP/g.st"
+batch i64target=1099511627776; expect_fail "target 1099511627776" "grad: an I64 target beyond int32, reported as written" -- "$BIN" grad -m "$gdir" -i "$TMP/b.st" -o "$TMP/g.st"
+batch f32targets; expect_fail "targets has dtype F32" "grad: F32 targets" -- "$BIN" grad -m "$gdir" -i "$TMP/b.st" -o "$TMP/g.st"
+expect_exit 2 "required" "grad without -o" -- "$BIN" grad -m "$gdir" -i "$gb"
+expect_exit 2 "unknown option" "grad with an unknown option" -- "$BIN" grad -m "$gdir" -i "$gb" -o "$TMP/g.st" --frobnicate
+[ ! -e "$TMP/g.st.tmp" ] && ok "no temporary file left by the failed grad runs" || bad "a temporary file was left"
 
 # ---- every parser linear in its input: inputs that took minutes with quadratic code ----
 python3 -c "print('[' * 100000 + ']' * 100000)" >"$TMP/deep.yaml"  # libyaml's loader: 28 s

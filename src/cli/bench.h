@@ -79,4 +79,10 @@ void bench_mean_std(const double *x, int n, double *mean, double *std);
 int bench_ops_run(bmojo_runtime *rt, int small, const char *filter, int reps, uint64_t seed, bench_writer *w,
                   int verbose);
 
+/* `bmojo bench --grad`: training-pass speed of tr for every batch x length; profile: the kernels'
+ * forward / backward split on stderr (rt must have profiling on). Returns a CLI exit code. */
+int bench_grad_run(bmojo_runtime *rt, bmojo_trainer *tr, const char *model_name, const int *batches, int nb,
+                   const int *lengths, int nl, int reps, uint64_t seed, int profile, bench_format fmt,
+                   const bench_env *env);
+
 #endif

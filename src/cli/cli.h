@@ -49,5 +49,6 @@ int cmd_devices(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_grad(int argc, char **argv);
 
 #endif

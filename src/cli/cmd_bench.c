@@ -26,6 +26,8 @@ static int usage(void)
            "  --chunk N     tokens per forward call when filling the depth or prefilling (default 2048)\n"
            "  --seed S      seed of the random token ids (default 1)\n"
            "  --device SPEC OpenCL device: P:D or a part of its name\n"
+           "  --grad        the training pass instead: forward + backward tokens/s for each -b and -p\n"
+           "                (sequence length), and the forward / backward split (with --profile, per kernel)\n"
            "  --ops         time each kernel at fixed shapes against the measured copy bandwidth\n"
            "                and SGEMM rate of the device\n"
            "  --ops-scale S default (130M-scale shapes, T 2048) or small (T 256, for CI)\n"
@@ -292,13 +294,42 @@ static void env_fill(bench_env *env, bmojo_runtime *rt)
     }
 }
 
+/* --grad: a trainer instead of a model (bench_grad.c). */
+static int bench_grad(const cli_model_opts *mo, const int_list *lengths, const int_list *batches, int reps, uint64_t seed,
+                      int profile, bench_format fmt)
+{
+    int_list T = {0};
+    for (int i = 0; i < lengths->n; i++)
+        if (lengths->v[i] > 0) T.v[T.n++] = lengths->v[i];
+    if (T.n == 0) return cli_usage_error("bench --grad: -p lists the sequence lengths; none is > 0");
+    if (!mo->model_dir == !mo->config) return cli_usage_error("give exactly one of -m MODEL_DIR or --config CONFIG.yaml");
+    bmojo_runtime *rt = NULL;
+    bmojo_trainer *tr = NULL;
+    int st = cli_open_runtime(mo->device, &rt);
+    if (st) return cli_status_error(st, "opening the OpenCL device");
+    st = mo->model_dir ? bmojo_trainer_load(rt, mo->model_dir, mo->load_flags, &tr)
+                       : bmojo_trainer_random(rt, mo->config, mo->weight_seed ? mo->weight_seed : 1, &tr);
+    if (!st && profile && !rt->profile.enabled) st = bm_runtime_set_profiling(rt, 1);
+    int rc = CLI_OK;
+    if (st) rc = cli_status_error(st, mo->model_dir ? "loading the model for training" : "building the model from its config");
+    else {
+        bench_env env;
+        env_fill(&env, rt);
+        const char *name = mo->model_dir ? mo->model_dir : mo->config;
+        rc = bench_grad_run(rt, tr, name, batches->v, batches->n, T.v, T.n, reps, seed, profile, fmt, &env);
+    }
+    bmojo_trainer_free(tr);
+    bmojo_runtime_free(rt);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     cli_model_opts mo = {0};
     int_list pp = {1, {512}}, tg = {1, {128}}, depths = {1, {0}}, batches = {1, {1}};
     long long reps = 5, seed = 1, chunk = 2048;
     bench_format fmt = BENCH_MD;
-    int ops = 0, ops_small = 0, verbose = 0, profile = 0;
+    int ops = 0, grad = 0, ops_small = 0, verbose = 0, profile = 0;
     const char *ops_filter = NULL;
     for (int i = 1; i < argc; i++) {
         int r = cli_model_option(&mo, argc, argv, &i);
@@ -308,6 +339,10 @@ int cmd_bench(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage();
         if (!strcmp(a, "--ops")) {
             ops = 1;
+            continue;
+        }
+        if (!strcmp(a, "--grad")) {
+            grad = 1;
             continue;
         }
         if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -358,6 +393,9 @@ int cmd_bench(int argc, char **argv)
         bmojo_runtime_free(rt);
         return rc;
     }
+
+    if (ops && grad) return cli_usage_error("bench: --ops and --grad are separate benchmarks; give one");
+    if (grad) return bench_grad(&mo, &pp, &batches, (int)reps, (uint64_t)seed, profile, fmt);
 
     int any = 0;
     for (int i = 0; i < pp.n; i++) any |= pp.v[i] > 0;

@@ -1,0 +1,429 @@
+/* train.c — the training pass over the layer stack (train.h): the embedding, each sublayer's
+ * pre-norm and residual add around the kinds' forward and backward, the final norm, and the
+ * cross-entropy fused with the head in chunks of rows so that at most one chunk of [rows, V]
+ * logits exists. Every activation comes from one arena planned for the batch shape; the memory
+ * budget is checked before anything is allocated. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "file_write.h"
+#include "mem_budget.h"
+#include "ops.h"
+#include "ops_backward.h"
+#include "train.h"
+
+/* Logits of one head chunk: rows of [rows, V] kept at about this many bytes. */
+#define BM_TRAIN_HEAD_CHUNK_BYTES ((size_t)256 << 20)
+#define BM_TRAIN_MAX_ROWS (1 << 22) /* B * T of one batch */
+
+static const bm_train_kind *kind_of(bm_layer_type t)
+{
+    switch (t) {
+    case BM_LAYER_MAMBA: return &bm_train_mamba;
+    case BM_LAYER_ATTENTION: return &bm_train_attention;
+    case BM_LAYER_MLP: return &bm_train_mlp;
+    case BM_LAYER_BMOJO: return &bm_train_bmojo;
+    }
+    return NULL;
+}
+
+void bm_train_temp_need(bm_trainer *tr, int slot, size_t floats)
+{
+    if (slot >= 0 && slot < BM_TRAIN_TEMPS && floats > tr->temp_floats[slot]) tr->temp_floats[slot] = floats;
+}
+
+cl_mem bm_train_value(const bm_trainer *tr, const bm_train_layer *l, int k)
+{
+    return l->p[k] < 0 ? NULL : tr->params.p[l->p[k]].value;
+}
+
+cl_mem bm_train_grad(const bm_trainer *tr, const bm_train_layer *l, int k)
+{
+    return l->p[k] < 0 ? NULL : tr->params.p[l->p[k]].grad;
+}
+
+int bm_train_linear(bm_trainer *tr, cl_mem x, size_t x_col, size_t ldx, size_t in, cl_mem w, size_t out, cl_mem y,
+                    size_t y_col, size_t ldy, float beta)
+{
+    return bm_gemm(tr->rt, tr->N, out, in, x, x_col, ldx, w, 0, in, beta, y, y_col, ldy);
+}
+
+int bm_train_linear_backward(bm_trainer *tr, cl_mem x, size_t x_col, size_t ldx, size_t in, cl_mem w, cl_mem gw,
+                             size_t out, cl_mem dy, size_t dy_col, size_t ldy, cl_mem dx, size_t dx_col, size_t lddx,
+                             float beta_dx)
+{
+    /* gW [out, in] += dy^T [out, N] x [N, in] */
+    int st = bm_gemm_ex(tr->rt, 1, 0, out, in, tr->N, dy, dy_col, ldy, x, x_col, ldx, 1.0f, gw, 0, in);
+    /* dx [N, in] = dy [N, out] W [out, in] */
+    if (!st && dx) st = bm_gemm_ex(tr->rt, 0, 0, tr->N, in, out, dy, dy_col, ldy, w, 0, in, beta_dx, dx, dx_col, lddx);
+    return st;
+}
+
+/* ---- building the trainer ---- */
+
+static int trainer_new(bmojo_runtime *rt, bmojo_trainer **out, bm_trainer **tr)
+{
+    if (!rt || !out) return bm_fail(BMOJO_EINVAL, "bmojo_trainer: runtime and output must not be NULL");
+    *out = NULL;
+    *tr = calloc(1, sizeof **tr);
+    if (!*tr) return bm_fail(BMOJO_ENOMEM, "out of host memory");
+    (*tr)->rt = rt;
+    return 0;
+}
+
+/* The table in config order: embed, then per sublayer its norm and the kind's tensors, then
+ * norm_f and (untied, or present in the checkpoint) lm_head. */
+static int build_table(bm_trainer *tr, const bm_st_set *set)
+{
+    bm_config *c = &tr->cfg;
+    int64_t V = c->vocab_size, d = c->d_model;
+    tr->layers = calloc((size_t)c->n_layers, sizeof *tr->layers);
+    if (!tr->layers) return bm_fail(BMOJO_ENOMEM, "out of host memory");
+    int st = bm_params_add(&tr->params, c, -1, "embed.weight", 2, V, d, 0, BM_INIT_EMBED, 0, &tr->p_embed);
+    for (int i = 0; st == 0 && i < c->n_layers; i++) {
+        bm_train_layer *l = &tr->layers[i];
+        for (int k = 0; k < BM_TRAIN_MAX_PARAMS; k++) l->p[k] = -1;
+        l->kind = kind_of(c->layers[i].type);
+        if (!l->kind) return bm_fail(BMOJO_ECONFIG, "layers[%d]: unknown sublayer kind", i);
+        st = bm_params_add(&tr->params, c, i, "norm.weight", 1, d, 0, 0, BM_INIT_ONES, 0, &l->p_norm);
+        if (!st) st = l->kind->params(tr, i, l);
+        if (st) st = bm_fail_context(st, "layers[%d] (%s)", i, bm_layer_type_name(c->layers[i].type));
+    }
+    if (!st) st = bm_params_add(&tr->params, c, -1, "norm_f.weight", 1, d, 0, 0, BM_INIT_ONES, 0, &tr->p_norm_f);
+    if (!st) {
+        int has_head = set && bm_st_set_find(set, c->lm_head_name, NULL);
+        if (has_head || !c->tie_embeddings)
+            st = bm_params_add(&tr->params, c, -1, "lm_head.weight", 2, V, d, 0, BM_INIT_FANIN, (size_t)d, &tr->p_head);
+        else tr->p_head = tr->p_embed;
+        if (!st && set && !has_head && !c->tie_embeddings)
+            st = bm_fail(BMOJO_ETENSOR, "tensor %s is missing and the config does not tie embeddings", c->lm_head_name);
+    }
+    if (st) return st;
+    uint64_t bytes = 0;
+    size_t align = tr->rt->lim.base_align ? tr->rt->lim.base_align : 256;
+    for (int k = 0; k < tr->params.n; k++) bytes += (tr->params.p[k].numel * 4 + align - 1) / align * align;
+    st = bm_mem_check(tr->rt, "the parameters and their gradients", 2 * bytes, 2 * bytes, 0);
+    if (!st) st = bm_params_alloc(&tr->params, tr->rt);
+    return st;
+}
+
+int bmojo_trainer_load(bmojo_runtime *rt, const char *dir, unsigned flags, bmojo_trainer **out)
+{
+    bm_trainer *tr = NULL;
+    int st = trainer_new(rt, out, &tr);
+    if (st) return st;
+    if (!dir || (flags & ~(unsigned)BMOJO_LOAD_ALLOW_UNUSED_TENSORS)) {
+        free(tr);
+        return bm_fail(BMOJO_EINVAL, dir ? "bmojo_trainer_load: unknown flags 0x%x" : "bmojo_trainer_load: no model folder given",
+                       flags);
+    }
+    st = bm_config_load_dir(dir, &tr->cfg);
+    if (st) {
+        free(tr);
+        return st;
+    }
+    bm_st_set set;
+    memset(&set, 0, sizeof set);
+    st = bm_st_set_open(dir, &set);
+    if (!st) {
+        st = build_table(tr, &set);
+        if (!st) st = bm_params_load(&tr->params, rt, &set, (flags & BMOJO_LOAD_ALLOW_UNUSED_TENSORS) != 0);
+        bm_st_set_close(&set);
+    }
+    if (st) {
+        st = bm_fail_context(st, "%s", dir);
+        bmojo_trainer_free(tr);
+        return st;
+    }
+    *out = tr;
+    return 0;
+}
+
+int bmojo_trainer_random(bmojo_runtime *rt, const char *config_yaml, uint64_t seed, bmojo_trainer **out)
+{
+    bm_trainer *tr = NULL;
+    int st = trainer_new(rt, out, &tr);
+    if (st) return st;
+    if (!config_yaml) {
+        free(tr);
+        return bm_fail(BMOJO_EINVAL, "bmojo_trainer_random: no config given");
+    }
+    st = bm_config_load_yaml(config_yaml, &tr->cfg);
+    if (st) {
+        free(tr);
+        return st;
+    }
+    st = build_table(tr, NULL);
+    if (!st) st = bm_params_randomize(&tr->params, rt, seed ? seed : 1);
+    if (st) {
+        bmojo_trainer_free(tr);
+        return st;
+    }
+    *out = tr;
+    return 0;
+}
+
+static void pass_free(bm_trainer *tr)
+{
+    bm_arena_free(&tr->arena);
+    free(tr->x);
+    tr->x = NULL;
+    tr->arena_B = tr->arena_T = 0;
+}
+
+void bmojo_trainer_free(bmojo_trainer *tr)
+{
+    if (!tr) return;
+    pass_free(tr);
+    for (int i = 0; tr->layers && i < tr->cfg.n_layers; i++)
+        for (int k = 0; k < 2; k++) bm_release(tr->layers[i].derived[k]);
+    free(tr->layers);
+    bm_params_free(&tr->params);
+    bm_config_free(&tr->cfg);
+    free(tr);
+}
+
+int bmojo_trainer_zero_grad(bmojo_trainer *tr)
+{
+    if (!tr) return bm_fail(BMOJO_EINVAL, "bmojo_trainer_zero_grad: NULL trainer");
+    return bm_params_zero_grads(&tr->params, tr->rt);
+}
+
+int bmojo_trainer_tensor_count(const bmojo_trainer *tr)
+{
+    return tr ? tr->params.n : 0;
+}
+
+int bmojo_trainer_tensor(const bmojo_trainer *tr, int k, bmojo_tensor_info *info)
+{
+    if (!tr || !info || k < 0 || k >= tr->params.n)
+        return bm_fail(BMOJO_EINVAL, "bmojo_trainer_tensor: no tensor %d", k);
+    const bm_param *p = &tr->params.p[k];
+    info->name = p->name;
+    info->ndim = p->ndim;
+    for (int i = 0; i < 3; i++) info->shape[i] = p->shape[i];
+    info->numel = p->numel;
+    return 0;
+}
+
+int bmojo_trainer_read_grad(bmojo_trainer *tr, int k, float *dst)
+{
+    if (!tr || !dst || k < 0 || k >= tr->params.n)
+        return bm_fail(BMOJO_EINVAL, "bmojo_trainer_read_grad: no tensor %d", k);
+    const bm_param *p = &tr->params.p[k];
+    return bm_download(tr->rt, tr->params.grads, p->offset, dst, p->numel * sizeof(float));
+}
+
+int bmojo_trainer_save(bmojo_trainer *tr, const char *dir)
+{
+    if (!tr || !dir || !*dir) return bm_fail(BMOJO_EINVAL, "bmojo_trainer_save: no folder given");
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return bm_fail(BMOJO_EIO, "cannot create the model folder %s: %s", dir, strerror(errno));
+    char *yaml = NULL, path[4096];
+    int st = bm_config_write_yaml(&tr->cfg, &yaml);
+    if (!st) {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        st = bm_params_save(&tr->params, tr->rt, path);
+    }
+    if (!st) {
+        snprintf(path, sizeof path, "%s/config.yaml", dir);
+        st = bm_write_file_atomic(path, yaml, strlen(yaml), 0644);
+    }
+    free(yaml);
+    return st ? bm_fail_context(st, "saving the model to %s", dir) : 0;
+}
+
+/* ---- the pass ---- */
+
+/* Takes every buffer of a pass of B x T (planning or for real: the same takes in the same order). */
+static int take_all(bm_trainer *tr)
+{
+    bm_config *c = &tr->cfg;
+    bm_arena *a = &tr->arena;
+    size_t N = tr->N, d = (size_t)c->d_model, V = (size_t)c->vocab_size;
+    int st = bm_arena_take(a, N * 4, &tr->ids);
+    if (!st) st = bm_arena_take(a, N * 4, &tr->targets);
+    if (!st) st = bm_arena_take(a, N * 4, &tr->order);
+    if (!st) st = bm_arena_take(a, (V + 1) * 4, &tr->start);
+    for (int i = 0; st == 0 && i <= c->n_layers; i++) st = bm_arena_floats(a, N * d, &tr->x[i]);
+    if (!st) st = bm_arena_floats(a, N * d, &tr->h);
+    if (!st) st = bm_arena_floats(a, N * d, &tr->dx);
+    if (!st) st = bm_arena_floats(a, N * d, &tr->dh);
+    if (!st) st = bm_arena_floats(a, tr->head_rows * V, &tr->logits);
+    if (!st) st = bm_arena_floats(a, N, &tr->row_loss);
+    if (!st) st = bm_arena_take(a, tr->head_rows * 4, &tr->chunk_targets);
+    if (!st) st = bm_arena_floats(a, tr->head_rows, &tr->chunk_loss);
+    for (int i = 0; st == 0 && i < c->n_layers; i++) {
+        bm_train_layer *l = &tr->layers[i];
+        st = l->kind->reserve(tr, i, l);
+        if (st) st = bm_fail_context(st, "layers[%d] (%s)", i, bm_layer_type_name(c->layers[i].type));
+    }
+    for (int k = 0; st == 0 && k < BM_TRAIN_TEMPS; k++)
+        if (tr->temp_floats[k]) st = bm_arena_floats(a, tr->temp_floats[k], &tr->temp[k]);
+    return st;
+}
+
+static int pass_prepare(bm_trainer *tr, int B, int T)
+{
+    if (tr->arena_B == B && tr->arena_T == T) return 0;
+    pass_free(tr);
+    bm_config *c = &tr->cfg;
+    tr->B = B;
+    tr->T = T;
+    tr->N = (size_t)B * (size_t)T;
+    size_t V = (size_t)c->vocab_size;
+    size_t rows = BM_TRAIN_HEAD_CHUNK_BYTES / (V * 4);
+    tr->head_rows = rows < 1 ? 1 : rows > tr->N ? tr->N : rows;
+    tr->x = calloc((size_t)c->n_layers + 1, sizeof *tr->x);
+    if (!tr->x) return bm_fail(BMOJO_ENOMEM, "out of host memory");
+    memset(tr->temp_floats, 0, sizeof tr->temp_floats);
+    memset(tr->temp, 0, sizeof tr->temp);
+    bm_arena_plan(&tr->arena, tr->rt);
+    int st = take_all(tr);
+    if (!st) {
+        uint64_t have = 2 * (uint64_t)tr->params.bytes;
+        char what[96];
+        snprintf(what, sizeof what, "a training pass of %d x %d tokens", B, T);
+        st = bm_mem_check(tr->rt, what, have + tr->arena.total, tr->arena.total, (uint64_t)tr->N * 12);
+    }
+    if (!st) st = bm_arena_alloc(&tr->arena);
+    if (!st) st = take_all(tr);
+    if (st) {
+        pass_free(tr);
+        return st;
+    }
+    tr->arena_B = B;
+    tr->arena_T = T;
+    return 0;
+}
+
+static int check_batch(const bm_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, size_t *scored)
+{
+    int V = tr->cfg.vocab_size;
+    if (B < 1 || T < 1 || (int64_t)B * T > BM_TRAIN_MAX_ROWS)
+        return bm_fail(BMOJO_EINVAL, "a batch of %d x %d tokens: each must be >= 1 and B * T <= %d", B, T,
+                       BM_TRAIN_MAX_ROWS);
+    size_t n = 0;
+    for (size_t r = 0; r < (size_t)B * (size_t)T; r++) {
+        if (ids[r] < 0 || ids[r] >= V)
+            return bm_fail(BMOJO_ERANGE, "input_ids[%zu, %zu] = %d is outside the vocabulary [0, %d)", r / (size_t)T,
+                           r % (size_t)T, ids[r], V);
+        if (targets[r] < -1 || targets[r] >= V)
+            return bm_fail(BMOJO_ERANGE, "targets[%zu, %zu] = %d is neither -1 (no loss) nor in the vocabulary [0, %d)",
+                           r / (size_t)T, r % (size_t)T, targets[r], V);
+        n += targets[r] >= 0;
+    }
+    if (n == 0) return bm_fail(BMOJO_EINVAL, "the batch has no target >= 0: nothing to score");
+    *scored = n;
+    return 0;
+}
+
+/* Final norm, head and cross-entropy in chunks of rows; with `backward`, leaves dL/dx of the last
+ * stream in tr->dx and the head's gradients accumulated. */
+static int loss_and_head(bm_trainer *tr, float scale, int backward)
+{
+    bm_rt *rt = tr->rt;
+    bm_config *c = &tr->cfg;
+    size_t N = tr->N, d = (size_t)c->d_model, V = (size_t)c->vocab_size, R = tr->head_rows;
+    bm_param *head = &tr->params.p[tr->p_head], *nf = &tr->params.p[tr->p_norm_f];
+    cl_mem xl = tr->x[c->n_layers];
+    int st = bm_op_rmsnorm(rt, xl, d, 0, nf->value, tr->h, d, 0, (int)N, (int)d, c->norm_eps);
+    for (size_t r0 = 0; st == 0 && r0 < N; r0 += R) {
+        size_t n = N - r0 < R ? N - r0 : R;
+        /* the launcher takes whole buffers: a chunk after the first goes through copies */
+        cl_mem tg = r0 ? tr->chunk_targets : tr->targets, ls = r0 ? tr->chunk_loss : tr->row_loss;
+        if (r0) st = bm_copy(rt, tr->targets, r0 * 4, tg, 0, n * 4);
+        if (!st) st = bm_gemm(rt, n, V, d, tr->h, r0 * d, d, head->value, 0, d, 0.0f, tr->logits, 0, V);
+        if (!st) st = bm_op_xent_backward(rt, tr->logits, V, (int)V, tg, scale, ls, (int)n);
+        if (!st && r0) st = bm_copy(rt, ls, 0, tr->row_loss, r0 * 4, n * 4);
+        if (!backward) continue;
+        /* dhf rows = dlogits W; gW += dlogits^T hf */
+        if (!st) st = bm_gemm_ex(rt, 0, 0, n, d, V, tr->logits, 0, V, head->value, 0, d, 0.0f, tr->dh, r0 * d, d);
+        if (!st) st = bm_gemm_ex(rt, 1, 0, V, d, n, tr->logits, 0, V, tr->h, r0 * d, d, 1.0f, head->grad, 0, d);
+    }
+    if (!st && backward)
+        st = bm_op_rmsnorm_backward(rt, xl, d, 0, nf->value, tr->dh, d, 0, 0.0f, tr->dx, d, 0, nf->grad, (int)N, (int)d,
+                                    c->norm_eps);
+    return st ? bm_fail_context(st, "output head and loss") : 0;
+}
+
+/* The forward and loss, and with `backward` the gradients. */
+static int run_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, int backward, double *loss)
+{
+    if (!tr || !ids || !targets || !loss) return bm_fail(BMOJO_EINVAL, "bmojo_trainer: NULL argument");
+    size_t scored = 0;
+    int st = check_batch(tr, ids, targets, B, T, &scored);
+    if (st) return st;
+    st = pass_prepare(tr, B, T);
+    if (st) return st;
+    bm_rt *rt = tr->rt;
+    bm_config *c = &tr->cfg;
+    size_t N = tr->N, d = (size_t)c->d_model, V = (size_t)c->vocab_size;
+    int32_t *order = malloc(N * 4), *start = malloc((V + 1) * 4);
+    float *row_loss = malloc(N * 4);
+    if (!order || !start || !row_loss) {
+        free(order);
+        free(start);
+        free(row_loss);
+        return bm_fail(BMOJO_ENOMEM, "out of host memory");
+    }
+    bm_embed_rows_by_id(ids, (int)N, (int)V, order, start);
+    st = bm_upload(rt, tr->ids, 0, ids, N * 4);
+    if (!st) st = bm_upload(rt, tr->targets, 0, targets, N * 4);
+    if (!st) st = bm_upload(rt, tr->order, 0, order, N * 4);
+    if (!st) st = bm_upload(rt, tr->start, 0, start, (V + 1) * 4);
+    bm_param *P = tr->params.p;
+    tr->rt->profile.phase = "forward";
+    for (int i = 0; st == 0 && i < c->n_layers; i++)
+        if (tr->layers[i].kind->derive) st = tr->layers[i].kind->derive(tr, i, &tr->layers[i]);
+    if (!st) st = bm_op_embed(rt, tr->ids, P[tr->p_embed].value, tr->x[0], (int)N, (int)d);
+    for (int i = 0; st == 0 && i < c->n_layers; i++) {
+        bm_train_layer *l = &tr->layers[i];
+        st = bm_op_rmsnorm(rt, tr->x[i], d, 0, P[l->p_norm].value, tr->h, d, 0, (int)N, (int)d, c->norm_eps);
+        if (!st) st = bm_copy(rt, tr->x[i], 0, tr->x[i + 1], 0, N * d * 4);
+        if (!st) st = l->kind->forward(tr, i, l, tr->h, tr->x[i + 1]);
+        if (st) st = bm_fail_context(st, "forward of layers[%d] (%s)", i, bm_layer_type_name(c->layers[i].type));
+    }
+    if (!st) st = loss_and_head(tr, (float)(1.0 / (double)scored), backward);
+    tr->rt->profile.phase = "backward";
+    /* backward: tr->dx is dL/dx[i + 1]; the residual passes it through, the sublayer adds J^T dh */
+    for (int i = c->n_layers - 1; st == 0 && backward && i >= 0; i--) {
+        bm_train_layer *l = &tr->layers[i];
+        st = bm_op_rmsnorm(rt, tr->x[i], d, 0, P[l->p_norm].value, tr->h, d, 0, (int)N, (int)d, c->norm_eps);
+        if (!st) st = l->kind->backward(tr, i, l, tr->h, tr->dx, tr->dh);
+        if (!st)
+            st = bm_op_rmsnorm_backward(rt, tr->x[i], d, 0, P[l->p_norm].value, tr->dh, d, 0, 1.0f, tr->dx, d, 0,
+                                        P[l->p_norm].grad, (int)N, (int)d, c->norm_eps);
+        if (st) st = bm_fail_context(st, "backward of layers[%d] (%s)", i, bm_layer_type_name(c->layers[i].type));
+    }
+    if (!st && backward)
+        st = bm_op_embed_backward(rt, tr->order, tr->start, tr->dx, P[tr->p_embed].grad, (int)N, (int)d, (int)V);
+    tr->rt->profile.phase = NULL;
+    if (!st) st = bm_download(rt, tr->row_loss, 0, row_loss, N * 4);
+    if (!st) {
+        double sum = 0;
+        for (size_t r = 0; r < N; r++) sum += row_loss[r];
+        *loss = sum / (double)scored;
+    } else
+        bm_finish(rt);
+    free(order);
+    free(start);
+    free(row_loss);
+    return st;
+}
+
+int bmojo_trainer_grad(bmojo_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, double *loss)
+{
+    return run_pass(tr, ids, targets, B, T, 1, loss);
+}
+
+int bmojo_trainer_loss(bmojo_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, double *loss)
+{
+    return run_pass(tr, ids, targets, B, T, 0, loss);
+}
