@@ -11,8 +11,10 @@
 #include "ops.h"
 #include "weights_loader.h"
 
-static int attention_forward(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in)
+/* Neither form of the pass changes the attention: its GEMMs pick the skinny kernel by row count. */
+static int attention_forward(bm_model *m, bm_state *s, int i, int T, bm_pass pass, const bm_gemv_input *in)
 {
+    (void)pass;
     bm_rt *rt = m->rt;
     const bm_attn_cfg *c = &m->cfg.layers[i].attn;
     const bm_layer_weights *w = &m->layers[i];

@@ -50,7 +50,7 @@ static int ensure_scratch(bm_state *s, size_t bytes)
     return st;
 }
 
-static int bmojo_layer_forward(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in)
+static int bmojo_layer_forward(bm_model *m, bm_state *s, int i, int T, bm_pass pass, const bm_gemv_input *in)
 {
     bm_rt *rt = m->rt;
     const bm_attn_cfg *c = &m->cfg.layers[i].attn;
@@ -62,13 +62,13 @@ static int bmojo_layer_forward(bm_model *m, bm_state *s, int i, int T, const bm_
     /* one GEMM: x | z | q | k | v = h [in_proj | Wq | Wk | Wv]^T */
     const size_t di2 = w->wqkv_row, hld = di2 + ld;
     int conv_done = 0;
-    int st = bm_layer_mamba_in_proj(m, s, i, T, in, hld, &conv_done);
+    int st = bm_layer_mamba_in_proj(m, s, i, T, pass, in, hld, &conv_done);
     const size_t di = (size_t)m->cfg.layers[i].mamba.d_inner, kv = 2 * G * dh;
     bm_gemv_input ys = {.mode = BM_GEMV_PLAIN, .A = ws->ys, .a_off = 0, .lda = di};
     bm_bmojo_args a;
     mix_args(m, s, i, T, &a);
     bm_scan_args step = {.B = s->B, .T = T, .dt_proj = w->dt_proj};
-    if (T == 1 && w->out_kv_rows == kv && N <= BM_GEMV_MAX_ROWS && bm_op_gemv_fused_ok(rt, &ys, N, di, 0, di)) {
+    if (pass == BM_PASS_DECODE && T == 1 && w->out_kv_rows == kv && bm_op_gemv_fused_ok(rt, &ys, N, di, 0, di)) {
         /* decoding: y and Kf | Vf from one GEMV over out_proj's folded rows (fold_out_kv); and,
          * when it applies, the B'MOJO state update rides on the scan step's and o_proj's launches
          * (bm_bmojo_decode_*): 5 launches for the sublayer instead of 8 */

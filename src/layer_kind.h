@@ -12,6 +12,17 @@
 struct bm_loader;     /* weights_loader.h */
 struct bm_train_kind; /* the training forward/backward of a kind (src/train_<kind>.c) */
 
+/* The inference pass, chosen once per forward chunk (bm_forward_device) from its row count
+ * N = B * T, and passed to every sublayer:
+ *  - BM_PASS_DECODE: at most BM_GEMV_MAX_ROWS rows (a decoding step, or a prompt that short):
+ *    every GEMM is the skinny kernel, the sublayer's RMSNorm rides on its first GEMM, and the
+ *    decoding fusions may apply (each kind adds its own conditions: one token per sequence,
+ *    rt->fuse_decode, the weights folded at load, ...);
+ *  - BM_PASS_PREFILL: more rows: plain GEMMs over a normed copy h, no decoding fusion.
+ * Training (a future BM_PASS_TRAIN) is a separate code path (bm_layer_kind.train) that never
+ * calls the inference forward, so no fusion has to ask whether it is training. */
+typedef enum { BM_PASS_PREFILL, BM_PASS_DECODE } bm_pass;
+
 /* Allocates state buffers, or with plan_only only adds their sizes up: the memory budget plans
  * with the code that allocates, so the two cannot drift apart (state.c). */
 typedef struct {
@@ -52,7 +63,7 @@ typedef struct bm_layer_kind {
 
     /* Runs T tokens of the B sequences through sublayer i: reads its normed input through `in`
      * (see layers.h), adds its output into s->ws.x, advances its state; all enqueued. */
-    int (*forward)(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in);
+    int (*forward)(bm_model *m, bm_state *s, int i, int T, bm_pass pass, const bm_gemv_input *in);
 
     const struct bm_train_kind *train; /* training forward/backward (src/train_<kind>.c), NULL until then */
 } bm_layer_kind;

@@ -15,15 +15,16 @@
 #include "ops.h"
 #include "weights_loader.h"
 
-static int mamba_forward(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in)
+static int mamba_forward(bm_model *m, bm_state *s, int i, int T, bm_pass pass, const bm_gemv_input *in)
 {
     size_t di2 = 2 * (size_t)m->cfg.layers[i].mamba.d_inner;
     int conv_done = 0;
-    int st = bm_layer_mamba_in_proj(m, s, i, T, in, di2, &conv_done);
+    int st = bm_layer_mamba_in_proj(m, s, i, T, pass, in, di2, &conv_done);
     return st ? st : bm_layer_mamba_mixer(m, s, i, T, di2, conv_done, s->ws.x, 1.0f, NULL);
 }
 
-int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in, size_t ncols, int *conv_done)
+int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, bm_pass pass, const bm_gemv_input *in,
+                           size_t ncols, int *conv_done)
 {
     const bm_mamba_cfg *c = &m->cfg.layers[i].mamba;
     const bm_layer_weights *w = &m->layers[i];
@@ -32,7 +33,7 @@ int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, const bm_gemv
     /* Decoding: the conv step rides on the GEMV's x columns (one launch fewer per layer; on the
      * H200 decoding is bound by the host's cost per launch). An in_proj bias would have to come
      * before the conv, so that case keeps the separate launches. */
-    if (T == 1 && N <= BM_GEMV_MAX_ROWS && !w->in_proj_b && bm_op_gemv_fused_ok(m->rt, in, N, d, 0, d)) {
+    if (pass == BM_PASS_DECODE && T == 1 && !w->in_proj_b && bm_op_gemv_fused_ok(m->rt, in, N, d, 0, d)) {
         bm_gemv_conv conv = {c->d_inner, c->d_conv, w->conv_w, w->conv_b, s->layers[i].conv, s->ws.u};
         *conv_done = 1;
         return bm_op_gemv_in_conv(m->rt, in, N, ncols, d, w->in_proj, 0, d, s->ws.xz, 0, ncols, &conv);

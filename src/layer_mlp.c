@@ -9,7 +9,7 @@
 #include "ops.h"
 #include "weights_loader.h"
 
-static int mlp_forward(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in)
+static int mlp_forward(bm_model *m, bm_state *s, int i, int T, bm_pass pass, const bm_gemv_input *in)
 {
     bm_rt *rt = m->rt;
     const bm_layer_weights *w = &m->layers[i];
@@ -18,7 +18,7 @@ static int mlp_forward(bm_model *m, bm_state *s, int i, int T, const bm_gemv_inp
 
     int st = bm_gemm_in(rt, in, N, 2 * f, d, w->w_gate_up, 0, d, 0.0f, ws->gu, 0, 2 * f);
     if (st) return st;
-    if (N <= BM_GEMV_MAX_ROWS) {
+    if (pass == BM_PASS_DECODE) {
         bm_gemv_input act = {.mode = BM_GEMV_SWIGLU, .A = ws->gu, .a_off = 0, .lda = 2 * f, .u_col = f};
         return bm_op_gemv_in(rt, &act, N, d, f, w->w_down, 0, f, 1.0f, ws->x, 0, d);
     }

@@ -1,8 +1,8 @@
 /* layers.h — what one sublayer kind's file shares with another: the B'MOJO kind (layer_bmojo.c)
  * runs its fading stream through the Mamba kind's pieces and describes its attention like the
  * attention kind. Everything else about a kind is reached through its table (layer_kind.h).
- * A forward reads the sublayer's normed input through `in` (s->ws.h, or for a decoding step of at
- * most 8 rows the residual stream x with the sublayer's RMSNorm applied inside its first GEMM), adds its output
+ * A forward reads the sublayer's normed input through `in` (s->ws.h, or in BM_PASS_DECODE the
+ * residual stream x with the sublayer's RMSNorm applied inside its first GEMM), adds its output
  * into the residual stream s->ws.x (its last GEMM runs with beta = 1, so the residual add costs
  * no extra pass) and advances its own state by T tokens; all enqueued, nothing read back. */
 #ifndef BM_LAYERS_H
@@ -16,9 +16,10 @@
 struct bm_loader;
 
 /* in_proj of sublayer i into s->ws.xz (ncols columns: x | z [| more rows of a fused weight]);
- * when decoding allows it (T == 1, at most 8 rows) the conv step runs inside the same GEMV
+ * when decoding allows it (BM_PASS_DECODE, T == 1) the conv step runs inside the same GEMV
  * (writes s->ws.u, advances the conv state) and *conv_done is set. */
-int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in, size_t ncols, int *conv_done);
+int bm_layer_mamba_in_proj(bm_model *m, bm_state *s, int i, int T, bm_pass pass, const bm_gemv_input *in,
+                           size_t ncols, int *conv_done);
 /* The rest after in_proj: its output is already in s->ws.xz with leading dimension xz_ld (x in
  * columns 0..di-1, z in di..2*di-1); conv_done: the conv step already ran (see above). out NULL:
  * stop at the gated scan output s->ws.ys (the caller applies out_proj). bmojo_pre (B'MOJO decoding,
