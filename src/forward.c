@@ -6,21 +6,10 @@
 #include <string.h>
 
 #include "error.h"
-#include "layers.h"
+#include "layer_kind.h"
 #include "ops.h"
 
 #define BM_MAX_TOKENS_PER_CALL (1 << 22)
-
-static int run_layer(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in)
-{
-    switch (m->cfg.layers[i].type) {
-    case BM_LAYER_MAMBA: return bm_layer_mamba(m, s, i, T, in, s->ws.x, 1.0f);
-    case BM_LAYER_ATTENTION: return bm_layer_attention(m, s, i, T, in);
-    case BM_LAYER_MLP: return bm_layer_mlp(m, s, i, T, in);
-    case BM_LAYER_BMOJO: return bm_layer_bmojo(m, s, i, T, in);
-    }
-    return bm_fail(BMOJO_ECONFIG, "layers[%d]: unknown sublayer kind", i);
-}
 
 int bm_forward_device(bm_model *m, bm_state *s, int T, int logits_mode)
 {
@@ -30,19 +19,22 @@ int bm_forward_device(bm_model *m, bm_state *s, int T, int logits_mode)
     float eps = m->cfg.norm_eps;
 
     int st = bm_op_embed(rt, ws->ids, m->embed, ws->x, (int)N, (int)d);
-    /* A decoding step (at most BM_GEMV_MAX_ROWS rows) applies each sublayer's RMSNorm inside its
-     * first GEMM; a prefill writes h once and its GEMMs read it. */
-    const int fuse_norm = N <= BM_GEMV_MAX_ROWS;
+    /* The pass, chosen here once for every sublayer (layer_kind.h): a decoding step (at most
+     * BM_GEMV_MAX_ROWS rows) applies each sublayer's RMSNorm inside its first GEMM and takes the
+     * decoding fusions; a prefill writes h once and its GEMMs read it. */
+    const bm_pass pass = N <= BM_GEMV_MAX_ROWS ? BM_PASS_DECODE : BM_PASS_PREFILL;
     for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) {
+        const bm_layer_kind *kind = bm_layer_kind_of(m->cfg.layers[i].type);
         bm_gemv_input in = {.mode = BM_GEMV_PLAIN, .A = ws->h, .a_off = 0, .lda = d};
-        if (fuse_norm) {
+        if (!kind) st = bm_fail(BMOJO_ECONFIG, "layers[%d]: unknown sublayer kind", i);
+        else if (pass == BM_PASS_DECODE) {
             in.mode = BM_GEMV_RMSNORM;
             in.A = ws->x;
             in.norm_w = m->layers[i].norm;
             in.eps = eps;
         } else
             st = bm_op_rmsnorm(rt, ws->x, d, 0, m->layers[i].norm, ws->h, d, 0, (int)N, (int)d, eps);
-        if (!st) st = run_layer(m, s, i, T, &in);
+        if (!st) st = kind->forward(m, s, i, T, pass, &in);
         if (st) return bm_fail_context(st, "layers[%d] (%s)", i, bm_layer_type_name(m->cfg.layers[i].type));
     }
     if (logits_mode == BMOJO_LOGITS_LAST) {

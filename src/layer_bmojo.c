@@ -3,12 +3,17 @@
  * GEMM on h computes the Mamba in_proj and q|k|v together (their weights are stored as one), one
  * GEMM on y the k|v rows of the same weight; bm_bmojo_mix does the innovation test, the eidetic
  * selection, the chunk memory and the attention over [fading | eidetic | window]; Wo projects the
- * heads back into the residual stream. */
+ * heads back into the residual stream. Also the kind's table (layer_kind.h), built on the Mamba
+ * kind's helpers for the fading stream: its weights (and the decoding fold of Wk|Wv into
+ * out_proj), its state, workspace sizes and description. */
 #include <math.h>
+#include <stdio.h>
 
 #include "error.h"
+#include "layer_kind.h"
 #include "layers.h"
 #include "ops_bmojo.h"
+#include "weights_loader.h"
 
 /* The launcher arguments of sublayer i for T tokens, pointing at the workspace and the state:
  * q, Kx, Vx are column views of the fused in_proj output (ws->xz: x | z | q | k | v). */
@@ -45,7 +50,7 @@ static int ensure_scratch(bm_state *s, size_t bytes)
     return st;
 }
 
-int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *in)
+static int bmojo_layer_forward(bm_model *m, bm_state *s, int i, int T, bm_pass pass, const bm_gemv_input *in)
 {
     bm_rt *rt = m->rt;
     const bm_attn_cfg *c = &m->cfg.layers[i].attn;
@@ -57,14 +62,14 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
     /* one GEMM: x | z | q | k | v = h [in_proj | Wq | Wk | Wv]^T */
     const size_t di2 = w->wqkv_row, hld = di2 + ld;
     int conv_done = 0;
-    int st = bm_layer_mamba_in_proj(m, s, i, T, in, hld, &conv_done);
+    int st = bm_layer_mamba_in_proj(m, s, i, T, pass, in, hld, &conv_done);
     const size_t di = (size_t)m->cfg.layers[i].mamba.d_inner, kv = 2 * G * dh;
     bm_gemv_input ys = {.mode = BM_GEMV_PLAIN, .A = ws->ys, .a_off = 0, .lda = di};
     bm_bmojo_args a;
     mix_args(m, s, i, T, &a);
     bm_scan_args step = {.B = s->B, .T = T, .dt_proj = w->dt_proj};
-    if (T == 1 && w->out_kv_rows == kv && N <= BM_GEMV_MAX_ROWS && bm_op_gemv_fused_ok(rt, &ys, N, di, 0, di)) {
-        /* decoding: y and Kf | Vf from one GEMV over out_proj's folded rows (see weights.c); and,
+    if (pass == BM_PASS_DECODE && T == 1 && w->out_kv_rows == kv && bm_op_gemv_fused_ok(rt, &ys, N, di, 0, di)) {
+        /* decoding: y and Kf | Vf from one GEMV over out_proj's folded rows (fold_out_kv); and,
          * when it applies, the B'MOJO state update rides on the scan step's and o_proj's launches
          * (bm_bmojo_decode_*): 5 launches for the sublayer instead of 8 */
         const int fused = bm_bmojo_decode_fused_ok(rt, &a, &step);
@@ -86,7 +91,10 @@ int bm_layer_bmojo(bm_model *m, bm_state *s, int i, int T, const bm_gemv_input *
     return st;
 }
 
-void bm_layer_bmojo_state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_sizes *out)
+/* ---- the kind's table ---- */
+
+/* Byte sizes of sublayer i's state buffers for B sequences. */
+static void state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_sizes *out)
 {
     const bm_layer_cfg *l = &m->cfg.layers[i];
     bm_bmojo_args a = {.B = B, .T = 1, .d = m->cfg.d_model, .H = l->attn.heads, .Hkv = l->attn.kv_heads,
@@ -94,3 +102,107 @@ void bm_layer_bmojo_state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_
                        .m_e = l->eidetic_tokens, .n_taps = l->n_taps, .taps = l->taps};
     bm_bmojo_state_layout(&a, out);
 }
+
+/* Decoding fusion: Kf | Vf = y [Wk | Wv]^T with y = ys out_proj^T, i.e. Kf | Vf =
+ * ys ((Wk|Wv) out_proj)^T. out_proj [d, di] is replaced by [d + 2*Hkv*dh, di]: its rows, then the
+ * product (computed here on the device, in fp32), so that a decoding step gets y and Kf | Vf
+ * from one GEMV (bm_op_gemv_split) instead of two dependent launches; prefill keeps using the
+ * first d rows. Costs 2*Hkv*dh*di floats per layer (3 MiB at the 130M scale). */
+static int fold_out_kv(bm_model *m, const bm_layer_cfg *lc, bm_layer_weights *w)
+{
+    const size_t d = (size_t)m->cfg.d_model, di = (size_t)lc->mamba.d_inner;
+    const size_t kv = 2 * (size_t)lc->attn.kv_heads * (size_t)lc->attn.head_dim;
+    const size_t krow = w->wqkv_row + (size_t)lc->attn.heads * (size_t)lc->attn.head_dim;
+    cl_mem both = NULL;
+    int st = bm_alloc(m->rt, (d + kv) * di * sizeof(float), &both);
+    if (!st) st = bm_op_copy(m->rt, w->out_proj, both, d * di);
+    if (!st) st = bm_gemm_nn(m->rt, kv, di, d, w->in_proj, krow * d, d, w->out_proj, 0, di, both, d * di, di);
+    if (!st) st = bm_finish(m->rt);
+    if (st) {
+        bm_release(both);
+        return bm_fail_context(st, "folding Wk|Wv into out_proj");
+    }
+    bm_release(w->out_proj);
+    w->out_proj = both;
+    w->out_kv_rows = kv;
+    return 0;
+}
+
+/* The extra rows fold_out_kv gives out_proj, in bytes. */
+static uint64_t fold_out_kv_bytes(const bm_layer_cfg *lc)
+{
+    return 2 * (uint64_t)lc->attn.kv_heads * (uint64_t)lc->attn.head_dim * (uint64_t)lc->mamba.d_inner * sizeof(float);
+}
+
+/* The Mamba weights with q|k|v stacked under in_proj (one GEMM on h), then o_proj, then (when
+ * decoding fusions are on) the fold. */
+static int bmojo_layer_load(bm_loader *L, int i, const bm_layer_cfg *lc, bm_layer_weights *w)
+{
+    const bm_config *c = &L->m->cfg;
+    const bm_attn_cfg *ac = &lc->attn;
+    int64_t d = c->d_model, qd = (int64_t)ac->heads * ac->head_dim, kvd = (int64_t)ac->kv_heads * ac->head_dim;
+    static const char *const qkv[3] = {"attn.q_proj.weight", "attn.k_proj.weight", "attn.v_proj.weight"};
+    const int64_t rows[3] = {qd, kvd, kvd};
+    char nm[256];
+    int st = bm_layer_mamba_load(L, i, lc, w, qkv, rows, 3);
+    if (!st) st = bm_config_tensor_name(c, i, "attn.o_proj.weight", nm, sizeof nm);
+    if (!st) st = bm_load1(L, nm, 2, d, qd, 0, BM_INIT_FANIN, (size_t)qd, &w->wo);
+    if (!st && L->m->rt->fuse_decode) {
+        if (L->plan_only) L->plan_bytes += fold_out_kv_bytes(lc);
+        else st = fold_out_kv(L->m, lc, w);
+    }
+    return st;
+}
+
+static void bmojo_layer_dims(const bm_layer_cfg *l, bm_model_dims *o)
+{
+    size_t H = (size_t)l->attn.heads, G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim, v;
+    /* q|k|v are columns of the fused in_proj output (no separate qkv buffer) */
+    bm_layer_mamba_dims(l, (H + 2 * G) * dh, o);
+    if ((v = H * dh) > o->att) o->att = v;
+    if ((v = 2 * G * dh) > o->kvf) o->kvf = v;
+}
+
+static size_t bmojo_layer_describe(const bm_layer_cfg *l, char *buf, size_t n)
+{
+    size_t off = bm_layer_mamba_describe(l, buf, n);
+    if (off < n) off += bm_layer_attention_describe(l, buf + off, n - off);
+    if (off < n)
+        off += (size_t)snprintf(buf + off, n - off, " fading %d eidetic %d taps %d", l->fading_tokens,
+                                l->eidetic_tokens, l->n_taps);
+    return off;
+}
+
+static void bmojo_layer_count(bmojo_model_info *info) { info->n_bmojo++; }
+
+/* The Mamba conv and SSM states, then the B'MOJO memories (layout in ops_bmojo.h). */
+static int bmojo_layer_state_alloc(const bm_model *m, int i, int B, bm_layer_state *ls, bm_sizer *z)
+{
+    int st = bm_layer_mamba_state_alloc(m, i, B, ls, z);
+    if (st) return st;
+    bm_bmojo_state_sizes q;
+    state_sizes(m, i, B, &q);
+    ls->cap = m->cfg.layers[i].attn.window;
+    st = bm_sizer_take(z, q.y_hist, &ls->y_hist);
+    if (!st) st = bm_sizer_take(z, q.win_k, &ls->win_k);
+    if (!st) st = bm_sizer_take(z, q.win_v, &ls->win_v);
+    if (!st) st = bm_sizer_take(z, q.fade_k, &ls->fade_k);
+    if (!st) st = bm_sizer_take(z, q.fade_v, &ls->fade_v);
+    if (!st) st = bm_sizer_take(z, q.cand_eps, &ls->cand_eps);
+    if (!st) st = bm_sizer_take(z, q.cand_pos, &ls->cand_pos);
+    if (!st) st = bm_sizer_take(z, q.mem, &ls->mem);
+    return st;
+}
+
+const bm_layer_kind bm_layer_kind_bmojo = {
+    .type = BM_LAYER_BMOJO,
+    .name = "bmojo",
+    .load = bmojo_layer_load,
+    .dims = bmojo_layer_dims,
+    .describe = bmojo_layer_describe,
+    .count = bmojo_layer_count,
+    .state_alloc = bmojo_layer_state_alloc,
+    .state_grows = NULL, /* window ring, fading rows, candidates, chunk memory: constant in length */
+    .forward = bmojo_layer_forward,
+    .train = NULL,
+};

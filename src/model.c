@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "layer_kind.h"
 #include "model.h"
 
 static int model_new(bmojo_runtime *rt, bmojo_model **out, bm_model **m)
@@ -93,14 +94,8 @@ int bmojo_model_get_info(const bmojo_model *m, bmojo_model_info *info)
     info->vocab_size = m->cfg.vocab_size;
     info->d_model = m->cfg.d_model;
     info->n_layers = m->cfg.n_layers;
-    for (int i = 0; i < m->cfg.n_layers; i++) {
-        switch (m->cfg.layers[i].type) {
-        case BM_LAYER_MAMBA: info->n_mamba++; break;
-        case BM_LAYER_ATTENTION: info->n_attention++; break;
-        case BM_LAYER_MLP: info->n_mlp++; break;
-        case BM_LAYER_BMOJO: info->n_bmojo++; break;
-        }
-    }
+    /* the loader refused any layer without a kind */
+    for (int i = 0; i < m->cfg.n_layers; i++) bm_layer_kind_of(m->cfg.layers[i].type)->count(info);
     info->n_params = m->n_params;
     info->weight_bytes = m->weight_bytes;
     return 0;
@@ -120,17 +115,7 @@ int bmojo_model_describe(const bmojo_model *m, char *buf, size_t n)
     for (int i = 0; i < c->n_layers; i++) {
         const bm_layer_cfg *l = &c->layers[i];
         PUT("  %2d %-9s", i, bm_layer_type_name(l->type));
-        if (l->type == BM_LAYER_MAMBA || l->type == BM_LAYER_BMOJO)
-            PUT(" d_inner %d d_state %d d_conv %d dt_rank %d%s", l->mamba.d_inner, l->mamba.d_state, l->mamba.d_conv,
-                l->mamba.dt_rank, l->mamba.dt_bc_norm ? " dt_bc_norm" : "");
-        if (l->type == BM_LAYER_ATTENTION || l->type == BM_LAYER_BMOJO) {
-            PUT(" heads %d/%d x %d", l->attn.heads, l->attn.kv_heads, l->attn.head_dim);
-            if (l->attn.window) PUT(" window %d", l->attn.window);
-            else PUT(" full");
-            if (l->attn.rope_theta > 0) PUT(" rope %g", (double)l->attn.rope_theta);
-        }
-        if (l->type == BM_LAYER_BMOJO) PUT(" fading %d eidetic %d taps %d", l->fading_tokens, l->eidetic_tokens, l->n_taps);
-        if (l->type == BM_LAYER_MLP) PUT(" intermediate %d", l->intermediate);
+        if (off < n) off += bm_layer_kind_of(l->type)->describe(l, buf + off, n - off);
         PUT("\n");
     }
 #undef PUT
@@ -140,24 +125,5 @@ int bmojo_model_describe(const bmojo_model *m, char *buf, size_t n)
 void bm_model_dims_get(const bm_model *m, bm_model_dims *o)
 {
     memset(o, 0, sizeof *o);
-    for (int i = 0; i < m->cfg.n_layers; i++) {
-        const bm_layer_cfg *l = &m->cfg.layers[i];
-        size_t v;
-        if (l->type == BM_LAYER_MAMBA || l->type == BM_LAYER_BMOJO) {
-            if ((v = (size_t)l->mamba.d_inner) > o->di) o->di = v;
-            if ((v = (size_t)(l->mamba.dt_rank + 2 * l->mamba.d_state)) > o->xdbl) o->xdbl = v;
-            v = 2 * (size_t)l->mamba.d_inner;
-            if (l->type == BM_LAYER_BMOJO)
-                v += (size_t)(l->attn.heads + 2 * l->attn.kv_heads) * (size_t)l->attn.head_dim;
-            if (v > o->hproj) o->hproj = v;
-        }
-        if (l->type == BM_LAYER_ATTENTION || l->type == BM_LAYER_BMOJO) {
-            size_t H = (size_t)l->attn.heads, G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim;
-            /* bmojo writes q|k|v into the fused in_proj output instead */
-            if (l->type == BM_LAYER_ATTENTION && (v = (H + 2 * G) * dh) > o->qkv) o->qkv = v;
-            if ((v = H * dh) > o->att) o->att = v;
-            if (l->type == BM_LAYER_BMOJO && (v = 2 * G * dh) > o->kvf) o->kvf = v;
-        }
-        if (l->type == BM_LAYER_MLP && (v = (size_t)l->intermediate) > o->f) o->f = v;
-    }
+    for (int i = 0; i < m->cfg.n_layers; i++) bm_layer_kind_of(m->cfg.layers[i].type)->dims(&m->cfg.layers[i], o);
 }

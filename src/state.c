@@ -13,7 +13,7 @@
 #include "mem_budget.h"
 #include "file_write.h"
 #include "file_read.h"
-#include "layers.h"
+#include "layer_kind.h"
 #include "model.h"
 
 #define STATE_MAGIC "BMOJOST1"
@@ -30,53 +30,25 @@ static size_t mem_size(cl_mem m)
     return n;
 }
 
-/* Allocates device buffers, or with plan_only only adds up their sizes: the memory budget plans
- * with the code that allocates, so the two cannot drift apart. */
-typedef struct {
-    bm_rt *rt;
-    int plan_only;
-    uint64_t bytes;
-} sizer;
-
-static int take(sizer *z, size_t bytes, cl_mem *out)
+/* The memory budget plans with the code that allocates (layer_kind.h). */
+int bm_sizer_take(bm_sizer *z, size_t bytes, cl_mem *out)
 {
     z->bytes += bytes;
     return z->plan_only ? 0 : bm_alloc(z->rt, bytes, out);
 }
 
-static size_t at_least1(int v) { return v > 0 ? (size_t)v : 1; }
+/* The buffers of each kind are its table's business (loading refused a layer without a kind). */
+static int layer_state_alloc(bm_state *s, int i, bm_sizer *z)
+{
+    return bm_layer_kind_of(s->m->cfg.layers[i].type)->state_alloc(s->m, i, s->B, &s->layers[i], z);
+}
 
-static int layer_state_alloc(bm_state *s, int i, sizer *z)
+/* Whether sublayer i's state grows with the context (full attention's cache). */
+static int state_grows(const bm_state *s, int i, const bm_layer_kind **kind)
 {
     const bm_layer_cfg *l = &s->m->cfg.layers[i];
-    bm_layer_state *ls = &s->layers[i];
-    size_t B = (size_t)s->B;
-    int st = 0;
-    if (l->type == BM_LAYER_MAMBA || l->type == BM_LAYER_BMOJO) {
-        size_t di = (size_t)l->mamba.d_inner;
-        st = take(z, B * di * at_least1(l->mamba.d_conv - 1) * 4, &ls->conv);
-        if (!st) st = take(z, B * di * (size_t)l->mamba.d_state * 4, &ls->ssm);
-    }
-    size_t G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim;
-    if (!st && l->type == BM_LAYER_ATTENTION) {
-        ls->cap = l->attn.window > 0 ? l->attn.window : 64; /* full attention grows on demand */
-        st = take(z, B * G * (size_t)ls->cap * dh * 4, &ls->k_cache);
-        if (!st) st = take(z, B * G * (size_t)ls->cap * dh * 4, &ls->v_cache);
-    }
-    if (!st && l->type == BM_LAYER_BMOJO) {
-        bm_bmojo_state_sizes q;
-        bm_layer_bmojo_state_sizes(s->m, i, s->B, &q);
-        ls->cap = l->attn.window;
-        st = take(z, q.y_hist, &ls->y_hist);
-        if (!st) st = take(z, q.win_k, &ls->win_k);
-        if (!st) st = take(z, q.win_v, &ls->win_v);
-        if (!st) st = take(z, q.fade_k, &ls->fade_k);
-        if (!st) st = take(z, q.fade_v, &ls->fade_v);
-        if (!st) st = take(z, q.cand_eps, &ls->cand_eps);
-        if (!st) st = take(z, q.cand_pos, &ls->cand_pos);
-        if (!st) st = take(z, q.mem, &ls->mem);
-    }
-    return st;
+    *kind = bm_layer_kind_of(l->type);
+    return (*kind)->state_grows && (*kind)->state_grows(l);
 }
 
 static void layer_state_release(bm_layer_state *ls)
@@ -100,7 +72,7 @@ static void workspace_release(bm_workspace *ws)
 }
 
 /* The activations for N rows (B * T), allocated or (plan_only) added up. */
-static int workspace_alloc(bm_state *s, size_t N, sizer *z)
+static int workspace_alloc(bm_state *s, size_t N, bm_sizer *z)
 {
     bm_workspace *ws = &s->ws;
     bm_model_dims dm;
@@ -115,7 +87,7 @@ static int workspace_alloc(bm_state *s, size_t N, sizer *z)
                 {&ws->hf, d}};
     int st = 0;
     for (size_t i = 0; st == 0 && i < sizeof plan / sizeof plan[0]; i++)
-        if (plan[i].cols) st = take(z, N * plan[i].cols * 4, plan[i].buf);
+        if (plan[i].cols) st = bm_sizer_take(z, N * plan[i].cols * 4, plan[i].buf);
     return st;
 }
 
@@ -125,7 +97,7 @@ static int workspace_reserve(bm_state *s, size_t N)
     bm_workspace *ws = &s->ws;
     if (ws->rows >= N) return 0;
     workspace_release(ws);
-    sizer z = {.rt = s->m->rt};
+    bm_sizer z = {.rt = s->m->rt};
     int st = workspace_alloc(s, N, &z);
     ws->bytes += z.bytes;
     if (st) {
@@ -155,71 +127,28 @@ static int logits_reserve(bm_state *s, size_t rows)
     return 0;
 }
 
-/* Replaces a full-attention cache by an empty one of exactly `cap` rows per (sequence, head). */
-static int resize_cache(bm_state *s, int i, int cap)
-{
-    bm_layer_state *ls = &s->layers[i];
-    const bm_layer_cfg *l = &s->m->cfg.layers[i];
-    size_t n = (size_t)s->B * (size_t)l->attn.kv_heads * (size_t)cap * (size_t)l->attn.head_dim;
-    cl_mem nk = NULL, nv = NULL;
-    int st = bm_alloc(s->m->rt, n * 4, &nk);
-    if (!st) st = bm_alloc(s->m->rt, n * 4, &nv);
-    if (st) {
-        bm_release(nk);
-        return st;
-    }
-    bm_release(ls->k_cache);
-    bm_release(ls->v_cache);
-    ls->k_cache = nk;
-    ls->v_cache = nv;
-    ls->cap = cap;
-    return 0;
-}
-
-/* The capacity a full-attention cache grows to for `need` positions (doubling), 0 when it needs
- * no growth; bytes: of the new K and V buffers together. */
+/* The capacity a growing state (full attention's cache) grows to for `need` positions
+ * (doubling), 0 when it needs no growth; bytes: of the new buffers together. */
 static int64_t grown_cap(const bm_state *s, int i, int64_t need, uint64_t *bytes)
 {
     const bm_layer_state *ls = &s->layers[i];
-    const bm_layer_cfg *l = &s->m->cfg.layers[i];
+    const bm_layer_kind *kind;
     *bytes = 0;
-    if (l->type != BM_LAYER_ATTENTION || l->attn.window > 0 || need <= ls->cap) return 0;
+    if (!state_grows(s, i, &kind) || need <= ls->cap) return 0;
     int64_t cap = ls->cap;
     while (cap < need) cap *= 2;
-    *bytes = 2 * (uint64_t)s->B * (uint64_t)l->attn.kv_heads * (uint64_t)cap * (uint64_t)l->attn.head_dim * 4;
+    *bytes = kind->state_cap_bytes(&s->m->cfg.layers[i], s->B, cap);
     return cap;
 }
 
-/* Grows a full-attention cache to hold `need` positions (slot p == p while cap >= positions). */
+/* Grows a growing state to hold `need` positions, keeping what it holds. */
 static int grow_cache(bm_state *s, int i, int64_t need)
 {
-    bm_layer_state *ls = &s->layers[i];
-    const bm_layer_cfg *l = &s->m->cfg.layers[i];
     uint64_t bytes;
     int64_t cap = grown_cap(s, i, need, &bytes);
     if (cap == 0) return 0;
     if (cap > (int64_t)1 << 30) return bm_fail(BMOJO_ERANGE, "context of %lld tokens is too long", (long long)need);
-    size_t G = (size_t)l->attn.kv_heads, dh = (size_t)l->attn.head_dim, B = (size_t)s->B;
-    cl_mem nk = NULL, nv = NULL;
-    int st = bm_alloc(s->m->rt, B * G * (size_t)cap * dh * 4, &nk);
-    if (!st) st = bm_alloc(s->m->rt, B * G * (size_t)cap * dh * 4, &nv);
-    /* rows of each (b, g) move from stride old cap to stride new cap */
-    size_t old_row = (size_t)ls->cap * dh * 4, new_row = (size_t)cap * dh * 4;
-    for (size_t bg = 0; st == 0 && bg < B * G; bg++) {
-        st = bm_copy(s->m->rt, ls->k_cache, bg * old_row, nk, bg * new_row, old_row);
-        if (!st) st = bm_copy(s->m->rt, ls->v_cache, bg * old_row, nv, bg * new_row, old_row);
-    }
-    if (st) {
-        bm_release(nk);
-        bm_release(nv);
-        return st;
-    }
-    bm_release(ls->k_cache);
-    bm_release(ls->v_cache);
-    ls->k_cache = nk;
-    ls->v_cache = nv;
-    ls->cap = (int)cap;
-    return 0;
+    return bm_layer_kind_of(s->m->cfg.layers[i].type)->state_recap(s, i, cap, 1);
 }
 
 static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
@@ -243,7 +172,7 @@ static int reserve_check(bm_state *s, size_t rows, int64_t need_pos, size_t logi
     uint64_t act = ws->bytes - (uint64_t)ws->logits_rows * V * 4, act_new = act;
     uint64_t logits = (uint64_t)ws->logits_rows * V * 4, logits_new = logits;
     if (ws->rows < rows) {
-        sizer z = {.rt = m->rt, .plan_only = 1};
+        bm_sizer z = {.rt = m->rt, .plan_only = 1};
         workspace_alloc(s, rows, &z);
         act_new = z.bytes;
     }
@@ -289,7 +218,7 @@ int bmojo_state_create(bmojo_model *m, int batch, bmojo_state **out)
     s->layers = calloc((size_t)m->cfg.n_layers, sizeof *s->layers);
     int st = s->layers ? 0 : bm_fail(BMOJO_ENOMEM, "out of host memory");
     /* the memory budget first: B sequences of a large model can need more than the device has */
-    sizer plan = {.rt = m->rt, .plan_only = 1};
+    bm_sizer plan = {.rt = m->rt, .plan_only = 1};
     for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) st = layer_state_alloc(s, i, &plan);
     if (!st) {
         char what[96];
@@ -297,7 +226,7 @@ int bmojo_state_create(bmojo_model *m, int batch, bmojo_state **out)
                  batch == 1 ? "" : "s", gib(plan.bytes), gib(m->weight_bytes));
         st = bm_mem_check(m->rt, what, m->weight_bytes + plan.bytes, plan.bytes, 0);
     }
-    sizer real = {.rt = m->rt};
+    bm_sizer real = {.rt = m->rt};
     for (int i = 0; st == 0 && i < m->cfg.n_layers; i++) st = layer_state_alloc(s, i, &real);
     if (st) {
         bmojo_state_free(s);
@@ -436,10 +365,10 @@ int bmojo_state_restore(bmojo_state *s, const void *buf, size_t size)
         if (cap != ls->cap) {
             /* a full-attention cache of another capacity: reallocate ours to exactly that size
              * (the contents are overwritten below) */
-            const bm_layer_cfg *l = &s->m->cfg.layers[i];
-            if (l->type != BM_LAYER_ATTENTION || l->attn.window > 0 || cap < 1 || cap > (1 << 30) || cap < h.pos)
+            const bm_layer_kind *kind;
+            if (!state_grows(s, i, &kind) || cap < 1 || cap > (1 << 30) || cap < h.pos)
                 return bm_fail(BMOJO_EFORMAT, "saved state: layer %d has cache capacity %d, expected %d", i, cap, ls->cap);
-            st = resize_cache(s, i, cap);
+            st = kind->state_recap(s, i, cap, 0);
             if (st) return st;
         }
 #define GET(f)                                                                                                         \

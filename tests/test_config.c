@@ -4,6 +4,7 @@
  * and a message that names the offending key. Prints "N passed, N failed"; exits non-zero on
  * failure. Environment: BMOJO_SOURCE_ROOT (the repo), BMOJO_FIXTURES (the golden fixtures). */
 #include "config.h"
+#include "layer_kind.h"
 #include "safetensors.h"
 
 #include "bmojo.h"
@@ -593,6 +594,17 @@ static void test_good_variants(void)
     CHECK(!strcmp(bm_layer_type_name(BM_LAYER_BMOJO), "bmojo") && !strcmp(bm_layer_type_name(BM_LAYER_MLP), "mlp") &&
               !strcmp(bm_layer_type_name(BM_LAYER_ATTENTION), "attention") &&
               !strcmp(bm_layer_type_name(BM_LAYER_MAMBA), "mamba"), "type names");
+    /* every kind has its table (layer_kind.h), under its own type and name, with every function
+     * the loader, the state and the forward call */
+    for (int t = BM_LAYER_MAMBA; t <= BM_LAYER_BMOJO; t++) {
+        const bm_layer_kind *k = bm_layer_kind_of((bm_layer_type)t);
+        CHECK(k && k->type == (bm_layer_type)t && !strcmp(k->name, bm_layer_type_name(k->type)) && k->load &&
+                  k->dims && k->describe && k->count && k->state_alloc && k->forward &&
+                  (!k->state_grows || (k->state_cap_bytes && k->state_recap)),
+              "layer kind table %d", t);
+    }
+    CHECK(!bm_layer_kind_of((bm_layer_type)(BM_LAYER_BMOJO + 1)) && !bm_layer_kind_of((bm_layer_type)-1),
+          "no table for a value that is no kind");
 }
 
 static void cleanup_tmp(void)

@@ -1,0 +1,61 @@
+/* weights_loader.h — the loader machinery of weights.c that each sublayer kind's loader
+ * (layer_*.c, through its bm_layer_kind.load) builds on: reading one named tensor of a checked
+ * shape, or seeded random values, into a device buffer made of stacked tensors; the planning pass
+ * that only adds sizes up (the memory budget); the marks the unused-tensor check reads. A kind's
+ * loader only describes its tensors (names, shapes, initialization, which ones share a buffer);
+ * the order of its uploads is the order the random weights are drawn in, so it must not change. */
+#ifndef BM_WEIGHTS_LOADER_H
+#define BM_WEIGHTS_LOADER_H
+
+#include "model.h"
+
+/* Initialization of a tensor when there is no checkpoint (random weights). */
+typedef enum {
+    BM_INIT_FANIN,    /* uniform in +-1/sqrt(fan_in) */
+    BM_INIT_ONES,
+    BM_INIT_ZEROS,
+    BM_INIT_A_LOG,    /* log(1..n) along the last dimension: A = -(1..n) */
+    BM_INIT_DT_BIAS,  /* softplus^-1 of dt log-uniform in [1e-3, 1e-1] */
+    BM_INIT_EMBED,    /* uniform in +-0.05 */
+    BM_INIT_CONV      /* uniform in +-1/sqrt(fan_in) */
+} bm_init_kind;
+
+typedef struct bm_loader {
+    bm_model *m;
+    const bm_st_set *st;  /* NULL: random */
+    unsigned char **used; /* per file of st, per tensor: 1 once the config has read it */
+    uint64_t rng;
+    float *host;          /* staging buffer */
+    size_t host_cap;
+    /* planning pass: nothing is read or allocated, the sizes are added up (the memory budget) */
+    int plan_only;
+    uint64_t plan_bytes;  /* device bytes of every weight buffer */
+    size_t plan_largest;  /* floats of the largest buffer: the host staging buffer */
+} bm_loader;
+
+/* One tensor of a device buffer made of tensors stacked along the first dimension. */
+typedef struct {
+    const char *name;
+    int ndim;
+    int64_t shape[3];
+    bm_init_kind init;
+    size_t fan_in;
+} bm_load_part;
+
+#define BM_LOAD_MAX_PARTS 4
+
+/* One device buffer from nparts (<= BM_LOAD_MAX_PARTS) tensors; transform: NULL, or applied to
+ * the host values before they go up (A_log -> A). With L->plan_only only the sizes are added. */
+int bm_load_parts_tf(bm_loader *L, const bm_load_part *parts, int nparts, void (*transform)(float *, size_t),
+                     cl_mem *out);
+int bm_load_parts(bm_loader *L, const bm_load_part *parts, int nparts, cl_mem *out);
+/* One device buffer from one tensor of shape [d0] / [d0, d1] / [d0, d1, d2] (ndim 1..3). */
+int bm_load1(bm_loader *L, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, bm_init_kind init,
+             size_t fan_in, cl_mem *out);
+
+/* The checkpoint name of sublayer i's tensor `suffix` into char array buf, once st is still 0
+ * (the first failure is kept); evaluates to buf. */
+#define BM_LOAD_NAME(st, cfg, i, suffix, buf)                                                                          \
+    ((st) = (st) ? (st) : bm_config_tensor_name((cfg), (i), (suffix), (buf), sizeof(buf)), (buf))
+
+#endif
