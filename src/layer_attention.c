@@ -8,6 +8,7 @@
 #include "error.h"
 #include "layer_kind.h"
 #include "layers.h"
+#include "train.h"
 #include "ops.h"
 #include "weights_loader.h"
 
@@ -145,5 +146,5 @@ const bm_layer_kind bm_layer_kind_attention = {
     .state_cap_bytes = attention_state_cap_bytes,
     .state_recap = attention_state_recap,
     .forward = attention_forward,
-    .train = NULL,
+    .train = &bm_train_attention,
 };

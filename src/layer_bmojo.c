@@ -12,6 +12,7 @@
 #include "error.h"
 #include "layer_kind.h"
 #include "layers.h"
+#include "train.h"
 #include "ops_bmojo.h"
 #include "weights_loader.h"
 
@@ -204,5 +205,5 @@ const bm_layer_kind bm_layer_kind_bmojo = {
     .state_alloc = bmojo_layer_state_alloc,
     .state_grows = NULL, /* window ring, fading rows, candidates, chunk memory: constant in length */
     .forward = bmojo_layer_forward,
-    .train = NULL,
+    .train = &bm_train_bmojo,
 };

@@ -65,7 +65,7 @@ typedef struct bm_layer_kind {
      * (see layers.h), adds its output into s->ws.x, advances its state; all enqueued. */
     int (*forward)(bm_model *m, bm_state *s, int i, int T, bm_pass pass, const bm_gemv_input *in);
 
-    const struct bm_train_kind *train; /* training forward/backward (src/train_<kind>.c), NULL until then */
+    const struct bm_train_kind *train; /* training forward/backward (src/train_<kind>.c) */
 } bm_layer_kind;
 
 extern const bm_layer_kind bm_layer_kind_mamba;     /* layer_mamba.c */

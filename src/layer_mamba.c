@@ -12,6 +12,7 @@
 #include "error.h"
 #include "layer_kind.h"
 #include "layers.h"
+#include "train.h"
 #include "ops.h"
 #include "weights_loader.h"
 
@@ -177,5 +178,5 @@ const bm_layer_kind bm_layer_kind_mamba = {
     .state_alloc = bm_layer_mamba_state_alloc,
     .state_grows = NULL, /* conv and SSM states: constant in the sequence length */
     .forward = mamba_forward,
-    .train = NULL,
+    .train = &bm_train_mamba,
 };

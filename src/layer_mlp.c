@@ -6,6 +6,7 @@
 #include "error.h"
 #include "layer_kind.h"
 #include "layers.h"
+#include "train.h"
 #include "ops.h"
 #include "weights_loader.h"
 
@@ -74,5 +75,5 @@ const bm_layer_kind bm_layer_kind_mlp = {
     .state_alloc = mlp_state_alloc,
     .state_grows = NULL,
     .forward = mlp_forward,
-    .train = NULL,
+    .train = &bm_train_mlp,
 };

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "file_write.h"
+#include "layer_kind.h"
 #include "mem_budget.h"
 #include "ops.h"
 #include "ops_backward.h"
@@ -24,13 +25,8 @@
 
 static const bm_train_kind *kind_of(bm_layer_type t)
 {
-    switch (t) {
-    case BM_LAYER_MAMBA: return &bm_train_mamba;
-    case BM_LAYER_ATTENTION: return &bm_train_attention;
-    case BM_LAYER_MLP: return &bm_train_mlp;
-    case BM_LAYER_BMOJO: return &bm_train_bmojo;
-    }
-    return NULL;
+    const bm_layer_kind *k = bm_layer_kind_of(t);
+    return k ? k->train : NULL;
 }
 
 void bm_train_temp_need(bm_trainer *tr, int slot, size_t floats)

@@ -37,6 +37,7 @@ typedef struct bm_train_kind {
     int (*backward)(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h, cl_mem dout, cl_mem dh);
 } bm_train_kind;
 
+/* Each kind's table, referenced from its bm_layer_kind (layer_kind.h). */
 extern const bm_train_kind bm_train_mamba, bm_train_attention, bm_train_mlp, bm_train_bmojo;
 
 struct bm_train_layer {
