@@ -12,12 +12,27 @@
 /* ---- GEMM with transposed operands ---- */
 
 /* ---- embedding ---- */
+/* dtable[v, :] += sum of dy[order[i], :] for i in [start[v], start[v+1]) (double sums). */
+void bm_ref_embed_backward(const int32_t *order, const int32_t *start, const float *dy, float *dtable, int n, int d,
+                           int V);
 
 /* ---- RMSNorm ---- */
+/* bm_op_rmsnorm_backward on host arrays; dx may alias dy (same ld/col). */
+void bm_ref_rmsnorm_backward(const float *x, size_t x_ld, size_t x_col, const float *w, const float *dy, size_t dy_ld,
+                             size_t dy_col, float beta_dx, float *dx, size_t dx_ld, size_t dx_col, float *dw, int rows,
+                             int d, float eps);
 
 /* ---- elementwise ---- */
+void bm_ref_swiglu_backward(const float *gu, size_t ld, size_t g_col, size_t u_col, const float *dout, float *dgu,
+                            int rows, int cols);
+void bm_ref_colsum(const float *dy, size_t ld, size_t col, int rows, int cols, float *dbias);
+void bm_ref_neg_exp(const float *a_log, float *a, size_t n);
+void bm_ref_neg_exp_backward(const float *a, const float *d_a, float *d_a_log, size_t n);
 
 /* ---- cross-entropy ---- */
+/* bm_op_xent_backward on host arrays: loss[r] written, logits rows overwritten by the gradient. */
+void bm_ref_xent_backward(float *logits, size_t ld, int V, const int32_t *targets, float scale, float *loss,
+                          int rows);
 
 /* ---- conv1d ---- */
 

@@ -1,0 +1,29 @@
+/* ref_xent.c — plain-C reference of bm_op_xent_backward: loss = log sum exp(l) - l_t computed
+ * relative to the row's max in double, gradient scale * (softmax - onehot(t)); t < 0 gives a zero
+ * row and a zero loss, t >= V (the caller's to refuse) a zero row and a NaN loss as the kernel. */
+#include "ref/ref_backward.h"
+
+#include <math.h>
+
+void bm_ref_xent_backward(float *logits, size_t ld, int V, const int32_t *targets, float scale, float *loss,
+                          int rows)
+{
+    for (int r = 0; r < rows; r++) {
+        float *l = logits + (size_t)r * ld;
+        int t = targets[r];
+        if (t < 0 || t >= V) {
+            for (int j = 0; j < V; j++) l[j] = 0.0f;
+            loss[r] = t < 0 ? 0.0f : NAN;
+            continue;
+        }
+        double m = l[0];
+        for (int j = 1; j < V; j++) m = fmax(m, (double)l[j]);
+        double s = 0.0;
+        for (int j = 0; j < V; j++) s += exp((double)l[j] - m);
+        loss[r] = (float)((m - l[t]) + log(s));
+        for (int j = 0; j < V; j++) {
+            double p = exp((double)l[j] - m) / s;
+            l[j] = (float)(scale * (p - (j == t ? 1.0 : 0.0)));
+        }
+    }
+}
