@@ -43,6 +43,7 @@ void test_op_conv1d(bm_test_ctx *t);
 void test_op_scan(bm_test_ctx *t);
 void test_op_rope(bm_test_ctx *t);
 void test_op_attention(bm_test_ctx *t);    /* attention and kv_append */
+void test_op_attention_backward(bm_test_ctx *t);
 void test_op_gemm(bm_test_ctx *t);
 void test_op_gemv(bm_test_ctx *t);        /* skinny GEMM for decoding */
 void test_op_bmojo(bm_test_ctx *t);        /* innovation, eidetic selection, bmojo attention */

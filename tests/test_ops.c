@@ -16,9 +16,9 @@ static const op_group groups[] = {
     {"embed", test_op_embed},     {"rmsnorm", test_op_rmsnorm},     {"elementwise", test_op_elementwise},
     {"conv1d", test_op_conv1d},   {"scan", test_op_scan},           {"rope", test_op_rope},
     {"attention", test_op_attention}, {"gemm", test_op_gemm},       {"gemv", test_op_gemv},       {"bmojo", test_op_bmojo},
-    /* issue 11, elementwise gradients (h11-elem) */
     {"embed_backward", test_op_embed_backward}, {"rmsnorm_backward", test_op_rmsnorm_backward},
     {"elementwise_backward", test_op_elementwise_backward}, {"xent", test_op_xent},
+    {"attention_backward", test_op_attention_backward},
 };
 
 int main(int argc, char **argv)

@@ -41,6 +41,19 @@ void bm_ref_xent_backward(float *logits, size_t ld, int V, const int32_t *target
 /* ---- selective scan ---- */
 
 /* ---- attention ---- */
+/* Host twin of bm_attn_bwd_args (bm_op_attention_backward): the same views on host arrays. */
+typedef struct {
+    int B, T, H, Hkv, dh;
+    int window;
+    float scale;
+    const float *q; size_t q_ld, q_col;
+    const float *k, *v; size_t kv_ld, k_col, v_col;
+    const float *o, *dout; size_t o_ld;
+    float *dq; size_t dq_ld, dq_col;
+    float *dk, *dv; size_t dkv_ld, dk_col, dv_col;
+} bm_ref_attn_bwd_args;
+/* Writes dq, dk, dv (only the views' columns); the softmax recomputed in double. */
+void bm_ref_attention_backward(const bm_ref_attn_bwd_args *a);
 
 /* ---- B'MOJO attention ---- */
 
