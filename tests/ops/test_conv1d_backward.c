@@ -4,7 +4,7 @@
  * x and dx strided (x_ld, dx_ld > di), the whole dx buffer compared (the view at tolerance,
  * columns >= di bit for bit: they must keep their values), dw / dbias pre-filled (accumulation),
  * bias and dbias NULL or not; long batches that take the launcher's longer time blocks; two runs
- * bit-identical (no atomics); bad arguments refused.
+ * bit-identical (no atomics); dx written over x in place; bad arguments refused.
  * Reference vs central finite differences of L = sum(u * R) in double: dx, dw and dbias. */
 #include <math.h>
 #include <stdio.h>
@@ -214,6 +214,44 @@ static void conv_bwd_deterministic(bm_test_ctx *t, int B, int T, int di, int k)
     free(du);
 }
 
+/* dx written into x's own buffer (the contract allows dx to alias x): every read of x must be
+ * done before dx is written, so the result equals the out-of-place reference. */
+static void conv_bwd_alias_x(bm_test_ctx *t, int B, int T, int di, int k)
+{
+    const size_t ld = (size_t)di + 2, rows = (size_t)B * T, xn = rows * ld, un = rows * (size_t)di;
+    const size_t wn = (size_t)di * (size_t)k;
+    float *x = bm_test_alloc(xn * sizeof(float)), *w = bm_test_alloc(wn * sizeof(float));
+    float *du = bm_test_alloc(un * sizeof(float)), *want = bm_test_alloc(xn * sizeof(float));
+    float *got = bm_test_alloc(xn * sizeof(float)), *dw = bm_test_alloc(wn * sizeof(float));
+    bm_test_fill(t, x, xn, -2.0f, 2.0f);
+    bm_test_fill(t, w, wn, -1.0f, 1.0f);
+    bm_test_fill(t, du, un, -1.0f, 1.0f);
+    memcpy(want, x, xn * sizeof(float));
+    bm_ref_conv_bwd_args r = {.B = B, .T = T, .di = di, .k = k, .x = x, .x_ld = ld, .w = w, .du = du,
+                              .dx = want, .dx_ld = ld, .dw = dw};
+    bm_ref_conv1d_backward(&r);
+    cl_mem bx = bm_test_buffer(t, x, xn * sizeof(float)), bw = bm_test_buffer(t, w, wn * sizeof(float));
+    cl_mem bdu = bm_test_buffer(t, du, un * sizeof(float)), bdw = bm_test_buffer(t, NULL, wn * sizeof(float));
+    bm_conv_bwd_args a = {.B = B, .T = T, .di = di, .k = k, .x = bx, .x_ld = ld, .w = bw, .du = bdu,
+                          .dx = bx, .dx_ld = ld, .dw = bdw};
+    char what[128];
+    snprintf(what, sizeof what, "conv1d_bwd B=%d T=%d di=%d k=%d dx in x's buffer", B, T, di, k);
+    if (bm_test_status(t, bm_op_conv1d_backward(t->rt, &a), what)) {
+        bm_test_read(t, bx, got, xn * sizeof(float));
+        bm_test_close(t, what, got, want, xn, 1e-5);
+    }
+    bm_release(bx);
+    bm_release(bw);
+    bm_release(bdu);
+    bm_release(bdw);
+    free(x);
+    free(w);
+    free(du);
+    free(want);
+    free(got);
+    free(dw);
+}
+
 /* L = sum_{rows, c < di} silu(pre) * R in double, pre from a zero state (the forward, written
  * independently of the library's references). */
 static double conv_loss_d(int B, int T, int di, int k, const double *x, size_t x_ld, const double *w,
@@ -327,6 +365,7 @@ void test_op_conv1d_backward(bm_test_ctx *t)
     conv_bwd_case(t, 3, 30001, 2, 4, 1, 1, 5, 3);
     conv_bwd_case(t, 1, 70000, 1, 5, 0, 1, 2, 2);
     conv_bwd_deterministic(t, 3, 517, 33, 4);
+    conv_bwd_alias_x(t, 2, 37, 7, 4);
     /* The reference against finite differences; T < k-1 and T = 1 included. */
     for (size_t ik = 0; ik < 4; ik++) {
         conv_bwd_fd(t, 2, 7, 3, ks[ik], 1);
