@@ -222,7 +222,7 @@ static void conv_bwd_alias_x(bm_test_ctx *t, int B, int T, int di, int k)
     const size_t wn = (size_t)di * (size_t)k;
     float *x = bm_test_alloc(xn * sizeof(float)), *w = bm_test_alloc(wn * sizeof(float));
     float *du = bm_test_alloc(un * sizeof(float)), *want = bm_test_alloc(xn * sizeof(float));
-    float *got = bm_test_alloc(xn * sizeof(float)), *dw = bm_test_alloc(wn * sizeof(float));
+    float *got = bm_test_alloc((xn + wn) * sizeof(float)), *dw = bm_test_alloc(wn * sizeof(float));
     bm_test_fill(t, x, xn, -2.0f, 2.0f);
     bm_test_fill(t, w, wn, -1.0f, 1.0f);
     bm_test_fill(t, du, un, -1.0f, 1.0f);
@@ -239,6 +239,11 @@ static void conv_bwd_alias_x(bm_test_ctx *t, int B, int T, int di, int k)
     if (bm_test_status(t, bm_op_conv1d_backward(t->rt, &a), what)) {
         bm_test_read(t, bx, got, xn * sizeof(float));
         bm_test_close(t, what, got, want, xn, 1e-5);
+        /* dw reads x too: it must have seen x, not dx */
+        bm_test_read(t, bdw, got, wn * sizeof(float));
+        char w2[160];
+        snprintf(w2, sizeof w2, "%s: dw", what);
+        bm_test_close(t, w2, got, dw, wn, 1e-5);
     }
     bm_release(bx);
     bm_release(bw);
