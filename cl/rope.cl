@@ -17,24 +17,15 @@
  * accuracy limit of any fp32 angle. Computing the angle in double in a reference and in float
  * here would disagree by that much; tests/ops/test_rope.c reports both deviations.
  * One work-item per (row, head, pair i): each reads two values and writes two, coalesced in i.
+ * bm_rope_bwd (training) is the transpose, the rotation by -angle, sharing the body; the forward's
+ * arithmetic is unchanged by it (its sign is a folded constant).
  */
-__kernel void bm_rope(__global float *x, const long ld, const long col, const int T,
-                      const int nh, const int dh, const long pos0, const long total,
-                      const float16 f0, const float16 f1, const float16 f2, const float16 f3,
-                      const float16 f4, const float16 f5, const float16 f6, const float16 f7)
+/* One (row, head, pair) of the rotation; sgn (a literal 1 or -1 at each call, folded by the
+ * compiler) picks the angle's sign: bm_rope rotates by +a, its transpose bm_rope_bwd by -a. */
+static inline void bm_rope_pair(__global float *x, const long ld, const long col, const int T, const int nh,
+                                const int dh, const long pos0, const long total, __local const float *inv,
+                                const float sgn)
 {
-    __local float inv[128];
-    if (get_local_id(0) == 0) {
-        vstore16(f0, 0, inv);
-        vstore16(f1, 1, inv);
-        vstore16(f2, 2, inv);
-        vstore16(f3, 3, inv);
-        vstore16(f4, 4, inv);
-        vstore16(f5, 5, inv);
-        vstore16(f6, 6, inv);
-        vstore16(f7, 7, inv);
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
     const long e = (long)get_global_id(0);
     if (e >= total) return;
     const int nhalf = dh / 2;
@@ -44,9 +35,48 @@ __kernel void bm_rope(__global float *x, const long ld, const long col, const in
     const long row = rest / nh;
     const long pos = pos0 + row % T;
     const float a = convert_float_rte(pos) * inv[i];
-    const float c = cos(a), s = sin(a);
+    const float c = cos(a), s = sgn > 0.0f ? sin(a) : -sin(a);
     __global float *xp = x + row * ld + col + (long)h * dh + i;
     const float x1 = xp[0], x2 = xp[nhalf];
     xp[0] = x1 * c - x2 * s;
     xp[nhalf] = x2 * c + x1 * s;
+}
+
+/* The inverse-frequency table from the 8 float16 arguments into local memory. */
+#define BM_ROPE_LOAD_INV(inv)                                                                      \
+    do {                                                                                           \
+        if (get_local_id(0) == 0) {                                                                \
+            vstore16(f0, 0, inv);                                                                  \
+            vstore16(f1, 1, inv);                                                                  \
+            vstore16(f2, 2, inv);                                                                  \
+            vstore16(f3, 3, inv);                                                                  \
+            vstore16(f4, 4, inv);                                                                  \
+            vstore16(f5, 5, inv);                                                                  \
+            vstore16(f6, 6, inv);                                                                  \
+            vstore16(f7, 7, inv);                                                                  \
+        }                                                                                          \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+    } while (0)
+
+__kernel void bm_rope(__global float *x, const long ld, const long col, const int T,
+                      const int nh, const int dh, const long pos0, const long total,
+                      const float16 f0, const float16 f1, const float16 f2, const float16 f3,
+                      const float16 f4, const float16 f5, const float16 f6, const float16 f7)
+{
+    __local float inv[128];
+    BM_ROPE_LOAD_INV(inv);
+    bm_rope_pair(x, ld, col, T, nh, dh, pos0, total, inv, 1.0f);
+}
+
+/* The transpose (training's backward, ops_backward.h): the same rotation by -angle, so
+ * x1' = x1 cos + x2 sin, x2' = x2 cos - x1 sin turns d(rotated) into d(unrotated). Same arguments
+ * and launch as bm_rope. */
+__kernel void bm_rope_bwd(__global float *x, const long ld, const long col, const int T,
+                          const int nh, const int dh, const long pos0, const long total,
+                          const float16 f0, const float16 f1, const float16 f2, const float16 f3,
+                          const float16 f4, const float16 f5, const float16 f6, const float16 f7)
+{
+    __local float inv[128];
+    BM_ROPE_LOAD_INV(inv);
+    bm_rope_pair(x, ld, col, T, nh, dh, pos0, total, inv, -1.0f);
 }

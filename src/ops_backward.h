@@ -60,7 +60,8 @@ int bm_op_xent_backward(bm_rt *rt, cl_mem logits, size_t ld, int V, cl_mem targe
 /* ---- causal depthwise conv1d + SiLU (cl/conv1d_backward.cl) ----
  * The forward of bm_op_conv1d from a zero state: u = silu(bias + sum_i w[c, i] x[t-(k-1)+i]).
  * From du [B*T, di] writes dx at columns 0..di-1 of dx [B*T, dx_ld] and accumulates dw [di, k],
- * dbias [di] (dbias may be NULL). The pre-activation is recomputed from x. */
+ * dbias [di] (dbias may be NULL). The pre-activation is recomputed from x; dx is written last,
+ * so it may alias x or du. Deterministic (per-time-block partials, reduced in order). */
 typedef struct {
     int B, T, di, k;
     cl_mem x; size_t x_ld;

@@ -47,10 +47,12 @@ void test_op_attention_backward(bm_test_ctx *t);
 void test_op_gemm(bm_test_ctx *t);
 void test_op_gemv(bm_test_ctx *t);        /* skinny GEMM for decoding */
 void test_op_bmojo(bm_test_ctx *t);        /* innovation, eidetic selection, bmojo attention */
-/* issue 11, elementwise gradients (h11-elem) */
 void test_op_embed_backward(bm_test_ctx *t);
 void test_op_rmsnorm_backward(bm_test_ctx *t);
 void test_op_elementwise_backward(bm_test_ctx *t); /* swiglu, colsum, neg_exp and its backward */
 void test_op_xent(bm_test_ctx *t);                 /* cross-entropy loss and gradient */
+/* backward (training) ops, ops_backward.h */
+void test_op_conv1d_backward(bm_test_ctx *t);
+void test_op_rope_backward(bm_test_ctx *t);
 
 #endif

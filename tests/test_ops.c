@@ -19,6 +19,8 @@ static const op_group groups[] = {
     {"embed_backward", test_op_embed_backward}, {"rmsnorm_backward", test_op_rmsnorm_backward},
     {"elementwise_backward", test_op_elementwise_backward}, {"xent", test_op_xent},
     {"attention_backward", test_op_attention_backward},
+    {"conv1d_backward", test_op_conv1d_backward},
+    {"rope_backward", test_op_rope_backward},
 };
 
 int main(int argc, char **argv)

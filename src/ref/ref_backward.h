@@ -35,8 +35,23 @@ void bm_ref_xent_backward(float *logits, size_t ld, int V, const int32_t *target
                           int rows);
 
 /* ---- conv1d ---- */
+/* bm_op_conv1d_backward on host arrays (twin of bm_conv_bwd_args): from a zero state, writes dx
+ * columns 0..di-1 of [B*T, dx_ld], accumulates dw [di, k] and dbias [di] (dbias may be NULL;
+ * bias may be NULL for a forward without bias). */
+typedef struct {
+    int B, T, di, k;
+    const float *x; size_t x_ld;
+    const float *w, *bias;
+    const float *du;
+    float *dx; size_t dx_ld;
+    float *dw, *dbias;
+} bm_ref_conv_bwd_args;
+void bm_ref_conv1d_backward(const bm_ref_conv_bwd_args *a);
 
 /* ---- RoPE ---- */
+/* bm_op_rope_backward: the transpose of bm_ref_rope (rotation by -angle, the same float32
+ * angle), in place on the same view. */
+void bm_ref_rope_backward(float *x, size_t ld, size_t col, int B, int T, int nh, int dh, int64_t pos0, float theta);
 
 /* ---- selective scan ---- */
 
