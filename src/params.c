@@ -9,7 +9,7 @@
 #include "params.h"
 
 int bm_params_add(bm_param_table *t, const bm_config *c, int layer, const char *native, int ndim, int64_t d0,
-                  int64_t d1, int64_t d2, bm_param_init init, size_t fan_in, int *index)
+                  int64_t d1, int64_t d2, bm_init_kind init, size_t fan_in, int *index)
 {
     if (t->n == t->cap) {
         int cap = t->cap ? 2 * t->cap : 64;
@@ -135,16 +135,6 @@ int bm_params_load(bm_param_table *t, bm_rt *rt, const bm_st_set *set, int allow
     return st;
 }
 
-static double next_uniform(uint64_t *s) /* [0, 1) */
-{
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return (double)(x >> 11) * (1.0 / 9007199254740992.0);
-}
-
 int bm_params_randomize(bm_param_table *t, bm_rt *rt, uint64_t seed)
 {
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull | 1;
@@ -153,47 +143,10 @@ int bm_params_randomize(bm_param_table *t, bm_rt *rt, uint64_t seed)
         bm_param *p = &t->p[i];
         float *h = malloc(p->numel * sizeof(float));
         if (!h) return bm_fail(BMOJO_ENOMEM, "out of host memory");
-        size_t cols = p->ndim > 1 ? (size_t)p->shape[p->ndim - 1] : 1;
-        double a = 1.0 / sqrt((double)(p->fan_in ? p->fan_in : 1));
-        for (size_t k = 0; k < p->numel; k++) {
-            double u = next_uniform(&rng), v = 0;
-            switch (p->init) {
-            case BM_INIT_FANIN: v = (2 * u - 1) * a; break;
-            case BM_INIT_ONES: v = 1; break;
-            case BM_INIT_ZEROS: v = 0; break;
-            case BM_INIT_A_LOG: v = log((double)(k % cols) + 1.0); break;
-            case BM_INIT_DT_BIAS: {
-                double dt = exp(log(1e-3) + u * (log(1e-1) - log(1e-3)));
-                v = dt + log(-expm1(-dt));
-                break;
-            }
-            case BM_INIT_EMBED: v = (2 * u - 1) * 0.05; break;
-            }
-            h[k] = (float)v;
-        }
+        bm_weights_fill_random(&rng, h, p->numel, p->ndim > 1 ? p->shape[p->ndim - 1] : 1, p->init, p->fan_in);
         st = bm_upload(rt, t->values, p->offset, h, p->numel * sizeof(float));
         free(h);
     }
-    return st;
-}
-
-int bm_params_save(const bm_param_table *t, bm_rt *rt, const char *path)
-{
-    bm_st_out *outs = calloc((size_t)t->n + 1, sizeof *outs);
-    float *host = malloc(t->bytes ? t->bytes : 4);
-    int st = 0;
-    if (!outs || !host) st = bm_fail(BMOJO_ENOMEM, "out of host memory for %.1f MiB of weights", (double)t->bytes / 1048576.0);
-    if (!st) st = bm_download(rt, t->values, 0, host, t->bytes);
-    for (int i = 0; st == 0 && i < t->n; i++) {
-        const bm_param *p = &t->p[i];
-        outs[i] = (bm_st_out){.name = p->native, .dtype = BM_DT_F32, .ndim = p->ndim,
-                              .data = (const char *)host + p->offset};
-        for (int k = 0; k < p->ndim; k++) outs[i].shape[k] = p->shape[k];
-    }
-    const char *meta[] = {"format", "pt", NULL};
-    if (!st) st = bm_st_write(path, outs, t->n, meta);
-    free(outs);
-    free(host);
     return st;
 }
 

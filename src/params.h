@@ -11,17 +11,8 @@
 #include "config.h"
 #include "runtime.h"
 #include "safetensors.h"
+#include "weights_loader.h" /* bm_init_kind: random weights drawn as the inference loader draws them */
 
-/* How a tensor is filled when training starts from random weights (the inference loader's
- * scales: weights.c). */
-typedef enum {
-    BM_INIT_FANIN,   /* uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
-    BM_INIT_ONES,
-    BM_INIT_ZEROS,
-    BM_INIT_A_LOG,   /* log(1..n) along the last dimension: A = -(1..n) */
-    BM_INIT_DT_BIAS, /* softplus^-1 of a log-uniform dt in [1e-3, 1e-1] */
-    BM_INIT_EMBED    /* uniform(-0.05, 0.05) */
-} bm_param_init;
 
 typedef struct {
     char name[256];     /* the checkpoint's name (bm_config_tensor_name for sublayer tensors) */
@@ -30,7 +21,7 @@ typedef struct {
     int64_t shape[3];
     size_t numel;
     size_t offset;      /* bytes into the flat buffers (a multiple of the device's base alignment) */
-    bm_param_init init;
+    bm_init_kind init;
     size_t fan_in;
     cl_mem value, grad; /* sub-buffers of bm_param_table.values / .grads */
 } bm_param;
@@ -45,20 +36,18 @@ typedef struct {
 /* Appends a tensor: `native` is a sublayer suffix ("mamba.A_log") when layer >= 0, else
  * "embed.weight", "norm_f.weight" or "lm_head.weight". *index is its index in the table. */
 int bm_params_add(bm_param_table *t, const bm_config *c, int layer, const char *native, int ndim, int64_t d0,
-                  int64_t d1, int64_t d2, bm_param_init init, size_t fan_in, int *index);
+                  int64_t d1, int64_t d2, bm_init_kind init, size_t fan_in, int *index);
 /* Allocates the flat value and gradient buffers (zeroed) and the sub-buffers. */
 int bm_params_alloc(bm_param_table *t, bm_rt *rt);
 /* Every tensor from a checkpoint (names and shapes checked; F16/BF16 widened; every checkpoint
  * tensor must be one of the table's unless allow_unused). */
 int bm_params_load(bm_param_table *t, bm_rt *rt, const bm_st_set *set, int allow_unused);
-/* Seeded random values (bm_param_init). */
+/* Seeded random values (each tensor's bm_init_kind). */
 int bm_params_randomize(bm_param_table *t, bm_rt *rt, uint64_t seed);
 /* Writes every value under its native name to path (F32 safetensors, atomically). */
 int bm_params_save(const bm_param_table *t, bm_rt *rt, const char *path);
 int bm_params_zero_grads(bm_param_table *t, bm_rt *rt);
 void bm_params_free(bm_param_table *t);
 
-/* weights.c: whether a checkpoint tensor no config reads may be ignored (rotary_emb.inv_freq). */
-int bm_weights_harmless_extra(const char *name);
 
 #endif

@@ -32,9 +32,9 @@ int bm_train_mamba_mixer_params(bm_trainer *tr, int i, bm_train_layer *l)
     int st = bm_params_add(t, cf, i, "mamba.in_proj.weight", 2, 2 * di, d, 0, BM_INIT_FANIN, m.d, &p[BM_TM_IN_PROJ]);
     if (!st && c->proj_bias)
         st = bm_params_add(t, cf, i, "mamba.in_proj.bias", 1, 2 * di, 0, 0, BM_INIT_ZEROS, 0, &p[BM_TM_IN_PROJ_B]);
-    if (!st) st = bm_params_add(t, cf, i, "mamba.conv1d.weight", 3, di, 1, k, BM_INIT_FANIN, m.k, &p[BM_TM_CONV_W]);
+    if (!st) st = bm_params_add(t, cf, i, "mamba.conv1d.weight", 3, di, 1, k, BM_INIT_CONV, m.k, &p[BM_TM_CONV_W]);
     if (!st && c->conv_bias)
-        st = bm_params_add(t, cf, i, "mamba.conv1d.bias", 1, di, 0, 0, BM_INIT_FANIN, m.k, &p[BM_TM_CONV_B]);
+        st = bm_params_add(t, cf, i, "mamba.conv1d.bias", 1, di, 0, 0, BM_INIT_CONV, m.k, &p[BM_TM_CONV_B]);
     if (!st) st = bm_params_add(t, cf, i, "mamba.x_proj.weight", 2, R + 2 * n, di, 0, BM_INIT_FANIN, m.di, &p[BM_TM_X_PROJ]);
     if (!st) st = bm_params_add(t, cf, i, "mamba.dt_proj.weight", 2, di, R, 0, BM_INIT_FANIN, m.R, &p[BM_TM_DT_PROJ]);
     if (!st) st = bm_params_add(t, cf, i, "mamba.dt_proj.bias", 1, di, 0, 0, BM_INIT_DT_BIAS, 0, &p[BM_TM_DT_BIAS]);

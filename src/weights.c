@@ -16,21 +16,22 @@
 #include "model.h"
 #include "weights_loader.h"
 
-static double next_uniform(bm_loader *L) /* [0, 1) */
+/* xorshift64: [0, 1) */
+static double next_uniform(uint64_t *rng)
 {
-    uint64_t x = L->rng;
+    uint64_t x = *rng;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    L->rng = x;
+    *rng = x;
     return (double)(x >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static void fill_random(bm_loader *L, float *dst, size_t n, int64_t rows, int64_t cols, bm_init_kind init, size_t fan_in)
+void bm_weights_fill_random(uint64_t *rng, float *dst, size_t n, int64_t cols, bm_init_kind init, size_t fan_in)
 {
     double a = 1.0 / sqrt((double)(fan_in ? fan_in : 1));
     for (size_t i = 0; i < n; i++) {
-        double u = next_uniform(L);
+        double u = next_uniform(rng);
         switch (init) {
         case BM_INIT_FANIN: dst[i] = (float)((2 * u - 1) * a); break;
         case BM_INIT_EMBED: dst[i] = (float)((2 * u - 1) * 0.05); break;
@@ -45,7 +46,6 @@ static void fill_random(bm_loader *L, float *dst, size_t n, int64_t rows, int64_
         }
         }
     }
-    (void)rows;
 }
 
 static int ensure_host(bm_loader *L, size_t n)
@@ -73,7 +73,7 @@ static int fetch(bm_loader *L, const char *name, int ndim, const int64_t *shape,
     size_t n = 1;
     for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
     if (!L->st) {
-        fill_random(L, dst, n, ndim > 0 ? shape[0] : 1, ndim > 1 ? shape[ndim - 1] : 1, init, fan_in);
+        bm_weights_fill_random(&L->rng, dst, n, ndim > 1 ? shape[ndim - 1] : 1, init, fan_in);
         return 0;
     }
     const bm_st_file *f = NULL;

@@ -20,6 +20,12 @@ typedef enum {
     BM_INIT_CONV      /* uniform in +-1/sqrt(fan_in) */
 } bm_init_kind;
 
+/* n random values of a tensor whose last dimension is cols, drawn from the xorshift state *rng
+ * (the loader's and the training parameter table's random weights: one definition). */
+void bm_weights_fill_random(uint64_t *rng, float *dst, size_t n, int64_t cols, bm_init_kind init, size_t fan_in);
+/* Whether a checkpoint tensor no config reads may be ignored (rotary_emb.inv_freq). */
+int bm_weights_harmless_extra(const char *name);
+
 typedef struct bm_loader {
     bm_model *m;
     const bm_st_set *st;  /* NULL: random */
