@@ -150,6 +150,26 @@ int bm_params_randomize(bm_param_table *t, bm_rt *rt, uint64_t seed)
     return st;
 }
 
+int bm_params_save(const bm_param_table *t, bm_rt *rt, const char *path)
+{
+    bm_st_out *outs = calloc((size_t)t->n + 1, sizeof *outs);
+    float *host = malloc(t->bytes ? t->bytes : 4);
+    int st = 0;
+    if (!outs || !host) st = bm_fail(BMOJO_ENOMEM, "out of host memory for %.1f MiB of weights", (double)t->bytes / 1048576.0);
+    if (!st) st = bm_download(rt, t->values, 0, host, t->bytes);
+    for (int i = 0; st == 0 && i < t->n; i++) {
+        const bm_param *p = &t->p[i];
+        outs[i] = (bm_st_out){.name = p->native, .dtype = BM_DT_F32, .ndim = p->ndim,
+                              .data = (const char *)host + p->offset};
+        for (int k = 0; k < p->ndim; k++) outs[i].shape[k] = p->shape[k];
+    }
+    const char *meta[] = {"format", "pt", NULL};
+    if (!st) st = bm_st_write(path, outs, t->n, meta);
+    free(outs);
+    free(host);
+    return st;
+}
+
 int bm_params_zero_grads(bm_param_table *t, bm_rt *rt)
 {
     return bm_fill_zero(rt, t->grads, 0, t->bytes);
