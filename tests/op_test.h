@@ -54,5 +54,6 @@ void test_op_xent(bm_test_ctx *t);                 /* cross-entropy loss and gra
 /* backward (training) ops, ops_backward.h */
 void test_op_conv1d_backward(bm_test_ctx *t);
 void test_op_rope_backward(bm_test_ctx *t);
+void test_op_bmojo_backward(bm_test_ctx *t); /* eidetic sets, bmojo attention backward */
 
 #endif

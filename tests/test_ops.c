@@ -21,6 +21,7 @@ static const op_group groups[] = {
     {"attention_backward", test_op_attention_backward},
     {"conv1d_backward", test_op_conv1d_backward},
     {"rope_backward", test_op_rope_backward},
+    {"bmojo_backward", test_op_bmojo_backward},
 };
 
 int main(int argc, char **argv)
