@@ -1,9 +1,16 @@
 /* batch_file.c — reading and checking the batch file of `bmojo grad` (see batch_file.h). */
 #include "batch_file.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
+
+static void shape_str(const bm_st_tensor *t, char *buf, size_t n)
+{
+    if (t->ndim == 1) snprintf(buf, n, "[%lld]", (long long)t->shape[0]);
+    else snprintf(buf, n, "[%lld, %lld]", (long long)t->shape[0], (long long)t->shape[1]);
+}
 
 int cli_batch_open(const char *path, cli_batch_file *out)
 {
@@ -17,10 +24,10 @@ int cli_batch_open(const char *path, cli_batch_file *out)
     else {
         int same = t->ndim == ids->ndim;
         for (int k = 0; same && k < t->ndim; k++) same = t->shape[k] == ids->shape[k];
-        if (!same)
-            st = bm_fail(BMOJO_EFORMAT, "%s: targets has shape %s%lld%s%s, input_ids %s%lld%s%s: they must agree", path,
-                         "[", (long long)t->shape[0], t->ndim > 1 ? ", ..." : "", "]", "[", (long long)ids->shape[0],
-                         ids->ndim > 1 ? ", ..." : "", "]");
+        char ts[64] = "a different rank", is[64];
+        if (t->ndim == 1 || t->ndim == 2) shape_str(t, ts, sizeof ts);
+        shape_str(ids, is, sizeof is);
+        if (!same) st = bm_fail(BMOJO_EFORMAT, "%s: targets has shape %s, input_ids %s: they must agree", path, ts, is);
     }
     if (st) {
         cli_ids_close(&out->ids);
