@@ -183,6 +183,61 @@ done:
     rmdir(out);
 }
 
+/* A Hugging Face folder trains under its own tensor names: its gradients equal, bit for bit, those
+ * of the native folder the parameter table saves from it (the same model under native names). */
+static void check_hf(bmojo_runtime *rt, const char *dev, const char *root, const char *name)
+{
+    char dir[4096], out[4096], refp[4200];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    snprintf(refp, sizeof refp, "%s/reference.safetensors", dir);
+    snprintf(out, sizeof out, "%s/bmojo_test_hf_%d_%.40s", tu_env("TMPDIR", "/tmp"), (int)getpid(), strrchr(name, '/') + 1);
+    int64_t shape[2] = {0};
+    int32_t *ids = tu_read_tensor(refp, "input_ids", shape, NULL), *targets = NULL;
+    bmojo_trainer *hf = NULL, *nat = NULL;
+    float *a = NULL, *b = NULL;
+    int T = (int)shape[0];
+    if (!tu_check(ids && T > 1, "%s %s: input_ids readable", dev, name)) goto done;
+    targets = malloc((size_t)T * sizeof *targets);
+    if (!targets) goto done;
+    for (int t = 0; t < T; t++) targets[t] = t + 1 < T ? ids[t + 1] : -1;
+    double la = 0, lb = 0;
+    if (!tu_status(bmojo_trainer_load(rt, dir, 0, &hf), dir) || !tu_status(bmojo_trainer_save(hf, out), "save") ||
+        !tu_status(bmojo_trainer_load(rt, out, 0, &nat), out) || !tu_status(bmojo_trainer_zero_grad(hf), "zero") ||
+        !tu_status(bmojo_trainer_zero_grad(nat), "zero") ||
+        !tu_status(bmojo_trainer_grad(hf, ids, targets, 1, T - 1, &la), "grad (HF)") ||
+        !tu_status(bmojo_trainer_grad(nat, ids, targets, 1, T - 1, &lb), "grad (native)"))
+        goto done;
+    int n = bmojo_trainer_tensor_count(hf), same = n == bmojo_trainer_tensor_count(nat) && la == lb, renamed = 0;
+    for (int k = 0; same && k < n; k++) {
+        bmojo_tensor_info x, y;
+        bmojo_trainer_tensor(hf, k, &x);
+        bmojo_trainer_tensor(nat, k, &y);
+        renamed += strcmp(x.name, y.name) != 0;
+        free(a);
+        free(b);
+        a = malloc(x.numel * sizeof(float));
+        b = malloc(x.numel * sizeof(float));
+        same = a && b && x.numel == y.numel && !bmojo_trainer_read_grad(hf, k, a) && !bmojo_trainer_read_grad(nat, k, b) &&
+               !memcmp(a, b, x.numel * sizeof(float));
+        if (!same) printf("  %s vs %s differ\n", x.name, y.name);
+    }
+    tu_check(same && renamed > 0, "%s %s: gradients under Hugging Face names equal the native folder's (%d of %d "
+             "tensors renamed), loss %.6f", dev, name, renamed, n, la);
+done:
+    free(a);
+    free(b);
+    free(ids);
+    free(targets);
+    bmojo_trainer_free(hf);
+    bmojo_trainer_free(nat);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.yaml", out);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", out);
+    unlink(path);
+    rmdir(out);
+}
+
 int main(int argc, char **argv)
 {
     const char *root = tu_env("BMOJO_FIXTURES", "../shared/fixtures");
@@ -205,7 +260,10 @@ int main(int argc, char **argv)
             }
         /* Hugging Face folders (imported config.json, HF tensor names) save as native folders too */
         static const char *const hf[] = {"hf/mamba-0", "hf/mistral-0", "hf/jamba-0"};
-        for (size_t i = 0; !only && k == 0 && i < sizeof hf / sizeof hf[0]; i++) check_save(rt, devs[k].name, root, hf[i]);
+        for (size_t i = 0; !only && k == 0 && i < sizeof hf / sizeof hf[0]; i++) {
+            check_save(rt, devs[k].name, root, hf[i]);
+            check_hf(rt, devs[k].name, root, hf[i]);
+        }
         bmojo_runtime_free(rt);
     }
     tu_check_no_leaked_buffers();
