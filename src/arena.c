@@ -31,8 +31,14 @@ int bm_arena_take(bm_arena *a, size_t bytes, cl_mem *out)
         return bm_fail(BMOJO_ENOMEM, "one activation buffer of %.1f MiB is larger than the device's maximum "
                        "allocation of %.1f MiB", (double)need / 1048576.0, (double)a->block_cap / 1048576.0);
     if (a->cur < 0 || a->off + need > (a->planning ? a->block_cap : a->block_used[a->cur])) {
-        if (a->cur + 1 >= BM_ARENA_MAX_BLOCKS)
-            return bm_fail(BMOJO_ENOMEM, "the pass needs more than %d blocks of device memory", BM_ARENA_MAX_BLOCKS);
+        if (a->cur + 1 >= BM_ARENA_MAX_BLOCKS) {
+            /* planning goes on adding up, so the budget can say how much the pass needs */
+            if (!a->planning)
+                return bm_fail(BMOJO_ENOMEM, "the pass needs more than %d blocks of device memory", BM_ARENA_MAX_BLOCKS);
+            a->too_many = 1;
+            a->total += need;
+            return 0;
+        }
         a->cur++;
         a->off = 0;
         if (a->planning) a->n_blocks = a->cur + 1;
@@ -65,6 +71,10 @@ int bm_arena_floats(bm_arena *a, size_t n, cl_mem *out)
 
 int bm_arena_alloc(bm_arena *a)
 {
+    if (a->too_many)
+        return bm_fail(BMOJO_ENOMEM, "the pass needs %.1f GiB in more than %d blocks of %.1f GiB (the device's largest "
+                       "allocation)", (double)a->total / 1073741824.0, BM_ARENA_MAX_BLOCKS,
+                       (double)a->block_cap / 1073741824.0);
     a->planning = 0;
     for (int b = 0; b < a->n_blocks; b++) {
         int st = bm_alloc(a->rt, a->block_used[b], &a->blocks[b]);

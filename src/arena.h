@@ -19,6 +19,7 @@ typedef struct {
     int cur;                       /* block being filled */
     size_t off;                    /* bytes used in it */
     uint64_t total;                /* planned bytes, all blocks */
+    int too_many;                  /* the plan needs more than BM_ARENA_MAX_BLOCKS blocks */
     int n_subs, cap_subs;
     cl_mem *subs;                  /* every sub-buffer handed out, released by bm_arena_free */
 } bm_arena;

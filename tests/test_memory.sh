@@ -98,5 +98,19 @@ PY
   ); then ok "300k-token prefill under ulimit -v 1.5 GiB: [300000, 64] logits, first 300 positions match (rel err $e)"
   else bad "300k-token prefill: output differs from the short run: $e $(cat "$TMP/err")"; fi
 fi
+# ---- a training batch: the backward pass's activations are budgeted before they are allocated ----
+# bmojo-130m on 8 x 65536 tokens saves hundreds of GiB of activations
+python3 - "$TMP/bigbatch.st" <<'PY'
+import json, struct, sys
+B, T = 8, 65536
+raw = struct.pack('<%di' % (B * T), *([7] * (B * T)))
+hdr = {'input_ids': {'dtype': 'I32', 'shape': [B, T], 'data_offsets': [0, len(raw)]},
+       'targets': {'dtype': 'I32', 'shape': [B, T], 'data_offsets': [len(raw), 2 * len(raw)]}}
+h = json.dumps(hdr).encode(); h += b' ' * (-len(h) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + raw + raw)
+PY
+run_limited unlimited "$BIN" grad --config "$SRC/configs/bmojo-130m.yaml" -i "$TMP/bigbatch.st" -o "$TMP/g.st"
+expect_budget "training pass of 8 x 65536 tokens" "a training batch of 8 x 65536 tokens of bmojo-130m is refused"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
