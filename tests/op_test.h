@@ -47,4 +47,7 @@ void test_op_gemm(bm_test_ctx *t);
 void test_op_gemv(bm_test_ctx *t);        /* skinny GEMM for decoding */
 void test_op_bmojo(bm_test_ctx *t);        /* innovation, eidetic selection, bmojo attention */
 
+/* Backward (training) op groups. */
+void test_op_gemm_tt(bm_test_ctx *t);      /* bm_gemm_ex: GEMM with transposed operands */
+
 #endif
