@@ -45,9 +45,18 @@
  * operand into scratch first and calling the NT kernel: an extra pass over (for dW) two
  * [rows, width] activations per call.
  *
- * Measured (POCL 3.1 on this 2-core CPU, `bmojo bench --ops --small`, GFLOP/s at M=N=K=512; both
- * CPU rows use this file's kernels except NT, which is CLBlast through bm_gemm): see the numbers
- * below in "Measured".
+ * Measured: only on POCL 3.1 (a shared 2-core AMD EPYC slice, pthread device; no GPU was at hand,
+ * so the tile and split rules are gemm_nt's, measured there on the H200, not re-measured for these
+ * loads). `bmojo bench --ops --ops-scale small --ops-filter gemm`, rows of one run compared only
+ * with each other (the machine's load varied 2x between runs):
+ *   BMOJO_GEMM=own, M=N=K=1024: NT (gemm_nt) 4.96 GFLOP/s, NN 4.44, TN 4.52; T 256: dX in_proj
+ *     (NN 256x768x3072) 4.51, dW in_proj (TN 3072x768x256, +=) 4.56, dW x_proj (TN 80x1536x256) 2.83.
+ *   auto (CLBlast for NT on CPUs), M=N=K=1024: CLBlast NT 11.0, our NN 8.47, our TN 9.03.
+ *   An earlier, busier run at 512^3: CLBlast NT 1.85, our NN 1.42, TN 1.42.
+ *   After the CPU rule below (auto: NN/TN through CLBlast), 1024^3: NT 9.09, NN 8.47, TN 8.39;
+ *     T 256: dX in_proj 5.29, dW in_proj 5.50, dW x_proj 7.32.
+ * So NN and TN run within ~10% of the NT kernel they are built from; CLBlast stays faster on CPUs,
+ * hence bm_gemm_ex's rule (op_gemm_tt.c): CLBlast on CPUs in auto mode, these kernels on GPUs.
  */
 #ifndef BM_GEMM_BM
 #error "gemm_tt.cl uses gemm_nt.cl's tile tunables: list it after cl/gemm_nt.cl in the program"

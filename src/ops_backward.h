@@ -16,8 +16,9 @@
  * (trans_a = 0) or [K, M] (trans_a = 1) with leading dimension lda from element a_off; B is
  * [K, N] (trans_b = 0) or [N, K] (trans_b = 1). beta == 0 never reads C. Training uses NT for
  * Y = X W^T, NN for dX = dY W and TN for dW += dY^T X. */
-/* K == 0 gives C = beta C. NT goes to bm_gemm (the forward's path); NN, TN and TT to our own
- * kernels, which follow BMOJO_GEMM=own-big/own-thin and BMOJO_GEMM_SPLITK like bm_gemm. Split-K
+/* K == 0 gives C = beta C. NT goes to bm_gemm (the forward's path); NN, TN and TT follow bm_gemm's
+ * BMOJO_GEMM rule: our own kernels on GPUs (own-big/own-thin, BMOJO_GEMM_SPLITK as for bm_gemm),
+ * CLBlast on CPUs in auto mode and with BMOJO_GEMM=clblast. Split-K
  * partial sums use bm_scratch slot 3 (as bm_gemm does): no operand may live in that slot.
  * BMOJO_EINVAL for bad sizes/ld/flags/NULL, BMOJO_EGEMM when a buffer is too small for its view or
  * the compiled tiles exceed the device's limits. */

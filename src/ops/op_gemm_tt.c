@@ -1,6 +1,6 @@
 /* op_gemm_tt.c — bm_gemm_ex, the training pass's GEMM with transposed operands (cl/gemm_tt.cl):
  * validates the views, sends NT to bm_gemm (the forward's tuned path) and NN / TN / TT to our own
- * register-tiled kernels, picking the tile configuration (big or thin, gemm_nt.cl's tunables), the
+ * register-tiled kernels (to CLBlast where bm_gemm would use it: CPUs, BMOJO_GEMM=clblast), picking the tile configuration (big or thin, gemm_nt.cl's tunables), the
  * load width (float4 when aligned) and split-K, checked against the device's work-group and
  * local-memory limits. */
 #include "error.h"
@@ -9,6 +9,9 @@
 
 #include <limits.h>
 #include <stdint.h>
+
+/* After runtime.h (through ops.h), which fixes CL_TARGET_OPENCL_VERSION before any CL header. */
+#include <clblast_c.h>
 
 /* Offsets of BM, BN, BK, TM, TN within a tile configuration of rt->config (the sizes the program
  * was compiled with, read back at start-up; gemm_tt.cl uses gemm_nt.cl's tunables). */
@@ -87,11 +90,10 @@ static int gemm_tt_extent(cl_mem buf, const char *name, size_t off, size_t rows,
     return 0;
 }
 
-int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A,
-                  size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off,
-                  size_t ldc)
+/* The argument checks of bm_gemm_ex (0 when the call is valid; M, N > 0). */
+static int gemm_tt_check(bm_rt *rt, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
+                         size_t lda, cl_mem B, size_t b_off, size_t ldb, cl_mem C, size_t c_off, size_t ldc)
 {
-    if (M == 0 || N == 0) return 0;
     if (!rt || !A || !B || !C)
         return bm_fail(BMOJO_EINVAL, "bm_gemm_ex M=%zu N=%zu K=%zu: NULL argument (%s)", M, N, K,
                        !rt ? "rt" : !A ? "A" : !B ? "B" : "C");
@@ -109,11 +111,20 @@ int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, s
         return bm_fail(BMOJO_EINVAL, "bm_gemm_ex M=%zu N=%zu K=%zu trans_b %d: ldb %zu < %zu", M, N, K, trans_b, ldb,
                        b_cols);
     if (ldc < N) return bm_fail(BMOJO_EINVAL, "bm_gemm_ex M=%zu N=%zu K=%zu: ldc %zu < N", M, N, K, ldc);
-    if (tiles < BM_GEMM_NT_TILES_AUTO || tiles > BM_GEMM_NT_TILES_THIN || split_k < 0 || split_k > 64)
-        return bm_fail(BMOJO_EINVAL, "bm_gemm_ex: bad tile choice %d or split count %d", tiles, split_k);
     int st = gemm_tt_extent(A, "A", a_off, a_rows, lda, a_cols, M, N, K);
     if (!st) st = gemm_tt_extent(B, "B", b_off, b_rows, ldb, b_cols, M, N, K);
     if (!st) st = gemm_tt_extent(C, "C", c_off, M, ldc, N, M, N, K);
+    return st;
+}
+
+int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A,
+                  size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off,
+                  size_t ldc)
+{
+    if (M == 0 || N == 0) return 0;
+    if (tiles < BM_GEMM_NT_TILES_AUTO || tiles > BM_GEMM_NT_TILES_THIN || split_k < 0 || split_k > 64)
+        return bm_fail(BMOJO_EINVAL, "bm_gemm_ex: bad tile choice %d or split count %d", tiles, split_k);
+    int st = gemm_tt_check(rt, trans_a, trans_b, M, N, K, A, a_off, lda, B, b_off, ldb, C, c_off, ldc);
     if (st) return st;
     /* An empty inner dimension: C = beta C (BLAS semantics; beta 0 writes zeros). The kernel below
      * does exactly that with no K tiles; beta 1 leaves C as it is. */
@@ -208,6 +219,22 @@ int bm_gemm_ex(bm_rt *rt, int trans_a, int trans_b, size_t M, size_t N, size_t K
     if (trans_a == 0 && trans_b == 1 && K > 0) {
         if (!rt) return bm_fail(BMOJO_EINVAL, "bm_gemm_ex: NULL rt");
         return bm_gemm(rt, M, N, K, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+    }
+    /* bm_gemm's rule (gemm.c use_own_gemm) for the other layouts too: CLBlast where BMOJO_GEMM says
+     * so, and on CPUs in auto mode, where it is faster (POCL, bench --ops at 1024^3, rows of one run:
+     * CLBlast 9.9-11.0 GFLOP/s vs our NN/TN 8.5-9.0; another run 13.7 vs 4.4-4.5); our kernels on
+     * GPUs, where CLBlast was 1.3-3x slower than ours for the forward (gemm.c). The views are
+     * checked here first (CLBlast would read past a short buffer's end as our kernels would). */
+    if (rt && (trans_a == 0 || trans_a == 1) && (trans_b == 0 || trans_b == 1) && M && N && K &&
+        (rt->gemm_mode == BM_GEMM_MODE_CLBLAST || (rt->gemm_mode == BM_GEMM_MODE_AUTO && !rt->lim.is_gpu))) {
+        int st = gemm_tt_check(rt, trans_a, trans_b, M, N, K, A, a_off, lda, B, b_off, ldb, C, c_off, ldc);
+        if (st) return st;
+        CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                           trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, M, N, K, 1.0f, A, a_off,
+                                           lda, B, b_off, ldb, beta, C, c_off, ldc, &rt->queue, NULL);
+        if (s == CLBlastSuccess) return 0;
+        return bm_fail(BMOJO_EGEMM, "CLBlastSgemm (%c%c) M=%zu N=%zu K=%zu failed: CLBlast status %d",
+                       trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, (int)s);
     }
     int tiles = !rt                                          ? BM_GEMM_NT_TILES_AUTO
                 : rt->gemm_mode == BM_GEMM_MODE_OWN_BIG    ? BM_GEMM_NT_TILES_BIG

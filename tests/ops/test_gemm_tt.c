@@ -25,7 +25,9 @@ typedef struct {
     int align4; /* leading dimensions rounded up to a multiple of 4 (float4 loads, with aligned offsets) */
 } tt_shape;
 
-/* How a case is launched: bm_gemm_ex (what training calls), or bm_op_gemm_tt with tiles/split. */
+/* How a case is launched: bm_gemm_ex (what training calls: on a CPU in auto mode, CLBlast; with
+ * BMOJO_GEMM=own, as in the ops_tunables_gemm test, our kernels), or bm_op_gemm_tt (always our
+ * kernels, NT: gemm_nt) with tiles/split. */
 typedef struct {
     int explicit_;
     int tiles, split;
