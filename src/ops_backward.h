@@ -16,8 +16,20 @@
  * (trans_a = 0) or [K, M] (trans_a = 1) with leading dimension lda from element a_off; B is
  * [K, N] (trans_b = 0) or [N, K] (trans_b = 1). beta == 0 never reads C. Training uses NT for
  * Y = X W^T, NN for dX = dY W and TN for dW += dY^T X. */
+/* K == 0 gives C = beta C. NT goes to bm_gemm (the forward's path); NN, TN and TT follow bm_gemm's
+ * BMOJO_GEMM rule: our own kernels on GPUs (own-big/own-thin, BMOJO_GEMM_SPLITK as for bm_gemm),
+ * CLBlast on CPUs in auto mode and with BMOJO_GEMM=clblast. Split-K
+ * partial sums use bm_scratch slot 3 (as bm_gemm does): no operand may live in that slot.
+ * BMOJO_EINVAL for bad sizes/ld/flags/NULL, BMOJO_EGEMM when a buffer is too small for its view or
+ * the compiled tiles exceed the device's limits. */
 int bm_gemm_ex(bm_rt *rt, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
                size_t lda, cl_mem B, size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off, size_t ldc);
+/* bm_gemm_ex with the kernel choices explicit (tests, benchmarks): tiles BM_GEMM_NT_TILES_* of
+ * ops.h (auto, big, thin), split_k 0 = automatic, else the number of K splits (1..64; fewer when K
+ * has fewer BK steps). NT goes to bm_op_gemm_nt with the same choices. */
+int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A,
+                  size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off,
+                  size_t ldc);
 
 /* ---- embedding (cl/embed_backward.cl) ----
  * dtable[v, :] += sum of dy[r, :] over rows r with ids[r] == v, without atomics: the host

@@ -56,4 +56,7 @@ void test_op_conv1d_backward(bm_test_ctx *t);
 void test_op_rope_backward(bm_test_ctx *t);
 void test_op_bmojo_backward(bm_test_ctx *t); /* eidetic sets, bmojo attention backward */
 
+/* Backward (training) op groups. */
+void test_op_gemm_tt(bm_test_ctx *t);      /* bm_gemm_ex: GEMM with transposed operands */
+
 #endif

@@ -22,6 +22,7 @@ static const op_group groups[] = {
     {"conv1d_backward", test_op_conv1d_backward},
     {"rope_backward", test_op_rope_backward},
     {"bmojo_backward", test_op_bmojo_backward},
+    {"gemm_tt", test_op_gemm_tt},
 };
 
 int main(int argc, char **argv)

@@ -17,6 +17,7 @@
 #include "bench.h"
 #include "cli.h"
 #include "ops.h"
+#include "ops_backward.h"
 #include "ops_bmojo.h"
 #include "runtime.h"
 
@@ -35,13 +36,15 @@ typedef struct {
     int n_bufs;
 } ops_ctx;
 
-typedef enum { K_COPY, K_GEMM, K_EMBED, K_RMSNORM, K_ADD, K_SWIGLU, K_CONV, K_SCAN, K_ROPE, K_ATTN, K_MIX } op_kind;
+typedef enum { K_COPY, K_GEMM, K_GEMM_EX, K_EMBED, K_RMSNORM, K_ADD, K_SWIGLU, K_CONV, K_SCAN, K_ROPE, K_ATTN, K_MIX } op_kind;
 
 /* One op, ready to launch again and again. */
 typedef struct {
     op_kind kind;
     cl_mem a, b, c;
     size_t n, M, N, K, ld;
+    int ta, tb;  /* K_GEMM_EX: transposes (dense operands; lda/ldb follow from them) */
+    float beta;  /* K_GEMM_EX */
     int rows, cols, nh, dh;
     int64_t pos0;
     bm_conv_args conv;
@@ -124,6 +127,10 @@ static int launch(bm_rt *rt, op_desc *o)
     switch (o->kind) {
     case K_COPY: st = bm_op_copy(rt, o->a, o->b, o->n); break;
     case K_GEMM: st = bm_gemm(rt, o->M, o->N, o->K, o->a, 0, o->K, o->b, 0, o->K, 0.0f, o->c, 0, o->N); break;
+    case K_GEMM_EX:
+        st = bm_gemm_ex(rt, o->ta, o->tb, o->M, o->N, o->K, o->a, 0, o->ta ? o->M : o->K, o->b, 0, o->tb ? o->K : o->N,
+                        o->beta, o->c, 0, o->N);
+        break;
     case K_EMBED: st = bm_op_embed(rt, o->a, o->b, o->c, o->rows, o->cols); break;
     case K_RMSNORM:
         st = bm_op_rmsnorm(rt, o->a, (size_t)o->cols, 0, o->b, o->c, (size_t)o->cols, 0, o->rows, o->cols, 1e-5f);
@@ -558,6 +565,31 @@ static int run_ops(ops_ctx *c, int small)
             if ((rc = report(c, &o, name, shape, bytes, 2.0 * M * N * K, !dec))) return rc;
         }
     }
+
+    /* ---- the training pass's GEMMs (bm_gemm_ex): dX = dY W (NN) and dW += dY^T X (TN, K = the
+     * T rows) of in_proj (W [2 d_inner, d]) and of the thin x_proj (W [dt_rank + 2 d_state, d_inner]) ---- */
+    cl_mem dy, xx, dw;
+    size_t dw_n = 2 * di * d > (size_t)T * d ? 2 * di * d : (size_t)T * d; /* dW in_proj or dX in_proj */
+    if ((rc = random_floats(c, (size_t)T * 2 * di, -1, 1, &dy)) || (rc = random_floats(c, (size_t)T * di, -1, 1, &xx)) ||
+        (rc = random_floats(c, dw_n > xd * di ? dw_n : xd * di, -1, 1, &dw)))
+        return rc;
+    struct {
+        const char *name;
+        int ta;
+        size_t M, N, K;
+        cl_mem a, b;
+        float beta;
+    } tr[] = {{"gemm_nn dX in_proj", 0, (size_t)T, d, 2 * di, dy, gw, 0.0f},
+              {"gemm_tn dW in_proj", 1, 2 * di, d, (size_t)T, dy, xx, 1.0f},
+              {"gemm_tn dW x_proj", 1, xd, di, (size_t)T, dy, xx, 1.0f}};
+    for (size_t i = 0; i < sizeof tr / sizeof tr[0]; i++) {
+        snprintf(shape, sizeof shape, "M %zu, N %zu, K %zu%s", tr[i].M, tr[i].N, tr[i].K, tr[i].beta != 0 ? ", +=" : "");
+        o = (op_desc){.kind = K_GEMM_EX, .a = tr[i].a, .b = tr[i].b, .c = dw, .M = tr[i].M, .N = tr[i].N,
+                      .K = tr[i].K, .ta = tr[i].ta, .beta = tr[i].beta};
+        double bytes = ((double)tr[i].M * tr[i].K + (double)tr[i].N * tr[i].K +
+                        (tr[i].beta != 0 ? 2.0 : 1.0) * tr[i].M * tr[i].N) * F;
+        if ((rc = report(c, &o, tr[i].name, shape, bytes, 2.0 * tr[i].M * tr[i].N * tr[i].K, 1))) return rc;
+    }
     return 0;
 }
 
@@ -574,7 +606,19 @@ static int measure_gemm_square(ops_ctx *c)
     op_desc o = {.kind = K_GEMM, .a = a, .b = b, .c = out, .M = S, .N = S, .K = S};
     char shape[96];
     snprintf(shape, sizeof shape, "M=N=K=%zu, bm_gemm", S);
-    return report(c, &o, "gemm square", shape, 3.0 * (double)S * S * sizeof(float), 2.0 * (double)S * S * S, 1);
+    rc = report(c, &o, "gemm square", shape, 3.0 * (double)S * S * sizeof(float), 2.0 * (double)S * S * S, 1);
+    /* The training pass's layouts at the same size (bm_gemm_ex: NN dX = dY W, TN dW = dY^T X), to
+     * set against the NT row above. */
+    static const struct {
+        const char *name;
+        int ta;
+    } tr[] = {{"gemm_nn square", 0}, {"gemm_tn square", 1}};
+    for (size_t i = 0; i < sizeof tr / sizeof tr[0] && !rc; i++) {
+        o = (op_desc){.kind = K_GEMM_EX, .a = a, .b = b, .c = out, .M = S, .N = S, .K = S, .ta = tr[i].ta};
+        snprintf(shape, sizeof shape, "M=N=K=%zu, bm_gemm_ex", S);
+        rc = report(c, &o, tr[i].name, shape, 3.0 * (double)S * S * sizeof(float), 2.0 * (double)S * S * S, 1);
+    }
+    return rc;
 }
 
 int bench_ops_run(bmojo_runtime *rt, int small, const char *filter, int reps, uint64_t seed, bench_writer *w,

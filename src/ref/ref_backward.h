@@ -10,6 +10,10 @@
 #include <stdint.h>
 
 /* ---- GEMM with transposed operands ---- */
+/* bm_gemm_ex: C[M,N] = op(A) op(B) + beta C (op(X) = X^T when trans_x; A stored [M, K] or
+ * [K, M] with leading dimension lda, B [K, N] or [N, K]); beta == 0 never reads C. */
+void bm_ref_gemm_ex(int trans_a, int trans_b, size_t M, size_t N, size_t K, const float *A, size_t lda,
+                    const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
 /* ---- embedding ---- */
 /* dtable[v, :] += sum of dy[order[i], :] for i in [start[v], start[v+1]) (double sums). */
