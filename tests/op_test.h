@@ -46,5 +46,6 @@ void test_op_attention(bm_test_ctx *t);    /* attention and kv_append */
 void test_op_gemm(bm_test_ctx *t);
 void test_op_gemv(bm_test_ctx *t);        /* skinny GEMM for decoding */
 void test_op_bmojo(bm_test_ctx *t);        /* innovation, eidetic selection, bmojo attention */
+void test_op_scan_backward(bm_test_ctx *t);
 
 #endif

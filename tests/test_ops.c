@@ -16,6 +16,7 @@ static const op_group groups[] = {
     {"embed", test_op_embed},     {"rmsnorm", test_op_rmsnorm},     {"elementwise", test_op_elementwise},
     {"conv1d", test_op_conv1d},   {"scan", test_op_scan},           {"rope", test_op_rope},
     {"attention", test_op_attention}, {"gemm", test_op_gemm},       {"gemv", test_op_gemv},       {"bmojo", test_op_bmojo},
+    {"scan_backward", test_op_scan_backward},
 };
 
 int main(int argc, char **argv)
