@@ -15,7 +15,8 @@
  * [B*T, z_ld / dz_ld]; A, dA [di, n]; dt_bias, D, d_dt_bias, dD [di].
  * Scratch (launcher-owned): ckpt [nchunks-1][B][di][n] (h at the end of chunks 0..nchunks-2),
  * pbc [nblocks][B*T][2][n] (dB | dC summed over one block's channels), pp = pA [B][di][n],
- * pD [B][di], pbias [B][di] (per-sequence weight-gradient partials).
+ * pD [B][di], pbias [B][di] (per-sequence weight-gradient partials), pre = [dl | dys]
+ * [2][B*T][di] (delta and dy silu(z), from bm_scan_bwd_pre).
  *
  * Kernels:
  *   bm_scan_bwd_main    one work-item per (b, c, j); a work-group is CB channels x n states of
@@ -64,7 +65,8 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
                                __global const float *dt_bias, __global const float *A,
                                __global const float *bc, uint bc_ld, uint b_col, uint c_col,
                                __global const float *Dv, __global const float *z, uint z_ld, uint z_col,
-                               __global const float *dy, __global float *du_out, __global float *ddt_out,
+                               __global const float *dy, __global const float *pre,
+                               __global float *du_out, __global float *ddt_out,
                                __global float *dz_out, uint dz_ld,
                                __global float *ckpt, __global float *pbc, __global float *pp,
                                __local float *red)
@@ -83,21 +85,34 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
     const int sq = BM_SCANB_L * CB * NJP; /* one quantity's block of red */
     const size_t row_b = (size_t)b * (size_t)T;
     const size_t BT = (size_t)B * (size_t)T;
+    __global const float *dl_in = pre, *dys_in = pre + BT * (size_t)di;   /* bm_scan_bwd_pre */
     const float a = A[(size_t)cc * n + j];
-    const float bias = dt_bias[cc];
     const int nc = (T + BM_SCANB_L - 1) / BM_SCANB_L;
     /* ckpt[k - 1] = h at the end of chunk k - 1 (k >= 1) of this item */
     __global float *ck = ckpt + ((size_t)b * di + cc) * n + j;
     const size_t ck_stride = (size_t)B * (size_t)di * (size_t)n;
 
-    /* Phase 1: checkpoints. */
+    /* Phase 1: checkpoints. A chunk's loads are issued together (rows clamped to T-1, so
+     * unconditional) before its arithmetic: one memory latency per chunk, not per step. */
     {
         float h = 0.0f;
-        for (int t = 0; t < T; t++) {
-            if (t > 0 && t % BM_SCANB_L == 0 && active) ck[(size_t)(t / BM_SCANB_L - 1) * ck_stride] = h;
-            const size_t r = row_b + (size_t)t;
-            const float dlt = bm_softplus(dt[r * dt_ld + cc] + bias);
-            h = exp(dlt * a) * h + dlt * bc[r * bc_ld + b_col + j] * u[r * di + cc];
+        for (int t0 = 0; t0 < T; t0 += BM_SCANB_L) {
+            if (t0 > 0 && active) ck[(size_t)(t0 / BM_SCANB_L - 1) * ck_stride] = h;
+            float pd[BM_SCANB_L], pu[BM_SCANB_L], pb[BM_SCANB_L];
+#pragma unroll
+            for (int i = 0; i < BM_SCANB_L; i++) {
+                const size_t r = row_b + (size_t)min(t0 + i, T - 1);
+                pd[i] = dl_in[r * di + cc];
+                pu[i] = u[r * di + cc];
+                pb[i] = bc[r * bc_ld + b_col + j];
+            }
+#pragma unroll
+            for (int i = 0; i < BM_SCANB_L; i++) {
+                if (t0 + i < T) {
+                    const float dlt = pd[i];
+                    h = exp(dlt * a) * h + dlt * pb[i] * pu[i];
+                }
+            }
         }
     }
 
@@ -110,18 +125,33 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
         const int t0 = k * BM_SCANB_L;
         const int len = min(BM_SCANB_L, T - t0);
         const float h0 = k == 0 ? 0.0f : ck[(size_t)(k - 1) * ck_stride];
-        float hist[BM_SCANB_L], dl[BM_SCANB_L];
+        float hist[BM_SCANB_L], ea[BM_SCANB_L];
+        float pd[BM_SCANB_L], pu[BM_SCANB_L], pb[BM_SCANB_L], pc[BM_SCANB_L], py[BM_SCANB_L];
+#pragma unroll
+        for (int i = 0; i < BM_SCANB_L; i++) {
+            const size_t r = row_b + (size_t)min(t0 + i, T - 1);
+            pd[i] = dl_in[r * di + cc];
+            pu[i] = u[r * di + cc];
+            pb[i] = bc[r * bc_ld + b_col + j];
+            pc[i] = bc[r * bc_ld + c_col + j];
+            py[i] = dys_in[r * di + cc];
+        }
+        /* this item's first (t, channel rc) of the reduction over j, loaded ahead too */
+        float q_x = 0.0f, q_u = 0.0f, q_z = 0.0f, q_y = 0.0f;
+        if (l < len * CB && rc < di) {
+            const size_t ro = row_b + (size_t)(t0 + l / CB);
+            q_x = dt[ro * dt_ld + rc] + dt_bias[rc];
+            q_u = u[ro * di + rc];
+            q_z = z[ro * z_ld + z_col + rc];
+            q_y = dy[ro * di + rc];
+        }
         {
             float h = h0;
 #pragma unroll
             for (int i = 0; i < BM_SCANB_L; i++) {
-                float dlt = 0.0f;
-                if (i < len) {
-                    const size_t r = row_b + (size_t)(t0 + i);
-                    dlt = bm_softplus(dt[r * dt_ld + cc] + bias);
-                    h = exp(dlt * a) * h + dlt * bc[r * bc_ld + b_col + j] * u[r * di + cc];
-                }
-                dl[i] = dlt;
+                const float e = exp(pd[i] * a);
+                if (i < len) h = e * h + pd[i] * pb[i] * pu[i];
+                ea[i] = e;
                 hist[i] = h;
             }
         }
@@ -132,15 +162,14 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
         for (int ii = 0; ii < BM_SCANB_L; ii++) {
             const int i = BM_SCANB_L - 1 - ii;
             if (i < len) {
-                const size_t r = row_b + (size_t)(t0 + i);
-                const float dlt = dl[i];
-                const float ut = u[r * di + cc];
-                const float Bt = bc[r * bc_ld + b_col + j];
-                const float Ct = bc[r * bc_ld + c_col + j];
-                const float dys = dy[r * di + cc] * bm_silu(z[r * z_ld + z_col + cc]);
+                const float dlt = pd[i];
+                const float ut = pu[i];
+                const float Bt = pb[i];
+                const float Ct = pc[i];
+                const float dys = py[i];
                 const float ht = hist[i];
                 const float hp = i > 0 ? hist[i > 0 ? i - 1 : 0] : h0;
-                const float at = exp(dlt * a);
+                const float at = ea[i];
                 const float dh = Ct * dys + g;
                 const int base = (i * CB + cl) * NJP + j;
                 red[base] = dh * Bt;
@@ -165,10 +194,11 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
                     s_s += red[rb + 2 * sq + q];
                 }
                 const size_t ro = row_b + (size_t)(t0 + tt);
-                const float x = dt[ro * dt_ld + rc] + dt_bias[rc];
-                const float uo = u[ro * di + rc];
-                const float zo = z[ro * z_ld + z_col + rc];
-                const float dyo = dy[ro * di + rc];
+                const int pre = o == l;
+                const float x = pre ? q_x : dt[ro * dt_ld + rc] + dt_bias[rc];
+                const float uo = pre ? q_u : u[ro * di + rc];
+                const float zo = pre ? q_z : z[ro * z_ld + z_col + rc];
+                const float dyo = pre ? q_y : dy[ro * di + rc];
                 const float Do = Dv[rc];
                 const float sg = 1.0f / (1.0f + exp(-zo));
                 const float dyso = dyo * zo * sg;
@@ -211,6 +241,20 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
         pd[(size_t)b * di + cb * CB + l] = sd;
         pd[(size_t)B * di + (size_t)b * di + cb * CB + l] = sb;
     }
+}
+
+/* Per (row, channel), once instead of once per state: dl = softplus(dt + dt_bias) and
+ * dys = dy silu(z), dense [B*T, di] each: pre = [dl | dys]. Global: (round_up(di, wg), B*T). */
+__kernel void bm_scan_bwd_pre(int di, __global const float *dt, uint dt_ld, __global const float *dt_bias,
+                              __global const float *z, uint z_ld, uint z_col, __global const float *dy,
+                              __global float *pre)
+{
+    const int c = (int)get_global_id(0);
+    const size_t r = get_global_id(1);
+    if (c >= di) return;
+    __global float *dl = pre, *dys = pre + get_global_size(1) * (size_t)di;
+    dl[r * di + c] = bm_softplus(dt[r * dt_ld + c] + dt_bias[c]);
+    dys[r * di + c] = dy[r * di + c] * bm_silu(z[r * z_ld + z_col + c]);
 }
 
 /* dbc[r, b_col + j] = sum over blocks of pbc[blk][r][0][j], dbc[r, c_col + j] likewise with [1].

@@ -3,8 +3,9 @@
  * the algorithm). Three launches: bm_scan_bwd_main (a work-item per (sequence, channel, state):
  * checkpoints, then the reverse recursion chunk by chunk), bm_scan_bwd_dbc (dB, dC summed over
  * the channel blocks) and bm_scan_bwd_params (the weight gradients summed over sequences and
- * added). Every sum has a fixed order: results are deterministic. Scratch slots 0 (checkpoints),
- * 1 (dB/dC partials per channel block) and 2 (per-sequence dA, dD, d_dt_bias). */
+ * added), after bm_scan_bwd_pre (delta and dy silu(z) once per row and channel). Every sum has a
+ * fixed order: results are deterministic. Scratch slots 0 (checkpoints), 1 (dB/dC partials per
+ * channel block), 2 (per-sequence dA, dD, d_dt_bias) and 3 (delta, dy silu(z)). */
 #include <stdint.h>
 
 #include "error.h"
@@ -73,7 +74,8 @@ int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
     cl_kernel km = bm_kernel(rt, "bm_scan_bwd_main");
     cl_kernel kd = bm_kernel(rt, "bm_scan_bwd_dbc");
     cl_kernel kp = bm_kernel(rt, "bm_scan_bwd_params");
-    if (!km || !kd || !kp) return bm_fail_context(BMOJO_EBUILD, "scan backward");
+    cl_kernel kq = bm_kernel(rt, "bm_scan_bwd_pre");
+    if (!km || !kd || !kp || !kq) return bm_fail_context(BMOJO_EBUILD, "scan backward");
 
     /* Work-group: CB channels x n states, at most the device's and the kernel's limits. */
     size_t cap = rt->lim.max_wg ? rt->lim.max_wg : 64, kwg = 0;
@@ -108,16 +110,39 @@ int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
     const size_t BT = (size_t)B * (size_t)T;
     const int nc = (T + L - 1) / L;
 
-    cl_mem ckpt, pbc, pp;
+    cl_mem ckpt, pbc, pp, pre;
     size_t ck_bytes = (size_t)(nc > 1 ? nc - 1 : 1) * (size_t)B * di * n * sizeof(float);
     if ((st = bm_scratch(rt, 0, ck_bytes, &ckpt))) return st;
     if ((st = bm_scratch(rt, 1, nblk * BT * 2 * (size_t)n * sizeof(float), &pbc))) return st;
     if ((st = bm_scratch(rt, 2, ((size_t)B * di * n + 2 * (size_t)B * di) * sizeof(float), &pp))) return st;
+    if ((st = bm_scratch(rt, 3, 2 * BT * (size_t)di * sizeof(float), &pre))) return st;
 
     cl_int Ti = T, dii = di, ni = n, CBi = (cl_int)CB, Bi = B, BTi = (cl_int)BT, nblki = (cl_int)nblk;
     cl_uint dt_ld = (cl_uint)a->dt_ld, bc_ld = (cl_uint)a->bc_ld, b_col = (cl_uint)a->b_col, c_col = (cl_uint)a->c_col;
     cl_uint z_ld = (cl_uint)a->z_ld, z_col = (cl_uint)a->z_col, dz_ld = (cl_uint)a->dz_ld, dbc_ld = (cl_uint)a->dbc_ld;
+    /* softplus(dt + dt_bias) and dy silu(z) once per (row, channel) */
+    size_t ld = rt->lim.wg ? rt->lim.wg : 64;
+    if (ld > 256) ld = 256;
     cl_int err = 0;
+    err |= BM_ARG(kq, 0, dii);
+    err |= BM_ARG(kq, 1, a->dt);
+    err |= BM_ARG(kq, 2, dt_ld);
+    err |= BM_ARG(kq, 3, a->dt_bias);
+    err |= BM_ARG(kq, 4, a->z);
+    err |= BM_ARG(kq, 5, z_ld);
+    err |= BM_ARG(kq, 6, z_col);
+    err |= BM_ARG(kq, 7, a->dy);
+    err |= BM_ARG(kq, 8, pre);
+    if ((st = bm_args_check(err, "bm_scan_bwd_pre"))) return st;
+    {
+        size_t lq[2] = {ld < (size_t)di ? ld : 1, 1}, gq[2];
+        if (lq[0] == 1) while (lq[0] * 2 <= (size_t)di) lq[0] *= 2;
+        gq[0] = ((size_t)di + lq[0] - 1) / lq[0] * lq[0];
+        gq[1] = BT;
+        if ((st = bm_launch(rt, kq, "bm_scan_bwd_pre", 2, gq, lq))) return st;
+    }
+
+    err = 0;
     err |= BM_ARG(km, 0, Ti);
     err |= BM_ARG(km, 1, dii);
     err |= BM_ARG(km, 2, ni);
@@ -136,14 +161,15 @@ int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
     err |= BM_ARG(km, 15, z_ld);
     err |= BM_ARG(km, 16, z_col);
     err |= BM_ARG(km, 17, a->dy);
-    err |= BM_ARG(km, 18, a->du);
-    err |= BM_ARG(km, 19, a->ddt);
-    err |= BM_ARG(km, 20, a->dz);
-    err |= BM_ARG(km, 21, dz_ld);
-    err |= BM_ARG(km, 22, ckpt);
-    err |= BM_ARG(km, 23, pbc);
-    err |= BM_ARG(km, 24, pp);
-    err |= BM_ARG_LOCAL(km, 25, lbytes);
+    err |= BM_ARG(km, 18, pre);
+    err |= BM_ARG(km, 19, a->du);
+    err |= BM_ARG(km, 20, a->ddt);
+    err |= BM_ARG(km, 21, a->dz);
+    err |= BM_ARG(km, 22, dz_ld);
+    err |= BM_ARG(km, 23, ckpt);
+    err |= BM_ARG(km, 24, pbc);
+    err |= BM_ARG(km, 25, pp);
+    err |= BM_ARG_LOCAL(km, 26, lbytes);
     if ((st = bm_args_check(err, "bm_scan_bwd_main"))) return st;
     size_t gm[2] = {nblk * wg, (size_t)B}, lm[2] = {wg, 1};
     if ((st = bm_launch(rt, km, "bm_scan_bwd_main", 2, gm, lm))) return st;
@@ -158,7 +184,6 @@ int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
     err |= BM_ARG(kd, 6, b_col);
     err |= BM_ARG(kd, 7, c_col);
     if ((st = bm_args_check(err, "bm_scan_bwd_dbc"))) return st;
-    size_t ld = rt->lim.wg ? rt->lim.wg : 64;
     size_t gd = (BT * 2 * (size_t)n + ld - 1) / ld * ld;
     if ((st = bm_launch(rt, kd, "bm_scan_bwd_dbc", 1, &gd, &ld))) return st;
 
