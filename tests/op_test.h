@@ -58,5 +58,6 @@ void test_op_bmojo_backward(bm_test_ctx *t); /* eidetic sets, bmojo attention ba
 
 /* Backward (training) op groups. */
 void test_op_gemm_tt(bm_test_ctx *t);      /* bm_gemm_ex: GEMM with transposed operands */
+void test_op_scan_backward(bm_test_ctx *t);
 
 #endif

@@ -23,6 +23,7 @@ static const op_group groups[] = {
     {"rope_backward", test_op_rope_backward},
     {"bmojo_backward", test_op_bmojo_backward},
     {"gemm_tt", test_op_gemm_tt},
+    {"scan_backward", test_op_scan_backward},
 };
 
 int main(int argc, char **argv)

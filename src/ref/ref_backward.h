@@ -58,6 +58,23 @@ void bm_ref_conv1d_backward(const bm_ref_conv_bwd_args *a);
 void bm_ref_rope_backward(float *x, size_t ld, size_t col, int B, int T, int nh, int dh, int64_t pos0, float theta);
 
 /* ---- selective scan ---- */
+/* bm_op_scan_backward on host arrays (fields as in bm_scan_bwd_args). The forward is rerun in
+ * double storing every h, then the reverse recursion; dB/dC sums over channels in double. */
+typedef struct {
+    int B, T, di, n;
+    const float *u;
+    const float *dt; size_t dt_ld;
+    const float *dt_bias, *A;
+    const float *bc; size_t bc_ld, b_col, c_col;
+    const float *D;
+    const float *z; size_t z_ld, z_col;
+    const float *dy;
+    float *du, *ddt;
+    float *dbc; size_t dbc_ld;
+    float *dz; size_t dz_ld;
+    float *dA, *dD, *d_dt_bias;
+} bm_ref_scan_bwd_args;
+void bm_ref_scan_backward(const bm_ref_scan_bwd_args *a);
 
 /* ---- attention ---- */
 /* Host twin of bm_attn_bwd_args (bm_op_attention_backward): the same views on host arrays. */
