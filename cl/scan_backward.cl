@@ -42,6 +42,19 @@
  *     L floats. The price is the local-memory reduction over j, amortised over a chunk
  *     (one barrier pair per chunk).
  *   - Parallelism is B*di*n work-items, sequential over time (no chunk-parallel reverse scan).
+ *   - A chunk's loads (u, delta, B, C, dy silu(z) for L steps, and the reducing item's row) are
+ *     issued together before its arithmetic (rows clamped to T-1, so unconditional), and
+ *     softplus / silu are computed once per (row, channel) by bm_scan_bwd_pre instead of once per
+ *     state: per-step loads were the critical path.
+ *   - POCL: barriers inside the unrolled step loop (a reduction tile shorter than the chunk) sent
+ *     its kernel compiler into a CFG blow-up (minutes); hence the tile is the chunk and the
+ *     barriers sit outside the unrolled loops.
+ *   - Measured on an H100 (B=1, T=2048, di=1536, n=16; bench harness outside the tree; the
+ *     forward bm_op_scan: 93 us): first version (a load round trip per step, softplus per state)
+ *     3.6 ms; loads per chunk 1.47 ms (L=8), 1.32 ms (L=16), 1.87 ms (L=4); B=4: 3.3 ms.
+ *     Channels per group 8 (128 items) was best; 1 item per channel block cost 40 %.
+ *     Not done: prefetching the next chunk during the current one, native_exp, a chunk-parallel
+ *     reverse scan (the dh carry combined over chunks like the forward's states) for B=1.
  */
 #ifndef BM_SCANB_L
 #define BM_SCANB_L 8      /* chunk length: h recomputed per chunk from a checkpoint (registers),
