@@ -42,6 +42,20 @@
  *     L floats. The price is the local-memory reduction over j, amortised over a chunk
  *     (one barrier pair per chunk).
  *   - Parallelism is B*di*n work-items, sequential over time (no chunk-parallel reverse scan).
+ *   - A chunk's loads (u, delta, B, C, dy silu(z) for L steps, and the reducing item's row) are
+ *     issued together, one chunk ahead of its arithmetic (rows clamped to T-1, so
+ *     unconditional; double-buffered in registers), and
+ *     softplus / silu are computed once per (row, channel) by bm_scan_bwd_pre instead of once per
+ *     state: per-step loads were the critical path.
+ *   - POCL: barriers inside the unrolled step loop (a reduction tile shorter than the chunk) sent
+ *     its kernel compiler into a CFG blow-up (minutes); hence the tile is the chunk and the
+ *     barriers sit outside the unrolled loops.
+ *   - Measured on an H100 (B=1, T=2048, di=1536, n=16; bench harness outside the tree; the
+ *     forward bm_op_scan: 93 us): first version (a load round trip per step, softplus per state)
+ *     3.6 ms; loads per chunk 1.47 ms (L=8), 1.32 ms (L=16), 1.87 ms (L=4); B=4: 3.3 ms.
+ *     Channels per group 8 (128 items) was best; 1 item per channel block cost 40 %.
+ *     Not done: prefetching the next chunk during the current one, native_exp, a chunk-parallel
+ *     reverse scan (the dh carry combined over chunks like the forward's states) for B=1.
  */
 #ifndef BM_SCANB_L
 #define BM_SCANB_L 8      /* chunk length: h recomputed per chunk from a checkpoint (registers),
@@ -93,18 +107,27 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
     const size_t ck_stride = (size_t)B * (size_t)di * (size_t)n;
 
     /* Phase 1: checkpoints. A chunk's loads are issued together (rows clamped to T-1, so
-     * unconditional) before its arithmetic: one memory latency per chunk, not per step. */
+     * unconditional) one chunk ahead of its arithmetic: memory latency overlaps the recurrence. */
     {
         float h = 0.0f;
+        float pd[BM_SCANB_L], pu[BM_SCANB_L], pb[BM_SCANB_L];
+#pragma unroll
+        for (int i = 0; i < BM_SCANB_L; i++) {
+            const size_t r = row_b + (size_t)min(i, T - 1);
+            pd[i] = dl_in[r * di + cc];
+            pu[i] = u[r * di + cc];
+            pb[i] = bc[r * bc_ld + b_col + j];
+        }
         for (int t0 = 0; t0 < T; t0 += BM_SCANB_L) {
             if (t0 > 0 && active) ck[(size_t)(t0 / BM_SCANB_L - 1) * ck_stride] = h;
-            float pd[BM_SCANB_L], pu[BM_SCANB_L], pb[BM_SCANB_L];
+            /* the next chunk's loads, in flight during this chunk's arithmetic */
+            float nd[BM_SCANB_L], nu[BM_SCANB_L], nb[BM_SCANB_L];
 #pragma unroll
             for (int i = 0; i < BM_SCANB_L; i++) {
-                const size_t r = row_b + (size_t)min(t0 + i, T - 1);
-                pd[i] = dl_in[r * di + cc];
-                pu[i] = u[r * di + cc];
-                pb[i] = bc[r * bc_ld + b_col + j];
+                const size_t r = row_b + (size_t)min(t0 + BM_SCANB_L + i, T - 1);
+                nd[i] = dl_in[r * di + cc];
+                nu[i] = u[r * di + cc];
+                nb[i] = bc[r * bc_ld + b_col + j];
             }
 #pragma unroll
             for (int i = 0; i < BM_SCANB_L; i++) {
@@ -113,6 +136,8 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
                     h = exp(dlt * a) * h + dlt * pb[i] * pu[i];
                 }
             }
+#pragma unroll
+            for (int i = 0; i < BM_SCANB_L; i++) pd[i] = nd[i], pu[i] = nu[i], pb[i] = nb[i];
         }
     }
 
@@ -121,30 +146,38 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
     float acc_a = 0.0f;   /* dA of (c, j) for this sequence */
     float acc_d = 0.0f, acc_bias = 0.0f;   /* dD, d_dt_bias of channel cb*CB + l % CB, part */
     const int rc = cb * CB + l % CB;       /* the channel this item reduces over j (WG % CB == 0) */
+    const int rcc = min(rc, di - 1);
+    /* Loads of chunk k (rows clamped: unconditional), issued one chunk ahead of its arithmetic:
+     * pd/pu/pb/pc/py (delta, u, B, C, dy silu(z)), h0 (its checkpoint), and q_* (the row of this
+     * item's first (t, channel rc) of the reduction over j). */
+#define BM_SCANB_LOAD_CHUNK(k_, d_, u_, b_, c_, y_, h0_, qx_, qu_, qz_, qy_)                         \
+    do {                                                                                          \
+        const int t0_ = (k_) * BM_SCANB_L;                                                        \
+        _Pragma("unroll") for (int i_ = 0; i_ < BM_SCANB_L; i_++) {                               \
+            const size_t r_ = row_b + (size_t)min(t0_ + i_, T - 1);                               \
+            d_[i_] = dl_in[r_ * di + cc];                                                         \
+            u_[i_] = u[r_ * di + cc];                                                             \
+            b_[i_] = bc[r_ * bc_ld + b_col + j];                                                  \
+            c_[i_] = bc[r_ * bc_ld + c_col + j];                                                  \
+            y_[i_] = dys_in[r_ * di + cc];                                                        \
+        }                                                                                         \
+        h0_ = (k_) == 0 ? 0.0f : ck[(size_t)max((k_) - 1, 0) * ck_stride];                        \
+        const size_t ro_ = row_b + (size_t)min(t0_ + l / CB, T - 1);                              \
+        qx_ = dt[ro_ * dt_ld + rcc] + dt_bias[rcc];                                               \
+        qu_ = u[ro_ * di + rcc];                                                                  \
+        qz_ = z[ro_ * z_ld + z_col + rcc];                                                        \
+        qy_ = dy[ro_ * di + rcc];                                                                 \
+    } while (0)
+    float pd[BM_SCANB_L], pu[BM_SCANB_L], pb[BM_SCANB_L], pc[BM_SCANB_L], py[BM_SCANB_L];
+    float h0, q_x, q_u, q_z, q_y;
+    BM_SCANB_LOAD_CHUNK(nc - 1, pd, pu, pb, pc, py, h0, q_x, q_u, q_z, q_y);
     for (int k = nc - 1; k >= 0; k--) {
         const int t0 = k * BM_SCANB_L;
         const int len = min(BM_SCANB_L, T - t0);
-        const float h0 = k == 0 ? 0.0f : ck[(size_t)(k - 1) * ck_stride];
         float hist[BM_SCANB_L], ea[BM_SCANB_L];
-        float pd[BM_SCANB_L], pu[BM_SCANB_L], pb[BM_SCANB_L], pc[BM_SCANB_L], py[BM_SCANB_L];
-#pragma unroll
-        for (int i = 0; i < BM_SCANB_L; i++) {
-            const size_t r = row_b + (size_t)min(t0 + i, T - 1);
-            pd[i] = dl_in[r * di + cc];
-            pu[i] = u[r * di + cc];
-            pb[i] = bc[r * bc_ld + b_col + j];
-            pc[i] = bc[r * bc_ld + c_col + j];
-            py[i] = dys_in[r * di + cc];
-        }
-        /* this item's first (t, channel rc) of the reduction over j, loaded ahead too */
-        float q_x = 0.0f, q_u = 0.0f, q_z = 0.0f, q_y = 0.0f;
-        if (l < len * CB && rc < di) {
-            const size_t ro = row_b + (size_t)(t0 + l / CB);
-            q_x = dt[ro * dt_ld + rc] + dt_bias[rc];
-            q_u = u[ro * di + rc];
-            q_z = z[ro * z_ld + z_col + rc];
-            q_y = dy[ro * di + rc];
-        }
+        float nd[BM_SCANB_L], nu[BM_SCANB_L], nb[BM_SCANB_L], nc_[BM_SCANB_L], ny[BM_SCANB_L];
+        float nh0, n_x, n_u, n_z, n_y;
+        BM_SCANB_LOAD_CHUNK(max(k - 1, 0), nd, nu, nb, nc_, ny, nh0, n_x, n_u, n_z, n_y);
         {
             float h = h0;
 #pragma unroll
@@ -224,7 +257,11 @@ __kernel void bm_scan_bwd_main(int T, int di, int n, int CB,
             pr[n + oj] = s_c;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+        for (int i = 0; i < BM_SCANB_L; i++) pd[i] = nd[i], pu[i] = nu[i], pb[i] = nb[i], pc[i] = nc_[i], py[i] = ny[i];
+        h0 = nh0, q_x = n_x, q_u = n_u, q_z = n_z, q_y = n_y;
     }
+#undef BM_SCANB_LOAD_CHUNK
     if (active) pp[((size_t)b * di + c) * n + j] = acc_a;
     /* dD, d_dt_bias of each channel: its reducing items' sums in item order */
     barrier(CLK_LOCAL_MEM_FENCE);
