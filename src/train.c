@@ -340,9 +340,12 @@ static int loss_and_head(bm_trainer *tr, float scale, int backward)
         if (!st && r0) st = bm_copy(rt, ls, 0, tr->row_loss, r0 * 4, n * 4);
         if (!backward) continue;
         /* dhf rows = dlogits W; gW += dlogits^T hf */
+        rt->profile.phase = "backward";
         if (!st) st = bm_gemm_ex(rt, 0, 0, n, d, V, tr->logits, 0, V, head->value, 0, d, 0.0f, tr->dh, r0 * d, d);
         if (!st) st = bm_gemm_ex(rt, 1, 0, V, d, n, tr->logits, 0, V, tr->h, r0 * d, d, 1.0f, head->grad, 0, d);
+        rt->profile.phase = "forward";
     }
+    rt->profile.phase = "backward";
     if (!st && backward)
         st = bm_op_rmsnorm_backward(rt, xl, d, 0, nf->value, tr->dh, d, 0, 0.0f, tr->dx, d, 0, nf->grad, (int)N, (int)d,
                                     c->norm_eps);

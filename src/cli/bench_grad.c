@@ -19,8 +19,10 @@ static uint64_t mix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* Per kernel, forward and backward device time per token, most expensive first. */
-static void profile_split(bm_rt *rt, double tokens)
+/* Per kernel, forward and backward device time per token of one pass, most expensive first. The
+ * profiled repetitions ran the forward twice (the loss alone, then with gradients) and the
+ * backward once: `passes` is the number of loss-with-gradient passes. */
+static void profile_split(bm_rt *rt, double tokens, int passes)
 {
     bm_profile *p = &rt->profile;
     bm_profile_collect(p);
@@ -35,13 +37,17 @@ static void profile_split(bm_rt *rt, double tokens)
             p->entries[j] = p->entries[j - 1];
             p->entries[j - 1] = t;
         }
-    fprintf(stderr, "profile: forward %.3f us/token, backward %.3f us/token of kernel time (%.2fx)\n",
-            (double)fwd / 1e3 / tokens, (double)bwd / 1e3 / tokens, fwd ? (double)bwd / (double)fwd : 0.0);
+    const double fwd_div = tokens * 2.0 * passes, bwd_div = tokens * passes;
+    double f = (double)fwd / 1e3 / fwd_div, b = (double)bwd / 1e3 / bwd_div;
+    fprintf(stderr, "profile: one pass's kernel time per token: forward %.3f us, backward %.3f us (%.2fx)\n", f, b,
+            f > 0 ? b / f : 0.0);
     for (size_t i = 0; i < p->n_entries; i++)
-        if (p->entries[i].count)
-            fprintf(stderr, "  %-40s %8.1f launches %9.4f us/token %5.1f %%\n", p->entries[i].name,
-                    (double)p->entries[i].count, (double)p->entries[i].total_ns / 1e3 / tokens,
-                    fwd + bwd ? 100.0 * (double)p->entries[i].total_ns / (double)(fwd + bwd) : 0.0);
+        if (p->entries[i].count) {
+            int is_fwd = !strncmp(p->entries[i].name, "forward:", 8);
+            double div = is_fwd ? fwd_div : bwd_div, us = (double)p->entries[i].total_ns / 1e3 / div;
+            fprintf(stderr, "  %-40s %7.1f launches %9.4f us/token %5.1f %%\n", p->entries[i].name,
+                    (double)p->entries[i].count * tokens / div, us, f + b > 0 ? 100.0 * us / (f + b) : 0.0);
+        }
     bm_profile_reset(p);
 }
 
@@ -130,7 +136,7 @@ int bench_grad_run(bmojo_runtime *rt, bmojo_trainer *tr, const char *model_name,
                 }
                 first = 0;
                 fflush(stdout);
-                if (profile) profile_split(rt, (double)n * reps * 2);
+                if (profile) profile_split(rt, (double)n, reps);
             }
             free(ids);
             free(tg);
