@@ -394,9 +394,61 @@ __kernel void bm_bmojo_bwd_keys(BM_BMOJO_BWD_VIEWS, __global float *scr, const u
 #define BM_BBT_DCMAX 8
 #endif
 
+/* Key tile [kt, kt + NX*TC) of a query tile's list [F(s) | E(s) | window plo ..] into ks (and
+ * vs); masked or past-the-end keys are zero rows. */
+static inline void bm_bbt_load_keys(__global const float *kx, __global const float *vx, const ulong x_ld,
+                                    const size_t kxo, const size_t vxo, __global const float *kf,
+                                    __global const float *vf, const ulong f_ld, const size_t kfo, const size_t vfo,
+                                    __global const int *set, const int b, const int T, const int s, const int nF,
+                                    const int nM, const int plo, const int Nk, const int kt, const int dh,
+                                    const int withv, __local float *ks, __local float *vs)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), ld = dh + 1;
+    const int BK = BM_BBT_NX * BM_BBT_TC;
+    for (int e = lid; e < BK * dh; e += L) {
+        const int cc = e / dh, d = e - cc * dh, kk = kt + cc;
+        float kval = 0.0f, vval = 0.0f;
+        if (kk < Nk) {
+            if (kk < nF) {
+                const size_t r = ((size_t)b * T + s - nF + kk) * f_ld;
+                kval = kf[r + kfo + d];
+                if (withv) vval = vf[r + vfo + d];
+            } else {
+                int p = kk < nM ? set[kk - nF] : plo + (kk - nM);
+                if (kk < nM && p >= s) p = -1;
+                if (p >= 0) {
+                    const size_t r = ((size_t)b * T + p) * x_ld;
+                    kval = kx[r + kxo + d];
+                    if (withv) vval = vx[r + vxo + d];
+                }
+            }
+        }
+        ks[cc * ld + d] = kval;
+        if (withv) vs[cc * ld + d] = vval;
+    }
+}
+
+/* Whether key kk of the list is seen by rows at positions prow (-1: no row): 1 memory key
+ * (every row), 2 window key at *pp, 0 none. */
+static inline int bm_bbt_key_kind(const int kk, const int nF, const int nM, const int Nk, const int plo, const int s,
+                                  __global const int *set, int *pp)
+{
+    *pp = 0;
+    if (kk < nF) return 1;
+    if (kk < nM) {
+        const int p = set[kk - nF];
+        return p >= 0 && p < s ? 1 : 0;
+    }
+    if (kk < Nk) {
+        *pp = plo + (kk - nM);
+        return 2;
+    }
+    return 0;
+}
+
 /* global (NX*NY * NC*tpc, Hkv, B), local (NX*NY, 1, 1); tile = c*tpc + k covers tokens
  * c*w + k*QT .. min(+QT, c*w+w, T)-1. Locals: qs, dos [NY*TR, dh+1]; ks, vs [NX*TC, dh+1];
- * ss [NY*TR, NX*TC+1] (also the row merge, NY*TR*NX <= its size); st [2*NY*TR]. */
+ * ss [NY*TR, NX*TC+1] (also the row merge, NY*TR*NX <= its size); st [3*NY*TR]. */
 __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, const ulong dq_col,
                                    __global float *scr, const ulong lse_off, const ulong dd_off, const int QT,
                                    const int tpc, __local float *qs, __local float *dos, __local float *ks,
@@ -410,18 +462,23 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
     const int c = tile / tpc, s = c * w;
     const int t0 = s + (tile - c * tpc) * QT;
     const int tend = min(min(t0 + QT, s + w), T);
-    if (t0 >= tend) return; /* uniform over the group */
+    /* rows r < R with r % QT < ntok are valid; a tile past the chunk's or sequence's end has
+     * none and no keys (no early return before the barriers: POCL 3.1 mishandled it) */
+    const int ntok = max(0, tend - t0);
     const int nF = min(m_f, s), nE = min(m_e, s), nM = nF + nE;
-    const int plo = max(0, t0 - w + 1), Nk = nM + (tend - plo);
+    const int plo = max(0, t0 - w + 1), Nk = ntok > 0 ? nM + (tend - plo) : 0;
     __global const int *set = sets + ((size_t)b * NC + c) * max(m_e, 1);
     const size_t kxo = kx_col + (size_t)g * dh, vxo = vx_col + (size_t)g * dh;
     const size_t kfo = kf_col + (size_t)g * dh, vfo = vf_col + (size_t)g * dh;
     __local float *Ls = st, *Ds = st + BR;
+    /* row r's token (-1: no row), read back by the items that own r: computing validity inside
+     * the unrolled per-item loops was miscompiled by POCL 3.1 / LLVM 15 (stores of invalid rows) */
+    __local int *rowt = (__local int *)(st + 2 * BR);
 
     for (int e = lid; e < BR * dh; e += L) {
         const int r = e / dh, d = e - r * dh, t = t0 + r % QT;
         float qv = 0.0f, dv = 0.0f;
-        if (r < R && t < tend) {
+        if (r < R && r % QT < ntok) {
             const size_t row = (size_t)b * T + t, h = (size_t)(g * rep + r / QT);
             qv = scale * q[row * q_ld + q_col + h * dh + d];
             dv = dout[row * o_ld + h * dh + d];
@@ -432,190 +489,169 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
     for (int r = lid; r < BR; r += L) {
         const int t = t0 + r % QT;
         float dd = 0.0f;
-        if (r < R && t < tend) {
+        if (r < R && r % QT < ntok) {
             const size_t base = ((size_t)b * T + t) * o_ld + (size_t)(g * rep + r / QT) * dh;
             for (int d = 0; d < dh; d++) dd += dout[base + d] * o[base + d];
         }
         Ds[r] = dd;
+        rowt[r] = r < R && r % QT < ntok ? t0 + r % QT : -1;
     }
+    barrier(CLK_LOCAL_MEM_FENCE);
     int prow[BM_BBT_TR];
-    #pragma unroll
-    for (int i = 0; i < BM_BBT_TR; i++) {
-        const int r = ty + NY * i, t = t0 + r % QT;
-        prow[i] = r < R && t < tend ? t : -1;
-    }
-
     float m_r[BM_BBT_TR], l_r[BM_BBT_TR];
     #pragma unroll
     for (int i = 0; i < BM_BBT_TR; i++) {
+        prow[i] = rowt[ty + NY * i];
         m_r[i] = -INFINITY;
         l_r[i] = 0.0f;
     }
-    for (int pass = 0; pass < 2; pass++) {
-        float acc[BM_BBT_TR][BM_BBT_DCMAX];
+
+    /* pass 1: per-item online max / sum over its keys */
+    for (int kt = 0; kt < Nk; kt += BK) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        bm_bbt_load_keys(kx, vx, x_ld, kxo, vxo, kf, vf, f_ld, kfo, vfo, set, b, T, s, nF, nM, plo, Nk, kt, dh, 0,
+                         ks, vs);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        float sc[BM_BBT_TR][BM_BBT_TC];
         #pragma unroll
         for (int i = 0; i < BM_BBT_TR; i++)
             #pragma unroll
-            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) acc[i][jj] = 0.0f;
-        float lse[BM_BBT_TR], Dr[BM_BBT_TR];
-        if (pass == 1) {
+            for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] = 0.0f;
+        for (int d = 0; d < dh; d++) {
+            float qv[BM_BBT_TR], kv[BM_BBT_TC];
             #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++) {
-                lse[i] = Ls[ty + NY * i];
-                Dr[i] = Ds[ty + NY * i];
-            }
+            for (int i = 0; i < BM_BBT_TR; i++) qv[i] = qs[(ty + NY * i) * ld + d];
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) kv[j] = ks[(tx + BM_BBT_NX * j) * ld + d];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++)
+                #pragma unroll
+                for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] += qv[i] * kv[j];
         }
-        for (int kt = 0; kt < Nk; kt += BK) {
-            barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's ks, vs, ss are no longer read */
-            for (int e = lid; e < BK * dh; e += L) {
-                const int cc = e / dh, d = e - cc * dh, kk = kt + cc;
-                float kval = 0.0f, vval = 0.0f;
-                if (kk < Nk) {
-                    if (kk < nF) {
-                        const size_t r = ((size_t)b * T + s - nF + kk) * f_ld;
-                        kval = kf[r + kfo + d];
-                        vval = vf[r + vfo + d];
-                    } else {
-                        int p = kk < nM ? set[kk - nF] : plo + (kk - nM);
-                        if (kk < nM && (p < 0 || p >= s)) p = -1;
-                        if (p >= 0) {
-                            const size_t r = ((size_t)b * T + p) * x_ld;
-                            kval = kx[r + kxo + d];
-                            vval = vx[r + vxo + d];
-                        }
-                    }
-                }
-                ks[cc * ld + d] = kval;
-                vs[cc * ld + d] = vval;
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            float sc[BM_BBT_TR][BM_BBT_TC], dp[BM_BBT_TR][BM_BBT_TC];
+        #pragma unroll
+        for (int j = 0; j < BM_BBT_TC; j++) {
+            int p;
+            const int kind = bm_bbt_key_kind(kt + tx + BM_BBT_NX * j, nF, nM, Nk, plo, s, set, &p);
             #pragma unroll
             for (int i = 0; i < BM_BBT_TR; i++)
-                #pragma unroll
-                for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] = dp[i][j] = 0.0f;
-            for (int d = 0; d < dh; d++) {
-                float qv[BM_BBT_TR], kv[BM_BBT_TC];
-                #pragma unroll
-                for (int i = 0; i < BM_BBT_TR; i++) qv[i] = qs[(ty + NY * i) * ld + d];
-                #pragma unroll
-                for (int j = 0; j < BM_BBT_TC; j++) kv[j] = ks[(tx + BM_BBT_NX * j) * ld + d];
-                #pragma unroll
-                for (int i = 0; i < BM_BBT_TR; i++)
-                    #pragma unroll
-                    for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] += qv[i] * kv[j];
-                if (pass == 1) {
-                    #pragma unroll
-                    for (int i = 0; i < BM_BBT_TR; i++) qv[i] = dos[(ty + NY * i) * ld + d];
-                    #pragma unroll
-                    for (int j = 0; j < BM_BBT_TC; j++) kv[j] = vs[(tx + BM_BBT_NX * j) * ld + d];
-                    #pragma unroll
-                    for (int i = 0; i < BM_BBT_TR; i++)
-                        #pragma unroll
-                        for (int j = 0; j < BM_BBT_TC; j++) dp[i][j] += qv[i] * kv[j];
-                }
-            }
-            /* masks: key kk of the list seen by row i? */
-            #pragma unroll
-            for (int j = 0; j < BM_BBT_TC; j++) {
-                const int kk = kt + tx + BM_BBT_NX * j;
-                int kind = 0, p = 0; /* 0 none, 1 memory (every valid row), 2 window position p */
-                if (kk < nF) {
-                    kind = 1;
-                } else if (kk < nM) {
-                    p = set[kk - nF];
-                    kind = p >= 0 && p < s ? 1 : 0;
-                } else if (kk < Nk) {
-                    kind = 2;
-                    p = plo + (kk - nM);
-                }
-                #pragma unroll
-                for (int i = 0; i < BM_BBT_TR; i++) {
-                    const int ok = prow[i] >= 0 && (kind == 1 || (kind == 2 && p <= prow[i] && p > prow[i] - w));
-                    if (!ok) sc[i][j] = -INFINITY;
-                }
-            }
-            if (pass == 0) {
-                #pragma unroll
-                for (int i = 0; i < BM_BBT_TR; i++) {
-                    float mx = m_r[i];
-                    #pragma unroll
-                    for (int j = 0; j < BM_BBT_TC; j++) mx = fmax(mx, sc[i][j]);
-                    if (mx != -INFINITY) {
-                        float sum = l_r[i] * exp(m_r[i] - mx);
-                        #pragma unroll
-                        for (int j = 0; j < BM_BBT_TC; j++)
-                            if (sc[i][j] != -INFINITY) sum += exp(sc[i][j] - mx);
-                        l_r[i] = sum;
-                        m_r[i] = mx;
-                    }
-                }
-                continue;
-            }
-            #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++)
-                #pragma unroll
-                for (int j = 0; j < BM_BBT_TC; j++)
-                    ss[(ty + NY * i) * lds + tx + BM_BBT_NX * j] =
-                        sc[i][j] == -INFINITY ? 0.0f : exp(sc[i][j] - lse[i]) * (dp[i][j] - Dr[i]);
-            barrier(CLK_LOCAL_MEM_FENCE);
-            const int cnt = min(BK, Nk - kt);
-            for (int cc = 0; cc < cnt; cc++) {
-                float a[BM_BBT_TR];
-                #pragma unroll
-                for (int i = 0; i < BM_BBT_TR; i++) a[i] = ss[(ty + NY * i) * lds + cc];
-                #pragma unroll
-                for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
-                    const int col = tx + BM_BBT_NX * jj;
-                    if (col < dh) {
-                        const float kv = ks[cc * ld + col];
-                        #pragma unroll
-                        for (int i = 0; i < BM_BBT_TR; i++) acc[i][jj] += a[i] * kv;
-                    }
-                }
-            }
-        }
-        if (pass == 0) {
-            /* merge the NX items of each row: max, then the rescaled sums, in tx order */
-            barrier(CLK_LOCAL_MEM_FENCE);
-            #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++) ss[(ty + NY * i) * BM_BBT_NX + tx] = m_r[i];
-            barrier(CLK_LOCAL_MEM_FENCE);
-            float mx[BM_BBT_TR];
-            #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++) {
-                mx[i] = -INFINITY;
-                for (int x = 0; x < BM_BBT_NX; x++) mx[i] = fmax(mx[i], ss[(ty + NY * i) * BM_BBT_NX + x]);
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++)
-                ss[(ty + NY * i) * BM_BBT_NX + tx] = m_r[i] == -INFINITY ? 0.0f : l_r[i] * exp(m_r[i] - mx[i]);
-            barrier(CLK_LOCAL_MEM_FENCE);
-            if (tx == 0) {
-                #pragma unroll
-                for (int i = 0; i < BM_BBT_TR; i++) {
-                    const int r = ty + NY * i;
-                    float sum = 0.0f;
-                    for (int x = 0; x < BM_BBT_NX; x++) sum += ss[r * BM_BBT_NX + x];
-                    const float v = prow[i] >= 0 ? mx[i] + log(sum) : 0.0f;
-                    Ls[r] = v;
-                    if (prow[i] >= 0) {
-                        const size_t ri = ((size_t)b * T + prow[i]) * H + (size_t)(g * rep + r / QT);
-                        scr[lse_off + ri] = v;
-                        scr[dd_off + ri] = Ds[r];
-                    }
-                }
-            }
-            barrier(CLK_LOCAL_MEM_FENCE);
-            continue;
+                if (!(prow[i] >= 0 && (kind == 1 || (kind == 2 && p <= prow[i] && p > prow[i] - w))))
+                    sc[i][j] = -INFINITY;
         }
         #pragma unroll
         for (int i = 0; i < BM_BBT_TR; i++) {
-            if (prow[i] < 0) continue;
-            const int r = ty + NY * i;
-            __global float *dqrow =
-                dq + ((size_t)b * T + prow[i]) * dq_ld + dq_col + (size_t)(g * rep + r / QT) * dh;
+            float mx = m_r[i];
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) mx = fmax(mx, sc[i][j]);
+            if (mx != -INFINITY) {
+                float sum = l_r[i] * exp(m_r[i] - mx);
+                #pragma unroll
+                for (int j = 0; j < BM_BBT_TC; j++)
+                    if (sc[i][j] != -INFINITY) sum += exp(sc[i][j] - mx);
+                l_r[i] = sum;
+                m_r[i] = mx;
+            }
+        }
+    }
+    /* merge the NX items of each row in tx order: the max, then the rescaled sums */
+    barrier(CLK_LOCAL_MEM_FENCE);
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) ss[(ty + NY * i) * BM_BBT_NX + tx] = m_r[i];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float mxr[BM_BBT_TR];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        float mx = -INFINITY;
+        for (int x = 0; x < BM_BBT_NX; x++) mx = fmax(mx, ss[(ty + NY * i) * BM_BBT_NX + x]);
+        mxr[i] = mx;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++)
+        ss[(ty + NY * i) * BM_BBT_NX + tx] = m_r[i] == -INFINITY ? 0.0f : l_r[i] * exp(m_r[i] - mxr[i]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float lse[BM_BBT_TR], Dr[BM_BBT_TR];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        const int r = ty + NY * i;
+        float sum = 0.0f;
+        for (int x = 0; x < BM_BBT_NX; x++) sum += ss[r * BM_BBT_NX + x];
+        lse[i] = prow[i] >= 0 ? mxr[i] + log(sum) : 0.0f;
+        Dr[i] = Ds[r];
+        if (tx == 0 && prow[i] >= 0) {
+            const size_t ri = ((size_t)b * T + prow[i]) * H + (size_t)(g * rep + r / QT);
+            scr[lse_off + ri] = lse[i];
+            scr[dd_off + ri] = Dr[i];
+        }
+    }
+
+    /* pass 2: dS = P (dP - D) into local memory, dq += dS K in registers */
+    float acc[BM_BBT_TR][BM_BBT_DCMAX];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++)
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) acc[i][jj] = 0.0f;
+    for (int kt = 0; kt < Nk; kt += BK) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's ks, vs, ss (and the merge) are no longer read */
+        bm_bbt_load_keys(kx, vx, x_ld, kxo, vxo, kf, vf, f_ld, kfo, vfo, set, b, T, s, nF, nM, plo, Nk, kt, dh, 1,
+                         ks, vs);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        float sc[BM_BBT_TR][BM_BBT_TC], dp[BM_BBT_TR][BM_BBT_TC];
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++)
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] = dp[i][j] = 0.0f;
+        for (int d = 0; d < dh; d++) {
+            float qv[BM_BBT_TR], ov[BM_BBT_TR], kv[BM_BBT_TC], vv[BM_BBT_TC];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) {
+                qv[i] = qs[(ty + NY * i) * ld + d];
+                ov[i] = dos[(ty + NY * i) * ld + d];
+            }
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) {
+                kv[j] = ks[(tx + BM_BBT_NX * j) * ld + d];
+                vv[j] = vs[(tx + BM_BBT_NX * j) * ld + d];
+            }
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++)
+                #pragma unroll
+                for (int j = 0; j < BM_BBT_TC; j++) {
+                    sc[i][j] += qv[i] * kv[j];
+                    dp[i][j] += ov[i] * vv[j];
+                }
+        }
+        #pragma unroll
+        for (int j = 0; j < BM_BBT_TC; j++) {
+            int p;
+            const int kind = bm_bbt_key_kind(kt + tx + BM_BBT_NX * j, nF, nM, Nk, plo, s, set, &p);
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) {
+                const int ok = prow[i] >= 0 && (kind == 1 || (kind == 2 && p <= prow[i] && p > prow[i] - w));
+                ss[(ty + NY * i) * lds + tx + BM_BBT_NX * j] = ok ? exp(sc[i][j] - lse[i]) * (dp[i][j] - Dr[i]) : 0.0f;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int cnt = min(BK, Nk - kt);
+        for (int cc = 0; cc < cnt; cc++) {
+            float a[BM_BBT_TR];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) a[i] = ss[(ty + NY * i) * lds + cc];
+            #pragma unroll
+            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+                const int col = tx + BM_BBT_NX * jj;
+                if (col < dh) {
+                    const float kv = ks[cc * ld + col];
+                    #pragma unroll
+                    for (int i = 0; i < BM_BBT_TR; i++) acc[i][jj] += a[i] * kv;
+                }
+            }
+        }
+    }
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        const int r = ty + NY * i;
+        if (prow[i] >= 0) {
+            __global float *dqrow = dq + ((size_t)b * T + prow[i]) * dq_ld + dq_col + (size_t)(g * rep + r / QT) * dh;
             #pragma unroll
             for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
                 const int col = tx + BM_BBT_NX * jj;
@@ -626,7 +662,7 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
 }
 
 /* global (NX*NY * ceil(T / (NY*TR)), Hkv, B), local (NX*NY, 1, 1). Locals: ks, vs
- * [NY*TR, dh+1]; qs, dos [NX*TC, dh+1]; ps, dss [NY*TR, NX*TC+1]; st [2*NX*TC]. */
+ * [NY*TR, dh+1]; qs, dos [NX*TC, dh+1]; ps, dss [NY*TR, NX*TC+1]; st [3*NX*TC + NY*TR]. */
 __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, const ulong lse_off,
                                       const ulong dd_off, const ulong dmk_off, const ulong dmv_off,
                                       __global float *dkx, __global float *dvx, const ulong dx_ld,
@@ -645,6 +681,10 @@ __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, c
     const size_t kxo = kx_col + (size_t)g * dh, vxo = vx_col + (size_t)g * dh;
     __global const float *lse = scr + lse_off, *Dv = scr + dd_off;
     __local float *Ls = st, *Ds = st + BRQ;
+    /* as in bm_bmojo_bwd_q_tiled: the rows' tokens and the keys' positions (-1: none) come
+     * through local memory, not from conditions inside the unrolled per-item loops */
+    __local int *rowt = (__local int *)(st + 2 * BRQ), *keyp = rowt + BRQ;
+    for (int cc = lid; cc < BKK; cc += L) keyp[cc] = cc < np ? p0 + cc : -1;
 
     for (int e = lid; e < BKK * dh; e += L) {
         const int cc = e / dh, d = e - cc * dh;
@@ -657,12 +697,10 @@ __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, c
         ks[cc * ld + d] = kval;
         vs[cc * ld + d] = vval;
     }
+    barrier(CLK_LOCAL_MEM_FENCE);
     int kp[BM_BBT_TR];
     #pragma unroll
-    for (int i = 0; i < BM_BBT_TR; i++) {
-        const int cc = ty + NY * i;
-        kp[i] = cc < np ? p0 + cc : -1;
-    }
+    for (int i = 0; i < BM_BBT_TR; i++) kp[i] = keyp[ty + NY * i];
     float acck[BM_BBT_TR][BM_BBT_DCMAX], accv[BM_BBT_TR][BM_BBT_DCMAX];
     #pragma unroll
     for (int i = 0; i < BM_BBT_TR; i++)
@@ -695,6 +733,7 @@ __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, c
             }
             Ls[r] = lv;
             Ds[r] = dv;
+            rowt[r] = u < U ? p0 + u / rep : -1;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         float sc[BM_BBT_TR][BM_BBT_TC], dp[BM_BBT_TR][BM_BBT_TC];
@@ -724,8 +763,7 @@ __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, c
         }
         #pragma unroll
         for (int j = 0; j < BM_BBT_TC; j++) {
-            const int r = tx + BM_BBT_NX * j, u = ub + r;
-            const int t = u < U ? p0 + u / rep : -1;
+            const int r = tx + BM_BBT_NX * j, t = rowt[r];
             const float lv = Ls[r], dv = Ds[r];
             #pragma unroll
             for (int i = 0; i < BM_BBT_TR; i++) {

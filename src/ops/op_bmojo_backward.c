@@ -321,8 +321,8 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
                 if (ny > NYMAX) ny = NYMAX;
                 for (; ny >= 1; ny--) {
                     const long R = ny * TR;
-                    const size_t fl = j ? (size_t)(2 * R * ld + 2 * BK * ld + 2 * R * (BK + 1) + 2 * BK)
-                                        : (size_t)(2 * R * ld + 2 * BK * ld + R * (BK + 1) + 2 * R);
+                    const size_t fl = j ? (size_t)(2 * R * ld + 2 * BK * ld + 2 * R * (BK + 1) + 3 * BK + R)
+                                        : (size_t)(2 * R * ld + 2 * BK * ld + R * (BK + 1) + 3 * R);
                     if (fl * sizeof(float) <= rt->lim.local_mem) break;
                 }
                 if (j) nyk = ny;
@@ -363,7 +363,7 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
         err |= BM_ARG_LOCAL(kq, i++, fl * BKq * ldp);
         err |= BM_ARG_LOCAL(kq, i++, fl * BKq * ldp);
         err |= BM_ARG_LOCAL(kq, i++, fl * BRq * (BKq + 1));
-        err |= BM_ARG_LOCAL(kq, i++, fl * 2 * BRq);
+        err |= BM_ARG_LOCAL(kq, i++, fl * 3 * BRq);
         if ((st = bm_args_check(err, "bm_bmojo_bwd_q_tiled"))) return st;
         size_t gt[3] = {lq_t * (size_t)NC * (size_t)tq_tpc, (size_t)a->Hkv, B}, lt[3] = {lq_t, 1, 1};
         if ((st = bm_launch(rt, kq, "bm_bmojo_bwd_q_tiled", 3, gt, lt))) return st;
@@ -425,7 +425,7 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
         err |= BM_ARG_LOCAL(kk, i++, fl * BKq * ldp);
         err |= BM_ARG_LOCAL(kk, i++, fl * BKk * (BKq + 1));
         err |= BM_ARG_LOCAL(kk, i++, fl * BKk * (BKq + 1));
-        err |= BM_ARG_LOCAL(kk, i++, fl * 2 * BKq);
+        err |= BM_ARG_LOCAL(kk, i++, fl * (3 * BKq + BKk));
         if ((st = bm_args_check(err, "bm_bmojo_bwd_keys_tiled"))) return st;
         size_t gt[3] = {lk_t * ((T + BKk - 1) / BKk), (size_t)a->Hkv, B}, lt[3] = {lk_t, 1, 1};
         return bm_launch(rt, kk, "bm_bmojo_bwd_keys_tiled", 3, gt, lt);
