@@ -300,7 +300,9 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
     size_t lq_t = 0, lk_t = 0, BRq = 0, BKk = 0, BKq = 0;
     /* The tiled path (cl/bmojo_backward.cl, bm_bmojo_bwd_q_tiled / _keys_tiled) when its tiles
      * fit: NY rows of NX items, as many as the work-group limits, BM_BBT_NYMAX and the local
-     * memory allow (each kernel its own). Else the per-row kernels below. */
+     * memory allow (each kernel its own; at dh 64 on a 48 KiB GPU: 12 rows = 192 items, QT 16
+     * tokens at rep 3, for dq; 10 rows = 160 items, 40 positions, for the keys). Else the per-row
+     * kernels below. Correct on POCL (tests/ops/test_bmojo_backward.c); not yet timed on a GPU. */
     {
         const long NX = bwd_tunable(rt, "BM_BBT_NX", BBT_NX_DEFAULT), TR = bwd_tunable(rt, "BM_BBT_TR", BBT_TR_DEFAULT);
         const long TC = bwd_tunable(rt, "BM_BBT_TC", BBT_TC_DEFAULT);
