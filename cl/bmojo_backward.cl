@@ -354,3 +354,495 @@ __kernel void bm_bmojo_bwd_keys(BM_BMOJO_BWD_VIEWS, __global float *scr, const u
         dvf[r * df_ld + dvf_col + (size_t)g * dh + x] = av;
     }
 }
+
+/* ---- Tiled kernels (the launcher's default path) ------------------------------------------
+ * bm_bmojo_bwd_q and bm_bmojo_bwd_keys above re-read every key (every query) of the window from
+ * global memory for each (row, head): on an H200 at bmojo-130m, T 2048 they took 56 and 40 us
+ * per token against the forward attention's 2.6. The two kernels below share tiles in local
+ * memory across a block of consecutive rows and keep register tiles, flash-attention-2 style:
+ *
+ *  bm_bmojo_bwd_q_tiled, one group per (query tile of QT tokens of one chunk, kv head g,
+ *    sequence b); rows r < R = QT*rep are (token t0 + r % QT, head g*rep + r / QT), as in the
+ *    forward's tiled kernel, so a K/V tile serves all rep heads. Every row of the tile has the
+ *    same chunk, so the key list is [F(s) | E(s) | window union max(0,t0-w+1) .. tend-1]; a row
+ *    masks the window keys outside its own window (memory keys are seen by every valid row).
+ *    Pass 1: per-item online (max, sum) over its keys, merged over the NX items of a row in a
+ *    fixed order -> lse (and D = dO.O per row). Pass 2: S and dP = dO V^T in registers, dS into
+ *    local memory, dq += dS K into registers. Writes dq, lse, D.
+ *  bm_bmojo_bwd_keys_tiled, one group per (tile of BKK = NY*TR consecutive positions, g, b):
+ *    K, V of the positions stay in local memory; the query rows (token-major, rep heads per
+ *    token) of tokens p0 .. p0+np-2+w go in tiles of BRQ = NX*TC rows (Q pre-scaled, dO, lse,
+ *    D in local memory); P and dS of (key, row) pairs in registers then local memory; dK += dS Q
+ *    and dV += P dO into registers. Then the eidetic slots holding each position and the fading
+ *    slots (the per-chunk sums of bm_bmojo_bwd_mem) are added as in bm_bmojo_bwd_keys.
+ * Item (ty, tx) of L = NX*NY items owns rows/keys ty + NY*i (i < TR) and keys/rows tx + NX*j
+ * (j < TC) of the score tile, and columns tx + NX*jj (jj < DCMAX, dh <= NX*DCMAX) of the
+ * accumulated tile. NY is chosen by the launcher (local memory, work-group limits); NX, TR, TC,
+ * DCMAX are -D tunables mirrored by the launcher. Local rows are padded to dh+1 floats and the
+ * score tiles to BK+1 / BRQ+1 (odd strides: different ty of one warp hit different banks).
+ * All sums run in fixed orders: deterministic, no atomics. */
+#ifndef BM_BBT_NX
+#define BM_BBT_NX 16
+#endif
+#ifndef BM_BBT_TR
+#define BM_BBT_TR 4
+#endif
+#ifndef BM_BBT_TC
+#define BM_BBT_TC 2
+#endif
+#ifndef BM_BBT_DCMAX
+#define BM_BBT_DCMAX 8
+#endif
+
+/* Key tile [kt, kt + NX*TC) of a query tile's list [F(s) | E(s) | window plo ..] into ks (and
+ * vs); masked or past-the-end keys are zero rows. */
+static inline void bm_bbt_load_keys(__global const float *kx, __global const float *vx, const ulong x_ld,
+                                    const size_t kxo, const size_t vxo, __global const float *kf,
+                                    __global const float *vf, const ulong f_ld, const size_t kfo, const size_t vfo,
+                                    __global const int *set, const int b, const int T, const int s, const int nF,
+                                    const int nM, const int plo, const int Nk, const int kt, const int dh,
+                                    const int withv, __local float *ks, __local float *vs)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), ld = dh + 1;
+    const int BK = BM_BBT_NX * BM_BBT_TC;
+    for (int e = lid; e < BK * dh; e += L) {
+        const int cc = e / dh, d = e - cc * dh, kk = kt + cc;
+        float kval = 0.0f, vval = 0.0f;
+        if (kk < Nk) {
+            if (kk < nF) {
+                const size_t r = ((size_t)b * T + s - nF + kk) * f_ld;
+                kval = kf[r + kfo + d];
+                if (withv) vval = vf[r + vfo + d];
+            } else {
+                int p = kk < nM ? set[kk - nF] : plo + (kk - nM);
+                if (kk < nM && p >= s) p = -1;
+                if (p >= 0) {
+                    const size_t r = ((size_t)b * T + p) * x_ld;
+                    kval = kx[r + kxo + d];
+                    if (withv) vval = vx[r + vxo + d];
+                }
+            }
+        }
+        ks[cc * ld + d] = kval;
+        if (withv) vs[cc * ld + d] = vval;
+    }
+}
+
+/* Whether key kk of the list is seen by rows at positions prow (-1: no row): 1 memory key
+ * (every row), 2 window key at *pp, 0 none. */
+static inline int bm_bbt_key_kind(const int kk, const int nF, const int nM, const int Nk, const int plo, const int s,
+                                  __global const int *set, int *pp)
+{
+    *pp = 0;
+    if (kk < nF) return 1;
+    if (kk < nM) {
+        const int p = set[kk - nF];
+        return p >= 0 && p < s ? 1 : 0;
+    }
+    if (kk < Nk) {
+        *pp = plo + (kk - nM);
+        return 2;
+    }
+    return 0;
+}
+
+/* global (NX*NY * NC*tpc, Hkv, B), local (NX*NY, 1, 1); tile = c*tpc + k covers tokens
+ * c*w + k*QT .. min(+QT, c*w+w, T)-1. Locals: qs, dos [NY*TR, dh+1]; ks, vs [NX*TC, dh+1];
+ * ss [NY*TR, NX*TC+1] (also the row merge, NY*TR*NX <= its size); st [3*NY*TR]. */
+__kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, const ulong dq_col,
+                                   __global float *scr, const ulong lse_off, const ulong dd_off, const int QT,
+                                   const int tpc, __local float *qs, __local float *dos, __local float *ks,
+                                   __local float *vs, __local float *ss, __local float *st)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), NY = L / BM_BBT_NX;
+    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
+    const int BR = NY * BM_BBT_TR, BK = BM_BBT_NX * BM_BBT_TC, ld = dh + 1, lds = BK + 1;
+    const int rep = H / Hkv, R = QT * rep;
+    const int tile = (int)get_group_id(0), g = (int)get_group_id(1), b = (int)get_group_id(2);
+    const int c = tile / tpc, s = c * w;
+    const int t0 = s + (tile - c * tpc) * QT;
+    const int tend = min(min(t0 + QT, s + w), T);
+    /* rows r < R with r % QT < ntok are valid; a tile past the chunk's or sequence's end has
+     * none and no keys (no early return before the barriers: POCL 3.1 mishandled it) */
+    const int ntok = max(0, tend - t0);
+    const int nF = min(m_f, s), nE = min(m_e, s), nM = nF + nE;
+    const int plo = max(0, t0 - w + 1), Nk = ntok > 0 ? nM + (tend - plo) : 0;
+    __global const int *set = sets + ((size_t)b * NC + c) * max(m_e, 1);
+    const size_t kxo = kx_col + (size_t)g * dh, vxo = vx_col + (size_t)g * dh;
+    const size_t kfo = kf_col + (size_t)g * dh, vfo = vf_col + (size_t)g * dh;
+    __local float *Ls = st, *Ds = st + BR;
+    /* row r's token (-1: no row), read back by the items that own r: computing validity inside
+     * the unrolled per-item loops was miscompiled by POCL 3.1 / LLVM 15 (stores of invalid rows) */
+    __local int *rowt = (__local int *)(st + 2 * BR);
+
+    for (int e = lid; e < BR * dh; e += L) {
+        const int r = e / dh, d = e - r * dh, t = t0 + r % QT;
+        float qv = 0.0f, dv = 0.0f;
+        if (r < R && r % QT < ntok) {
+            const size_t row = (size_t)b * T + t, h = (size_t)(g * rep + r / QT);
+            qv = scale * q[row * q_ld + q_col + h * dh + d];
+            dv = dout[row * o_ld + h * dh + d];
+        }
+        qs[r * ld + d] = qv;
+        dos[r * ld + d] = dv;
+    }
+    for (int r = lid; r < BR; r += L) {
+        const int t = t0 + r % QT;
+        float dd = 0.0f;
+        if (r < R && r % QT < ntok) {
+            const size_t base = ((size_t)b * T + t) * o_ld + (size_t)(g * rep + r / QT) * dh;
+            for (int d = 0; d < dh; d++) dd += dout[base + d] * o[base + d];
+        }
+        Ds[r] = dd;
+        rowt[r] = r < R && r % QT < ntok ? t0 + r % QT : -1;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int prow[BM_BBT_TR];
+    float m_r[BM_BBT_TR], l_r[BM_BBT_TR];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        prow[i] = rowt[ty + NY * i];
+        m_r[i] = -INFINITY;
+        l_r[i] = 0.0f;
+    }
+
+    /* pass 1: per-item online max / sum over its keys */
+    for (int kt = 0; kt < Nk; kt += BK) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        bm_bbt_load_keys(kx, vx, x_ld, kxo, vxo, kf, vf, f_ld, kfo, vfo, set, b, T, s, nF, nM, plo, Nk, kt, dh, 0,
+                         ks, vs);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        float sc[BM_BBT_TR][BM_BBT_TC];
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++)
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] = 0.0f;
+        for (int d = 0; d < dh; d++) {
+            float qv[BM_BBT_TR], kv[BM_BBT_TC];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) qv[i] = qs[(ty + NY * i) * ld + d];
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) kv[j] = ks[(tx + BM_BBT_NX * j) * ld + d];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++)
+                #pragma unroll
+                for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] += qv[i] * kv[j];
+        }
+        #pragma unroll
+        for (int j = 0; j < BM_BBT_TC; j++) {
+            int p;
+            const int kind = bm_bbt_key_kind(kt + tx + BM_BBT_NX * j, nF, nM, Nk, plo, s, set, &p);
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++)
+                if (!(prow[i] >= 0 && (kind == 1 || (kind == 2 && p <= prow[i] && p > prow[i] - w))))
+                    sc[i][j] = -INFINITY;
+        }
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++) {
+            float mx = m_r[i];
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) mx = fmax(mx, sc[i][j]);
+            if (mx != -INFINITY) {
+                float sum = l_r[i] * exp(m_r[i] - mx);
+                #pragma unroll
+                for (int j = 0; j < BM_BBT_TC; j++)
+                    if (sc[i][j] != -INFINITY) sum += exp(sc[i][j] - mx);
+                l_r[i] = sum;
+                m_r[i] = mx;
+            }
+        }
+    }
+    /* merge the NX items of each row in tx order: the max, then the rescaled sums */
+    barrier(CLK_LOCAL_MEM_FENCE);
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) ss[(ty + NY * i) * BM_BBT_NX + tx] = m_r[i];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float mxr[BM_BBT_TR];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        float mx = -INFINITY;
+        for (int x = 0; x < BM_BBT_NX; x++) mx = fmax(mx, ss[(ty + NY * i) * BM_BBT_NX + x]);
+        mxr[i] = mx;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++)
+        ss[(ty + NY * i) * BM_BBT_NX + tx] = m_r[i] == -INFINITY ? 0.0f : l_r[i] * exp(m_r[i] - mxr[i]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float lse[BM_BBT_TR], Dr[BM_BBT_TR];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        const int r = ty + NY * i;
+        float sum = 0.0f;
+        for (int x = 0; x < BM_BBT_NX; x++) sum += ss[r * BM_BBT_NX + x];
+        lse[i] = prow[i] >= 0 ? mxr[i] + log(sum) : 0.0f;
+        Dr[i] = Ds[r];
+        if (tx == 0 && prow[i] >= 0) {
+            const size_t ri = ((size_t)b * T + prow[i]) * H + (size_t)(g * rep + r / QT);
+            scr[lse_off + ri] = lse[i];
+            scr[dd_off + ri] = Dr[i];
+        }
+    }
+
+    /* pass 2: dS = P (dP - D) into local memory, dq += dS K in registers */
+    float acc[BM_BBT_TR][BM_BBT_DCMAX];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++)
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) acc[i][jj] = 0.0f;
+    for (int kt = 0; kt < Nk; kt += BK) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's ks, vs, ss (and the merge) are no longer read */
+        bm_bbt_load_keys(kx, vx, x_ld, kxo, vxo, kf, vf, f_ld, kfo, vfo, set, b, T, s, nF, nM, plo, Nk, kt, dh, 1,
+                         ks, vs);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        float sc[BM_BBT_TR][BM_BBT_TC], dp[BM_BBT_TR][BM_BBT_TC];
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++)
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] = dp[i][j] = 0.0f;
+        for (int d = 0; d < dh; d++) {
+            float qv[BM_BBT_TR], ov[BM_BBT_TR], kv[BM_BBT_TC], vv[BM_BBT_TC];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) {
+                qv[i] = qs[(ty + NY * i) * ld + d];
+                ov[i] = dos[(ty + NY * i) * ld + d];
+            }
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) {
+                kv[j] = ks[(tx + BM_BBT_NX * j) * ld + d];
+                vv[j] = vs[(tx + BM_BBT_NX * j) * ld + d];
+            }
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++)
+                #pragma unroll
+                for (int j = 0; j < BM_BBT_TC; j++) {
+                    sc[i][j] += qv[i] * kv[j];
+                    dp[i][j] += ov[i] * vv[j];
+                }
+        }
+        #pragma unroll
+        for (int j = 0; j < BM_BBT_TC; j++) {
+            int p;
+            const int kind = bm_bbt_key_kind(kt + tx + BM_BBT_NX * j, nF, nM, Nk, plo, s, set, &p);
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) {
+                const int ok = prow[i] >= 0 && (kind == 1 || (kind == 2 && p <= prow[i] && p > prow[i] - w));
+                ss[(ty + NY * i) * lds + tx + BM_BBT_NX * j] = ok ? exp(sc[i][j] - lse[i]) * (dp[i][j] - Dr[i]) : 0.0f;
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int cnt = min(BK, Nk - kt);
+        for (int cc = 0; cc < cnt; cc++) {
+            float a[BM_BBT_TR];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) a[i] = ss[(ty + NY * i) * lds + cc];
+            #pragma unroll
+            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+                const int col = tx + BM_BBT_NX * jj;
+                if (col < dh) {
+                    const float kv = ks[cc * ld + col];
+                    #pragma unroll
+                    for (int i = 0; i < BM_BBT_TR; i++) acc[i][jj] += a[i] * kv;
+                }
+            }
+        }
+    }
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        const int r = ty + NY * i;
+        if (prow[i] >= 0) {
+            __global float *dqrow = dq + ((size_t)b * T + prow[i]) * dq_ld + dq_col + (size_t)(g * rep + r / QT) * dh;
+            #pragma unroll
+            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+                const int col = tx + BM_BBT_NX * jj;
+                if (col < dh) dqrow[col] = scale * acc[i][jj];
+            }
+        }
+    }
+}
+
+/* global (NX*NY * ceil(T / (NY*TR)), Hkv, B), local (NX*NY, 1, 1). Locals: ks, vs
+ * [NY*TR, dh+1]; qs, dos [NX*TC, dh+1]; ps, dss [NY*TR, NX*TC+1]; st [3*NX*TC + NY*TR]. */
+__kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, const ulong lse_off,
+                                      const ulong dd_off, const ulong dmk_off, const ulong dmv_off,
+                                      __global float *dkx, __global float *dvx, const ulong dx_ld,
+                                      const ulong dkx_col, const ulong dvx_col, __global float *dkf,
+                                      __global float *dvf, const ulong df_ld, const ulong dkf_col,
+                                      const ulong dvf_col, __local float *ks, __local float *vs, __local float *qs,
+                                      __local float *dos, __local float *ps, __local float *dss,
+                                      __local float *st)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), NY = L / BM_BBT_NX;
+    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
+    const int BKK = NY * BM_BBT_TR, BRQ = BM_BBT_NX * BM_BBT_TC, ld = dh + 1, ldp = BRQ + 1;
+    const int rep = H / Hkv, M = m_f + m_e;
+    const int g = (int)get_group_id(1), b = (int)get_group_id(2);
+    const int p0 = (int)get_group_id(0) * BKK, np = min(BKK, T - p0);
+    const size_t kxo = kx_col + (size_t)g * dh, vxo = vx_col + (size_t)g * dh;
+    __global const float *lse = scr + lse_off, *Dv = scr + dd_off;
+    __local float *Ls = st, *Ds = st + BRQ;
+    /* as in bm_bmojo_bwd_q_tiled: the rows' tokens and the keys' positions (-1: none) come
+     * through local memory, not from conditions inside the unrolled per-item loops */
+    __local int *rowt = (__local int *)(st + 2 * BRQ), *keyp = rowt + BRQ;
+    for (int cc = lid; cc < BKK; cc += L) keyp[cc] = cc < np ? p0 + cc : -1;
+
+    for (int e = lid; e < BKK * dh; e += L) {
+        const int cc = e / dh, d = e - cc * dh;
+        float kval = 0.0f, vval = 0.0f;
+        if (cc < np) {
+            const size_t r = ((size_t)b * T + p0 + cc) * x_ld;
+            kval = kx[r + kxo + d];
+            vval = vx[r + vxo + d];
+        }
+        ks[cc * ld + d] = kval;
+        vs[cc * ld + d] = vval;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int kp[BM_BBT_TR];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) kp[i] = keyp[ty + NY * i];
+    float acck[BM_BBT_TR][BM_BBT_DCMAX], accv[BM_BBT_TR][BM_BBT_DCMAX];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++)
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) acck[i][jj] = accv[i][jj] = 0.0f;
+
+    /* query rows u = (t - p0)*rep + j (head g*rep + j) of tokens p0 .. tqe-1 */
+    const int tqe = min(T, p0 + np - 1 + w), U = (tqe - p0) * rep;
+    for (int ub = 0; ub < U; ub += BRQ) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* ks, vs ready / the previous tile no longer read */
+        for (int e = lid; e < BRQ * dh; e += L) {
+            const int r = e / dh, d = e - r * dh, u = ub + r;
+            float qv = 0.0f, dv = 0.0f;
+            if (u < U) {
+                const int t = p0 + u / rep, h = g * rep + u % rep;
+                const size_t row = (size_t)b * T + t;
+                qv = scale * q[row * q_ld + q_col + (size_t)h * dh + d];
+                dv = dout[row * o_ld + (size_t)h * dh + d];
+            }
+            qs[r * ld + d] = qv;
+            dos[r * ld + d] = dv;
+        }
+        for (int r = lid; r < BRQ; r += L) {
+            const int u = ub + r;
+            float lv = 0.0f, dv = 0.0f;
+            if (u < U) {
+                const size_t ri = ((size_t)b * T + p0 + u / rep) * H + (size_t)(g * rep + u % rep);
+                lv = lse[ri];
+                dv = Dv[ri];
+            }
+            Ls[r] = lv;
+            Ds[r] = dv;
+            rowt[r] = u < U ? p0 + u / rep : -1;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        float sc[BM_BBT_TR][BM_BBT_TC], dp[BM_BBT_TR][BM_BBT_TC];
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++)
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] = dp[i][j] = 0.0f;
+        for (int d = 0; d < dh; d++) {
+            float kv[BM_BBT_TR], vv[BM_BBT_TR], qv[BM_BBT_TC], ov[BM_BBT_TC];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) {
+                kv[i] = ks[(ty + NY * i) * ld + d];
+                vv[i] = vs[(ty + NY * i) * ld + d];
+            }
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) {
+                qv[j] = qs[(tx + BM_BBT_NX * j) * ld + d];
+                ov[j] = dos[(tx + BM_BBT_NX * j) * ld + d];
+            }
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++)
+                #pragma unroll
+                for (int j = 0; j < BM_BBT_TC; j++) {
+                    sc[i][j] += kv[i] * qv[j];
+                    dp[i][j] += vv[i] * ov[j];
+                }
+        }
+        #pragma unroll
+        for (int j = 0; j < BM_BBT_TC; j++) {
+            const int r = tx + BM_BBT_NX * j, t = rowt[r];
+            const float lv = Ls[r], dv = Ds[r];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) {
+                const int ok = t >= 0 && kp[i] >= 0 && kp[i] <= t && t < kp[i] + w;
+                const float P = ok ? exp(sc[i][j] - lv) : 0.0f;
+                ps[(ty + NY * i) * ldp + r] = P;
+                dss[(ty + NY * i) * ldp + r] = P * (dp[i][j] - dv);
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int cnt = min(BRQ, U - ub);
+        for (int r = 0; r < cnt; r++) {
+            float pv[BM_BBT_TR], dv[BM_BBT_TR];
+            #pragma unroll
+            for (int i = 0; i < BM_BBT_TR; i++) {
+                pv[i] = ps[(ty + NY * i) * ldp + r];
+                dv[i] = dss[(ty + NY * i) * ldp + r];
+            }
+            #pragma unroll
+            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+                const int col = tx + BM_BBT_NX * jj;
+                if (col < dh) {
+                    const float qv = qs[r * ld + col], ov = dos[r * ld + col];
+                    #pragma unroll
+                    for (int i = 0; i < BM_BBT_TR; i++) {
+                        acck[i][jj] += dv[i] * qv;
+                        accv[i][jj] += pv[i] * ov;
+                    }
+                }
+            }
+        }
+    }
+
+    /* the memory slots: eidetic entries holding p (chunks after p's, ascending), then fading */
+    __global const float *dmk = scr + dmk_off, *dmv = scr + dmv_off;
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        const int p = kp[i];
+        if (p < 0) continue;
+        for (int c = p / w + 1; c < NC && m_e > 0; c++) {
+            __global const int *set = sets + ((size_t)b * NC + c) * m_e;
+            const int ne = min(m_e, c * w);
+            int hit = -1;
+            for (int e = 0; e < ne && hit < 0; e++)
+                if (set[e] == p) hit = e;
+            if (hit < 0) continue;
+            const size_t o = (((size_t)b * NC + c) * Hkv + g) * M + m_f + hit;
+            #pragma unroll
+            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+                const int col = tx + BM_BBT_NX * jj;
+                if (col < dh) {
+                    acck[i][jj] += dmk[o * dh + col];
+                    accv[i][jj] += dmv[o * dh + col];
+                }
+            }
+        }
+        const size_t r = (size_t)b * T + p;
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+            const int col = tx + BM_BBT_NX * jj;
+            if (col < dh) {
+                dkx[r * dx_ld + dkx_col + (size_t)g * dh + col] = acck[i][jj];
+                dvx[r * dx_ld + dvx_col + (size_t)g * dh + col] = accv[i][jj];
+            }
+        }
+        const int c1 = min((p + m_f) / w, NC - 1);
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+            const int col = tx + BM_BBT_NX * jj;
+            if (col < dh) {
+                float ak = 0.0f, av = 0.0f;
+                for (int c = p / w + 1; c <= c1; c++) {
+                    const size_t o = ((((size_t)b * NC + c) * Hkv + g) * M + (p - c * w + m_f)) * dh + col;
+                    ak += dmk[o];
+                    av += dmv[o];
+                }
+                dkf[r * df_ld + dkf_col + (size_t)g * dh + col] = ak;
+                dvf[r * df_ld + dvf_col + (size_t)g * dh + col] = av;
+            }
+        }
+    }
+}

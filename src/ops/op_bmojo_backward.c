@@ -8,6 +8,9 @@
 #include "ops_bmojo.h"
 
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -17,6 +20,27 @@
 #ifndef BM_BMOJO_BWD_WG
 #define BM_BMOJO_BWD_WG 64
 #endif
+
+/* The tiled kernels' -D tunables (cl/bmojo_backward.cl's defaults, read back from the build
+ * options so that kernel and launcher agree) and the launcher's own cap on NY (rows of items):
+ * BM_BBT_NX items per row of a group, BM_BBT_TR x BM_BBT_TC score entries per item,
+ * BM_BBT_DCMAX columns per item (head_dim <= NX * DCMAX), BM_BBT_NYMAX rows of items. */
+#define BBT_NX_DEFAULT 16
+#define BBT_TR_DEFAULT 4
+#define BBT_TC_DEFAULT 2
+#define BBT_DCMAX_DEFAULT 8
+#define BBT_NYMAX_DEFAULT 16
+
+static long bwd_tunable(const bm_rt *rt, const char *name, long def)
+{
+    if (!rt->build_options) return def;
+    char key[64];
+    snprintf(key, sizeof key, "-D%s=", name);
+    const char *p = strstr(rt->build_options, key);
+    if (!p) return def;
+    long v = strtol(p + strlen(key), NULL, 10);
+    return v > 0 ? v : def;
+}
 
 static size_t bwd_round(size_t n) { return (n + 63) & ~(size_t)63; } /* 256-byte aligned regions */
 
@@ -270,6 +294,57 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
     if ((st = bm_scratch(rt, 0, at * sizeof(float), &scr))) return bm_fail_context(st, "%s", fn);
     const size_t fl = sizeof(float), il = sizeof(cl_int);
 
+
+    int tiled = 0;
+    cl_int tq_qt = 0, tq_tpc = 0;
+    size_t lq_t = 0, lk_t = 0, BRq = 0, BKk = 0, BKq = 0;
+    /* The tiled path (cl/bmojo_backward.cl, bm_bmojo_bwd_q_tiled / _keys_tiled) when its tiles
+     * fit: NY rows of NX items, as many as the work-group limits, BM_BBT_NYMAX and the local
+     * memory allow (each kernel its own; at dh 64 on a 48 KiB GPU: 12 rows = 192 items, QT 16
+     * tokens at rep 3, for dq; 10 rows = 160 items, 40 positions, for the keys). Else the per-row
+     * kernels below. Correct on POCL (tests/ops/test_bmojo_backward.c); not yet timed on a GPU. */
+    {
+        const long NX = bwd_tunable(rt, "BM_BBT_NX", BBT_NX_DEFAULT), TR = bwd_tunable(rt, "BM_BBT_TR", BBT_TR_DEFAULT);
+        const long TC = bwd_tunable(rt, "BM_BBT_TC", BBT_TC_DEFAULT);
+        const long DCMAX = bwd_tunable(rt, "BM_BBT_DCMAX", BBT_DCMAX_DEFAULT);
+        const long NYMAX = bwd_tunable(rt, "BM_BBT_NYMAX", BBT_NYMAX_DEFAULT);
+        cl_kernel tq = bm_kernel(rt, "bm_bmojo_bwd_q_tiled"), tk = bm_kernel(rt, "bm_bmojo_bwd_keys_tiled");
+        if (!tq || !tk) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
+        const long rep = a->H / a->Hkv, ld = a->dh + 1, BK = NX * TC;
+        long nyq = 0, nyk = 0;
+        if (a->dh <= NX * DCMAX) {
+            for (int j = 0; j < 2; j++) {
+                size_t wg = rt->lim.wg, kwg = 0;
+                if (rt->lim.max_wi[0] && rt->lim.max_wi[0] < wg) wg = rt->lim.max_wi[0];
+                if (clGetKernelWorkGroupInfo(j ? tk : tq, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg,
+                                             NULL) == CL_SUCCESS && kwg > 0 && kwg < wg)
+                    wg = kwg;
+                long ny = (long)(wg / (size_t)NX);
+                if (ny > NYMAX) ny = NYMAX;
+                for (; ny >= 1; ny--) {
+                    const long R = ny * TR;
+                    const size_t fl = j ? (size_t)(2 * R * ld + 2 * BK * ld + 2 * R * (BK + 1) + 3 * BK + R)
+                                        : (size_t)(2 * R * ld + 2 * BK * ld + R * (BK + 1) + 3 * R);
+                    if (fl * sizeof(float) <= rt->lim.local_mem) break;
+                }
+                if (j) nyk = ny;
+                else nyq = ny;
+            }
+        }
+        if (nyq >= 1 && nyk >= 1 && nyq * TR >= rep) {
+            tiled = 1;
+            kq = tq;
+            kk = tk;
+            const long QT = nyq * TR / rep, span = a->window < a->T ? a->window : a->T;
+            tq_qt = (cl_int)QT;
+            tq_tpc = (cl_int)((span + QT - 1) / QT);
+            lq_t = (size_t)(NX * nyq);
+            lk_t = (size_t)(NX * nyk);
+            BRq = (size_t)(nyq * TR);
+            BKk = (size_t)(nyk * TR);
+            BKq = (size_t)BK;
+        }
+    }
     /* 1. dq, lse, D */
     cl_ulong dq_ld = a->dq_ld, dq_col = a->dq_col;
     cl_uint i = 0;
@@ -280,15 +355,31 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
     err |= BM_ARG(kq, i++, scr);
     err |= BM_ARG(kq, i++, o_lse);
     err |= BM_ARG(kq, i++, o_dd);
-    err |= BM_ARG_LOCAL(kq, i++, fl * dh);
-    err |= BM_ARG_LOCAL(kq, i++, fl * dh);
-    err |= BM_ARG_LOCAL(kq, i++, fl * dh);
-    err |= BM_ARG_LOCAL(kq, i++, fl * L);
-    err |= BM_ARG_LOCAL(kq, i++, fl * L);
-    err |= BM_ARG_LOCAL(kq, i++, il * L);
-    if ((st = bm_args_check(err, "bm_bmojo_bwd_q"))) return st;
-    size_t gq[2] = {L * (size_t)rows, (size_t)a->H}, lq[3] = {L, 1, 1};
-    if ((st = bm_launch(rt, kq, "bm_bmojo_bwd_q", 2, gq, lq))) return st;
+    size_t lq[3] = {L, 1, 1};
+    if (tiled) {
+        const size_t ldp = dh + 1;
+        err |= BM_ARG(kq, i++, tq_qt);
+        err |= BM_ARG(kq, i++, tq_tpc);
+        err |= BM_ARG_LOCAL(kq, i++, fl * BRq * ldp);
+        err |= BM_ARG_LOCAL(kq, i++, fl * BRq * ldp);
+        err |= BM_ARG_LOCAL(kq, i++, fl * BKq * ldp);
+        err |= BM_ARG_LOCAL(kq, i++, fl * BKq * ldp);
+        err |= BM_ARG_LOCAL(kq, i++, fl * BRq * (BKq + 1));
+        err |= BM_ARG_LOCAL(kq, i++, fl * 3 * BRq);
+        if ((st = bm_args_check(err, "bm_bmojo_bwd_q_tiled"))) return st;
+        size_t gt[3] = {lq_t * (size_t)NC * (size_t)tq_tpc, (size_t)a->Hkv, B}, lt[3] = {lq_t, 1, 1};
+        if ((st = bm_launch(rt, kq, "bm_bmojo_bwd_q_tiled", 3, gt, lt))) return st;
+    } else {
+        err |= BM_ARG_LOCAL(kq, i++, fl * dh);
+        err |= BM_ARG_LOCAL(kq, i++, fl * dh);
+        err |= BM_ARG_LOCAL(kq, i++, fl * dh);
+        err |= BM_ARG_LOCAL(kq, i++, fl * L);
+        err |= BM_ARG_LOCAL(kq, i++, fl * L);
+        err |= BM_ARG_LOCAL(kq, i++, il * L);
+        if ((st = bm_args_check(err, "bm_bmojo_bwd_q"))) return st;
+        size_t gq[2] = {L * (size_t)rows, (size_t)a->H};
+        if ((st = bm_launch(rt, kq, "bm_bmojo_bwd_q", 2, gq, lq))) return st;
+    }
 
     /* 2. memory-slot gradients of every chunk */
     if (M > 0) {
@@ -328,6 +419,19 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
     err |= BM_ARG(kk, i++, df_ld);
     err |= BM_ARG(kk, i++, dkf_col);
     err |= BM_ARG(kk, i++, dvf_col);
+    if (tiled) {
+        const size_t ldp = dh + 1;
+        err |= BM_ARG_LOCAL(kk, i++, fl * BKk * ldp);
+        err |= BM_ARG_LOCAL(kk, i++, fl * BKk * ldp);
+        err |= BM_ARG_LOCAL(kk, i++, fl * BKq * ldp);
+        err |= BM_ARG_LOCAL(kk, i++, fl * BKq * ldp);
+        err |= BM_ARG_LOCAL(kk, i++, fl * BKk * (BKq + 1));
+        err |= BM_ARG_LOCAL(kk, i++, fl * BKk * (BKq + 1));
+        err |= BM_ARG_LOCAL(kk, i++, fl * (3 * BKq + BKk));
+        if ((st = bm_args_check(err, "bm_bmojo_bwd_keys_tiled"))) return st;
+        size_t gt[3] = {lk_t * ((T + BKk - 1) / BKk), (size_t)a->Hkv, B}, lt[3] = {lk_t, 1, 1};
+        return bm_launch(rt, kk, "bm_bmojo_bwd_keys_tiled", 3, gt, lt);
+    }
     for (int j = 0; j < 4; j++) err |= BM_ARG_LOCAL(kk, i++, fl * dh);
     err |= BM_ARG_LOCAL(kk, i++, fl * L);
     err |= BM_ARG_LOCAL(kk, i++, fl * L);

@@ -170,6 +170,7 @@ static int bbt_forward(bm_test_ctx *t, const bbt_data *D, int T, cl_mem y, cl_me
 /* Kernel vs reference: the sets (exactly), the forward's own selection (B = 1), the gradients. */
 static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c)
 {
+    if (getenv("BBT_ONLY") && !strstr(c->name, getenv("BBT_ONLY"))) return; /* one case, by name part */
     bbt_data D;
     bbt_make(t, c, &D);
     char what[200];
@@ -514,6 +515,21 @@ void test_op_bmojo_backward(bm_test_ctx *t)
         {"w=70 mf=5 me=6 4/2 ties",    1, 150, 5, 4, 2, 4, 70, 5, 6, 4, BBT_REPEAT},
         {"w=1 150 chunks mf=2 me=3",   1, 150, 4, 2, 1, 4, 1, 2, 3, 2, BBT_REPEAT},
         {"dh=80 w=4 mf=2 me=2 B=2",    2, 13, 5, 2, 1, 80, 4, 2, 2, 4, BBT_RANDOM},
+        /* the tiled kernels (bm_bmojo_bwd_q_tiled / _keys_tiled; on a 256-item device: 64 rows
+         * = QT 32 tokens at rep 2, 16 at rep 4, 8 at rep 8, key tiles of 32, position tiles of 64):
+         * T not a multiple of any tile, windows shorter and longer than the query tile, chunks
+         * split into several query tiles with a short last one, m_f > w, m_e 0, many key tiles */
+        {"tiled w=100 T=203 4/2 dh16",  1, 203, 6, 4, 2, 16, 100, 5, 8, 4, BBT_RANDOM},
+        {"tiled w=20 mf=25>w 2/1 dh64 B=2", 2, 130, 5, 2, 1, 64, 20, 25, 3, 4, BBT_REPEAT},
+        {"tiled w=97 mf=me=0 dh=1",     1, 199, 4, 2, 1, 1, 97, 0, 0, 4, BBT_RANDOM},
+        {"tiled dh=80 w=40 T=90 4/2",   1, 90, 5, 4, 2, 80, 40, 3, 5, 4, BBT_RANDOM},
+        {"tiled dh=64 w=64 T=129 4/2 B=2", 2, 129, 6, 4, 2, 64, 64, 2, 4, 4, BBT_RANDOM},
+        {"tiled 8/1 w=30 me=0 mf=2",    1, 70, 4, 8, 1, 4, 30, 2, 0, 4, BBT_RANDOM},
+        {"tiled w=300>T mf=3 me=2",     1, 77, 4, 2, 1, 16, 300, 3, 2, 4, BBT_RANDOM},
+        {"tiled w=20<QT T=20 dh4",      1, 20, 5, 2, 1, 4, 20, 0, 0, 4, BBT_RANDOM},
+        {"tiled w=5 T=21 mf=7 me=2 dh16", 1, 21, 5, 2, 1, 16, 5, 7, 2, 4, BBT_RANDOM},
+        /* head_dim past the tiled kernels' columns (16 x 8): the per-row kernels */
+        {"per-row dh=130 w=5 T=12",     1, 12, 4, 2, 1, 130, 5, 2, 2, 4, BBT_RANDOM},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bbt_kernel_case(t, &cases[i]);
     bbt_check_ties(t, &cases[2]);
