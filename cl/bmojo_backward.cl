@@ -470,7 +470,7 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
     __global const int *set = sets + ((size_t)b * NC + c) * max(m_e, 1);
     const size_t kxo = kx_col + (size_t)g * dh, vxo = vx_col + (size_t)g * dh;
     const size_t kfo = kf_col + (size_t)g * dh, vfo = vf_col + (size_t)g * dh;
-    __local float *Ls = st, *Ds = st + BR;
+    __local float *Ds = st + BR; /* st: [BR] unused (the layout the key kernel shares), D [BR], rowt [BR] */
     /* row r's token (-1: no row), read back by the items that own r: computing validity inside
      * the unrolled per-item loops was miscompiled by POCL 3.1 / LLVM 15 (stores of invalid rows) */
     __local int *rowt = (__local int *)(st + 2 * BR);
