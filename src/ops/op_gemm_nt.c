@@ -3,6 +3,7 @@
  * against the device's work-group and local-memory limits. */
 #include "error.h"
 #include "ops.h"
+#include "ops/gemm_tiles.h"
 
 #include <limits.h>
 
@@ -10,21 +11,10 @@
  * BM_CFG_GEMM_THIN: the sizes the program was compiled with, read at start-up). */
 enum { CFG_BM, CFG_BN, CFG_BK, CFG_TM, CFG_TN };
 
-/* The split-K partial sums live in this scratch slot: bm_op_scan passes slot 2 as C to bm_gemm,
- * and no caller of bm_gemm passes slot 3. */
-#define GEMM_NT_SCRATCH_SLOT 3
-
-typedef struct {
-    int bm, bn, bk, tm, tn;
-    size_t items_x, items_y;      /* work-group: (BN/TN, BM/TM) */
-    size_t local_bytes;           /* the double-buffered tiles */
-    const char *name_v4, *name_s; /* the float4-load and the scalar-load kernels */
-} gemm_nt_tiles;
-
-static gemm_nt_tiles gemm_nt_tiles_of(const bm_rt *rt, int thin)
+bm_gemm_tiles bm_gemm_tiles_of(const bm_rt *rt, int thin)
 {
     const int *c = rt->config + (thin ? BM_CFG_GEMM_THIN : BM_CFG_GEMM_BIG);
-    gemm_nt_tiles t = {c[CFG_BM], c[CFG_BN], c[CFG_BK], c[CFG_TM], c[CFG_TN], 0, 0, 0, NULL, NULL};
+    bm_gemm_tiles t = {c[CFG_BM], c[CFG_BN], c[CFG_BK], c[CFG_TM], c[CFG_TN], 0, 0, 0, NULL, NULL};
     t.items_x = (size_t)(t.bn / t.tn);
     t.items_y = (size_t)(t.bm / t.tm);
     t.local_bytes = 2 * (size_t)t.bk * ((size_t)t.bm + 4 + (size_t)t.bn + 4) * sizeof(float);
@@ -33,8 +23,7 @@ static gemm_nt_tiles gemm_nt_tiles_of(const bm_rt *rt, int thin)
     return t;
 }
 
-/* 1 when the configuration can run on this device (work-group size, local memory). */
-static int gemm_nt_fits(const bm_rt *rt, const gemm_nt_tiles *t)
+int bm_gemm_tiles_fit(const bm_rt *rt, const bm_gemm_tiles *t)
 {
     return t->items_x * t->items_y <= rt->lim.max_wg && t->items_x <= rt->lim.max_wi[0] &&
            t->items_y <= rt->lim.max_wi[1] && t->local_bytes <= rt->lim.local_mem;
@@ -46,7 +35,7 @@ static size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 
 /* Thin tiles for thin shapes, and whenever the big tiles would leave compute units without a
  * work-group (e.g. M = 512, N = 768: 24 big groups on 132 SMs, 96 thin ones). */
-static int gemm_nt_auto_thin(const bm_rt *rt, const gemm_nt_tiles *big, size_t M, size_t N)
+int bm_gemm_auto_thin(const bm_rt *rt, const bm_gemm_tiles *big, size_t M, size_t N)
 {
     if (N <= 128 || M <= 64) return 1;
     size_t groups = div_up(M, (size_t)big->bm) * div_up(N, (size_t)big->bn);
@@ -59,7 +48,7 @@ static int gemm_nt_auto_thin(const bm_rt *rt, const gemm_nt_tiles *big, size_t M
  * splits to reach ~2 groups per compute unit, each split keeping at least 256 of K, so
  * that the partial sums' extra traffic (splits x M x N floats written and read back) stays
  * small next to the operand reads. CPUs (POCL) run one group per core: no split. */
-static int gemm_nt_auto_split(const bm_rt *rt, size_t groups, size_t K)
+int bm_gemm_auto_split(const bm_rt *rt, size_t groups, size_t K)
 {
     if (!rt->lim.is_gpu || groups >= rt->lim.compute_units) return 1;
     size_t want = div_up(2 * (size_t)rt->lim.compute_units, groups), most = K / 256;
@@ -78,11 +67,11 @@ int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t 
                        lda, ldw, ldc);
     if (tiles < BM_GEMM_NT_TILES_AUTO || tiles > BM_GEMM_NT_TILES_THIN || split_k < 0 || split_k > 64)
         return bm_fail(BMOJO_EINVAL, "bm_op_gemm_nt: bad tile choice %d or split count %d", tiles, split_k);
-    gemm_nt_tiles big = gemm_nt_tiles_of(rt, 0), thin = gemm_nt_tiles_of(rt, 1);
+    bm_gemm_tiles big = bm_gemm_tiles_of(rt, 0), thin = bm_gemm_tiles_of(rt, 1);
     int use_thin = tiles == BM_GEMM_NT_TILES_THIN ||
-                   (tiles == BM_GEMM_NT_TILES_AUTO && (gemm_nt_auto_thin(rt, &big, M, N) || !gemm_nt_fits(rt, &big)));
-    const gemm_nt_tiles *t = use_thin ? &thin : &big;
-    if (!gemm_nt_fits(rt, t))
+                   (tiles == BM_GEMM_NT_TILES_AUTO && (bm_gemm_auto_thin(rt, &big, M, N) || !bm_gemm_tiles_fit(rt, &big)));
+    const bm_gemm_tiles *t = use_thin ? &thin : &big;
+    if (!bm_gemm_tiles_fit(rt, t))
         return bm_fail(BMOJO_EGEMM,
                        "bm_op_gemm_nt: %s tiles %dx%dx%d (%dx%d per item) need %zu items and %zu bytes of local "
                        "memory; the device allows %zu items and %llu bytes",
@@ -90,7 +79,7 @@ int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t 
                        t->local_bytes, rt->lim.max_wg, (unsigned long long)rt->lim.local_mem);
 
     const size_t tiles_n = div_up(N, (size_t)t->bn), tiles_m = div_up(M, (size_t)t->bm);
-    size_t splits = split_k ? (size_t)split_k : (size_t)gemm_nt_auto_split(rt, tiles_n * tiles_m, K);
+    size_t splits = split_k ? (size_t)split_k : (size_t)bm_gemm_auto_split(rt, tiles_n * tiles_m, K);
     /* Each split covers a whole number of BK steps; recount so that no split is empty. */
     size_t k_len = div_up(div_up(K, splits), (size_t)t->bk) * (size_t)t->bk;
     splits = div_up(K, k_len);
@@ -107,7 +96,7 @@ int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t 
     cl_float o_beta = beta;
     int st = 0;
     if (splits > 1) {
-        st = bm_scratch(rt, GEMM_NT_SCRATCH_SLOT, splits * M * N * sizeof(float), &out);
+        st = bm_scratch(rt, BM_GEMM_SCRATCH_SLOT, splits * M * N * sizeof(float), &out);
         if (st) return st;
         o_off = 0, o_ld = N, o_split = (cl_ulong)M * N, o_beta = 0.0f;
     }

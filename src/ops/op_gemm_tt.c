@@ -6,6 +6,7 @@
 #include "error.h"
 #include "ops.h"
 #include "ops_backward.h"
+#include "ops/gemm_tiles.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -13,63 +14,9 @@
 /* After runtime.h (through ops.h), which fixes CL_TARGET_OPENCL_VERSION before any CL header. */
 #include <clblast_c.h>
 
-/* Offsets of BM, BN, BK, TM, TN within a tile configuration of rt->config (the sizes the program
- * was compiled with, read back at start-up; gemm_tt.cl uses gemm_nt.cl's tunables). */
-enum { CFG_BM, CFG_BN, CFG_BK, CFG_TM, CFG_TN };
-
-/* The split-K partial sums: the same slot as bm_op_gemm_nt (no operand of a GEMM may live in it). */
-#define GEMM_TT_SCRATCH_SLOT 3
-
-typedef struct {
-    int bm, bn, bk, tm, tn;
-    size_t items_x, items_y; /* work-group: (BN/TN, BM/TM) */
-    size_t local_bytes;      /* the double-buffered tiles */
-} gemm_tt_tiles;
-
-static gemm_tt_tiles gemm_tt_tiles_of(const bm_rt *rt, int thin)
-{
-    const int *c = rt->config + (thin ? BM_CFG_GEMM_THIN : BM_CFG_GEMM_BIG);
-    gemm_tt_tiles t = {c[CFG_BM], c[CFG_BN], c[CFG_BK], c[CFG_TM], c[CFG_TN], 0, 0, 0};
-    t.items_x = (size_t)(t.bn / t.tn);
-    t.items_y = (size_t)(t.bm / t.tm);
-    t.local_bytes = 2 * (size_t)t.bk * ((size_t)t.bm + 4 + (size_t)t.bn + 4) * sizeof(float);
-    return t;
-}
-
-/* 1 when the configuration can run on this device (work-group size, local memory). */
-static int gemm_tt_fits(const bm_rt *rt, const gemm_tt_tiles *t)
-{
-    return t->items_x * t->items_y <= rt->lim.max_wg && t->items_x <= rt->lim.max_wi[0] &&
-           t->items_y <= rt->lim.max_wi[1] && t->local_bytes <= rt->lim.local_mem;
-}
-
 static size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
 
-/* ---- The automatic choices: gemm_nt's rules (measured there on the H200 for the forward's
- * shapes; the kernels share tiles and inner loop, only their loads differ) ---- */
-
-/* Thin tiles for thin shapes, and on GPUs whenever the big tiles would give fewer than two
- * work-groups per compute unit. */
-static int gemm_tt_auto_thin(const bm_rt *rt, const gemm_tt_tiles *big, size_t M, size_t N)
-{
-    if (N <= 128 || M <= 64) return 1;
-    size_t groups = div_up(M, (size_t)big->bm) * div_up(N, (size_t)big->bn);
-    return rt->lim.is_gpu && groups < 2 * (size_t)rt->lim.compute_units;
-}
-
-/* Split-K when the output tiles give fewer work-groups than compute units and K is long: the dW
- * shape (M, N = a layer's widths, K = B*T rows) of a thin layer (x_proj: M = 80, dt_proj: N = 48).
- * Enough splits to reach ~2 groups per compute unit, each keeping at least 256 of K so that the
- * partial sums' traffic (splits x M x N floats written and read back) stays small next to the
- * operand reads; at most 16. CPUs (POCL) run one group per core: no split. */
-static int gemm_tt_auto_split(const bm_rt *rt, size_t groups, size_t K)
-{
-    if (!rt->lim.is_gpu || groups >= rt->lim.compute_units) return 1;
-    size_t want = div_up(2 * (size_t)rt->lim.compute_units, groups), most = K / 256;
-    if (want > most) want = most;
-    if (want > 16) want = 16;
-    return want < 1 ? 1 : (int)want;
-}
+/* Tiles, their device check and the automatic thin / split-K choices: gemm_nt's (gemm_tiles.h). */
 
 /* Whether buf holds the rows x cols view at element offset off with leading dimension ld: the
  * kernels read and write without bounds on the buffer, so a short buffer is refused here. */
@@ -135,11 +82,11 @@ int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, s
     if (!trans_a && trans_b)
         return bm_op_gemm_nt(rt, tiles, split_k, M, N, K, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
 
-    gemm_tt_tiles big = gemm_tt_tiles_of(rt, 0), thin = gemm_tt_tiles_of(rt, 1);
+    bm_gemm_tiles big = bm_gemm_tiles_of(rt, 0), thin = bm_gemm_tiles_of(rt, 1);
     int use_thin = tiles == BM_GEMM_NT_TILES_THIN ||
-                   (tiles == BM_GEMM_NT_TILES_AUTO && (gemm_tt_auto_thin(rt, &big, M, N) || !gemm_tt_fits(rt, &big)));
-    const gemm_tt_tiles *t = use_thin ? &thin : &big;
-    if (!gemm_tt_fits(rt, t))
+                   (tiles == BM_GEMM_NT_TILES_AUTO && (bm_gemm_auto_thin(rt, &big, M, N) || !bm_gemm_tiles_fit(rt, &big)));
+    const bm_gemm_tiles *t = use_thin ? &thin : &big;
+    if (!bm_gemm_tiles_fit(rt, t))
         return bm_fail(BMOJO_EGEMM,
                        "bm_gemm_ex: %s tiles %dx%dx%d (%dx%d per item) need %zu items and %zu bytes of local memory; "
                        "the device allows %zu items and %llu bytes",
@@ -147,7 +94,7 @@ int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, s
                        t->local_bytes, rt->lim.max_wg, (unsigned long long)rt->lim.local_mem);
 
     const size_t tiles_n = div_up(N, (size_t)t->bn), tiles_m = div_up(M, (size_t)t->bm);
-    size_t splits = split_k ? (size_t)split_k : (size_t)gemm_tt_auto_split(rt, tiles_n * tiles_m, K);
+    size_t splits = split_k ? (size_t)split_k : (size_t)bm_gemm_auto_split(rt, tiles_n * tiles_m, K);
     if (K == 0) splits = 1;
     /* Each split covers a whole number of BK steps; recount so that no split is empty. */
     size_t k_len = K ? div_up(div_up(K, splits), (size_t)t->bk) * (size_t)t->bk : (size_t)t->bk;
@@ -175,7 +122,7 @@ int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, s
     cl_ulong o_off = c_off, o_ld = ldc, o_split = 0;
     cl_float o_beta = beta;
     if (splits > 1) {
-        st = bm_scratch(rt, GEMM_TT_SCRATCH_SLOT, splits * M * N * sizeof(float), &out);
+        st = bm_scratch(rt, BM_GEMM_SCRATCH_SLOT, splits * M * N * sizeof(float), &out);
         if (st) return st;
         o_off = 0, o_ld = N, o_split = (cl_ulong)M * N, o_beta = 0.0f;
     }
