@@ -486,6 +486,17 @@ int bm_alloc(bm_rt *rt, size_t bytes, cl_mem *out)
     return 0;
 }
 
+long bm_build_tunable(const bm_rt *rt, const char *name, long def)
+{
+    if (!rt->build_options) return def;
+    char key[64];
+    snprintf(key, sizeof key, "-D%s=", name);
+    const char *p = strstr(rt->build_options, key);
+    if (!p) return def;
+    long v = strtol(p + strlen(key), NULL, 10);
+    return v > 0 ? v : def;
+}
+
 int bm_sub_buffer(bm_rt *rt, cl_mem parent, size_t offset, size_t bytes, cl_mem *out)
 {
     if (!rt || !parent || !out) return bm_fail(BMOJO_EINVAL, "bm_sub_buffer: NULL argument");

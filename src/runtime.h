@@ -112,6 +112,10 @@ int bm_cl_check(cl_int err, const char *what);
 /* Per-kernel profiling (events on every launch) on or off; recreates the queue when needed. */
 int bm_runtime_set_profiling(bm_rt *rt, int on);
 
+/* The value of a -DNAME=V tunable the program was built with (positive integers only; def when
+ * absent): launchers size their launches by what the kernels were compiled with. */
+long bm_build_tunable(const bm_rt *rt, const char *name, long def);
+
 /* Kernel by name; NULL (and the detail set) if the program has none. */
 cl_kernel bm_kernel(bm_rt *rt, const char *name);
 

@@ -32,17 +32,6 @@
 #define ATTN_TILED_ROWS 64
 #define ATTN_TILED_MIN_ROWS 16
 
-static long attn_tunable(const bm_rt *rt, const char *name, long def)
-{
-    if (!rt->build_options) return def;
-    char key[64];
-    snprintf(key, sizeof key, "-D%s=", name);
-    const char *p = strstr(rt->build_options, key);
-    if (!p) return def;
-    long v = strtol(p + strlen(key), NULL, 10);
-    return v > 0 ? v : def;
-}
-
 /* Work-group size limit of a kernel on this device (register pressure may lower it). */
 static size_t attn_kernel_wg(bm_rt *rt, cl_kernel k)
 {
@@ -112,7 +101,7 @@ static size_t attn_tiled_bytes(int BR, int BK, int dh, size_t *lq, size_t *lkp, 
 int bm_attn_tiled_choose(bm_rt *rt, const char *prefix, int dh, long max_br, bm_attn_tiled_plan *p)
 {
     memset(p, 0, sizeof *p);
-    const int tr = (int)attn_tunable(rt, "BM_ATT_TR", ATTN_TILED_TR);
+    const int tr = (int)bm_build_tunable(rt, "BM_ATT_TR", ATTN_TILED_TR);
     const int dq = (dh + 3) & ~3;
     const int nd = (dq / 4 + ATTN_TILED_NX - 1) / ATTN_TILED_NX; /* float4 columns per work-item */
     if (dh < 1 || nd > 4 || max_br < 1) return 0;
@@ -123,7 +112,7 @@ int bm_attn_tiled_choose(bm_rt *rt, const char *prefix, int dh, long max_br, bm_
     size_t wgmax = attn_kernel_wg(rt, k);
     if (rt->lim.wg > 0 && rt->lim.wg < wgmax) wgmax = rt->lim.wg;
     /* NY: 64 rows per work-group (16 x 4) by default, fewer when there are fewer rows */
-    long ny0 = attn_tunable(rt, "BM_ATT_ROWS", ATTN_TILED_ROWS) / tr;
+    long ny0 = bm_build_tunable(rt, "BM_ATT_ROWS", ATTN_TILED_ROWS) / tr;
     long need = 1;
     while (need * tr < max_br && need < ny0) need *= 2;
     if (ny0 > need) ny0 = need;
@@ -240,7 +229,7 @@ int bm_op_attention_variant(bm_rt *rt, const bm_attn_args *a, int nsplit, int va
     } else {
         k = bm_kernel(rt, "bm_attn_fwd");
         if (!k) return bm_fail_context(BMOJO_EBUILD, "attention");
-        const int acc = (int)attn_tunable(rt, "BM_ATT_ACC", ATTN_ACC_DEFAULT);
+        const int acc = (int)bm_build_tunable(rt, "BM_ATT_ACC", ATTN_ACC_DEFAULT);
         L = attn_kernel_wg(rt, k);
         if (rt->lim.wg > 0 && rt->lim.wg < L) L = rt->lim.wg;
         if (L > ATTN_MAX_L) L = ATTN_MAX_L;
@@ -251,7 +240,7 @@ int bm_op_attention_variant(bm_rt *rt, const bm_attn_args *a, int nsplit, int va
             return bm_fail(BMOJO_EUNSUPPORTED, "attention: head_dim %d exceeds %d accumulators x %zu work-items", dh,
                            acc, L);
         BR = (int)br;
-        BK = (int)attn_tunable(rt, "BM_ATT_BK", ATTN_MAX_BK);
+        BK = (int)bm_build_tunable(rt, "BM_ATT_BK", ATTN_MAX_BK);
         while (attn_local_bytes(BR, BK, dh) > rt->lim.local_mem) {
             if (BK >= BR && BK > 1) BK = (BK + 1) / 2;
             else if (BR > 1) BR = (BR + 1) / 2;

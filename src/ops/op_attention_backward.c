@@ -22,17 +22,6 @@
 #define ATTB_BR_DEFAULT 32
 #define ATTB_BC_DEFAULT 32
 
-static long attb_tunable(const bm_rt *rt, const char *name, long def)
-{
-    if (!rt->build_options) return def;
-    char key[64];
-    snprintf(key, sizeof key, "-D%s=", name);
-    const char *p = strstr(rt->build_options, key);
-    if (!p) return def;
-    long v = strtol(p + strlen(key), NULL, 10);
-    return v > 0 ? v : def;
-}
-
 static size_t attb_kernel_wg(bm_rt *rt, cl_kernel k)
 {
     size_t wg = rt->lim.max_wg;
@@ -42,7 +31,7 @@ static size_t attb_kernel_wg(bm_rt *rt, cl_kernel k)
         wg = kwg;
     if (rt->lim.max_wi[0] && rt->lim.max_wi[0] < wg) wg = rt->lim.max_wi[0];
     if (rt->lim.wg > 0 && rt->lim.wg < wg) wg = rt->lim.wg;
-    const size_t maxl = (size_t)attb_tunable(rt, "BM_ATTB_MAXL", ATTB_MAXL_DEFAULT);
+    const size_t maxl = (size_t)bm_build_tunable(rt, "BM_ATTB_MAXL", ATTB_MAXL_DEFAULT);
     return wg < maxl ? wg : maxl;
 }
 
@@ -59,7 +48,7 @@ static size_t attb_local_bytes(int BR, int BC, int dh, int nscores, int nstat)
 static int attb_plan(const bm_rt *rt, size_t Lw, int dh, long acc_max, long other_max, long acc_count,
                      long other_count, int nscores, int nstat, int acc_is_rows, int *BR, int *BC)
 {
-    const long acc = attb_tunable(rt, "BM_ATTB_ACC", ATTB_ACC_DEFAULT);
+    const long acc = bm_build_tunable(rt, "BM_ATTB_ACC", ATTB_ACC_DEFAULT);
     long a = acc * (long)Lw / dh, o = other_max;
     if (a > acc_max) a = acc_max;
     if (a > acc_count) a = acc_count;
@@ -146,8 +135,8 @@ int bm_op_attention_backward(bm_rt *rt, const bm_attn_bwd_args *a)
     const cl_long o_ld = (cl_long)a->o_ld;
     const cl_int window = a->window;
     const cl_float scale = a->scale;
-    const long br_max = attb_tunable(rt, "BM_ATTB_BR", ATTB_BR_DEFAULT);
-    const long bc_max = attb_tunable(rt, "BM_ATTB_BC", ATTB_BC_DEFAULT);
+    const long br_max = bm_build_tunable(rt, "BM_ATTB_BR", ATTB_BR_DEFAULT);
+    const long bc_max = bm_build_tunable(rt, "BM_ATTB_BC", ATTB_BC_DEFAULT);
 
     cl_mem stats = NULL;
     st = bm_scratch(rt, 0, sizeof(float) * 2u * (size_t)nstat, &stats);

@@ -31,17 +31,6 @@
 #define BBT_DCMAX_DEFAULT 8
 #define BBT_NYMAX_DEFAULT 16
 
-static long bwd_tunable(const bm_rt *rt, const char *name, long def)
-{
-    if (!rt->build_options) return def;
-    char key[64];
-    snprintf(key, sizeof key, "-D%s=", name);
-    const char *p = strstr(rt->build_options, key);
-    if (!p) return def;
-    long v = strtol(p + strlen(key), NULL, 10);
-    return v > 0 ? v : def;
-}
-
 static size_t bwd_round(size_t n) { return (n + 63) & ~(size_t)63; } /* 256-byte aligned regions */
 
 static int bwd_nchunks(const bm_bmojo_bwd_args *a) { return (a->T + a->window - 1) / a->window; }
@@ -304,10 +293,10 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
      * tokens at rep 3, for dq; 10 rows = 160 items, 40 positions, for the keys). Else the per-row
      * kernels below. Correct on POCL (tests/ops/test_bmojo_backward.c); not yet timed on a GPU. */
     {
-        const long NX = bwd_tunable(rt, "BM_BBT_NX", BBT_NX_DEFAULT), TR = bwd_tunable(rt, "BM_BBT_TR", BBT_TR_DEFAULT);
-        const long TC = bwd_tunable(rt, "BM_BBT_TC", BBT_TC_DEFAULT);
-        const long DCMAX = bwd_tunable(rt, "BM_BBT_DCMAX", BBT_DCMAX_DEFAULT);
-        const long NYMAX = bwd_tunable(rt, "BM_BBT_NYMAX", BBT_NYMAX_DEFAULT);
+        const long NX = bm_build_tunable(rt, "BM_BBT_NX", BBT_NX_DEFAULT), TR = bm_build_tunable(rt, "BM_BBT_TR", BBT_TR_DEFAULT);
+        const long TC = bm_build_tunable(rt, "BM_BBT_TC", BBT_TC_DEFAULT);
+        const long DCMAX = bm_build_tunable(rt, "BM_BBT_DCMAX", BBT_DCMAX_DEFAULT);
+        const long NYMAX = bm_build_tunable(rt, "BM_BBT_NYMAX", BBT_NYMAX_DEFAULT);
         cl_kernel tq = bm_kernel(rt, "bm_bmojo_bwd_q_tiled"), tk = bm_kernel(rt, "bm_bmojo_bwd_keys_tiled");
         if (!tq || !tk) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
         const long rep = a->H / a->Hkv, ld = a->dh + 1, BK = NX * TC;
