@@ -76,8 +76,11 @@ static int bmojo_layer_forward(bm_model *m, bm_state *s, int i, int T, bm_pass p
         const int fused = bm_bmojo_decode_fused_ok(rt, &a, &step);
         if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, NULL, 0.0f, fused ? &a : NULL);
         if (fused) { /* the attention shares the y | Kf | Vf GEMV's launch */
-            if (!st) st = bm_bmojo_decode_kv_attention(rt, &a, &ys, di, w->out_proj, ws->y, d, ws->kvf, kv);
-            if (!st) st = bm_bmojo_decode_out_post(rt, &a, w->wo, ws->x, d);
+            int mark = bm_scratch_mark(rt);
+            cl_mem parts = NULL;
+            if (!st) st = bm_bmojo_decode_kv_attention(rt, &a, &ys, di, w->out_proj, ws->y, d, ws->kvf, kv, &parts);
+            if (!st) st = bm_bmojo_decode_out_post(rt, &a, parts, w->wo, ws->x, d);
+            bm_scratch_release(rt, mark);
             return st;
         }
         if (!st) st = bm_op_gemv_split(rt, &ys, N, d + kv, di, w->out_proj, 0, di, ws->y, 0, d, d, ws->kvf, 0, kv);

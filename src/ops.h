@@ -170,7 +170,7 @@ int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K,
  * C[M,N] = A[M,K] W[N,K]^T + beta C, beta == 0 never reads C. tiles: BM_GEMM_NT_TILES_* (auto:
  * thin tiles for thin shapes or when big ones would leave compute units idle). split_k: 0 =
  * automatic (GPUs only, when the tiles leave compute units idle and K is long), else the number
- * of K ranges reduced by a second kernel through bm_scratch slot 3 (fewer when K is short).
+ * of K ranges reduced by a second kernel through the scratch stack (fewer when K is short).
  * BMOJO_EGEMM when the chosen tiles exceed the device's work-group or local-memory limits. */
 enum { BM_GEMM_NT_TILES_AUTO = 0, BM_GEMM_NT_TILES_BIG = 1, BM_GEMM_NT_TILES_THIN = 2 };
 int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,

@@ -19,7 +19,7 @@
 /* K == 0 gives C = beta C. NT goes to bm_gemm (the forward's path); NN, TN and TT follow bm_gemm's
  * BMOJO_GEMM rule: our own kernels on GPUs (own-big/own-thin, BMOJO_GEMM_SPLITK as for bm_gemm),
  * CLBlast on CPUs in auto mode and with BMOJO_GEMM=clblast. Split-K
- * partial sums use bm_scratch slot 3 (as bm_gemm does): no operand may live in that slot.
+ * partial sums go to the scratch stack (as bm_gemm's do).
  * BMOJO_EINVAL for bad sizes/ld/flags/NULL, BMOJO_EGEMM when a buffer is too small for its view or
  * the compiled tiles exceed the device's limits. */
 int bm_gemm_ex(bm_rt *rt, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,

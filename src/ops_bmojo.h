@@ -22,7 +22,7 @@
  *            others (positions R .. pos0-1) are in the window ring.
  * Decoding (T = 1) is 2 launches with no copies and no scratch use, whatever pos0; 3 where the
  * attention is split over keys (GPUs with few kv heads * sequences: partial results in the
- * runtime's scratch slot 0, then a combine). Prefill splits the same way on GPUs when its query
+ * runtime's scratch stack, then a combine). Prefill splits the same way on GPUs when its query
  * tiles are too few to fill the device (short prompts). */
 #ifndef BM_OPS_BMOJO_H
 #define BM_OPS_BMOJO_H
@@ -81,7 +81,7 @@ int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch);
  * (0: the launcher's choice, what bm_bmojo_mix does — on GPUs, decoding steps and prefills with
  * too few work-groups to fill the device are split; 1: no split; at most BM_BMOJO_MAX_SPLIT),
  * for decoding (T = 1) and prefill alike — tests force the split path with it on any device.
- * A split attention uses the runtime's scratch slot 0 (bm_scratch) for the partial results.
+ * A split attention keeps its partial results on the runtime's scratch stack (scratch.h).
  * The environment variable BMOJO_BMOJO_SPLIT=N replaces the prefill's automatic choice. */
 int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int nsplit);
 
@@ -95,7 +95,9 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
  *                             (columns < d, into y [B, d]) and Kf|Vf (the kv columns after, into
  *                             kvf [B, kv]) from ys (K columns) and out_proj's folded rows W; key
  *                             splits are left unmerged when bm_bmojo_decode_out_post merges them
- *                             (head_dim a multiple of 4), else merged by a combine launch;
+ *                             (head_dim a multiple of 4), else merged by a combine launch; their
+ *                             partial results (*parts, NULL without a split) stay on the scratch
+ *                             stack: mark it before, release it after bm_bmojo_decode_out_post;
  *   bm_bmojo_decode_out_post  x += a->out Wo^T (wo [d, H*dh], x [B, x_ld]), reading the merge of
  *                             the key splits (and writing it to a->out) where they were left, and
  *                             the rest of the state update (innovation, fade append, candidate
@@ -106,7 +108,7 @@ int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_ar
 int bm_bmojo_decode_scan_pre(bm_rt *rt, const bm_scan_args *sa, const bm_bmojo_args *a);
 int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a);
 int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gemv_input *ys, size_t K, cl_mem W,
-                                 cl_mem y, size_t d, cl_mem kvf, size_t kv);
-int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_mem x, size_t x_ld);
+                                 cl_mem y, size_t d, cl_mem kvf, size_t kv, cl_mem *parts);
+int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem parts, cl_mem wo, cl_mem x, size_t x_ld);
 
 #endif

@@ -355,7 +355,7 @@ void bmojo_runtime_free(bmojo_runtime *rt)
     if (!rt) return;
     if (rt->queue) clFinish(rt->queue);
     bm_profile_free(&rt->profile);
-    for (int i = 0; i < BM_SCRATCH_SLOTS; i++) bm_release(rt->scratch[i]);
+    bm_scratch_free(&rt->scratch);
     drop_program(rt);
     if (rt->queue) clReleaseCommandQueue(rt->queue);
     if (rt->ctx) clReleaseContext(rt->ctx);
@@ -525,24 +525,6 @@ void bm_release(cl_mem m)
 }
 
 long bm_live_buffers(void) { return atomic_load(&live_buffers); }
-
-int bm_scratch(bm_rt *rt, int slot, size_t bytes, cl_mem *out)
-{
-    if (!rt || !out || slot < 0 || slot >= BM_SCRATCH_SLOTS) return bm_fail(BMOJO_EINVAL, "bm_scratch: bad argument");
-    if (!rt->scratch[slot] || rt->scratch_bytes[slot] < bytes) {
-        /* Releasing a buffer that enqueued kernels still use is safe: OpenCL keeps it alive until
-         * they finish. Grow by at least half again to avoid a series of small steps. */
-        size_t want = bytes + bytes / 2;
-        bm_release(rt->scratch[slot]);
-        rt->scratch[slot] = NULL;
-        rt->scratch_bytes[slot] = 0;
-        int st = bm_alloc(rt, want, &rt->scratch[slot]);
-        if (st) return bm_fail_context(st, "scratch buffer");
-        rt->scratch_bytes[slot] = want;
-    }
-    *out = rt->scratch[slot];
-    return 0;
-}
 
 int bm_upload(bm_rt *rt, cl_mem dst, size_t offset_bytes, const void *src, size_t bytes)
 {

@@ -11,6 +11,7 @@
 
 #include "bmojo.h"
 #include "profile.h"
+#include "scratch.h"
 
 /* Device facts the kernels and launchers size themselves by. */
 typedef struct {
@@ -30,8 +31,6 @@ typedef struct {
     const char *name;
     cl_kernel kernel;
 } bm_kernel_entry;
-
-#define BM_SCRATCH_SLOTS 4
 
 /* A prefill runs in chunks of about this many rows (B * tokens), the state carried across, so
  * its activations are bounded whatever T is (16384 rows of bmojo-130m: 0.73 GiB). On the H200 a
@@ -96,8 +95,7 @@ struct bmojo_runtime {
     int scan_variant;         /* BM_SCAN_VARIANT_*: from BMOJO_SCAN at start-up (tests set it) */
     int scan_lanes_ch;        /* channels per work-group of the lanes scan: BMOJO_SCAN_LANES_CH, 0 = auto */
     bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
-    cl_mem scratch[BM_SCRATCH_SLOTS];      /* bm_scratch's buffers, grown on demand */
-    size_t scratch_bytes[BM_SCRATCH_SLOTS];
+    bm_scratch_stack scratch; /* ops' temporaries (scratch.h) */
     char warning[1400];       /* a problem met while opening that did not stop it (the kernel cache
                                  ignored, and why), for the caller to show once; "" when none */
 };
@@ -152,13 +150,6 @@ int bm_sub_buffer(bm_rt *rt, cl_mem parent, size_t offset, size_t bytes, cl_mem 
 int bm_finish(bm_rt *rt);
 /* Device buffers made by bm_alloc and not yet released, over all runtimes (leak checks). */
 long bm_live_buffers(void);
-
-/* A temporary device buffer of at least `bytes` for one op's intermediate results, shared by all
- * ops of the runtime (they run one after another on the in-order queue, so one op's use ends
- * before the next op's begins); an op needing several uses slots 0, 1, ... < BM_SCRATCH_SLOTS.
- * Valid until the next bm_scratch call for that slot; never release it. Grows on demand, so the
- * hot path does not allocate once the largest size has been seen. Contents are undefined. */
-int bm_scratch(bm_rt *rt, int slot, size_t bytes, cl_mem *out);
 
 /* Row-major GEMM through CLBlast or cl/gemm_nt.cl (BMOJO_GEMM; few rows: bm_op_gemv): C[M,N] = A[M,K] * W[N,K]^T + beta * C, with leading
  * dimensions and element offsets. Enqueued, never blocks. */

@@ -57,6 +57,10 @@ int main(int argc, char **argv)
             if (filter && !strstr(groups[g].name, filter)) continue;
             bm_test_ctx t = {.rt = rt, .rng = 0x9E3779B97F4A7C15ull + g, .verbose = verbose};
             groups[g].fn(&t);
+            /* every op releases the scratch it takes, on success and on error alike */
+            char what[96];
+            snprintf(what, sizeof what, "%s: scratch stack empty after the group", groups[g].name);
+            bm_test_true(&t, bm_scratch_depth(rt) == 0, what);
             printf("  %-12s %d passed, %d failed\n", groups[g].name, t.passed, t.failed);
             total_pass += t.passed;
             total_fail += t.failed;

@@ -6,10 +6,6 @@
 
 #include "runtime.h"
 
-/* The split-K partial sums live in this scratch slot: bm_op_scan passes slot 2 as C to bm_gemm,
- * and no caller of either GEMM passes slot 3. */
-#define BM_GEMM_SCRATCH_SLOT 3
-
 typedef struct {
     int bm, bn, bk, tm, tn;
     size_t items_x, items_y;      /* work-group: (BN/TN, BM/TM) */

@@ -171,7 +171,7 @@ static cl_int attn_common_args(cl_kernel k, const bm_attn_args *a, cl_mem kc, cl
     return err;
 }
 
-int bm_op_attention_variant(bm_rt *rt, const bm_attn_args *a, int nsplit, int variant)
+static int attention_variant_launch(bm_rt *rt, const bm_attn_args *a, int nsplit, int variant)
 {
     int st = attn_check(a, "attention");
     if (st) return st;
@@ -275,7 +275,7 @@ int bm_op_attention_variant(bm_rt *rt, const bm_attn_args *a, int nsplit, int va
     if (nsplit > 1) {
         /* the partial results live in the runtime's scratch (no allocation once it has grown) */
         const size_t bytes = sizeof(float) * (size_t)nsplit * a->B * a->Hkv * (size_t)nrows * (size_t)(dh + 2);
-        st = bm_scratch(rt, 0, bytes, &part);
+        st = bm_scratch_take(rt, bytes, &part);
         if (st) return bm_fail_context(st, "attention with %d key splits", nsplit);
         err |= BM_ARG(k, split_arg + 1, part);
     } else {
@@ -315,6 +315,15 @@ int bm_op_attention_variant(bm_rt *rt, const bm_attn_args *a, int nsplit, int va
             }
         }
     }
+    return st;
+}
+
+int bm_op_attention_variant(bm_rt *rt, const bm_attn_args *a, int nsplit, int variant)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = attention_variant_launch(rt, a, nsplit, variant);
+    bm_scratch_release(rt, mark);
     return st;
 }
 

@@ -1,5 +1,5 @@
 /* op_attention_backward.c — launcher of the causal GQA attention backward
- * (cl/attention_backward.cl): bm_attn_bwd_dq (row statistics L and D into scratch slot 0, and
+ * (cl/attention_backward.cl): bm_attn_bwd_dq (row statistics L and D into scratch memory, and
  * dq), then bm_attn_bwd_dkv (dk, dv). Both run one work-group per (sequence, kv head, tile) on
  * the in-order queue, so the second sees the first's statistics.
  *
@@ -123,7 +123,7 @@ static cl_int attb_common_args(cl_kernel k, const bm_attn_bwd_args *a)
     return err;
 }
 
-int bm_op_attention_backward(bm_rt *rt, const bm_attn_bwd_args *a)
+static int attention_backward_launch(bm_rt *rt, const bm_attn_bwd_args *a)
 {
     int st = attb_check(a);
     if (st) return st;
@@ -139,7 +139,7 @@ int bm_op_attention_backward(bm_rt *rt, const bm_attn_bwd_args *a)
     const long bc_max = bm_build_tunable(rt, "BM_ATTB_BC", ATTB_BC_DEFAULT);
 
     cl_mem stats = NULL;
-    st = bm_scratch(rt, 0, sizeof(float) * 2u * (size_t)nstat, &stats);
+    st = bm_scratch_take(rt, sizeof(float) * 2u * (size_t)nstat, &stats);
     if (st) return bm_fail_context(st, "attention_backward statistics");
 
     /* kernel 1: statistics and dq */
@@ -222,5 +222,14 @@ int bm_op_attention_backward(bm_rt *rt, const bm_attn_bwd_args *a)
         const size_t local[2] = {L2, 1};
         st = bm_launch(rt, k2, "bm_attn_bwd_dkv", 2, global, local);
     }
+    return st;
+}
+
+int bm_op_attention_backward(bm_rt *rt, const bm_attn_bwd_args *a)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = attention_backward_launch(rt, a);
+    bm_scratch_release(rt, mark);
     return st;
 }

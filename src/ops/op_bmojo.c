@@ -7,7 +7,7 @@
  * bmojo_prefill_split) and decoding (T = 1: bm_bmojo_step, then the attention reading the
  * state memory in place — 2 launches, no copies, no scratch, the same work at every position;
  * on GPUs with few kv heads * sequences the attention is split over its keys, partial results
- * in the runtime's scratch slot 0, plus a combine launch: see bmojo_auto_split). */
+ * on the runtime's scratch stack, plus a combine launch: see bmojo_auto_split). */
 #include "ops.h"
 #include "ops_bmojo.h"
 #include "ops/op_scan.h"
@@ -321,8 +321,8 @@ static cl_int bmojo_attn_view_args(cl_kernel kn, cl_uint *ip, const bm_bmojo_arg
 /* The register-tiled attention (bm_bmojo_attn_tiled*, cl/bmojo_attention.cl; tile plan shared
  * with op_attention.c) for prefill: 3-4x faster on an H200 than bm_bmojo_attn, which stays for
  * few rows (decoding) and head dims or devices it does not fit. Arguments as bm_bmojo_attn's
- * up to QT; nsplit key splits (0: bmojo_prefill_split), partial results in the runtime's
- * scratch slot 0 and bm_attn_combine when > 1. Returns 1 (nothing launched) where it does not
+ * up to QT; nsplit key splits (0: bmojo_prefill_split), partial results on the scratch
+ * stack (the caller releases them) and bm_attn_combine when > 1. Returns 1 (nothing launched) where it does not
  * suit, else a status. */
 static int bmojo_attention_tiled(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
                                  int nsplit)
@@ -342,7 +342,7 @@ static int bmojo_attention_tiled(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, 
     cl_mem part = a->out; /* unused without a split */
     if (nsplit > 1) {
         const size_t bytes = sizeof(float) * (size_t)nsplit * a->B * a->H * (size_t)a->T * (size_t)(a->dh + 2);
-        if ((st = bm_scratch(rt, 0, bytes, &part)))
+        if ((st = bm_scratch_take(rt, bytes, &part)))
             return bm_fail_context(st, "bmojo mix: prefill attention with %d key splits", nsplit);
     }
     cl_kernel kn = p.kernel;
@@ -427,13 +427,9 @@ static int bmojo_attn_plan_make(bm_rt *rt, const bm_bmojo_args *a, int nsplit, b
                        "the device's %llu bytes of local memory", a->dh, a->H / a->Hkv,
                        (unsigned long long)rt->lim.local_mem);
     int KS = 0;
-    cl_mem part = a->out; /* unused without a split */
     if (nsplit > 1) {
         KS = bmojo_split_keys(a, nsplit, QT);
         if (KT > KS) KT = KS; /* smaller tiles fit too: one tile per split when KS <= 64 */
-        const size_t bytes = sizeof(float) * (size_t)nsplit * a->B * a->H * (size_t)a->T * (size_t)(a->dh + 2);
-        int sst = bm_scratch(rt, 0, bytes, &part);
-        if (sst) return bm_fail_context(sst, "bmojo mix: attention with %d key splits", nsplit);
     }
     if (a->T == 1) {
         /* the decoding body's key blocks are a power of two (its trees), at most one key per
@@ -443,8 +439,19 @@ static int bmojo_attn_plan_make(bm_rt *rt, const bm_bmojo_args *a, int nsplit, b
         while (pw < KT && pw < keys && (size_t)pw * 2 <= rt->lim.wg) pw *= 2;
         KT = pw;
     }
-    *p = (bmojo_attn_plan){QT, KT, KS, nsplit, part, ((size_t)a->T + QT - 1) / QT};
+    /* part: unused without a split (bmojo_attn_take_parts gives it one) */
+    *p = (bmojo_attn_plan){QT, KT, KS, nsplit, a->out, ((size_t)a->T + QT - 1) / QT};
     return 0;
+}
+
+/* The key splits' partial results (o, m, l per row and split) on the scratch stack: the caller
+ * releases them after whatever merges them. Nothing taken without a split. */
+static int bmojo_attn_take_parts(bm_rt *rt, const bm_bmojo_args *a, bmojo_attn_plan *p)
+{
+    if (p->nsplit <= 1) return 0;
+    const size_t bytes = sizeof(float) * (size_t)p->nsplit * a->B * a->H * (size_t)a->T * (size_t)(a->dh + 2);
+    int st = bm_scratch_take(rt, bytes, &p->part);
+    return st ? bm_fail_context(st, "bmojo mix: attention with %d key splits", p->nsplit) : 0;
 }
 
 /* bm_bmojo_attn's arguments (or a fused kernel's, from index `first`). */
@@ -473,16 +480,13 @@ static cl_int bmojo_attn_set_args(cl_kernel kn, cl_uint first, const bm_bmojo_ar
 /* The attention over [memory | window]: the memory rows of the NC chunks are read from mem at
  * element offsets mk / mv (the prefill's scratch, or the state memory when decoding). nsplit > 1
  * (decoding only): bm_bmojo_attn split over the key list (groups (split, kv head, sequence)),
- * partial results in the runtime's scratch slot 0, then bm_attn_combine. */
-static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
-                           int nsplit)
+ * partial results on the scratch stack, then bm_attn_combine. */
+static int bmojo_attention_generic(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
+                                   int nsplit)
 {
-    if (a->T > 1) {
-        int tst = bmojo_attention_tiled(rt, a, mem, mk, mv, NC, nsplit);
-        if (tst != 1) return tst;
-    }
     bmojo_attn_plan p;
     int st = bmojo_attn_plan_make(rt, a, nsplit, &p);
+    if (!st) st = bmojo_attn_take_parts(rt, a, &p);
     if (st) return st;
     cl_kernel kn = bm_kernel(rt, "bm_bmojo_attn");
     if (!kn) return BMOJO_EBUILD;
@@ -491,6 +495,19 @@ static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulo
     size_t g[3] = {rt->lim.wg * p.ntiles * (size_t)p.nsplit, (size_t)a->Hkv, (size_t)a->B}, l[3] = {rt->lim.wg, 1, 1};
     if ((st = bm_launch(rt, kn, "bm_bmojo_attn", 3, g, l))) return st;
     return p.nsplit > 1 ? bmojo_combine(rt, a, p.nsplit, p.part) : 0;
+}
+
+/* The attention over [memory | window]: the register-tiled kernel for prefill where it suits,
+ * else the generic one; the key splits' partial results are released before returning. */
+static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
+                           int nsplit)
+{
+    int mark = bm_scratch_mark(rt);
+    int st = 1;
+    if (a->T > 1) st = bmojo_attention_tiled(rt, a, mem, mk, mv, NC, nsplit);
+    if (st == 1) st = bmojo_attention_generic(rt, a, mem, mk, mv, NC, nsplit);
+    bm_scratch_release(rt, mark);
+    return st;
 }
 
 /* Arguments of bm_bmojo_step_pre from index `first` (bm_bmojo_step, bm_scan_step_bmojo_pre). */
@@ -650,14 +667,18 @@ static int set_kv_attn_args(cl_kernel k, cl_uint first, void *ctx)
 }
 
 int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gemv_input *ys, size_t K, cl_mem W,
-                                 cl_mem y, size_t d, cl_mem kvf, size_t kv)
+                                 cl_mem y, size_t d, cl_mem kvf, size_t kv, cl_mem *parts)
 {
+    if (!parts) return bm_fail(BMOJO_EINVAL, "bmojo decode: NULL parts");
+    *parts = NULL;
     int st = bmojo_check(a);
     if (st) return st;
     if (a->T != 1) return bm_fail(BMOJO_EINVAL, "bmojo decode: attention of %d tokens (decoding is 1)", a->T);
     bmojo_attn_plan p;
     st = bmojo_attn_plan_make(rt, a, 0, &p);
+    if (!st) st = bmojo_attn_take_parts(rt, a, &p);
     if (st) return st;
+    if (p.nsplit > 1) *parts = p.part;
     kv_attn_ctx c = {a, &p, (cl_int)d, kvf, kv};
     bm_gemv_fused f = {.kernel = "bm_gemv4_split_bmojo_attn",
                        .extra_groups = p.ntiles * (size_t)p.nsplit * (size_t)a->Hkv * (size_t)a->B,
@@ -687,17 +708,21 @@ static int set_out_post_args(cl_kernel k, cl_uint first, void *ctx)
     return bm_args_check(err, "bm_gemv4_bmojo_post");
 }
 
-int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem wo, cl_mem x, size_t x_ld)
+int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem parts, cl_mem wo, cl_mem x, size_t x_ld)
 {
     int cst = a ? bmojo_check(a) : bm_fail(BMOJO_EINVAL, "bmojo decode: NULL arguments");
     if (cst) return cst;
     if (a->T != 1) return bm_fail(BMOJO_EINVAL, "bmojo decode: o_proj of %d tokens (decoding is 1)", a->T);
     const size_t hd = (size_t)a->H * a->dh;
     /* the attention's plan, as bm_bmojo_decode_kv_attention made it (the same arguments give the
-     * same split count and the same scratch buffer) */
+     * same split count); its partial results are `parts` */
     bmojo_attn_plan p;
     int st = bmojo_attn_plan_make(rt, a, 0, &p);
     if (st) return st;
+    if (p.nsplit > 1) {
+        if (!parts) return bm_fail(BMOJO_EINVAL, "bmojo decode: %d key splits but no partial results", p.nsplit);
+        p.part = parts;
+    }
     const int merge = bmojo_merge_in_oproj(rt, a, &p);
     bm_gemv_input att = {BM_GEMV_PLAIN, a->out, 0, a->out_ld, NULL, 0.0f, 0};
     if (merge) att = (bm_gemv_input){BM_GEMV_PARTS, p.part, 0, hd, NULL, 0.0f, 0};

@@ -55,7 +55,7 @@ static int bwd_check_common(const char *fn, const bm_bmojo_bwd_args *a)
  * (the same work-group size, so the same eps bits), bm_bmojo_chunk_top, bm_bmojo_merge, with a
  * zero y history and no candidates; then bm_bmojo_bwd_sets_fill copies E(s_c) into sets with
  * the -1 pads. The merge's final candidate list goes to scratch (unused). */
-int bm_op_bmojo_sets(bm_rt *rt, const bm_bmojo_bwd_args *a)
+static int bmojo_sets_launch(bm_rt *rt, const bm_bmojo_bwd_args *a)
 {
     static const char fn[] = "bm_op_bmojo_sets";
     int st = bwd_check_common(fn, a);
@@ -87,10 +87,10 @@ int bm_op_bmojo_sets(bm_rt *rt, const bm_bmojo_bwd_args *a)
     cl_kernel kn;
     int i;
     if (me > 0) {
-        if ((st = bm_scratch(rt, 0, at * sizeof(float), &scr)) ||
-            (st = bm_scratch(rt, 1, B * me * sizeof(float), &cand_eps)) ||
-            (st = bm_scratch(rt, 2, B * me * sizeof(int32_t), &cand_pos)) ||
-            (st = bm_scratch(rt, 3, B * a->n_taps * a->d * sizeof(float), &y_hist)))
+        if ((st = bm_scratch_take(rt, at * sizeof(float), &scr)) ||
+            (st = bm_scratch_take(rt, B * me * sizeof(float), &cand_eps)) ||
+            (st = bm_scratch_take(rt, B * me * sizeof(int32_t), &cand_pos)) ||
+            (st = bm_scratch_take(rt, B * a->n_taps * a->d * sizeof(float), &y_hist)))
             return bm_fail_context(st, "%s", fn);
         if ((st = bm_fill_zero(rt, y_hist, 0, B * a->n_taps * a->d * sizeof(float)))) return st;
 
@@ -167,6 +167,15 @@ int bm_op_bmojo_sets(bm_rt *rt, const bm_bmojo_bwd_args *a)
     return bm_launch(rt, kn, "bm_bmojo_bwd_sets_fill", 1, &g1, &l1);
 }
 
+int bm_op_bmojo_sets(bm_rt *rt, const bm_bmojo_bwd_args *a)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = bmojo_sets_launch(rt, a);
+    bm_scratch_release(rt, mark);
+    return st;
+}
+
 /* Sets the BM_BMOJO_BWD_VIEWS arguments (cl/bmojo_backward.cl) from index *ip on. */
 static cl_int bwd_view_args(cl_kernel k, cl_uint *ip, const bm_bmojo_bwd_args *a)
 {
@@ -228,7 +237,7 @@ static size_t bwd_wg(bm_rt *rt, cl_kernel const *ks, int nk, int dh, int nf)
     return 0;
 }
 
-int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
+static int bmojo_attention_backward_launch(bm_rt *rt, const bm_bmojo_bwd_args *a)
 {
     static const char fn[] = "bm_op_bmojo_attention_backward";
     int st = bwd_check_common(fn, a);
@@ -280,7 +289,7 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
     const cl_ulong o_mv = at;
     at += bwd_round(nmem);
     cl_mem scr = NULL;
-    if ((st = bm_scratch(rt, 0, at * sizeof(float), &scr))) return bm_fail_context(st, "%s", fn);
+    if ((st = bm_scratch_take(rt, at * sizeof(float), &scr))) return bm_fail_context(st, "%s", fn);
     const size_t fl = sizeof(float), il = sizeof(cl_int);
 
 
@@ -428,4 +437,13 @@ int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
     if ((st = bm_args_check(err, "bm_bmojo_bwd_keys"))) return st;
     size_t gk[3] = {L * T, (size_t)a->Hkv, B};
     return bm_launch(rt, kk, "bm_bmojo_bwd_keys", 3, gk, lq);
+}
+
+int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = bmojo_attention_backward_launch(rt, a);
+    bm_scratch_release(rt, mark);
+    return st;
 }

@@ -33,7 +33,7 @@ static int conv_bwd_launch(bm_rt *rt, cl_kernel k, const char *name, size_t g0, 
     return bm_launch(rt, k, name, 2, global, local);
 }
 
-int bm_op_conv1d_backward(bm_rt *rt, const bm_conv_bwd_args *a)
+static int conv1d_backward_launch(bm_rt *rt, const bm_conv_bwd_args *a)
 {
     if (!rt || !a) return bm_fail(BMOJO_EINVAL, "bm_op_conv1d_backward: NULL runtime or arguments");
     if (a->B < 0 || a->T < 0 || a->di < 0 || a->k < 1)
@@ -67,8 +67,8 @@ int bm_op_conv1d_backward(bm_rt *rt, const bm_conv_bwd_args *a)
     const int npart = B * nblk, nq = (int)nq_ll;
 
     cl_mem dpre = NULL, part = NULL;
-    int st = bm_scratch(rt, 0, (size_t)rows * (size_t)di * sizeof(float), &dpre);
-    if (!st) st = bm_scratch(rt, 1, (size_t)nq * (size_t)di * sizeof(float), &part);
+    int st = bm_scratch_take(rt, (size_t)rows * (size_t)di * sizeof(float), &dpre);
+    if (!st) st = bm_scratch_take(rt, (size_t)nq * (size_t)di * sizeof(float), &part);
     if (st) return st;
 
     const cl_ulong x_ld = a->x_ld, dx_ld = a->dx_ld;
@@ -138,4 +138,13 @@ int bm_op_conv1d_backward(bm_rt *rt, const bm_conv_bwd_args *a)
     err |= BM_ARG(k4, 7, crows);
     if ((st = bm_args_check(err, "bm_conv1d_bwd_dx"))) return st;
     return conv_bwd_launch(rt, k4, "bm_conv1d_bwd_dx", (size_t)di, (size_t)rows);
+}
+
+int bm_op_conv1d_backward(bm_rt *rt, const bm_conv_bwd_args *a)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = conv1d_backward_launch(rt, a);
+    bm_scratch_release(rt, mark);
+    return st;
 }

@@ -86,7 +86,7 @@ int bm_colsum_blocks(int rows, int *rows_per_block)
     return (rows + BM_COLSUM_ROWS_PER_BLOCK - 1) / BM_COLSUM_ROWS_PER_BLOCK;
 }
 
-int bm_op_colsum(bm_rt *rt, cl_mem dy, size_t ld, size_t col, int rows, int cols, cl_mem dbias)
+static int colsum_launch(bm_rt *rt, cl_mem dy, size_t ld, size_t col, int rows, int cols, cl_mem dbias)
 {
     if (rows < 0 || cols < 0) return bm_fail(BMOJO_EINVAL, "bm_op_colsum: negative size (rows=%d, cols=%d)", rows, cols);
     if (rows == 0 || cols == 0) return 0;
@@ -97,7 +97,7 @@ int bm_op_colsum(bm_rt *rt, cl_mem dy, size_t ld, size_t col, int rows, int cols
     int rpb, blocks = bm_colsum_blocks(rows, &rpb);
     cl_mem part = dbias;
     if (blocks > 1) {
-        int st = bm_scratch(rt, 0, (size_t)blocks * (size_t)cols * sizeof(float), &part);
+        int st = bm_scratch_take(rt, (size_t)blocks * (size_t)cols * sizeof(float), &part);
         if (st) return st;
     }
     cl_kernel k = bm_kernel(rt, "bm_colsum_part");
@@ -119,6 +119,15 @@ int bm_op_colsum(bm_rt *rt, cl_mem dy, size_t ld, size_t col, int rows, int cols
     st = bm_launch(rt, k, "bm_colsum_part", 2, global, local);
     if (st || blocks == 1) return st;
     return bm_colsum_reduce_launch(rt, part, dbias, blocks, cols);
+}
+
+int bm_op_colsum(bm_rt *rt, cl_mem dy, size_t ld, size_t col, int rows, int cols, cl_mem dbias)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = colsum_launch(rt, dy, ld, col, rows, cols, dbias);
+    bm_scratch_release(rt, mark);
+    return st;
 }
 
 static int ewb_vec(bm_rt *rt, const char *name, cl_mem a, cl_mem b, cl_mem c, size_t n)

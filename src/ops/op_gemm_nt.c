@@ -57,8 +57,8 @@ int bm_gemm_auto_split(const bm_rt *rt, size_t groups, size_t K)
     return want < 1 ? 1 : (int)want;
 }
 
-int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
-                  size_t lda, cl_mem W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
+static int gemm_nt_launch(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
+                          size_t lda, cl_mem W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
     if (M == 0 || N == 0 || K == 0) return 0;
     if (!rt || !A || !W || !C) return bm_fail(BMOJO_EINVAL, "bm_op_gemm_nt M=%zu N=%zu K=%zu: NULL argument", M, N, K);
@@ -96,7 +96,7 @@ int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t 
     cl_float o_beta = beta;
     int st = 0;
     if (splits > 1) {
-        st = bm_scratch(rt, BM_GEMM_SCRATCH_SLOT, splits * M * N * sizeof(float), &out);
+        st = bm_scratch_take(rt, splits * M * N * sizeof(float), &out);
         if (st) return st;
         o_off = 0, o_ld = N, o_split = (cl_ulong)M * N, o_beta = 0.0f;
     }
@@ -128,5 +128,15 @@ int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t 
     while (rl[1] > rt->lim.max_wi[1]) rl[1] /= 2;
     size_t rg[2] = {N, M};
     if (!st) st = bm_launch(rt, r, "bm_gemm_nt_reduce", 2, rg, rl);
+    return st;
+}
+
+int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
+                  size_t lda, cl_mem W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = gemm_nt_launch(rt, tiles, split_k, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
+    bm_scratch_release(rt, mark);
     return st;
 }

@@ -64,9 +64,9 @@ static int gemm_tt_check(bm_rt *rt, int trans_a, int trans_b, size_t M, size_t N
     return st;
 }
 
-int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A,
-                  size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off,
-                  size_t ldc)
+static int gemm_tt_launch(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A,
+                          size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off,
+                          size_t ldc)
 {
     if (M == 0 || N == 0) return 0;
     if (tiles < BM_GEMM_NT_TILES_AUTO || tiles > BM_GEMM_NT_TILES_THIN || split_k < 0 || split_k > 64)
@@ -122,7 +122,7 @@ int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, s
     cl_ulong o_off = c_off, o_ld = ldc, o_split = 0;
     cl_float o_beta = beta;
     if (splits > 1) {
-        st = bm_scratch(rt, BM_GEMM_SCRATCH_SLOT, splits * M * N * sizeof(float), &out);
+        st = bm_scratch_take(rt, splits * M * N * sizeof(float), &out);
         if (st) return st;
         o_off = 0, o_ld = N, o_split = (cl_ulong)M * N, o_beta = 0.0f;
     }
@@ -154,6 +154,17 @@ int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, s
     while (rl[1] > rt->lim.max_wi[1]) rl[1] /= 2;
     size_t rg[2] = {N, M};
     if (!st) st = bm_launch(rt, r, "bm_gemm_nt_reduce", 2, rg, rl);
+    return st;
+}
+
+int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A,
+                  size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off,
+                  size_t ldc)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = gemm_tt_launch(rt, tiles, split_k, trans_a, trans_b, M, N, K, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+    bm_scratch_release(rt, mark);
     return st;
 }
 

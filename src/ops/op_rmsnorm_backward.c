@@ -16,9 +16,9 @@ static int views_ok(cl_mem a, size_t a_ld, size_t a_col, cl_mem b, size_t b_ld, 
     return 0;
 }
 
-int bm_op_rmsnorm_backward(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w, cl_mem dy, size_t dy_ld,
-                           size_t dy_col, float beta_dx, cl_mem dx, size_t dx_ld, size_t dx_col, cl_mem dw, int rows,
-                           int d, float eps)
+static int rmsnorm_backward_launch(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w, cl_mem dy, size_t dy_ld,
+                                   size_t dy_col, float beta_dx, cl_mem dx, size_t dx_ld, size_t dx_col, cl_mem dw, int rows,
+                                   int d, float eps)
 {
     const char *fn = "bm_op_rmsnorm_backward";
     if (rows < 0 || d < 0) return bm_fail(BMOJO_EINVAL, "%s: negative size (rows=%d, d=%d)", fn, rows, d);
@@ -48,8 +48,8 @@ int bm_op_rmsnorm_backward(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_me
 
     int rpb, blocks = bm_colsum_blocks(rows, &rpb);
     cl_mem stats = NULL, part = dw;
-    int st = bm_scratch(rt, 0, (size_t)rows * 2 * sizeof(float), &stats);
-    if (!st && blocks > 1) st = bm_scratch(rt, 1, (size_t)blocks * (size_t)d * sizeof(float), &part);
+    int st = bm_scratch_take(rt, (size_t)rows * 2 * sizeof(float), &stats);
+    if (!st && blocks > 1) st = bm_scratch_take(rt, (size_t)blocks * (size_t)d * sizeof(float), &part);
     if (st) return st;
 
     cl_ulong xl = x_ld, xc = x_col, gl = dy_ld, gc = dy_col, ol = dx_ld, oc = dx_col;
@@ -129,4 +129,15 @@ int bm_op_rmsnorm_backward(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_me
     while (l4[0] * l4[1] * 2 <= lw && l4[1] < (size_t)rows && (rt->lim.max_wi[1] == 0 || l4[1] * 2 <= rt->lim.max_wi[1]))
         l4[1] *= 2;
     return bm_launch(rt, k, "bm_rmsnorm_bwd_dx", 2, g4, l4);
+}
+
+int bm_op_rmsnorm_backward(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w, cl_mem dy, size_t dy_ld,
+                           size_t dy_col, float beta_dx, cl_mem dx, size_t dx_ld, size_t dx_col, cl_mem dw, int rows,
+                           int d, float eps)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = rmsnorm_backward_launch(rt, x, x_ld, x_col, w, dy, dy_ld, dy_col, beta_dx, dx, dx_ld, dx_col, dw, rows, d, eps);
+    bm_scratch_release(rt, mark);
+    return st;
 }

@@ -265,7 +265,7 @@ static int scan_select(bm_rt *rt, const bm_scan_args *a)
     return bm_op_scan_chunked(rt, a, 0);
 }
 
-int bm_op_scan(bm_rt *rt, const bm_scan_args *a)
+static int scan_launch(bm_rt *rt, const bm_scan_args *a)
 {
     if (!a || !rt) return bm_fail(BMOJO_EINVAL, "scan: NULL argument");
     if (!a->dt_proj) return scan_select(rt, a);
@@ -282,13 +282,22 @@ int bm_op_scan(bm_rt *rt, const bm_scan_args *a)
         return scan_step_fused(rt, a);
     }
     size_t N = (size_t)a->B * (size_t)a->T;
-    int st = bm_scratch(rt, 2, N * (size_t)a->di * sizeof(float), &b.dt);
+    int st = bm_scratch_take(rt, N * (size_t)a->di * sizeof(float), &b.dt);
     if (!st) st = bm_gemm(rt, N, (size_t)a->di, (size_t)a->dt_rank, a->bc, 0, a->bc_ld, a->dt_proj, 0, (size_t)a->dt_rank,
                           0.0f, b.dt, 0, (size_t)a->di);
     return st ? st : scan_select(rt, &b);
 }
 
-int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L)
+int bm_op_scan(bm_rt *rt, const bm_scan_args *a)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = scan_launch(rt, a);
+    bm_scratch_release(rt, mark);
+    return st;
+}
+
+static int scan_chunked_launch(bm_rt *rt, const bm_scan_args *a, int L)
 {
     int st = scan_check_args(a);
     if (st) return st;
@@ -332,10 +341,10 @@ int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L)
         size_t wg1, wg2;
         if ((st = scan_wg(rt, k1, di, &wg1)) || (st = scan_wg(rt, k2, di, &wg2))) return st;
         size_t slot = (size_t)B * n * di;
-        /* the runtime's scratch slots: no allocation per call, and no zero fill (every element is
+        /* the runtime's scratch stack: no allocation per call once warm, and no zero fill (every element is
          * written by a pass before any pass reads it) */
-        if ((st = bm_scratch(rt, 0, (size_t)nc * slot * sizeof(float), &hs))) return st;
-        if ((st = bm_scratch(rt, 1, (size_t)(nc - 1) * B * di * sizeof(float), &sd))) return st;
+        if ((st = bm_scratch_take(rt, (size_t)nc * slot * sizeof(float), &hs))) return st;
+        if ((st = bm_scratch_take(rt, (size_t)(nc - 1) * B * di * sizeof(float), &sd))) return st;
         /* Pass 1: end states from zero of chunks 0..nc-2 (the last one's comes out of pass 3). */
         cl_int err = 0;
         err |= BM_ARG(k1, 0, Ti);
@@ -419,5 +428,14 @@ int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L)
     }
 
 done:
+    return st;
+}
+
+int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = scan_chunked_launch(rt, a, L);
+    bm_scratch_release(rt, mark);
     return st;
 }

@@ -61,7 +61,7 @@ static int scanb_check_args(const bm_scan_bwd_args *a)
 
 int bm_op_scan_backward(bm_rt *rt, const bm_scan_bwd_args *a) { return bm_op_scan_backward_ex(rt, a, 0); }
 
-int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
+static int scan_backward_ex_launch(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
 {
     if (!rt || !a) return bm_fail(BMOJO_EINVAL, "scan backward: NULL argument");
     int st = scanb_check_args(a);
@@ -112,10 +112,10 @@ int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
 
     cl_mem ckpt, pbc, pp, pre;
     size_t ck_bytes = (size_t)(nc > 1 ? nc - 1 : 1) * (size_t)B * di * n * sizeof(float);
-    if ((st = bm_scratch(rt, 0, ck_bytes, &ckpt))) return st;
-    if ((st = bm_scratch(rt, 1, nblk * BT * 2 * (size_t)n * sizeof(float), &pbc))) return st;
-    if ((st = bm_scratch(rt, 2, ((size_t)B * di * n + 2 * (size_t)B * di) * sizeof(float), &pp))) return st;
-    if ((st = bm_scratch(rt, 3, 2 * BT * (size_t)di * sizeof(float), &pre))) return st;
+    if ((st = bm_scratch_take(rt, ck_bytes, &ckpt))) return st;
+    if ((st = bm_scratch_take(rt, nblk * BT * 2 * (size_t)n * sizeof(float), &pbc))) return st;
+    if ((st = bm_scratch_take(rt, ((size_t)B * di * n + 2 * (size_t)B * di) * sizeof(float), &pp))) return st;
+    if ((st = bm_scratch_take(rt, 2 * BT * (size_t)di * sizeof(float), &pre))) return st;
 
     cl_int Ti = T, dii = di, ni = n, CBi = (cl_int)CB, Bi = B, BTi = (cl_int)BT, nblki = (cl_int)nblk;
     cl_uint dt_ld = (cl_uint)a->dt_ld, bc_ld = (cl_uint)a->bc_ld, b_col = (cl_uint)a->b_col, c_col = (cl_uint)a->c_col;
@@ -198,4 +198,13 @@ int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
     if ((st = bm_args_check(err, "bm_scan_bwd_params"))) return st;
     size_t gp = ((size_t)di * n + ld - 1) / ld * ld;
     return bm_launch(rt, kp, "bm_scan_bwd_params", 1, &gp, &ld);
+}
+
+int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
+{
+    /* the scratch the launch takes is released here, whichever way it returns */
+    int mark = bm_scratch_mark(rt);
+    int st = scan_backward_ex_launch(rt, a, cb_force);
+    bm_scratch_release(rt, mark);
+    return st;
 }

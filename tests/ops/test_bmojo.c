@@ -222,10 +222,13 @@ static int bmt_fused_step(bm_test_ctx *t, bm_bmojo_args *a, const char *what)
     bm_scan_args sa = {.B = B, .T = 1, .di = di, .n = n, .u = du, .dt = NULL, .dt_ld = (size_t)di, .dt_bias = db,
                        .A = dA, .bc = dbc, .bc_ld = bc_ld, .b_col = (size_t)R, .c_col = (size_t)R + n, .D = dD, .z = dz,
                        .z_ld = z_ld, .z_col = 1, .state = ds, .y = dy, .dt_proj = dW, .dt_rank = R};
+    int mark = bm_scratch_mark(t->rt);
+    cl_mem parts = NULL;
     int ok = bm_test_true(t, bm_bmojo_decode_fused_ok(t->rt, a, &sa), "bmojo fused decoding applies") &&
              bm_test_status(t, bm_bmojo_decode_scan_pre(t->rt, &sa, a), what) &&
-             bm_test_status(t, bm_bmojo_decode_kv_attention(t->rt, a, &gin, GK, dgw, dgy, GD, dgkv, GKV), what) &&
-             bm_test_status(t, bm_bmojo_decode_out_post(t->rt, a, dwo, dx, d), what);
+             bm_test_status(t, bm_bmojo_decode_kv_attention(t->rt, a, &gin, GK, dgw, dgy, GD, dgkv, GKV, &parts), what) &&
+             bm_test_status(t, bm_bmojo_decode_out_post(t->rt, a, parts, dwo, dx, d), what);
+    bm_scratch_release(t->rt, mark);
     if (ok) {
         bm_ref_gemm((size_t)B, (size_t)di, (size_t)R, bc, bc_ld, W, (size_t)R, 0.0f, dt, (size_t)di);
         bm_ref_scan(B, 1, di, n, u, dt, (size_t)di, bias, A, bc, bc_ld, (size_t)R, (size_t)R + n, Dv, z, z_ld, 1, st, y);
