@@ -3,6 +3,8 @@
  * For row r with target t >= 0: loss[r] = log sum_j exp(l_j) - l_t, and the row is overwritten
  * by scale * (softmax(l) - onehot(t)); t < 0: loss[r] = 0 and a zero row. t >= V is the
  * caller's to refuse; here it gives a NaN loss and a zero row rather than reading past the row.
+ * hit (int32 [rows], or NULL): 1 where t >= 0 and l_t is the row's maximum (the prediction is
+ * right: accuracy for evaluation), else 0. The max is exact, so the reference agrees bit for bit.
  * Algorithm: one work-group of BM_WG work-items per row. Each work-item runs an online softmax
  * over its strided columns (a running max m and sum s of exp(l - m), rescaled when the max
  * grows), the pairs are merged in a local-memory tree (BM_WG a power of two), then every
@@ -17,7 +19,7 @@
 
 __kernel __attribute__((reqd_work_group_size(BM_WG, 1, 1)))
 void bm_xent_bwd(__global float *logits, ulong ld, int V, __global const int *targets, float scale,
-                 __global float *loss)
+                 __global float *loss, __global int *hit)
 {
     __local float m_part[BM_WG];
     __local float s_part[BM_WG];
@@ -27,7 +29,10 @@ void bm_xent_bwd(__global float *logits, ulong ld, int V, __global const int *ta
     int t = targets[r];
     if (t < 0 || t >= V) {
         for (int j = lid; j < V; j += BM_WG) row[j] = 0.0f;
-        if (lid == 0) loss[r] = t < 0 ? 0.0f : NAN;
+        if (lid == 0) {
+            loss[r] = t < 0 ? 0.0f : NAN;
+            if (hit) hit[r] = 0;
+        }
         return;
     }
     float lt = row[t]; /* read by every item before any write (the barriers below) */
@@ -58,5 +63,8 @@ void bm_xent_bwd(__global float *logits, ulong ld, int V, __global const int *ta
         float p = exp(row[j] - mx) * inv;
         row[j] = j == t ? p - scale : p;
     }
-    if (lid == 0) loss[r] = (mx - lt) + log(sum);
+    if (lid == 0) {
+        loss[r] = (mx - lt) + log(sum);
+        if (hit) hit[r] = lt >= mx ? 1 : 0;
+    }
 }

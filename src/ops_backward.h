@@ -65,9 +65,10 @@ int bm_op_neg_exp_backward(bm_rt *rt, cl_mem a, cl_mem d_a, cl_mem d_a_log, size
  * For rows r < rows of logits [rows, ld] (V columns): loss[r] = -log softmax(logits[r])[t_r]
  * with t_r = targets[r] (int32; < 0: no loss, loss[r] = 0); logits[r] is overwritten by its
  * gradient scale * (softmax - onehot(t_r)) (a zero row when t_r < 0). Targets >= V are the
- * caller's to refuse. */
+ * caller's to refuse. hit (int32 [rows], may be NULL): 1 where t_r >= 0 is the row's argmax
+ * (its logit equals the row's max), else 0. */
 int bm_op_xent_backward(bm_rt *rt, cl_mem logits, size_t ld, int V, cl_mem targets, float scale, cl_mem loss,
-                        int rows);
+                        cl_mem hit, int rows);
 
 /* ---- causal depthwise conv1d + SiLU (cl/conv1d_backward.cl) ----
  * The forward of bm_op_conv1d from a zero state: u = silu(bias + sum_i w[c, i] x[t-(k-1)+i]).

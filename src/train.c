@@ -336,7 +336,7 @@ static int loss_and_head(bm_trainer *tr, float scale, int backward)
         cl_mem tg = r0 ? tr->chunk_targets : tr->targets, ls = r0 ? tr->chunk_loss : tr->row_loss;
         if (r0) st = bm_copy(rt, tr->targets, r0 * 4, tg, 0, n * 4);
         if (!st) st = bm_gemm(rt, n, V, d, tr->h, r0 * d, d, head->value, 0, d, 0.0f, tr->logits, 0, V);
-        if (!st) st = bm_op_xent_backward(rt, tr->logits, V, (int)V, tg, scale, ls, (int)n);
+        if (!st) st = bm_op_xent_backward(rt, tr->logits, V, (int)V, tg, scale, ls, NULL, (int)n);
         if (!st && r0) st = bm_copy(rt, ls, 0, tr->row_loss, r0 * 4, n * 4);
         if (!backward) continue;
         /* dhf rows = dlogits W; gW += dlogits^T hf */

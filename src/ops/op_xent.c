@@ -5,7 +5,7 @@
 #include "error.h"
 
 int bm_op_xent_backward(bm_rt *rt, cl_mem logits, size_t ld, int V, cl_mem targets, float scale, cl_mem loss,
-                        int rows)
+                        cl_mem hit, int rows)
 {
     const char *fn = "bm_op_xent_backward";
     if (rows < 0) return bm_fail(BMOJO_EINVAL, "%s: negative rows (%d)", fn, rows);
@@ -32,6 +32,7 @@ int bm_op_xent_backward(bm_rt *rt, cl_mem logits, size_t ld, int V, cl_mem targe
     err |= BM_ARG(k, 3, targets);
     err |= BM_ARG(k, 4, cs);
     err |= BM_ARG(k, 5, loss);
+    err |= BM_ARG(k, 6, hit); /* NULL is a valid global-pointer argument (OpenCL 1.2, clSetKernelArg) */
     int st = bm_args_check(err, "bm_xent_bwd");
     if (st) return st;
     size_t global = (size_t)rows * wg, local = wg;

@@ -34,9 +34,10 @@ void bm_ref_neg_exp(const float *a_log, float *a, size_t n);
 void bm_ref_neg_exp_backward(const float *a, const float *d_a, float *d_a_log, size_t n);
 
 /* ---- cross-entropy ---- */
-/* bm_op_xent_backward on host arrays: loss[r] written, logits rows overwritten by the gradient. */
+/* bm_op_xent_backward on host arrays: loss[r] written, logits rows overwritten by the gradient,
+ * hit[r] (may be NULL) 1 where the target holds the row's max. */
 void bm_ref_xent_backward(float *logits, size_t ld, int V, const int32_t *targets, float scale, float *loss,
-                          int rows);
+                          int32_t *hit, int rows);
 
 /* ---- conv1d ---- */
 /* bm_op_conv1d_backward on host arrays (twin of bm_conv_bwd_args): from a zero state, writes dx

@@ -6,7 +6,7 @@
 #include <math.h>
 
 void bm_ref_xent_backward(float *logits, size_t ld, int V, const int32_t *targets, float scale, float *loss,
-                          int rows)
+                          int32_t *hit, int rows)
 {
     for (int r = 0; r < rows; r++) {
         float *l = logits + (size_t)r * ld;
@@ -14,6 +14,7 @@ void bm_ref_xent_backward(float *logits, size_t ld, int V, const int32_t *target
         if (t < 0 || t >= V) {
             for (int j = 0; j < V; j++) l[j] = 0.0f;
             loss[r] = t < 0 ? 0.0f : NAN;
+            if (hit) hit[r] = 0;
             continue;
         }
         double m = l[0];
@@ -21,6 +22,7 @@ void bm_ref_xent_backward(float *logits, size_t ld, int V, const int32_t *target
         double s = 0.0;
         for (int j = 0; j < V; j++) s += exp((double)l[j] - m);
         loss[r] = (float)((m - l[t]) + log(s));
+        if (hit) hit[r] = (double)l[t] >= m;
         for (int j = 0; j < V; j++) {
             double p = exp((double)l[j] - m) / s;
             l[j] = (float)(scale * (p - (j == t ? 1.0 : 0.0)));

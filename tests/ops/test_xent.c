@@ -30,24 +30,35 @@ static void xent_case(bm_test_ctx *t, int rows, int V, float range, float scale)
     }
     bm_test_fill(t, loss_got, (size_t)rows, 5.0f, 6.0f); /* loss must be written for every row */
     memcpy(want, lg, n * sizeof(float));
-    bm_ref_xent_backward(want, ld, V, tg, scale, loss_want, rows);
+    int32_t *hit_want = bm_test_alloc((size_t)rows * sizeof(int32_t)), *hit_got = bm_test_alloc((size_t)rows * sizeof(int32_t));
+    for (int r = 0; r < rows; r++) hit_got[r] = 7; /* must be written for every row */
+    bm_ref_xent_backward(want, ld, V, tg, scale, loss_want, hit_want, rows);
     cl_mem m_lg = bm_test_buffer(t, lg, n * sizeof(float));
     cl_mem m_tg = bm_test_buffer(t, tg, (size_t)rows * sizeof(int32_t));
     cl_mem m_loss = bm_test_buffer(t, loss_got, (size_t)rows * sizeof(float));
+    cl_mem m_hit = bm_test_buffer(t, hit_got, (size_t)rows * sizeof(int32_t));
     char what[96];
     snprintf(what, sizeof what, "xent rows=%d V=%d range=%g", rows, V, range);
-    if (bm_test_status(t, bm_op_xent_backward(t->rt, m_lg, ld, V, m_tg, scale, m_loss, rows), what)) {
+    if (bm_test_status(t, bm_op_xent_backward(t->rt, m_lg, ld, V, m_tg, scale, m_loss, m_hit, rows), what)) {
         bm_test_read(t, m_lg, got, n * sizeof(float));
         bm_test_read(t, m_loss, loss_got, (size_t)rows * sizeof(float));
-        char w2[128];
+        char w2[192];
         snprintf(w2, sizeof w2, "%s grad", what);
         bm_test_close(t, w2, got, want, n, 1e-5);
         snprintf(w2, sizeof w2, "%s loss", what);
         bm_test_close(t, w2, loss_got, loss_want, (size_t)rows, 1e-5);
+        bm_test_read(t, m_hit, hit_got, (size_t)rows * sizeof(int32_t));
+        int same = 1, hits = 0;
+        for (int r = 0; r < rows; r++) same &= hit_got[r] == hit_want[r], hits += hit_want[r];
+        snprintf(w2, sizeof w2, "%s hits (%d of %d rows) as the reference's", what, hits, rows);
+        bm_test_true(t, same, w2);
+        if (rows > 2) bm_test_true(t, hit_want[2] == 1 && hit_want[1] == 0, "xent: the row whose target holds the max is a hit, an unscored row is not");
     }
     bm_release(m_lg);
     bm_release(m_tg);
     bm_release(m_loss);
+    bm_release(m_hit);
+    free(hit_want), free(hit_got);
     free(lg), free(want), free(got), free(loss_want), free(loss_got), free(tg);
 }
 
@@ -77,7 +88,7 @@ static void xent_fd(bm_test_ctx *t, int rows, int V, float range)
     if (rows > 1) tg[1] = -1;
     for (size_t i = 0; i < n; i++) x[i] = lg[i];
     const float scale = 0.37f;
-    bm_ref_xent_backward(lg, (size_t)V, V, tg, scale, loss, rows);
+    bm_ref_xent_backward(lg, (size_t)V, V, tg, scale, loss, NULL, rows);
     const double h = 1e-4;
     for (size_t i = 0; i < n; i++) {
         double v = x[i];
@@ -121,10 +132,10 @@ void test_op_xent(bm_test_ctx *t)
     xent_fd(t, 3, 5, 80.0f);
 
     cl_mem m = bm_test_buffer(t, NULL, 4096);
-    bm_test_true(t, bm_op_xent_backward(t->rt, m, 8, 0, m, 1.0f, m, 2) == BMOJO_EINVAL, "xent V=0 refused");
-    bm_test_true(t, bm_op_xent_backward(t->rt, m, 8, 4, m, 1.0f, m, -1) == BMOJO_EINVAL, "xent rows<0 refused");
-    bm_test_true(t, bm_op_xent_backward(t->rt, m, 8, 4, m, 1.0f, m, 0) == 0, "xent rows=0 no-op");
-    bm_test_true(t, bm_op_xent_backward(t->rt, m, 3, 4, m, 1.0f, m, 2) == BMOJO_EINVAL, "xent ld too small refused");
-    bm_test_true(t, bm_op_xent_backward(t->rt, m, 8, 4, NULL, 1.0f, m, 2) == BMOJO_EINVAL, "xent NULL targets refused");
+    bm_test_true(t, bm_op_xent_backward(t->rt, m, 8, 0, m, 1.0f, m, NULL, 2) == BMOJO_EINVAL, "xent V=0 refused");
+    bm_test_true(t, bm_op_xent_backward(t->rt, m, 8, 4, m, 1.0f, m, NULL, -1) == BMOJO_EINVAL, "xent rows<0 refused");
+    bm_test_true(t, bm_op_xent_backward(t->rt, m, 8, 4, m, 1.0f, m, NULL, 0) == 0, "xent rows=0 no-op");
+    bm_test_true(t, bm_op_xent_backward(t->rt, m, 3, 4, m, 1.0f, m, NULL, 2) == BMOJO_EINVAL, "xent ld too small refused");
+    bm_test_true(t, bm_op_xent_backward(t->rt, m, 8, 4, NULL, 1.0f, m, NULL, 2) == BMOJO_EINVAL, "xent NULL targets refused");
     bm_release(m);
 }
