@@ -522,8 +522,8 @@ static void test_tokens_bad(void)
         check_error(bm_tokens_open(fifo, 0, &t), "a FIFO (no writer: must not block)", "FIFO", "token file", NULL);
     else
         check(0, "mkfifo %s", fifo);
-    check_error(bm_tokens_open(tmp_path(3, "missing.bin"), 0, &t), "a missing file", "cannot open", "missing.bin", NULL);
     unlink(fifo);
+    check_error(bm_tokens_open(tmp_path(3, "missing.bin"), 0, &t), "a missing file", "cannot open", "missing.bin", NULL);
 }
 
 int main(void)
