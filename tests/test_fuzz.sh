@@ -29,7 +29,7 @@ for k, (dt, shape, raw) in enumerate([('F32', [2, 3], struct.pack('<6f', *range(
 PY
 common=("$SRC/src/json.c" "$SRC/src/safetensors.c" "$SRC/src/safetensors_index.c" "$SRC/src/error.c" "$SRC/src/file_read.c" "$SRC/src/file_write.c" "$SRC/src/config.c"
         "$SRC/src/config_yaml.c" "$SRC/src/config_hf.c" "$SRC/src/cache_entry.c"
-        "$SRC/src/cli/ids_file.c" "$SRC/src/cli/batch_file.c")
+        "$SRC/src/cli/ids_file.c" "$SRC/src/cli/batch_file.c" "$SRC/src/data_tokens.c")
 # One line per target: the name (tests/fuzz/fuzz_<name>.c) and the folder of seeds generated above
 # ("-" for none). New inputs go to a scratch folder, never into the committed corpus.
 targets=(
@@ -40,6 +40,7 @@ targets=(
   "shard_index -"
   "ids -"
   "batch -"
+  "tokens -"
 )
 for t in "${targets[@]}"; do
   read -r name gen <<<"$t"
