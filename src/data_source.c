@@ -269,7 +269,7 @@ int bm_data_describe(const bm_data_source *src, char *buf, size_t n)
     return snprintf(buf, n, "(none)");
 }
 
-void bm_data_accuracy_add(bm_data_accuracy *acc, const int32_t *targets, const int32_t *pred, int B, int T)
+void bm_data_accuracy_add(bm_data_accuracy *acc, const int32_t *targets, const int32_t *hit, int B, int T)
 {
     for (int r = 0; r < B; r++) {
         uint64_t scored = 0, correct = 0;
@@ -277,7 +277,7 @@ void bm_data_accuracy_add(bm_data_accuracy *acc, const int32_t *targets, const i
             size_t i = (size_t)r * (size_t)T + (size_t)j;
             if (targets[i] < 0) continue;
             scored++;
-            correct += pred[i] == targets[i];
+            correct += hit[i] != 0;
         }
         acc->scored += scored;
         acc->correct += correct;

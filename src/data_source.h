@@ -60,15 +60,16 @@ int bm_data_eval_batch(const bm_data_source *src, uint64_t batch, int B, int T, 
  * checkpoints). Returns the length snprintf would; truncated output when it is >= n. */
 int bm_data_describe(const bm_data_source *src, char *buf, size_t n);
 
-/* Accuracy bookkeeping on the host: the caller takes the argmax of the logits on the device and
- * passes the predictions; positions with target -1 do not count. */
+/* Accuracy bookkeeping on the host: the device reports, per position, whether the target is the
+ * argmax of the logits (hit: 1 or 0, the loss kernel's by-product); positions with target -1 do
+ * not count. */
 typedef struct {
     uint64_t scored;           /* positions with a target */
     uint64_t correct;          /* of those, predicted right: accuracy = correct / scored */
     uint64_t examples;         /* rows with at least one target */
     uint64_t examples_correct; /* of those, every target right */
 } bm_data_accuracy;
-void bm_data_accuracy_add(bm_data_accuracy *acc, const int32_t *targets, const int32_t *pred, int B, int T);
+void bm_data_accuracy_add(bm_data_accuracy *acc, const int32_t *targets, const int32_t *hit, int B, int T);
 /* The number of scored positions (targets >= 0) in n targets. */
 uint64_t bm_data_scored(const int32_t *targets, size_t n);
 

@@ -253,8 +253,10 @@ static int take_all(bm_trainer *tr)
     if (!st) st = bm_arena_floats(a, N * d, &tr->dh);
     if (!st) st = bm_arena_floats(a, tr->head_rows * V, &tr->logits);
     if (!st) st = bm_arena_floats(a, N, &tr->row_loss);
+    if (!st) st = bm_arena_take(a, N * 4, &tr->row_hit);
     if (!st) st = bm_arena_take(a, tr->head_rows * 4, &tr->chunk_targets);
     if (!st) st = bm_arena_floats(a, tr->head_rows, &tr->chunk_loss);
+    if (!st) st = bm_arena_take(a, tr->head_rows * 4, &tr->chunk_hit);
     for (int i = 0; st == 0 && i < c->n_layers; i++) {
         bm_train_layer *l = &tr->layers[i];
         st = l->kind->reserve(tr, i, l);
@@ -334,10 +336,12 @@ static int loss_and_head(bm_trainer *tr, float scale, int backward)
         size_t n = N - r0 < R ? N - r0 : R;
         /* the launcher takes whole buffers: a chunk after the first goes through copies */
         cl_mem tg = r0 ? tr->chunk_targets : tr->targets, ls = r0 ? tr->chunk_loss : tr->row_loss;
+        cl_mem hit = r0 ? tr->chunk_hit : tr->row_hit;
         if (r0) st = bm_copy(rt, tr->targets, r0 * 4, tg, 0, n * 4);
         if (!st) st = bm_gemm(rt, n, V, d, tr->h, r0 * d, d, head->value, 0, d, 0.0f, tr->logits, 0, V);
-        if (!st) st = bm_op_xent_backward(rt, tr->logits, V, (int)V, tg, scale, ls, NULL, (int)n);
+        if (!st) st = bm_op_xent_backward(rt, tr->logits, V, (int)V, tg, scale, ls, hit, (int)n);
         if (!st && r0) st = bm_copy(rt, ls, 0, tr->row_loss, r0 * 4, n * 4);
+        if (!st && r0) st = bm_copy(rt, hit, 0, tr->row_hit, r0 * 4, n * 4);
         if (!backward) continue;
         /* dhf rows = dlogits W; gW += dlogits^T hf */
         rt->profile.phase = "backward";
@@ -352,13 +356,16 @@ static int loss_and_head(bm_trainer *tr, float scale, int backward)
     return st ? bm_fail_context(st, "output head and loss") : 0;
 }
 
-/* The forward and loss, and with `backward` the gradients. */
-static int run_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, int backward, double *loss)
+int bm_trainer_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, int backward,
+                    double grad_scale, bm_train_stats *out, int32_t *hits)
 {
-    if (!tr || !ids || !targets || !loss) return bm_fail(BMOJO_EINVAL, "bmojo_trainer: NULL argument");
+    if (!tr || !ids || !targets || !out) return bm_fail(BMOJO_EINVAL, "bmojo_trainer: NULL argument");
     size_t scored = 0;
     int st = check_batch(tr, ids, targets, B, T, &scored);
     if (st) return st;
+    if (!(grad_scale >= 0.0) || !isfinite(grad_scale))
+        return bm_fail(BMOJO_EINVAL, "bmojo_trainer: gradient scale %g is not a finite number >= 0", grad_scale);
+    if (grad_scale == 0.0) grad_scale = 1.0 / (double)scored;
     st = pass_prepare(tr, B, T);
     if (st) return st;
     bm_rt *rt = tr->rt;
@@ -366,10 +373,12 @@ static int run_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
     size_t N = tr->N, d = (size_t)c->d_model, V = (size_t)c->vocab_size;
     int32_t *order = malloc(N * 4), *start = malloc((V + 1) * 4);
     float *row_loss = malloc(N * 4);
-    if (!order || !start || !row_loss) {
+    int32_t *row_hit = hits ? hits : malloc(N * 4);
+    if (!order || !start || !row_loss || !row_hit) {
         free(order);
         free(start);
         free(row_loss);
+        if (!hits) free(row_hit);
         return bm_fail(BMOJO_ENOMEM, "out of host memory");
     }
     bm_embed_rows_by_id(ids, (int)N, (int)V, order, start);
@@ -389,7 +398,7 @@ static int run_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
         if (!st) st = l->kind->forward(tr, i, l, tr->h, tr->x[i + 1]);
         if (st) st = bm_fail_context(st, "forward of layers[%d] (%s)", i, bm_layer_type_name(c->layers[i].type));
     }
-    if (!st) st = loss_and_head(tr, (float)(1.0 / (double)scored), backward);
+    if (!st) st = loss_and_head(tr, (float)grad_scale, backward);
     tr->rt->profile.phase = "backward";
     /* backward: tr->dx is dL/dx[i + 1]; the residual passes it through, the sublayer adds J^T dh */
     for (int i = c->n_layers - 1; st == 0 && backward && i >= 0; i--) {
@@ -405,24 +414,40 @@ static int run_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
         st = bm_op_embed_backward(rt, tr->order, tr->start, tr->dx, P[tr->p_embed].grad, (int)N, (int)d, (int)V);
     tr->rt->profile.phase = NULL;
     if (!st) st = bm_download(rt, tr->row_loss, 0, row_loss, N * 4);
+    if (!st) st = bm_download(rt, tr->row_hit, 0, row_hit, N * 4);
     if (!st) {
-        double sum = 0;
-        for (size_t r = 0; r < N; r++) sum += row_loss[r];
-        *loss = sum / (double)scored;
+        /* rows in order, in double: the same sum whatever the device */
+        bm_train_stats s = {0.0, scored, 0};
+        for (size_t r = 0; r < N; r++) {
+            s.loss_sum += row_loss[r];
+            s.correct += targets[r] >= 0 && row_hit[r];
+        }
+        *out = s;
     } else
         bm_finish(rt);
     free(order);
     free(start);
     free(row_loss);
+    if (!hits) free(row_hit);
+    return st;
+}
+
+static int mean_loss(bm_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, int backward,
+                     double *loss)
+{
+    if (!loss) return bm_fail(BMOJO_EINVAL, "bmojo_trainer: NULL argument");
+    bm_train_stats s;
+    int st = bm_trainer_pass(tr, ids, targets, B, T, backward, 0.0, &s, NULL);
+    if (!st) *loss = s.loss_sum / (double)s.scored;
     return st;
 }
 
 int bmojo_trainer_grad(bmojo_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, double *loss)
 {
-    return run_pass(tr, ids, targets, B, T, 1, loss);
+    return mean_loss(tr, ids, targets, B, T, 1, loss);
 }
 
 int bmojo_trainer_loss(bmojo_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, double *loss)
 {
-    return run_pass(tr, ids, targets, B, T, 0, loss);
+    return mean_loss(tr, ids, targets, B, T, 0, loss);
 }

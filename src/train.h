@@ -64,10 +64,24 @@ struct bmojo_trainer {
     cl_mem ids, targets, order, start; /* int32 [N], [N], [N], [V + 1] */
     cl_mem *x;                      /* n_layers + 1 residual streams [N, d]: x[i] enters sublayer i */
     cl_mem h, dx, dh;               /* [N, d] */
-    cl_mem logits, row_loss;        /* [head_rows, V], [N] */
-    cl_mem chunk_targets, chunk_loss; /* [head_rows]: a head chunk's slice of targets / row_loss */
+    cl_mem logits, row_loss, row_hit; /* [head_rows, V], [N], [N] (int32: target is the argmax) */
+    cl_mem chunk_targets, chunk_loss, chunk_hit; /* [head_rows]: a head chunk's slice of targets / row_loss / row_hit */
     size_t head_rows;               /* rows of logits per head chunk */
 };
+
+/* What a pass measured: the loss summed over the scored positions (rows in order, in double), how
+ * many were scored, and at how many the target was the argmax. */
+typedef struct {
+    double loss_sum;
+    size_t scored, correct;
+} bm_train_stats;
+
+/* One pass over a batch (bmojo_trainer_grad's checks): the loss, and with `backward` the
+ * gradients of grad_scale * sum of -log p(target) added to the parameters' (grad_scale 0: 1 /
+ * scored, the batch's mean; gradient accumulation over micro-batches passes 1 / the step's
+ * scored count). hits (host, B*T, may be NULL): 1 where the target was the argmax. Blocks. */
+int bm_trainer_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, int B, int T, int backward,
+                    double grad_scale, bm_train_stats *out, int32_t *hits);
 
 /* A temporary of at least `floats` floats in slot `slot` (< BM_TRAIN_TEMPS); during reserve it
  * records the need, afterwards tr->temp[slot] holds it. Slots are shared by all sublayers. */

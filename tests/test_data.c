@@ -316,9 +316,9 @@ static void test_mqar_errors(void)
 static void test_accuracy(void)
 {
     int32_t tg[2 * 4] = {-1, 5, -1, 7, -1, -1, 3, 2};
-    int32_t pr[2 * 4] = {9, 5, 9, 7, 1, 1, 3, 1};
+    int32_t hit[2 * 4] = {1, 1, 1, 1, 1, 1, 1, 0}; /* hits at unscored positions must not count */
     bm_data_accuracy acc = {0};
-    bm_data_accuracy_add(&acc, tg, pr, 2, 4);
+    bm_data_accuracy_add(&acc, tg, hit, 2, 4);
     check(acc.scored == 4 && acc.correct == 3 && acc.examples == 2 && acc.examples_correct == 1,
           "accuracy: 3 of 4 scored positions, 1 of 2 examples fully right (got %llu/%llu, %llu/%llu)",
           (unsigned long long)acc.correct, (unsigned long long)acc.scored, (unsigned long long)acc.examples_correct,
