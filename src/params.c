@@ -42,6 +42,7 @@ int bm_params_add(bm_param_table *t, const bm_config *c, int layer, const char *
     for (int i = 0; i < ndim; i++) p->numel *= (size_t)p->shape[i];
     p->init = init;
     p->fan_in = fan_in;
+    p->decay = ndim >= 2; /* "applied to matrices and embeddings only": no norms, biases, D */
     if (index) *index = t->n;
     t->n++;
     return 0;

@@ -23,6 +23,9 @@ typedef struct {
     size_t offset;      /* bytes into the flat buffers (a multiple of the device's base alignment) */
     bm_init_kind init;
     size_t fan_in;
+    int decay;          /* AdamW's weight decay applies: set for ndim >= 2 (matrices, embeddings,
+                           conv kernels) by bm_params_add; a kind clears it for exceptions
+                           (Mamba's A_log, as its reference implementation does) */
     cl_mem value, grad; /* sub-buffers of bm_param_table.values / .grads */
 } bm_param;
 

@@ -39,6 +39,7 @@ int bm_train_mamba_mixer_params(bm_trainer *tr, int i, bm_train_layer *l)
     if (!st) st = bm_params_add(t, cf, i, "mamba.dt_proj.weight", 2, di, R, 0, BM_INIT_FANIN, m.R, &p[BM_TM_DT_PROJ]);
     if (!st) st = bm_params_add(t, cf, i, "mamba.dt_proj.bias", 1, di, 0, 0, BM_INIT_DT_BIAS, 0, &p[BM_TM_DT_BIAS]);
     if (!st) st = bm_params_add(t, cf, i, "mamba.A_log", 2, di, n, 0, BM_INIT_A_LOG, 0, &p[BM_TM_A_LOG]);
+    if (!st) t->p[p[BM_TM_A_LOG]].decay = 0; /* Mamba's reference keeps A_log (and D) out of weight decay */
     if (!st) st = bm_params_add(t, cf, i, "mamba.D", 1, di, 0, 0, BM_INIT_ONES, 0, &p[BM_TM_D]);
     if (!st) st = bm_params_add(t, cf, i, "mamba.out_proj.weight", 2, d, di, 0, BM_INIT_FANIN, m.di, &p[BM_TM_OUT_PROJ]);
     if (!st && c->proj_bias)

@@ -24,6 +24,7 @@ static const op_group groups[] = {
     {"bmojo_backward", test_op_bmojo_backward},
     {"gemm_tt", test_op_gemm_tt},
     {"scan_backward", test_op_scan_backward},
+    {"optim", test_op_optim},
 };
 
 int main(int argc, char **argv)
