@@ -44,6 +44,8 @@ const char *bmojo_strerror(int status);
 const char *bmojo_last_error(void);
 /* The library version, "MAJOR.MINOR.PATCH". */
 const char *bmojo_version(void);
+/* The source commit it was built from (`git describe --always --dirty`; "unknown" outside git). */
+const char *bmojo_build_commit(void);
 
 typedef struct bmojo_runtime bmojo_runtime; /* one OpenCL device, its context, queue, kernels */
 typedef struct bmojo_model bmojo_model;     /* a config and its weights on the device */

@@ -282,7 +282,7 @@ done:
 static void env_fill(bench_env *env, bmojo_runtime *rt)
 {
     const char *commit = getenv("BMOJO_COMMIT");
-    env->build_commit = commit && *commit ? commit : "unknown";
+    env->build_commit = commit && *commit ? commit : bmojo_build_commit();
     env->version = bmojo_version();
     bmojo_device_desc dd;
     if (bmojo_runtime_device(rt, &dd) == 0) {
