@@ -130,10 +130,11 @@ int bm_train_run_step(bm_train_run *r, bm_train_step_info *info)
     return 0;
 }
 
-int bm_train_run_eval(bm_train_run *r, uint64_t max_rows, bm_train_eval_info *info)
+/* The evaluation loop over caller-provided host buffers of [B, T]. */
+static int eval_rows(bm_trainer *tr, const bm_data_source *data, int B, int T, uint64_t max_rows, int32_t *ids,
+                     int32_t *targets, int32_t *hits, bm_train_eval_info *info)
 {
-    const int B = r->o.micro_batch, T = r->o.seq;
-    uint64_t rows = bm_data_eval_rows(&r->data, T);
+    uint64_t rows = bm_data_eval_rows(data, T);
     if (max_rows && rows > max_rows) rows = max_rows;
     if (rows == 0) return bm_fail(BMOJO_EINVAL, "evaluation: no rows of %d tokens in the evaluation data", T);
     bm_data_accuracy acc = {0};
@@ -141,15 +142,15 @@ int bm_train_run_eval(bm_train_run *r, uint64_t max_rows, bm_train_eval_info *in
     int st = 0;
     for (uint64_t b = 0; (uint64_t)b * (uint64_t)B < rows && !st; b++) {
         int real = 0;
-        if ((st = bm_data_eval_batch(&r->data, b, B, T, r->ids, r->targets, &real))) break;
+        if ((st = bm_data_eval_batch(data, b, B, T, ids, targets, &real))) break;
         /* rows past max_rows score nothing (the batch keeps its shape, so the arena is reused) */
         uint64_t left = rows - b * (uint64_t)B;
         if ((uint64_t)real > left) real = (int)left;
-        for (size_t i = (size_t)real * (size_t)T; i < (size_t)B * (size_t)T; i++) r->targets[i] = -1;
+        for (size_t i = (size_t)real * (size_t)T; i < (size_t)B * (size_t)T; i++) targets[i] = -1;
         bm_train_stats s;
-        if ((st = bm_trainer_pass(r->tr, r->ids, r->targets, B, T, 0, 0.0, &s, r->hits))) break;
+        if ((st = bm_trainer_pass(tr, ids, targets, B, T, 0, 0.0, &s, hits))) break;
         loss_sum += s.loss_sum;
-        bm_data_accuracy_add(&acc, r->targets, r->hits, real, T);
+        bm_data_accuracy_add(&acc, targets, hits, real, T);
     }
     if (st) return bm_fail_context(st, "evaluation");
     if (acc.scored == 0) return bm_fail(BMOJO_EINVAL, "evaluation: nothing to score");
@@ -160,11 +161,42 @@ int bm_train_run_eval(bm_train_run *r, uint64_t max_rows, bm_train_eval_info *in
     return 0;
 }
 
+int bm_train_evaluate(bm_trainer *tr, const bm_data_source *data, int B, int T, uint64_t max_rows,
+                      bm_train_eval_info *info)
+{
+    if (!tr || !data || !info) return bm_fail(BMOJO_EINVAL, "bm_train_evaluate: NULL argument");
+    if (B < 1 || T < 1) return bm_fail(BMOJO_EINVAL, "evaluation: batch %d x %d tokens (each must be >= 1)", B, T);
+    size_t n = (size_t)B * (size_t)T;
+    int32_t *ids = malloc(n * sizeof *ids), *targets = malloc(n * sizeof *targets), *hits = malloc(n * sizeof *hits);
+    int st = ids && targets && hits ? eval_rows(tr, data, B, T, max_rows, ids, targets, hits, info)
+                                    : bm_fail(BMOJO_ENOMEM, "out of host memory for a batch of %d x %d", B, T);
+    free(ids);
+    free(targets);
+    free(hits);
+    return st;
+}
+
+int bm_train_run_eval(bm_train_run *r, uint64_t max_rows, bm_train_eval_info *info)
+{
+    return eval_rows(r->tr, &r->data, r->o.micro_batch, r->o.seq, max_rows, r->ids, r->targets, r->hits, info);
+}
+
+
 /* ---- checkpoints ---- */
 
 int bm_train_dir_check(const char *run_dir)
 {
     if (!run_dir || !*run_dir) return bm_fail(BMOJO_EINVAL, "no output folder given");
+    /* mkdir -p: the folders above it too */
+    char part[4096];
+    if (strlen(run_dir) >= sizeof part) return bm_fail(BMOJO_EINVAL, "the run folder's path is too long");
+    for (size_t i = 1; run_dir[i]; i++) {
+        if (run_dir[i] != '/') continue;
+        memcpy(part, run_dir, i);
+        part[i] = 0;
+        if (mkdir(part, 0755) != 0 && errno != EEXIST)
+            return bm_fail(BMOJO_EIO, "cannot create the run folder %s (at %s): %s", run_dir, part, strerror(errno));
+    }
     if (mkdir(run_dir, 0755) != 0 && errno != EEXIST)
         return bm_fail(BMOJO_EIO, "cannot create the run folder %s: %s", run_dir, strerror(errno));
     struct stat sb;

@@ -73,6 +73,10 @@ int bm_train_run_step(bm_train_run *r, bm_train_step_info *info);
  * at most max_rows rows, 0: all), in batches of micro_batch rows. Gradients untouched. */
 int bm_train_run_eval(bm_train_run *r, uint64_t max_rows, bm_train_eval_info *info);
 
+/* The same evaluation for any trainer and data source (`bmojo eval`), in batches of B x T. */
+int bm_train_evaluate(bm_trainer *tr, const bm_data_source *data, int B, int T, uint64_t max_rows,
+                      bm_train_eval_info *info);
+
 /* Saves a checkpoint as run_dir/step-NNNNNNNN (config.yaml, model.safetensors, optimizer.safetensors,
  * train_state.json), written in a hidden temporary folder and renamed into place only when
  * complete (a checkpoint already there is replaced whole, never left half-written); then points

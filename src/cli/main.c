@@ -15,6 +15,7 @@ static void usage(FILE *f)
             "  logits     write the logits of input_ids (model contract section 5)\n"
             "  grad       loss and gradients of a training batch (model contract section 6)\n"
             "  train      train a model: AdamW, MQAR or token files, checkpoints, --resume\n"
+            "  eval       loss and perplexity on a token file, accuracy on MQAR\n"
             "  bench      throughput, latency and memory (llama-bench style); --ops: kernels\n"
             "\n"
             "Run `bmojo <command> --help` for a command's options. The device is chosen with\n"
@@ -42,6 +43,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(cmd, "grad")) return cmd_grad(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "bmojo: unknown command '%s'\n\n", cmd);
     usage(stderr);

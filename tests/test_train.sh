@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# test_train.sh — `bmojo train` and `bmojo eval` as a user meets them: a run on MQAR and on a token
+# file, its log and checkpoints (loadable by `logits`), a resume that gives bit-identical weights to
+# an uninterrupted run, Ctrl-C that saves and exits 130, a loss going NaN stopped with the step
+# named, and bad input of every kind (each a clear message and a non-zero exit; a checkpoint already
+# on disk is never left half-written). Learning itself is tests/test_train_mqar.sh.
+set -u
+BIN=${BMOJO_BIN:?BMOJO_BIN must point to the bmojo binary}
+SRC=${BMOJO_SOURCE_ROOT:-.}
+TMP=$(mktemp -d /tmp/bmojo-train.XXXXXX)
+trap 'chmod -R u+w "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+ok() { echo "ok    $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL  $*"; fail=$((fail + 1)); }
+
+# expect_fail WORD DESCRIPTION -- CMD...: CMD must exit 1..127 and print WORD (case-insensitive) on stderr
+expect_fail() {
+  local word=$1 what=$2; shift 3
+  timeout 300 "$@" >"$TMP/out" 2>"$TMP/err"
+  local rc=$?
+  last_rc=$rc
+  if [ $rc -eq 0 ]; then bad "$what: exited 0";
+  elif [ $rc -ge 124 ]; then bad "$what: crashed or hung (exit $rc): $(head -c 300 "$TMP/err")";
+  elif grep -q "Sanitizer\|runtime error:" "$TMP/err"; then bad "$what: sanitizer report: $(grep -m1 "Sanitizer\|runtime error:" "$TMP/err")";
+  elif ! grep -qi -- "$word" "$TMP/err"; then bad "$what: message lacks '$word': $(head -c 300 "$TMP/err")";
+  else ok "$what (exit $rc): $(head -n 1 "$TMP/err" | cut -c1-150)"; fi
+}
+expect_exit() {
+  local want=$1 f0=$fail; shift
+  expect_fail "$@"
+  if [ $fail -eq $f0 ] && [ "$last_rc" != "$want" ]; then pass=$((pass - 1)); bad "$2: exit $last_rc, expected $want"; fi
+}
+# run DESCRIPTION -- CMD...: CMD must succeed
+run() {
+  local what=$1; shift 2
+  if timeout 600 "$@" >"$TMP/out" 2>"$TMP/err"; then ok "$what"; return 0; fi
+  bad "$what: exit $?: $(tail -c 400 "$TMP/err")"; return 1
+}
+
+CFG="$SRC/configs/bmojo-tiny.yaml"
+MQ="mqar:vocab=64,seq=32,pairs=4"
+common=(--config "$CFG" --data "$MQ" -b 8 --lr 3e-3 --warmup 2 --seed 5 --no-progress)
+
+# ---- a run: log, checkpoints, latest, loadable by logits, eval ----
+if run "train 6 steps on MQAR with a checkpoint every 2 (keep 2)" -- "$BIN" train "${common[@]}" --steps 6 \
+     --save-every 2 --keep 2 --eval-every 3 --eval-rows 16 -o "$TMP/a"; then
+  steps=$(ls -d "$TMP/a"/step-* | wc -l)
+  [ "$steps" = 2 ] && [ -d "$TMP/a/step-00000006" ] && [ -d "$TMP/a/step-00000004" ] && ok "two newest step folders kept ($steps)" || bad "step folders: $(ls "$TMP/a")"
+  [ "$(readlink "$TMP/a/latest")" = step-00000006 ] && ok "latest -> step-00000006" || bad "latest -> $(readlink "$TMP/a/latest")"
+  ls -a "$TMP/a" | grep -q '\.tmp\.\|\.old\.' && bad "temporary folders left: $(ls -a "$TMP/a")" || ok "no temporary folder left"
+  python3 - "$TMP/a/train.jsonl" >"$TMP/pyout" 2>&1 <<'PY' && ok "log: $(cat "$TMP/pyout")" || bad "log: $(cat "$TMP/pyout")"
+import json, sys, math
+rows = [json.loads(l) for l in open(sys.argv[1])]
+start = rows[0]
+assert start['event'] == 'start' and start['seed'] == 5 and start['commit'] and start['device'] and 'train' in start['command'], start
+steps = [r for r in rows if 'loss' in r]
+assert [r['step'] for r in steps] == [1, 2, 3, 4, 5, 6], steps
+assert all(math.isfinite(r['loss']) and r['lr'] > 0 and r['grad_norm'] > 0 and r['tokens_per_s'] >= 0 for r in steps)
+assert steps[0]['lr'] < steps[1]['lr'], 'warm-up'
+assert steps[-1]['lr'] < steps[2]['lr'], 'cosine decay'
+evals = [r for r in rows if 'eval_loss' in r]
+assert [r['step'] for r in evals] == [3, 6] and all(0 <= r['eval_accuracy'] <= 1 for r in evals), evals
+ck = [r for r in rows if 'checkpoint' in r]
+assert [r['step'] for r in ck] == [2, 4, 6], ck
+print('%d steps, evals at 3 and 6, checkpoints at 2, 4, 6' % len(steps))
+PY
+  python3 - "$TMP/ids.st" <<'PY'
+import json, struct, sys
+ids = [3, 1, 4, 1, 5, 9, 2, 6]
+h = json.dumps({'input_ids': {'dtype': 'I32', 'shape': [len(ids)], 'data_offsets': [0, 4 * len(ids)]}}).encode()
+h += b' ' * (-len(h) % 8)
+open(sys.argv[1], 'wb').write(struct.pack('<Q', len(h)) + h + struct.pack('<%di' % len(ids), *ids))
+PY
+  run "logits reads a checkpoint folder" -- "$BIN" logits -m "$TMP/a/latest" -i "$TMP/ids.st" -o "$TMP/l.st"
+  run "eval reads a checkpoint folder (MQAR accuracy)" -- "$BIN" eval -m "$TMP/a/latest" --data "$MQ" --rows 24 -b 8 --json &&
+    python3 -c "import json,sys; e=json.load(open('$TMP/out')); assert e['rows']==24 and e['scored']==96 and 0<=e['accuracy']<=1, e" &&
+    ok "eval: 24 rows, 96 scored positions"
+fi
+
+# ---- resume: bit-identical to an uninterrupted run ----
+run "uninterrupted run of 8 steps" -- "$BIN" train "${common[@]}" --steps 8 -o "$TMP/full" &&
+run "the same run stopped after 5 steps (a shorter --steps changes the schedule: use --save-every)" -- \
+  "$BIN" train "${common[@]}" --steps 8 --save-every 5 --keep 5 -o "$TMP/part"
+rm -rf "$TMP/part/step-00000008"; ln -sfn step-00000005 "$TMP/part/latest"
+run "resumed from step 5" -- "$BIN" train --resume "$TMP/part" --no-progress &&
+if cmp -s "$TMP/full/step-00000008/model.safetensors" "$TMP/part/step-00000008/model.safetensors" &&
+   cmp -s "$TMP/full/step-00000008/optimizer.safetensors" "$TMP/part/step-00000008/optimizer.safetensors"; then
+  ok "resume: weights and optimizer state bit-identical to the uninterrupted run"
+else bad "resume: the weights differ from the uninterrupted run"; fi
+grep -q '"event": "start", [^}]*"step": 5' "$TMP/part/train.jsonl" && ok "the resumed run's log records its start at step 5" || bad "log of the resume"
+expect_exit 2 "nothing to do" "resume of a finished run" -- "$BIN" train --resume "$TMP/full" --no-progress
+expect_exit 2 "cannot be given with --resume" "resume with a training option" -- "$BIN" train --resume "$TMP/full" --lr 1
+run "resume with a longer --steps continues" -- "$BIN" train --resume "$TMP/full" --steps 9 --no-progress
+[ -d "$TMP/full/step-00000009" ] && ok "step 9 written" || bad "no step 9"
+
+# ---- a token file ----
+python3 - "$TMP/tok.bin" <<'PY'
+import struct, sys, random
+random.seed(3); n = 3000
+ids = [random.randrange(320) for _ in range(n)]
+open(sys.argv[1], 'wb').write(b'BMOJOTOK' + struct.pack('<IIQ', 1, 2, n) + struct.pack('<%dH' % n, *ids))
+PY
+run "train on a token file (micro-batches of 2 accumulate a batch of 4)" -- "$BIN" train --config "$CFG" \
+  --data "tokens:$TMP/tok.bin,val=$TMP/tok.bin" -b 4 --micro-batch 2 -T 16 --tokens 200 --no-progress -o "$TMP/t" &&
+  grep -q '"steps": 4' "$TMP/t/train.jsonl" && ok "--tokens 200 at 4 x 16 per step: 4 steps" || bad "steps from --tokens"
+run "eval: perplexity on a token file" -- "$BIN" eval -m "$TMP/t/latest" --data "tokens:$TMP/tok.bin" -T 16 --rows 20 &&
+  grep -q "perplexity" "$TMP/out" && ok "eval prints perplexity: $(cut -c1-150 "$TMP/out")"
+
+# ---- Ctrl-C saves and exits 130 ----
+"$BIN" train "${common[@]}" --steps 100000 -o "$TMP/int" >"$TMP/int.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do [ -s "$TMP/int/train.jsonl" ] && grep -q '"step": 2,' "$TMP/int/train.jsonl" && break; sleep 0.2; done
+kill -INT $pid
+wait $pid
+rc=$?
+if [ $rc = 130 ] && [ -f "$TMP/int/latest/model.safetensors" ] && grep -q "interrupted at step" "$TMP/int.out"; then
+  ok "Ctrl-C: checkpoint saved at $(readlink "$TMP/int/latest"), exit 130"
+else bad "Ctrl-C: exit $rc, $(tail -c 300 "$TMP/int.out")"; fi
+grep -q '"stopped": "interrupted"' "$TMP/int/latest/train_state.json" && ok "the checkpoint says it was interrupted" || bad "train_state of the interrupted run"
+
+# ---- a loss that goes NaN stops the run naming the step ----
+expect_fail "diverged" "a learning rate of 1e30: the run stops" -- "$BIN" train "${common[@]}" --lr 1e30 --steps 50 -o "$TMP/nan"
+grep -qi "at step [0-9]" "$TMP/err" && ok "the message names the step: $(grep -io 'is [-a-z0-9.]* at step [0-9]*' "$TMP/err" | head -1)" || bad "no step in: $(cat "$TMP/err")"
+[ ! -e "$TMP/nan/latest" ] && ok "nothing saved from a diverged run" || bad "a diverged run saved a checkpoint"
+
+# ---- bad input ----
+python3 - "$TMP" <<'PY'
+import struct, sys
+d = sys.argv[1]
+def w(name, b): open(d + '/' + name, 'wb').write(b)
+hdr = lambda v, dt, n: b'BMOJOTOK' + struct.pack('<IIQ', v, dt, n)
+w('big.bin', hdr(1, 2, 100) + struct.pack('<100H', *([5] * 57 + [320] + [5] * 42)))
+w('trunc.bin', hdr(1, 2, 100) + struct.pack('<50H', *([5] * 50)))
+w('magic.bin', b'NOTATOKF' + struct.pack('<IIQ', 1, 2, 4) + struct.pack('<4H', 1, 2, 3, 4))
+w('version.bin', hdr(9, 2, 4) + struct.pack('<4H', 1, 2, 3, 4))
+PY
+t=(train --config "$CFG" --steps 2 -b 2 -T 8 --no-progress -o "$TMP/bad")
+expect_fail "320" "a token file with an id >= vocab (named with its position)" -- "$BIN" "${t[@]}" --data "tokens:$TMP/big.bin"
+grep -q "57" "$TMP/err" && ok "the position of the bad id is named" || bad "position not named: $(cat "$TMP/err")"
+expect_fail "trunc\|size\|count" "a truncated token file" -- "$BIN" "${t[@]}" --data "tokens:$TMP/trunc.bin"
+expect_fail "magic" "a token file with a wrong header" -- "$BIN" "${t[@]}" --data "tokens:$TMP/magic.bin"
+expect_fail "version" "a token file of an unknown version" -- "$BIN" "${t[@]}" --data "tokens:$TMP/version.bin"
+expect_fail "vocab\|key" "an MQAR spec with an unknown key" -- "$BIN" "${t[@]}" --data "mqar:vocabulary=64"
+expect_exit 2 "learning rate must be > 0" "--lr 0" -- "$BIN" "${t[@]}" --data "$MQ" --lr 0
+expect_exit 2 "learning rate must be > 0" "--lr -1" -- "$BIN" "${t[@]}" --data "$MQ" --lr -1
+expect_exit 2 "-b = 0" "batch 0" -- "$BIN" train --config "$CFG" --data "$MQ" --steps 2 -b 0 -o "$TMP/bad"
+expect_exit 2 "micro-batch" "a micro-batch that does not divide the batch" -- "$BIN" train --config "$CFG" --data "$MQ" --steps 2 -b 6 --micro-batch 4 -o "$TMP/bad"
+expect_exit 2 "--steps" "neither --steps nor --tokens" -- "$BIN" train --config "$CFG" --data "$MQ" -o "$TMP/bad"
+expect_exit 2 "-o RUN_DIR" "no run folder" -- "$BIN" train --config "$CFG" --data "$MQ" --steps 2
+expect_fail "fixes it at 32" "-T that disagrees with the MQAR spec's seq" -- "$BIN" train --config "$CFG" --data "$MQ" --steps 2 -T 16 -o "$TMP/bad"
+# a sequence whose activations cannot fit the device (a full-attention model of 4 million tokens)
+expect_fail "needs .* GiB" "a sequence too long for the device's memory (full attention, 2^18 tokens x 8)" -- "$BIN" train --config "$SRC/configs/swa-130m.yaml" --data "mqar:vocab=50000,seq=262144,pairs=4" --steps 1 -b 8 -o "$TMP/bad"
+# an unwritable run folder is refused before any training (a path through a file: refused for root too)
+touch "$TMP/file"
+expect_fail "cannot create the run folder" "a run folder that cannot be created" -- "$BIN" "${t[@]}" --data "$MQ" -o "$TMP/file/run"
+[ ! -e "$TMP/bad/latest" ] && ok "no checkpoint from refused runs" || bad "a refused run saved a checkpoint"
+# a checkpoint already on disk is never left half-written: a save that fails part-way (a file size
+# limit of 600 KB lets model.safetensors (411 KB) through and makes optimizer.safetensors (823 KB)
+# fail with EFBIG) leaves the step folders and latest as they were
+before=$(cat "$TMP/a/step-00000006"/* | md5sum)
+expect_fail "step-00000007" "a checkpoint whose write fails part-way" -- bash -c 'trap "" XFSZ; ulimit -f 1200; exec "$0" "$@"' "$BIN" train --resume "$TMP/a" --steps 7 --no-progress
+after=$(cat "$TMP/a/step-00000006"/* | md5sum)
+[ "$before" = "$after" ] && [ "$(readlink "$TMP/a/latest")" = step-00000006 ] && [ ! -e "$TMP/a/step-00000007" ] &&
+  ! ls -a "$TMP/a" | grep -q '\.tmp\.' && ok "step 6 untouched, latest still step 6, no step 7, no temporary folder" ||
+  bad "after the failed save: $(ls -a "$TMP/a"), latest -> $(readlink "$TMP/a/latest")"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
