@@ -291,6 +291,14 @@ static void prune(const char *run_dir, int keep, long long current)
     free(steps);
 }
 
+/* A failure injected by the tests where no real one can be provoked portably (a disk filling up
+ * half-way through a checkpoint): BMOJO_TEST_FAULT names the point. */
+static int injected_fault(const char *point)
+{
+    const char *f = getenv("BMOJO_TEST_FAULT");
+    return f && !strcmp(f, point);
+}
+
 static int write_state(const bm_train_run *r, const char *path, double elapsed_s, const char *extra_json)
 {
     const bm_train_opts *o = &r->o;
@@ -340,6 +348,8 @@ int bm_train_run_save(bm_train_run *r, const char *run_dir, int keep, double ela
     if (mkdir(tmp, 0755) != 0)
         return bm_fail(BMOJO_EIO, "cannot create the checkpoint folder %s: %s", tmp, strerror(errno));
     st = bmojo_trainer_save(r->tr, tmp);
+    if (!st && injected_fault("checkpoint-after-model"))
+        st = bm_fail(BMOJO_EIO, "injected failure after the model file (BMOJO_TEST_FAULT=checkpoint-after-model)");
     if (!st) {
         snprintf(path, sizeof path, "%s/%s", tmp, OPTIM_FILE);
         st = bm_optim_save(&r->opt, r->rt, &r->tr->params, path);

@@ -35,7 +35,7 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-        printf("bmojo %s\n", bmojo_version());
+        printf("bmojo %s (commit %s)\n", bmojo_version(), bmojo_build_commit());
         return CLI_OK;
     }
     if (!strcmp(cmd, "devices")) return cmd_devices(argc - 1, argv + 1);
