@@ -318,6 +318,8 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
     if (!st) st = int_from_env("BMOJO_BMOJO_SPLIT", 0, 1, 64, 0, &rt->bmojo_split); /* B'MOJO attention key splits */
     if (!st) st = int_from_env("BMOJO_PREFILL_CHUNK", BM_PREFILL_CHUNK_ROWS, 1, 1 << 22, 0, &rt->prefill_chunk_rows);
+    /* BMOJO_SYNC=1: wait for every kernel, so a kernel that fails on the device is named */
+    if (!st) st = int_from_env("BMOJO_SYNC", 0, 0, 1, 0, &rt->sync_launches);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
@@ -417,6 +419,12 @@ int bm_launch(bm_rt *rt, cl_kernel k, const char *name, cl_uint dims, const size
     cl_event ev = NULL;
     cl_int err = clEnqueueNDRangeKernel(rt->queue, k, dims, NULL, g, local, 0, NULL, rt->profile.enabled ? &ev : NULL);
     if (ev) bm_profile_record(&rt->profile, name, ev);
+    if (err == CL_SUCCESS && rt->sync_launches) {
+        cl_int fe = clFinish(rt->queue);
+        if (fe != CL_SUCCESS)
+            return bm_fail(BMOJO_EOPENCL, "kernel %s (global %zu,%zu,%zu local %zu) failed on the device: %s (%d)", name,
+                           g[0], g[1], g[2], local ? local[0] : 0, bm_cl_error_name(fe), (int)fe);
+    }
     if (err == CL_SUCCESS) return 0;
     return bm_fail(BMOJO_EOPENCL, "launching kernel %s (global %zu,%zu,%zu local %zu,%zu,%zu): %s (%d)", name, g[0],
                    g[1], g[2], local ? local[0] : 0, local && dims > 1 ? local[1] : 0, local && dims > 2 ? local[2] : 0,
