@@ -14,7 +14,7 @@ typedef enum { BENCH_MD, BENCH_JSON, BENCH_JSONL } bench_format;
 
 /* What every record repeats: where and with what it ran. */
 typedef struct {
-    const char *build_commit; /* $BMOJO_COMMIT or "unknown" */
+    const char *build_commit; /* $BMOJO_COMMIT, else the commit built from (bmojo_build_commit) */
     const char *version;      /* bmojo_version() */
     char device[160];         /* device name */
     char driver[256];         /* platform name and driver version */
