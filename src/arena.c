@@ -15,6 +15,8 @@ void bm_arena_plan(bm_arena *a, bm_rt *rt)
     a->planning = 1;
     a->block_cap = rt->lim.max_alloc ? (size_t)rt->lim.max_alloc : ((size_t)1 << 30);
     a->cur = -1;
+    const char *sep = getenv("BMOJO_ARENA_SEPARATE");
+    a->separate = sep && !strcmp(sep, "1");
 }
 
 static size_t round_up(size_t x, size_t a)
@@ -22,11 +24,29 @@ static size_t round_up(size_t x, size_t a)
     return (x + a - 1) / a * a;
 }
 
+/* room for one more handed-out buffer in a->subs; 0 when the host is out of memory */
+static int subs_room(bm_arena *a)
+{
+    if (a->n_subs < a->cap_subs) return 1;
+    int cap = a->cap_subs ? 2 * a->cap_subs : 64;
+    cl_mem *p = realloc(a->subs, (size_t)cap * sizeof *p);
+    if (!p) return 0;
+    a->subs = p;
+    a->cap_subs = cap;
+    return 1;
+}
+
 int bm_arena_take(bm_arena *a, size_t bytes, cl_mem *out)
 {
     size_t align = a->rt->lim.base_align ? a->rt->lim.base_align : 256;
     size_t need = round_up(bytes ? bytes : 4, align);
     if (out) *out = NULL;
+    if (a->separate && !a->planning) {
+        if (!subs_room(a)) return bm_fail(BMOJO_ENOMEM, "out of host memory");
+        int st = bm_alloc(a->rt, bytes, out);
+        if (!st) a->subs[a->n_subs++] = *out;
+        return st;
+    }
     if (need > a->block_cap)
         return bm_fail(BMOJO_ENOMEM, "one activation buffer of %.1f MiB is larger than the device's maximum "
                        "allocation of %.1f MiB", (double)need / 1048576.0, (double)a->block_cap / 1048576.0);
@@ -52,13 +72,7 @@ int bm_arena_take(bm_arena *a, size_t bytes, cl_mem *out)
         a->total += need;
         return 0;
     }
-    if (a->n_subs == a->cap_subs) {
-        int cap = a->cap_subs ? 2 * a->cap_subs : 64;
-        cl_mem *p = realloc(a->subs, (size_t)cap * sizeof *p);
-        if (!p) return bm_fail(BMOJO_ENOMEM, "out of host memory");
-        a->subs = p;
-        a->cap_subs = cap;
-    }
+    if (!subs_room(a)) return bm_fail(BMOJO_ENOMEM, "out of host memory");
     int st = bm_sub_buffer(a->rt, a->blocks[a->cur], at, need, out);
     if (!st) a->subs[a->n_subs++] = *out;
     return st;
@@ -76,7 +90,7 @@ int bm_arena_alloc(bm_arena *a)
                        "allocation)", (double)a->total / 1073741824.0, BM_ARENA_MAX_BLOCKS,
                        (double)a->block_cap / 1073741824.0);
     a->planning = 0;
-    for (int b = 0; b < a->n_blocks; b++) {
+    for (int b = 0; b < a->n_blocks && !a->separate; b++) {
         int st = bm_alloc(a->rt, a->block_used[b], &a->blocks[b]);
         if (st) return bm_fail_context(st, "activation memory block %d of %d (%.1f MiB)", b + 1, a->n_blocks,
                                        (double)a->block_used[b] / 1048576.0);

@@ -318,7 +318,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
     if (!st) st = int_from_env("BMOJO_BMOJO_SPLIT", 0, 1, 64, 0, &rt->bmojo_split); /* B'MOJO attention key splits */
     if (!st) st = int_from_env("BMOJO_PREFILL_CHUNK", BM_PREFILL_CHUNK_ROWS, 1, 1 << 22, 0, &rt->prefill_chunk_rows);
-    /* BMOJO_SYNC=1: wait for every kernel, so a kernel that fails on the device is named */
+    /* BMOJO_SYNC=1: wait after every kernel, fill and copy, so a command failing on the device is named */
     if (!st) st = int_from_env("BMOJO_SYNC", 0, 0, 1, 0, &rt->sync_launches);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
@@ -440,12 +440,29 @@ static size_t fill_pattern_size(size_t off, size_t bytes)
     return 1;
 }
 
+/* Enqueues zeros over [off, off + bytes) in pieces of at most BM_FILL_PIECE_BYTES. One fill of
+ * 8 GiB or more fails on the device on NVIDIA's driver 580 (H100: a 10.6 GiB training arena's fill
+ * broke the queue with CL_INVALID_COMMAND_QUEUE at the next clFinish, while fills of 4 MiB at any
+ * origin up to 16 GiB of an 18 GiB buffer worked), so no single fill comes near 2^31 patterns.
+ * Under BMOJO_SYNC each piece is waited for. */
+static cl_int fill_zero_pieces(bm_rt *rt, cl_mem m, size_t off, size_t bytes)
+{
+    static const cl_uint zero = 0;
+    while (bytes > 0) {
+        size_t n = bytes > BM_FILL_PIECE_BYTES ? BM_FILL_PIECE_BYTES : bytes;
+        cl_int err = clEnqueueFillBuffer(rt->queue, m, &zero, fill_pattern_size(off, n), off, n, 0, NULL, NULL);
+        if (err == CL_SUCCESS && rt->sync_launches) err = clFinish(rt->queue);
+        if (err != CL_SUCCESS) return err;
+        off += n;
+        bytes -= n;
+    }
+    return CL_SUCCESS;
+}
+
 int bm_fill_zero(bm_rt *rt, cl_mem m, size_t offset_bytes, size_t bytes)
 {
     if (bytes == 0) return 0;
-    static const cl_uint zero = 0;
-    size_t ps = fill_pattern_size(offset_bytes, bytes);
-    cl_int err = clEnqueueFillBuffer(rt->queue, m, &zero, ps, offset_bytes, bytes, 0, NULL, NULL);
+    cl_int err = fill_zero_pieces(rt, m, offset_bytes, bytes);
     if (err == CL_SUCCESS) return 0;
     return bm_fail(BMOJO_EOPENCL, "clEnqueueFillBuffer of %zu bytes at offset %zu failed: %s (%d)", bytes, offset_bytes,
                    bm_cl_error_name(err), (int)err);
@@ -483,8 +500,7 @@ int bm_alloc(bm_rt *rt, size_t bytes, cl_mem *out)
     }
     /* Zero-filled, so state buffers and padding never hold garbage. Enqueued on the in-order
      * queue, so every later command sees zeros. */
-    static const cl_uint zero = 0;
-    err = clEnqueueFillBuffer(rt->queue, m, &zero, fill_pattern_size(0, bytes), 0, bytes, 0, NULL, NULL);
+    err = fill_zero_pieces(rt, m, 0, bytes);
     if (err != CL_SUCCESS) {
         clReleaseMemObject(m);
         return alloc_failure(err, bytes);
@@ -556,6 +572,7 @@ int bm_copy(bm_rt *rt, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off, s
 {
     if (bytes == 0) return 0;
     cl_int err = clEnqueueCopyBuffer(rt->queue, src, dst, src_off, dst_off, bytes, 0, NULL, NULL);
+    if (err == CL_SUCCESS && rt->sync_launches) err = clFinish(rt->queue);
     if (err == CL_SUCCESS) return 0;
     return bm_fail(BMOJO_EOPENCL, "copying %zu bytes (offsets %zu -> %zu, clEnqueueCopyBuffer) failed: %s (%d)", bytes,
                    src_off, dst_off, bm_cl_error_name(err), (int)err);

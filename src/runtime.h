@@ -40,6 +40,9 @@ typedef struct {
 /* Device buffers from this size up are checked against the host's free memory on host-memory
  * devices (bm_alloc's backstop to the budget). */
 #define BM_ALLOC_CHECK_BYTES (16u << 20)
+/* Largest single clEnqueueFillBuffer (runtime.c fill_zero_pieces: NVIDIA fails fills of 8 GiB);
+ * a multiple of 4, so every piece but the last keeps the widest pattern. */
+#define BM_FILL_PIECE_BYTES ((size_t)1 << 30)
 
 /* Which skinny-GEMM kernel decoding uses (cl/gemv.cl): auto = float4 whenever aligned. */
 enum { BM_GEMV_VARIANT_AUTO = 0, BM_GEMV_VARIANT_SCALAR = 1, BM_GEMV_VARIANT_VEC4 = 2 };
@@ -93,7 +96,7 @@ struct bmojo_runtime {
     int config[BM_PROGRAM_CONFIG_INTS]; /* the program's compile-time tunables (cl/program_config.cl),
                                            read once at creation; indices BM_CFG_* */
     int scan_variant;         /* BM_SCAN_VARIANT_*: from BMOJO_SCAN at start-up (tests set it) */
-    int sync_launches;        /* BMOJO_SYNC=1: clFinish after every launch (names a failing kernel) */
+    int sync_launches;        /* BMOJO_SYNC=1: clFinish after every kernel, fill and copy (names a failing command) */
     int scan_lanes_ch;        /* channels per work-group of the lanes scan: BMOJO_SCAN_LANES_CH, 0 = auto */
     bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
     bm_scratch_stack scratch; /* ops' temporaries (scratch.h) */

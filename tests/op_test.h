@@ -58,6 +58,7 @@ void test_op_bmojo_backward(bm_test_ctx *t); /* eidetic sets, bmojo attention ba
 
 /* Backward (training) op groups. */
 void test_op_gemm_tt(bm_test_ctx *t);      /* bm_gemm_ex: GEMM with transposed operands */
+void test_op_fill(bm_test_ctx *t);         /* bm_fill_zero and bm_alloc's zero fill */
 void test_op_scan_backward(bm_test_ctx *t);
 /* optimizer ops, ops_optim.h */
 void test_op_optim(bm_test_ctx *t);        /* sum of squares, clip factor, AdamW */

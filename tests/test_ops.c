@@ -25,6 +25,7 @@ static const op_group groups[] = {
     {"gemm_tt", test_op_gemm_tt},
     {"scan_backward", test_op_scan_backward},
     {"optim", test_op_optim},
+    {"fill", test_op_fill},
 };
 
 int main(int argc, char **argv)

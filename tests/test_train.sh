@@ -88,6 +88,12 @@ if cmp -s "$TMP/full/step-00000008/model.safetensors" "$TMP/part/step-00000008/m
    cmp -s "$TMP/full/step-00000008/optimizer.safetensors" "$TMP/part/step-00000008/optimizer.safetensors"; then
   ok "resume: weights and optimizer state bit-identical to the uninterrupted run"
 else bad "resume: the weights differ from the uninterrupted run"; fi
+# the debugging layout (every activation its own allocation) computes the same bits
+run "the same 8 steps with BMOJO_ARENA_SEPARATE=1 and BMOJO_SYNC=1" -- \
+  env BMOJO_ARENA_SEPARATE=1 BMOJO_SYNC=1 "$BIN" train "${common[@]}" --steps 8 -o "$TMP/separate" &&
+if cmp -s "$TMP/full/step-00000008/model.safetensors" "$TMP/separate/step-00000008/model.safetensors"; then
+  ok "BMOJO_ARENA_SEPARATE=1: weights bit-identical to the arena's sub-buffers"
+else bad "BMOJO_ARENA_SEPARATE=1: the weights differ"; fi
 grep -q '"event": "start", [^}]*"step": 5' "$TMP/part/train.jsonl" && ok "the resumed run's log records its start at step 5" || bad "log of the resume"
 expect_exit 2 "nothing to do" "resume of a finished run" -- "$BIN" train --resume "$TMP/full" --no-progress
 expect_exit 2 "cannot be given with --resume" "resume with a training option" -- "$BIN" train --resume "$TMP/full" --lr 1
