@@ -440,23 +440,43 @@ static size_t fill_pattern_size(size_t off, size_t bytes)
     return 1;
 }
 
-/* Enqueues zeros over [off, off + bytes) in pieces of at most BM_FILL_PIECE_BYTES. One fill of
- * 8 GiB or more fails on the device on NVIDIA's driver 580 (H100: a 10.6 GiB training arena's fill
- * broke the queue with CL_INVALID_COMMAND_QUEUE at the next clFinish, while fills of 4 MiB at any
- * origin up to 16 GiB of an 18 GiB buffer worked), so no single fill comes near 2^31 patterns.
- * Under BMOJO_SYNC each piece is waited for. */
+/* Enqueues zeros over [off, off + bytes) of m. NVIDIA's driver 580 fails a fill whose range ends
+ * at 8 GiB or more into its buffer (H100: one fill of 7.9 GiB worked, of 8.1 GiB broke the queue
+ * with CL_INVALID_COMMAND_QUEUE at the next clFinish, and a 10.6 GiB training arena's zero fill
+ * did the same), while fills of sub-buffers at origins up to 16 GiB work. So a range ending past
+ * BM_FILL_PIECE_BYTES is filled in pieces of at most that size, each through its own sub-buffer
+ * of m's root buffer (a fill offset below the base alignment). The queue is waited for before
+ * the pieces are released. Under BMOJO_SYNC every fill is waited for. */
 static cl_int fill_zero_pieces(bm_rt *rt, cl_mem m, size_t off, size_t bytes)
 {
     static const cl_uint zero = 0;
-    while (bytes > 0) {
-        size_t n = bytes > BM_FILL_PIECE_BYTES ? BM_FILL_PIECE_BYTES : bytes;
-        cl_int err = clEnqueueFillBuffer(rt->queue, m, &zero, fill_pattern_size(off, n), off, n, 0, NULL, NULL);
+    cl_int err = CL_SUCCESS;
+    if (off + bytes <= BM_FILL_PIECE_BYTES) {
+        err = clEnqueueFillBuffer(rt->queue, m, &zero, fill_pattern_size(off, bytes), off, bytes, 0, NULL, NULL);
         if (err == CL_SUCCESS && rt->sync_launches) err = clFinish(rt->queue);
-        if (err != CL_SUCCESS) return err;
+        return err;
+    }
+    cl_mem root = NULL;
+    size_t base = 0, align = rt->lim.base_align ? rt->lim.base_align : 1;
+    err = clGetMemObjectInfo(m, CL_MEM_ASSOCIATED_MEMOBJECT, sizeof root, &root, NULL);
+    if (err == CL_SUCCESS && root) err = clGetMemObjectInfo(m, CL_MEM_OFFSET, sizeof base, &base, NULL);
+    if (err != CL_SUCCESS) return err;
+    if (!root) root = m;
+    while (bytes > 0 && err == CL_SUCCESS) {
+        size_t n = bytes > BM_FILL_PIECE_BYTES ? BM_FILL_PIECE_BYTES : bytes;
+        size_t at = base + off, origin = at - at % align, lead = at - origin;
+        cl_buffer_region region = {origin, lead + n};
+        cl_mem piece = clCreateSubBuffer(root, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+        if (err == CL_SUCCESS)
+            err = clEnqueueFillBuffer(rt->queue, piece, &zero, fill_pattern_size(lead, n), lead, n, 0, NULL, NULL);
+        /* wait before the release: the NVIDIA driver has crashed releasing sub-buffers in use */
+        cl_int fe = clFinish(rt->queue);
+        if (err == CL_SUCCESS) err = fe;
+        if (piece) clReleaseMemObject(piece);
         off += n;
         bytes -= n;
     }
-    return CL_SUCCESS;
+    return err;
 }
 
 int bm_fill_zero(bm_rt *rt, cl_mem m, size_t offset_bytes, size_t bytes)

@@ -40,8 +40,8 @@ typedef struct {
 /* Device buffers from this size up are checked against the host's free memory on host-memory
  * devices (bm_alloc's backstop to the budget). */
 #define BM_ALLOC_CHECK_BYTES (16u << 20)
-/* Largest single clEnqueueFillBuffer (runtime.c fill_zero_pieces: NVIDIA fails fills of 8 GiB);
- * a multiple of 4, so every piece but the last keeps the widest pattern. */
+/* A zero fill whose range ends past this many bytes of its buffer goes in pieces of this size,
+ * each through a sub-buffer (runtime.c fill_zero_pieces: NVIDIA fails fills ending at 8 GiB). */
 #define BM_FILL_PIECE_BYTES ((size_t)1 << 30)
 
 /* Which skinny-GEMM kernel decoding uses (cl/gemv.cl): auto = float4 whenever aligned. */

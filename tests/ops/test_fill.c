@@ -2,8 +2,9 @@
  * (1 byte, odd, each pattern width) of a buffer preset to a non-zero byte, every byte checked
  * inside and outside the range; then one large buffer filled whole, across the pieces the fill is
  * split into (BM_FILL_PIECE_BYTES): on GPUs as large as the device allows up to 9 GiB (one NVIDIA
- * driver 580 fill of 8 GiB or more broke the queue), elsewhere 1 GiB + 6 bytes; windows at its
- * ends and at every piece boundary are preset, filled and read back, and the queue must finish. */
+ * driver 580 fill ending past 8 GiB broke the queue), elsewhere 1 GiB + 1 MiB + 6 bytes: filled
+ * whole, then through a sub-buffer at the base alignment (the training arena's case); windows at
+ * the ends and at every piece boundary are preset, filled and read back, and the queue must finish. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,25 +33,44 @@ static void small_case(bm_test_ctx *t, size_t total, size_t off, size_t n)
     free(got);
 }
 
-/* Presets a window of `len` bytes at `at`, the caller fills, check_window reads it back. */
-static int preset_window(bm_test_ctx *t, cl_mem m, size_t at, size_t len, unsigned char *buf)
-{
-    memset(buf, PRESET, len);
-    return bm_test_status(t, bm_upload(t->rt, m, at, buf, len), "large fill: preset a window");
-}
+enum { W = 4096 };
 
-static size_t window_nonzero(bm_test_ctx *t, cl_mem m, size_t at, size_t len, unsigned char *buf)
+/* Presets windows of W bytes of m at starts[], fills [off, off + n) of target (m itself or a
+ * sub-buffer of m at origin `origin`), waits, and checks every window byte: zero inside the
+ * filled range, the preset outside. */
+static void fill_windows(bm_test_ctx *t, const char *what, cl_mem m, cl_mem target, size_t origin, size_t off, size_t n,
+                         const size_t *starts, size_t nw)
 {
-    if (!bm_test_status(t, bm_download(t->rt, m, at, buf, len), "large fill: read a window")) return len;
+    unsigned char *buf = bm_test_alloc(W);
+    char msg[256];
+    int ok = 1;
+    for (size_t i = 0; i < nw && ok; i++) {
+        memset(buf, PRESET, W);
+        ok = bm_test_status(t, bm_upload(t->rt, m, starts[i], buf, W), "large fill: preset a window");
+    }
+    snprintf(msg, sizeof msg, "%s: bm_fill_zero of %zu bytes at %zu", what, n, off);
+    if (ok) ok = bm_test_status(t, bm_fill_zero(t->rt, target, off, n), msg);
+    if (ok) ok = bm_test_status(t, bm_finish(t->rt), "large fill: the queue finishes after the fill");
     size_t bad = 0;
-    for (size_t i = 0; i < len; i++) bad += buf[i] != 0;
-    return bad;
+    for (size_t i = 0; i < nw && ok; i++) {
+        ok = bm_test_status(t, bm_download(t->rt, m, starts[i], buf, W), "large fill: read a window");
+        for (size_t j = 0; j < W && ok; j++) {
+            size_t at = starts[i] + j;
+            bad += buf[j] != (at >= origin + off && at < origin + off + n ? 0 : PRESET);
+        }
+    }
+    if (ok) {
+        snprintf(msg, sizeof msg, "%s: %zu windows of %d bytes zero inside the range, untouched outside (%zu wrong)",
+                 what, nw, W, bad);
+        bm_test_true(t, bad == 0, msg);
+    }
+    free(buf);
 }
 
 static void large_case(bm_test_ctx *t)
 {
     const bm_device_limits *lim = &t->rt->lim;
-    size_t bytes = ((size_t)1 << 30) + 6;
+    size_t bytes = ((size_t)1 << 30) + ((size_t)1 << 20) + 6; /* the sub-buffer's range too ends past a piece */
     if (lim->is_gpu) {
         bytes = (size_t)9 << 30;
         if (lim->max_alloc && bytes > lim->max_alloc) bytes = (size_t)lim->max_alloc;
@@ -60,28 +80,23 @@ static void large_case(bm_test_ctx *t)
     char what[128];
     snprintf(what, sizeof what, "large fill: bm_alloc of %zu bytes (%.2f GiB)", bytes, (double)bytes / 1073741824.0);
     if (!bm_test_status(t, bm_alloc(t->rt, bytes, &m), what)) return;
-    enum { W = 4096 };
-    unsigned char *buf = bm_test_alloc(W);
-    /* windows: both ends and around every piece boundary */
+    /* windows: both ends and around every piece boundary (odd: not aligned to the pattern) */
     size_t starts[64], nw = 0;
     starts[nw++] = 0;
     for (size_t b = BM_FILL_PIECE_BYTES; b < bytes && nw < 62; b += BM_FILL_PIECE_BYTES)
-        starts[nw++] = b + W / 2 <= bytes ? b - W / 2 + 1 : bytes - W; /* odd: not aligned to the pattern */
+        starts[nw++] = b + W / 2 <= bytes ? b - W / 2 + 1 : bytes - W;
     starts[nw++] = bytes - W;
-    int ok = 1;
-    for (size_t i = 0; i < nw && ok; i++) ok = preset_window(t, m, starts[i], W, buf);
-    if (ok) {
-        snprintf(what, sizeof what, "large fill: bm_fill_zero of all %zu bytes", bytes);
-        ok = bm_test_status(t, bm_fill_zero(t->rt, m, 0, bytes), what);
+    fill_windows(t, "large fill, whole buffer", m, m, 0, 0, bytes, starts, nw);
+    /* a sub-buffer (the arena's case): its range starts 3 bytes in and ends 5 bytes short of its
+     * end; the parent's bytes around it stay */
+    size_t align = lim->base_align ? lim->base_align : 256, sub_bytes = bytes - 2 * align;
+    cl_mem sub = NULL;
+    if (bm_test_status(t, bm_sub_buffer(t->rt, m, align, sub_bytes, &sub), "large fill: a sub-buffer")) {
+        starts[0] = align > W / 2 ? align - W / 2 : 0; /* the sub-buffer's start */
+        starts[nw - 1] = bytes - W;
+        fill_windows(t, "large fill, sub-buffer", m, sub, align, 3, sub_bytes - 8, starts, nw);
     }
-    if (ok) ok = bm_test_status(t, bm_finish(t->rt), "large fill: the queue finishes after the fill");
-    if (ok) {
-        size_t bad = 0;
-        for (size_t i = 0; i < nw; i++) bad += window_nonzero(t, m, starts[i], W, buf);
-        snprintf(what, sizeof what, "large fill: %zu windows of %d bytes read back zero (%zu bytes wrong)", nw, W, bad);
-        bm_test_true(t, bad == 0, what);
-    }
-    free(buf);
+    bm_release(sub);
     bm_release(m);
 }
 
