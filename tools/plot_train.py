@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 
 
 def read_log(path):
@@ -98,8 +99,10 @@ def main():
             ax_eval.plot(xs, ys, "o-", ms=3, label=label, color=color)
         if starts:
             s = starts[0]
-            footer.append("%s: %s | commit %s | %s | seed %s" % (label, s.get("command", "?"), s.get("commit", "?"),
-                                                                s.get("device", "?"), s.get("seed", "?")))
+            # who, where and what first; the command wrapped, never cut, so the run can be repeated
+            head = "%s: commit %s, %s, seed %s: " % (label, s.get("commit", "?"), s.get("device", "?"), s.get("seed", "?"))
+            footer.extend(textwrap.wrap(head + s.get("command", "?"), width=170, subsequent_indent="    ",
+                                        break_on_hyphens=False))
     xlabel = {"step": "optimizer step", "tokens": "tokens", "time": "training time (s)"}[a.x]
     ax_loss.set_xlabel(xlabel)
     ax_loss.set_ylabel("training loss (running mean of %d steps)" % a.smooth)
@@ -111,7 +114,7 @@ def main():
     ax_eval.grid(alpha=0.3)
     if ax_eval.lines:
         ax_eval.legend(fontsize=8)
-    fig.text(0.01, 0.005, "\n".join(f[:180] for f in footer), fontsize=6, va="bottom", family="monospace")
+    fig.text(0.01, 0.005, "\n".join(footer), fontsize=6, va="bottom", family="monospace")
     fig.tight_layout(rect=(0, 0.04 + 0.018 * len(footer), 1, 1))
     fig.savefig(a.out, dpi=130)
     print("wrote %s (%d runs)" % (a.out, len(a.logs)))
