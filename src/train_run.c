@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -89,8 +90,16 @@ void bm_train_run_close(bm_train_run *r)
     r->ids = r->targets = r->hits = NULL;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int bm_train_run_step(bm_train_run *r, bm_train_step_info *info)
 {
+    const double t_start = now_s();
     const bm_train_opts *o = &r->o;
     const int micro = o->micro_batch, accum = o->batch / o->micro_batch, T = o->seq;
     const size_t per = (size_t)micro * (size_t)T;
@@ -100,6 +109,7 @@ int bm_train_run_step(bm_train_run *r, bm_train_step_info *info)
         st = bm_data_batch(&r->data, (uint64_t)r->step * (uint64_t)accum + (uint64_t)k, micro, T, r->ids + k * per,
                            r->targets + k * per);
     if (st) return bm_fail_context(st, "data of step %lld", (long long)r->step + 1);
+    const double t_data = now_s();
     const uint64_t scored = bm_data_scored(r->targets, (size_t)accum * per);
     if (scored == 0) return bm_fail(BMOJO_EINVAL, "step %lld: the batch has no target to score", (long long)r->step + 1);
     if ((st = bm_params_zero_grads(&r->tr->params, r->rt))) return st;
@@ -110,6 +120,7 @@ int bm_train_run_step(bm_train_run *r, bm_train_step_info *info)
         loss_sum += s.loss_sum;
     }
     if (st) return bm_fail_context(st, "step %lld", (long long)r->step + 1);
+    const double t_pass = now_s(); /* the loss sums were read back: the passes are done */
     const double loss = loss_sum / (double)scored;
     if (!isfinite(loss))
         return bm_fail(BMOJO_ERANGE, "the loss is %g at step %lld (learning rate %g): training diverged", loss,
@@ -126,7 +137,8 @@ int bm_train_run_step(bm_train_run *r, bm_train_step_info *info)
                        (long long)r->step + 1, loss);
     r->step++;
     r->tokens += (uint64_t)o->batch * (uint64_t)T;
-    if (info) *info = (bm_train_step_info){loss, lr, norm, scored};
+    const double t_end = now_s(); /* the norm was read back: the optimizer is done */
+    if (info) *info = (bm_train_step_info){loss, lr, norm, scored, t_data - t_start, t_pass - t_data, t_end - t_pass};
     return 0;
 }
 

@@ -47,6 +47,10 @@ typedef struct {
     double lr;          /* the learning rate the step used */
     double grad_norm;   /* global gradient norm before clipping */
     uint64_t scored;    /* positions with a target */
+    /* wall time of the step's parts: the host making the data, the passes (zeroed gradients,
+     * uploads, forward and backward of every micro-batch, until the loss is read back) and the
+     * optimizer (norm, clipping and AdamW, until the norm is read back) */
+    double data_s, pass_s, optim_s;
 } bm_train_step_info;
 
 /* What an evaluation measured. */

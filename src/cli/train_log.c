@@ -108,8 +108,9 @@ void bm_train_log_step(bm_train_log *l, const bm_train_run *r, const bm_train_st
     }
     fprintf(l->f,
             "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.9g, \"grad_norm\": %.9g, \"tokens\": %llu, "
-            "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f}\n",
-            (long long)r->step, s->loss, s->lr, s->grad_norm, (unsigned long long)r->tokens, l->tok_s, elapsed_s);
+            "\"tokens_per_s\": %.1f, \"elapsed_s\": %.3f, \"data_ms\": %.3f, \"pass_ms\": %.3f, \"optim_ms\": %.3f}\n",
+            (long long)r->step, s->loss, s->lr, s->grad_norm, (unsigned long long)r->tokens, l->tok_s, elapsed_s,
+            1e3 * s->data_s, 1e3 * s->pass_s, 1e3 * s->optim_s);
     fflush(l->f);
     if (!l->progress) return;
     char eta[32];
