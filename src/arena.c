@@ -15,8 +15,7 @@ void bm_arena_plan(bm_arena *a, bm_rt *rt)
     a->planning = 1;
     a->block_cap = rt->lim.max_alloc ? (size_t)rt->lim.max_alloc : ((size_t)1 << 30);
     a->cur = -1;
-    const char *sep = getenv("BMOJO_ARENA_SEPARATE");
-    a->separate = sep && !strcmp(sep, "1");
+    a->separate = rt->arena_separate;
 }
 
 static size_t round_up(size_t x, size_t a)

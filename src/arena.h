@@ -20,14 +20,15 @@ typedef struct {
     size_t off;                    /* bytes used in it */
     uint64_t total;                /* planned bytes, all blocks */
     int too_many;                  /* the plan needs more than BM_ARENA_MAX_BLOCKS blocks */
-    int separate;                  /* BMOJO_ARENA_SEPARATE=1: every take its own allocation */
+    int separate;                  /* rt->arena_separate: every take its own allocation */
     int n_subs, cap_subs;
     cl_mem *subs;                  /* every sub-buffer handed out, released by bm_arena_free */
 } bm_arena;
 
-/* Starts planning. With BMOJO_ARENA_SEPARATE=1 in the environment (a debugging aid) every take
- * after planning is its own allocation of exactly its size instead of a sub-buffer, so an access
- * past a buffer's end leaves the allocation: valgrind sees it on POCL, a GPU may fault. */
+/* Starts planning. With BMOJO_ARENA_SEPARATE=1 (read at runtime creation; a debugging aid)
+ * every take after planning is its own allocation of exactly its size instead of a sub-buffer,
+ * so an access past a buffer's end leaves the allocation: valgrind sees it on POCL, a GPU may
+ * fault. */
 void bm_arena_plan(bm_arena *a, bm_rt *rt);
 /* Ends planning: allocates the blocks (zero-filled) for the takes that follow. */
 int bm_arena_alloc(bm_arena *a);

@@ -320,6 +320,8 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = int_from_env("BMOJO_PREFILL_CHUNK", BM_PREFILL_CHUNK_ROWS, 1, 1 << 22, 0, &rt->prefill_chunk_rows);
     /* BMOJO_SYNC=1: wait after every kernel, fill and copy, so a command failing on the device is named */
     if (!st) st = int_from_env("BMOJO_SYNC", 0, 0, 1, 0, &rt->sync_launches);
+    /* BMOJO_ARENA_SEPARATE=1: the training arena hands out one allocation per take (arena.h) */
+    if (!st) st = int_from_env("BMOJO_ARENA_SEPARATE", 0, 0, 1, 0, &rt->arena_separate);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);
@@ -445,8 +447,9 @@ static size_t fill_pattern_size(size_t off, size_t bytes)
  * with CL_INVALID_COMMAND_QUEUE at the next clFinish, and a 10.6 GiB training arena's zero fill
  * did the same), while fills of sub-buffers at origins up to 16 GiB work. So a range ending past
  * BM_FILL_PIECE_BYTES is filled in pieces of at most that size, each through its own sub-buffer
- * of m's root buffer (a fill offset below the base alignment). The queue is waited for before
- * the pieces are released. Under BMOJO_SYNC every fill is waited for. */
+ * of m's root buffer (its origin rounded down to the base alignment, the fill starting `lead`
+ * bytes in). The queue is waited for before the pieces are released. Under BMOJO_SYNC every fill
+ * is waited for. */
 static cl_int fill_zero_pieces(bm_rt *rt, cl_mem m, size_t off, size_t bytes)
 {
     static const cl_uint zero = 0;

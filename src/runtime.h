@@ -97,6 +97,7 @@ struct bmojo_runtime {
                                            read once at creation; indices BM_CFG_* */
     int scan_variant;         /* BM_SCAN_VARIANT_*: from BMOJO_SCAN at start-up (tests set it) */
     int sync_launches;        /* BMOJO_SYNC=1: clFinish after every kernel, fill and copy (names a failing command) */
+    int arena_separate;       /* BMOJO_ARENA_SEPARATE=1: one allocation per arena take (arena.h, debugging) */
     int scan_lanes_ch;        /* channels per work-group of the lanes scan: BMOJO_SCAN_LANES_CH, 0 = auto */
     bm_profile profile;       /* per-kernel device time when BMOJO_PROFILE=1 */
     bm_scratch_stack scratch; /* ops' temporaries (scratch.h) */
