@@ -112,6 +112,21 @@ int bmojo_model_get_info(const bmojo_model *m, bmojo_model_info *info);
 /* Writes a one-line-per-sublayer summary into buf (truncated to n bytes, always terminated). */
 int bmojo_model_describe(const bmojo_model *m, char *buf, size_t n);
 
+/* What one sequence keeps of its past to predict the next token, in floats, counted the way the
+ * B'MOJO paper's recall study does (docs/bmojo.md, "Recurrent memory"); no device is needed. */
+typedef struct bmojo_recurrent_memory {
+    uint64_t ssm;        /* Mamba SSM states of mamba and bmojo sublayers: d_inner * d_state each */
+    uint64_t window_kv;  /* K and V of sliding windows (windowed attention, bmojo): 2 * window rows */
+    uint64_t context_kv; /* K and V of full attention: 2 * context rows */
+    uint64_t fading_kv;  /* bmojo: K and V of the fading tokens */
+    uint64_t eidetic_kv; /* bmojo: K and V of the eidetic tokens */
+    uint64_t total;      /* the sum of the five above */
+    uint64_t conv;       /* Mamba convolution tails, d_inner * (d_conv - 1): held, not in total */
+} bmojo_recurrent_memory;
+/* The recurrent memory of the model a config describes (config.yaml, a Hugging Face config.json
+ * or a model folder) at a context of `context` tokens (>= 1; only full attention depends on it). */
+int bmojo_config_recurrent_memory(const char *config_path, int64_t context, bmojo_recurrent_memory *out);
+
 /* ---- state and forward ---- */
 
 /* A state for `batch` sequences, empty (position 0). */

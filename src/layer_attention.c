@@ -87,6 +87,15 @@ size_t bm_layer_attention_describe(const bm_layer_cfg *l, char *buf, size_t n)
 
 static void attention_count(bmojo_model_info *info) { info->n_attention++; }
 
+/* K and V rows per kv head: the window (a query sees itself and the w - 1 tokens before it), or
+ * the whole context under full attention. */
+void bm_layer_attention_recurrent_memory(const bm_layer_cfg *l, int64_t context, bmojo_recurrent_memory *o)
+{
+    const uint64_t kv = 2 * (uint64_t)l->attn.kv_heads * (uint64_t)l->attn.head_dim;
+    if (l->attn.window > 0) o->window_kv += kv * (uint64_t)l->attn.window;
+    else o->context_kv += kv * (uint64_t)context;
+}
+
 /* Full attention starts with 64 rows per (sequence, head) and grows on demand. */
 static int attention_state_alloc(const bm_model *m, int i, int B, bm_layer_state *ls, bm_sizer *z)
 {
@@ -141,6 +150,7 @@ const bm_layer_kind bm_layer_kind_attention = {
     .dims = attention_dims,
     .describe = bm_layer_attention_describe,
     .count = attention_count,
+    .recurrent_memory = bm_layer_attention_recurrent_memory,
     .state_alloc = attention_state_alloc,
     .state_grows = attention_state_grows,
     .state_cap_bytes = attention_state_cap_bytes,

@@ -179,6 +179,18 @@ static size_t bmojo_layer_describe(const bm_layer_cfg *l, char *buf, size_t n)
 
 static void bmojo_layer_count(bmojo_model_info *info) { info->n_bmojo++; }
 
+/* The Mamba state and the window's K/V, plus the K/V rows of the fading and eidetic tokens. The
+ * implementation also holds the eidetic candidates, the predictor's last outputs and the chunk's
+ * frozen copy of its memory (bmojo_state_memory): bookkeeping, not memory the model reads. */
+static void bmojo_layer_recurrent_memory(const bm_layer_cfg *l, int64_t context, bmojo_recurrent_memory *o)
+{
+    const uint64_t kv = 2 * (uint64_t)l->attn.kv_heads * (uint64_t)l->attn.head_dim;
+    bm_layer_mamba_recurrent_memory(l, context, o);
+    bm_layer_attention_recurrent_memory(l, context, o);
+    o->fading_kv += kv * (uint64_t)l->fading_tokens;
+    o->eidetic_kv += kv * (uint64_t)l->eidetic_tokens;
+}
+
 /* The Mamba conv and SSM states, then the B'MOJO memories (layout in ops_bmojo.h). */
 static int bmojo_layer_state_alloc(const bm_model *m, int i, int B, bm_layer_state *ls, bm_sizer *z)
 {
@@ -205,6 +217,7 @@ const bm_layer_kind bm_layer_kind_bmojo = {
     .dims = bmojo_layer_dims,
     .describe = bmojo_layer_describe,
     .count = bmojo_layer_count,
+    .recurrent_memory = bmojo_layer_recurrent_memory,
     .state_alloc = bmojo_layer_state_alloc,
     .state_grows = NULL, /* window ring, fading rows, candidates, chunk memory: constant in length */
     .forward = bmojo_layer_forward,

@@ -49,6 +49,9 @@ typedef struct bm_layer_kind {
     size_t (*describe)(const bm_layer_cfg *l, char *buf, size_t n);
     /* Counts one sublayer of this kind in info (bmojo_model_get_info). */
     void (*count)(bmojo_model_info *info);
+    /* Adds one sequence's recurrent memory of this sublayer, in floats, at a context of `context`
+     * tokens (bmojo_config_recurrent_memory); NULL for a kind that keeps none. */
+    void (*recurrent_memory)(const bm_layer_cfg *l, int64_t context, bmojo_recurrent_memory *o);
 
     /* Creates (or plans) the state buffers of sublayer i for B sequences, and ls->cap. */
     int (*state_alloc)(const bm_model *m, int i, int B, bm_layer_state *ls, bm_sizer *z);

@@ -157,6 +157,14 @@ size_t bm_layer_mamba_describe(const bm_layer_cfg *l, char *buf, size_t n)
 
 static void mamba_count(bmojo_model_info *info) { info->n_mamba++; }
 
+void bm_layer_mamba_recurrent_memory(const bm_layer_cfg *l, int64_t context, bmojo_recurrent_memory *o)
+{
+    (void)context;
+    const uint64_t di = (uint64_t)l->mamba.d_inner;
+    o->ssm += di * (uint64_t)l->mamba.d_state;
+    o->conv += di * (uint64_t)(l->mamba.d_conv > 1 ? l->mamba.d_conv - 1 : 0);
+}
+
 static size_t at_least1(int v) { return v > 0 ? (size_t)v : 1; }
 
 int bm_layer_mamba_state_alloc(const bm_model *m, int i, int B, bm_layer_state *ls, bm_sizer *z)
@@ -175,6 +183,7 @@ const bm_layer_kind bm_layer_kind_mamba = {
     .dims = mamba_dims,
     .describe = bm_layer_mamba_describe,
     .count = mamba_count,
+    .recurrent_memory = bm_layer_mamba_recurrent_memory,
     .state_alloc = bm_layer_mamba_state_alloc,
     .state_grows = NULL, /* conv and SSM states: constant in the sequence length */
     .forward = mamba_forward,

@@ -39,5 +39,9 @@ int bm_layer_mamba_state_alloc(const bm_model *m, int i, int B, bm_layer_state *
 /* The description of l->mamba / l->attn (bm_layer_kind.describe). */
 size_t bm_layer_mamba_describe(const bm_layer_cfg *l, char *buf, size_t n);
 size_t bm_layer_attention_describe(const bm_layer_cfg *l, char *buf, size_t n);
+/* The recurrent memory of the Mamba mixer (SSM state, conv tail) and of an attention's K/V
+ * (window rows, or the context's under full attention): shared with the bmojo kind. */
+void bm_layer_mamba_recurrent_memory(const bm_layer_cfg *l, int64_t context, bmojo_recurrent_memory *o);
+void bm_layer_attention_recurrent_memory(const bm_layer_cfg *l, int64_t context, bmojo_recurrent_memory *o);
 
 #endif

@@ -314,6 +314,26 @@ expect_exit 2 "required" "grad without -o" -- "$BIN" grad -m "$gdir" -i "$gb"
 expect_exit 2 "unknown option" "grad with an unknown option" -- "$BIN" grad -m "$gdir" -i "$gb" -o "$TMP/g.st" --frobnicate
 [ ! -e "$TMP/g.st.tmp" ] && ok "no temporary file left by the failed grad runs" || bad "a temporary file was left"
 
+# ---- `bmojo memory`: floats per sequence, against counts worked out by hand ----
+mem() { "$BIN" memory "$@" -o json 2>"$TMP/err" | python3 -c "import json,sys; d=json.load(sys.stdin); print(' '.join('%s=%s' % (k, d[k]) for k in ('ssm','window_kv','context_kv','fading_kv','eidetic_kv','total','conv')))"; }
+# bmojo-2l: 2 x (d_inner 64 * d_state 8; 2 K/V x 2 heads x 16 x (window 8, fading 4, eidetic 8); conv 64 x 3)
+want="ssm=1024 window_kv=1024 context_kv=0 fading_kv=512 eidetic_kv=1024 total=3584 conv=384"
+got=$(mem --config "$SRC/configs/mqar/bmojo-2l.yaml"); [ "$got" = "$want" ] && ok "memory of bmojo-2l: $got" || bad "memory of bmojo-2l: '$got', expected '$want' $(cat "$TMP/err")"
+want="ssm=0 window_kv=0 context_kv=32768 fading_kv=0 eidetic_kv=0 total=32768 conv=0" # 2 x 2 x 2 heads x 16 x 256
+got=$(mem --config "$SRC/configs/mqar/attention-2l.yaml" -T 256); [ "$got" = "$want" ] && ok "memory of attention-2l at 256 tokens: $got" || bad "memory of attention-2l: '$got', expected '$want' $(cat "$TMP/err")"
+want="ssm=4096 window_kv=0 context_kv=0 fading_kv=0 eidetic_kv=0 total=4096 conv=768" # config.json: 2 x 128 x 16, conv 2 x 128 x 3
+got=$(mem -m "$FIX/hf/mamba-0"); [ "$got" = "$want" ] && ok "memory of the mamba-0 fixture: $got" || bad "memory of mamba-0: '$got', expected '$want' $(cat "$TMP/err")"
+want="ssm=0 window_kv=2048 context_kv=0 fading_kv=0 eidetic_kv=0 total=2048 conv=0" # 2 x 2 x 2 kv heads x 16 x window 16
+got=$(mem -m "$FIX/hf/mistral-0" -T 100000); [ "$got" = "$want" ] && ok "memory of the mistral-0 fixture (windowed: no growth): $got" || bad "memory of mistral-0: '$got', expected '$want' $(cat "$TMP/err")"
+"$BIN" memory --config "$SRC/configs/mqar/bmojo-2l.yaml" >"$TMP/out" 2>&1 && grep -q "| \*\*total\*\* | 3584 |" "$TMP/out" && ok "memory's table names the total" || bad "memory's table: $(head -c 300 "$TMP/out")"
+expect_exit 2 "give -T" "memory of full attention without -T" -- "$BIN" memory --config "$SRC/configs/mqar/attention-2l.yaml"
+expect_exit 2 "-T" "memory with -T 0" -- "$BIN" memory --config "$SRC/configs/mqar/bmojo-2l.yaml" -T 0
+expect_exit 2 "md or json" "memory with -o xml" -- "$BIN" memory --config "$SRC/configs/mqar/bmojo-2l.yaml" -o xml
+expect_exit 2 "give a model" "memory without a model" -- "$BIN" memory -T 5
+expect_exit 1 "nope.yaml" "memory of a missing config" -- "$BIN" memory --config "$TMP/nope.yaml"
+printf 'name: x\nvocab_size: 8\nd_model: 4\nlayers:\n  - {type: warp}\n' >"$TMP/warp.yaml"
+expect_exit 1 "warp" "memory of a config with an unknown layer type" -- "$BIN" memory --config "$TMP/warp.yaml"
+
 # ---- every parser linear in its input: inputs that took minutes with quadratic code ----
 python3 -c "print('[' * 100000 + ']' * 100000)" >"$TMP/deep.yaml"  # libyaml's loader: 28 s
 expect_fail "nesting deeper than 64" "config.yaml nested 100k levels" -- timeout 20 "$BIN" generate --config "$TMP/deep.yaml" -p 1

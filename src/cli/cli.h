@@ -52,5 +52,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_grad(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_memory(int argc, char **argv);
 
 #endif

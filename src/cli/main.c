@@ -17,6 +17,7 @@ static void usage(FILE *f)
             "  train      train a model: AdamW, MQAR or token files, checkpoints, --resume\n"
             "  eval       loss and perplexity on a token file, accuracy on MQAR\n"
             "  bench      throughput, latency and memory (llama-bench style); --ops: kernels\n"
+            "  memory     the recurrent memory of one sequence of a model, in floats, by kind\n"
             "\n"
             "Run `bmojo <command> --help` for a command's options. The device is chosen with\n"
             "--device P:D or a part of its name, or the BMOJO_DEVICE variable; default: the first\n"
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "memory")) return cmd_memory(argc - 1, argv + 1);
     fprintf(stderr, "bmojo: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return CLI_USAGE;
