@@ -322,6 +322,8 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = int_from_env("BMOJO_SYNC", 0, 0, 1, 0, &rt->sync_launches);
     /* BMOJO_ARENA_SEPARATE=1: the training arena hands out one allocation per take (arena.h) */
     if (!st) st = int_from_env("BMOJO_ARENA_SEPARATE", 0, 0, 1, 0, &rt->arena_separate);
+    /* BMOJO_STACK_LINEAR=0: training's side-by-side projections (Q|K|V, gate|up) one GEMM each */
+    if (!st) st = int_from_env("BMOJO_STACK_LINEAR", 1, 0, 1, 0, &rt->stack_linear);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);

@@ -61,6 +61,63 @@ int bm_train_linear_backward(bm_trainer *tr, cl_mem x, size_t x_col, size_t ldx,
     return st;
 }
 
+/* The rows of l->p[k0 .. k0+n-1] together (*out), and whether they are back to back in the flat
+ * buffers (then *off is the first one's element offset there). */
+static int stack_of(const bm_trainer *tr, const bm_train_layer *l, int k0, int n, size_t in, size_t *out, size_t *off)
+{
+    const bm_param *p = tr->params.p;
+    int contiguous = 1;
+    *out = 0;
+    for (int k = k0; k < k0 + n; k++) {
+        const bm_param *a = &p[l->p[k]];
+        *out += (size_t)a->shape[0];
+        if (a->ndim != 2 || (size_t)a->shape[1] != in) contiguous = 0;
+        if (k > k0 && a->offset != p[l->p[k - 1]].offset + p[l->p[k - 1]].numel * 4) contiguous = 0;
+    }
+    *off = p[l->p[k0]].offset / 4;
+    return tr->rt->stack_linear && contiguous && p[l->p[k0]].offset % 4 == 0;
+}
+
+int bm_train_linear_stack(bm_trainer *tr, const bm_train_layer *l, int k0, int n, cl_mem x, size_t x_col, size_t ldx,
+                          size_t in, cl_mem y, size_t y_col, size_t ldy, float beta)
+{
+    size_t out, off;
+    if (stack_of(tr, l, k0, n, in, &out, &off)) {
+        tr->stacked_gemms++;
+        return bm_gemm(tr->rt, tr->N, out, in, x, x_col, ldx, tr->params.values, off, in, beta, y, y_col, ldy);
+    }
+    int st = 0;
+    for (int k = k0; st == 0 && k < k0 + n; k++) {
+        const size_t o = (size_t)tr->params.p[l->p[k]].shape[0];
+        st = bm_train_linear(tr, x, x_col, ldx, in, bm_train_value(tr, l, k), o, y, y_col, ldy, beta);
+        y_col += o;
+    }
+    return st;
+}
+
+int bm_train_linear_stack_backward(bm_trainer *tr, const bm_train_layer *l, int k0, int n, cl_mem x, size_t x_col,
+                                   size_t ldx, size_t in, cl_mem dy, size_t dy_col, size_t ldy, cl_mem dx, size_t dx_col,
+                                   size_t lddx, float beta_dx)
+{
+    size_t out, off;
+    if (stack_of(tr, l, k0, n, in, &out, &off)) {
+        tr->stacked_gemms += dx ? 2 : 1;
+        int st = bm_gemm_ex(tr->rt, 1, 0, out, in, tr->N, dy, dy_col, ldy, x, x_col, ldx, 1.0f, tr->params.grads, off, in);
+        if (!st && dx)
+            st = bm_gemm_ex(tr->rt, 0, 0, tr->N, in, out, dy, dy_col, ldy, tr->params.values, off, in, beta_dx, dx, dx_col,
+                            lddx);
+        return st;
+    }
+    int st = 0;
+    for (int k = k0; st == 0 && k < k0 + n; k++) {
+        const size_t o = (size_t)tr->params.p[l->p[k]].shape[0];
+        st = bm_train_linear_backward(tr, x, x_col, ldx, in, bm_train_value(tr, l, k), bm_train_grad(tr, l, k), o, dy,
+                                      dy_col, ldy, dx, dx_col, lddx, k == k0 ? beta_dx : 1.0f);
+        dy_col += o;
+    }
+    return st;
+}
+
 /* ---- building the trainer ---- */
 
 static int trainer_new(bmojo_runtime *rt, bmojo_trainer **out, bm_trainer **tr)

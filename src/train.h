@@ -67,6 +67,7 @@ struct bmojo_trainer {
     cl_mem logits, row_loss, row_hit; /* [head_rows, V], [N], [N] (int32: target is the argmax) */
     cl_mem chunk_targets, chunk_loss, chunk_hit; /* [head_rows]: a head chunk's slice of targets / row_loss / row_hit */
     size_t head_rows;               /* rows of logits per head chunk */
+    size_t stacked_gemms;           /* GEMMs of stacked projections run so far (bm_train_linear_stack; tests) */
 };
 
 /* What a pass measured: the loss summed over the scored positions (rows in order, in double), how
@@ -98,5 +99,15 @@ int bm_train_linear(bm_trainer *tr, cl_mem x, size_t x_col, size_t ldx, size_t i
 int bm_train_linear_backward(bm_trainer *tr, cl_mem x, size_t x_col, size_t ldx, size_t in, cl_mem w, cl_mem gw,
                              size_t out, cl_mem dy, size_t dy_col, size_t ldy, cl_mem dx, size_t dx_col, size_t lddx,
                              float beta_dx);
+/* The same for n side-by-side projections of one input: the parameters l->p[k0 .. k0+n-1], each
+ * [out_j, in], whose outputs are consecutive column ranges of y (dy) from y_col (dy_col). When
+ * they lie back to back in the table's flat buffers (bm_params_add appends them in this order,
+ * padded only to the device's base alignment) they are one stacked weight [sum out_j, in]: one
+ * GEMM each way instead of n thinner ones (Q|K|V, gate|up); otherwise one projection at a time. */
+int bm_train_linear_stack(bm_trainer *tr, const bm_train_layer *l, int k0, int n, cl_mem x, size_t x_col, size_t ldx,
+                          size_t in, cl_mem y, size_t y_col, size_t ldy, float beta);
+int bm_train_linear_stack_backward(bm_trainer *tr, const bm_train_layer *l, int k0, int n, cl_mem x, size_t x_col,
+                                   size_t ldx, size_t in, cl_mem dy, size_t dy_col, size_t ldy, cl_mem dx, size_t dx_col,
+                                   size_t lddx, float beta_dx);
 
 #endif

@@ -55,9 +55,7 @@ static int attn_forward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h, cl_m
     dims m = dims_of(tr, i);
     cl_mem qkv = l->saved[S_QKV], att = l->saved[S_ATT];
     size_t qd = m.H * m.dh, kvd = m.G * m.dh;
-    int st = bm_train_linear(tr, h, 0, m.d, m.d, bm_train_value(tr, l, P_Q), qd, qkv, 0, m.ld, 0.0f);
-    if (!st) st = bm_train_linear(tr, h, 0, m.d, m.d, bm_train_value(tr, l, P_K), kvd, qkv, qd, m.ld, 0.0f);
-    if (!st) st = bm_train_linear(tr, h, 0, m.d, m.d, bm_train_value(tr, l, P_V), kvd, qkv, qd + kvd, m.ld, 0.0f);
+    int st = bm_train_linear_stack(tr, l, P_Q, 3, h, 0, m.d, m.d, qkv, 0, m.ld, 0.0f); /* q | k | v */
     if (!st && c->rope_theta > 0) {
         st = bm_op_rope(rt, qkv, m.ld, 0, tr->B, tr->T, (int)m.H, (int)m.dh, 0, c->rope_theta);
         if (!st) st = bm_op_rope(rt, qkv, m.ld, qd, tr->B, tr->T, (int)m.G, (int)m.dh, 0, c->rope_theta);
@@ -89,11 +87,7 @@ static int attn_backward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h, cl_
         st = bm_op_rope_backward(rt, dqkv, m.ld, 0, tr->B, tr->T, (int)m.H, (int)m.dh, 0, c->rope_theta);
         if (!st) st = bm_op_rope_backward(rt, dqkv, m.ld, qd, tr->B, tr->T, (int)m.G, (int)m.dh, 0, c->rope_theta);
     }
-    static const int which[3] = {P_Q, P_K, P_V};
-    const size_t col[3] = {0, qd, qd + kvd}, width[3] = {qd, kvd, kvd};
-    for (int k = 0; st == 0 && k < 3; k++)
-        st = bm_train_linear_backward(tr, h, 0, m.d, m.d, bm_train_value(tr, l, which[k]), bm_train_grad(tr, l, which[k]),
-                                      width[k], dqkv, col[k], m.ld, dh, 0, m.d, k ? 1.0f : 0.0f);
+    if (!st) st = bm_train_linear_stack_backward(tr, l, P_Q, 3, h, 0, m.d, m.d, dqkv, 0, m.ld, dh, 0, m.d, 0.0f);
     return st;
 }
 

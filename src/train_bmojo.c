@@ -114,14 +114,11 @@ static int bmojo_kind_forward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h
 {
     bm_rt *rt = tr->rt;
     dims m = dims_of(tr, i);
-    size_t qd = m.H * m.dh, kvd = m.G * m.dh;
+    size_t qd = m.H * m.dh;
     cl_mem y = l->saved[S_Y], qkv = l->saved[S_QKV], kvf = l->saved[S_KVF];
     int st = bm_train_mamba_mixer_forward(tr, i, l, h, y, 0.0f);
-    if (!st) st = bm_train_linear(tr, h, 0, m.d, m.d, bm_train_value(tr, l, P_Q), qd, qkv, 0, m.ld, 0.0f);
-    if (!st) st = bm_train_linear(tr, h, 0, m.d, m.d, bm_train_value(tr, l, P_K), kvd, qkv, qd, m.ld, 0.0f);
-    if (!st) st = bm_train_linear(tr, h, 0, m.d, m.d, bm_train_value(tr, l, P_V), kvd, qkv, qd + kvd, m.ld, 0.0f);
-    if (!st) st = bm_train_linear(tr, y, 0, m.d, m.d, bm_train_value(tr, l, P_K), kvd, kvf, 0, m.kv, 0.0f);
-    if (!st) st = bm_train_linear(tr, y, 0, m.d, m.d, bm_train_value(tr, l, P_V), kvd, kvf, kvd, m.kv, 0.0f);
+    if (!st) st = bm_train_linear_stack(tr, l, P_Q, 3, h, 0, m.d, m.d, qkv, 0, m.ld, 0.0f); /* q | kx | vx */
+    if (!st) st = bm_train_linear_stack(tr, l, P_K, 2, y, 0, m.d, m.d, kvf, 0, m.kv, 0.0f); /* kf | vf */
     bm_bmojo_args ma;
     mix_args(tr, i, l, &ma);
     bm_bmojo_state_sizes ss;
@@ -139,23 +136,16 @@ static int bmojo_kind_forward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h
 static int bmojo_kind_backward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h, cl_mem dout, cl_mem dh)
 {
     dims m = dims_of(tr, i);
-    size_t qd = m.H * m.dh, kvd = m.G * m.dh;
+    size_t qd = m.H * m.dh;
     cl_mem y = l->saved[S_Y], dqkv = tr->temp[T_DQKV], dkvf = tr->temp[T_DKVF], dy = tr->temp[T_DY];
-#define LIN_BWD(x, ldx, P, out_w, dyb, dy_col, dy_ld, dxb, beta)                                                        \
-    bm_train_linear_backward(tr, x, 0, ldx, m.d, bm_train_value(tr, l, P), bm_train_grad(tr, l, P), out_w, dyb, dy_col,  \
-                             dy_ld, dxb, 0, m.d, beta)
     int st = bm_train_linear_backward(tr, l->saved[S_O], 0, qd, qd, bm_train_value(tr, l, P_O), bm_train_grad(tr, l, P_O),
                                       m.d, dout, 0, m.d, tr->temp[T_DO], 0, qd, 0.0f);
     bm_bmojo_bwd_args b;
     bwd_args(tr, i, l, &b);
     if (!st) st = bm_op_bmojo_attention_backward(tr->rt, &b);
     /* Q, Kx, Vx from h; Kf, Vf from y through the same Wk, Wv */
-    if (!st) st = LIN_BWD(h, m.d, P_Q, qd, dqkv, 0, m.ld, dh, 0.0f);
-    if (!st) st = LIN_BWD(h, m.d, P_K, kvd, dqkv, qd, m.ld, dh, 1.0f);
-    if (!st) st = LIN_BWD(h, m.d, P_V, kvd, dqkv, qd + kvd, m.ld, dh, 1.0f);
-    if (!st) st = LIN_BWD(y, m.d, P_K, kvd, dkvf, 0, m.kv, dy, 0.0f);
-    if (!st) st = LIN_BWD(y, m.d, P_V, kvd, dkvf, kvd, m.kv, dy, 1.0f);
-#undef LIN_BWD
+    if (!st) st = bm_train_linear_stack_backward(tr, l, P_Q, 3, h, 0, m.d, m.d, dqkv, 0, m.ld, dh, 0, m.d, 0.0f);
+    if (!st) st = bm_train_linear_stack_backward(tr, l, P_K, 2, y, 0, m.d, m.d, dkvf, 0, m.kv, dy, 0, m.d, 0.0f);
     /* the fading stream: y = mixer(h) */
     if (!st) st = bm_train_mamba_mixer_backward(tr, i, l, h, dy, dh, 1.0f);
     return st;

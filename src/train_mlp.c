@@ -34,8 +34,7 @@ static int mlp_forward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h, cl_me
 {
     size_t d = (size_t)tr->cfg.d_model, f = (size_t)tr->cfg.layers[i].intermediate;
     cl_mem gu = l->saved[S_GU], act = l->saved[S_ACT];
-    int st = bm_train_linear(tr, h, 0, d, d, bm_train_value(tr, l, P_GATE), f, gu, 0, 2 * f, 0.0f);
-    if (!st) st = bm_train_linear(tr, h, 0, d, d, bm_train_value(tr, l, P_UP), f, gu, f, 2 * f, 0.0f);
+    int st = bm_train_linear_stack(tr, l, P_GATE, 2, h, 0, d, d, gu, 0, 2 * f, 0.0f); /* gate | up */
     if (!st) st = bm_op_swiglu(tr->rt, gu, 2 * f, 0, f, act, (int)tr->N, (int)f);
     if (!st) st = bm_train_linear(tr, act, 0, f, f, bm_train_value(tr, l, P_DOWN), d, out, 0, d, 1.0f);
     return st;
@@ -48,12 +47,7 @@ static int mlp_backward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h, cl_m
     int st = bm_train_linear_backward(tr, act, 0, f, f, bm_train_value(tr, l, P_DOWN), bm_train_grad(tr, l, P_DOWN), d,
                                       dout, 0, d, dact, 0, f, 0.0f);
     if (!st) st = bm_op_swiglu_backward(tr->rt, gu, 2 * f, 0, f, dact, dgu, (int)tr->N, (int)f);
-    if (!st)
-        st = bm_train_linear_backward(tr, h, 0, d, d, bm_train_value(tr, l, P_GATE), bm_train_grad(tr, l, P_GATE), f, dgu,
-                                      0, 2 * f, dh, 0, d, 0.0f);
-    if (!st)
-        st = bm_train_linear_backward(tr, h, 0, d, d, bm_train_value(tr, l, P_UP), bm_train_grad(tr, l, P_UP), f, dgu, f,
-                                      2 * f, dh, 0, d, 1.0f);
+    if (!st) st = bm_train_linear_stack_backward(tr, l, P_GATE, 2, h, 0, d, d, dgu, 0, 2 * f, dh, 0, d, 0.0f);
     return st;
 }
 

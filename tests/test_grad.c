@@ -3,14 +3,26 @@
  * the gradient of every checkpoint tensor must match the float64 finite-difference references
  * within the fixtures' tolerances (loss relative error <= 1e-5; all gradients concatenated
  * <= 1e-4; each tensor <= 1e-3 relative to max(its norm, 1e-6 of the whole); a missing tensor or
- * a wrong shape fails). Also: gradients accumulate across calls, and bad batches are refused. */
+ * a wrong shape fails). Also: gradients accumulate across calls, and bad batches are refused.
+ * Every model runs twice per device: with side-by-side projections (Q|K|V, gate|up) as one
+ * stacked GEMM (the default) and, under BMOJO_STACK_LINEAR=0, one GEMM each; the test checks
+ * which path ran (bmojo_trainer.stacked_gemms). */
 #include <unistd.h>
 
 #include "test_util.h"
+#include "train.h"
 
 static const char *const models[] = {"mamba", "swa", "bmojo", "bmojo-f", "mixed"};
 
-static void check_model(bmojo_runtime *rt, const char *dev, const char *root, const char *name)
+/* Whether the model has a sublayer with side-by-side projections (attention, bmojo, mlp). */
+static int has_stackable(const bm_trainer *tr)
+{
+    for (int i = 0; i < tr->cfg.n_layers; i++)
+        if (tr->cfg.layers[i].type != BM_LAYER_MAMBA) return 1;
+    return 0;
+}
+
+static void check_model(bmojo_runtime *rt, const char *dev, const char *root, const char *name, int stacked)
 {
     char dir[4096], batch[4200], refp[4200];
     snprintf(dir, sizeof dir, "%s/grad/%s", root, name);
@@ -37,6 +49,9 @@ static void check_model(bmojo_runtime *rt, const char *dev, const char *root, co
     const bm_st_tensor *lt = bm_st_find(&ref, "loss");
     float want_loss = 0;
     if (lt) memcpy(&want_loss, bm_st_data(&ref, lt), 4);
+    const int want_stacked = stacked && has_stackable(tr);
+    tu_check((tr->stacked_gemms > 0) == want_stacked, "%s %s: %zu stacked projection GEMMs (%s)", dev, name,
+             tr->stacked_gemms, want_stacked ? "expected some" : "expected none");
     double le = fabs(loss - want_loss) / fmax(fabs(want_loss), 1e-30);
     tu_check(lt && le <= 1e-5, "%s %s: loss %.7f vs %.7f, rel err %.2e", dev, name, loss, want_loss, le);
 
@@ -253,7 +268,7 @@ int main(int argc, char **argv)
         if (!tu_status(bmojo_runtime_create(spec, &rt), spec)) continue;
         for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
             if (!only || strstr(models[i], only)) {
-                check_model(rt, devs[k].name, root, models[i]);
+                check_model(rt, devs[k].name, root, models[i], 1);
                 char sub[64];
                 snprintf(sub, sizeof sub, "grad/%s", models[i]);
                 check_save(rt, devs[k].name, root, sub);
@@ -265,6 +280,17 @@ int main(int argc, char **argv)
             check_hf(rt, devs[k].name, root, hf[i]);
         }
         bmojo_runtime_free(rt);
+        /* the same gradients with every projection its own GEMM */
+        rt = NULL;
+        setenv("BMOJO_STACK_LINEAR", "0", 1);
+        if (tu_status(bmojo_runtime_create(spec, &rt), spec)) {
+            char label[300];
+            snprintf(label, sizeof label, "%s (BMOJO_STACK_LINEAR=0)", devs[k].name);
+            for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+                if (!only || strstr(models[i], only)) check_model(rt, label, root, models[i], 0);
+            bmojo_runtime_free(rt);
+        }
+        unsetenv("BMOJO_STACK_LINEAR");
     }
     tu_check_no_leaked_buffers();
     return tu_finish();

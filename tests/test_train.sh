@@ -58,7 +58,10 @@ steps = [r for r in rows if 'loss' in r]
 assert [r['step'] for r in steps] == [1, 2, 3, 4, 5, 6], steps
 assert all(math.isfinite(r['loss']) and r['lr'] > 0 and r['grad_norm'] > 0 and r['tokens_per_s'] >= 0 for r in steps)
 # the step's parts: each timed, the passes the largest (the optimizer of a 2-layer model is tiny)
-assert all(r['data_ms'] >= 0 and r['pass_ms'] > 0 and r['optim_ms'] > 0 and r['pass_ms'] > r['optim_ms'] for r in steps), steps
+# after the first step, which also pays one-time costs (each kernel's first launch: 148 ms of
+# optimizer against 144 ms of passes once on POCL)
+assert all(r['data_ms'] >= 0 and r['pass_ms'] > 0 and r['optim_ms'] > 0 for r in steps), steps
+assert all(r['pass_ms'] > r['optim_ms'] for r in steps[1:]), steps
 assert steps[0]['lr'] < steps[1]['lr'], 'warm-up'
 assert steps[-1]['lr'] < steps[2]['lr'], 'cosine decay'
 evals = [r for r in rows if 'eval_loss' in r]
