@@ -1,10 +1,11 @@
 /* data_source.c — the `--data` option and the batches of a training run.
  *
  * Syntax: KIND[:ITEM,ITEM,...], each ITEM key=value (no spaces; a path may not contain ',').
- *   mqar:vocab=8192,seq=64,pairs=4,power_a=0.01,seed=1,test_seed=11,test=3000
+ *   mqar:vocab=8192,seq=64,pairs=4,power_a=0.01,seed=1,test_seed=11,test=3000,train=100000
  *     every key optional: vocab defaults to the model's vocabulary, seq 64, pairs 4,
  *     power_a 0.01 (Zoology's defaults), seed to the run's seed, test_seed to seed + 10 (as
- *     Zoology's test set), test (the number of test examples) 3000.
+ *     Zoology's test set), test (the number of test examples) 3000, train (a fixed training set
+ *     of that many examples, seen in epochs, each in its own shuffled order) 0: unbounded.
  *   tokens:train.bin,val=val.bin,seed=1
  *     the first item may be a bare path (the training file; write train=PATH if the path holds a
  *     '='); val= a held-out file for evaluation; seed as above.
@@ -12,7 +13,9 @@
  *
  * Determinism: training batch k of size B holds the examples k B .. k B + B - 1 of the stream
  * `seed`; example i is made from (seed, i) alone (data_rng.h), so it does not depend on B, on
- * earlier batches, or on the machine. The data position to checkpoint is the next batch index. The
+ * earlier batches, or on the machine. With train=N, position i of the stream is example
+ * pi_e(i mod N) of epoch e = i / N, pi_e a permutation of [0, N) (epoch_example below): the
+ * same N examples every epoch, in a new order. The data position to checkpoint is the next batch index. The
  * MQAR test set is examples 0 .. test - 1 of the stream test_seed, whatever the training seed;
  * test_seed == seed is refused (the test set would be the first training batches). */
 #include "data_source.h"
@@ -24,6 +27,7 @@
 #include <string.h>
 
 #include "bmojo.h"
+#include "data_rng.h"
 #include "error.h"
 
 #define MQAR_TEST_SEED_OFFSET 10 /* Zoology: test seed = seed + 10 */
@@ -88,6 +92,33 @@ static int split_items(const char *kind, char *s, const char *bare_key, items *i
     return 0;
 }
 
+#define BM_RNG_DOM_EPOCH 0x45504f43ull /* "EPOC": the epochs' orders */
+
+/* pi_e(j) for a training set of n examples: a 4-round Feistel network on the smallest even number
+ * of bits holding n - 1, keyed by (seed, epoch), walked until it lands below n (a bijection of
+ * [0, 2^bits) restricted by cycle walking stays a bijection of [0, n); fewer than 4 steps on
+ * average). Integer-only: the same order on every machine. */
+static uint64_t epoch_example(uint64_t seed, uint64_t epoch, uint64_t j, uint64_t n)
+{
+    int bits = 2;
+    while (bits < 64 && (n - 1) >> bits) bits += 2;
+    const int half = bits / 2;
+    const uint64_t mask = (1ull << half) - 1;
+    const uint64_t key = bm_rng_mix(bm_rng_mix(bm_rng_mix(BM_RNG_DOM_EPOCH) ^ seed) ^ epoch);
+    uint64_t x = j;
+    do {
+        uint64_t l = x >> half, r = x & mask;
+        for (uint64_t round = 0; round < 4; round++) {
+            const uint64_t f = bm_rng_mix(key ^ (round << 56) ^ r) & mask;
+            const uint64_t t = l ^ f;
+            l = r;
+            r = t;
+        }
+        x = (l << half) | r;
+    } while (x >= n);
+    return x;
+}
+
 static int open_mqar(bm_data_source *src, items *it, int64_t vocab, uint64_t seed)
 {
     bm_mqar_config c = bm_mqar_defaults();
@@ -116,9 +147,12 @@ static int open_mqar(bm_data_source *src, items *it, int64_t vocab, uint64_t see
             st = parse_u64("mqar", k, v, (uint64_t)1 << 40, &src->test_examples);
             if (!st && src->test_examples == 0)
                 st = bm_fail(BMOJO_EINVAL, "--data mqar: test=0: the test set needs at least one example");
-        } else
+        } else if (!strcmp(k, "train"))
+            st = parse_u64("mqar", k, v, (uint64_t)1 << 40, &src->train_examples);
+        else
             st = bm_fail(BMOJO_EINVAL,
-                         "--data mqar: unknown key \"%s\" (keys: vocab, seq, pairs, power_a, seed, test_seed, test)", k);
+                         "--data mqar: unknown key \"%s\" (keys: vocab, seq, pairs, power_a, seed, test_seed, test, train)",
+                         k);
         if (st) return st;
     }
     if (!has_test_seed) src->test_seed = src->seed + MQAR_TEST_SEED_OFFSET;
@@ -211,6 +245,10 @@ int bm_data_batch(const bm_data_source *src, uint64_t batch, int B, int T, int32
     for (int r = 0; r < B && !st; r++) {
         uint64_t ex = batch * (uint64_t)B + (uint64_t)r;
         size_t off = (size_t)r * (size_t)T;
+        if (src->kind == BM_DATA_MQAR && src->train_examples > 0) {
+            const uint64_t n = src->train_examples;
+            ex = epoch_example(src->seed, ex / n, ex % n, n);
+        }
         if (src->kind == BM_DATA_MQAR) bm_mqar_example(&src->mqar, src->seed, ex, ids + off, targets + off);
         else st = bm_tokens_window(&src->train, src->seed, ex, T, ids + off, targets + off);
     }
@@ -259,9 +297,11 @@ int bm_data_describe(const bm_data_source *src, char *buf, size_t n)
 {
     if (src->kind == BM_DATA_MQAR) {
         const bm_mqar_config *c = &src->mqar.cfg;
-        return snprintf(buf, n, "mqar:vocab=%d,seq=%d,pairs=%d,power_a=%.6f,seed=%llu,test_seed=%llu,test=%llu",
+        char train[40] = "";
+        if (src->train_examples > 0) snprintf(train, sizeof train, ",train=%llu", (unsigned long long)src->train_examples);
+        return snprintf(buf, n, "mqar:vocab=%d,seq=%d,pairs=%d,power_a=%.6f,seed=%llu,test_seed=%llu,test=%llu%s",
                         c->vocab, c->seq, c->pairs, c->power_a, (unsigned long long)src->seed,
-                        (unsigned long long)src->test_seed, (unsigned long long)src->test_examples);
+                        (unsigned long long)src->test_seed, (unsigned long long)src->test_examples, train);
     }
     if (src->kind == BM_DATA_TOKENS)
         return snprintf(buf, n, "tokens:train=%s%s%s,seed=%llu", src->train.path, src->has_val ? ",val=" : "",

@@ -20,6 +20,7 @@ typedef struct {
     bm_mqar mqar;
     uint64_t test_seed;      /* the test set's stream, != seed */
     uint64_t test_examples;  /* the test set's size */
+    uint64_t train_examples; /* MQAR train=N: a fixed training set seen in shuffled epochs (0: unbounded) */
     /* token files */
     bm_tokens train;
     bm_tokens val;           /* when has_val */

@@ -263,6 +263,60 @@ static void test_mqar_determinism(void)
     bm_data_close(&s1);
 }
 
+/* train=N: every epoch holds exactly stream examples 0 .. N-1 (each once), in an order of its own,
+ * the same for every batch size; the spec round-trips through describe. Sizes: 1, 2, odd, and
+ * one past a power of two (the cycle walk's worst case). */
+static void test_mqar_train_epochs(void)
+{
+    const uint64_t sizes[] = {1, 2, 7, 33, 257};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const uint64_t n = sizes[k];
+        char spec[96];
+        snprintf(spec, sizeof spec, "mqar:seq=16,pairs=2,seed=3,train=%llu", (unsigned long long)n);
+        bm_data_source s;
+        if (!check(bm_data_open(&s, spec, 64, 0) == 0 && s.train_examples == n, "data_open %s", spec)) continue;
+        /* which stream example sits at each position: match its tokens against examples 0 .. n-1 */
+        uint64_t *hash = calloc(n, sizeof *hash);
+        int32_t ids[16], tg[16];
+        for (uint64_t i = 0; i < n; i++) {
+            bm_mqar_example(&s.mqar, 3, i, ids, tg);
+            hash[i] = fnv(fnv(0xcbf29ce484222325ull, ids, 16), tg, 16);
+        }
+        int perm_ok = 1, orders_differ = n < 7, same_b = 1;
+        int *seen = calloc(n, sizeof *seen), *first = calloc(n, sizeof *first);
+        for (uint64_t e = 0; e < 3; e++) {
+            memset(seen, 0, n * sizeof *seen);
+            for (uint64_t j = 0; j < n; j++) {
+                bm_data_batch(&s, e * n + j, 1, 16, ids, tg);
+                const uint64_t h = fnv(fnv(0xcbf29ce484222325ull, ids, 16), tg, 16);
+                int at = -1;
+                for (uint64_t i = 0; i < n && at < 0; i++)
+                    if (hash[i] == h) at = (int)i;
+                if (at < 0 || seen[at]++) perm_ok = 0;
+                if (e == 0) first[j] = at;
+                else if (at != first[j]) orders_differ = 1;
+            }
+        }
+        /* batch size does not matter: batch 1 of size 3 = positions 3, 4, 5 */
+        int32_t b3[3 * 16], b3t[3 * 16];
+        bm_data_batch(&s, 1, 3, 16, b3, b3t);
+        for (int r = 0; r < 3; r++) {
+            bm_data_batch(&s, 3 + (uint64_t)r, 1, 16, ids, tg);
+            same_b &= !memcmp(ids, b3 + r * 16, sizeof ids) && !memcmp(tg, b3t + r * 16, sizeof tg);
+        }
+        check(perm_ok && orders_differ && same_b,
+              "mqar train=%llu: each of 3 epochs is examples 0..%llu once each, orders differ between epochs, batch size "
+              "irrelevant",
+              (unsigned long long)n, (unsigned long long)n - 1);
+        char d[256];
+        bm_data_describe(&s, d, sizeof d);
+        snprintf(spec, sizeof spec, ",train=%llu", (unsigned long long)n);
+        check(strstr(d, spec) != NULL, "describe keeps train=: %s", d);
+        free(hash), free(seen), free(first);
+        bm_data_close(&s);
+    }
+}
+
 static void test_mqar_errors(void)
 {
     bm_mqar_config c;
@@ -289,6 +343,7 @@ static void test_mqar_errors(void)
     } bad[] = {
         {"mqar:pairs=4,colour=red", "unknown key \"colour\"", "mqar"},
         {"mqar:pairs=four", "pairs=four", "not a whole number"},
+        {"mqar:train=-5", "train=-5", "mqar"},
         {"mqar:pairs=-1", "pairs=-1", "not a whole number"},
         {"mqar:seq=64,seq=32", "seq", "twice"},
         {"mqar:seq=", "seq=", "no value"},
@@ -535,6 +590,7 @@ int main(void)
     test_mqar_structure();
     test_mqar_power_law();
     test_mqar_determinism();
+    test_mqar_train_epochs();
     test_mqar_errors();
     test_accuracy();
     test_tokens_round_trip();
