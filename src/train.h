@@ -35,6 +35,11 @@ typedef struct bm_train_kind {
     /* h as in forward (recomputed by the caller), dout [N, d] the gradient of the output: writes
      * dh [N, d] and accumulates the sublayer's tensors' gradients. */
     int (*backward)(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h, cl_mem dout, cl_mem dh);
+    /* After a pass: the positions the eidetic memory held at each chunk start, sets[b][c][e] for
+     * b < B, c < *chunks, e < *per_chunk (-1: an empty slot), chunk c starting at c * *chunk_len;
+     * sets NULL: only the sizes. NULL for kinds without eidetic memory. */
+    int (*eidetic_sets)(bm_trainer *tr, int i, bm_train_layer *l, int32_t *sets, int *chunks, int *per_chunk,
+                        int *chunk_len);
 } bm_train_kind;
 
 /* Each kind's table, referenced from its bm_layer_kind (layer_kind.h). */

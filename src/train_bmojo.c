@@ -151,10 +151,24 @@ static int bmojo_kind_backward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem 
     return st;
 }
 
+/* The sets saved by the forward (bm_op_bmojo_sets: [B, NC, max(m_e, 1)], best first, -1 pads). */
+static int bmojo_kind_eidetic_sets(bm_trainer *tr, int i, bm_train_layer *l, int32_t *sets, int *chunks,
+                                   int *per_chunk, int *chunk_len)
+{
+    const bm_layer_cfg *c = &tr->cfg.layers[i];
+    const int w = c->attn.window, me = c->eidetic_tokens > 0 ? c->eidetic_tokens : 1;
+    *chunks = (tr->T + w - 1) / w;
+    *per_chunk = me;
+    *chunk_len = w;
+    if (!sets) return 0;
+    return bm_download(tr->rt, l->saved[S_SETS], 0, sets, (size_t)tr->B * (size_t)*chunks * (size_t)me * sizeof(int32_t));
+}
+
 const bm_train_kind bm_train_bmojo = {
     .params = bmojo_kind_params,
     .reserve = bmojo_kind_reserve,
     .derive = bm_train_mamba_mixer_derive,
     .forward = bmojo_kind_forward,
     .backward = bmojo_kind_backward,
+    .eidetic_sets = bmojo_kind_eidetic_sets,
 };

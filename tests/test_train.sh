@@ -83,6 +83,31 @@ PY
     ok "eval: 24 rows, 96 scored positions"
 fi
 
+# ---- eval --eidetic: the positions each B'MOJO sublayer's eidetic memory held at chunk starts ----
+# bmojo-2l: window 8 (chunks of 8), 8 eidetic tokens; 20 rows in batches of 8 (a short last batch)
+if run "eval --eidetic of a 2-layer B'MOJO" -- "$BIN" eval --config "$SRC/configs/mqar/bmojo-2l.yaml" \
+     --data mqar:vocab=256,seq=32,pairs=4 --rows 20 -b 8 --eidetic "$TMP/eid.jsonl"; then
+  python3 - "$TMP/eid.jsonl" "$TMP/out" >"$TMP/pyout" 2>&1 <<'PY' && ok "eidetic dump: $(cat "$TMP/pyout")" || bad "eidetic dump: $(cat "$TMP/pyout")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert sorted((r['row'], r['layer']) for r in rows) == [(i, l) for i in range(20) for l in (0, 1)], 'one object per row and layer'
+for r in rows:
+    assert r['chunk_len'] == 8 and r['slots'] == 8 and r['pairs'] == 4 and len(r['chunks']) == 4, r
+    assert len(r['queries']) == 4 and sorted(r['query_pairs']) == [0, 1, 2, 3], r  # every pair queried once
+    assert all(8 <= q < 32 for q in r['queries']), r
+    for c, held in enumerate(r['chunks']):
+        # at chunk start s = 8c the memory holds min(8, s) distinct earlier positions
+        assert len(held) == min(8, 8 * c) and len(set(held)) == len(held) and all(0 <= p < 8 * c for p in held), (c, r)
+out = open(sys.argv[2]).read()
+assert out.count('eidetic memory of sublayer') == 2 and 'find its key' in out, out
+print('20 rows x 2 sublayers, sets of min(8, s) earlier positions, summaries printed')
+PY
+fi
+expect_fail "no sublayer with eidetic memory" "eval --eidetic of a model without B'MOJO" -- "$BIN" eval \
+  --config "$SRC/configs/mqar/mamba-2l.yaml" --data mqar:vocab=256,seq=32,pairs=4 --rows 4 --eidetic "$TMP/x.jsonl"
+expect_fail "cannot write" "eval --eidetic into a missing folder" -- "$BIN" eval \
+  --config "$SRC/configs/mqar/bmojo-2l.yaml" --data mqar:vocab=256,seq=32,pairs=4 --rows 4 --eidetic "$TMP/no/such/e.jsonl"
+
 # ---- resume: bit-identical to an uninterrupted run ----
 run "uninterrupted run of 8 steps" -- "$BIN" train "${common[@]}" --steps 8 -o "$TMP/full" &&
 run "the same run stopped after 5 steps (a shorter --steps changes the schedule: use --save-every)" -- \

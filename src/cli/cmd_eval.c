@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "eidetic_dump.h"
 #include "train_run.h"
 
 static int usage(void)
@@ -15,14 +16,17 @@ static int usage(void)
            "  -T, --seq N  tokens per window (default: MQAR's seq, else 256)\n"
            "  -b, --batch N  windows per pass (default 16)\n"
            "  --rows N     evaluate at most N windows or examples (default: all)\n"
-           "  --json       one JSON object instead of the text line\n" CLI_MODEL_OPTIONS_HELP);
+           "  --json       one JSON object instead of the text line\n"
+           "  --eidetic FILE  also write, per evaluated row and B'MOJO sublayer, the positions its eidetic\n"
+           "               memory held at each chunk start (with MQAR's key, value and query positions) as\n"
+           "               JSONL, and a summary line per sublayer (tools/plot_eidetic.py draws it)\n" CLI_MODEL_OPTIONS_HELP);
     return CLI_OK;
 }
 
 int cmd_eval(int argc, char **argv)
 {
     cli_model_opts mo = {0};
-    const char *data = NULL;
+    const char *data = NULL, *eidetic = NULL;
     long long seq = 0, batch = 16, rows = 0;
     int json = 0;
     for (int i = 1; i < argc; i++) {
@@ -36,10 +40,11 @@ int cmd_eval(int argc, char **argv)
             continue;
         }
         if (strcmp(a, "--data") && strcmp(a, "-T") && strcmp(a, "--seq") && strcmp(a, "-b") && strcmp(a, "--batch") &&
-            strcmp(a, "--rows"))
+            strcmp(a, "--rows") && strcmp(a, "--eidetic"))
             return cli_usage_error("eval: unknown option '%s'", a);
         if (!(v = cli_value(argc, argv, &i))) return CLI_USAGE;
         if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "--eidetic")) eidetic = v;
         else if (!strcmp(a, "--rows")) {
             if (cli_parse_int(a, v, 1, (long long)1 << 50, &rows)) return CLI_USAGE;
         } else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) {
@@ -81,6 +86,10 @@ int cmd_eval(int argc, char **argv)
     else
         printf("%s: %llu rows of %lld tokens, %llu scored: loss %.4f, perplexity %.3f, accuracy %.4f, exact %.4f\n", spec,
                (unsigned long long)e.rows, seq, (unsigned long long)e.scored, e.loss, e.ppl, e.accuracy, e.exact);
+    if (eidetic) {
+        doing = "--eidetic";
+        if ((st = cli_eidetic_dump(tr, &src, (int)batch, (int)seq, (uint64_t)rows, eidetic))) goto fail;
+    }
     rc = CLI_OK;
     goto done;
 fail:
