@@ -324,6 +324,8 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = int_from_env("BMOJO_ARENA_SEPARATE", 0, 0, 1, 0, &rt->arena_separate);
     /* BMOJO_STACK_LINEAR=0: training's side-by-side projections (Q|K|V, gate|up) one GEMM each */
     if (!st) st = int_from_env("BMOJO_STACK_LINEAR", 1, 0, 1, 0, &rt->stack_linear);
+    /* BMOJO_COMPACT_HEAD=0: training's head, loss and their gradients over every row of a batch */
+    if (!st) st = int_from_env("BMOJO_COMPACT_HEAD", 1, 0, 1, 0, &rt->compact_head);
     const char *prof = getenv("BMOJO_PROFILE");
     rt->profile.enabled = prof && *prof && strcmp(prof, "0") != 0;
     if (!st) st = bm_device_select(device_spec, &rt->platform, &rt->device, &rt->desc);

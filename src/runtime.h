@@ -98,6 +98,7 @@ struct bmojo_runtime {
     int scan_variant;         /* BM_SCAN_VARIANT_*: from BMOJO_SCAN at start-up (tests set it) */
     int sync_launches;        /* BMOJO_SYNC=1: clFinish after every kernel, fill and copy (names a failing command) */
     int arena_separate;       /* BMOJO_ARENA_SEPARATE=1: one allocation per arena take (arena.h, debugging) */
+    int compact_head;         /* BMOJO_COMPACT_HEAD=0: training's head runs every row, not only the scored ones */
     int stack_linear;         /* BMOJO_STACK_LINEAR=0: training runs side-by-side projections one GEMM each
                                  (bm_train_linear_stack; to measure and test the stacked path against) */
     int scan_lanes_ch;        /* channels per work-group of the lanes scan: BMOJO_SCAN_LANES_CH, 0 = auto */

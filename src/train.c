@@ -314,6 +314,12 @@ static int take_all(bm_trainer *tr)
     if (!st) st = bm_arena_take(a, tr->head_rows * 4, &tr->chunk_targets);
     if (!st) st = bm_arena_floats(a, tr->head_rows, &tr->chunk_loss);
     if (!st) st = bm_arena_take(a, tr->head_rows * 4, &tr->chunk_hit);
+    if (!st) st = bm_arena_take(a, N * 4, &tr->head_idx);
+    if (!st) st = bm_arena_take(a, N * 4, &tr->head_targets);
+    if (!st) st = bm_arena_take(a, N * 4, &tr->head_order);
+    if (!st) st = bm_arena_take(a, (N + 1) * 4, &tr->head_start);
+    if (!st) st = bm_arena_floats(a, N * d, &tr->head_h);
+    if (!st) st = bm_arena_floats(a, N * d, &tr->head_dh);
     for (int i = 0; st == 0 && i < c->n_layers; i++) {
         bm_train_layer *l = &tr->layers[i];
         st = l->kind->reserve(tr, i, l);
@@ -380,33 +386,46 @@ static int check_batch(const bm_trainer *tr, const int32_t *ids, const int32_t *
 }
 
 /* Final norm, head and cross-entropy in chunks of rows; with `backward`, leaves dL/dx of the last
- * stream in tr->dx and the head's gradients accumulated. */
-static int loss_and_head(bm_trainer *tr, float scale, int backward)
+ * stream in tr->dx and the head's gradients accumulated. S < N (compact): only the S scored rows,
+ * whose indices and targets the caller uploaded to head_idx / head_targets (and the scatter's
+ * head_order / head_start), go through the head: an unscored row has no loss and a zero gradient,
+ * so skipping it changes nothing but the cost (MQAR scores a few positions of each sequence).
+ * row_loss / row_hit then hold the S scored rows in order. */
+static int loss_and_head(bm_trainer *tr, float scale, int backward, size_t S)
 {
     bm_rt *rt = tr->rt;
     bm_config *c = &tr->cfg;
     size_t N = tr->N, d = (size_t)c->d_model, V = (size_t)c->vocab_size, R = tr->head_rows;
     bm_param *head = &tr->params.p[tr->p_head], *nf = &tr->params.p[tr->p_norm_f];
     cl_mem xl = tr->x[c->n_layers];
+    const int compact = S < N;
+    const size_t rows = compact ? S : N;
+    cl_mem hsrc = compact ? tr->head_h : tr->h, dhdst = compact ? tr->head_dh : tr->dh;
+    cl_mem targets = compact ? tr->head_targets : tr->targets;
     int st = bm_op_rmsnorm(rt, xl, d, 0, nf->value, tr->h, d, 0, (int)N, (int)d, c->norm_eps);
-    for (size_t r0 = 0; st == 0 && r0 < N; r0 += R) {
-        size_t n = N - r0 < R ? N - r0 : R;
+    if (!st && compact) st = bm_op_embed(rt, tr->head_idx, tr->h, tr->head_h, (int)S, (int)d); /* gather */
+    for (size_t r0 = 0; st == 0 && r0 < rows; r0 += R) {
+        size_t n = rows - r0 < R ? rows - r0 : R;
         /* the launcher takes whole buffers: a chunk after the first goes through copies */
-        cl_mem tg = r0 ? tr->chunk_targets : tr->targets, ls = r0 ? tr->chunk_loss : tr->row_loss;
+        cl_mem tg = r0 ? tr->chunk_targets : targets, ls = r0 ? tr->chunk_loss : tr->row_loss;
         cl_mem hit = r0 ? tr->chunk_hit : tr->row_hit;
-        if (r0) st = bm_copy(rt, tr->targets, r0 * 4, tg, 0, n * 4);
-        if (!st) st = bm_gemm(rt, n, V, d, tr->h, r0 * d, d, head->value, 0, d, 0.0f, tr->logits, 0, V);
+        if (r0) st = bm_copy(rt, targets, r0 * 4, tg, 0, n * 4);
+        if (!st) st = bm_gemm(rt, n, V, d, hsrc, r0 * d, d, head->value, 0, d, 0.0f, tr->logits, 0, V);
         if (!st) st = bm_op_xent_backward(rt, tr->logits, V, (int)V, tg, scale, ls, hit, (int)n);
         if (!st && r0) st = bm_copy(rt, ls, 0, tr->row_loss, r0 * 4, n * 4);
         if (!st && r0) st = bm_copy(rt, hit, 0, tr->row_hit, r0 * 4, n * 4);
         if (!backward) continue;
         /* dhf rows = dlogits W; gW += dlogits^T hf */
         rt->profile.phase = "backward";
-        if (!st) st = bm_gemm_ex(rt, 0, 0, n, d, V, tr->logits, 0, V, head->value, 0, d, 0.0f, tr->dh, r0 * d, d);
-        if (!st) st = bm_gemm_ex(rt, 1, 0, V, d, n, tr->logits, 0, V, tr->h, r0 * d, d, 1.0f, head->grad, 0, d);
+        if (!st) st = bm_gemm_ex(rt, 0, 0, n, d, V, tr->logits, 0, V, head->value, 0, d, 0.0f, dhdst, r0 * d, d);
+        if (!st) st = bm_gemm_ex(rt, 1, 0, V, d, n, tr->logits, 0, V, hsrc, r0 * d, d, 1.0f, head->grad, 0, d);
         rt->profile.phase = "forward";
     }
     rt->profile.phase = "backward";
+    if (!st && backward && compact) { /* dh: zero but the scored rows (a scatter of distinct rows) */
+        st = bm_fill_zero(rt, tr->dh, 0, N * d * 4);
+        if (!st) st = bm_op_embed_backward(rt, tr->head_order, tr->head_start, tr->head_dh, tr->dh, (int)S, (int)d, (int)N);
+    }
     if (!st && backward)
         st = bm_op_rmsnorm_backward(rt, xl, d, 0, nf->value, tr->dh, d, 0, 0.0f, tr->dx, d, 0, nf->grad, (int)N, (int)d,
                                     c->norm_eps);
@@ -428,13 +447,17 @@ int bm_trainer_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
     bm_rt *rt = tr->rt;
     bm_config *c = &tr->cfg;
     size_t N = tr->N, d = (size_t)c->d_model, V = (size_t)c->vocab_size;
-    int32_t *order = malloc(N * 4), *start = malloc((V + 1) * 4);
+    /* the head runs only the scored rows when some are not (S < N; BMOJO_COMPACT_HEAD=0: all) */
+    const size_t S = rt->compact_head ? scored : N;
+    int32_t *order = malloc(N * 4), *start = malloc(((V > N ? V : N) + 1) * 4);
     float *row_loss = malloc(N * 4);
-    int32_t *row_hit = hits ? hits : malloc(N * 4);
-    if (!order || !start || !row_loss || !row_hit) {
+    int32_t *row_hit = hits ? hits : malloc(N * 4), *idx = malloc(N * 4), *head_tg = malloc(N * 4);
+    if (!order || !start || !row_loss || !row_hit || !idx || !head_tg) {
         free(order);
         free(start);
         free(row_loss);
+        free(idx);
+        free(head_tg);
         if (!hits) free(row_hit);
         return bm_fail(BMOJO_ENOMEM, "out of host memory");
     }
@@ -443,6 +466,17 @@ int bm_trainer_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
     if (!st) st = bm_upload(rt, tr->targets, 0, targets, N * 4);
     if (!st) st = bm_upload(rt, tr->order, 0, order, N * 4);
     if (!st) st = bm_upload(rt, tr->start, 0, start, (V + 1) * 4);
+    if (!st && S < N) {
+        size_t k = 0;
+        for (size_t r = 0; r < N; r++)
+            if (targets[r] >= 0) idx[k] = (int32_t)r, head_tg[k++] = targets[r];
+        st = bm_upload(rt, tr->head_idx, 0, idx, S * 4);
+        if (!st) st = bm_upload(rt, tr->head_targets, 0, head_tg, S * 4);
+        /* the scatter of the S rows' gradients into dh [N, d]: row idx[k] takes row k (distinct) */
+        bm_embed_rows_by_id(idx, (int)S, (int)N, order, start);
+        if (!st) st = bm_upload(rt, tr->head_order, 0, order, S * 4);
+        if (!st) st = bm_upload(rt, tr->head_start, 0, start, (N + 1) * 4);
+    }
     bm_param *P = tr->params.p;
     tr->rt->profile.phase = "forward";
     for (int i = 0; st == 0 && i < c->n_layers; i++)
@@ -455,7 +489,7 @@ int bm_trainer_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
         if (!st) st = l->kind->forward(tr, i, l, tr->h, tr->x[i + 1]);
         if (st) st = bm_fail_context(st, "forward of layers[%d] (%s)", i, bm_layer_type_name(c->layers[i].type));
     }
-    if (!st) st = loss_and_head(tr, (float)grad_scale, backward);
+    if (!st) st = loss_and_head(tr, (float)grad_scale, backward, S);
     tr->rt->profile.phase = "backward";
     /* backward: tr->dx is dL/dx[i + 1]; the residual passes it through, the sublayer adds J^T dh */
     for (int i = c->n_layers - 1; st == 0 && backward && i >= 0; i--) {
@@ -470,8 +504,17 @@ int bm_trainer_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
     if (!st && backward)
         st = bm_op_embed_backward(rt, tr->order, tr->start, tr->dx, P[tr->p_embed].grad, (int)N, (int)d, (int)V);
     tr->rt->profile.phase = NULL;
-    if (!st) st = bm_download(rt, tr->row_loss, 0, row_loss, N * 4);
-    if (!st) st = bm_download(rt, tr->row_hit, 0, row_hit, N * 4);
+    if (!st) st = bm_download(rt, tr->row_loss, 0, row_loss, S * 4);
+    if (!st) st = bm_download(rt, tr->row_hit, 0, row_hit, S * 4);
+    if (!st && S < N) { /* back to rows: the scored ones from the front, in order; the rest 0 */
+        for (size_t k = S; k-- > 0;) {
+            const size_t r = (size_t)idx[k];
+            row_loss[r] = row_loss[k], row_hit[r] = row_hit[k];
+            if (k != r) row_loss[k] = 0.0f, row_hit[k] = 0;
+        }
+        for (size_t r = 0; r < N; r++)
+            if (targets[r] < 0) row_loss[r] = 0.0f, row_hit[r] = 0;
+    }
     if (!st) {
         /* rows in order, in double: the same sum whatever the device */
         bm_train_stats s = {0.0, scored, 0};
@@ -485,6 +528,8 @@ int bm_trainer_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
     free(order);
     free(start);
     free(row_loss);
+    free(idx);
+    free(head_tg);
     if (!hits) free(row_hit);
     return st;
 }

@@ -72,6 +72,10 @@ struct bmojo_trainer {
     cl_mem logits, row_loss, row_hit; /* [head_rows, V], [N], [N] (int32: target is the argmax) */
     cl_mem chunk_targets, chunk_loss, chunk_hit; /* [head_rows]: a head chunk's slice of targets / row_loss / row_hit */
     size_t head_rows;               /* rows of logits per head chunk */
+    /* the head over the scored rows only (targets >= 0: MQAR scores a few positions a sequence):
+     * their row indices, targets, the rows' normed inputs and gradients gathered [S, d], and the
+     * scatter of those gradients back (order / start as bm_op_embed_backward takes them, over N) */
+    cl_mem head_idx, head_targets, head_order, head_start, head_h, head_dh;
     size_t stacked_gemms;           /* GEMMs of stacked projections run so far (bm_train_linear_stack; tests) */
 };
 

@@ -5,8 +5,9 @@
  * <= 1e-4; each tensor <= 1e-3 relative to max(its norm, 1e-6 of the whole); a missing tensor or
  * a wrong shape fails). Also: gradients accumulate across calls, and bad batches are refused.
  * Every model runs twice per device: with side-by-side projections (Q|K|V, gate|up) as one
- * stacked GEMM (the default) and, under BMOJO_STACK_LINEAR=0, one GEMM each; the test checks
- * which path ran (bmojo_trainer.stacked_gemms). */
+ * stacked GEMM and the head over the scored rows only (the defaults; every fixture batch has
+ * unscored rows) and, under BMOJO_STACK_LINEAR=0 BMOJO_COMPACT_HEAD=0, one GEMM each and every row
+ * through the head; the test checks which projection path ran (bmojo_trainer.stacked_gemms). */
 #include <unistd.h>
 
 #include "test_util.h"
@@ -283,14 +284,16 @@ int main(int argc, char **argv)
         /* the same gradients with every projection its own GEMM */
         rt = NULL;
         setenv("BMOJO_STACK_LINEAR", "0", 1);
+        setenv("BMOJO_COMPACT_HEAD", "0", 1);
         if (tu_status(bmojo_runtime_create(spec, &rt), spec)) {
             char label[300];
-            snprintf(label, sizeof label, "%s (BMOJO_STACK_LINEAR=0)", devs[k].name);
+            snprintf(label, sizeof label, "%s (BMOJO_STACK_LINEAR=0 BMOJO_COMPACT_HEAD=0)", devs[k].name);
             for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
                 if (!only || strstr(models[i], only)) check_model(rt, label, root, models[i], 0);
             bmojo_runtime_free(rt);
         }
         unsetenv("BMOJO_STACK_LINEAR");
+        unsetenv("BMOJO_COMPACT_HEAD");
     }
     tu_check_no_leaked_buffers();
     return tu_finish();
