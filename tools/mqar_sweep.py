@@ -15,7 +15,8 @@ grid for CPUs) holds:
   protocol  batch, epochs, lrs, seeds, warmup_frac, weight_decay, eval_rows, stop_accuracy,
             min_lr_frac
   families  name -> {"layers": [layer template, ...], "widths": [d_model, ...], "head_dim": h}
-            a template is a config.yaml layer; "heads": "auto" becomes d_model / head_dim
+            a template is a config.yaml layer; "heads": "auto" becomes d_model / head_dim (and
+            kv_heads alike), "dt_rank": "auto" ceil(d_model / 16) (Mamba's default)
   ablation  {"family", "width", "panel", "eidetic_tokens": [...]} (optional)
 A run is done when its log holds the "done" note or the stop-accuracy note; an interrupted run
 (a checkpoint in its folder, no such note) continues with `bmojo train --resume`. Kernels are
@@ -62,6 +63,8 @@ def family_layers(fam, d_model, overrides=None):
                 raise SystemExit(f"mqar_sweep: d_model {d_model} is not a multiple of head_dim {hd}")
             l["heads"] = l["kv_heads"] = d_model // hd
             l["head_dim"] = hd
+        if l.get("dt_rank") == "auto":
+            l["dt_rank"] = -(-d_model // 16)
         if overrides and l.get("type") == "bmojo":
             l.update(overrides)
         layers.append(l)
