@@ -90,6 +90,8 @@ if run "eval --eidetic of a 2-layer B'MOJO" -- "$BIN" eval --config "$SRC/config
   python3 - "$TMP/eid.jsonl" "$TMP/out" >"$TMP/pyout" 2>&1 <<'PY' && ok "eidetic dump: $(cat "$TMP/pyout")" || bad "eidetic dump: $(cat "$TMP/pyout")"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+head, rows = rows[0], rows[1:]
+assert head['event'] == 'start' and head['commit'] and head['device'] and '--eidetic' in head['command'] and head['rows'] == 20, head
 assert sorted((r['row'], r['layer']) for r in rows) == [(i, l) for i in range(20) for l in (0, 1)], 'one object per row and layer'
 for r in rows:
     assert r['chunk_len'] == 8 and r['slots'] == 8 and r['pairs'] == 4 and len(r['chunks']) == 4, r

@@ -4,6 +4,7 @@
 #define BM_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bmojo.h"
 
@@ -44,6 +45,11 @@ int cli_check_device(const char *spec);
 /* Human-readable size ("12.3 MiB"). */
 const char *cli_bytes(uint64_t bytes, char *buf, unsigned n);
 double cli_now(void);
+/* "bmojo" and a subcommand's arguments (argv[0] is the subcommand), space-separated, into buf
+ * (truncated to n bytes): the command a log records. */
+void cli_command_line(int argc, char **argv, char *buf, size_t n);
+/* Writes s as a JSON string (quotes, backslashes and control characters escaped). */
+void cli_json_string(FILE *f, const char *s);
 
 int cmd_devices(int argc, char **argv);
 int cmd_logits(int argc, char **argv);

@@ -88,7 +88,12 @@ int cmd_eval(int argc, char **argv)
                (unsigned long long)e.rows, seq, (unsigned long long)e.scored, e.loss, e.ppl, e.accuracy, e.exact);
     if (eidetic) {
         doing = "--eidetic";
-        if ((st = cli_eidetic_dump(tr, &src, (int)batch, (int)seq, (uint64_t)rows, eidetic))) goto fail;
+        char cmd[4096];
+        cli_command_line(argc, argv, cmd, sizeof cmd);
+        bmojo_device_desc dd;
+        memset(&dd, 0, sizeof dd);
+        bmojo_runtime_device(rt, &dd);
+        if ((st = cli_eidetic_dump(tr, &src, (int)batch, (int)seq, (uint64_t)rows, eidetic, cmd, dd.name))) goto fail;
     }
     rc = CLI_OK;
     goto done;

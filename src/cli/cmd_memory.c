@@ -49,13 +49,10 @@ int cmd_memory(int argc, char **argv)
     if (T == 0 && m.context_kv > 0)
         return cli_usage_error("memory: %s has full attention, whose K/V grow with the context: give -T", path);
     if (!strcmp(format, "json")) {
-        printf("{\"model\": \"");
-        for (const char *p = path; *p; p++) {
-            if (*p == '"' || *p == '\\') putchar('\\');
-            if ((unsigned char)*p >= 0x20) putchar(*p);
-        }
-        if (T > 0) printf("\", \"context\": %lld", T);
-        else printf("\", \"context\": null");
+        printf("{\"model\": ");
+        cli_json_string(stdout, path);
+        if (T > 0) printf(", \"context\": %lld", T);
+        else printf(", \"context\": null");
         printf(", \"ssm\": %llu, \"window_kv\": %llu, \"context_kv\": %llu, "
                "\"fading_kv\": %llu, \"eidetic_kv\": %llu, \"total\": %llu, \"conv\": %llu}\n",
                (unsigned long long)m.ssm, (unsigned long long)m.window_kv, (unsigned long long)m.context_kv,

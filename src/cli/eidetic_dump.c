@@ -78,7 +78,8 @@ static void dump_row(FILE *f, uint64_t row, int layer, const int32_t *ids, const
     fputs("]}\n", f);
 }
 
-int cli_eidetic_dump(bmojo_trainer *tr, const bm_data_source *src, int B, int T, uint64_t max_rows, const char *path)
+int cli_eidetic_dump(bmojo_trainer *tr, const bm_data_source *src, int B, int T, uint64_t max_rows, const char *path,
+                     const char *command, const char *device)
 {
     const int L = tr->cfg.n_layers;
     int any = 0;
@@ -88,6 +89,17 @@ int cli_eidetic_dump(bmojo_trainer *tr, const bm_data_source *src, int B, int T,
     if (!f) return bm_fail(BMOJO_EIO, "--eidetic: cannot write %s", path);
     uint64_t rows = bm_data_eval_rows(src, T);
     if (max_rows && rows > max_rows) rows = max_rows;
+    char spec[512];
+    bm_data_describe(src, spec, sizeof spec);
+    fputs("{\"event\": \"start\", \"command\": ", f); /* what made the file: a plot can say it */
+    cli_json_string(f, command);
+    fputs(", \"commit\": ", f);
+    cli_json_string(f, bmojo_build_commit());
+    fputs(", \"device\": ", f);
+    cli_json_string(f, device);
+    fputs(", \"data\": ", f);
+    cli_json_string(f, spec);
+    fprintf(f, ", \"rows\": %llu}\n", (unsigned long long)rows);
     const int pairs = src->kind == BM_DATA_MQAR ? src->mqar.cfg.pairs : 0;
     const size_t n = (size_t)B * (size_t)T;
     int32_t *ids = malloc(n * sizeof *ids), *targets = malloc(n * sizeof *targets), *sets = NULL;

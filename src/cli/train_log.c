@@ -10,16 +10,6 @@
 #include "cli.h"
 #include "error.h"
 
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
 
 int bm_train_log_open(bm_train_log *l, const char *path, int progress, int log_every)
 {
@@ -48,25 +38,24 @@ void bm_train_log_start(bm_train_log *l, const bm_train_run *r, bmojo_runtime *r
     memset(&dd, 0, sizeof dd);
     bmojo_runtime_device(rt, &dd);
     char cmd[4096];
-    size_t k = (size_t)snprintf(cmd, sizeof cmd, "bmojo");
-    for (int i = 0; i < argc && k < sizeof cmd; i++) k += (size_t)snprintf(cmd + k, sizeof cmd - k, " %s", argv[i]);
+    cli_command_line(argc, argv, cmd, sizeof cmd);
     char when[64];
     time_t now = time(NULL);
     struct tm tm;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
     FILE *f = l->f;
     fprintf(f, "{\"event\": \"start\", \"time\": \"%s\", \"step\": %lld, \"command\": ", when, (long long)r->step);
-    json_string(f, cmd);
+    cli_json_string(f, cmd);
     fputs(", \"commit\": ", f);
-    json_string(f, bmojo_build_commit());
+    cli_json_string(f, bmojo_build_commit());
     fputs(", \"device\": ", f);
-    json_string(f, dd.name);
+    cli_json_string(f, dd.name);
     fputs(", \"driver\": ", f);
-    json_string(f, dd.driver_version);
+    cli_json_string(f, dd.driver_version);
     fputs(", \"model\": ", f);
-    json_string(f, model ? model : "");
+    cli_json_string(f, model ? model : "");
     fputs(", \"data\": ", f);
-    json_string(f, o->data);
+    cli_json_string(f, o->data);
     fprintf(f,
             ", \"params\": %zu, \"batch\": %d, \"micro_batch\": %d, \"seq\": %d, \"steps\": %lld, \"lr\": %.9g, "
             "\"min_lr\": %.9g, \"warmup\": %lld, \"beta1\": %.9g, \"beta2\": %.9g, \"eps\": %.9g, \"weight_decay\": %.9g, "
@@ -150,7 +139,7 @@ void bm_train_log_eval(bm_train_log *l, const bm_train_run *r, const bm_train_ev
 void bm_train_log_checkpoint(bm_train_log *l, const bm_train_run *r, const char *path)
 {
     fprintf(l->f, "{\"step\": %lld, \"checkpoint\": ", (long long)r->step);
-    json_string(l->f, path);
+    cli_json_string(l->f, path);
     fputs("}\n", l->f);
     fflush(l->f);
     if (!l->progress) return;
@@ -168,7 +157,7 @@ void bm_train_log_note(bm_train_log *l, const char *fmt, ...)
     va_end(ap);
     if (l->f) {
         fputs("{\"note\": ", l->f);
-        json_string(l->f, msg);
+        cli_json_string(l->f, msg);
         fputs("}\n", l->f);
         fflush(l->f);
     }
