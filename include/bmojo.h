@@ -127,6 +127,23 @@ typedef struct bmojo_recurrent_memory {
  * or a model folder) at a context of `context` tokens (>= 1; only full attention depends on it). */
 int bmojo_config_recurrent_memory(const char *config_path, int64_t context, bmojo_recurrent_memory *out);
 
+/* ---- tokenizer (a Hugging Face tokenizer.json with a BPE model; docs/architecture.md) ---- */
+
+typedef struct bmojo_tokenizer bmojo_tokenizer;
+/* Loads a tokenizer.json; an unsupported component is BMOJO_EUNSUPPORTED naming it. */
+int bmojo_tokenizer_load(const char *path, bmojo_tokenizer **out);
+/* Releases a tokenizer (NULL is fine). */
+void bmojo_tokenizer_free(bmojo_tokenizer *t);
+/* 1 + the largest token id (vocabulary and added tokens). */
+int32_t bmojo_tokenizer_vocab_size(const bmojo_tokenizer *t);
+/* The ids of text[0..len) (valid UTF-8, else BMOJO_EINVAL naming the byte) as Hugging Face's
+ * encode(text, add_special_tokens) gives them; *ids is malloc'ed (free() it). */
+int bmojo_tokenizer_encode(const bmojo_tokenizer *t, const char *text, size_t len, int add_special, int32_t **ids,
+                           size_t *n);
+/* The text of ids as Hugging Face's decode(ids) gives it (special tokens kept); *text is malloc'ed
+ * and NUL-terminated. An id outside the vocabulary is BMOJO_ERANGE. */
+int bmojo_tokenizer_decode(const bmojo_tokenizer *t, const int32_t *ids, size_t n, char **text, size_t *len);
+
 /* ---- state and forward ---- */
 
 /* A state for `batch` sequences, empty (position 0). */

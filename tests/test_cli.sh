@@ -334,6 +334,32 @@ expect_exit 1 "nope.yaml" "memory of a missing config" -- "$BIN" memory --config
 printf 'name: x\nvocab_size: 8\nd_model: 4\nlayers:\n  - {type: warp}\n' >"$TMP/warp.yaml"
 expect_exit 1 "warp" "memory of a config with an unknown layer type" -- "$BIN" memory --config "$TMP/warp.yaml"
 
+# ---- tokenize / detokenize: the golden interface against Hugging Face's ids (tests/tokenizer) ----
+TK="$SRC/tests/tokenizer"
+for tk in bytelevel sentencepiece; do
+  same=0 total=0
+  for f in "$TK"/corpus/*; do
+    b=$(basename "$f"); total=$((total + 3))
+    "$BIN" tokenize --tokenizer "$TK/$tk/tokenizer.json" -f "$f" 2>"$TMP/err" | cmp -s - "$TK/$tk/$b.ids" && same=$((same + 1))
+    "$BIN" tokenize --tokenizer "$TK/$tk/tokenizer.json" -f "$f" --special 2>>"$TMP/err" | cmp -s - "$TK/$tk/$b.special.ids" && same=$((same + 1))
+    "$BIN" detokenize --tokenizer "$TK/$tk/tokenizer.json" -f "$TK/$tk/$b.ids" 2>>"$TMP/err" | cmp -s - "$TK/$tk/$b.decoded" && same=$((same + 1))
+  done
+  [ $same = $total ] && ok "tokenize/detokenize $tk: $same of $total outputs identical to Hugging Face's" || bad "tokenize/detokenize $tk: $same of $total identical $(head -c 300 "$TMP/err")"
+done
+mkdir -p "$TMP/tm" && cp "$TK/bytelevel/tokenizer.json" "$TMP/tm/"
+out=$("$BIN" tokenize -m "$TMP/tm" -p "Hello world" 2>&1) && back=$("$BIN" detokenize -m "$TMP/tm" --ids "$(echo $out | tr ' ' ,)" 2>&1) &&
+  [ "$back" = "Hello world" ] && ok "tokenize -m / detokenize -m: 'Hello world' -> $out -> '$back'" || bad "tokenize -m round trip: $out / $back"
+expect_exit 1 "not valid UTF-8" "tokenize -p with invalid UTF-8" -- "$BIN" tokenize --tokenizer "$TK/bytelevel/tokenizer.json" -p $'bad \xff byte'
+expect_exit 1 "not in the vocabulary" "detokenize of an id past the vocabulary" -- "$BIN" detokenize --tokenizer "$TK/bytelevel/tokenizer.json" --ids 5,99999
+expect_exit 2 "not a token id" "detokenize of a non-number" -- "$BIN" detokenize --tokenizer "$TK/bytelevel/tokenizer.json" --ids 5,x
+expect_exit 2 "exactly one of --tokenizer" "tokenize without a tokenizer" -- "$BIN" tokenize -p hi
+expect_exit 2 "exactly one of -f" "tokenize without input" -- "$BIN" tokenize --tokenizer "$TK/bytelevel/tokenizer.json"
+expect_exit 1 "nope.json" "tokenize with a missing tokenizer.json" -- "$BIN" tokenize --tokenizer "$TMP/nope.json" -p hi
+head -c 5000 "$TK/bytelevel/tokenizer.json" >"$TMP/trunc.json"
+expect_exit 1 "JSON" "tokenize with a truncated tokenizer.json" -- "$BIN" tokenize --tokenizer "$TMP/trunc.json" -p hi
+python3 -c "import json; d=json.load(open('$TK/bytelevel/tokenizer.json')); d['pre_tokenizer']={'type': 'BertPreTokenizer'}; json.dump(d, open('$TMP/bert.json', 'w'))"
+expect_exit 1 "BertPreTokenizer" "tokenize with an unsupported pre-tokenizer" -- "$BIN" tokenize --tokenizer "$TMP/bert.json" -p hi
+
 # ---- every parser linear in its input: inputs that took minutes with quadratic code ----
 python3 -c "print('[' * 100000 + ']' * 100000)" >"$TMP/deep.yaml"  # libyaml's loader: 28 s
 expect_fail "nesting deeper than 64" "config.yaml nested 100k levels" -- timeout 20 "$BIN" generate --config "$TMP/deep.yaml" -p 1

@@ -59,5 +59,6 @@ int cmd_grad(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_memory(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv); /* tokenize and detokenize (argv[0] tells which) */
 
 #endif
