@@ -14,7 +14,11 @@ pass=0 fail=0
 if [ -z "$CLANG" ]; then echo "FAIL  no clang to build the fuzz targets (Debian: clang-14)"; echo "0 passed, 1 failed"; exit 1; fi
 TMP=$(mktemp -d /tmp/bmojo-fuzz.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-mkdir -p "$TMP/json" "$TMP/st" "$TMP/cfg"
+mkdir -p "$TMP/json" "$TMP/st" "$TMP/cfg" "$TMP/tok"
+# tokenizer seeds: the test tokenizer.json files (a leading even byte: load them) and corpus texts (odd: encode)
+k=0
+for f in "$SRC"/tests/tokenizer/*/tokenizer.json; do k=$((k + 1)); { printf '\x00'; cat "$f"; } >"$TMP/tok/t$k"; done
+for f in "$SRC"/tests/tokenizer/corpus/*; do k=$((k + 1)); { printf '\x01'; head -c 3000 "$f"; } >"$TMP/tok/c$k"; done
 i=0
 for f in "$FIX"/hf/*/config.json; do i=$((i + 1)); cp "$f" "$TMP/json/c$i.json"; cp "$f" "$TMP/cfg/c$i.json"; done
 for f in "$SRC"/configs/*tiny.yaml "$FIX"/bmojo/*/config.yaml; do i=$((i + 1)); cp "$f" "$TMP/cfg/y$i.yaml"; done
@@ -29,7 +33,9 @@ for k, (dt, shape, raw) in enumerate([('F32', [2, 3], struct.pack('<6f', *range(
 PY
 common=("$SRC/src/json.c" "$SRC/src/safetensors.c" "$SRC/src/safetensors_index.c" "$SRC/src/error.c" "$SRC/src/file_read.c" "$SRC/src/file_write.c" "$SRC/src/config.c"
         "$SRC/src/config_yaml.c" "$SRC/src/config_hf.c" "$SRC/src/cache_entry.c"
-        "$SRC/src/cli/ids_file.c" "$SRC/src/cli/batch_file.c" "$SRC/src/data_tokens.c")
+        "$SRC/src/cli/ids_file.c" "$SRC/src/cli/batch_file.c" "$SRC/src/data_tokens.c"
+        "$SRC/src/tokenizer/tokenizer.c" "$SRC/src/tokenizer/bpe.c" "$SRC/src/tokenizer/pretokenize.c"
+        "$SRC/src/tokenizer/unicode.c" "$SRC/src/tokenizer/unicode_data.c")
 # One line per target: the name (tests/fuzz/fuzz_<name>.c) and the folder of seeds generated above
 # ("-" for none). New inputs go to a scratch folder, never into the committed corpus.
 targets=(
@@ -41,6 +47,7 @@ targets=(
   "ids -"
   "batch -"
   "tokens -"
+  "tokenizer tok"
 )
 for t in "${targets[@]}"; do
   read -r name gen <<<"$t"

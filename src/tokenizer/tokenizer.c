@@ -18,6 +18,7 @@
 #include "file_read.h"
 #include "json.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/parse.h"
 #include "tokenizer/pretokenize.h"
 #include "tokenizer/unicode.h"
 
@@ -331,19 +332,13 @@ static int load_added(bmojo_tokenizer *t, const bm_json *a)
     return 0;
 }
 
-int bmojo_tokenizer_load(const char *path, bmojo_tokenizer **out)
+int bm_tokenizer_parse(const char *text, size_t len, bmojo_tokenizer **out)
 {
-    if (!path || !out) return bm_fail(BMOJO_EINVAL, "bmojo_tokenizer_load: NULL argument");
     *out = NULL;
-    char *text = NULL;
-    size_t len = 0;
-    int st = bm_read_file(path, 256u << 20, &text, &len);
-    if (st) return st;
     bm_json *j = NULL;
     char err[256];
-    st = bm_json_parse(text, len, &j, err, sizeof err);
-    free(text);
-    if (st) return bm_fail(BMOJO_EFORMAT, "%s: %s", path, err);
+    int st = bm_json_parse(text, len, &j, err, sizeof err);
+    if (st) return bm_fail(BMOJO_EFORMAT, "%s", err);
     bmojo_tokenizer *t = calloc(1, sizeof *t);
     if (!t) st = bm_fail(BMOJO_ENOMEM, "out of host memory");
     if (!st && j->type != BM_JSON_OBJECT) st = bm_fail(BMOJO_EFORMAT, "tokenizer.json: not a JSON object");
@@ -356,10 +351,23 @@ int bmojo_tokenizer_load(const char *path, bmojo_tokenizer **out)
     bm_json_free(j);
     if (st) {
         bmojo_tokenizer_free(t);
-        return bm_fail_context(st, "%s", path);
+        return st;
     }
     *out = t;
     return 0;
+}
+
+int bmojo_tokenizer_load(const char *path, bmojo_tokenizer **out)
+{
+    if (!path || !out) return bm_fail(BMOJO_EINVAL, "bmojo_tokenizer_load: NULL argument");
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int st = bm_read_file(path, 256u << 20, &text, &len);
+    if (st) return st;
+    st = bm_tokenizer_parse(text, len, out);
+    free(text);
+    return st ? bm_fail_context(st, "%s", path) : 0;
 }
 
 void bmojo_tokenizer_free(bmojo_tokenizer *t)
