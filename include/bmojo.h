@@ -140,6 +140,9 @@ int32_t bmojo_tokenizer_vocab_size(const bmojo_tokenizer *t);
  * encode(text, add_special_tokens) gives them; *ids is malloc'ed (free() it). */
 int bmojo_tokenizer_encode(const bmojo_tokenizer *t, const char *text, size_t len, int add_special, int32_t **ids,
                            size_t *n);
+/* The end-of-sequence id: the first special added token among </s>, <|endoftext|>, <|im_end|>,
+ * <|eot_id|>, <|end_of_text|>; -1 when there is none. */
+int32_t bmojo_tokenizer_eos(const bmojo_tokenizer *t);
 /* The text of ids as Hugging Face's decode(ids) gives it (special tokens kept); *text is malloc'ed
  * and NUL-terminated. An id outside the vocabulary is BMOJO_ERANGE. */
 int bmojo_tokenizer_decode(const bmojo_tokenizer *t, const int32_t *ids, size_t n, char **text, size_t *len);

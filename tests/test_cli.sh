@@ -360,6 +360,21 @@ expect_exit 1 "JSON" "tokenize with a truncated tokenizer.json" -- "$BIN" tokeni
 python3 -c "import json; d=json.load(open('$TK/bytelevel/tokenizer.json')); d['pre_tokenizer']={'type': 'BertPreTokenizer'}; json.dump(d, open('$TMP/bert.json', 'w'))"
 expect_exit 1 "BertPreTokenizer" "tokenize with an unsupported pre-tokenizer" -- "$BIN" tokenize --tokenizer "$TMP/bert.json" -p hi
 
+# ---- generate with a tokenizer: text in, streamed text out ----
+mkdir -p "$TMP/tg" && cp "$TK/bytelevel/tokenizer.json" "$TMP/tg/"
+sed 's/^vocab_size: .*/vocab_size: 3000/' "$SRC/configs/swa-tiny.yaml" >"$TMP/tg/config.yaml"
+txt=$("$BIN" generate --config "$TMP/tg/config.yaml" --tokenizer "$TMP/tg/tokenizer.json" -p "The B'MOJO layer" -n 24 -q 2>"$TMP/err")
+pids=$("$BIN" tokenize --tokenizer "$TMP/tg/tokenizer.json" -p "The B'MOJO layer" --special | tr ' ' ,)
+gids=$("$BIN" generate --config "$TMP/tg/config.yaml" --tokenizer "$TMP/tg/tokenizer.json" --ids "$pids" -n 24 -q 2>>"$TMP/err")
+want=$("$BIN" detokenize --tokenizer "$TMP/tg/tokenizer.json" --ids "$(echo $gids | tr ' ' ,)")
+[ -n "$txt" ] && [ "$txt" = "$want" ] && ok "generate -p TEXT streams the text of the ids --ids gives (greedy, 24 tokens)" || bad "generate text: '$txt' vs '$want' $(head -c 300 "$TMP/err")"
+echoed=$("$BIN" generate --config "$TMP/tg/config.yaml" --tokenizer "$TMP/tg/tokenizer.json" -p "The B'MOJO layer" -n 24 2>/dev/null)
+[ "$echoed" = "The B'MOJO layer$want" ] && ok "generate without -q echoes the prompt, then the text" || bad "generate echo: '$echoed'"
+expect_exit 1 "more than the model's vocabulary" "generate with a tokenizer larger than the model's vocabulary" -- "$BIN" generate --config "$SRC/configs/swa-tiny.yaml" --tokenizer "$TMP/tg/tokenizer.json" -p hi
+expect_exit 1 "not valid UTF-8" "generate with a prompt that is not UTF-8" -- "$BIN" generate --config "$TMP/tg/config.yaml" --tokenizer "$TMP/tg/tokenizer.json" -p $'\xff'
+expect_exit 2 "empty" "generate with an empty text prompt" -- "$BIN" generate --config "$TMP/tg/config.yaml" --tokenizer "$TMP/tg/tokenizer.json" -p ""
+expect_exit 2 "exactly one of -p" "generate with both -p and --ids" -- "$BIN" generate --config "$TMP/tg/config.yaml" -p 1 --ids 2
+
 # ---- every parser linear in its input: inputs that took minutes with quadratic code ----
 python3 -c "print('[' * 100000 + ']' * 100000)" >"$TMP/deep.yaml"  # libyaml's loader: 28 s
 expect_fail "nesting deeper than 64" "config.yaml nested 100k levels" -- timeout 20 "$BIN" generate --config "$TMP/deep.yaml" -p 1

@@ -1,10 +1,15 @@
-/* cmd_generate.c — `bmojo generate`: prefill a prompt of token ids, then decode N tokens one at a
- * time (greedy, or temperature / top-k / top-p from a seed). Prints the device, the model, memory
- * use and speed on stderr, and the generated ids on stdout (one line per sequence). */
+/* cmd_generate.c — `bmojo generate`: prefill a prompt, then decode N tokens one at a time (greedy,
+ * or temperature / top-k / top-p from a seed). With a tokenizer (MODEL_DIR/tokenizer.json, or
+ * --tokenizer) the prompt is text and the output streams as text, each token printed as soon as
+ * it completes a UTF-8 character, stopping at the tokenizer's end-of-sequence token; without one
+ * (or with --ids) the prompt is token ids and the generated ids are printed, one line per sequence.
+ * The device, the model, memory use and speed go to stderr; without -q the prompt's text is echoed
+ * before the generated text, as llama.cpp does. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "sampler.h"
@@ -12,17 +17,93 @@
 static int usage(void)
 {
     printf("usage: bmojo generate (-m MODEL_DIR | --config CONFIG.yaml [--weight-seed N])\n"
-           "                      -p IDS [-n N] [-b B] [--temp T] [--top-k K] [--top-p P] [--seed S]\n"
-           "                      [--device SPEC] [--allow-unused-tensors] [-q]\n"
-           "  -p IDS      prompt token ids, comma-separated (e.g. 1,2,3)\n"
+           "                      (-p PROMPT | --ids IDS) [-n N] [-b B] [--temp T] [--top-k K] [--top-p P]\n"
+           "                      [--seed S] [--tokenizer FILE.json] [--device SPEC] [--allow-unused-tensors] [-q]\n"
+           "  -p PROMPT   the prompt: text when the model has a tokenizer (MODEL_DIR/tokenizer.json or\n"
+           "              --tokenizer; the tokenizer's special tokens are added, as Hugging Face does),\n"
+           "              else token ids, comma-separated (e.g. 1,2,3)\n"
+           "  --ids IDS   the prompt as token ids even when there is a tokenizer; ids are printed\n"
+           "  --tokenizer FILE.json  a tokenizer for a --config model (or instead of MODEL_DIR's)\n"
            "  -n N        tokens to generate (default 32)\n"
            "  -b B        batch: B copies of the prompt decoded together (default 1)\n"
            "  --temp T    sampling temperature; 0 = greedy (default 0)\n"
            "  --top-k K   keep the K most likely tokens (0 = all)\n"
            "  --top-p P   keep the smallest set of tokens with probability mass P (default 1)\n"
            "  --seed S    sampling seed (default 42); sequence b uses S + b\n"
-           "  -q          print only the generated ids\n" CLI_MODEL_OPTIONS_HELP);
+           "  -q          print only the generated text or ids\n"
+           "With a tokenizer, generation stops early at its end-of-sequence token (</s>, <|endoftext|>, ...).\n"
+           CLI_MODEL_OPTIONS_HELP);
     return CLI_OK;
+}
+
+/* Streaming text: the prompt and the tokens so far are decoded together (decoders such as
+ * SentencePiece's strip a leading space or join bytes across tokens) and the part past what was
+ * printed goes out, except a trailing U+FFFD: the lossy decode of a character whose bytes have not
+ * all arrived yet. */
+typedef struct {
+    int32_t *ids;
+    size_t n, cap;
+    size_t printed; /* bytes of the decoded text already printed (the prompt's counted as printed) */
+} text_stream;
+
+static int stream_decode(text_stream *ts, const bmojo_tokenizer *tk, char **out, size_t *on)
+{
+    return bmojo_tokenizer_decode(tk, ts->ids, ts->n, out, on);
+}
+
+static int stream_push(text_stream *ts, int32_t id)
+{
+    if (ts->n == ts->cap) {
+        size_t cap = ts->cap * 2 + 64;
+        int32_t *g = realloc(ts->ids, cap * sizeof *g);
+        if (!g) return -1;
+        ts->ids = g, ts->cap = cap;
+    }
+    ts->ids[ts->n++] = id;
+    return 0;
+}
+
+/* echo: the prompt's text is printed too (before the first generated token's) */
+static int stream_start(text_stream *ts, const bmojo_tokenizer *tk, const int32_t *prompt, int np, int echo)
+{
+    for (int k = 0; k < np; k++)
+        if (stream_push(ts, prompt[k])) return BMOJO_ENOMEM;
+    char *out = NULL;
+    size_t on = 0;
+    int st = stream_decode(ts, tk, &out, &on);
+    ts->printed = echo ? 0 : on;
+    free(out);
+    return st;
+}
+
+static int stream_flush(text_stream *ts, const bmojo_tokenizer *tk, int final)
+{
+    char *out = NULL;
+    size_t on = 0;
+    int st = stream_decode(ts, tk, &out, &on);
+    if (st) return st;
+    size_t end = on;
+    while (!final && end >= ts->printed + 3 && !memcmp(out + end - 3, "\xef\xbf\xbd", 3)) end -= 3;
+    if (end > ts->printed) {
+        fwrite(out + ts->printed, 1, end - ts->printed, stdout);
+        fflush(stdout);
+        ts->printed = end;
+    }
+    free(out);
+    return 0;
+}
+
+static int stream_token(text_stream *ts, const bmojo_tokenizer *tk, int32_t id)
+{
+    if (stream_push(ts, id)) return BMOJO_ENOMEM;
+    return stream_flush(ts, tk, 0);
+}
+
+static int stream_end(text_stream *ts, const bmojo_tokenizer *tk)
+{
+    int st = stream_flush(ts, tk, 1);
+    printf("\n");
+    return st;
 }
 
 static int parse_ids(const char *s, int32_t **out, int *n)
@@ -69,7 +150,7 @@ static int parse_ids(const char *s, int32_t **out, int *n)
 int cmd_generate(int argc, char **argv)
 {
     cli_model_opts mo = {0};
-    const char *prompt = NULL;
+    const char *prompt = NULL, *ids_arg = NULL, *tok_file = NULL;
     long long n_gen = 32, batch = 1, top_k = 0, seed = 42;
     double temp = 0, top_p = 1;
     int quiet = 0;
@@ -86,6 +167,8 @@ int cmd_generate(int argc, char **argv)
         if (!(v = cli_value(argc, argv, &i))) return CLI_USAGE;
         int bad = 0;
         if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
+        else if (!strcmp(a, "--ids")) ids_arg = v;
+        else if (!strcmp(a, "--tokenizer")) tok_file = v;
         else if (!strcmp(a, "-n")) bad = cli_parse_int(a, v, 1, 1 << 24, &n_gen);
         else if (!strcmp(a, "-b")) bad = cli_parse_int(a, v, 1, 4096, &batch);
         else if (!strcmp(a, "--temp")) bad = cli_parse_float(a, v, 0, 100, &temp);
@@ -95,10 +178,37 @@ int cmd_generate(int argc, char **argv)
         else return cli_usage_error("generate: unknown option '%s'", a);
         if (bad) return CLI_USAGE;
     }
-    if (!prompt) return cli_usage_error("generate: a prompt is required (-p 1,2,3)");
+    if (!prompt == !ids_arg) return cli_usage_error("generate: give exactly one of -p PROMPT or --ids 1,2,3");
+    /* the tokenizer: --tokenizer, else MODEL_DIR/tokenizer.json when present */
+    bmojo_tokenizer *tk = NULL;
+    char tpath[4096];
+    if (!tok_file && mo.model_dir && snprintf(tpath, sizeof tpath, "%s/tokenizer.json", mo.model_dir) < (int)sizeof tpath &&
+        access(tpath, F_OK) == 0)
+        tok_file = tpath;
+    if (tok_file) {
+        int st = bmojo_tokenizer_load(tok_file, &tk);
+        if (st) return cli_status_error(st, "loading the tokenizer");
+    }
+    const int text_mode = tk && prompt;
     int32_t *pids = NULL;
     int np = 0;
-    if (parse_ids(prompt, &pids, &np)) return CLI_USAGE;
+    if (text_mode) {
+        if (!*prompt) {
+            bmojo_tokenizer_free(tk);
+            return cli_usage_error("-p: the prompt is empty");
+        }
+        size_t k = 0;
+        int st = bmojo_tokenizer_encode(tk, prompt, strlen(prompt), 1, &pids, &k);
+        if (st || k == 0) {
+            bmojo_tokenizer_free(tk);
+            free(pids);
+            return st ? cli_status_error(st, "tokenizing the prompt") : cli_usage_error("-p: the prompt gives no tokens");
+        }
+        np = (int)k;
+    } else if (parse_ids(prompt ? prompt : ids_arg, &pids, &np)) {
+        bmojo_tokenizer_free(tk);
+        return CLI_USAGE;
+    }
 
     int B = (int)batch, rc = CLI_OK, st = 0;
     bmojo_runtime *rt = NULL;
@@ -116,6 +226,19 @@ int cmd_generate(int argc, char **argv)
     if ((rc = cli_open_model(&mo, &rt, &m))) goto done;
     bmojo_model_info info;
     bmojo_model_get_info(m, &info);
+    if (tk && bmojo_tokenizer_vocab_size(tk) > info.vocab_size) {
+        fprintf(stderr, "bmojo: the tokenizer %s has %d tokens, more than the model's vocabulary of %d\n", tok_file,
+                (int)bmojo_tokenizer_vocab_size(tk), info.vocab_size);
+        rc = CLI_FAIL;
+        goto done;
+    }
+    for (int k = 0; k < np; k++)
+        if (pids[k] >= info.vocab_size) {
+            fprintf(stderr, "bmojo: prompt token %d (id %d) is not in the model's vocabulary of %d\n", k, (int)pids[k],
+                    info.vocab_size);
+            rc = CLI_FAIL;
+            goto done;
+        }
     /* the state first: its memory budget names the real cost of a large batch */
     if ((st = bmojo_state_create(m, B, &s))) {
         rc = cli_status_error(st, "creating the state");
@@ -142,17 +265,33 @@ int cmd_generate(int argc, char **argv)
         fprintf(stderr, "device: %s (%s, driver %s)\n", dd.name, dd.platform_name, dd.driver_version);
         fprintf(stderr, "model:  %s", buf);
     }
+    text_stream ts = {0};
+    if (text_mode && B == 1 && (st = stream_start(&ts, tk, pids, np, !quiet))) {
+        rc = cli_status_error(st, "decoding the prompt");
+        goto done;
+    }
+    const int32_t eos = text_mode ? bmojo_tokenizer_eos(tk) : -1;
+    long long made = n_gen; /* tokens generated (fewer when every sequence reached EOS) */
     double t0 = cli_now();
     st = bmojo_forward(m, s, ids, np, BMOJO_LOGITS_LAST, logits);
     double t1 = cli_now();
     for (int k = 0; st == 0 && k < n_gen; k++) {
+        int ended = eos >= 0;
         for (int b = 0; b < B; b++) {
             tok[b] = bm_sample(&samp[b], logits + (size_t)b * (size_t)info.vocab_size);
             gen[(size_t)b * (size_t)n_gen + (size_t)k] = tok[b];
+            ended &= tok[b] == eos;
+        }
+        if (text_mode && B == 1 && !ended && (st = stream_token(&ts, tk, tok[0]))) break;
+        if (ended) {
+            made = k + 1;
+            break;
         }
         if (k + 1 < n_gen) st = bmojo_forward(m, s, tok, 1, BMOJO_LOGITS_LAST, logits);
     }
     double t2 = cli_now();
+    if (text_mode && B == 1 && !st) st = stream_end(&ts, tk);
+    free(ts.ids);
     if (st) {
         rc = cli_status_error(st, "generating");
         goto done;
@@ -167,14 +306,29 @@ int cmd_generate(int argc, char **argv)
                 cli_bytes(mem.scratch, sc, sizeof sc));
         fprintf(stderr, "speed:  prefill %d x %d tokens in %.3f s (%.1f tokens/s), decode %lld x %d tokens in %.3f s "
                         "(%.1f tokens/s)\n",
-                np, B, t1 - t0, (double)np * B / (t1 - t0), n_gen - 1, B, t2 - t1,
-                n_gen > 1 ? (double)(n_gen - 1) * B / (t2 - t1) : 0.0);
+                np, B, t1 - t0, (double)np * B / (t1 - t0), made - 1, B, t2 - t1,
+                made > 1 ? (double)(made - 1) * B / (t2 - t1) : 0.0);
     }
-    for (int b = 0; b < B; b++) {
-        for (long long k = 0; k < n_gen; k++) printf(k ? " %d" : "%d", gen[(size_t)b * (size_t)n_gen + (size_t)k]);
+    for (int b = 0; !text_mode && b < B; b++) {
+        for (long long k = 0; k < made; k++) printf(k ? " %d" : "%d", gen[(size_t)b * (size_t)n_gen + (size_t)k]);
         printf("\n");
     }
+    for (int b = 0; text_mode && B > 1 && b < B; b++) { /* a batch: each sequence's text after it ends */
+        long long n = 0;
+        while (n < made && gen[(size_t)b * (size_t)n_gen + (size_t)n] != eos) n++;
+        char *out = NULL;
+        size_t on = 0;
+        if ((st = bmojo_tokenizer_decode(tk, gen + (size_t)b * (size_t)n_gen, (size_t)n, &out, &on))) {
+            rc = cli_status_error(st, "decoding");
+            break;
+        }
+        printf("[%d] ", b);
+        fwrite(out, 1, on, stdout);
+        printf("\n");
+        free(out);
+    }
 done:
+    bmojo_tokenizer_free(tk);
     for (int b = 0; samp && b < B; b++) bm_sampler_free(&samp[b]);
     free(samp);
     free(pids);

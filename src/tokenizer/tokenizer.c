@@ -386,6 +386,15 @@ void bmojo_tokenizer_free(bmojo_tokenizer *t)
 
 int32_t bmojo_tokenizer_vocab_size(const bmojo_tokenizer *t) { return t ? t->vocab_size : 0; }
 
+int32_t bmojo_tokenizer_eos(const bmojo_tokenizer *t)
+{
+    static const char *const names[] = {"</s>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>"};
+    for (size_t k = 0; t && k < sizeof names / sizeof names[0]; k++)
+        for (int a = 0; a < t->n_added; a++)
+            if (t->added[a].special && !strcmp(t->added[a].content, names[k])) return t->added[a].id;
+    return -1;
+}
+
 /* ---- encoding ---- */
 
 /* s with every occurrence of a replaced by b (a non-empty). */
