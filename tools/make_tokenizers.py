@@ -3,6 +3,10 @@
 Hugging Face `tokenizers` package (pip install tokenizers), since none can be downloaded here:
 
     tools/make_tokenizers.py [--out tests/tokenizer] [--vocab 3000]
+    tools/make_tokenizers.py --default configs/tokenizers/bytelevel-4k.json --vocab 4096
+
+The second form writes only the byte-level tokenizer, the one the README's main command reads
+(configs/bmojo-130m-text.yaml has its vocabulary of 4096).
 
 Writes, under OUT:
   bytelevel/tokenizer.json  byte-level BPE as GPT-2 / GPT-NeoX (Mamba checkpoints) ship it: NFC
@@ -88,13 +92,21 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--out", default=os.path.join(root, "tests", "tokenizer"))
     ap.add_argument("--vocab", type=int, default=3000)
+    ap.add_argument("--default", help="write only the byte-level tokenizer to this path")
     args = ap.parse_args()
     try:
         import tokenizers
     except ImportError:
         sys.exit("make_tokenizers: the tokenizers package is missing (pip install tokenizers)")
-    corpus = os.path.join(args.out, "corpus")
+    corpus = os.path.join(root, "tests", "tokenizer", "corpus")
     texts = training_texts(root, corpus)
+    if args.default:
+        os.makedirs(os.path.dirname(args.default), exist_ok=True)
+        tok = save(bytelevel(texts, args.vocab), args.default, "string")
+        if tok.get_vocab_size() != args.vocab:
+            sys.exit(f"make_tokenizers: the corpus gave {tok.get_vocab_size()} tokens, not {args.vocab}")
+        print(f"make_tokenizers: {args.default}: vocabulary {tok.get_vocab_size()}, tokenizers {tokenizers.__version__}")
+        return
     for name, build, form in (("bytelevel", bytelevel, "string"), ("sentencepiece", sentencepiece, "pair")):
         d = os.path.join(args.out, name)
         os.makedirs(d, exist_ok=True)

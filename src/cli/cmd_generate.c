@@ -103,6 +103,7 @@ static int stream_end(text_stream *ts, const bmojo_tokenizer *tk)
 {
     int st = stream_flush(ts, tk, 1);
     printf("\n");
+    fflush(stdout);
     return st;
 }
 
