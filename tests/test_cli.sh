@@ -375,6 +375,45 @@ expect_exit 1 "not valid UTF-8" "generate with a prompt that is not UTF-8" -- "$
 expect_exit 2 "empty" "generate with an empty text prompt" -- "$BIN" generate --config "$TMP/tg/config.yaml" --tokenizer "$TMP/tg/tokenizer.json" -p ""
 expect_exit 2 "exactly one of -p" "generate with both -p and --ids" -- "$BIN" generate --config "$TMP/tg/config.yaml" -p 1 --ids 2
 
+# ---- perplexity: llama.cpp's strided chunks, checked against `bmojo logits` of the same chunks ----
+cat "$SRC"/docs/*.md >"$TMP/ppl.txt"
+if "$BIN" perplexity --config "$TMP/tg/config.yaml" --tokenizer "$TMP/tg/tokenizer.json" -f "$TMP/ppl.txt" -c 64 --chunks 3 --json \
+     >"$TMP/ppl.json" 2>"$TMP/err"; then
+  "$BIN" tokenize --tokenizer "$TMP/tg/tokenizer.json" -f "$TMP/ppl.txt" >"$TMP/ppl.ids"
+  for c in 0 1 2; do
+    py rawids "$TMP/chunk$c.st" I32 64 $(tr ' ' '\n' <"$TMP/ppl.ids" | sed -n "$((c * 64 + 1)),$((c * 64 + 64))p")
+    "$BIN" logits --config "$TMP/tg/config.yaml" -i "$TMP/chunk$c.st" -o "$TMP/logits$c.st" 2>>"$TMP/err"
+  done
+  python3 - "$TMP" >"$TMP/pyout" 2>&1 <<'PY' && ok "perplexity: $(cat "$TMP/pyout")" || bad "perplexity: $(cat "$TMP/pyout") $(head -c 300 "$TMP/err")"
+import json, math, struct, sys
+d = sys.argv[1]
+def read(path):
+    b = open(path, 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n]); out = {}
+    for k, v in h.items():
+        if k == '__metadata__': continue
+        s, e = v['data_offsets']; raw = b[8 + n + s:8 + n + e]
+        out[k] = (v['shape'], list(struct.unpack('<%d%s' % (len(raw) // 4, {'F32': 'f', 'I32': 'i'}[v['dtype']]), raw)))
+    return out
+ids = list(map(int, open(d + '/ppl.ids').read().split()))
+nll = []
+for c in range(3):
+    shape, l = read('%s/logits%d.st' % (d, c))['logits']
+    V = shape[-1]; chunk = ids[c * 64:(c + 1) * 64]
+    for j in range(32, 63):  # the second half, as llama.cpp: positions n_ctx/2 .. n_ctx-2 predict the next token
+        row = l[j * V:(j + 1) * V]; m = max(row)
+        nll.append(math.log(sum(math.exp(x - m) for x in row)) + m - row[chunk[j + 1]])
+mean = sum(nll) / len(nll); ppl = math.exp(mean)
+var = sum((x - mean) ** 2 for x in nll) / (len(nll) - 1); se = ppl * math.sqrt(var / (len(nll) - 1))
+got = json.load(open(d + '/ppl.json'))
+assert got['scored'] == len(nll) == 93 and got['chunks'] == 3, got
+assert abs(got['ppl'] - ppl) <= 1e-4 * ppl and abs(got['ppl_se'] - se) <= 1e-3 * se, (got, ppl, se)
+print('PPL %.3f +/- %.3f over 93 tokens of 3 chunks equals the logits\' (%.3f +/- %.3f)' % (got['ppl'], got['ppl_se'], ppl, se))
+PY
+else bad "perplexity: $(head -c 300 "$TMP/err")"; fi
+expect_exit 2 "fewer than one chunk" "perplexity of a text shorter than a chunk" -- "$BIN" perplexity --config "$TMP/tg/config.yaml" --tokenizer "$TMP/tg/tokenizer.json" -f "$TK/corpus/prose.txt" -c 4096
+expect_exit 2 "no tokenizer" "perplexity without a tokenizer" -- "$BIN" perplexity --config "$TMP/tg/config.yaml" -f "$TMP/ppl.txt"
+expect_exit 1 "more than the model's vocabulary" "perplexity with a tokenizer larger than the model" -- "$BIN" perplexity --config "$SRC/configs/swa-tiny.yaml" --tokenizer "$TMP/tg/tokenizer.json" -f "$TMP/ppl.txt" -c 64
+
 # ---- every parser linear in its input: inputs that took minutes with quadratic code ----
 python3 -c "print('[' * 100000 + ']' * 100000)" >"$TMP/deep.yaml"  # libyaml's loader: 28 s
 expect_fail "nesting deeper than 64" "config.yaml nested 100k levels" -- timeout 20 "$BIN" generate --config "$TMP/deep.yaml" -p 1

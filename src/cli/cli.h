@@ -59,6 +59,7 @@ int cmd_grad(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_memory(int argc, char **argv);
-int cmd_tokenize(int argc, char **argv); /* tokenize and detokenize (argv[0] tells which) */
+int cmd_tokenize(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv); /* tokenize and detokenize (argv[0] tells which) */
 
 #endif

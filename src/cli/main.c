@@ -20,6 +20,7 @@ static void usage(FILE *f)
             "  memory     the recurrent memory of one sequence of a model, in floats, by kind\n"
             "  tokenize   text -> token ids with a Hugging Face tokenizer.json\n"
             "  detokenize token ids -> text\n"
+            "  perplexity a model's perplexity on a text file (llama.cpp's strided chunks)\n"
             "\n"
             "Run `bmojo <command> --help` for a command's options. The device is chosen with\n"
             "--device P:D or a part of its name, or the BMOJO_DEVICE variable; default: the first\n"
@@ -50,6 +51,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "memory")) return cmd_memory(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize") || !strcmp(cmd, "detokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 1, argv + 1);
     fprintf(stderr, "bmojo: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return CLI_USAGE;
