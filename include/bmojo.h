@@ -105,6 +105,7 @@ typedef struct bmojo_model_info {
     int vocab_size, d_model, n_layers;
     int n_mamba, n_attention, n_mlp, n_bmojo; /* sublayers of each kind */
     uint64_t n_params, weight_bytes;          /* weight_bytes: device memory of the weights */
+    int eos_token_id;                         /* a Hugging Face config.json's eos_token_id; -1: none */
 } bmojo_model_info;
 
 /* Fills info (pointers stay valid while the model lives). */

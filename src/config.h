@@ -46,6 +46,8 @@ typedef struct {
     int vocab_size, d_model;
     float norm_eps;
     bool tie_embeddings;    /* true: lm_head is embed (also when lm_head is absent) */
+    bool has_eos;           /* config.json named an eos_token_id (config.yaml has no such key) */
+    int eos_token_id;       /* config.json's eos_token_id, the first of a list */
     int n_layers;
     bm_layer_cfg *layers;   /* n_layers entries */
     char embed_name[128], norm_f_name[128], lm_head_name[128]; /* checkpoint names */

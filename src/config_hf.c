@@ -107,7 +107,8 @@ static int hf_alloc_layers(const hf_t *h, bm_config *c, int hf_layers, int per_l
     return 0;
 }
 
-/* Common top-level keys: hidden_size, vocab_size. */
+/* Common top-level keys: hidden_size, vocab_size, eos_token_id (an integer or a list of them: the
+ * first; absent or null: none). */
 static int hf_common(const hf_t *h, bm_config *c)
 {
     int st = hf_int(h, "hidden_size", 1, 0, &c->d_model);
@@ -115,6 +116,14 @@ static int hf_common(const hf_t *h, bm_config *c)
         st = hf_int(h, "vocab_size", 1, 0, &c->vocab_size);
     if (st)
         return st;
+    const bm_json *eos = bm_json_get(h->root, "eos_token_id");
+    if (eos && eos->type == BM_JSON_ARRAY && eos->count > 0) eos = &eos->items[0];
+    if (!is_null_or_absent(eos) && !(eos->type == BM_JSON_ARRAY && eos->count == 0)) {
+        if (eos->type != BM_JSON_NUMBER || !eos->is_integer || eos->integer < 0 || eos->integer >= c->vocab_size)
+            return bm_fail(BMOJO_ECONFIG, "%s: eos_token_id: expected a token id in [0, vocab_size) (or a list of them)", h->path);
+        c->has_eos = true;
+        c->eos_token_id = (int)eos->integer;
+    }
     if (c->d_model < 1 || c->d_model > BM_MAX_D_MODEL)
         return bm_fail(BMOJO_ECONFIG, "%s: hidden_size (%d) must be in [1, %d]", h->path, c->d_model, BM_MAX_D_MODEL);
     return 0;

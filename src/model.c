@@ -98,6 +98,7 @@ int bmojo_model_get_info(const bmojo_model *m, bmojo_model_info *info)
     for (int i = 0; i < m->cfg.n_layers; i++) bm_layer_kind_of(m->cfg.layers[i].type)->count(info);
     info->n_params = m->n_params;
     info->weight_bytes = m->weight_bytes;
+    info->eos_token_id = m->cfg.has_eos ? m->cfg.eos_token_id : -1;
     return 0;
 }
 

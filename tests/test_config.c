@@ -162,10 +162,12 @@ static void test_repo_configs(const char *root)
         char want[64];
         snprintf(want, sizeof want, "layers.%d.norm.weight", c.n_layers - 1);
         CHECK(!strcmp(nm, want), "%s: %s", path, nm);
-        if (strstr(e->d_name, "130m")) {
-            CHECK(c.vocab_size == 32000 && c.d_model == 768 && c.tie_embeddings, "%s", path);
+        if (strstr(e->d_name, "130m")) { /* -text: the committed tokenizer's vocabulary (configs/tokenizers) */
+            const int vocab = strstr(e->d_name, "-text") ? 4096 : 32000;
+            CHECK(c.vocab_size == vocab && c.d_model == 768 && c.tie_embeddings, "%s", path);
         }
-        if (!strcmp(e->d_name, "bmojo-130m.yaml") || !strcmp(e->d_name, "bmojo-f-130m.yaml")) {
+        if (!strcmp(e->d_name, "bmojo-130m.yaml") || !strcmp(e->d_name, "bmojo-f-130m.yaml") ||
+            !strcmp(e->d_name, "bmojo-130m-text.yaml")) {
             int f = strstr(e->d_name, "-f-") != NULL;
             CHECK(c.n_layers == 24 && count_type(&c, BM_LAYER_BMOJO) == 24, "%s", path);
             for (int i = 0; i < c.n_layers; i++) {
@@ -260,6 +262,10 @@ static void test_fixtures(const char *fx)
         const char *base = strchr(dirs[k], '/') + 1;
         CHECK(!strcmp(c.name, base), "%s: name %s", dir, c.name);
         CHECK(c.vocab_size == 320, "%s", dir);
+        /* eos_token_id: config.json's (mamba 0, mistral and jamba 2); config.yaml has none */
+        const int want_eos = dirs[k][0] == 'b' ? -1 : strstr(dirs[k], "mamba") ? 0 : 2;
+        CHECK((c.has_eos ? c.eos_token_id : -1) == want_eos, "%s: eos_token_id %d (has %d), expected %d", dir,
+              c.eos_token_id, (int)c.has_eos, want_eos);
         if (!strcmp(dirs[k], "hf/mamba-0")) {
             CHECK(c.source == BM_SOURCE_HF_MAMBA && c.n_layers == 2 && count_type(&c, BM_LAYER_MAMBA) == 2, "%s", dir);
             CHECK(c.d_model == 64 && c.layers[0].mamba.d_state == 16 && c.layers[0].mamba.dt_rank == 4 &&
@@ -417,6 +423,10 @@ static const bad_case bad_hf[] = {
      " \"time_step_rank\": \"big\"}", BMOJO_ECONFIG, "time_step_rank"},
     {"{\"architectures\": [\"MambaForCausalLM\"], \"hidden_size\": 16, \"vocab_size\": 32, \"num_hidden_layers\": 1,"
      " \"state_size\": 0}", BMOJO_ECONFIG, "state_size"},
+    {"{\"architectures\": [\"MambaForCausalLM\"], \"hidden_size\": 16, \"vocab_size\": 32, \"num_hidden_layers\": 1,"
+     " \"eos_token_id\": 32}", BMOJO_ECONFIG, "eos_token_id"},
+    {"{\"architectures\": [\"MambaForCausalLM\"], \"hidden_size\": 16, \"vocab_size\": 32, \"num_hidden_layers\": 1,"
+     " \"eos_token_id\": \"</s>\"}", BMOJO_ECONFIG, "eos_token_id"},
     {"{\"architectures\": [\"MambaForCausalLM\"], \"vocab_size\": 32, \"num_hidden_layers\": 1}", BMOJO_ECONFIG,
      "hidden_size"},
     {"{\"architectures\": [\"MambaForCausalLM\"], \"hidden_size\": \"16\", \"vocab_size\": 32, \"num_hidden_layers\": 1}",
@@ -515,12 +525,20 @@ static void test_good_variants(void)
     int st = bm_config_load_hf(p, &c);
     CHECK(st == 0, "%s", bmojo_last_error());
     if (!st) {
+        CHECK(!c.has_eos, "no eos_token_id: none");
         CHECK(c.n_layers == 4 && c.layers[0].attn.window == 0 && c.layers[2].attn.rope_theta == 500000.0f &&
                   c.layers[0].attn.head_dim == 8 && c.layers[0].attn.kv_heads == 1 && !c.tie_embeddings,
               "window %d theta %g hd %d", c.layers[0].attn.window, (double)c.layers[2].attn.rope_theta,
               c.layers[0].attn.head_dim);
         bm_config_free(&c);
     }
+    /* eos_token_id as a list (Llama 3 style): the first */
+    p = write_tmp("config.json", "{\"model_type\": \"mistral\", \"hidden_size\": 32, \"vocab_size\": 50,"
+                                 " \"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"intermediate_size\": 64,"
+                                 " \"eos_token_id\": [7, 9]}");
+    st = bm_config_load_hf(p, &c);
+    CHECK(st == 0 && c.has_eos && c.eos_token_id == 7, "eos_token_id [7, 9] -> 7 (%s)", st ? bmojo_last_error() : "ok");
+    if (!st) bm_config_free(&c);
     /* No RoPE key at all: 10000; sliding_window absent: full; rope_parameters with only the type. */
     p = write_tmp("config.json", "{\"model_type\": \"mistral\", \"hidden_size\": 32, \"vocab_size\": 50,"
                                  " \"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"intermediate_size\": 64,"

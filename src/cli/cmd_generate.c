@@ -31,7 +31,8 @@ static int usage(void)
            "  --top-p P   keep the smallest set of tokens with probability mass P (default 1)\n"
            "  --seed S    sampling seed (default 42); sequence b uses S + b\n"
            "  -q          print only the generated text or ids\n"
-           "With a tokenizer, generation stops early at its end-of-sequence token (</s>, <|endoftext|>, ...).\n"
+           "With a tokenizer, generation stops early at the end-of-sequence token: the model config.json's\n"
+           "eos_token_id, else the tokenizer's (</s>, <|endoftext|>, ...).\n"
            CLI_MODEL_OPTIONS_HELP);
     return CLI_OK;
 }
@@ -271,7 +272,8 @@ int cmd_generate(int argc, char **argv)
         rc = cli_status_error(st, "decoding the prompt");
         goto done;
     }
-    const int32_t eos = text_mode ? bmojo_tokenizer_eos(tk) : -1;
+    /* the end of sequence: the model's (config.json), else the tokenizer's; ids mode never stops */
+    const int32_t eos = !text_mode ? -1 : info.eos_token_id >= 0 ? info.eos_token_id : bmojo_tokenizer_eos(tk);
     long long made = n_gen; /* tokens generated (fewer when every sequence reached EOS) */
     double t0 = cli_now();
     st = bmojo_forward(m, s, ids, np, BMOJO_LOGITS_LAST, logits);
