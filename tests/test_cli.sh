@@ -336,7 +336,7 @@ expect_exit 1 "warp" "memory of a config with an unknown layer type" -- "$BIN" m
 
 # ---- tokenize / detokenize: the golden interface against Hugging Face's ids (tests/tokenizer) ----
 TK="$SRC/tests/tokenizer"
-for tk in bytelevel sentencepiece; do
+for tk in bytelevel sentencepiece metaspace; do
   same=0 total=0
   for f in "$TK"/corpus/*; do
     b=$(basename "$f"); total=$((total + 3))

@@ -1,6 +1,6 @@
 /* test_tokenizer.c — the tokenizer against Hugging Face `tokenizers` (goldens made by
- * tools/make_tokenizers.py, committed under tests/tokenizer/): for the byte-level BPE and the
- * SentencePiece-style BPE tokenizer.json, every corpus file's ids (without and with the special
+ * tools/make_tokenizers.py, committed under tests/tokenizer/): for the byte-level BPE, the
+ * SentencePiece-style BPE in its normalizer form and in its Metaspace form, every corpus file's ids (without and with the special
  * tokens) and the decoded text must be identical; then the pieces: UTF-8 decoding of invalid input,
  * NFC, the GPT-2 split, BPE of a long word, and bad tokenizer files refused by name. No device. */
 #include <stdarg.h>
@@ -164,6 +164,39 @@ static void pieces(void)
     bm_bpe_free(&b);
 }
 
+/* The Metaspace decoder alone and after ByteFallback + Fuse, against what tokenizers 0.23.3 gives
+ * for the tokens [▁The, ▁B, ▁x] ("The B x" and "TheBx": after Fuse all is the first token, whose
+ * every ▁ Hugging Face drops). */
+static void metaspace_decoders(void)
+{
+    static const char *const dec[2] = {
+        "{\"type\": \"Metaspace\", \"replacement\": \"\u2581\", \"prepend_scheme\": \"first\", \"split\": false}",
+        "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"}, {\"type\": \"Fuse\"}, {\"type\": \"Metaspace\","
+        " \"replacement\": \"\u2581\", \"prepend_scheme\": \"first\", \"split\": false}]}"};
+    static const char *const want[2] = {"The B x", "TheBx"};
+    for (int k = 0; k < 2; k++) {
+        char json[1024], path[] = "/tmp/bmojo-meta.XXXXXX";
+        snprintf(json, sizeof json,
+                 "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"\u2581The\": 0, \"\u2581B\": 1, \"\u2581x\": 2}, \"merges\": []},"
+                 " \"decoder\": %s}", dec[k]);
+        int fd = mkstemp(path);
+        if (fd < 0) continue;
+        if (write(fd, json, strlen(json)) < 0) perror("write");
+        close(fd);
+        bmojo_tokenizer *t = NULL;
+        char *out = NULL;
+        size_t on = 0;
+        const int32_t ids[3] = {0, 1, 2};
+        int st = bmojo_tokenizer_load(path, &t);
+        if (!st) st = bmojo_tokenizer_decode(t, ids, 3, &out, &on);
+        check(st == 0 && on == strlen(want[k]) && !memcmp(out, want[k], on), "Metaspace decoder %s: '%s' (%s)",
+              k ? "after Fuse" : "alone", out ? out : "", st ? bmojo_last_error() : "ok");
+        free(out);
+        bmojo_tokenizer_free(t);
+        unlink(path);
+    }
+}
+
 static void bad_files(void)
 {
     char dir[] = "/tmp/bmojo-tok.XXXXXX";
@@ -202,7 +235,9 @@ int main(void)
     snprintf(dir, sizeof dir, "%s/tests/tokenizer", root);
     golden(dir, "bytelevel");
     golden(dir, "sentencepiece");
+    golden(dir, "metaspace");
     pieces();
+    metaspace_decoders();
     bad_files();
     printf("%d passed, %d failed\n", pass, fail);
     return fail ? 1 : 0;

@@ -17,13 +17,16 @@ Writes, under OUT:
                             Prepend("▁") + Replace(" ", "▁"), no pre-tokenizer, byte fallback
                             (<0x00>..<0xFF>), <unk> <s> </s>, a template adding <s>, the decoder
                             Replace + ByteFallback + Fuse + Strip; merges as [a, b] pairs
+  metaspace/tokenizer.json  the same model as newer Llama conversions write it: no normalizer, the
+                            Metaspace pre-tokenizer (prepend_scheme first, no split) and decoder
   <tokenizer>/<file>.ids          ids of corpus/<file> (its exact bytes; invalid UTF-8 sequences
                                   replaced by U+FFFD as Python's errors="replace" does), encoded
                                   with add_special_tokens=False, on one line separated by spaces
   <tokenizer>/<file>.special.ids  the same with the post-processor's special tokens
   <tokenizer>/<file>.decoded      decode(ids), UTF-8
-The tokenizers are trained on the corpus files and the repository's docs/*.md and README.md as
-they were when this ran; the outputs are committed, so the tests need no Python.
+The tokenizers are trained on the corpus files and tests/tokenizer/train.txt (the repository's
+docs/*.md and README.md as of 2026-12-06, committed so that reruns agree); the outputs are
+committed, so the tests need no Python.
 """
 import argparse
 import glob
@@ -33,9 +36,10 @@ import sys
 
 
 def training_texts(root, corpus):
+    """The corpus files and tests/tokenizer/train.txt (a committed snapshot of the repository's docs),
+    so that a rerun gives the same tokenizers whatever the docs say now."""
     texts = []
-    for p in sorted(glob.glob(os.path.join(corpus, "*"))) + sorted(glob.glob(os.path.join(root, "docs", "*.md"))) + [
-            os.path.join(root, "README.md")]:
+    for p in sorted(glob.glob(os.path.join(corpus, "*"))) + [os.path.join(root, "tests", "tokenizer", "train.txt")]:
         with open(p, "rb") as f:
             texts.append(f.read().decode("utf-8", errors="replace"))
     return texts
@@ -69,6 +73,18 @@ def sentencepiece(texts, vocab):
                                      decoders.Strip(" ", 1, 0)])
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
                                                        special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    return tok
+
+
+def metaspace(texts, vocab):
+    """The SentencePiece-style model as newer Llama conversions ship it: no normalizer, the
+    Metaspace pre-tokenizer (prepend_scheme "first", no split) and the Metaspace decoder."""
+    from tokenizers import decoders, normalizers, pre_tokenizers
+    tok = sentencepiece(texts, vocab)
+    tok.normalizer = None
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse(),
+                                     decoders.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)])
     return tok
 
 
@@ -107,7 +123,8 @@ def main():
             sys.exit(f"make_tokenizers: the corpus gave {tok.get_vocab_size()} tokens, not {args.vocab}")
         print(f"make_tokenizers: {args.default}: vocabulary {tok.get_vocab_size()}, tokenizers {tokenizers.__version__}")
         return
-    for name, build, form in (("bytelevel", bytelevel, "string"), ("sentencepiece", sentencepiece, "pair")):
+    for name, build, form in (("bytelevel", bytelevel, "string"), ("sentencepiece", sentencepiece, "pair"),
+                              ("metaspace", metaspace, "pair")):
         d = os.path.join(args.out, name)
         os.makedirs(d, exist_ok=True)
         tok = save(build(texts, args.vocab), os.path.join(d, "tokenizer.json"), form)

@@ -6,7 +6,8 @@
  *   model:        BPE (merges as "a b" strings or [a, b] pairs; unk, fuse_unk, byte_fallback,
  *                 ignore_merges);
  *   post-processor (add_special): ByteLevel (no ids), TemplateProcessing (its "single" template);
- *   decoder:      ByteLevel, Metaspace, or a Sequence of Replace, ByteFallback, Fuse, Strip.
+ *   decoder:      ByteLevel, Metaspace, or a Sequence of Replace, ByteFallback, Fuse, and after a
+ *                 Fuse, Strip or Metaspace.
  * Anything else is refused with an error naming the component. */
 #include <errno.h>
 #include <stdio.h>
@@ -25,7 +26,7 @@
 enum { NORM_NFC, NORM_PREPEND, NORM_REPLACE };
 enum { PRE_NONE, PRE_BYTELEVEL, PRE_METASPACE };
 enum { DEC_NONE, DEC_BYTELEVEL, DEC_SEQUENCE, DEC_METASPACE };
-enum { DSTEP_REPLACE, DSTEP_BYTEFALLBACK, DSTEP_FUSE, DSTEP_STRIP };
+enum { DSTEP_REPLACE, DSTEP_BYTEFALLBACK, DSTEP_FUSE, DSTEP_STRIP, DSTEP_METASPACE };
 
 #define MAX_STEPS 8
 
@@ -61,6 +62,7 @@ struct bmojo_tokenizer {
     int meta_prepend;      /* 0 never, 1 first, 2 always */
     int meta_split;
     int dec;
+    int dec_meta_prepend;  /* the Metaspace decoder prepends (its first token loses every replacement) */
     dec_step dsteps[MAX_STEPS];
     int n_dsteps;
     added_token *added;
@@ -183,7 +185,11 @@ static int load_dec(bmojo_tokenizer *t, const bm_json *d, int nested)
     const char *type = jstr(d, "type");
     if (!type) return bm_fail(BMOJO_EFORMAT, "tokenizer.json: a decoder without a type");
     if (!nested && !strcmp(type, "ByteLevel")) return t->dec = DEC_BYTELEVEL, 0;
-    if (!nested && !strcmp(type, "Metaspace")) return t->dec = DEC_METASPACE, 0;
+    if (!nested && !strcmp(type, "Metaspace")) {
+        const char *scheme = jstr(d, "prepend_scheme");
+        t->dec_meta_prepend = scheme ? strcmp(scheme, "never") != 0 : jbool(d, "add_prefix_space", 1);
+        return t->dec = DEC_METASPACE, 0;
+    }
     if (!nested && !strcmp(type, "Sequence")) {
         const bm_json *list = bm_json_get(d, "decoders");
         if (!list || list->type != BM_JSON_ARRAY) return bm_fail(BMOJO_EFORMAT, "tokenizer.json: Sequence decoder without a list");
@@ -204,10 +210,19 @@ static int load_dec(bmojo_tokenizer *t, const bm_json *d, int nested)
             s->kind = DSTEP_REPLACE, s->a = dup(from), s->b = dup(to);
         } else if (!strcmp(type, "ByteFallback")) s->kind = DSTEP_BYTEFALLBACK;
         else if (!strcmp(type, "Fuse")) s->kind = DSTEP_FUSE;
-        else if (!strcmp(type, "Strip")) {
+        else if (!strcmp(type, "Strip") || !strcmp(type, "Metaspace")) {
+            /* after a Fuse there is one token: both act on the whole text (without one, per token: not supported) */
             int fused = 0;
             for (int k = 0; k < t->n_dsteps; k++) fused |= t->dsteps[k].kind == DSTEP_FUSE;
-            if (!fused) return bm_fail(BMOJO_EUNSUPPORTED, "tokenizer.json: a Strip decoder without a Fuse before it is not supported");
+            if (!fused)
+                return bm_fail(BMOJO_EUNSUPPORTED, "tokenizer.json: a %s decoder without a Fuse before it is not supported", type);
+            if (type[0] == 'M') {
+                const char *r = jstr(d, "replacement"), *scheme = jstr(d, "prepend_scheme");
+                s->kind = DSTEP_METASPACE, s->a = dup(r ? r : "\xe2\x96\x81");
+                s->start = scheme ? strcmp(scheme, "never") != 0 : jbool(d, "add_prefix_space", 1); /* prepends */
+                t->n_dsteps++;
+                return 0;
+            }
             const char *c = jstr(d, "content");
             const bm_json *a = bm_json_get(d, "start"), *b = bm_json_get(d, "stop");
             s->kind = DSTEP_STRIP, s->a = dup(c ? c : " ");
@@ -502,7 +517,8 @@ static int encode_segment(const bmojo_tokenizer *t, const char *s, size_t n, int
     } else if (t->pre == PRE_METASPACE) {
         sbuf rep = {0};
         const size_t rl = strlen(t->meta_repl);
-        if (norm.n && (t->meta_prepend == 2 || (t->meta_prepend == 1 && first)) &&
+        /* prepended unless the text, its spaces replaced, already starts with the replacement */
+        if (norm.n && (t->meta_prepend == 2 || (t->meta_prepend == 1 && first)) && norm.p[0] != ' ' &&
             !(norm.n >= rl && !memcmp(norm.p, t->meta_repl, rl)) && sb_add(&rep, t->meta_repl, rl))
             st = bm_fail(BMOJO_ENOMEM, "out of host memory");
         for (size_t i = 0; st == 0 && i < norm.n; i++)
@@ -623,11 +639,14 @@ int bmojo_tokenizer_decode(const bmojo_tokenizer *t, const int32_t *ids, size_t 
         if (!st && bm_utf8_lossy(bytes.p ? bytes.p : "", bytes.n, &lossy, &ln) == 0) st = sb_add(&out, lossy, ln), free(lossy);
         free(bytes.p);
     } else if (!st && t->dec == DEC_METASPACE) {
-        sbuf r = {0};
-        st = replace_all(all.p, all.n, "\xe2\x96\x81", " ", &r);
-        const size_t skip = r.n && r.p[0] == ' ' ? 1 : 0;
-        if (!st) st = sb_add(&out, r.p + skip, r.n - skip);
-        free(r.p);
+        /* as Hugging Face's: in the first token every replacement character is dropped (when a
+         * prefix was prepended), in the others each becomes a space */
+        for (size_t i = 0; st == 0 && i < n; i++) {
+            sbuf r = {0};
+            st = replace_all(all.p + start[i], start[i + 1] - start[i], "\xe2\x96\x81", i == 0 && t->dec_meta_prepend ? "" : " ", &r);
+            if (!st) st = sb_add(&out, r.p ? r.p : "", r.n);
+            free(r.p);
+        }
     } else if (!st && t->dec == DEC_SEQUENCE) {
         /* token by token: Replace and ByteFallback, then Fuse (all one), then Strip */
         sbuf cur = {0}, pend = {0};
@@ -667,15 +686,26 @@ int bmojo_tokenizer_decode(const bmojo_tokenizer *t, const int32_t *ids, size_t 
             free(tok.p);
         }
         /* Fuse joins the tokens (they are joined in the end anyway); Strip comes after it */
-        size_t b = 0, e = cur.n;
-        for (int k = 0; k < t->n_dsteps; k++) {
+        for (int k = 0; st == 0 && k < t->n_dsteps; k++) { /* the steps after Fuse, in order, on the whole text */
             const dec_step *d = &t->dsteps[k];
-            if (d->kind != DSTEP_STRIP) continue;
-            const size_t cl = strlen(d->a);
-            for (int x = 0; x < d->start && e - b >= cl && !memcmp(cur.p + b, d->a, cl); x++) b += cl;
-            for (int x = 0; x < d->stop && e - b >= cl && !memcmp(cur.p + e - cl, d->a, cl); x++) e -= cl;
+            size_t b = 0, e = cur.n;
+            if (d->kind == DSTEP_STRIP) {
+                const size_t cl = strlen(d->a);
+                for (int x = 0; x < d->start && e - b >= cl && !memcmp(cur.p + b, d->a, cl); x++) b += cl;
+                for (int x = 0; x < d->stop && e - b >= cl && !memcmp(cur.p + e - cl, d->a, cl); x++) e -= cl;
+            } else if (d->kind == DSTEP_METASPACE) {
+                /* after Fuse the text is one token, the first: Hugging Face drops every replacement
+                 * character of the first token when it prepends one, else makes each a space */
+                sbuf r = {0};
+                st = replace_all(cur.p ? cur.p : "", cur.n, d->a, d->start ? "" : " ", &r);
+                free(cur.p);
+                cur = r, e = cur.n;
+            } else
+                continue;
+            memmove(cur.p, cur.p + b, e - b);
+            cur.n = e - b;
         }
-        if (!st) st = sb_add(&out, cur.p ? cur.p + b : "", e - b);
+        if (!st) st = sb_add(&out, cur.p ? cur.p : "", cur.n);
         free(cur.p), free(pend.p);
     } else if (!st)
         st = sb_add(&out, all.p, all.n);
