@@ -1,7 +1,8 @@
 /* cmd_perplexity.c — `bmojo perplexity`: a model's perplexity on a text file, as llama.cpp's
  * perplexity tool measures it: the file's tokens cut into consecutive chunks of N_CTX, each run
  * from an empty state, and only the second half of each chunk scored (every scored token has at
- * least N_CTX/2 tokens of context). Prints the running perplexity per chunk, then
+ * least N_CTX/2 tokens of context). Shows a progress bar on a terminal (chunk, running perplexity,
+ * ETA), else the running perplexity per chunk as llama.cpp prints it ([1]5.1234,[2]...); then
  * PPL = exp(mean NLL) with its standard error (delta method: PPL * sd(NLL) / sqrt(n - 1)). */
 #include <math.h>
 #include <stdio.h>
@@ -108,6 +109,7 @@ int cmd_perplexity(int argc, char **argv)
         fprintf(stderr, "perplexity: %zu tokens, %lld chunks of %lld, scoring the last %zu of each\n", n, chunks, n_ctx, per);
     size_t k = 0;
     double sum = 0, t0 = cli_now();
+    const int tty = isatty(STDERR_FILENO);
     for (long long c = 0; c < chunks; c++) {
         const int32_t *chunk = ids + (size_t)c * (size_t)n_ctx;
         if ((st = bmojo_state_reset(s)) || (st = bmojo_forward(m, s, chunk, (int)n_ctx, BMOJO_LOGITS_ALL, logits))) {
@@ -124,7 +126,13 @@ int cmd_perplexity(int argc, char **argv)
             nll[k] = log(z) + mx - l[chunk[j + 1]];
             sum += nll[k++];
         }
-        if (!json) {
+        if (!json && tty) {
+            const double el = cli_now() - t0, eta = el / (double)(c + 1) * (double)(chunks - c - 1);
+            const int w = 30, fill = (int)((double)w * (double)(c + 1) / (double)chunks);
+            fprintf(stderr, "\r[%.*s%*s] chunk %lld/%lld  ppl %.4f  %.0f s left ", fill, "##############################",
+                    w - fill, "", c + 1, chunks, exp(sum / (double)k), eta);
+            if (c + 1 == chunks) fprintf(stderr, "\n");
+        } else if (!json) {
             fprintf(stderr, "[%lld]%.4f,", c + 1, exp(sum / (double)k));
             if (c + 1 == chunks) fprintf(stderr, "\n");
         }
