@@ -110,6 +110,33 @@ expect_fail "no sublayer with eidetic memory" "eval --eidetic of a model without
 expect_fail "cannot write" "eval --eidetic into a missing folder" -- "$BIN" eval \
   --config "$SRC/configs/mqar/bmojo-2l.yaml" --data mqar:vocab=256,seq=32,pairs=4 --rows 4 --eidetic "$TMP/no/such/e.jsonl"
 
+# ---- the recall study's driver (tools/mqar_sweep.py) and table (tools/plot_mqar.py --table) ----
+cat >"$TMP/study.json" <<'JSON'
+{"data": {"vocab": 64, "seq": 16, "power_a": 0.01, "train": 64, "test": 16}, "panels": [2],
+ "protocol": {"batch": 32, "epochs": 1, "lrs": [0.003], "seeds": [1, 2], "warmup_frac": 0, "weight_decay": 0.1,
+              "min_lr_frac": 0.1, "eval_rows": 16, "stop_accuracy": 0.99},
+ "families": {"attention": {"head_dim": 8, "widths": [16], "layers": [{"type": "attention", "heads": "auto"}]}},
+ "ablation": {"family": "attention", "width": 16, "panel": 2, "eidetic_tokens": []}}
+JSON
+if run "mqar_sweep: the first seed only (--only s1)" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study.json" -o "$TMP/sweep" --bmojo "$BIN" --only s1 &&
+   grep -q "2 runs in the study, 1 to run" "$TMP/out" &&
+   run "mqar_sweep: again, the rest" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study.json" -o "$TMP/sweep" --bmojo "$BIN" &&
+   grep -q "2 runs in the study, 1 to run" "$TMP/out" &&
+   run "mqar_sweep: a third call runs nothing" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study.json" -o "$TMP/sweep" --bmojo "$BIN" &&
+   grep -q "0 to run" "$TMP/out"; then
+  python3 - "$TMP/sweep/results.jsonl" >"$TMP/pyout" 2>&1 <<'PY' && ok "mqar_sweep: $(cat "$TMP/pyout")" || bad "mqar_sweep: $(cat "$TMP/pyout")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert sorted(r['seed'] for r in rows) == [1, 2], rows
+for r in rows:
+    # one full-attention sublayer, 2 heads of 8 at d_model 16: K and V of the 16-token context
+    assert r['memory_floats'] == 2 * 2 * 8 * 16 and r['steps'] == 2 and 0 <= r['accuracy'] <= 1 and r['commit'], r
+print('2 runs resumably, memory %d floats, 2 steps each, accuracy %.3f / %.3f' % (rows[0]['memory_floats'], rows[0]['accuracy'], rows[1]['accuracy']))
+PY
+  python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table >"$TMP/table" 2>&1 &&
+    grep -q "| 2 | attention-d16 | 512 |" "$TMP/table" && ok "plot_mqar --table: one point, the best lr per seed" || bad "plot_mqar --table: $(head -c 300 "$TMP/table")"
+else bad "mqar_sweep: $(tail -c 300 "$TMP/out") $(tail -c 300 "$TMP/err")"; fi
+
 # ---- resume: bit-identical to an uninterrupted run ----
 run "uninterrupted run of 8 steps" -- "$BIN" train "${common[@]}" --steps 8 -o "$TMP/full" &&
 run "the same run stopped after 5 steps (a shorter --steps changes the schedule: use --save-every)" -- \
