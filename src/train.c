@@ -506,12 +506,8 @@ int bm_trainer_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
     tr->rt->profile.phase = NULL;
     if (!st) st = bm_download(rt, tr->row_loss, 0, row_loss, S * 4);
     if (!st) st = bm_download(rt, tr->row_hit, 0, row_hit, S * 4);
-    if (!st && S < N) { /* back to rows: the scored ones from the front, in order; the rest 0 */
-        for (size_t k = S; k-- > 0;) {
-            const size_t r = (size_t)idx[k];
-            row_loss[r] = row_loss[k], row_hit[r] = row_hit[k];
-            if (k != r) row_loss[k] = 0.0f, row_hit[k] = 0;
-        }
+    if (!st && S < N) { /* back to rows: the scored ones from the front (idx[k] >= k: last first), the rest 0 */
+        for (size_t k = S; k-- > 0;) row_loss[idx[k]] = row_loss[k], row_hit[idx[k]] = row_hit[k];
         for (size_t r = 0; r < N; r++)
             if (targets[r] < 0) row_loss[r] = 0.0f, row_hit[r] = 0;
     }

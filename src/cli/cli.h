@@ -45,6 +45,13 @@ int cli_check_device(const char *spec);
 /* Human-readable size ("12.3 MiB"). */
 const char *cli_bytes(uint64_t bytes, char *buf, unsigned n);
 double cli_now(void);
+/* The tokenizer a command reads: file (--tokenizer) when given, else MODEL_DIR/tokenizer.json when
+ * model_dir holds one (with required: whether or not, so that its load names what is missing). *t
+ * stays NULL when there is none; path (n bytes) gets the file read. 0, or the exit status after a
+ * message. */
+int cli_open_tokenizer(const char *file, const char *model_dir, int required, char *path, size_t n, bmojo_tokenizer **t);
+/* 0 when the tokenizer's ids all fit the model's vocabulary, else a message naming both and CLI_FAIL. */
+int cli_tokenizer_fits(const bmojo_tokenizer *t, const char *path, int vocab_size);
 /* "bmojo" and a subcommand's arguments (argv[0] is the subcommand), space-separated, into buf
  * (truncated to n bytes): the command a log records. */
 void cli_command_line(int argc, char **argv, char *buf, size_t n);

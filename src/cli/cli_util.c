@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -168,4 +169,27 @@ void cli_command_line(int argc, char **argv, char *buf, size_t n)
 {
     size_t k = (size_t)snprintf(buf, n, "bmojo");
     for (int i = 0; i < argc && k < n; i++) k += (size_t)snprintf(buf + k, n - k, " %s", argv[i]);
+}
+
+int cli_open_tokenizer(const char *file, const char *model_dir, int required, char *path, size_t n, bmojo_tokenizer **t)
+{
+    *t = NULL;
+    path[0] = 0;
+    if (!file && !model_dir) return 0;
+    const int w = file ? snprintf(path, n, "%s", file) : snprintf(path, n, "%s/tokenizer.json", model_dir);
+    if (w < 0 || (size_t)w >= n) return cli_usage_error("the tokenizer's path is too long");
+    if (!file && !required && access(path, F_OK) != 0) {
+        path[0] = 0;
+        return 0;
+    }
+    int st = bmojo_tokenizer_load(path, t);
+    return st ? cli_status_error(st, "loading the tokenizer") : 0;
+}
+
+int cli_tokenizer_fits(const bmojo_tokenizer *t, const char *path, int vocab_size)
+{
+    if (!t || bmojo_tokenizer_vocab_size(t) <= vocab_size) return 0;
+    fprintf(stderr, "bmojo: the tokenizer %s has %d tokens, more than the model's vocabulary of %d\n", path,
+            (int)bmojo_tokenizer_vocab_size(t), vocab_size);
+    return CLI_FAIL;
 }

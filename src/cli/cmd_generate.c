@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "sampler.h"
@@ -47,11 +46,6 @@ typedef struct {
     size_t printed; /* bytes of the decoded text already printed (the prompt's counted as printed) */
 } text_stream;
 
-static int stream_decode(text_stream *ts, const bmojo_tokenizer *tk, char **out, size_t *on)
-{
-    return bmojo_tokenizer_decode(tk, ts->ids, ts->n, out, on);
-}
-
 static int stream_push(text_stream *ts, int32_t id)
 {
     if (ts->n == ts->cap) {
@@ -71,7 +65,7 @@ static int stream_start(text_stream *ts, const bmojo_tokenizer *tk, const int32_
         if (stream_push(ts, prompt[k])) return BMOJO_ENOMEM;
     char *out = NULL;
     size_t on = 0;
-    int st = stream_decode(ts, tk, &out, &on);
+    int st = bmojo_tokenizer_decode(tk, ts->ids, ts->n, &out, &on);
     ts->printed = echo ? 0 : on;
     free(out);
     return st;
@@ -81,7 +75,7 @@ static int stream_flush(text_stream *ts, const bmojo_tokenizer *tk, int final)
 {
     char *out = NULL;
     size_t on = 0;
-    int st = stream_decode(ts, tk, &out, &on);
+    int st = bmojo_tokenizer_decode(tk, ts->ids, ts->n, &out, &on);
     if (st) return st;
     size_t end = on;
     while (!final && end >= ts->printed + 3 && !memcmp(out + end - 3, "\xef\xbf\xbd", 3)) end -= 3;
@@ -181,16 +175,10 @@ int cmd_generate(int argc, char **argv)
         if (bad) return CLI_USAGE;
     }
     if (!prompt == !ids_arg) return cli_usage_error("generate: give exactly one of -p PROMPT or --ids 1,2,3");
-    /* the tokenizer: --tokenizer, else MODEL_DIR/tokenizer.json when present */
     bmojo_tokenizer *tk = NULL;
     char tpath[4096];
-    if (!tok_file && mo.model_dir && snprintf(tpath, sizeof tpath, "%s/tokenizer.json", mo.model_dir) < (int)sizeof tpath &&
-        access(tpath, F_OK) == 0)
-        tok_file = tpath;
-    if (tok_file) {
-        int st = bmojo_tokenizer_load(tok_file, &tk);
-        if (st) return cli_status_error(st, "loading the tokenizer");
-    }
+    int trc = cli_open_tokenizer(tok_file, mo.model_dir, 0, tpath, sizeof tpath, &tk);
+    if (trc) return trc;
     const int text_mode = tk && prompt;
     int32_t *pids = NULL;
     int np = 0;
@@ -228,12 +216,7 @@ int cmd_generate(int argc, char **argv)
     if ((rc = cli_open_model(&mo, &rt, &m))) goto done;
     bmojo_model_info info;
     bmojo_model_get_info(m, &info);
-    if (tk && bmojo_tokenizer_vocab_size(tk) > info.vocab_size) {
-        fprintf(stderr, "bmojo: the tokenizer %s has %d tokens, more than the model's vocabulary of %d\n", tok_file,
-                (int)bmojo_tokenizer_vocab_size(tk), info.vocab_size);
-        rc = CLI_FAIL;
-        goto done;
-    }
+    if ((rc = cli_tokenizer_fits(tk, tpath, info.vocab_size))) goto done;
     for (int k = 0; k < np; k++)
         if (pids[k] >= info.vocab_size) {
             fprintf(stderr, "bmojo: prompt token %d (id %d) is not in the model's vocabulary of %d\n", k, (int)pids[k],

@@ -55,13 +55,11 @@ int cmd_perplexity(int argc, char **argv)
     if (!mo.model_dir == !mo.config) return cli_usage_error("perplexity: give exactly one of -m MODEL_DIR or --config CONFIG.yaml");
     if (!file) return cli_usage_error("perplexity: -f TEXT_FILE is required");
     char tpath[4096];
-    if (!tok_file && mo.model_dir && snprintf(tpath, sizeof tpath, "%s/tokenizer.json", mo.model_dir) < (int)sizeof tpath &&
-        access(tpath, F_OK) == 0)
-        tok_file = tpath;
-    if (!tok_file) return cli_usage_error("perplexity: no tokenizer (MODEL_DIR/tokenizer.json or --tokenizer FILE.json)");
-
-    int rc = CLI_FAIL, st;
     bmojo_tokenizer *tk = NULL;
+    int rc = cli_open_tokenizer(tok_file, mo.model_dir, 0, tpath, sizeof tpath, &tk), st;
+    if (rc) return rc;
+    if (!tk) return cli_usage_error("perplexity: no tokenizer (MODEL_DIR/tokenizer.json or --tokenizer FILE.json)");
+    rc = CLI_FAIL;
     bmojo_runtime *rt = NULL;
     bmojo_model *m = NULL;
     bmojo_state *s = NULL;
@@ -70,7 +68,6 @@ int cmd_perplexity(int argc, char **argv)
     float *logits = NULL;
     double *nll = NULL;
     size_t rn = 0, tn = 0, n = 0;
-    if ((st = bmojo_tokenizer_load(tok_file, &tk))) return cli_status_error(st, "loading the tokenizer");
     if ((st = bm_read_file(file, (size_t)1 << 30, &raw, &rn))) {
         rc = cli_status_error(st, "reading the text");
         goto done;
@@ -89,11 +86,7 @@ int cmd_perplexity(int argc, char **argv)
     rc = CLI_FAIL;
     bmojo_model_info info;
     bmojo_model_get_info(m, &info);
-    if (bmojo_tokenizer_vocab_size(tk) > info.vocab_size) {
-        fprintf(stderr, "bmojo: the tokenizer %s has %d tokens, more than the model's vocabulary of %d\n", tok_file,
-                (int)bmojo_tokenizer_vocab_size(tk), info.vocab_size);
-        goto done;
-    }
+    if (cli_tokenizer_fits(tk, tpath, info.vocab_size)) goto done;
     const size_t V = (size_t)info.vocab_size, first = (size_t)n_ctx / 2, per = (size_t)n_ctx - 1 - first;
     logits = malloc((size_t)n_ctx * V * sizeof *logits);
     nll = malloc((size_t)chunks * per * sizeof *nll);

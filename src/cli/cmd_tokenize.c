@@ -22,19 +22,6 @@ static void usage(FILE *f, int detok)
                    "  errors=\"replace\"); a -p text must be valid UTF-8.\n");
 }
 
-/* --tokenizer FILE or -m DIR (its tokenizer.json) */
-static int open_tokenizer(const char *file, const char *dir, bmojo_tokenizer **t)
-{
-    char path[4096];
-    if (dir) {
-        if (snprintf(path, sizeof path, "%s/tokenizer.json", dir) >= (int)sizeof path)
-            return cli_usage_error("-m: the path is too long");
-        file = path;
-    }
-    int st = bmojo_tokenizer_load(file, t);
-    return st ? cli_status_error(st, "loading the tokenizer") : 0;
-}
-
 int cmd_tokenize(int argc, char **argv)
 {
     const int detok = !strcmp(argv[0], "detokenize");
@@ -65,7 +52,8 @@ int cmd_tokenize(int argc, char **argv)
         if (st) return cli_status_error(st, "reading the input");
     }
     bmojo_tokenizer *t = NULL;
-    int rc = open_tokenizer(file, dir, &t);
+    char tpath[4096];
+    int rc = cli_open_tokenizer(file, dir, 1, tpath, sizeof tpath, &t);
     if (rc) {
         free(data);
         return rc;

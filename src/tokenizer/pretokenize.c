@@ -35,16 +35,13 @@ size_t bm_gpt2_piece(const char *s, size_t n, size_t i)
     }
     size_t len;
     const uint32_t c = at(s, n, i, &len);
-    /* " ?X+" for X = letters, numbers, others: an optional space, then a non-empty run */
+    /* " ?X+" for X = letters, numbers, others: an optional space, then a non-empty run (without
+     * the space the run would start at the space itself, which is in none of the three classes) */
     int (*classes[3])(uint32_t) = {bm_uni_is_letter, bm_uni_is_number, is_other};
+    const size_t j = c == ' ' && i + 1 < n ? i + 1 : i;
     for (int k = 0; k < 3; k++) {
-        size_t j = i;
-        if (c == ' ' && i + 1 < n) j = i + 1;
-        if (j < n) {
-            size_t l2;
-            if (classes[k](at(s, n, j, &l2))) return run(s, n, j, classes[k]) - i;
-        }
-        if (j != i && classes[k](c)) return run(s, n, i, classes[k]) - i; /* no space taken (c itself) */
+        size_t l2;
+        if (j < n && classes[k](at(s, n, j, &l2))) return run(s, n, j, classes[k]) - i;
     }
     /* whitespace: \s+(?!\S) then \s+ */
     const size_t end = run(s, n, i, bm_uni_is_space);
