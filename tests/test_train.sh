@@ -119,11 +119,11 @@ cat >"$TMP/study.json" <<'JSON'
  "ablation": {"family": "attention", "width": 16, "panel": 2, "eidetic_tokens": []}}
 JSON
 if run "mqar_sweep: the first seed only (--only s1)" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study.json" -o "$TMP/sweep" --bmojo "$BIN" --only s1 &&
-   grep -q "2 runs in the study, 1 to run" "$TMP/out" &&
+   [ "$(grep -c '^\[' "$TMP/out")" = 1 ] && grep -q "^\[1\] main/pairs2/attention-d16/lr0.003-s1:" "$TMP/out" &&
    run "mqar_sweep: again, the rest" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study.json" -o "$TMP/sweep" --bmojo "$BIN" &&
-   grep -q "2 runs in the study, 1 to run" "$TMP/out" &&
+   [ "$(grep -c '^\[' "$TMP/out")" = 1 ] && grep -q "^\[1\] main/pairs2/attention-d16/lr0.003-s2:" "$TMP/out" &&
    run "mqar_sweep: a third call runs nothing" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study.json" -o "$TMP/sweep" --bmojo "$BIN" &&
-   grep -q "0 to run" "$TMP/out"; then
+   ! grep -q '^\[' "$TMP/out"; then
   python3 - "$TMP/sweep/results.jsonl" >"$TMP/pyout" 2>&1 <<'PY' && ok "mqar_sweep: $(cat "$TMP/pyout")" || bad "mqar_sweep: $(cat "$TMP/pyout")"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -136,6 +136,50 @@ PY
   python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table >"$TMP/table" 2>&1 &&
     grep -q "| 2 | attention-d16 | 512 |" "$TMP/table" && ok "plot_mqar --table: one point, the best lr per seed" || bad "plot_mqar --table: $(head -c 300 "$TMP/table")"
 else bad "mqar_sweep: $(tail -c 300 "$TMP/out") $(tail -c 300 "$TMP/err")"; fi
+
+# The two-step protocol (sweep_seed: the other seeds at the rate the sweep chose), an ablation run
+# that is a main run (trained once, listed in both groups) and --stop-after.
+cat >"$TMP/study2.json" <<'JSON'
+{"data": {"vocab": 64, "seq": 16, "power_a": 0.01, "train": 64, "test": 16}, "panels": [2],
+ "protocol": {"batch": 32, "epochs": 1, "lrs": [0.001, 0.03], "seeds": [1, 2], "sweep_seed": 1, "warmup_frac": 0,
+              "weight_decay": 0.1, "min_lr_frac": 0.1, "eval_rows": 16, "stop_accuracy": 0.99},
+ "families": {"bmojo": {"head_dim": 8, "widths": [16], "layers": [{"type": "bmojo", "window": 4, "fading_tokens": 2,
+              "eidetic_tokens": 2, "heads": "auto", "d_state": 4, "d_conv": 4, "expand": 2, "dt_rank": "auto"}]}},
+ "ablation": {"family": "bmojo", "width": 16, "panel": 2, "eidetic_tokens": [0, 2]}}
+JSON
+if run "mqar_sweep --stop-after: starts nothing once the time is up" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" \
+     -o "$TMP/sweep2" --bmojo "$BIN" --stop-after 1e-9 && grep -q "0 of 9 runs finished" "$TMP/out" &&
+   run "mqar_sweep: sweep seed, then seed 2 at its best rate" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" \
+     -o "$TMP/sweep2" --bmojo "$BIN" && grep -q "9 of 9 runs finished" "$TMP/out" &&
+   run "mqar_sweep: again, nothing to run" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" -o "$TMP/sweep2" \
+     --bmojo "$BIN" && ! grep -q "^\[" "$TMP/out"; then
+  python3 - "$TMP/sweep2" >"$TMP/pyout" 2>&1 <<'PY' && ok "mqar_sweep: $(cat "$TMP/pyout")" || bad "mqar_sweep two-step: $(cat "$TMP/pyout")"
+import glob, json, os, sys
+out = sys.argv[1]
+logs = sorted(glob.glob(os.path.join(out, "*", "*", "*", "*", "train.jsonl")))
+assert len(logs) == 6, logs  # main: 2 rates + seed 2; e0: the same; e2 is the main model
+rows = [json.loads(l) for l in open(os.path.join(out, "results.jsonl"))]
+assert len(rows) == 9, rows
+for group, model in (("main", "bmojo-d16"), ("ablation", "bmojo-d16-e0")):
+    mine = [r for r in rows if r["group"] == group and r["model"] == model]
+    s1 = {r["lr"]: r["accuracy"] for r in mine if r["seed"] == 1}
+    s2 = [r["lr"] for r in mine if r["seed"] == 2]
+    best = max(sorted(s1), key=lambda lr: s1[lr])
+    assert sorted(s1) == [0.001, 0.03] and s2 == [best], (group, s1, s2)
+e2 = sorted(r["run"] for r in rows if r["model"] == "bmojo-d16-e2")
+assert e2 == sorted(r["run"] for r in rows if r["model"] == "bmojo-d16"), e2
+print("6 runs for 9 results; seed 2 at the sweep's best rate; the e2 ablation point is the main model's runs")
+PY
+else bad "mqar_sweep two-step: $(tail -c 300 "$TMP/out") $(tail -c 300 "$TMP/err")"; fi
+
+# A log left by a run cut before its first checkpoint (or on another machine) is set aside, not appended to.
+cut="$TMP/sweep3/main/pairs2/bmojo-d16/lr0.001-s1"
+mkdir -p "$cut" && echo '{"event": "start", "step": 0, "note": "a cut run"}' >"$cut/train.jsonl"
+if run "mqar_sweep: a cut run starts again" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" -o "$TMP/sweep3" \
+     --bmojo "$BIN" --only bmojo-d16/lr0.001-s1 &&
+   [ "$(grep -c '"event": "start"' "$cut/train.jsonl")" = 1 ] && ! grep -q "a cut run" "$cut/train.jsonl" &&
+   grep -q "a cut run" "$cut"/train.jsonl.cut-*; then ok "mqar_sweep: the cut run's log set aside, a new one written"
+else bad "mqar_sweep: a cut run's log: $(ls "$cut" 2>&1 | tr '\n' ' ')"; fi
 
 # ---- resume: bit-identical to an uninterrupted run ----
 run "uninterrupted run of 8 steps" -- "$BIN" train "${common[@]}" --steps 8 -o "$TMP/full" &&

@@ -6,22 +6,28 @@ finished run in OUT/results.jsonl (rewritten from the logs on every call, so it 
 with them).
 
     tools/mqar_sweep.py STUDY.json -o OUT [--jobs N] [--only TEXT] [--dry-run] [--bmojo BIN]
-                        [--device SPEC] [--summary-only]
+                        [--device SPEC] [--summary-only] [--stop-after SECONDS]
 
 STUDY.json (configs/mqar/study.json is the study itself; configs/mqar/study-pocl.json a reduced
 grid for CPUs) holds:
   data      vocab, seq, power_a, train (examples of the fixed training set), test
   panels    the numbers of key-value pairs, one panel each
   protocol  batch, epochs, lrs, seeds, warmup_frac, weight_decay, eval_rows, stop_accuracy,
-            min_lr_frac
-  families  name -> {"layers": [layer template, ...], "widths": [d_model, ...], "head_dim": h}
+            min_lr_frac; sweep_seed (optional): only this seed sweeps lrs, the other seeds train
+            at the rate its sweep chose (best test accuracy, the smaller rate on a tie)
+  families  name -> {"layers": [layer template, ...], "widths": [d_model, ...], "head_dim": h,
+            "panels": [...] (optional: only these panels)}
             a template is a config.yaml layer; "heads": "auto" becomes d_model / head_dim (and
             kv_heads alike), "dt_rank": "auto" ceil(d_model / 16) (Mamba's default)
-  ablation  {"family", "width", "panel", "eidetic_tokens": [...]} (optional)
-A run is done when its log holds the "done" note or the stop-accuracy note; an interrupted run
-(a checkpoint in its folder, no such note) continues with `bmojo train --resume`. Kernels are
-compiled once per device and kept in bmojo's kernel cache, so each run's start-up is short;
---jobs N runs N processes at once (tiny models leave a GPU mostly idle: see the study's doc).
+  ablation  {"family", "width", "panel", "eidetic_tokens": [...]} (optional); a point whose
+            config is a main model's (e.g. the family's own eidetic_tokens) reuses that model's runs
+A point (model x panel) runs whole before the next: its sweep, then its other seeds; panels go in
+the order given, so a study cut short leaves whole points and panels. A run is done when its log
+holds the "done" note or the stop-accuracy note; an interrupted run (a checkpoint in its folder,
+no such note) continues with `bmojo train --resume`. Kernels are compiled once per device and kept
+in bmojo's kernel cache, so each run's start-up is short. --jobs N works on N points at once
+(useful on CPUs; on the lent H100 two bmojo processes at once hung in the driver: docs/experiments/
+mqar.md). --stop-after S starts no run after S seconds, for a device lent by the call.
 Needs only the Python standard library.
 """
 import argparse
@@ -33,6 +39,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -72,33 +79,69 @@ def family_layers(fam, d_model, overrides=None):
 
 
 def expand(study):
-    """Every run of the study: dicts with panel, family, model, width, layers, lr, seed, group."""
+    """Every run of the study: dicts with panel, family, model, width, layers, lr, seed, group.
+    With protocol "sweep_seed", only that seed sweeps the learning rates; the other seeds' runs
+    carry lr None until the sweep of their point has finished (resolve_lr). An ablation run whose
+    config is a main run's (same panel, width and layers) is that run: it gets the main run's
+    model name and so its folder, and is trained once."""
     proto = study["protocol"]
+    sweep_seed = proto.get("sweep_seed")
     runs = []
 
     def add(group, panel, family, model, width, layers, extra=None):
-        for lr in proto["lrs"]:
-            for seed in proto["seeds"]:
+        for seed in proto["seeds"]:
+            lrs = proto["lrs"] if sweep_seed is None or seed == sweep_seed else [None]
+            for lr in lrs:
                 r = dict(group=group, panel=panel, family=family, model=model, width=width, layers=layers, lr=lr,
-                         seed=seed)
+                         seed=seed, dir_group=group, dir_model=model)
                 r.update(extra or {})
                 runs.append(r)
 
-    for panel in study["panels"]:
+    main_configs = {}
+    all_panels = list(study["panels"])
+    for fam in study["families"].values():
+        all_panels += [p for p in fam.get("panels", []) if p not in all_panels]
+    for panel in all_panels:  # panel-major: a study cut short has whole panels
         for fname, fam in study["families"].items():
+            if panel not in fam.get("panels", study["panels"]):
+                continue
             for w in fam["widths"]:
-                add("main", panel, fname, f"{fname}-d{w}", w, family_layers(fam, w))
+                layers = family_layers(fam, w)
+                add("main", panel, fname, f"{fname}-d{w}", w, layers)
+                main_configs.setdefault((panel, w, json.dumps(layers, sort_keys=True)), f"{fname}-d{w}")
     ab = study.get("ablation")
     if ab:
         fam = study["families"][ab["family"]]
         for me in ab["eidetic_tokens"]:
-            add("ablation", ab["panel"], ab["family"], f"{ab['family']}-d{ab['width']}-e{me}", ab["width"],
-                family_layers(fam, ab["width"], {"eidetic_tokens": me}), {"eidetic_tokens": me})
+            layers = family_layers(fam, ab["width"], {"eidetic_tokens": me})
+            model = f"{ab['family']}-d{ab['width']}-e{me}"
+            add("ablation", ab["panel"], ab["family"], model, ab["width"], layers, {"eidetic_tokens": me})
+            same = main_configs.get((ab["panel"], ab["width"], json.dumps(layers, sort_keys=True)))
+            if same:
+                for r in runs:
+                    if r["group"] == "ablation" and r["model"] == model:
+                        r.update(dir_group="main", dir_model=same)
     return runs
 
 
+def resolve_lr(study, out, runs, r):
+    """The learning rate of a non-sweep seed's run: the sweep seed's best (highest best-eval
+    accuracy, the smaller rate on a tie) once every sweep run of the point has finished; else None."""
+    sweep = [x for x in runs if x["dir_group"] == r["dir_group"] and x["dir_model"] == r["dir_model"]
+             and x["panel"] == r["panel"] and x["seed"] == study["protocol"]["sweep_seed"]]
+    best = None
+    for x in sorted(sweep, key=lambda x: x["lr"]):
+        rows = read_log(os.path.join(run_dir(out, x), "train.jsonl"))
+        if not finished(rows):
+            return None
+        acc = max([e["eval_accuracy"] for e in rows if "eval_accuracy" in e], default=0.0)
+        if best is None or acc > best[0]:
+            best = (acc, x["lr"])
+    return best[1] if best else None
+
+
 def run_dir(out, r):
-    return os.path.join(out, r["group"], f"pairs{r['panel']}", r["model"], f"lr{r['lr']:g}-s{r['seed']}")
+    return os.path.join(out, r["dir_group"], f"pairs{r['panel']}", r["dir_model"], f"lr{r['lr']:g}-s{r['seed']}")
 
 
 def read_log(path):
@@ -183,6 +226,8 @@ def main():
     ap.add_argument("--summary-only", action="store_true", help="rewrite results.jsonl from the logs, run nothing")
     ap.add_argument("--bmojo", default=os.environ.get("BMOJO_BIN", "bmojo"))
     ap.add_argument("--device", default=None)
+    ap.add_argument("--stop-after", type=float, default=0,
+                    help="start no run after this many seconds (0: no limit); a started run finishes")
     args = ap.parse_args()
     if args.jobs < 1:
         ap.error("--jobs must be >= 1")
@@ -191,49 +236,88 @@ def main():
     runs = expand(study)
     os.makedirs(args.out, exist_ok=True)
     memcache = {}
-    todo = []
-    for r in runs:
+    started = time.time()
+
+    def prepare(r):
+        """The run's folder and config.yaml; its memory; whether it still has to run."""
         rdir = run_dir(args.out, r)
-        if args.only and args.only not in rdir:
-            continue
         os.makedirs(rdir, exist_ok=True)
         cfg = os.path.join(rdir, "config.yaml")
-        text = config_yaml(r["model"], study["data"]["vocab"], r["width"], r["layers"])
         if not os.path.exists(cfg):
             with open(cfg, "w") as f:
-                f.write(text)
+                f.write(config_yaml(r["dir_model"], study["data"]["vocab"], r["width"], r["layers"]))
         r["memory"] = memory(args, cfg, study["data"]["seq"], memcache)
-        if not finished(read_log(os.path.join(rdir, "train.jsonl"))):
-            todo.append((r, rdir))
-    print(f"mqar_sweep: {len(runs)} runs in the study, {len(todo)} to run"
-          + (f" ({args.only!r} only)" if args.only else ""), flush=True)
+        return rdir, not finished(read_log(os.path.join(rdir, "train.jsonl")))
 
     def one(item):
         r, rdir = item
         cmd = command(args, study, r, rdir)
         if args.dry_run:
             return rdir, " ".join(shlex.quote(c) for c in cmd), 0, 0.0
+        if args.stop_after and time.time() - started > args.stop_after:
+            return rdir, "not started (--stop-after)", None, 0.0
+        log = os.path.join(rdir, "train.jsonl")
+        if not os.path.exists(os.path.join(rdir, "latest")) and os.path.exists(log):
+            # a run cut before its first checkpoint, or on another machine: starts again, its log kept aside
+            os.replace(log, log + f".cut-{int(time.time())}")
         t0 = time.time()
         with open(os.path.join(rdir, "stderr.txt"), "a") as err:
             rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=err).returncode
         return rdir, "", rc, time.time() - t0
 
-    failed = 0
-    if not args.summary_only and todo:
-        with cf.ThreadPoolExecutor(max_workers=args.jobs) as ex:
-            for n, (rdir, text, rc, dt) in enumerate(ex.map(one, todo), 1):
+    # The runs of one point (model folder x panel) go in order: the learning-rate sweep, then the
+    # other seeds at the rate it chose; --jobs N works on N points at once. A point is thus whole
+    # (every seed) before the next starts, so a study cut short leaves finished points.
+    points = {}
+    for r in runs:
+        points.setdefault((r["dir_group"], r["dir_model"], r["panel"]), []).append(r)
+    lock = threading.Lock()
+    counter = {"done": 0, "failed": 0, "pending": 0}
+
+    def work(point_runs):
+        seen = set()
+        for r in point_runs:
+            if r["lr"] is None and not args.dry_run:
+                r["lr"] = resolve_lr(study, args.out, runs, r)
+            if r["lr"] is None:
+                with lock:
+                    counter["pending"] += 1
+                continue
+            rdir = run_dir(args.out, r)
+            if rdir in seen or (args.only and args.only not in rdir):
+                continue
+            seen.add(rdir)
+            with lock:
+                rdir, needed = prepare(r)
+            if not needed or args.summary_only:
+                continue
+            rdir, text, rc, dt = one((r, rdir))
+            with lock:
                 if args.dry_run:
-                    print(text)
+                    print(text, flush=True)
                     continue
-                failed += rc != 0
+                if rc is None:
+                    return
+                counter["done"] += 1
+                counter["failed"] += rc != 0
                 rows = read_log(os.path.join(rdir, "train.jsonl"))
                 acc = max([x["eval_accuracy"] for x in rows if "eval_accuracy" in x], default=float("nan"))
-                print(f"[{n}/{len(todo)}] {os.path.relpath(rdir, args.out)}: exit {rc}, {dt:.1f} s, "
+                print(f"[{counter['done']}] {os.path.relpath(rdir, args.out)}: exit {rc}, {dt:.1f} s, "
                       f"best accuracy {acc:.4f}", flush=True)
-    # results.jsonl from every finished run's log
+
+    print(f"mqar_sweep: {len(runs)} runs in the study, {len(points)} points"
+          + (f" ({args.only!r} only)" if args.only else ""), flush=True)
+    with cf.ThreadPoolExecutor(max_workers=args.jobs) as ex:
+        list(ex.map(work, points.values()))
+    failed = counter["failed"]
+    if counter["pending"]:
+        print(f"mqar_sweep: {counter['pending']} runs wait for their point's learning-rate sweep", flush=True)
+    # results.jsonl from every finished run's log (an ablation run that is a main run: both lines)
     done = 0
     with open(os.path.join(args.out, "results.jsonl.tmp"), "w") as f:
         for r in runs:
+            if r["lr"] is None:
+                continue
             rdir = run_dir(args.out, r)
             rows = read_log(os.path.join(rdir, "train.jsonl"))
             if rows and finished(rows):
