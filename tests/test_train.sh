@@ -172,6 +172,19 @@ print("6 runs for 9 results; seed 2 at the sweep's best rate; the e2 ablation po
 PY
 else bad "mqar_sweep two-step: $(tail -c 300 "$TMP/out") $(tail -c 300 "$TMP/err")"; fi
 
+# Thinned logs (tools/thin_train_log.py, as mqar_slice.sh packs them) still count as finished runs
+# and give the same results.
+cp "$TMP/sweep2/results.jsonl" "$TMP/results-before"
+if python3 "$SRC/tools/thin_train_log.py" --every 2 $(find "$TMP/sweep2" -name train.jsonl) &&
+   run "mqar_sweep: thinned logs, nothing to run" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" \
+     -o "$TMP/sweep2" --bmojo "$BIN" && ! grep -q '^\[' "$TMP/out" &&
+   python3 - "$TMP/results-before" "$TMP/sweep2/results.jsonl" <<'PY'
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+assert [(r["run"], r["accuracy"], r["steps"]) for r in a] == [(r["run"], r["accuracy"], r["steps"]) for r in b]
+PY
+then ok "thin_train_log: the same results from thinned logs"; else bad "thin_train_log: results changed"; fi
+
 # A log left by a run cut before its first checkpoint (or on another machine) is set aside, not appended to.
 cut="$TMP/sweep3/main/pairs2/bmojo-d16/lr0.001-s1"
 mkdir -p "$cut" && echo '{"event": "start", "step": 0, "note": "a cut run"}' >"$cut/train.jsonl"
