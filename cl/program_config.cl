@@ -19,4 +19,6 @@ __kernel void bm_program_config(__global int *out)
     out[10] = BM_SCANL_SPL;
     out[11] = BM_SCANL_TT;
     out[12] = BM_GEMV4_NB;
+    out[13] = BM_GEMMC_MB;
+    out[14] = BM_GEMMC_NB;
 }

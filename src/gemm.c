@@ -1,6 +1,7 @@
 /* gemm.c — bm_gemm: the model's projections, C[M,N] = A[M,K] W[N,K]^T + beta C, row-major, via
- * CLBlast (W stays in its stored [out, in] layout, hence the transposed B operand) or our own
- * cl/gemm_nt.cl (bm_op_gemm_nt), as BMOJO_GEMM and use_own_gemm decide. CLBlast compiles and
+ * our own cl/gemm_nt.cl (bm_op_gemm_nt, GPUs), cl/gemm_nt_cpu.cl (bm_op_gemm_nt_cpu, CPUs) or
+ * CLBlast (W stays in its stored [out, in] layout, hence the transposed B operand), as BMOJO_GEMM
+ * and gemm_kernel_for decide. CLBlast compiles and
  * caches its own kernels on first use per device. Up to BM_GEMV_MAX_ROWS rows go to bm_op_gemv. */
 
 #include "error.h"
@@ -10,20 +11,22 @@
 /* After runtime.h, which fixes CL_TARGET_OPENCL_VERSION before any CL header. */
 #include <clblast_c.h>
 
-/* THE RULE for BMOJO_GEMM=auto (the default): which shapes go to our own kernel instead of
- * CLBlast. GPUs: all of them. Measured on the H200 (bench --ops, T 2048): every model shape was
- * faster, 1.3-3x (in_proj 446 -> 274 us, out_proj 325 -> 177, x_proj 99 -> 46, dt_proj 70 -> 23;
- * 4096^3 30.7 -> 38.8 TFLOP/s), because CLBlast 1.5.3 has no H200 tuning and its indirect path
- * copies and pads W on every call. CPUs (POCL): CLBlast, which is faster there. */
-static int use_own_gemm(const bm_rt *rt, size_t M, size_t N, size_t K)
+/* THE RULE for BMOJO_GEMM=auto (the default). GPUs: our register-tiled kernel for every shape.
+ * Measured on the H200 (bench --ops, T 2048): every model shape was faster than CLBlast, 1.3-3x
+ * (in_proj 446 -> 274 us, out_proj 325 -> 177, x_proj 99 -> 46, dt_proj 70 -> 23; 4096^3 30.7 ->
+ * 38.8 TFLOP/s), because CLBlast 1.5.3 has no H200 tuning and its indirect path copies and pads W
+ * on every call. CPUs: the CPU kernel (cl/gemm_nt_cpu.cl), about 10x CLBlast on POCL (2 cores of
+ * an AMD EPYC: 139-156 against 10-16 GFLOP/s at the model's shapes). */
+enum { USE_CLBLAST, USE_OWN, USE_CPU };
+static int gemm_kernel_for(const bm_rt *rt)
 {
-    (void)M, (void)N, (void)K;
     switch (rt->gemm_mode) {
     case BM_GEMM_MODE_OWN:
     case BM_GEMM_MODE_OWN_BIG:
-    case BM_GEMM_MODE_OWN_THIN: return 1;
-    case BM_GEMM_MODE_CLBLAST: return 0;
-    default: return rt->lim.is_gpu; /* auto */
+    case BM_GEMM_MODE_OWN_THIN: return USE_OWN;
+    case BM_GEMM_MODE_OWN_CPU: return USE_CPU;
+    case BM_GEMM_MODE_CLBLAST: return USE_CLBLAST;
+    default: return rt->lim.is_gpu ? USE_OWN : USE_CPU; /* auto */
     }
 }
 
@@ -58,7 +61,9 @@ int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, siz
     if (st) return st;
     /* Few rows (decoding): a skinny kernel streams W once, where CLBlast would pad and copy it. */
     if (M <= BM_GEMV_MAX_ROWS) return bm_op_gemv(rt, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
-    if (use_own_gemm(rt, M, N, K)) {
+    const int use = gemm_kernel_for(rt);
+    if (use == USE_CPU) return bm_op_gemm_nt_cpu(rt, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
+    if (use == USE_OWN) {
         int tiles = rt->gemm_mode == BM_GEMM_MODE_OWN_BIG    ? BM_GEMM_NT_TILES_BIG
                     : rt->gemm_mode == BM_GEMM_MODE_OWN_THIN ? BM_GEMM_NT_TILES_THIN
                                                              : BM_GEMM_NT_TILES_AUTO;

@@ -176,6 +176,11 @@ enum { BM_GEMM_NT_TILES_AUTO = 0, BM_GEMM_NT_TILES_BIG = 1, BM_GEMM_NT_TILES_THI
 int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
                   size_t lda, cl_mem W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
 
+/* The CPU SGEMM (cl/gemm_nt_cpu.cl), the same contract as bm_gemm for any M, N, K: one work-item
+ * per macro tile, float16 dot products; what bm_gemm uses on CPU devices. */
+int bm_op_gemm_nt_cpu(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W,
+                      size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
+
 /* Streams n floats from src to dst (the bandwidth probe of `bmojo bench --ops`). */
 int bm_op_copy(bm_rt *rt, cl_mem src, cl_mem dst, size_t n);
 

@@ -288,17 +288,17 @@ static int decode_fusion_from_env(int *out)
 
 /* BMOJO_GEMM picks the GEMM kernel for more than BM_GEMV_MAX_ROWS rows: auto, clblast, own (our
  * cl/gemm_nt.cl, tiles chosen per shape), own-big, own-thin (one tile configuration for all
- * shapes). BMOJO_GEMM_SPLITK: auto or the number of K splits of the own kernel (1 = none). */
+ * shapes), own-cpu (cl/gemm_nt_cpu.cl, the CPU kernel, on any device). BMOJO_GEMM_SPLITK: auto or the number of K splits of the own kernel (1 = none). */
 static int gemm_mode_from_env(int *mode, int *split_k)
 {
-    static const char *const names[] = {"auto", "clblast", "own", "own-big", "own-thin"};
+    static const char *const names[] = {"auto", "clblast", "own", "own-big", "own-thin", "own-cpu"};
     const char *v = getenv("BMOJO_GEMM");
     *mode = BM_GEMM_MODE_AUTO;
     if (v && *v) {
         int found = -1;
         for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
             if (!strcmp(v, names[i])) found = i;
-        if (found < 0) return bm_fail(BMOJO_EINVAL, "BMOJO_GEMM=%s: expected auto, clblast, own, own-big or own-thin", v);
+        if (found < 0) return bm_fail(BMOJO_EINVAL, "BMOJO_GEMM=%s: expected auto, clblast, own, own-big, own-thin or own-cpu", v);
         *mode = found; /* names[] is in BM_GEMM_MODE_* order */
     }
     return int_from_env("BMOJO_GEMM_SPLITK", 0, 1, 64, 0, split_k);

@@ -55,22 +55,25 @@ enum {
     BM_GEMM_MODE_CLBLAST = 1,
     BM_GEMM_MODE_OWN = 2,
     BM_GEMM_MODE_OWN_BIG = 3,
-    BM_GEMM_MODE_OWN_THIN = 4
+    BM_GEMM_MODE_OWN_THIN = 4,
+    BM_GEMM_MODE_OWN_CPU = 5
 };
 /* Which selective-scan kernel bm_op_scan uses: auto = the chunked one (cl/scan.cl); lanes = the
  * one-pass cl/scan_lanes.cl for T > 1 where it fits (measured slower; kept for measurements). */
 enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2 };
 
 /* The ints cl/program_config.cl reports: our GEMM's big tiles (BM, BN, BK, TM, TN), then its thin
- * tiles in the same order, the lanes scan's states per item and steps per tile, and the float4
- * GEMV's rows per group. */
+ * tiles in the same order, the lanes scan's states per item and steps per tile, the float4
+ * GEMV's rows per group, and the CPU GEMM's macro tile (rows of A, rows of W). */
 enum {
     BM_CFG_GEMM_BIG = 0,
     BM_CFG_GEMM_THIN = 5,
     BM_CFG_SCANL_SPL = 10,
     BM_CFG_SCANL_TT = 11,
     BM_CFG_GEMV4_NB = 12,
-    BM_PROGRAM_CONFIG_INTS = 13
+    BM_CFG_GEMMC_MB = 13,
+    BM_CFG_GEMMC_NB = 14,
+    BM_PROGRAM_CONFIG_INTS = 15
 };
 
 struct bmojo_runtime {

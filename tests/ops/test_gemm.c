@@ -15,13 +15,16 @@
 #include "ops.h"
 #include "ref/ref.h"
 
+enum { OWN_CPU = 4 };
+
 typedef struct {
     size_t M, N, K;
     size_t pad_a, pad_w, pad_c; /* leading dimension minus the row length */
     size_t a_off, w_off, c_off; /* element offsets of the matrices in their buffers */
     float beta;
     int nan_c; /* with beta 0: C starts as NaN, which BLAS semantics must ignore (reused scratch) */
-    int own;   /* 0: bm_gemm; else bm_op_gemm_nt with tiles = own - 1 + BM_GEMM_NT_TILES_AUTO */
+    int own;   /* 0: bm_gemm; 1-3: bm_op_gemm_nt with tiles = own - 1 + BM_GEMM_NT_TILES_AUTO;
+                  OWN_CPU: bm_op_gemm_nt_cpu */
     int split; /* own: split_k argument (0 = automatic) */
 } gemm_case;
 
@@ -44,11 +47,14 @@ static void run_case(bm_test_ctx *t, const gemm_case *c)
     char what[200];
     static const char *const tiles[] = {"auto", "big", "thin"};
     char kind[48] = "gemm";
-    if (c->own) snprintf(kind, sizeof kind, "gemm_nt %s split %d", tiles[c->own - 1], c->split);
+    if (c->own == OWN_CPU) snprintf(kind, sizeof kind, "gemm_nt_cpu");
+    else if (c->own) snprintf(kind, sizeof kind, "gemm_nt %s split %d", tiles[c->own - 1], c->split);
     snprintf(what, sizeof what, "%s M=%zu N=%zu K=%zu ld+%zu/%zu/%zu off=%zu/%zu/%zu beta=%g%s", kind, c->M, c->N,
              c->K, c->pad_a, c->pad_w, c->pad_c, c->a_off, c->w_off, c->c_off, (double)c->beta,
              c->nan_c ? " C=NaN" : "");
-    int st = c->own ? bm_op_gemm_nt(t->rt, c->own - 1 + BM_GEMM_NT_TILES_AUTO, c->split, c->M, c->N, c->K, dA, c->a_off,
+    int st = c->own == OWN_CPU ? bm_op_gemm_nt_cpu(t->rt, c->M, c->N, c->K, dA, c->a_off, lda, dW, c->w_off, ldw,
+                                                   c->beta, dC, c->c_off, ldc)
+             : c->own          ? bm_op_gemm_nt(t->rt, c->own - 1 + BM_GEMM_NT_TILES_AUTO, c->split, c->M, c->N, c->K, dA, c->a_off,
                                     lda, dW, c->w_off, ldw, c->beta, dC, c->c_off, ldc)
                     : bm_gemm(t->rt, c->M, c->N, c->K, dA, c->a_off, lda, dW, c->w_off, ldw, c->beta, dC, c->c_off, ldc);
     if (bm_test_status(t, st, what) && bm_test_status(t, bm_finish(t->rt), what)) {
@@ -109,15 +115,17 @@ static void test_gemm_nt(bm_test_ctx *t)
     };
     for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) run_case(t, &splits[i]);
 
-    /* bm_gemm's selection: with BMOJO_GEMM=own (rt->gemm_mode) rows > 8 go to the own kernel, and
-     * its results match the reference just the same; <= 8 rows still go to the GEMV. */
+    /* bm_gemm's selection: with BMOJO_GEMM=own, own-cpu or clblast (rt->gemm_mode) rows > 8 go to
+     * that kernel, and its results match the reference just the same; <= 8 rows still go to the
+     * GEMV. */
     const int mode = t->rt->gemm_mode;
     static const gemm_case via_gemm[] = {
         {9, 65, 64, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0, 0},
         {100, 31, 257, 0, 0, 1, 0, 0, 2, 0.0f, 1, 0, 0},
         {8, 17, 63, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0, 0},
     };
-    const int modes[] = {BM_GEMM_MODE_OWN, BM_GEMM_MODE_OWN_BIG, BM_GEMM_MODE_OWN_THIN};
+    const int modes[] = {BM_GEMM_MODE_OWN, BM_GEMM_MODE_OWN_BIG, BM_GEMM_MODE_OWN_THIN, BM_GEMM_MODE_OWN_CPU,
+                         BM_GEMM_MODE_CLBLAST};
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         t->rt->gemm_mode = modes[m];
         for (size_t i = 0; i < sizeof via_gemm / sizeof via_gemm[0]; i++) run_case(t, &via_gemm[i]);
@@ -131,6 +139,39 @@ static void test_gemm_nt(bm_test_ctx *t)
     bm_test_true(t, st == BMOJO_EINVAL, "gemm_nt with an unknown tile choice -> BMOJO_EINVAL");
     st = bm_op_gemm_nt(t->rt, BM_GEMM_NT_TILES_AUTO, 0, 2, 2, 3, buf, 0, 2, buf, 0, 3, 0.0f, buf, 0, 2);
     bm_test_true(t, st == BMOJO_EINVAL, "gemm_nt lda < K -> BMOJO_EINVAL");
+    bm_finish(t->rt);
+    bm_release(buf);
+}
+
+/* The CPU kernel (cl/gemm_nt_cpu.cl), on every device: the shapes of test_gemm_nt plus K around
+ * its 16-wide vectors (15, 16, 17, 33) and M, N around its 4 x 4 micro tiles and 64 x 64 macro
+ * tiles (1-5, 63-65, 127-129); padded leading dimensions and odd offsets (vload16 at any float);
+ * beta 0 over NaN. */
+static void test_gemm_nt_cpu(bm_test_ctx *t)
+{
+    static const gemm_case shapes[] = {
+        /* M, N, K, pad a/w/c, off a/w/c, beta, nan_c */
+        {1, 1, 1, 0, 0, 0, 0, 0, 0, 0.0f, 0, OWN_CPU, 0},
+        {1, 200, 64, 0, 0, 0, 0, 0, 0, 1.0f, 0, OWN_CPU, 0},
+        {65, 1, 17, 0, 0, 0, 0, 0, 0, 0.0f, 0, OWN_CPU, 0},
+        {17, 63, 1, 0, 0, 0, 0, 0, 0, 1.0f, 0, OWN_CPU, 0},
+        {2, 3, 15, 0, 0, 0, 0, 0, 0, 1.0f, 0, OWN_CPU, 0},
+        {5, 5, 16, 0, 0, 0, 0, 0, 0, 0.0f, 1, OWN_CPU, 0},
+        {3, 4, 33, 0, 0, 0, 0, 0, 0, 1.0f, 0, OWN_CPU, 0},
+        {129, 65, 63, 0, 0, 0, 0, 0, 0, 1.0f, 0, OWN_CPU, 0},
+        {200, 129, 64, 0, 0, 0, 0, 0, 0, 0.0f, 0, OWN_CPU, 0},
+        {64, 64, 64, 0, 0, 0, 0, 0, 0, 1.0f, 0, OWN_CPU, 0},
+        {127, 128, 200, 0, 0, 0, 0, 0, 0, 0.0f, 1, OWN_CPU, 0},
+        {63, 65, 128, 4, 8, 3, 4, 8, 1, 1.0f, 0, OWN_CPU, 0},
+        {65, 129, 128, 1, 0, 4, 1, 0, 4, 0.0f, 1, OWN_CPU, 0},
+        {200, 63, 17, 5, 2, 7, 3, 1, 2, 1.0f, 0, OWN_CPU, 0},
+        {9, 80, 300, 0, 3, 0, 5, 7, 0, 1.0f, 0, OWN_CPU, 0},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) run_case(t, &shapes[i]);
+    float host[16] = {0};
+    cl_mem buf = bm_test_buffer(t, host, sizeof host);
+    int st = bm_op_gemm_nt_cpu(t->rt, 2, 2, 3, buf, 0, 2, buf, 0, 3, 0.0f, buf, 0, 2);
+    bm_test_true(t, st == BMOJO_EINVAL, "gemm_nt_cpu lda < K -> BMOJO_EINVAL");
     bm_finish(t->rt);
     bm_release(buf);
 }
@@ -376,6 +417,7 @@ void test_op_gemm(bm_test_ctx *t)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(t, &cases[i]);
     test_gemm_nt(t);
+    test_gemm_nt_cpu(t);
     test_gemm_errors(t);
     test_gemm_env(t);
     test_buffers(t);
