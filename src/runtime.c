@@ -217,7 +217,8 @@ static int scan_variant_from_env(int *variant, int *lanes_ch)
     if (v && *v && strcmp(v, "auto") != 0) {
         if (!strcmp(v, "chunked")) *variant = BM_SCAN_VARIANT_CHUNKED;
         else if (!strcmp(v, "lanes")) *variant = BM_SCAN_VARIANT_LANES;
-        else return bm_fail(BMOJO_EINVAL, "BMOJO_SCAN=%s: expected auto, chunked or lanes", v);
+        else if (!strcmp(v, "cpu")) *variant = BM_SCAN_VARIANT_CPU;
+        else return bm_fail(BMOJO_EINVAL, "BMOJO_SCAN=%s: expected auto, chunked, lanes or cpu", v);
     }
     return int_from_env("BMOJO_SCAN_LANES_CH", 0, 1, 1024, 0, lanes_ch);
 }

@@ -58,9 +58,10 @@ enum {
     BM_GEMM_MODE_OWN_THIN = 4,
     BM_GEMM_MODE_OWN_CPU = 5
 };
-/* Which selective-scan kernel bm_op_scan uses: auto = the chunked one (cl/scan.cl); lanes = the
- * one-pass cl/scan_lanes.cl for T > 1 where it fits (measured slower; kept for measurements). */
-enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2 };
+/* Which selective-scan kernel bm_op_scan uses: auto = the chunked one (cl/scan.cl) on GPUs, the CPU
+ * one (cl/scan_cpu.cl) on CPUs where d_state fits it; lanes = the one-pass cl/scan_lanes.cl for
+ * T > 1 where it fits (measured slower; kept for measurements); cpu = cl/scan_cpu.cl anywhere it fits. */
+enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2, BM_SCAN_VARIANT_CPU = 3 };
 
 /* The ints cl/program_config.cl reports: our GEMM's big tiles (BM, BN, BK, TM, TN), then its thin
  * tiles in the same order, the lanes scan's states per item and steps per tile, the float4

@@ -251,9 +251,15 @@ int bm_op_scan_lanes(bm_rt *rt, const bm_scan_args *a)
 static int scan_select(bm_rt *rt, const bm_scan_args *a)
 {
     int v = rt->scan_variant;
-    /* auto: the chunked kernel everywhere. The lanes kernel measured 221 us against the chunked
-     * kernel's 99 on the H200 (T 2048, di 1536, n 16: 384 groups of 64 items, each tile of 32 steps
-     * three barrier-separated phases; too few warps per SM to hide them) and is slower on POCL. */
+    /* auto: the chunked kernel on GPUs, the CPU kernel on CPUs where d_state fits it (mamba-130m
+     * pp512 on POCL, 2 cores: see cl/scan_cpu.cl). The lanes kernel measured 221 us against the
+     * chunked kernel's 99 on the H200 (T 2048, di 1536, n 16: 384 groups of 64 items, each tile of
+     * 32 steps three barrier-separated phases; too few warps per SM to hide them) and is slower on
+     * POCL. */
+    if ((v == BM_SCAN_VARIANT_CPU || (v == BM_SCAN_VARIANT_AUTO && !rt->lim.is_gpu)) && bm_scan_cpu_fits(a)) {
+        int st = scan_check_args(a);
+        return st ? st : bm_op_scan_cpu(rt, a);
+    }
     if (v == BM_SCAN_VARIANT_LANES) {
         int st = scan_check_args(a);
         if (st || a->B == 0 || a->T == 0 || a->di == 0) return st;

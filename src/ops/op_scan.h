@@ -21,4 +21,10 @@ int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L);
  * when d_state does not fit a work-group of this device. Same contract as bm_op_scan (no dt_proj). */
 int bm_op_scan_lanes(bm_rt *rt, const bm_scan_args *a);
 
+/* The CPU kernel (cl/scan_cpu.cl: 16 channels per work-item as float16 lanes) whatever the device:
+ * whether it takes these arguments (d_state <= 16), and the op with it (BMOJO_EUNSUPPORTED when it
+ * does not fit). Same contract as bm_op_scan (no dt_proj). */
+int bm_scan_cpu_fits(const bm_scan_args *a);
+int bm_op_scan_cpu(bm_rt *rt, const bm_scan_args *a);
+
 #endif

@@ -1,10 +1,11 @@
-/* test_scan.c — the selective scan (bm_op_scan; cl/scan.cl chunked, cl/scan_lanes.cl lanes)
+/* test_scan.c — the selective scan (bm_op_scan; cl/scan.cl chunked, cl/scan_lanes.cl lanes,
+ * cl/scan_cpu.cl cpu)
  * against bm_ref_scan: y and the final state, for awkward sizes, strided column views of B/C,
  * dt and z, a nonzero initial state, single-chunk and multi-chunk paths (forced chunk lengths
  * around T), d_state above the kernel's register block (several state blocks), softplus past its
  * threshold, and continuation: two calls of T1 and T2 steps equal one call of T1 + T2. The lanes
- * kernel runs through bm_op_scan_lanes on every device (whatever BMOJO_SCAN says), and once more
- * through bm_op_scan with the runtime's choice forced to lanes. */
+ * and CPU kernels run through bm_op_scan_lanes / bm_op_scan_cpu on every device (whatever
+ * BMOJO_SCAN says), and once more through bm_op_scan with the runtime's choice forced to them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +82,10 @@ static void scan_host_slice(const scan_host *h, int t0, int T2, scan_host *o)
 
 static void scan_host_slice_free(scan_host *o) { free(o->u), free(o->dt), free(o->bc), free(o->z); }
 
-/* L for scan_device: the lanes kernel (bm_op_scan_lanes) instead of the chunked one. */
+/* L for scan_device: the lanes kernel (bm_op_scan_lanes) or the CPU kernel (bm_op_scan_cpu)
+ * instead of the chunked one. */
 #define SCAN_LANES (-1)
+#define SCAN_CPU (-2)
 
 /* Runs the op on the device with chunk length L (0 = automatic; SCAN_LANES = the lanes kernel)
  * from initial state `state` (host); y_out [B*T*di] and state (updated) come back. Returns the
@@ -108,7 +111,9 @@ static int scan_device(bm_test_ctx *t, const scan_host *h, const float *state_in
     for (size_t i = 0; i < rows * h->di; i++) junk[i] = 1e3f + (float)(i % 7);
     a.y = bm_test_buffer(t, junk, rows * h->di * sizeof(float));
     free(junk);
-    int st = L == SCAN_LANES ? bm_op_scan_lanes(t->rt, &a) : bm_op_scan_chunked(t->rt, &a, L);
+    int st = L == SCAN_LANES ? bm_op_scan_lanes(t->rt, &a)
+             : L == SCAN_CPU ? bm_op_scan_cpu(t->rt, &a)
+                             : bm_op_scan_chunked(t->rt, &a, L);
     if (st == 0) st = bm_finish(t->rt);
     if (st == 0) {
         bm_test_read(t, a.y, y_out, rows * h->di * sizeof(float));
@@ -131,8 +136,9 @@ static void scan_case(bm_test_ctx *t, int B, int T, int di, int n, int L, float 
     bm_ref_scan(B, T, di, n, h.u, h.dt, h.dt_ld, h.dt_bias, h.A, h.bc, h.bc_ld, h.b_col, h.c_col, h.D, h.z, h.z_ld,
                 h.z_col, s_ref, y_ref);
     char what[160];
-    if (L == SCAN_LANES) {
-        snprintf(what, sizeof what, "scan lanes B=%d T=%d di=%d n=%d dt=[%g,%g]", B, T, di, n, dt_lo, dt_hi);
+    if (L == SCAN_LANES || L == SCAN_CPU) {
+        snprintf(what, sizeof what, "scan %s B=%d T=%d di=%d n=%d dt=[%g,%g]", L == SCAN_CPU ? "cpu" : "lanes", B, T,
+                 di, n, dt_lo, dt_hi);
     } else {
         int Leff = L > 0 ? L : bm_scan_chunk_len(t->rt, B, di, T);
         snprintf(what, sizeof what, "scan B=%d T=%d di=%d n=%d L=%d dt=[%g,%g]", B, T, di, n, Leff, dt_lo, dt_hi);
@@ -164,8 +170,9 @@ static void scan_split_case(bm_test_ctx *t, int B, int T1, int T2, int di, int n
     float *y_cat = bm_test_alloc((size_t)B * T * di * sizeof(float));
     float *y_ref = bm_test_alloc((size_t)B * T * di * sizeof(float)), *s_ref = bm_test_alloc(nst * sizeof(float));
     char what[160];
-    if (L == SCAN_LANES)
-        snprintf(what, sizeof what, "scan lanes split B=%d T=%d+%d di=%d n=%d", B, T1, T2, di, n);
+    if (L == SCAN_LANES || L == SCAN_CPU)
+        snprintf(what, sizeof what, "scan %s split B=%d T=%d+%d di=%d n=%d", L == SCAN_CPU ? "cpu" : "lanes", B, T1,
+                 T2, di, n);
     else
         snprintf(what, sizeof what, "scan split B=%d T=%d+%d di=%d n=%d L=%d", B, T1, T2, di, n, L);
     int ok = bm_test_status(t, scan_device(t, &h, h.state, L, y_one, s_one), what) &&
@@ -294,9 +301,44 @@ static void test_scan_lanes(bm_test_ctx *t)
     t->rt->scan_variant = saved;
 }
 
+/* The CPU kernel (cl/scan_cpu.cl) on this device, whatever BMOJO_SCAN says: channel counts around
+ * its 16 lanes (1, 15, 16, 17, 37, 130: partial last groups), d_state 1..16 (padding states),
+ * sequences of 1 to 257 steps, softplus past its threshold, continuation; then bm_op_scan with the
+ * runtime's choice forced to cpu (the dt_proj GEMM path and the dispatch, d_state 17 falling back
+ * to the chunked kernel), and d_state 17 refused by the kernel itself. */
+static void test_scan_cpu(bm_test_ctx *t)
+{
+    static const int Ts[] = {1, 2, 7, 33, 257}, dis[] = {1, 15, 16, 17, 37, 130}, ns[] = {1, 3, 16}, Bs[] = {1, 3};
+    for (size_t ib = 0; ib < sizeof Bs / sizeof Bs[0]; ib++)
+        for (size_t id = 0; id < sizeof dis / sizeof dis[0]; id++)
+            for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
+                for (size_t it = 0; it < sizeof Ts / sizeof Ts[0]; it++)
+                    scan_case(t, Bs[ib], Ts[it], dis[id], ns[in], SCAN_CPU, -4.0f, 0.0f);
+    scan_case(t, 2, 100, 64, 16, SCAN_CPU, 19.0f, 30.0f);
+    scan_case(t, 3, 77, 130, 4, SCAN_CPU, -4.0f, 30.0f);
+    scan_split_case(t, 2, 37, 50, 64, 16, SCAN_CPU);
+    scan_split_case(t, 3, 1, 1, 130, 16, SCAN_CPU);
+    scan_split_case(t, 2, 100, 33, 5, 7, SCAN_CPU);
+
+    const int saved = t->rt->scan_variant;
+    t->rt->scan_variant = BM_SCAN_VARIANT_CPU;
+    scan_dtproj_case(t, 2, 7, 64, 16, 4);
+    scan_dtproj_case(t, 1, 100, 130, 8, 48);
+    scan_dtproj_case(t, 3, 45, 37, 17, 5); /* d_state 17: the chunked kernel */
+    t->rt->scan_variant = saved;
+
+    scan_host h;
+    scan_host_make(t, &h, 1, 3, 5, 17, -4.0f, 0.0f);
+    float y[15], s[85];
+    int st = scan_device(t, &h, h.state, SCAN_CPU, y, s);
+    bm_test_true(t, st == BMOJO_EUNSUPPORTED, "scan cpu kernel with d_state 17 -> BMOJO_EUNSUPPORTED");
+    scan_host_free(&h);
+}
+
 void test_op_scan(bm_test_ctx *t)
 {
     test_scan_lanes(t);
+    test_scan_cpu(t);
     scan_dtproj_case(t, 1, 1, 1, 1, 1);
     scan_dtproj_case(t, 1, 1, 130, 16, 48);
     scan_dtproj_case(t, 3, 1, 5, 4, 4);

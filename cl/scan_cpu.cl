@@ -1,0 +1,87 @@
+/* scan_cpu.cl — Mamba-1 selective scan for CPU devices (POCL): bm_op_scan's contract (src/ops.h),
+ * launcher src/ops/op_scan_cpu.c. Uses bm_scan_exp_a / BM_SCAN_ASCALE of cl/scan.cl.
+ *
+ * Layout as cl/scan.cl: u [B*T, di], dt [B*T, dt_ld], dt_bias [di], A [di, n], bc [B*T, bc_ld]
+ * (B_t at b_col, C_t at c_col), D [di], z [B*T, z_ld] (gate at z_col), state [B, di, n], y [B*T, di].
+ *
+ * Shape of the work: one work-item per (16 consecutive channels, sequence), a CPU thread's job,
+ * running the whole sequence. The 16 channels are the lanes of float16 vectors: each of the n <=
+ * BM_SCANC_NS states is one float16 register (h_j over 16 channels), a step is per state one
+ * vector exp2, two vector FMAs and one for y, with B_t[j] and C_t[j] broadcast (they are shared by
+ * every channel). u, dt, z and y are read and written as 16 contiguous floats; A, the initial and
+ * the final state are gathered / scattered once per call. A last group of fewer than 16 channels
+ * gathers its lanes (clamped) and stores only its own. Padding states (j >= n) have a = 0, h = 0,
+ * B = C = 0: no branch in the time loop but the uniform j < n of the B/C loads.
+ *
+ * Why: cl/scan.cl puts a channel on a work-item with its states in registers and stages B/C in
+ * local memory between barriers: right for GPUs, but POCL then runs each work-item's steps as
+ * scalar code (one scalar exp per state and step): 1.28 s of a mamba-130m pp512 (59 % of it) on
+ * the 2-core development machine. Here the vectors are explicit.
+ * Not for GPUs: B x di / 16 work-items cannot fill one.
+ * Tunable: BM_SCANC_NS (16), the most states per channel (the launcher uses cl/scan.cl beyond).
+ */
+#ifndef BM_SCANC_NS
+#define BM_SCANC_NS 16
+#endif
+
+/* 16 floats of a row from channel c0: a vector load, or for the last, partial group a gather of
+ * the channels c0 + i clamped to di - 1. */
+inline float16 bm_scanc_load(__global const float *row, int c0, int di)
+{
+    if (c0 + 16 <= di) return vload16(0, row + c0);
+    float v[16];
+    for (int i = 0; i < 16; i++) v[i] = row[min(c0 + i, di - 1)];
+    return vload16(0, v);
+}
+
+inline float16 bm_scanc_softplus(float16 x) { return select(log1p(exp(x)), x, x > 20.0f); }
+inline float16 bm_scanc_silu(float16 x) { return x / (1.0f + exp(-x)); }
+
+/* Global (ceil(di / 16), B), local (1, 1). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+bm_scan_cpu(int T, int di, int n, __global const float *u, __global const float *dt, uint dt_ld,
+            __global const float *dt_bias, __global const float *A, __global const float *bc, uint bc_ld,
+            uint b_col, uint c_col, __global const float *Dv, __global const float *z, uint z_ld, uint z_col,
+            __global float *state, __global float *y)
+{
+    const int c0 = (int)get_global_id(0) * 16, b = (int)get_global_id(1);
+    const int lanes = min(16, di - c0);
+    float16 h[BM_SCANC_NS], a[BM_SCANC_NS];
+    for (int j = 0; j < BM_SCANC_NS; j++) {
+        float hv[16], av[16];
+        for (int i = 0; i < 16; i++) {
+            const size_t c = (size_t)min(c0 + i, di - 1);
+            hv[i] = j < n ? state[((size_t)b * di + c) * n + j] : 0.0f;
+            av[i] = j < n ? A[c * n + j] * BM_SCAN_ASCALE : 0.0f;
+        }
+        h[j] = vload16(0, hv), a[j] = vload16(0, av);
+    }
+    const float16 bias = bm_scanc_load(dt_bias, c0, di), dskip = bm_scanc_load(Dv, c0, di);
+    for (int t = 0; t < T; t++) {
+        const size_t r = (size_t)b * T + t;
+        const float16 delta = bm_scanc_softplus(bm_scanc_load(dt + r * dt_ld, c0, di) + bias);
+        const float16 uu = bm_scanc_load(u + r * di, c0, di);
+        const float16 du = delta * uu;
+        __global const float *bt = bc + r * bc_ld;
+        float16 acc = 0.0f;
+#pragma unroll
+        for (int j = 0; j < BM_SCANC_NS; j++) {
+            const float bj = j < n ? bt[b_col + j] : 0.0f, cj = j < n ? bt[c_col + j] : 0.0f;
+            h[j] = fma(bm_scan_exp_a(delta * a[j]), h[j], du * bj);
+            acc = fma(h[j], cj, acc);
+        }
+        const float16 out = fma(dskip, uu, acc) * bm_scanc_silu(bm_scanc_load(z + r * z_ld + z_col, c0, di));
+        __global float *yr = y + r * di + c0;
+        if (lanes == 16) vstore16(out, 0, yr);
+        else {
+            float o[16];
+            vstore16(out, 0, o);
+            for (int i = 0; i < lanes; i++) yr[i] = o[i];
+        }
+    }
+    for (int j = 0; j < n && j < BM_SCANC_NS; j++) {
+        float hv[16];
+        vstore16(h[j], 0, hv);
+        for (int i = 0; i < lanes; i++) state[((size_t)b * di + c0 + i) * n + j] = hv[i];
+    }
+}
