@@ -159,7 +159,11 @@ __kernel void bm_gemv(BM_GEMV_PARAMS)
  * the rows per group; the reduction is the same tree. global (ceil(N/NB4) * L), local (L);
  * red: M * NB4 * L floats. */
 #ifndef BM_GEMV4_NB
+#if BM_IS_GPU
 #define BM_GEMV4_NB 8
+#else
+#define BM_GEMV4_NB 32 /* CPUs: a group is one thread's job; fewer, longer jobs (bm_gemv4_body_cpu) */
+#endif
 #endif
 
 /* Mode 3 (BM_GEMV_PARTS): A holds the n_parts key splits of a decoding attention (T = 1) in
@@ -211,6 +215,102 @@ static inline float4 bm_gemv_parts4(__global const float *P, const int m, const 
     return o;
 }
 
+/* The CPU form of bm_gemv4_body (groups of one work-item, e.g. POCL): for each row m of A and each
+ * block of 8 rows of W, 8 float16 accumulators run along K (A's row transformed 16 values at a
+ * time, once per block; W's rows streamed with vload16), folded once at the end; K's last K % 16
+ * (a multiple of 4) with float4 as in the GPU form. Per W vector one FMA, no horizontal sum per
+ * step: the loop streams W at memory speed where the GPU form's float4 dots did not (POCL, 2
+ * cores: bm_gemv4 2.5-8 GB/s against 17.5 GB/s of copy; numbers in docs/performance.md). */
+static inline float4 bm_gemv_a4(const int write_merged, __global const float *A, const ulong a_off, const ulong lda,
+                                const int m, const int M, const int K, const int k, const int mode,
+                                __global const float *nw, const float rsm, const ulong u_col, const int n_parts,
+                                const int part_cols, __local const float *wts, __global float *merged,
+                                const ulong merged_ld)
+{
+    const ulong ai = a_off + (ulong)m * lda + (ulong)k;
+    float4 a;
+    if (mode == BM_GEMV_PARTS) {
+        a = bm_gemv_parts4(A + a_off, m, M, K, k, n_parts, part_cols, wts);
+        if (write_merged) vstore4(a, 0, merged + (ulong)m * merged_ld + (ulong)k);
+    } else {
+        a = vload4(0, A + ai);
+        if (mode == BM_GEMV_RMSNORM) a = a * rsm * vload4(0, nw + (ulong)k);
+        else if (mode == BM_GEMV_SWIGLU) {
+            const float4 u = vload4(0, A + ai + u_col);
+            a = (float4)(bm_silu(a.x), bm_silu(a.y), bm_silu(a.z), bm_silu(a.w)) * u;
+        }
+    }
+    return a;
+}
+
+#define BM_GEMV_CPU_JB 8 /* rows of W whose accumulators live together */
+
+static inline float bm_gemv_hsum16(float16 v)
+{
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    return (b.x + b.y) + (b.z + b.w);
+}
+
+static inline void bm_gemv4_body_cpu(const int grp, BM_GEMV_PARAMS, const int n_split, __global float *C2,
+                                     const ulong c2_off, const ulong ldc2, const int conv_di, const int conv_k,
+                                     __global const float *conv_w, __global const float *conv_b,
+                                     const int conv_has_bias, __global float *conv_state, __global float *conv_u,
+                                     const int n_parts, const int part_cols, __local float *wts,
+                                     __global float *merged, const ulong merged_ld)
+{
+    const int n0 = grp * BM_GEMV4_NB, K16 = K & ~15;
+    if (mode == BM_GEMV_PARTS) bm_gemv_parts_weights(A + a_off, M, K, n_parts, part_cols, wts, 0, 1);
+    for (int m = 0; m < M; m++) {
+        float rsm = 0.0f;
+        if (mode == BM_GEMV_RMSNORM) {
+            float16 ss = 0.0f;
+            int k = 0;
+            for (; k < K16; k += 16) {
+                const float16 a = vload16(0, A + a_off + (ulong)m * lda + (ulong)k);
+                ss = fma(a, a, ss);
+            }
+            float s = bm_gemv_hsum16(ss);
+            for (; k < K; k += 4) {
+                const float4 a = vload4(0, A + a_off + (ulong)m * lda + (ulong)k);
+                s += dot(a, a);
+            }
+            rsm = rsqrt(s / (float)K + eps);
+        }
+        for (int jb = 0; jb < BM_GEMV4_NB; jb += BM_GEMV_CPU_JB) {
+            const int wm = grp == 0 && jb == 0; /* mode 3: group 0 writes the merged rows, once */
+            __global const float *wr[BM_GEMV_CPU_JB];
+            for (int j = 0; j < BM_GEMV_CPU_JB; j++) /* rows past N read row N-1, never stored */
+                wr[j] = W + w_off + (ulong)min(n0 + jb + j, N - 1) * ldw;
+            float16 acc[BM_GEMV_CPU_JB];
+            for (int j = 0; j < BM_GEMV_CPU_JB; j++) acc[j] = 0.0f;
+            for (int k = 0; k < K16; k += 16) {
+                const float4 a0 = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k, mode, nw, rsm, u_col, n_parts, part_cols,
+                                             wts, merged, merged_ld);
+                const float4 a1 = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k + 4, mode, nw, rsm, u_col, n_parts,
+                                             part_cols, wts, merged, merged_ld);
+                const float4 a2 = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k + 8, mode, nw, rsm, u_col, n_parts,
+                                             part_cols, wts, merged, merged_ld);
+                const float4 a3 = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k + 12, mode, nw, rsm, u_col, n_parts,
+                                             part_cols, wts, merged, merged_ld);
+                const float16 a = (float16)(a0, a1, a2, a3);
+#pragma unroll
+                for (int j = 0; j < BM_GEMV_CPU_JB; j++) acc[j] = fma(a, vload16(0, wr[j] + k), acc[j]);
+            }
+            float s[BM_GEMV_CPU_JB];
+            for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] = bm_gemv_hsum16(acc[j]);
+            for (int k = K16; k < K; k += 4) {
+                const float4 a = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k, mode, nw, rsm, u_col, n_parts, part_cols,
+                                            wts, merged, merged_ld);
+                for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] += dot(a, vload4(0, wr[j] + k));
+            }
+            for (int j = 0; j < BM_GEMV_CPU_JB && jb + j < BM_GEMV4_NB; j++) red[m * BM_GEMV4_NB + jb + j] = s[j];
+        }
+    }
+    bm_gemv_write(red, M, BM_GEMV4_NB, 1, 0, n0, N, beta, C, c_off, ldc, n_split, C2, c2_off, ldc2, conv_di, conv_k,
+                  conv_w, conv_b, conv_has_bias, conv_state, conv_u);
+}
+
 /* n_parts, part_cols, wts: mode 3's split count, head width and weight table; the body's group 0
  * also writes the merged rows to merged [M, merged_ld] (the attention output stays addressable). */
 static inline void bm_gemv4_body(const int grp, BM_GEMV_PARAMS, const int n_split, __global float *C2,
@@ -220,6 +320,13 @@ static inline void bm_gemv4_body(const int grp, BM_GEMV_PARAMS, const int n_spli
                                  const int n_parts, const int part_cols, __local float *wts,
                                  __global float *merged, const ulong merged_ld)
 {
+#if !BM_IS_GPU
+    if (get_local_size(0) == 1) {
+        bm_gemv4_body_cpu(grp, BM_GEMV_ARGS, n_split, C2, c2_off, ldc2, conv_di, conv_k, conv_w, conv_b, conv_has_bias,
+                          conv_state, conv_u, n_parts, part_cols, wts, merged, merged_ld);
+        return;
+    }
+#endif
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int n0 = grp * BM_GEMV4_NB, K4 = K / 4;
     float rs[BM_GEMV_MAX_M];

@@ -85,3 +85,54 @@ bm_scan_cpu(int T, int di, int n, __global const float *u, __global const float 
         for (int i = 0; i < lanes; i++) state[((size_t)b * di + c0 + i) * n + j] = hv[i];
     }
 }
+
+/* The decoding step (T = 1) with dt_proj fused, bm_scan_step's contract (cl/scan.cl), for CPUs:
+ * one work-item per BM_SCANC_STEP_CH channels of a sequence, one channel at a time, its n <= 16
+ * states as the lanes of one float16 (a channel's states, its A row, B_t and C_t are contiguous:
+ * vector loads, one vector exp2 per channel). dt = bc[b, 0:R] . Wdt[c, :] first (Wdt [di, R]).
+ * Global (ceil(di / BM_SCANC_STEP_CH), B), local (1, 1). */
+#ifndef BM_SCANC_STEP_CH
+#define BM_SCANC_STEP_CH 64
+#endif
+
+/* n <= 16 floats from p as a float16, zero past n. */
+inline float16 bm_scanc_load_n(__global const float *p, int n)
+{
+    if (n == 16) return vload16(0, p);
+    float v[16];
+    for (int j = 0; j < 16; j++) v[j] = j < n ? p[j] : 0.0f;
+    return vload16(0, v);
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+bm_scan_step_cpu(int di, int n, int R, __global const float *u, __global const float *bc, uint bc_ld, uint b_col,
+                 uint c_col, __global const float *Wdt, __global const float *dt_bias, __global const float *A,
+                 __global const float *Dv, __global const float *z, uint z_ld, uint z_col, __global float *state,
+                 __global float *y)
+{
+    const int c0 = (int)get_global_id(0) * BM_SCANC_STEP_CH, b = (int)get_global_id(1);
+    const int c1 = min(c0 + BM_SCANC_STEP_CH, di);
+    __global const float *row = bc + (size_t)b * bc_ld;
+    const float16 bt = bm_scanc_load_n(row + b_col, n), ct = bm_scanc_load_n(row + c_col, n);
+    for (int c = c0; c < c1; c++) {
+        __global const float *wr = Wdt + (size_t)c * R;
+        float dt = 0.0f;
+        for (int r = 0; r < R; r++) dt = fma(row[r], wr[r], dt);
+        const float delta = bm_softplus(dt + dt_bias[c]);
+        const float uc = u[(size_t)b * di + c];
+        __global float *h = state + ((size_t)b * di + c) * n;
+        float16 hv = bm_scanc_load_n(h, n);
+        hv = fma(bm_scan_exp_a(delta * (bm_scanc_load_n(A + (size_t)c * n, n) * BM_SCAN_ASCALE)), hv, (delta * uc) * bt);
+        if (n == 16) vstore16(hv, 0, h);
+        else {
+            float o[16];
+            vstore16(hv, 0, o);
+            for (int j = 0; j < n; j++) h[j] = o[j];
+        }
+        float16 p = hv * ct;
+        float8 p8 = p.lo + p.hi;
+        float4 p4 = p8.lo + p8.hi;
+        const float acc = (p4.x + p4.y) + (p4.z + p4.w);
+        y[(size_t)b * di + c] = fma(Dv[c], uc, acc) * bm_silu(z[(size_t)b * z_ld + z_col + c]);
+    }
+}

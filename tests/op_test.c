@@ -78,6 +78,27 @@ int bm_test_close(bm_test_ctx *t, const char *what, const float *got, const floa
     return ok;
 }
 
+int bm_test_close_scaled(bm_test_ctx *t, const char *what, const float *got, const float *want, const float *scale,
+                         size_t n, double tol)
+{
+    double diff2 = 0, scale2 = 0, max_abs = 0;
+    int finite = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i]) || !isfinite(want[i]) || !isfinite(scale[i])) finite = 0;
+        double d = (double)got[i] - (double)want[i];
+        diff2 += d * d;
+        scale2 += (double)scale[i] * scale[i];
+        if (fabs(d) > max_abs) max_abs = fabs(d);
+    }
+    double rel = sqrt(diff2) / fmax(sqrt(scale2), 1e-30);
+    int ok = finite && rel <= tol;
+    if (!ok || t->verbose)
+        printf("%s  %-28.28s %s  rel(scale)=%.2e max_abs=%.2e n=%zu%s\n", ok ? "ok  " : "FAIL", t->rt->desc.name, what,
+               rel, max_abs, n, finite ? "" : " (non-finite values)");
+    count(t, ok);
+    return ok;
+}
+
 int bm_test_true(bm_test_ctx *t, int cond, const char *what)
 {
     if (!cond || t->verbose) printf("%s  %-28.28s %s\n", cond ? "ok  " : "FAIL", t->rt->desc.name, what);

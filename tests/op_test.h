@@ -30,6 +30,12 @@ void *bm_test_alloc(size_t bytes);
  * element is finite. Prints one line: "ok|FAIL  <device> <what>  rel=<...> max_abs=<...>".
  * Returns 1 on pass. */
 int bm_test_close(bm_test_ctx *t, const char *what, const float *got, const float *want, size_t n, double tol);
+/* The same with the error measured against scale (e.g. the result of the same computation on the
+ * inputs' magnitudes, an upper bound of every term): ||got - want|| / ||scale|| <= tol. For
+ * results that sum terms of both signs, where cancellation can leave a value far below the terms
+ * that fp32 rounding is relative to. */
+int bm_test_close_scaled(bm_test_ctx *t, const char *what, const float *got, const float *want, const float *scale,
+                         size_t n, double tol);
 /* Counts a plain condition check with a message. */
 int bm_test_true(bm_test_ctx *t, int cond, const char *what);
 /* Checks an op's return status (prints bmojo_last_error on failure). */

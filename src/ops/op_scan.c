@@ -285,6 +285,9 @@ static int scan_launch(bm_rt *rt, const bm_scan_args *a)
         b.dt = a->u; /* any valid buffer for the shape checks: the step kernel derives dt from bc */
         int st = scan_check_args(&b);
         if (st || a->B == 0 || a->di == 0) return st;
+        const int v = rt->scan_variant;
+        if ((v == BM_SCAN_VARIANT_CPU || (v == BM_SCAN_VARIANT_AUTO && !rt->lim.is_gpu)) && bm_scan_cpu_fits(a))
+            return bm_op_scan_step_cpu(rt, a);
         return scan_step_fused(rt, a);
     }
     size_t N = (size_t)a->B * (size_t)a->T;

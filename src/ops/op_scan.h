@@ -26,5 +26,7 @@ int bm_op_scan_lanes(bm_rt *rt, const bm_scan_args *a);
  * does not fit). Same contract as bm_op_scan (no dt_proj). */
 int bm_scan_cpu_fits(const bm_scan_args *a);
 int bm_op_scan_cpu(bm_rt *rt, const bm_scan_args *a);
+/* The decoding step of the CPU kernels (bm_scan_step_cpu): T 1 with dt_proj, d_state <= 16. */
+int bm_op_scan_step_cpu(bm_rt *rt, const bm_scan_args *a);
 
 #endif
