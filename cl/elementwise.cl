@@ -27,6 +27,20 @@ __kernel void bm_add_f32(__global float *x, __global const float *y, ulong n)
     if (tail < n) x[tail] += y[tail];
 }
 
+/* dst[i] = src[i] for i < n, for CPUs: work-item i copies the contiguous floats [i*block,
+ * (i+1)*block) 16 at a time, so that each thread streams its own pages (the grid-stride form
+ * below interleaves every thread's float4s: 17.5 GB/s on POCL, 2 cores, where this one measures
+ * what a CPU copy reaches; docs/performance.md). Global ceil(n / block), local 1. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void bm_copy_f32_blocks(__global const float *src,
+                                                                                __global float *dst, ulong n,
+                                                                                ulong block)
+{
+    const ulong b0 = get_global_id(0) * block, b1 = min(b0 + block, n);
+    ulong i = b0;
+    for (; i + 16 <= b1; i += 16) vstore16(vload16(0, src + i), 0, dst + i);
+    for (; i < b1; i++) dst[i] = src[i];
+}
+
 /* dst[i] = src[i] for i < n: the bandwidth probe. */
 __kernel void bm_copy_f32(__global const float *src, __global float *dst, ulong n)
 {

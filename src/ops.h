@@ -183,5 +183,7 @@ int bm_op_gemm_nt_cpu(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t 
 
 /* Streams n floats from src to dst (the bandwidth probe of `bmojo bench --ops`). */
 int bm_op_copy(bm_rt *rt, cl_mem src, cl_mem dst, size_t n);
+/* The same with contiguous 64 KiB blocks per work-item (what bm_op_copy runs on CPUs). */
+int bm_op_copy_blocks(bm_rt *rt, cl_mem src, cl_mem dst, size_t n);
 
 #endif

@@ -52,10 +52,28 @@ int bm_op_add(bm_rt *rt, cl_mem x, cl_mem y, size_t n)
     return ew_dense(rt, "bm_add_f32", x, y, n);
 }
 
+#define COPY_CPU_BLOCK 16384 /* floats per work-item of bm_copy_f32_blocks (64 KiB) */
+
+int bm_op_copy_blocks(bm_rt *rt, cl_mem src, cl_mem dst, size_t n)
+{
+    if (n == 0) return 0;
+    if (!src || !dst) return bm_fail(BMOJO_EINVAL, "bm_op_copy: NULL buffer");
+    const char *name = "bm_copy_f32_blocks";
+    cl_kernel k = bm_kernel(rt, name);
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "%s", name);
+    cl_ulong cn = n, block = COPY_CPU_BLOCK;
+    cl_int err = BM_ARG(k, 0, src) | BM_ARG(k, 1, dst) | BM_ARG(k, 2, cn) | BM_ARG(k, 3, block);
+    int st = bm_args_check(err, name);
+    size_t global = (n + COPY_CPU_BLOCK - 1) / COPY_CPU_BLOCK, local = 1;
+    if (!st) st = bm_launch(rt, k, name, 1, &global, &local);
+    return st;
+}
+
 int bm_op_copy(bm_rt *rt, cl_mem src, cl_mem dst, size_t n)
 {
     if (n == 0) return 0;
     if (!src || !dst) return bm_fail(BMOJO_EINVAL, "bm_op_copy: NULL buffer");
+    if (!rt->lim.is_gpu) return bm_op_copy_blocks(rt, src, dst, n);
     return ew_dense(rt, "bm_copy_f32", src, dst, n);
 }
 

@@ -33,7 +33,7 @@ static void add_case(bm_test_ctx *t, size_t n)
     free(got);
 }
 
-static void copy_case(bm_test_ctx *t, size_t n)
+static void copy_case(bm_test_ctx *t, size_t n, int blocks)
 {
     size_t m = n + EW_GUARD;
     float *src = bm_test_alloc(m * sizeof(float)), *dst = bm_test_alloc(m * sizeof(float));
@@ -42,8 +42,8 @@ static void copy_case(bm_test_ctx *t, size_t n)
     bm_test_fill(t, dst, m, 10.0f, 20.0f);
     cl_mem ds = bm_test_buffer(t, src, m * sizeof(float)), dd = bm_test_buffer(t, dst, m * sizeof(float));
     char what[64];
-    snprintf(what, sizeof what, "copy n=%zu", n);
-    if (bm_test_status(t, bm_op_copy(t->rt, ds, dd, n), what)) {
+    snprintf(what, sizeof what, "copy%s n=%zu", blocks ? " (blocks)" : "", n);
+    if (bm_test_status(t, blocks ? bm_op_copy_blocks(t->rt, ds, dd, n) : bm_op_copy(t->rt, ds, dd, n), what)) {
         bm_test_read(t, dd, got, m * sizeof(float));
         memcpy(dst, src, n * sizeof(float)); /* want: src for i < n, the old dst after */
         bm_test_true(t, memcmp(got, dst, m * sizeof(float)) == 0, what);
@@ -104,10 +104,13 @@ void test_op_elementwise(bm_test_ctx *t)
     static const size_t ns[] = {1, 3, 4, 37, 1001, 1u << 20};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
         add_case(t, ns[i]);
-        copy_case(t, ns[i]);
+        copy_case(t, ns[i], 0);
+        copy_case(t, ns[i], 1);
     }
     add_case(t, (1u << 20) + 3);
-    copy_case(t, (1u << 20) + 1);
+    copy_case(t, (1u << 20) + 1, 0);
+    copy_case(t, (1u << 20) + 1, 1);
+    copy_case(t, 16384 * 3 + 17, 1); /* blocks of 16384: a partial last block with a scalar tail */
 
     static const int rows[] = {1, 3, 37, 130};
     static const int cols[] = {1, 7, 64, 100, 257, 1536};
