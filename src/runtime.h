@@ -61,6 +61,9 @@ enum {
 /* Which selective-scan kernel bm_op_scan uses: auto = the chunked one (cl/scan.cl) on GPUs, the CPU
  * one (cl/scan_cpu.cl) on CPUs where d_state fits it; lanes = the one-pass cl/scan_lanes.cl for
  * T > 1 where it fits (measured slower; kept for measurements); cpu = cl/scan_cpu.cl anywhere it fits. */
+/* Which RoPE kernel: auto = one work-item per (row, head, pair) on GPUs, per row on CPUs. */
+enum { BM_ROPE_FORM_AUTO = 0, BM_ROPE_FORM_PAIRS = 1, BM_ROPE_FORM_ROWS = 2 };
+
 enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2, BM_SCAN_VARIANT_CPU = 3 };
 
 /* The ints cl/program_config.cl reports: our GEMM's big tiles (BM, BN, BK, TM, TN), then its thin
@@ -100,6 +103,7 @@ struct bmojo_runtime {
     int config[BM_PROGRAM_CONFIG_INTS]; /* the program's compile-time tunables (cl/program_config.cl),
                                            read once at creation; indices BM_CFG_* */
     int scan_variant;         /* BM_SCAN_VARIANT_*: from BMOJO_SCAN at start-up (tests set it) */
+    int rope_form;            /* BM_ROPE_FORM_*: auto (0, calloc) unless a test sets it */
     int sync_launches;        /* BMOJO_SYNC=1: clFinish after every kernel, fill and copy (names a failing command) */
     int arena_separate;       /* BMOJO_ARENA_SEPARATE=1: one allocation per arena take (arena.h, debugging) */
     int compact_head;         /* BMOJO_COMPACT_HEAD=0: training's head runs every row, not only the scored ones */

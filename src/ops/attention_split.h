@@ -11,7 +11,9 @@
 enum {
     BM_ATTN_AUTO = 0,   /* the launcher's choice (what bm_op_attention does) */
     BM_ATTN_TILED = 1,  /* register-tiled prefill kernel (EUNSUPPORTED where it does not fit) */
-    BM_ATTN_GENERIC = 2 /* per-element kernel: any dh, best for few rows (decoding) */
+    BM_ATTN_GENERIC = 2, /* per-element kernel: any dh, best for few rows (decoding) */
+    BM_ATTN_CPU = 3      /* cl/attention_cpu.cl: a query block and head per work-item (CPUs' choice;
+                            dh <= 256, key splits ignored) */
 };
 
 /* As bm_op_attention, with nsplit key splits per tile (0: automatic; 1: no split; at most 64). */

@@ -1,7 +1,8 @@
 /* op_attention.c — launchers of causal GQA attention over a ring K/V cache (cl/attention.cl)
  * and of the cache append (cl/kv_cache.cl).
  *
- * Kernel and tiling are chosen here per call. Prefill (>= 16 rows per kv head, dh <= 128):
+ * Kernel and tiling are chosen here per call. CPUs: cl/attention_cpu.cl for every T (dh <= 256).
+ * GPUs: prefill (>= 16 rows per kv head, dh <= 128):
  * the register-tiled bm_attn_tiled2/4 with bm_attn_tiled_choose's plan (64 rows per work-group
  * of 128 work-items, fewer when local memory or the rows are short; also used by the B'MOJO
  * launcher). Otherwise (decoding, big dh, small local memory) bm_attn_fwd: work-group size L
@@ -31,6 +32,10 @@
 #define ATTN_TILED_NX 8
 #define ATTN_TILED_ROWS 64
 #define ATTN_TILED_MIN_ROWS 16
+/* The CPU kernel (cl/attention_cpu.cl): queries per work-item (BM_ATTC_TQ) and the largest head
+ * (16 float16 chunks, BM_ATTC_MAXC). */
+#define ATTN_CPU_TQ 8
+#define ATTN_CPU_MAX_DH 256
 
 /* Work-group size limit of a kernel on this device (register pressure may lower it). */
 static size_t attn_kernel_wg(bm_rt *rt, cl_kernel k)
@@ -181,7 +186,7 @@ static int attention_variant_launch(bm_rt *rt, const bm_attn_args *a, int nsplit
                        a->q_ld, a->q_col, a->out_ld, a->H, a->dh);
     if (nsplit < 0 || nsplit > ATTN_MAX_SPLIT)
         return bm_fail(BMOJO_EINVAL, "attention: %d key splits (at most %d)", nsplit, ATTN_MAX_SPLIT);
-    if (variant < BM_ATTN_AUTO || variant > BM_ATTN_GENERIC)
+    if (variant < BM_ATTN_AUTO || variant > BM_ATTN_CPU)
         return bm_fail(BMOJO_EINVAL, "attention: unknown kernel variant %d", variant);
     if (a->B == 0 || a->T == 0) return 0;
     /* Past positions a query may read: pos0 - 1 down to pos0 - needed. */
@@ -194,6 +199,18 @@ static int attention_variant_launch(bm_rt *rt, const bm_attn_args *a, int nsplit
     /* Unused caches (nothing cached is read) are never dereferenced; pass a valid buffer anyway. */
     cl_mem kc = needed > 0 ? a->k_cache : a->k, vc = needed > 0 ? a->v_cache : a->v;
     const int dh = a->dh;
+    /* CPUs: the CPU kernel for every T (cl/attention_cpu.cl: 304 -> see docs/performance.md). */
+    if (variant == BM_ATTN_CPU || (variant == BM_ATTN_AUTO && !rt->lim.is_gpu && dh <= ATTN_CPU_MAX_DH)) {
+        if (dh > ATTN_CPU_MAX_DH)
+            return bm_fail(BMOJO_EUNSUPPORTED, "attention (CPU kernel): head_dim %d is over %d", dh, ATTN_CPU_MAX_DH);
+        cl_kernel kcpu = bm_kernel(rt, "bm_attn_cpu");
+        if (!kcpu) return bm_fail_context(BMOJO_EBUILD, "attention (CPU kernel)");
+        cl_int errc = attn_common_args(kcpu, a, kc, vc);
+        st = bm_args_check(errc, "bm_attn_cpu");
+        const size_t gq[3] = {((size_t)a->T + ATTN_CPU_TQ - 1) / ATTN_CPU_TQ, (size_t)a->H, (size_t)a->B};
+        const size_t lq[3] = {1, 1, 1};
+        return st ? st : bm_launch(rt, kcpu, "bm_attn_cpu", 3, gq, lq);
+    }
     const long nrows = (long)(a->H / a->Hkv) * a->T;
 
     /* The register-tiled kernel for prefill (many rows per kv head); the generic one for

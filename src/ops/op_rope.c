@@ -5,6 +5,7 @@
  * float32 angle pos * inv_freq as HF (see the top of cl/rope.cl for the accuracy discussion).
  * bm_op_rope_backward (ops_backward.h) is the same launch of the transposed kernel bm_rope_bwd. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -35,6 +36,11 @@ static int rope_launch(bm_rt *rt, const char *kname, const char *what, cl_mem x,
         const float pw = (float)pow((double)theta, (double)e);
         f[i / 16].s[i % 16] = 1.0f / pw;
     }
+    /* CPUs: the per-row form (cl/rope.cl: bm_rope_cpu / bm_rope_bwd_cpu); rt->rope_form forces one */
+    const int per_row = rt->rope_form == BM_ROPE_FORM_ROWS || (rt->rope_form == BM_ROPE_FORM_AUTO && !rt->lim.is_gpu);
+    char name[32];
+    snprintf(name, sizeof name, "%s%s", kname, per_row ? "_cpu" : "");
+    kname = name;
     cl_kernel k = bm_kernel(rt, kname);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "%s", what);
     const cl_long cld = (cl_long)ld, ccol = (cl_long)col, cpos0 = (cl_long)pos0,
@@ -53,6 +59,10 @@ static int rope_launch(bm_rt *rt, const char *kname, const char *what, cl_mem x,
     for (int j = 0; j < ROPE_MAX_PAIRS / 16; j++) err |= BM_ARG(k, i++, f[j]);
     int st = bm_args_check(err, kname);
     if (st) return st;
+    if (per_row) {
+        const size_t rows = (size_t)B * T, one = 1;
+        return bm_launch(rt, k, kname, 1, &rows, &one);
+    }
     size_t L = rt->lim.wg ? rt->lim.wg : 64;
     size_t kwg = 0;
     if (clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL) == CL_SUCCESS &&

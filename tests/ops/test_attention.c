@@ -142,15 +142,16 @@ static void att_random_cases(bm_test_ctx *t)
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) att_run_case(t, &fixed[i]);
 }
 
-/* Both kernels on every device whatever the launcher would pick: the generic one for prefill
+/* Every kernel on every device whatever the launcher would pick: the generic one for prefill
  * shapes and the register-tiled one for decoding shapes (rows far fewer than its tile, key
- * splits, every dh variant: 16 and 64 -> 4x2 tiles, 80 and 128 -> 2x4 tiles). */
+ * splits, every dh variant: 16 and 64 -> 4x2 tiles, 80 and 128 -> 2x4 tiles), and the CPU one
+ * (one case in three; dh 80 takes its scalar form; T around its 8 queries per item). */
 static void att_variant_cases(bm_test_ctx *t)
 {
     static const int dhs[] = {16, 64, 80, 128}, Ts[] = {1, 3, 17, 100, 300}, windows[] = {0, 5, 16, 512};
     for (int i = 0; i < 24; i++) {
         att_case c = {0};
-        c.variant = i % 2 ? BM_ATTN_TILED : BM_ATTN_GENERIC;
+        c.variant = i % 3 == 0 ? BM_ATTN_CPU : i % 2 ? BM_ATTN_TILED : BM_ATTN_GENERIC;
         c.B = 1 + (int)bm_test_randint(t, 2);
         c.H = i % 3 == 0 ? 12 : i % 3 == 1 ? 6 : 1;
         c.Hkv = i % 3 == 0 ? 4 : i % 3 == 1 ? 3 : 1;

@@ -42,7 +42,8 @@ static void rope_case(bm_test_ctx *t, int B, int T, int nh, int dh, int64_t pos0
     rope_exact(exact, ld, col, B, T, nh, dh, pos0, theta);
     cl_mem xb = bm_test_buffer(t, x0, n * sizeof(float));
     char what[160];
-    snprintf(what, sizeof what, "rope B=%d T=%d nh=%d dh=%d pos0=%lld theta=%g col=%zu ld=%zu", B, T, nh, dh,
+    snprintf(what, sizeof what, "rope%s B=%d T=%d nh=%d dh=%d pos0=%lld theta=%g col=%zu ld=%zu",
+             t->rt->rope_form == BM_ROPE_FORM_ROWS ? " (rows)" : t->rt->rope_form == BM_ROPE_FORM_PAIRS ? " (pairs)" : "", B, T, nh, dh,
              (long long)pos0, (double)theta, col, ld);
     if (bm_test_status(t, bm_op_rope(t->rt, xb, ld, col, B, T, nh, dh, pos0, theta), what)) {
         bm_test_read(t, xb, got, n * sizeof(float));
@@ -87,15 +88,21 @@ void test_op_rope(bm_test_ctx *t)
     static const int64_t pos0s[] = {0, 5, 30000};
     static const int dhs[] = {2, 16, 64, 128};
     static const float thetas[] = {10000.0f, 1e6f};
-    for (size_t p = 0; p < 3; p++)
-        for (size_t d = 0; d < 4; d++)
-            for (size_t th = 0; th < 2; th++) {
-                const int B = 1 + (int)((p + d + th) % 2);
-                rope_case(t, B, 7 + 10 * (int)th, 3, dhs[d], pos0s[p], thetas[th], d % 2 ? 5 : 0, th ? 3 : 0);
-            }
-    /* the largest head_dim, a single token, and q+k heads rotated in one call of a fused buffer */
-    rope_case(t, 2, 1, 4, 256, 30000, 500000.0f, 0, 0);
-    rope_case(t, 2, 33, 12 + 4, 64, 40, 10000.0f, 0, 4 * 64);
+    /* both kernels on every device: a work-item per (row, head, pair) and per row (CPUs' choice) */
+    const int saved = t->rt->rope_form;
+    for (int form = BM_ROPE_FORM_PAIRS; form <= BM_ROPE_FORM_ROWS; form++) {
+        t->rt->rope_form = form;
+        for (size_t p = 0; p < 3; p++)
+            for (size_t d = 0; d < 4; d++)
+                for (size_t th = 0; th < 2; th++) {
+                    const int B = 1 + (int)((p + d + th) % 2);
+                    rope_case(t, B, 7 + 10 * (int)th, 3, dhs[d], pos0s[p], thetas[th], d % 2 ? 5 : 0, th ? 3 : 0);
+                }
+        /* the largest head_dim, a single token, and q+k heads rotated in one call of a fused buffer */
+        rope_case(t, 2, 1, 4, 256, 30000, 500000.0f, 0, 0);
+        rope_case(t, 2, 33, 12 + 4, 64, 40, 10000.0f, 0, 4 * 64);
+    }
+    t->rt->rope_form = saved;
     /* bad arguments are refused */
     cl_mem xb = bm_test_buffer(t, NULL, 64 * sizeof(float));
     bm_test_true(t, bm_op_rope(t->rt, xb, 16, 0, 1, 2, 1, 15, 0, 10000.0f) == BMOJO_EINVAL, "rope refuses odd head_dim");

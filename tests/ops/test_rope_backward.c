@@ -136,7 +136,7 @@ static void rope_bwd_fd(bm_test_ctx *t, int B, int T, int nh, int dh, int64_t po
     free(gr);
 }
 
-void test_op_rope_backward(bm_test_ctx *t)
+static void rope_bwd_all(bm_test_ctx *t)
 {
     static const int64_t pos0s[] = {0, 3, 30000};
     static const int dhs[] = {2, 6, 64};
@@ -161,4 +161,15 @@ void test_op_rope_backward(bm_test_ctx *t)
     bm_test_true(t, bm_op_rope_backward(t->rt, NULL, 16, 0, 1, 2, 1, 16, 0, 10000.0f) == BMOJO_EINVAL,
                  "rope_bwd refuses a NULL buffer");
     bm_release(xb);
+}
+
+void test_op_rope_backward(bm_test_ctx *t)
+{
+    /* both kernels on every device (see test_op_rope) */
+    const int saved = t->rt->rope_form;
+    for (int form = BM_ROPE_FORM_PAIRS; form <= BM_ROPE_FORM_ROWS; form++) {
+        t->rt->rope_form = form;
+        rope_bwd_all(t);
+    }
+    t->rt->rope_form = saved;
 }
