@@ -31,7 +31,7 @@
 #endif
 
 /* Row of key / value position p of kv head g, sequence b: the new rows or the ring cache. */
-inline __global const float *bm_attc_row(long p, long pos0, int b, int T, int g, int Hkv, int dh,
+static inline __global const float *bm_attc_row(long p, long pos0, int b, int T, int g, int Hkv, int dh,
                                          __global const float *x, long ld, long col, __global const float *cache,
                                          int cap)
 {
@@ -39,7 +39,7 @@ inline __global const float *bm_attc_row(long p, long pos0, int b, int T, int g,
     return cache + (((long)b * Hkv + g) * cap + p % cap) * dh;
 }
 
-inline float bm_attc_hsum16(float16 v)
+static inline float bm_attc_hsum16(float16 v)
 {
     float8 a = v.lo + v.hi;
     float4 c = a.lo + a.hi;

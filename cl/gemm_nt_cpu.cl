@@ -34,7 +34,7 @@
 #define BM_GEMMC_NB 64
 #endif
 
-inline float bm_hsum16(float16 v)
+static inline float bm_hsum16(float16 v)
 {
     float8 a = v.lo + v.hi;
     float4 b = a.lo + a.hi;

@@ -215,6 +215,18 @@ static inline float4 bm_gemv_parts4(__global const float *P, const int m, const 
     return o;
 }
 
+/* The parameters of the float4 bodies beyond BM_GEMV_PARAMS: the split output, the conv epilogue
+ * (bm_gemv_write) and mode 3's merge (n_parts, part_cols, wts, merged, merged_ld: see below). */
+#define BM_GEMV4_BODY_PARAMS                                                                                   \
+    const int n_split, __global float *C2, const ulong c2_off, const ulong ldc2, const int conv_di,            \
+        const int conv_k, __global const float *conv_w, __global const float *conv_b, const int conv_has_bias, \
+        __global float *conv_state, __global float *conv_u, const int n_parts, const int part_cols,            \
+        __local float *wts, __global float *merged, const ulong merged_ld
+#define BM_GEMV4_BODY_ARGS                                                                                     \
+    n_split, C2, c2_off, ldc2, conv_di, conv_k, conv_w, conv_b, conv_has_bias, conv_state, conv_u, n_parts,   \
+        part_cols, wts, merged, merged_ld
+
+#if !BM_IS_GPU /* compiled for CPU devices only (unused, hence an error under -Werror, on GPUs) */
 /* The CPU form of bm_gemv4_body (groups of one work-item, e.g. POCL): for each row m of A and each
  * block of 8 rows of W, 8 float16 accumulators run along K (A's row transformed 16 values at a
  * time, once per block; W's rows streamed with vload16), folded once at the end; K's last K % 16
@@ -252,12 +264,7 @@ static inline float bm_gemv_hsum16(float16 v)
     return (b.x + b.y) + (b.z + b.w);
 }
 
-static inline void bm_gemv4_body_cpu(const int grp, BM_GEMV_PARAMS, const int n_split, __global float *C2,
-                                     const ulong c2_off, const ulong ldc2, const int conv_di, const int conv_k,
-                                     __global const float *conv_w, __global const float *conv_b,
-                                     const int conv_has_bias, __global float *conv_state, __global float *conv_u,
-                                     const int n_parts, const int part_cols, __local float *wts,
-                                     __global float *merged, const ulong merged_ld)
+static inline void bm_gemv4_body_cpu(const int grp, BM_GEMV_PARAMS, BM_GEMV4_BODY_PARAMS)
 {
     const int n0 = grp * BM_GEMV4_NB, K16 = K & ~15;
     if (mode == BM_GEMV_PARTS) bm_gemv_parts_weights(A + a_off, M, K, n_parts, part_cols, wts, 0, 1);
@@ -310,20 +317,15 @@ static inline void bm_gemv4_body_cpu(const int grp, BM_GEMV_PARAMS, const int n_
     bm_gemv_write(red, M, BM_GEMV4_NB, 1, 0, n0, N, beta, C, c_off, ldc, n_split, C2, c2_off, ldc2, conv_di, conv_k,
                   conv_w, conv_b, conv_has_bias, conv_state, conv_u);
 }
+#endif
 
 /* n_parts, part_cols, wts: mode 3's split count, head width and weight table; the body's group 0
  * also writes the merged rows to merged [M, merged_ld] (the attention output stays addressable). */
-static inline void bm_gemv4_body(const int grp, BM_GEMV_PARAMS, const int n_split, __global float *C2,
-                                 const ulong c2_off, const ulong ldc2, const int conv_di, const int conv_k,
-                                 __global const float *conv_w, __global const float *conv_b,
-                                 const int conv_has_bias, __global float *conv_state, __global float *conv_u,
-                                 const int n_parts, const int part_cols, __local float *wts,
-                                 __global float *merged, const ulong merged_ld)
+static inline void bm_gemv4_body(const int grp, BM_GEMV_PARAMS, BM_GEMV4_BODY_PARAMS)
 {
 #if !BM_IS_GPU
     if (get_local_size(0) == 1) {
-        bm_gemv4_body_cpu(grp, BM_GEMV_ARGS, n_split, C2, c2_off, ldc2, conv_di, conv_k, conv_w, conv_b, conv_has_bias,
-                          conv_state, conv_u, n_parts, part_cols, wts, merged, merged_ld);
+        bm_gemv4_body_cpu(grp, BM_GEMV_ARGS, BM_GEMV4_BODY_ARGS);
         return;
     }
 #endif

@@ -26,7 +26,7 @@
 
 /* 16 floats of a row from channel c0: a vector load, or for the last, partial group a gather of
  * the channels c0 + i clamped to di - 1. */
-inline float16 bm_scanc_load(__global const float *row, int c0, int di)
+static inline float16 bm_scanc_load(__global const float *row, int c0, int di)
 {
     if (c0 + 16 <= di) return vload16(0, row + c0);
     float v[16];
@@ -34,8 +34,8 @@ inline float16 bm_scanc_load(__global const float *row, int c0, int di)
     return vload16(0, v);
 }
 
-inline float16 bm_scanc_softplus(float16 x) { return select(log1p(exp(x)), x, x > 20.0f); }
-inline float16 bm_scanc_silu(float16 x) { return x / (1.0f + exp(-x)); }
+static inline float16 bm_scanc_softplus(float16 x) { return select(log1p(exp(x)), x, x > 20.0f); }
+static inline float16 bm_scanc_silu(float16 x) { return x / (1.0f + exp(-x)); }
 
 /* Global (ceil(di / 16), B), local (1, 1). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
@@ -96,7 +96,7 @@ bm_scan_cpu(int T, int di, int n, __global const float *u, __global const float 
 #endif
 
 /* n <= 16 floats from p as a float16, zero past n. */
-inline float16 bm_scanc_load_n(__global const float *p, int n)
+static inline float16 bm_scanc_load_n(__global const float *p, int n)
 {
     if (n == 16) return vload16(0, p);
     float v[16];

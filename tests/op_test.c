@@ -58,45 +58,38 @@ void bm_test_read(bm_test_ctx *t, cl_mem m, void *host, size_t bytes)
 
 static void count(bm_test_ctx *t, int ok) { ok ? t->passed++ : t->failed++; }
 
-int bm_test_close(bm_test_ctx *t, const char *what, const float *got, const float *want, size_t n, double tol)
+/* ||got - want|| against ||want|| (scale NULL) or ||scale||; one line when failing or verbose. */
+static int close_check(bm_test_ctx *t, const char *what, const float *got, const float *want, const float *scale,
+                       size_t n, double tol)
 {
     double diff2 = 0, ref2 = 0, max_abs = 0;
     int finite = 1;
     for (size_t i = 0; i < n; i++) {
-        if (!isfinite(got[i]) || !isfinite(want[i])) finite = 0;
+        const float r = scale ? scale[i] : want[i];
+        if (!isfinite(got[i]) || !isfinite(want[i]) || !isfinite(r)) finite = 0;
         double d = (double)got[i] - (double)want[i];
         diff2 += d * d;
-        ref2 += (double)want[i] * want[i];
+        ref2 += (double)r * r;
         if (fabs(d) > max_abs) max_abs = fabs(d);
     }
     double rel = sqrt(diff2) / fmax(sqrt(ref2), 1e-30);
     int ok = finite && rel <= tol;
     if (!ok || t->verbose)
-        printf("%s  %-28.28s %s  rel=%.2e max_abs=%.2e n=%zu%s\n", ok ? "ok  " : "FAIL", t->rt->desc.name, what, rel,
-               max_abs, n, finite ? "" : " (non-finite values)");
+        printf("%s  %-28.28s %s  %s=%.2e max_abs=%.2e n=%zu%s\n", ok ? "ok  " : "FAIL", t->rt->desc.name, what,
+               scale ? "rel(scale)" : "rel", rel, max_abs, n, finite ? "" : " (non-finite values)");
     count(t, ok);
     return ok;
+}
+
+int bm_test_close(bm_test_ctx *t, const char *what, const float *got, const float *want, size_t n, double tol)
+{
+    return close_check(t, what, got, want, NULL, n, tol);
 }
 
 int bm_test_close_scaled(bm_test_ctx *t, const char *what, const float *got, const float *want, const float *scale,
                          size_t n, double tol)
 {
-    double diff2 = 0, scale2 = 0, max_abs = 0;
-    int finite = 1;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(got[i]) || !isfinite(want[i]) || !isfinite(scale[i])) finite = 0;
-        double d = (double)got[i] - (double)want[i];
-        diff2 += d * d;
-        scale2 += (double)scale[i] * scale[i];
-        if (fabs(d) > max_abs) max_abs = fabs(d);
-    }
-    double rel = sqrt(diff2) / fmax(sqrt(scale2), 1e-30);
-    int ok = finite && rel <= tol;
-    if (!ok || t->verbose)
-        printf("%s  %-28.28s %s  rel(scale)=%.2e max_abs=%.2e n=%zu%s\n", ok ? "ok  " : "FAIL", t->rt->desc.name, what,
-               rel, max_abs, n, finite ? "" : " (non-finite values)");
-    count(t, ok);
-    return ok;
+    return close_check(t, what, got, want, scale, n, tol);
 }
 
 int bm_test_true(bm_test_ctx *t, int cond, const char *what)

@@ -113,15 +113,20 @@ static int scan_step_fused(bm_rt *rt, const bm_scan_args *a)
     return st;
 }
 
-int bm_scan_step_setup(bm_rt *rt, cl_kernel k, const bm_scan_args *a, size_t global[2], size_t local[2])
+cl_int bm_scan_step_args(cl_kernel k, const bm_scan_args *a)
 {
     cl_int di = a->di, n = a->n, R = a->dt_rank;
     cl_uint bc_ld = (cl_uint)a->bc_ld, b_col = (cl_uint)a->b_col, c_col = (cl_uint)a->c_col;
     cl_uint z_ld = (cl_uint)a->z_ld, z_col = (cl_uint)a->z_col;
-    cl_int err = BM_ARG(k, 0, di) | BM_ARG(k, 1, n) | BM_ARG(k, 2, R) | BM_ARG(k, 3, a->u) | BM_ARG(k, 4, a->bc) |
-                 BM_ARG(k, 5, bc_ld) | BM_ARG(k, 6, b_col) | BM_ARG(k, 7, c_col) | BM_ARG(k, 8, a->dt_proj) |
-                 BM_ARG(k, 9, a->dt_bias) | BM_ARG(k, 10, a->A) | BM_ARG(k, 11, a->D) | BM_ARG(k, 12, a->z) |
-                 BM_ARG(k, 13, z_ld) | BM_ARG(k, 14, z_col) | BM_ARG(k, 15, a->state) | BM_ARG(k, 16, a->y);
+    return BM_ARG(k, 0, di) | BM_ARG(k, 1, n) | BM_ARG(k, 2, R) | BM_ARG(k, 3, a->u) | BM_ARG(k, 4, a->bc) |
+           BM_ARG(k, 5, bc_ld) | BM_ARG(k, 6, b_col) | BM_ARG(k, 7, c_col) | BM_ARG(k, 8, a->dt_proj) |
+           BM_ARG(k, 9, a->dt_bias) | BM_ARG(k, 10, a->A) | BM_ARG(k, 11, a->D) | BM_ARG(k, 12, a->z) |
+           BM_ARG(k, 13, z_ld) | BM_ARG(k, 14, z_col) | BM_ARG(k, 15, a->state) | BM_ARG(k, 16, a->y);
+}
+
+int bm_scan_step_setup(bm_rt *rt, cl_kernel k, const bm_scan_args *a, size_t global[2], size_t local[2])
+{
+    cl_int err = bm_scan_step_args(k, a);
     /* items per group: a power of two of at least QPC, at most 256 (and the device's limits) */
     size_t wg = rt->lim.wg < 256 ? rt->lim.wg : 256, kwg = 0;
     if (clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL) == CL_SUCCESS &&

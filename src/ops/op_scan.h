@@ -13,6 +13,9 @@ int bm_scan_chunk_len(const bm_rt *rt, int B, int di, int T);
  * or a fused launch that appends its own after them) for the decoding step of a (T = 1, dt_proj
  * given; the caller has checked the arguments), and gives its launch shape. */
 int bm_scan_step_setup(bm_rt *rt, cl_kernel k, const bm_scan_args *a, size_t global[2], size_t local[2]);
+/* Arguments 0..16 of a kernel with bm_scan_step's parameters (bm_scan_step_setup's first part;
+ * also bm_scan_step_cpu's whole list); the OR of the clSetKernelArg results. */
+cl_int bm_scan_step_args(cl_kernel k, const bm_scan_args *a);
 
 /* bm_op_scan with chunk length L (L <= 0: the automatic choice; L >= T: single pass). */
 int bm_op_scan_chunked(bm_rt *rt, const bm_scan_args *a, int L);

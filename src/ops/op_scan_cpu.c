@@ -22,14 +22,7 @@ int bm_op_scan_step_cpu(bm_rt *rt, const bm_scan_args *a)
     const char *name = "bm_scan_step_cpu";
     cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "scan step (CPU kernel)");
-    cl_int di = a->di, n = a->n, R = a->dt_rank;
-    cl_uint bc_ld = (cl_uint)a->bc_ld, b_col = (cl_uint)a->b_col, c_col = (cl_uint)a->c_col;
-    cl_uint z_ld = (cl_uint)a->z_ld, z_col = (cl_uint)a->z_col;
-    cl_int err = BM_ARG(k, 0, di) | BM_ARG(k, 1, n) | BM_ARG(k, 2, R) | BM_ARG(k, 3, a->u) | BM_ARG(k, 4, a->bc) |
-                 BM_ARG(k, 5, bc_ld) | BM_ARG(k, 6, b_col) | BM_ARG(k, 7, c_col) | BM_ARG(k, 8, a->dt_proj) |
-                 BM_ARG(k, 9, a->dt_bias) | BM_ARG(k, 10, a->A) | BM_ARG(k, 11, a->D) | BM_ARG(k, 12, a->z) |
-                 BM_ARG(k, 13, z_ld) | BM_ARG(k, 14, z_col) | BM_ARG(k, 15, a->state) | BM_ARG(k, 16, a->y);
-    int st = bm_args_check(err, name);
+    int st = bm_args_check(bm_scan_step_args(k, a), name);
     size_t g[2] = {((size_t)a->di + BM_SCANC_STEP_CH - 1) / BM_SCANC_STEP_CH, (size_t)a->B}, l[2] = {1, 1};
     if (!st) st = bm_launch(rt, k, name, 2, g, l);
     return st;
