@@ -288,6 +288,16 @@ static void scan_dtproj_case(bm_test_ctx *t, int B, int T, int di, int n, int R)
     free(y), free(st);
 }
 
+/* scan_case over every combination of the lists (dt in [-4, 0]), kernel L. */
+static void scan_grid(bm_test_ctx *t, const int *Bs, int nb, const int *dis, int nd, const int *ns, int nn,
+                      const int *Ts, int nt, int L)
+{
+    for (int ib = 0; ib < nb; ib++)
+        for (int id = 0; id < nd; id++)
+            for (int in = 0; in < nn; in++)
+                for (int it = 0; it < nt; it++) scan_case(t, Bs[ib], Ts[it], dis[id], ns[in], L, -4.0f, 0.0f);
+}
+
 /* The one-pass lanes kernel (cl/scan_lanes.cl) on this device, whatever BMOJO_SCAN says: sizes
  * around its tile (BM_SCANL_TT, 32 by default) and lane counts (n not a multiple of the states
  * per work-item, channel counts not a multiple of the channels per work-group), continuation,
@@ -296,11 +306,7 @@ static void scan_dtproj_case(bm_test_ctx *t, int B, int T, int di, int n, int R)
 static void test_scan_lanes(bm_test_ctx *t)
 {
     static const int Ts[] = {1, 2, 7, 33, 100, 257}, dis[] = {1, 3, 37, 130}, ns[] = {1, 3, 4, 16, 17}, Bs[] = {1, 3};
-    for (size_t ib = 0; ib < sizeof Bs / sizeof Bs[0]; ib++)
-        for (size_t id = 0; id < sizeof dis / sizeof dis[0]; id++)
-            for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
-                for (size_t it = 0; it < sizeof Ts / sizeof Ts[0]; it++)
-                    scan_case(t, Bs[ib], Ts[it], dis[id], ns[in], SCAN_LANES, -4.0f, 0.0f);
+    scan_grid(t, Bs, 2, dis, 4, ns, 5, Ts, 6, SCAN_LANES);
     scan_case(t, 2, 64, 1536 / 8, 16, SCAN_LANES, -4.0f, 0.0f);  /* tiles exactly full */
     scan_case(t, 2, 100, 64, 16, SCAN_LANES, 19.0f, 30.0f);
     scan_case(t, 3, 77, 130, 4, SCAN_LANES, -4.0f, 30.0f);
@@ -328,11 +334,7 @@ static void test_scan_lanes(bm_test_ctx *t)
 static void test_scan_cpu(bm_test_ctx *t)
 {
     static const int Ts[] = {1, 2, 7, 33, 257}, dis[] = {1, 15, 16, 17, 37, 130}, ns[] = {1, 3, 16}, Bs[] = {1, 3};
-    for (size_t ib = 0; ib < sizeof Bs / sizeof Bs[0]; ib++)
-        for (size_t id = 0; id < sizeof dis / sizeof dis[0]; id++)
-            for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++)
-                for (size_t it = 0; it < sizeof Ts / sizeof Ts[0]; it++)
-                    scan_case(t, Bs[ib], Ts[it], dis[id], ns[in], SCAN_CPU, -4.0f, 0.0f);
+    scan_grid(t, Bs, 2, dis, 6, ns, 3, Ts, 5, SCAN_CPU);
     scan_case(t, 2, 100, 64, 16, SCAN_CPU, 19.0f, 30.0f);
     scan_case(t, 3, 77, 130, 4, SCAN_CPU, -4.0f, 30.0f);
     scan_split_case(t, 2, 37, 50, 64, 16, SCAN_CPU);
