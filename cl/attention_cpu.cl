@@ -39,13 +39,6 @@ static inline __global const float *bm_attc_row(long p, long pos0, int b, int T,
     return cache + (((long)b * Hkv + g) * cap + p % cap) * dh;
 }
 
-static inline float bm_attc_hsum16(float16 v)
-{
-    float8 a = v.lo + v.hi;
-    float4 c = a.lo + a.hi;
-    return (c.x + c.y) + (c.z + c.w);
-}
-
 /* Global (ceil(T / BM_ATTC_TQ), H, B), local (1, 1, 1). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 bm_attn_cpu(const int T, const int H, const int Hkv, const int dh, __global const float *q, const long q_ld,
@@ -72,7 +65,7 @@ bm_attn_cpu(const int T, const int H, const int Hkv, const int dh, __global cons
                         __global const float *kr = bm_attc_row(p0 + j, pos0, b, T, g, Hkv, dh, k, kv_ld, k_col, kc, cap);
                         float16 sv = qv[0] * vload16(0, kr);
                         for (int c = 1; c < nc; c++) sv = fma(qv[c], vload16(c, kr), sv);
-                        sa[j] = bm_attc_hsum16(sv);
+                        sa[j] = bm_hsum16(sv);
                     } else {
                         sa[j] = -INFINITY;
                     }
@@ -83,7 +76,7 @@ bm_attn_cpu(const int T, const int H, const int Hkv, const int dh, __global cons
                 const float mb = fmax(fmax(m4.x, m4.y), fmax(m4.z, m4.w)), mn = fmax(m, mb);
                 const float corr = exp(m - mn); /* 0 on the first block (m = -inf) */
                 const float16 pw = exp(s16 - mn);
-                l = l * corr + bm_attc_hsum16(pw);
+                l = l * corr + bm_hsum16(pw);
                 m = mn;
                 for (int c = 0; c < nc; c++) o[c] *= corr;
                 float pa[16];

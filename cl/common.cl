@@ -10,6 +10,14 @@ static inline float bm_silu(float x) { return x / (1.0f + exp(-x)); }
 /* log(1 + e^x) without overflow; matches torch.nn.functional.softplus (threshold 20). */
 static inline float bm_softplus(float x) { return x > 20.0f ? x : log1p(exp(x)); }
 
+/* The sum of a float16's lanes, folded in halves (the CPU kernels' horizontal sum). */
+static inline float bm_hsum16(float16 v)
+{
+    const float8 a = v.lo + v.hi;
+    const float4 b = a.lo + a.hi;
+    return (b.x + b.y) + (b.z + b.w);
+}
+
 /* Stores the first (dh - d0) of a's four lanes at row[d0..]: an output row whose length need not
  * be a multiple of 4 (the attention kernels' register tiles). */
 static inline void bm_store4_partial(__global float *row, int d0, int dh, float4 a)

@@ -34,14 +34,6 @@
 #define BM_GEMMC_NB 64
 #endif
 
-static inline float bm_hsum16(float16 v)
-{
-    float8 a = v.lo + v.hi;
-    float4 b = a.lo + a.hi;
-    float2 c = b.lo + b.hi;
-    return c.x + c.y;
-}
-
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 bm_gemm_nt_cpu(int M, int N, int K, __global const float *A, ulong a_off, ulong lda, __global const float *W,
                ulong w_off, ulong ldw, float beta, __global float *C, ulong c_off, ulong ldc)

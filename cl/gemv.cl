@@ -257,13 +257,6 @@ static inline float4 bm_gemv_a4(const int write_merged, __global const float *A,
 
 #define BM_GEMV_CPU_JB 8 /* rows of W whose accumulators live together */
 
-static inline float bm_gemv_hsum16(float16 v)
-{
-    float8 a = v.lo + v.hi;
-    float4 b = a.lo + a.hi;
-    return (b.x + b.y) + (b.z + b.w);
-}
-
 static inline void bm_gemv4_body_cpu(const int grp, BM_GEMV_PARAMS, BM_GEMV4_BODY_PARAMS)
 {
     const int n0 = grp * BM_GEMV4_NB, K16 = K & ~15;
@@ -277,7 +270,7 @@ static inline void bm_gemv4_body_cpu(const int grp, BM_GEMV_PARAMS, BM_GEMV4_BOD
                 const float16 a = vload16(0, A + a_off + (ulong)m * lda + (ulong)k);
                 ss = fma(a, a, ss);
             }
-            float s = bm_gemv_hsum16(ss);
+            float s = bm_hsum16(ss);
             for (; k < K; k += 4) {
                 const float4 a = vload4(0, A + a_off + (ulong)m * lda + (ulong)k);
                 s += dot(a, a);
@@ -305,7 +298,7 @@ static inline void bm_gemv4_body_cpu(const int grp, BM_GEMV_PARAMS, BM_GEMV4_BOD
                 for (int j = 0; j < BM_GEMV_CPU_JB; j++) acc[j] = fma(a, vload16(0, wr[j] + k), acc[j]);
             }
             float s[BM_GEMV_CPU_JB];
-            for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] = bm_gemv_hsum16(acc[j]);
+            for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] = bm_hsum16(acc[j]);
             for (int k = K16; k < K; k += 4) {
                 const float4 a = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k, mode, nw, rsm, u_col, n_parts, part_cols,
                                             wts, merged, merged_ld);

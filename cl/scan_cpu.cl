@@ -129,10 +129,7 @@ bm_scan_step_cpu(int di, int n, int R, __global const float *u, __global const f
             vstore16(hv, 0, o);
             for (int j = 0; j < n; j++) h[j] = o[j];
         }
-        float16 p = hv * ct;
-        float8 p8 = p.lo + p.hi;
-        float4 p4 = p8.lo + p8.hi;
-        const float acc = (p4.x + p4.y) + (p4.z + p4.w);
+        const float acc = bm_hsum16(hv * ct);
         y[(size_t)b * di + c] = fma(Dv[c], uc, acc) * bm_silu(z[(size_t)b * z_ld + z_col + c]);
     }
 }

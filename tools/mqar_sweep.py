@@ -35,7 +35,6 @@ import concurrent.futures as cf
 import json
 import math
 import os
-import re
 import shlex
 import subprocess
 import sys

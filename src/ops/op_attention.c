@@ -199,7 +199,7 @@ static int attention_variant_launch(bm_rt *rt, const bm_attn_args *a, int nsplit
     /* Unused caches (nothing cached is read) are never dereferenced; pass a valid buffer anyway. */
     cl_mem kc = needed > 0 ? a->k_cache : a->k, vc = needed > 0 ? a->v_cache : a->v;
     const int dh = a->dh;
-    /* CPUs: the CPU kernel for every T (cl/attention_cpu.cl: 304 -> see docs/performance.md). */
+    /* CPUs: the CPU kernel for every T (cl/attention_cpu.cl; numbers in docs/performance.md). */
     if (variant == BM_ATTN_CPU || (variant == BM_ATTN_AUTO && !rt->lim.is_gpu && dh <= ATTN_CPU_MAX_DH)) {
         if (dh > ATTN_CPU_MAX_DH)
             return bm_fail(BMOJO_EUNSUPPORTED, "attention (CPU kernel): head_dim %d is over %d", dh, ATTN_CPU_MAX_DH);

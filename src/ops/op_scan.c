@@ -252,6 +252,14 @@ int bm_op_scan_lanes(bm_rt *rt, const bm_scan_args *a)
     return bm_launch(rt, k, "bm_scan_lanes", 2, g, l);
 }
 
+/* Whether the CPU kernels (cl/scan_cpu.cl) run this scan: forced (BMOJO_SCAN=cpu), or auto on a
+ * CPU device, when d_state fits them. */
+static int use_cpu_scan(const bm_rt *rt, const bm_scan_args *a)
+{
+    const int v = rt->scan_variant;
+    return (v == BM_SCAN_VARIANT_CPU || (v == BM_SCAN_VARIANT_AUTO && !rt->lim.is_gpu)) && bm_scan_cpu_fits(a);
+}
+
 /* bm_op_scan without dt_proj: the lanes or the chunked kernel (see the top of this file). */
 static int scan_select(bm_rt *rt, const bm_scan_args *a)
 {
@@ -261,7 +269,7 @@ static int scan_select(bm_rt *rt, const bm_scan_args *a)
      * chunked kernel's 99 on the H200 (T 2048, di 1536, n 16: 384 groups of 64 items, each tile of
      * 32 steps three barrier-separated phases; too few warps per SM to hide them) and is slower on
      * POCL. */
-    if ((v == BM_SCAN_VARIANT_CPU || (v == BM_SCAN_VARIANT_AUTO && !rt->lim.is_gpu)) && bm_scan_cpu_fits(a)) {
+    if (use_cpu_scan(rt, a)) {
         int st = scan_check_args(a);
         return st ? st : bm_op_scan_cpu(rt, a);
     }
@@ -290,9 +298,7 @@ static int scan_launch(bm_rt *rt, const bm_scan_args *a)
         b.dt = a->u; /* any valid buffer for the shape checks: the step kernel derives dt from bc */
         int st = scan_check_args(&b);
         if (st || a->B == 0 || a->di == 0) return st;
-        const int v = rt->scan_variant;
-        if ((v == BM_SCAN_VARIANT_CPU || (v == BM_SCAN_VARIANT_AUTO && !rt->lim.is_gpu)) && bm_scan_cpu_fits(a))
-            return bm_op_scan_step_cpu(rt, a);
+        if (use_cpu_scan(rt, a)) return bm_op_scan_step_cpu(rt, a);
         return scan_step_fused(rt, a);
     }
     size_t N = (size_t)a->B * (size_t)a->T;
