@@ -135,42 +135,89 @@ print('2 runs resumably, memory %d floats, 2 steps each, accuracy %.3f / %.3f' %
 PY
   python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table >"$TMP/table" 2>&1 &&
     grep -q "| 2 | attention-d16 | 512 |" "$TMP/table" && ok "plot_mqar --table: one point, the best lr per seed" || bad "plot_mqar --table: $(head -c 300 "$TMP/table")"
+  python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table --panels 2 2>&1 | grep -q "| 2 | attention-d16 | 512 |" &&
+    ! python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table --panels 3 >/dev/null 2>&1 &&
+    ok "plot_mqar --panels: keeps the panels named, refuses a selection with no runs" || bad "plot_mqar --panels"
 else bad "mqar_sweep: $(tail -c 300 "$TMP/out") $(tail -c 300 "$TMP/err")"; fi
 
-# The two-step protocol (sweep_seed: the other seeds at the rate the sweep chose), an ablation run
-# that is a main run (trained once, listed in both groups) and --stop-after.
+# The two-step protocol (sweep_seed: the other seeds at the rate the sweep chose, edge_lrs: with two
+# rates the best is always at an edge, so one more rate beyond it: 1e-4, or 1e30, which diverges and
+# is a result, not a failure), an ablation run that is a main run (trained once, listed in both
+# groups) and --stop-after.
 cat >"$TMP/study2.json" <<'JSON'
 {"data": {"vocab": 64, "seq": 16, "power_a": 0.01, "train": 64, "test": 16}, "panels": [2],
- "protocol": {"batch": 32, "epochs": 1, "lrs": [0.001, 0.03], "seeds": [1, 2], "sweep_seed": 1, "warmup_frac": 0,
+ "protocol": {"batch": 32, "epochs": 1, "lrs": [0.001, 0.03], "edge_lrs": [0.0001, 1e30], "seeds": [1, 2], "sweep_seed": 1, "warmup_frac": 0,
               "weight_decay": 0.1, "min_lr_frac": 0.1, "eval_rows": 16, "stop_accuracy": 0.99},
  "families": {"bmojo": {"head_dim": 8, "widths": [16], "layers": [{"type": "bmojo", "window": 4, "fading_tokens": 2,
               "eidetic_tokens": 2, "heads": "auto", "d_state": 4, "d_conv": 4, "expand": 2, "dt_rank": "auto"}]}},
  "ablation": {"family": "bmojo", "width": 16, "panel": 2, "eidetic_tokens": [0, 2]}}
 JSON
 if run "mqar_sweep --stop-after: starts nothing once the time is up" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" \
-     -o "$TMP/sweep2" --bmojo "$BIN" --stop-after 1e-9 && grep -q "0 of 9 runs finished" "$TMP/out" &&
+     -o "$TMP/sweep2" --bmojo "$BIN" --stop-after 1e-9 && grep -q "0 of 12 runs finished" "$TMP/out" &&
    run "mqar_sweep: sweep seed, then seed 2 at its best rate" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" \
-     -o "$TMP/sweep2" --bmojo "$BIN" && grep -q "9 of 9 runs finished" "$TMP/out" &&
+     -o "$TMP/sweep2" --bmojo "$BIN" && grep -q "12 of 12 runs finished" "$TMP/out" &&
    run "mqar_sweep: again, nothing to run" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" -o "$TMP/sweep2" \
      --bmojo "$BIN" && ! grep -q "^\[" "$TMP/out"; then
   python3 - "$TMP/sweep2" >"$TMP/pyout" 2>&1 <<'PY' && ok "mqar_sweep: $(cat "$TMP/pyout")" || bad "mqar_sweep two-step: $(cat "$TMP/pyout")"
 import glob, json, os, sys
 out = sys.argv[1]
 logs = sorted(glob.glob(os.path.join(out, "*", "*", "*", "*", "train.jsonl")))
-assert len(logs) == 6, logs  # main: 2 rates + seed 2; e0: the same; e2 is the main model
+assert len(logs) == 8, logs  # main: 2 rates + the edge + seed 2; e0: the same; e2 is the main model
 rows = [json.loads(l) for l in open(os.path.join(out, "results.jsonl"))]
-assert len(rows) == 9, rows
+assert len(rows) == 12, rows
 for group, model in (("main", "bmojo-d16"), ("ablation", "bmojo-d16-e0")):
     mine = [r for r in rows if r["group"] == group and r["model"] == model]
-    s1 = {r["lr"]: r["accuracy"] for r in mine if r["seed"] == 1}
+    s1 = {r["lr"]: r.get("accuracy", 0.0) for r in mine if r["seed"] == 1}
     s2 = [r["lr"] for r in mine if r["seed"] == 2]
+    base = max([0.001, 0.03], key=lambda lr: s1[lr])  # the smaller rate on a tie
+    edge = 0.0001 if base == 0.001 else 1e30
     best = max(sorted(s1), key=lambda lr: s1[lr])
-    assert sorted(s1) == [0.001, 0.03] and s2 == [best], (group, s1, s2)
+    assert sorted(s1) == sorted([0.001, 0.03, edge]) and s2 == [best], (group, s1, s2)
+    assert all(r.get("ended") == "diverged" for r in mine if r["lr"] == 1e30), mine
 e2 = sorted(r["run"] for r in rows if r["model"] == "bmojo-d16-e2")
 assert e2 == sorted(r["run"] for r in rows if r["model"] == "bmojo-d16"), e2
-print("6 runs for 9 results; seed 2 at the sweep's best rate; the e2 ablation point is the main model's runs")
+print("8 runs for 12 results; seed 2 at the sweep's best rate, its edge included; the e2 ablation point is the main model's runs")
 PY
 else bad "mqar_sweep two-step: $(tail -c 300 "$TMP/out") $(tail -c 300 "$TMP/err")"; fi
+
+# The sweep's edge runs (protocol edge_lrs): the choice on made-up logs, every case of it.
+python3 - "$SRC/tools" "$TMP/edge" >"$TMP/pyout" 2>&1 <<'PY' && ok "mqar_sweep edge_lrs: $(cat "$TMP/pyout")" || bad "mqar_sweep edge_lrs: $(cat "$TMP/pyout")"
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import mqar_sweep as ms
+root = sys.argv[2]
+study = {"data": {"vocab": 64, "seq": 16, "power_a": 0.01, "train": 64, "test": 16}, "panels": [2],
+         "protocol": {"lrs": [0.01, 0.1, 1.0], "edge_lrs": [0.001, 10.0], "seeds": [1, 2], "sweep_seed": 1},
+         "families": {"swa": {"widths": [16], "head_dim": 8, "layers": [{"type": "attention", "heads": "auto"}]}}}
+def log(r, acc):
+    """A finished run's log: its evaluation, or (acc None) a loss that blew up before any"""
+    d = ms.run_dir(out, r); os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "train.jsonl"), "w") as f:
+        if acc is None:
+            f.write(json.dumps({"note": "failed while training: the loss is nan at step 2: training diverged"}) + "\n")
+        else:
+            f.write(json.dumps({"step": 1, "eval_accuracy": acc}) + "\n" + json.dumps({"note": "done: 1 steps"}) + "\n")
+def case(accs, want_edge, edge_acc=None):
+    global out
+    out = os.path.join(root, str(len(os.listdir(root)) if os.path.isdir(root) else 0))  # a fresh study folder
+    runs = ms.expand(study)
+    assert [r["lr"] for r in runs] == [0.01, 0.1, 1.0, ms.EDGE, None], runs
+    edge, s2 = runs[3], runs[4]
+    for r, a in zip(runs[:3], accs):
+        log(r, a)
+    assert ms.resolve_edge(study, out, runs, edge) == want_edge, (accs, want_edge)
+    if want_edge is False:
+        return ms.resolve_lr(study, out, runs, s2)
+    assert ms.resolve_lr(study, out, runs, s2) is None  # waits for the edge run
+    edge["lr"] = want_edge; log(edge, edge_acc)
+    edge["lr"] = ms.EDGE
+    return ms.resolve_lr(study, out, runs, s2)
+assert case([0.5, 0.9, 0.2], False) == 0.1
+assert case([0.9, 0.5, 0.2], 0.001, 0.95) == 0.001
+assert case([0.9, 0.5, 0.2], 0.001, 0.1) == 0.01
+assert case([0.1, 0.5, 0.9], 10.0, None) == 1.0  # the edge run diverged: a finished run, accuracy 0
+print("inside: no edge run; lowest best: 1e-3 tried, chosen only when better; highest best: 10 tried, its divergence a result")
+PY
 
 # Thinned logs (tools/thin_train_log.py, as mqar_slice.sh packs them) still count as finished runs
 # and give the same results.
@@ -181,7 +228,7 @@ if python3 "$SRC/tools/thin_train_log.py" --every 2 $(find "$TMP/sweep2" -name t
    python3 - "$TMP/results-before" "$TMP/sweep2/results.jsonl" <<'PY'
 import json, sys
 a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
-assert [(r["run"], r["accuracy"], r["steps"]) for r in a] == [(r["run"], r["accuracy"], r["steps"]) for r in b]
+assert [(r["run"], r.get("accuracy"), r["steps"]) for r in a] == [(r["run"], r.get("accuracy"), r["steps"]) for r in b]
 PY
 then ok "thin_train_log: the same results from thinned logs"; else bad "thin_train_log: results changed"; fi
 
@@ -245,6 +292,8 @@ grep -q '"stopped": "interrupted"' "$TMP/int/latest/train_state.json" && ok "the
 expect_fail "diverged" "a learning rate of 1e30: the run stops" -- "$BIN" train "${common[@]}" --lr 1e30 --steps 50 -o "$TMP/nan"
 grep -qi "at step [0-9]" "$TMP/err" && ok "the message names the step: $(grep -io 'is [-a-z0-9.]* at step [0-9]*' "$TMP/err" | head -1)" || bad "no step in: $(cat "$TMP/err")"
 [ ! -e "$TMP/nan/latest" ] && ok "nothing saved from a diverged run" || bad "a diverged run saved a checkpoint"
+grep -q '"note": "failed while training: .*diverged' "$TMP/nan/train.jsonl" && ok "the log records how the run ended" ||
+  bad "no failure note in the log: $(tail -c 300 "$TMP/nan/train.jsonl")"
 
 # ---- bad input ----
 python3 - "$TMP" <<'PY'

@@ -14,7 +14,10 @@ grid for CPUs) holds:
   panels    the numbers of key-value pairs, one panel each
   protocol  batch, epochs, lrs, seeds, warmup_frac, weight_decay, eval_rows, stop_accuracy,
             min_lr_frac; sweep_seed (optional): only this seed sweeps lrs, the other seeds train
-            at the rate its sweep chose (best test accuracy, the smaller rate on a tie)
+            at the rate its sweep chose (best test accuracy, the smaller rate on a tie);
+            edge_lrs [low, high] (optional, with sweep_seed): when the sweep's best rate is its
+            lowest (highest), the sweep seed also trains at low (high) before the choice, so a
+            best rate at the edge of the range is checked one step beyond it
   families  name -> {"layers": [layer template, ...], "widths": [d_model, ...], "head_dim": h,
             "panels": [...] (optional: only these panels)}
             a template is a config.yaml layer; "heads": "auto" becomes d_model / head_dim (and
@@ -23,7 +26,8 @@ grid for CPUs) holds:
             config is a main model's (e.g. the family's own eidetic_tokens) reuses that model's runs
 A point (model x panel) runs whole before the next: its sweep, then its other seeds; panels go in
 the order given, so a study cut short leaves whole points and panels. A run is done when its log
-holds the "done" note or the stop-accuracy note; an interrupted run (a checkpoint in its folder,
+holds the "done" note, the stop-accuracy note or a "failed ... diverged" note (its accuracy is its
+best evaluation before the loss blew up); an interrupted run (a checkpoint in its folder,
 no such note) continues with `bmojo train --resume`. Kernels are compiled once per device and kept
 in bmojo's kernel cache, so each run's start-up is short. --jobs N works on N points at once
 (useful on CPUs; on the lent H100 two bmojo processes at once hung in the driver: docs/experiments/
@@ -77,10 +81,14 @@ def family_layers(fam, d_model, overrides=None):
     return layers
 
 
+EDGE = "edge"  # the lr of a sweep's edge run until the sweep says which rate, if any, it takes
+
+
 def expand(study):
     """Every run of the study: dicts with panel, family, model, width, layers, lr, seed, group.
     With protocol "sweep_seed", only that seed sweeps the learning rates; the other seeds' runs
-    carry lr None until the sweep of their point has finished (resolve_lr). An ablation run whose
+    carry lr None until the sweep of their point has finished (resolve_lr). With "edge_lrs" the
+    sweep seed has one more run, lr EDGE, resolved by resolve_edge once the sweep is done. An ablation run whose
     config is a main run's (same panel, width and layers) is that run: it gets the main run's
     model name and so its folder, and is trained once."""
     proto = study["protocol"]
@@ -90,6 +98,8 @@ def expand(study):
     def add(group, panel, family, model, width, layers, extra=None):
         for seed in proto["seeds"]:
             lrs = proto["lrs"] if sweep_seed is None or seed == sweep_seed else [None]
+            if sweep_seed is not None and seed == sweep_seed and proto.get("edge_lrs"):
+                lrs = lrs + [EDGE]
             for lr in lrs:
                 r = dict(group=group, panel=panel, family=family, model=model, width=width, layers=layers, lr=lr,
                          seed=seed, dir_group=group, dir_model=model)
@@ -123,19 +133,52 @@ def expand(study):
     return runs
 
 
-def resolve_lr(study, out, runs, r):
-    """The learning rate of a non-sweep seed's run: the sweep seed's best (highest best-eval
-    accuracy, the smaller rate on a tie) once every sweep run of the point has finished; else None."""
-    sweep = [x for x in runs if x["dir_group"] == r["dir_group"] and x["dir_model"] == r["dir_model"]
-             and x["panel"] == r["panel"] and x["seed"] == study["protocol"]["sweep_seed"]]
+def best_of(out, runs):
+    """(best-eval accuracy, lr) of the best of these finished runs (the smaller rate on a tie), or
+    None while one of them has not finished."""
     best = None
-    for x in sorted(sweep, key=lambda x: x["lr"]):
+    for x in sorted(runs, key=lambda x: x["lr"]):
         rows = read_log(os.path.join(run_dir(out, x), "train.jsonl"))
         if not finished(rows):
             return None
         acc = max([e["eval_accuracy"] for e in rows if "eval_accuracy" in e], default=0.0)
         if best is None or acc > best[0]:
             best = (acc, x["lr"])
+    return best
+
+
+def sweep_runs(study, runs, r):
+    """The sweep seed's runs of r's point (model folder x panel), the edge run included."""
+    return [x for x in runs if x["dir_group"] == r["dir_group"] and x["dir_model"] == r["dir_model"]
+            and x["panel"] == r["panel"] and x["seed"] == study["protocol"]["sweep_seed"]]
+
+
+def resolve_edge(study, out, runs, r):
+    """The rate of a sweep's edge run: edge_lrs[0] when the sweep's best of the protocol's rates is
+    the lowest, edge_lrs[1] when it is the highest; False when it is inside (no edge run); None
+    while the sweep has not finished."""
+    lrs = study["protocol"]["lrs"]
+    best = best_of(out, [x for x in sweep_runs(study, runs, r) if x["lr"] in lrs])
+    if best is None:
+        return None
+    low, high = study["protocol"]["edge_lrs"]
+    return low if best[1] == min(lrs) else high if best[1] == max(lrs) else False
+
+
+def resolve_lr(study, out, runs, r):
+    """The learning rate of a non-sweep seed's run: the sweep seed's best (highest best-eval
+    accuracy, the smaller rate on a tie) once every sweep run of the point, its edge run included,
+    has finished; else None."""
+    sweep = []
+    for x in sweep_runs(study, runs, r):
+        if x["lr"] == EDGE:
+            x["lr"] = resolve_edge(study, out, runs, x)
+            if x["lr"] is None:
+                x["lr"] = EDGE
+                return None
+        if x["lr"] is not False:
+            sweep.append(x)
+    best = best_of(out, sweep)
     return best[1] if best else None
 
 
@@ -160,7 +203,8 @@ def read_log(path):
 def finished(rows):
     for r in rows:
         note = r.get("note", "")
-        if note.startswith("done:") or "reached --stop-accuracy" in note:
+        if note.startswith("done:") or "reached --stop-accuracy" in note or (
+                note.startswith("failed") and "diverged" in note):
             return True
     return False
 
@@ -212,6 +256,7 @@ def summary(r, rdir, rows, mem):
         final_accuracy=evals[-1]["eval_accuracy"] if evals else None, best_step=best.get("step"),
         steps=steps[-1]["step"] if steps else 0, train_s=steps[-1]["elapsed_s"] if steps else None,
         device=start.get("device"), commit=start.get("commit"), command=start.get("command"),
+        ended="diverged" if any("diverged" in x.get("note", "") for x in rows) else None,
         run=rdir).items() if v is not None}
 
 
@@ -276,9 +321,14 @@ def main():
     def work(point_runs):
         seen = set()
         for r in point_runs:
+            if r["lr"] == EDGE and not args.dry_run:
+                edge = resolve_edge(study, args.out, runs, r)
+                r["lr"] = EDGE if edge is None else edge
+            if r["lr"] is False:
+                continue  # the sweep's best rate is inside its range: no edge run
             if r["lr"] is None and not args.dry_run:
                 r["lr"] = resolve_lr(study, args.out, runs, r)
-            if r["lr"] is None:
+            if r["lr"] is None or r["lr"] == EDGE:
                 with lock:
                     counter["pending"] += 1
                 continue
@@ -298,13 +348,14 @@ def main():
                 if rc is None:
                     return
                 counter["done"] += 1
-                counter["failed"] += rc != 0
                 rows = read_log(os.path.join(rdir, "train.jsonl"))
+                diverged = rc != 0 and finished(rows)  # a result: the rate was too high
+                counter["failed"] += rc != 0 and not diverged
                 acc = max([x["eval_accuracy"] for x in rows if "eval_accuracy" in x], default=float("nan"))
-                print(f"[{counter['done']}] {os.path.relpath(rdir, args.out)}: exit {rc}, {dt:.1f} s, "
-                      f"best accuracy {acc:.4f}", flush=True)
+                print(f"[{counter['done']}] {os.path.relpath(rdir, args.out)}: exit {rc}"
+                      + (" (diverged)" if diverged else "") + f", {dt:.1f} s, best accuracy {acc:.4f}", flush=True)
 
-    print(f"mqar_sweep: {len(runs)} runs in the study, {len(points)} points"
+    print(f"mqar_sweep: {len(runs)} runs in the study (edge runs included), {len(points)} points"
           + (f" ({args.only!r} only)" if args.only else ""), flush=True)
     with cf.ThreadPoolExecutor(max_workers=args.jobs) as ex:
         list(ex.map(work, points.values()))
@@ -315,7 +366,7 @@ def main():
     done = 0
     with open(os.path.join(args.out, "results.jsonl.tmp"), "w") as f:
         for r in runs:
-            if r["lr"] is None:
+            if r["lr"] is None or r["lr"] is False or r["lr"] == EDGE:
                 continue
             rdir = run_dir(args.out, r)
             rows = read_log(os.path.join(rdir, "train.jsonl"))

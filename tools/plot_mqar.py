@@ -2,14 +2,15 @@
 """plot_mqar.py — the recall study's figures from tools/mqar_sweep.py's results.jsonl
 (docs/experiments/mqar.md):
 
-    tools/plot_mqar.py OUT/results.jsonl -o mqar.png [--ablation mqar-eidetic.png] [--table]
+    tools/plot_mqar.py OUT/results.jsonl -o mqar.png [--ablation mqar-eidetic.png] [--table] [--panels 8,16]
 
 mqar.png: one panel per number of key-value pairs; MQAR test accuracy against each model's
 recurrent memory in floats per sequence (`bmojo memory`, log scale), one line per family through
 its widths. ablation: accuracy against B'MOJO's eidetic tokens at one width. Each point: for each
 seed the best accuracy over the learning rates, then the mean over seeds (bars: the seeds' min and
 max). --table prints every point as a Markdown table instead of (or besides) plotting. The footer
-records the commits, devices and seeds, so a figure stays reproducible.
+records the commits, devices and seeds, so a figure stays reproducible. --panels keeps only the
+runs of those pair counts (a grid still under way: its finished panels).
 """
 import argparse
 import collections
@@ -51,8 +52,12 @@ def main():
     ap.add_argument("-o", "--out", help="accuracy against memory, one panel per pairs count")
     ap.add_argument("--ablation", help="accuracy against eidetic tokens")
     ap.add_argument("--table", action="store_true", help="print the points as Markdown tables")
+    ap.add_argument("--panels", help="comma-separated pair counts to keep (default: every panel)")
     args = ap.parse_args()
     rows = load(args.results)
+    if args.panels:
+        keep = {int(x) for x in args.panels.split(",")}
+        rows = [r for r in rows if r["panel"] in keep]
     if not rows:
         sys.exit("plot_mqar: no finished runs in " + args.results)
     main_rows = [r for r in rows if r["group"] == "main"]
@@ -63,7 +68,8 @@ def main():
     devices = sorted({r.get("device", "?") for r in rows})
     seeds = sorted({r["seed"] for r in rows})
     footer_text = ("commits " + ", ".join(commits) + "; devices " + "; ".join(devices) + "; seeds "
-                   + ", ".join(map(str, seeds)) + f"; {len(rows)} runs from {args.results}")
+                   + ", ".join(map(str, seeds)) + f"; {len(rows)} runs from {args.results}"
+                   + (f" (pairs {args.panels})" if args.panels else ""))
 
     def footer(fig_width_in, fontsize):
         """The footer wrapped to the figure's width (a monospace character is ~0.6 of the font size)."""

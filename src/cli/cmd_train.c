@@ -311,6 +311,7 @@ int cmd_train(int argc, char **argv)
     goto done;
 fail:
     bm_train_log_end_line(&lg);
+    bm_train_log_failure(&lg, doing, *bmojo_last_error() ? bmojo_last_error() : bmojo_strerror(st));
     rc = cli_status_error(st, doing);
     if (run_open && run.step > 0 && st == BMOJO_ERANGE)
         fprintf(stderr, "bmojo: the last checkpoint is in %s (nothing was saved from the failing step)\n", run_dir);

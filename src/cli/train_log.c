@@ -148,6 +148,22 @@ void bm_train_log_checkpoint(bm_train_log *l, const bm_train_run *r, const char 
     fflush(stdout);
 }
 
+static void log_note_line(bm_train_log *l, const char *msg)
+{
+    if (!l->f) return;
+    fputs("{\"note\": ", l->f);
+    cli_json_string(l->f, msg);
+    fputs("}\n", l->f);
+    fflush(l->f);
+}
+
+void bm_train_log_failure(bm_train_log *l, const char *doing, const char *detail)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "failed while %s: %s", doing, detail);
+    log_note_line(l, msg);
+}
+
 void bm_train_log_note(bm_train_log *l, const char *fmt, ...)
 {
     char msg[1024];
@@ -155,12 +171,7 @@ void bm_train_log_note(bm_train_log *l, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (l->f) {
-        fputs("{\"note\": ", l->f);
-        cli_json_string(l->f, msg);
-        fputs("}\n", l->f);
-        fflush(l->f);
-    }
+    log_note_line(l, msg);
     bm_train_log_end_line(l);
     printf("%s\n", msg);
     fflush(stdout);

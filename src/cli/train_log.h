@@ -32,6 +32,9 @@ void bm_train_log_eval(bm_train_log *l, const bm_train_run *r, const bm_train_ev
 void bm_train_log_checkpoint(bm_train_log *l, const bm_train_run *r, const char *path);
 /* A message for the user (printed, and logged as {"note": ...}). */
 void bm_train_log_note(bm_train_log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Why the run ended in an error, logged as {"note": "failed while DOING: DETAIL"} (not printed: the
+ * CLI prints the error itself), so that a log records how its run ended, e.g. a diverged loss. */
+void bm_train_log_failure(bm_train_log *l, const char *doing, const char *detail);
 /* Ends a progress bar's line (before an error message). */
 void bm_train_log_end_line(bm_train_log *l);
 void bm_train_log_close(bm_train_log *l);
