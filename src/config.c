@@ -260,5 +260,12 @@ int bm_config_load_dir(const char *dir, bm_config *out)
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (exists(path))
         return bm_config_load_hf(path, out);
+    /* a `bmojo train -o DIR` folder: its checkpoints are the models, DIR/latest the newest */
+    snprintf(path, sizeof path, "%s/latest", dir);
+    if (exists(path))
+        return bm_fail(BMOJO_EIO,
+                       "%s: no config.yaml or config.json in this folder; it is a training run's: its newest "
+                       "checkpoint is %s",
+                       dir, path);
     return bm_fail(BMOJO_EIO, "%s: no config.yaml or config.json in this folder", dir);
 }

@@ -81,6 +81,8 @@ PY
   run "eval reads a checkpoint folder (MQAR accuracy)" -- "$BIN" eval -m "$TMP/a/latest" --data "$MQ" --rows 24 -b 8 --json &&
     python3 -c "import json,sys; e=json.load(open('$TMP/out')); assert e['rows']==24 and e['scored']==96 and 0<=e['accuracy']<=1, e" &&
     ok "eval: 24 rows, 96 scored positions"
+  expect_fail "a/latest" "eval of the run's folder itself: the message names its newest checkpoint" -- \
+    "$BIN" eval -m "$TMP/a" --data "$MQ" --rows 24
 fi
 
 # ---- eval --eidetic: the positions each B'MOJO sublayer's eidetic memory held at chunk starts ----
