@@ -497,11 +497,41 @@ static int bmojo_attention_generic(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem
     return p.nsplit > 1 ? bmojo_combine(rt, a, p.nsplit, p.part) : 0;
 }
 
-/* The attention over [memory | window]: the register-tiled kernel for prefill where it suits,
- * else the generic one; the key splits' partial results are released before returning. */
+/* The CPU kernel (cl/bmojo_attention_cpu.cl): a work-item per (BMOJO_ATTN_CPU_TQ queries, query
+ * head, sequence), no split, no local memory. */
+#define BMOJO_ATTN_CPU_TQ 8       /* the kernel's BM_BATC_TQ */
+#define BMOJO_ATTN_CPU_MAX_DH 256 /* its BM_BATC_MAXC float16 chunks */
+static int bmojo_attention_cpu(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC)
+{
+    if (a->dh > BMOJO_ATTN_CPU_MAX_DH)
+        return bm_fail(BMOJO_EUNSUPPORTED, "bmojo mix (CPU attention kernel): head_dim %d is over %d", a->dh,
+                       BMOJO_ATTN_CPU_MAX_DH);
+    cl_kernel kn = bm_kernel(rt, "bm_bmojo_attn_cpu");
+    if (!kn) return bm_fail_context(BMOJO_EBUILD, "bmojo mix (CPU attention kernel)");
+    cl_uint i = 0;
+    int st = bm_args_check(bmojo_attn_view_args(kn, &i, a, mem, mk, mv, NC), "bm_bmojo_attn_cpu");
+    if (st) return st;
+    const size_t g[3] = {((size_t)a->T + BMOJO_ATTN_CPU_TQ - 1) / BMOJO_ATTN_CPU_TQ, (size_t)a->H, (size_t)a->B};
+    const size_t l[3] = {1, 1, 1};
+    return bm_launch(rt, kn, "bm_bmojo_attn_cpu", 3, g, l);
+}
+
+/* The CPU kernel where the runtime's form says so, or on CPUs (auto) for an unsplit attention
+ * whose head fits it: measured in docs/performance.md (POCL). */
+static int bmojo_use_cpu_attention(const bm_rt *rt, const bm_bmojo_args *a, int nsplit)
+{
+    if (rt->bmojo_attn_form == BM_BMOJO_ATTN_FORM_CPU) return 1;
+    return rt->bmojo_attn_form == BM_BMOJO_ATTN_FORM_AUTO && !rt->lim.is_gpu && nsplit <= 1 &&
+           a->dh <= BMOJO_ATTN_CPU_MAX_DH;
+}
+
+/* The attention over [memory | window]: the CPU kernel (above), or the register-tiled kernel for
+ * prefill where it suits, else the generic one; the key splits' partial results are released
+ * before returning. */
 static int bmojo_attention(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk, cl_ulong mv, int NC,
                            int nsplit)
 {
+    if (bmojo_use_cpu_attention(rt, a, nsplit)) return bmojo_attention_cpu(rt, a, mem, mk, mv, NC);
     int mark = bm_scratch_mark(rt);
     int st = 1;
     if (a->T > 1) st = bmojo_attention_tiled(rt, a, mem, mk, mv, NC, nsplit);

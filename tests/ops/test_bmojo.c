@@ -8,7 +8,8 @@
  * (bmt_split_case) and for prefill pieces of awkward lengths (bmt_prefill_split_case). The fused
  * decoding launches (bm_bmojo_decode_*: the state update split around the attention and riding
  * on the scan step's and o_proj's launches) are fed token by token the same way
- * (bmt_fused_case). */
+ * (bmt_fused_case). The unsplit cases run twice, with the GPU attention kernels and with the CPU
+ * one (cl/bmojo_attention_cpu.cl), forced on whatever device is present. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,13 +442,15 @@ static void bmt_split_errors(bm_test_ctx *t)
                  "bmojo: too many key splits is EINVAL");
 }
 
-/* One call, the spec's awkward split, and token by token. */
-static void bmt_case_all(bm_test_ctx *t, const bmt_case *c)
+/* One call, the spec's awkward split, and token by token; form names the attention kernel forced. */
+static void bmt_case_all(bm_test_ctx *t, const bmt_case *c, const char *form)
 {
     bmt_data D;
     bmt_make(t, c, &D);
+    char feed[96];
     int one[1] = {c->T};
-    bmt_run(t, &D, one, 1, "prefill");
+    snprintf(feed, sizeof feed, "prefill, %s", form);
+    bmt_run(t, &D, one, 1, feed);
     /* pieces of 1, 1, 2w, 3, 2w, ... crossing chunk boundaries (the spec's 1+1+16+3+16 at w=8) */
     int pieces[64], np = 0, left = c->T;
     const int pat[5] = {1, 1, 2 * c->w, 3, 2 * c->w};
@@ -457,10 +460,12 @@ static void bmt_case_all(bm_test_ctx *t, const bmt_case *c)
         left -= n;
     }
     if (left > 0) pieces[np++] = left;
-    bmt_run(t, &D, pieces, np, "pieces");
+    snprintf(feed, sizeof feed, "pieces, %s", form);
+    bmt_run(t, &D, pieces, np, feed);
     int *tok = bm_test_alloc(sizeof(int) * (size_t)c->T);
     for (int i = 0; i < c->T; i++) tok[i] = 1;
-    bmt_run(t, &D, tok, c->T, "token by token");
+    snprintf(feed, sizeof feed, "token by token, %s", form);
+    bmt_run(t, &D, tok, c->T, feed);
     free(tok);
     bmt_free(&D);
 }
@@ -597,7 +602,16 @@ void test_op_bmojo(bm_test_ctx *t)
          * Hkv*dh columns per item: both larger than a 256-item group here */
         {"m_e, Hkv*dh > group", 2, 420, 8, 2, 2, 160, 50, 2, 300, 4, BMT_RANDOM, 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bmt_case_all(t, &cases[i]);
+    static const struct {
+        int form;
+        const char *name;
+    } forms[] = {{BM_BMOJO_ATTN_FORM_GPU, "GPU attention kernels"}, {BM_BMOJO_ATTN_FORM_CPU, "CPU attention kernel"}};
+    const int saved_form = t->rt->bmojo_attn_form;
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        t->rt->bmojo_attn_form = forms[f].form;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bmt_case_all(t, &cases[i], forms[f].name);
+    }
+    t->rt->bmojo_attn_form = saved_form;
     bmt_check_ties_exist(t, &cases[6]);
     bmt_check_ties_exist(t, &cases[7]);
 
