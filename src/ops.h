@@ -41,10 +41,11 @@ typedef struct {
     cl_mem out;
 } bm_conv_args;
 int bm_op_conv1d(bm_rt *rt, const bm_conv_args *a);
-/* bm_op_conv1d with the prefill kernel chosen: BM_CONV_AUTO (as bm_op_conv1d: time-tiled on GPUs),
- * BM_CONV_ROWS (a work-item per output) or BM_CONV_TILED (8 steps per work-item; k <= 8, else
- * rows). For tests, which run both on every device. */
-enum { BM_CONV_AUTO = 0, BM_CONV_ROWS = 1, BM_CONV_TILED = 2 };
+/* bm_op_conv1d with the prefill kernel chosen: BM_CONV_AUTO (as bm_op_conv1d: time-tiled on GPUs,
+ * the CPU kernel on CPUs), BM_CONV_ROWS (a work-item per output), BM_CONV_TILED (8 steps per
+ * work-item; k <= 8, else rows) or BM_CONV_CPU (cl/conv1d_cpu.cl: 16 channels x 32 steps per
+ * work-item; k <= 8, else rows). For tests, which run each on every device. */
+enum { BM_CONV_AUTO = 0, BM_CONV_ROWS = 1, BM_CONV_TILED = 2, BM_CONV_CPU = 3 };
 int bm_op_conv1d_variant(bm_rt *rt, const bm_conv_args *a, int variant);
 
 /* Mamba-1 selective scan with D skip and SiLU(z) gate, continuing from a state.

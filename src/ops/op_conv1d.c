@@ -50,6 +50,34 @@ static int conv_out_tiled(bm_rt *rt, const bm_conv_args *a)
     return bm_launch(rt, k, "bm_conv1d_out_tiled", 2, global, local);
 }
 
+/* The prefill outputs through bm_conv1d_cpu (CPUs; T > 1, k <= CONV_KMAX); 0 or an error. */
+#define CONV_CPU_TB 32 /* mirrors BM_CONVC_TB in cl/conv1d_cpu.cl: steps per work-item */
+static int conv_out_cpu(bm_rt *rt, const bm_conv_args *a)
+{
+    cl_kernel k = bm_kernel(rt, "bm_conv1d_cpu");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d");
+    cl_ulong xld = a->x_ld;
+    cl_int has_bias = a->bias != NULL, T = a->T, di = a->di, kk = a->k, B = a->B, err = 0;
+    cl_mem bias = a->bias ? a->bias : a->w;
+    cl_mem state = a->state ? a->state : a->w;
+    err |= BM_ARG(k, 0, a->x);
+    err |= BM_ARG(k, 1, xld);
+    err |= BM_ARG(k, 2, a->w);
+    err |= BM_ARG(k, 3, bias);
+    err |= BM_ARG(k, 4, has_bias);
+    err |= BM_ARG(k, 5, state);
+    err |= BM_ARG(k, 6, a->out);
+    err |= BM_ARG(k, 7, T);
+    err |= BM_ARG(k, 8, di);
+    err |= BM_ARG(k, 9, kk);
+    err |= BM_ARG(k, 10, B);
+    int st = bm_args_check(err, "bm_conv1d_cpu");
+    if (st) return st;
+    const size_t global[2] = {((size_t)a->di + 15) / 16, (size_t)a->B * (((size_t)a->T + CONV_CPU_TB - 1) / CONV_CPU_TB)};
+    const size_t local[2] = {1, 1};
+    return bm_launch(rt, k, "bm_conv1d_cpu", 2, global, local);
+}
+
 /* The new state (the last k-1 inputs) after a prefill's outputs; the in-order queue runs it after
  * every read of the old state. */
 static int conv_state_update(bm_rt *rt, const bm_conv_args *a)
@@ -118,11 +146,12 @@ int bm_op_conv1d_variant(bm_rt *rt, const bm_conv_args *a, int variant)
         return bm_fail(BMOJO_EINVAL, "bm_op_conv1d: x leading dimension %zu < di %d", a->x_ld, a->di);
 
     /* GPUs: the time-tiled kernel (H200, T 2048, d_inner 1536: 42 -> see docs/performance.md).
-     * CPUs keep one work-item per output: POCL vectorises those across channels, and the tiled
-     * kernel was slower there (T 256: 1.9 -> 3.2 ms). */
-    const int tiled = a->T > 1 && a->k <= CONV_KMAX &&
-                      (variant == BM_CONV_TILED || (variant == BM_CONV_AUTO && rt->lim.is_gpu));
-    int st = tiled ? conv_out_tiled(rt, a) : conv_out_rows(rt, a);
+     * CPUs: the CPU kernel (16 channels as one vector, 32 steps per work-item; the GPU forms run
+     * as scalar code there: numbers in cl/conv1d_cpu.cl). Decoding (T = 1): a work-item per output. */
+    const int fits = a->T > 1 && a->k <= CONV_KMAX;
+    const int tiled = fits && (variant == BM_CONV_TILED || (variant == BM_CONV_AUTO && rt->lim.is_gpu));
+    const int cpu = fits && (variant == BM_CONV_CPU || (variant == BM_CONV_AUTO && !rt->lim.is_gpu));
+    int st = tiled ? conv_out_tiled(rt, a) : cpu ? conv_out_cpu(rt, a) : conv_out_rows(rt, a);
     /* the decoding step (T = 1) shifted the state inside the output kernel */
     if (st || a->k == 1 || a->T == 1) return st;
     return conv_state_update(rt, a);
