@@ -520,8 +520,8 @@ static int bmojo_attention_cpu(bm_rt *rt, const bm_bmojo_args *a, cl_mem mem, cl
  * whose head fits it: measured in docs/performance.md (POCL). */
 static int bmojo_use_cpu_attention(const bm_rt *rt, const bm_bmojo_args *a, int nsplit)
 {
-    if (rt->bmojo_attn_form == BM_BMOJO_ATTN_FORM_CPU) return 1;
-    return rt->bmojo_attn_form == BM_BMOJO_ATTN_FORM_AUTO && !rt->lim.is_gpu && nsplit <= 1 &&
+    if (rt->bmojo_attn_form == BM_FORM_CPU) return 1;
+    return rt->bmojo_attn_form == BM_FORM_AUTO && !rt->lim.is_gpu && nsplit <= 1 &&
            a->dh <= BMOJO_ATTN_CPU_MAX_DH;
 }
 

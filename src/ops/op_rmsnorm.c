@@ -1,8 +1,11 @@
-/* op_rmsnorm.c — launcher of the row-wise RMSNorm (cl/rmsnorm.cl): one work-group of BM_WG
- * work-items per row. */
+/* op_rmsnorm.c — launcher of the row-wise RMSNorm (cl/rmsnorm.cl): on GPUs one work-group of
+ * BM_WG work-items per row (bm_rmsnorm_rows), on CPUs a work-item per 8 rows (bm_rmsnorm_rows_cpu);
+ * rt->rmsnorm_form forces either (tests). */
 #include "ops.h"
 
 #include "error.h"
+
+#define RMSNORM_CPU_ROWS 8 /* mirrors BM_RMS_CPU_ROWS in cl/rmsnorm.cl: rows per work-item */
 
 int bm_op_rmsnorm(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w,
                   cl_mem out, size_t out_ld, size_t out_col, int rows, int d, float eps)
@@ -13,6 +16,27 @@ int bm_op_rmsnorm(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w,
     if (rows > 1 && (x_ld < x_col + (size_t)d || out_ld < out_col + (size_t)d))
         return bm_fail(BMOJO_EINVAL, "bm_op_rmsnorm: row of %d at column %zu/%zu exceeds leading dimension %zu/%zu",
                        d, x_col, out_col, x_ld, out_ld);
+    if (rt->rmsnorm_form == BM_FORM_CPU || (rt->rmsnorm_form == BM_FORM_AUTO && !rt->lim.is_gpu)) {
+        cl_kernel kc = bm_kernel(rt, "bm_rmsnorm_rows_cpu");
+        if (!kc) return bm_fail_context(BMOJO_EBUILD, "bm_op_rmsnorm");
+        cl_ulong xl = x_ld, xc = x_col, ol = out_ld, oc = out_col;
+        cl_int cd = d, crows = rows, err = 0;
+        cl_float ce = eps;
+        err |= BM_ARG(kc, 0, x);
+        err |= BM_ARG(kc, 1, xl);
+        err |= BM_ARG(kc, 2, xc);
+        err |= BM_ARG(kc, 3, w);
+        err |= BM_ARG(kc, 4, out);
+        err |= BM_ARG(kc, 5, ol);
+        err |= BM_ARG(kc, 6, oc);
+        err |= BM_ARG(kc, 7, cd);
+        err |= BM_ARG(kc, 8, ce);
+        err |= BM_ARG(kc, 9, crows);
+        int st = bm_args_check(err, "bm_rmsnorm_rows_cpu");
+        if (st) return st;
+        size_t global = ((size_t)rows + RMSNORM_CPU_ROWS - 1) / RMSNORM_CPU_ROWS, local = 1;
+        return bm_launch(rt, kc, "bm_rmsnorm_rows_cpu", 1, &global, &local);
+    }
     /* The kernel is compiled for exactly BM_WG = rt->lim.wg work-items and a local array of as
      * many floats; refuse rather than launch a shape the device cannot run. */
     size_t wg = rt->lim.wg;

@@ -605,7 +605,7 @@ void test_op_bmojo(bm_test_ctx *t)
     static const struct {
         int form;
         const char *name;
-    } forms[] = {{BM_BMOJO_ATTN_FORM_GPU, "GPU attention kernels"}, {BM_BMOJO_ATTN_FORM_CPU, "CPU attention kernel"}};
+    } forms[] = {{BM_FORM_GPU, "GPU attention kernels"}, {BM_FORM_CPU, "CPU attention kernel"}};
     const int saved_form = t->rt->bmojo_attn_form;
     for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
         t->rt->bmojo_attn_form = forms[f].form;

@@ -1,6 +1,7 @@
 /* test_rmsnorm.c — bm_op_rmsnorm against bm_ref_rmsnorm: awkward rows and d (below, above and not
  * a multiple of the work-group size), dense, strided with column offsets, and in place. The
- * whole output buffer is compared, so writes outside the op's columns are caught. */
+ * whole output buffer is compared, so writes outside the op's columns are caught. Every case runs
+ * with the GPU kernel and with the CPU one (bm_rmsnorm_rows_cpu), forced on every device. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,7 +11,7 @@
 
 enum { RMS_DENSE, RMS_STRIDED, RMS_INPLACE };
 
-static void rmsnorm_case(bm_test_ctx *t, int rows, int d, int mode)
+static void rmsnorm_case(bm_test_ctx *t, int rows, int d, int mode, const char *form)
 {
     size_t x_ld = (size_t)d, x_col = 0, o_ld = (size_t)d, o_col = 0;
     if (mode == RMS_STRIDED) { x_ld = (size_t)d + 5; x_col = 3; o_ld = (size_t)d + 2; o_col = 1; }
@@ -30,9 +31,9 @@ static void rmsnorm_case(bm_test_ctx *t, int rows, int d, int mode)
     cl_mem dx = bm_test_buffer(t, x, xn * sizeof(float));
     cl_mem dw = bm_test_buffer(t, w, (size_t)d * sizeof(float));
     cl_mem dout = NULL;
-    char what[96];
-    snprintf(what, sizeof what, "rmsnorm %s rows=%d d=%d",
-             mode == RMS_DENSE ? "dense" : mode == RMS_STRIDED ? "strided" : "in-place", rows, d);
+    char what[128];
+    snprintf(what, sizeof what, "rmsnorm %s rows=%d d=%d, %s",
+             mode == RMS_DENSE ? "dense" : mode == RMS_STRIDED ? "strided" : "in-place", rows, d, form);
     int st;
     if (mode == RMS_INPLACE) {
         for (size_t i = 0; i < xn; i++) want[i] = x[i];
@@ -66,9 +67,19 @@ void test_op_rmsnorm(bm_test_ctx *t)
 {
     static const int rows[] = {1, 3, 37, 130};
     static const int ds[] = {1, 7, 64, 100, 257, 1536};
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        for (size_t j = 0; j < sizeof ds / sizeof ds[0]; j++)
-            for (int mode = RMS_DENSE; mode <= RMS_INPLACE; mode++) rmsnorm_case(t, rows[i], ds[j], mode);
+    static const struct {
+        int form;
+        const char *name;
+    } forms[] = {{BM_FORM_GPU, "GPU kernel"}, {BM_FORM_CPU, "CPU kernel"}};
+    const int saved = t->rt->rmsnorm_form;
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        t->rt->rmsnorm_form = forms[f].form;
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+            for (size_t j = 0; j < sizeof ds / sizeof ds[0]; j++)
+                for (int mode = RMS_DENSE; mode <= RMS_INPLACE; mode++)
+                    rmsnorm_case(t, rows[i], ds[j], mode, forms[f].name);
+    }
+    t->rt->rmsnorm_form = saved;
     bm_test_true(t, bm_op_rmsnorm(t->rt, NULL, 8, 0, NULL, NULL, 8, 0, 2, -1, 1e-5f) == BMOJO_EINVAL,
                  "rmsnorm d<0 refused");
     bm_test_true(t, bm_op_rmsnorm(t->rt, NULL, 8, 0, NULL, NULL, 8, 0, 0, 8, 1e-5f) == 0, "rmsnorm rows=0 no-op");
