@@ -2,7 +2,7 @@
  * e.g. one token of B <= 8 sequences), where the cost is streaming W once.
  *
  * Layout (row-major fp32, offsets in elements): A [M, lda], W [N, ldw] (the checkpoint's [out,
- * in]), C [M, ldc].
+ * in]; IEEE half in every kernel's `_w16` form, --weights f16), C [M, ldc].
  * One work-group of L work-items (a power of two) per BM_GEMV_NB consecutive rows of W: the
  * items stride over K together, so every load of a W row is coalesced, and each item keeps
  * M x NB partial sums in registers; a local-memory tree reduction over the L items finishes
@@ -28,6 +28,14 @@
  * Measured on the H200 (bmojo-130m decoding, tokens/s): rows per group 4 / 8 / 16: 370 / 382 /
  * 326; prefetching the next column block 541 vs 567. Items per group: 64 (wider groups for few
  * row blocks measured slower, see op_gemv.c).
+ * f16 weights: each kernel twice (BM_GEMV4_KERNELS(SUFFIX, W16); the bodies take w16 as their
+ * first argument), W read through common.cl's bm_w_load* (vload_half4 / vload_half16), all else
+ * the same. On POCL (2 cores of an AMD EPYC) the CPU body then streams 4.5-5.5 G weights/s (9-11
+ * GB/s of halves) against 3.8-4.4 G (15-17.5 GB/s) in fp32: bound by its per-step work (A's
+ * transform, bm_gemv_a4, is not inlined by POCL), not by memory, so mamba-130m decodes 41.0 ->
+ * 44.7 tokens/s. Tried: widening with integer vector operations (slower), always_inline on
+ * bm_gemv_a4 (POCL's build did not finish in 15 minutes). docs/performance.md, "f16 weights".
+ * Not measured on a GPU yet.
  */
 #ifndef BM_GEMV_NB
 #define BM_GEMV_NB 4      /* rows of W per work-group */
@@ -259,7 +267,9 @@ static inline float4 bm_gemv_a4(const int write_merged, __global const float *A,
     return a;
 }
 
-#define BM_GEMV_CPU_JB 8 /* rows of W whose accumulators live together */
+#ifndef BM_GEMV_CPU_JB
+#define BM_GEMV_CPU_JB 8 /* rows of W whose accumulators live together (a divisor of BM_GEMV4_NB) */
+#endif
 
 static inline void bm_gemv4_body_cpu(const int grp, const int w16, BM_GEMV_PARAMS, BM_GEMV4_BODY_PARAMS)
 {
