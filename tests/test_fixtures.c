@@ -277,6 +277,14 @@ static void check_unused_tensors(bmojo_runtime *rt, const char *root)
             m = NULL;
             st = bmojo_model_load_flags(rt, dir, 1u << 31, &m);
             tu_check(st == BMOJO_EINVAL && m == NULL, "an unknown load flag is BMOJO_EINVAL: %s", bmojo_last_error());
+            st = bmojo_model_load_flags(rt, dir, BMOJO_LOAD_WEIGHTS_F32 | BMOJO_LOAD_WEIGHTS_F16, &m);
+            tu_check(st == BMOJO_EINVAL && m == NULL, "both weight storages at once are BMOJO_EINVAL: %s",
+                     bmojo_last_error());
+            bmojo_trainer *tr = NULL;
+            st = bmojo_trainer_load(rt, dir, BMOJO_LOAD_WEIGHTS_F16 | BMOJO_LOAD_ALLOW_UNUSED_TENSORS, &tr);
+            tu_check(st == BMOJO_EINVAL && tr == NULL && strstr(bmojo_last_error(), "fp32"),
+                     "the trainer refuses f16 weight storage: %s", bmojo_last_error());
+            bmojo_trainer_free(tr);
         }
         remove(path);
         snprintf(path, sizeof path, "%s/config.json", dir);
