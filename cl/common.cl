@@ -27,3 +27,26 @@ static inline void bm_store4_partial(__global float *row, int d0, int dh, float4
     if (d0 + 2 < dh) row[d0 + 2] = a.z;
     if (d0 + 3 < dh) row[d0 + 3] = a.w;
 }
+
+/* Weight storage (`--weights f16`; src/runtime.h, bm_wmat): a kernel that reads a weight matrix W
+ * takes it as bytes plus a compile-time constant w16, and is instantiated twice, `<name>` (fp32 W)
+ * and `<name>_w16` (half W), each passing its literal, so the branch below folds away when the
+ * helper is inlined. Half is storage only: vload_half* (core OpenCL 1.2, no cl_khr_fp16) widens
+ * to fp32 and all arithmetic stays fp32. i counts elements of W's type; vload_half* needs 2-byte
+ * alignment, vload4/16 of floats 4-byte. */
+static inline __global const uchar *bm_w_at(__global const uchar *W, ulong i, const int w16)
+{
+    return W + i * (w16 ? 2 : 4);
+}
+static inline float bm_w_load(__global const uchar *W, ulong i, const int w16)
+{
+    return w16 ? vload_half(i, (__global const half *)W) : ((__global const float *)W)[i];
+}
+static inline float4 bm_w_load4(__global const uchar *W, ulong i, const int w16)
+{
+    return w16 ? vload_half4(0, (__global const half *)W + i) : vload4(0, (__global const float *)W + i);
+}
+static inline float16 bm_w_load16(__global const uchar *W, ulong i, const int w16)
+{
+    return w16 ? vload_half16(0, (__global const half *)W + i) : vload16(0, (__global const float *)W + i);
+}

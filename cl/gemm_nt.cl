@@ -2,7 +2,7 @@
  * C[M,N] = A[M,K] W[N,K]^T + beta C (bm_gemm's contract; launcher src/ops/op_gemm_nt.c).
  *
  * Layout (row-major fp32, offsets in elements): A [M, lda] (activations, one token a row),
- * W [N, ldw] (the checkpoint's [out, in] weight), C [M, ldc]. Both operands are contiguous along
+ * W [N, ldw] (the checkpoint's [out, in] weight; half in the _w16 kernels), C [M, ldc]. Both operands are contiguous along
  * K, so a tile of A [BM x BK] and one of W [BN x BK] are read along K: four consecutive work-items
  * read one 64-byte row piece (float4 loads when K, lda, ldw and both offsets are multiples of 4:
  * the *_v4 kernels; one float at a time otherwise: the *_s kernels). Tiles are stored into local
@@ -39,6 +39,13 @@
  * (CLBlast 1.5.3: 30.7); 128x64 (8x4) 33.1, BK 8 35.9. bmojo-130m prefill of 512 tokens with the
  * thin tile varied: 64x64 4x4 BK 16 43.8k tokens/s, BK 32 45.5k, 8x4 per item 44.5k, 128x64 42.5k,
  * 64x128 42.3k, 32x64 39.2k; big tiles only 38.8k; no split-K 32.2k; CLBlast 30.9k.
+ *
+ * f16 weights (`--weights f16`): every kernel has a `_w16` form whose W holds IEEE halves, widened
+ * to fp32 by vload_half4 / vload_half as the tile is loaded into registers (same alignment rule
+ * for the v4 form: w_off and ldw multiples of 4); local memory, the inner loop and C stay fp32.
+ * Not measured on a GPU yet (no device time in the session that added them): on the H200 the
+ * big-tile kernel is compute-bound at the model's prefill shapes, so half the W bytes should
+ * change little there; the point is the memory.
  *
  * Tunables (-D, e.g. through BMOJO_CL_DEFINES), each with a safe default:
  *   BM_GEMM_BM, BM_GEMM_BN   big tile (128, 128)     sweep 64/128 (x 64/128/256 for BN)
@@ -95,14 +102,21 @@
 #define BM_GEMM_NT_UNROLL _Pragma("unroll")
 #endif
 
+/* A float4 of a tile's operand: src is the operand at its offset (bytes), i4 counts float4s (the
+ * v4 kernels' operands are 16-byte aligned for fp32, 8-byte for half); w16 as in common.cl. */
+static inline float4 bm_gemm_nt_load4(__global const uchar *src, ulong i4, const int w16)
+{
+    return w16 ? vload_half4(i4, (__global const half *)src) : ((__global const float4 *)src)[i4];
+}
+
 /* One tile of a K-contiguous operand (rows row0.., k in [k0, k0 + BK)) into registers, zeros
  * outside rows < rows and k < k_end. Item lid takes the loads lid, lid + NT, ...; four (BK/4
  * float4s) consecutive loads cover one row piece, so a warp reads whole 32-byte sectors. */
-#define BM_GEMM_NT_LOAD_V4(reg, COUNT, src4, ld4, row0, rows, k0, k_end, TILE_R, BK, NT, lid)                \
+#define BM_GEMM_NT_LOAD_V4(reg, COUNT, src, W16, ld4, row0, rows, k0, k_end, TILE_R, BK, NT, lid)           \
     BM_GEMM_NT_UNROLL for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
         const int i_ = lid + p_ * NT, r_ = i_ / (BK / 4), k_ = k0 + 4 * (i_ % (BK / 4));                   \
         const int ok_ = i_ < TILE_R * BK / 4 && row0 + r_ < rows && k_ < k_end;                             \
-        reg[p_] = ok_ ? src4[(ulong)(row0 + r_) * ld4 + (ulong)(k_ / 4)] : (float4)(0.0f);                 \
+        reg[p_] = ok_ ? bm_gemm_nt_load4(src, (ulong)(row0 + r_) * ld4 + (ulong)(k_ / 4), W16) : (float4)(0.0f); \
     }
 #define BM_GEMM_NT_STORE_V4(reg, COUNT, dst, LD, TILE_R, BK, NT, lid)                                         \
     BM_GEMM_NT_UNROLL for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
@@ -115,11 +129,11 @@
         }                                                                                                   \
     }
 /* The same one float at a time (any K, ld and offset): BK consecutive items per row piece. */
-#define BM_GEMM_NT_LOAD_S(reg, COUNT, src, ld, row0, rows, k0, k_end, TILE_R, BK, NT, lid)                   \
+#define BM_GEMM_NT_LOAD_S(reg, COUNT, src, W16, ld, row0, rows, k0, k_end, TILE_R, BK, NT, lid)              \
     BM_GEMM_NT_UNROLL for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
         const int i_ = lid + p_ * NT, r_ = i_ / BK, k_ = k0 + i_ % BK;                                     \
         const int ok_ = i_ < TILE_R * BK && row0 + r_ < rows && k_ < k_end;                                 \
-        reg[p_] = ok_ ? src[(ulong)(row0 + r_) * ld + (ulong)k_] : 0.0f;                                   \
+        reg[p_] = ok_ ? bm_w_load(src, (ulong)(row0 + r_) * ld + (ulong)k_, W16) : 0.0f;                   \
     }
 #define BM_GEMM_NT_STORE_S(reg, COUNT, dst, LD, TILE_R, BK, NT, lid)                                          \
     BM_GEMM_NT_UNROLL for (int p_ = 0; p_ < COUNT; p_++) {                                                                    \
@@ -134,10 +148,10 @@
  *   c_split: element distance between the splits' partial outputs (0 without split-K)
  *   c_vec4: 1 when c_off, ldc and c_split are multiples of 4 (float4 stores of C)
  * VEC 1 requires K, lda, ldw, a_off and w_off to be multiples of 4. */
-#define BM_GEMM_NT_KERNEL(NAME, BM, BN, BK, TM, TN, VEC)                                                      \
+#define BM_GEMM_NT_KERNEL(NAME, BM, BN, BK, TM, TN, VEC, W16)                                                 \
     __kernel __attribute__((reqd_work_group_size((BN) / (TN), (BM) / (TM), 1))) void NAME(                   \
         const int M, const int N, const int K, const int k_len, __global const float *A, const ulong a_off,    \
-        const ulong lda, __global const float *W, const ulong w_off, const ulong ldw, const float beta,         \
+        const ulong lda, __global const uchar *W, const ulong w_off, const ulong ldw, const float beta,         \
         __global float *C, const ulong c_off, const ulong ldc, const ulong c_split, const int c_vec4)          \
     {                                                                                                         \
         enum { NX = (BN) / (TN), NY = (BM) / (TM), NT = NX * NY, LA = (BM) + 4, LW = (BN) + 4 };               \
@@ -154,9 +168,7 @@
         const int split = (int)get_group_id(2);                                                               \
         const int k_begin = split * k_len, k_end = min(K, k_begin + k_len);                                   \
         const int n_tiles = k_end > k_begin ? (k_end - k_begin + (BK) - 1) / (BK) : 0;                        \
-        __global const float4 *A4 = (__global const float4 *)(A + a_off);                                     \
-        __global const float4 *W4 = (__global const float4 *)(W + w_off);                                     \
-        __global const float *As = A + a_off, *Ws = W + w_off;                                                \
+        __global const uchar *As = (__global const uchar *)(A + a_off), *Ws = bm_w_at(W, w_off, W16);          \
         const ulong lda4 = lda / 4, ldw4 = ldw / 4;                                                           \
         float4 a_next4[A4_LOADS], w_next4[W4_LOADS];                                                          \
         float a_next[A1_LOADS], w_next[W1_LOADS];                                                             \
@@ -165,13 +177,13 @@
             BM_GEMM_NT_UNROLL for (int j = 0; j < (TN); j++) acc[i][j] = 0.0f;                                                  \
         if (n_tiles > 0) {                                                                                    \
             if (VEC) {                                                                                        \
-                BM_GEMM_NT_LOAD_V4(a_next4, A4_LOADS, A4, lda4, m0, M, k_begin, k_end, (BM), (BK), NT, lid)             \
-                BM_GEMM_NT_LOAD_V4(w_next4, W4_LOADS, W4, ldw4, n0, N, k_begin, k_end, (BN), (BK), NT, lid)             \
+                BM_GEMM_NT_LOAD_V4(a_next4, A4_LOADS, As, 0, lda4, m0, M, k_begin, k_end, (BM), (BK), NT, lid)             \
+                BM_GEMM_NT_LOAD_V4(w_next4, W4_LOADS, Ws, W16, ldw4, n0, N, k_begin, k_end, (BN), (BK), NT, lid)             \
                 BM_GEMM_NT_STORE_V4(a_next4, A4_LOADS, a_tile, LA, (BM), (BK), NT, lid)                                 \
                 BM_GEMM_NT_STORE_V4(w_next4, W4_LOADS, w_tile, LW, (BN), (BK), NT, lid)                                 \
             } else {                                                                                          \
-                BM_GEMM_NT_LOAD_S(a_next, A1_LOADS, As, lda, m0, M, k_begin, k_end, (BM), (BK), NT, lid)                \
-                BM_GEMM_NT_LOAD_S(w_next, W1_LOADS, Ws, ldw, n0, N, k_begin, k_end, (BN), (BK), NT, lid)                \
+                BM_GEMM_NT_LOAD_S(a_next, A1_LOADS, As, 0, lda, m0, M, k_begin, k_end, (BM), (BK), NT, lid)                \
+                BM_GEMM_NT_LOAD_S(w_next, W1_LOADS, Ws, W16, ldw, n0, N, k_begin, k_end, (BN), (BK), NT, lid)                \
                 BM_GEMM_NT_STORE_S(a_next, A1_LOADS, a_tile, LA, (BM), (BK), NT, lid)                                   \
                 BM_GEMM_NT_STORE_S(w_next, W1_LOADS, w_tile, LW, (BN), (BK), NT, lid)                                   \
             }                                                                                                 \
@@ -181,11 +193,11 @@
             const int cur = t & 1, more = t + 1 < n_tiles, k_next = k_begin + (t + 1) * (BK);                 \
             if (more) { /* global loads in flight while the current tile is multiplied */                    \
                 if (VEC) {                                                                                    \
-                    BM_GEMM_NT_LOAD_V4(a_next4, A4_LOADS, A4, lda4, m0, M, k_next, k_end, (BM), (BK), NT, lid)          \
-                    BM_GEMM_NT_LOAD_V4(w_next4, W4_LOADS, W4, ldw4, n0, N, k_next, k_end, (BN), (BK), NT, lid)          \
+                    BM_GEMM_NT_LOAD_V4(a_next4, A4_LOADS, As, 0, lda4, m0, M, k_next, k_end, (BM), (BK), NT, lid)          \
+                    BM_GEMM_NT_LOAD_V4(w_next4, W4_LOADS, Ws, W16, ldw4, n0, N, k_next, k_end, (BN), (BK), NT, lid)          \
                 } else {                                                                                      \
-                    BM_GEMM_NT_LOAD_S(a_next, A1_LOADS, As, lda, m0, M, k_next, k_end, (BM), (BK), NT, lid)             \
-                    BM_GEMM_NT_LOAD_S(w_next, W1_LOADS, Ws, ldw, n0, N, k_next, k_end, (BN), (BK), NT, lid)             \
+                    BM_GEMM_NT_LOAD_S(a_next, A1_LOADS, As, 0, lda, m0, M, k_next, k_end, (BM), (BK), NT, lid)             \
+                    BM_GEMM_NT_LOAD_S(w_next, W1_LOADS, Ws, W16, ldw, n0, N, k_next, k_end, (BN), (BK), NT, lid)             \
                 }                                                                                             \
             }                                                                                                 \
             __local const float4 *a_cur = a_tile4 + cur * (BK) * (LA / 4);                                    \
@@ -243,10 +255,16 @@
             }                                                                                                 \
     }
 
-BM_GEMM_NT_KERNEL(bm_gemm_nt_v4, BM_GEMM_BM, BM_GEMM_BN, BM_GEMM_BK, BM_GEMM_TM, BM_GEMM_TN, 1)
-BM_GEMM_NT_KERNEL(bm_gemm_nt_s, BM_GEMM_BM, BM_GEMM_BN, BM_GEMM_BK, BM_GEMM_TM, BM_GEMM_TN, 0)
-BM_GEMM_NT_KERNEL(bm_gemm_nt_thin_v4, BM_GEMM_S_BM, BM_GEMM_S_BN, BM_GEMM_S_BK, BM_GEMM_S_TM, BM_GEMM_S_TN, 1)
-BM_GEMM_NT_KERNEL(bm_gemm_nt_thin_s, BM_GEMM_S_BM, BM_GEMM_S_BN, BM_GEMM_S_BK, BM_GEMM_S_TM, BM_GEMM_S_TN, 0)
+/* Each configuration twice: fp32 W, and half W (`_w16`, --weights f16; common.cl). */
+#define BM_GEMM_NT_KERNELS(SUFFIX, W16)                                                                      \
+    BM_GEMM_NT_KERNEL(bm_gemm_nt_v4##SUFFIX, BM_GEMM_BM, BM_GEMM_BN, BM_GEMM_BK, BM_GEMM_TM, BM_GEMM_TN, 1, W16) \
+    BM_GEMM_NT_KERNEL(bm_gemm_nt_s##SUFFIX, BM_GEMM_BM, BM_GEMM_BN, BM_GEMM_BK, BM_GEMM_TM, BM_GEMM_TN, 0, W16)  \
+    BM_GEMM_NT_KERNEL(bm_gemm_nt_thin_v4##SUFFIX, BM_GEMM_S_BM, BM_GEMM_S_BN, BM_GEMM_S_BK, BM_GEMM_S_TM,          \
+                      BM_GEMM_S_TN, 1, W16)                                                                   \
+    BM_GEMM_NT_KERNEL(bm_gemm_nt_thin_s##SUFFIX, BM_GEMM_S_BM, BM_GEMM_S_BN, BM_GEMM_S_BK, BM_GEMM_S_TM,           \
+                      BM_GEMM_S_TN, 0, W16)
+BM_GEMM_NT_KERNELS(, 0)
+BM_GEMM_NT_KERNELS(_w16, 1)
 
 /* Split-K epilogue: C[m, n] = sum over s < splits of P[s * p_split + m * N + n] (in order, so the
  * result does not depend on scheduling) + beta C[m, n] (C not read when beta == 0).

@@ -89,14 +89,27 @@ const char *bmojo_runtime_warning(const bmojo_runtime *rt);
  * `rotary_emb.inv_freq`. */
 int bmojo_model_load(bmojo_runtime *rt, const char *dir, bmojo_model **out);
 
-/* Flags of bmojo_model_load_flags, or-ed. */
+/* Flags of bmojo_model_load_flags, or-ed.
+ * Weight storage: the weight matrices (every projection the GEMMs read, the embedding table, the
+ * head) are stored on the device as fp32 (BMOJO_LOAD_WEIGHTS_F32) or as IEEE half
+ * (BMOJO_LOAD_WEIGHTS_F16: half the memory and the bytes a decoding step streams; arithmetic
+ * stays fp32, so only the weights' rounding differs); norms, biases, conv, A_log, D, dt_proj stay
+ * fp32. Neither flag (auto): f16 when the checkpoint holds every one of those matrices as F16 or
+ * BF16, as llama.cpp keeps an F16 GGUF in F16; fp32 otherwise and for random weights. BF16 and
+ * F32 values beyond f16's range (65504) cannot be stored as f16: BMOJO_ETENSOR names the tensor.
+ * Both flags together are BMOJO_EINVAL. The trainer keeps fp32 (BMOJO_LOAD_WEIGHTS_F16 refused). */
 enum bmojo_load_flags {
-    BMOJO_LOAD_ALLOW_UNUSED_TENSORS = 1u << 0 /* ignore checkpoint tensors the config does not use */
+    BMOJO_LOAD_ALLOW_UNUSED_TENSORS = 1u << 0, /* ignore checkpoint tensors the config does not use */
+    BMOJO_LOAD_WEIGHTS_F32 = 1u << 1,          /* weight matrices as fp32 */
+    BMOJO_LOAD_WEIGHTS_F16 = 1u << 2           /* weight matrices as f16 (fp32 arithmetic) */
 };
 /* bmojo_model_load with flags (0 is bmojo_model_load); an unknown flag is BMOJO_EINVAL. */
 int bmojo_model_load_flags(bmojo_runtime *rt, const char *dir, unsigned flags, bmojo_model **out);
 /* Builds a model from a config.yaml with seeded random weights (benchmarks, tests). */
 int bmojo_model_random(bmojo_runtime *rt, const char *config_yaml, uint64_t seed, bmojo_model **out);
+/* The same with BMOJO_LOAD_WEIGHTS_* flags (the other flags are BMOJO_EINVAL here). */
+int bmojo_model_random_flags(bmojo_runtime *rt, const char *config_yaml, uint64_t seed, unsigned flags,
+                             bmojo_model **out);
 /* Releases a model (NULL is fine). */
 void bmojo_model_free(bmojo_model *m);
 
@@ -105,6 +118,7 @@ typedef struct bmojo_model_info {
     int vocab_size, d_model, n_layers;
     int n_mamba, n_attention, n_mlp, n_bmojo; /* sublayers of each kind */
     uint64_t n_params, weight_bytes;          /* weight_bytes: device memory of the weights */
+    int weights_f16;                          /* 1: the weight matrices are stored as f16 */
     int eos_token_id;                         /* a Hugging Face config.json's eos_token_id; -1: none */
 } bmojo_model_info;
 

@@ -2,7 +2,11 @@
  * our own cl/gemm_nt.cl (bm_op_gemm_nt, GPUs), cl/gemm_nt_cpu.cl (bm_op_gemm_nt_cpu, CPUs) or
  * CLBlast (W stays in its stored [out, in] layout, hence the transposed B operand), as BMOJO_GEMM
  * and gemm_kernel_for decide. CLBlast compiles and
- * caches its own kernels on first use per device. Up to BM_GEMV_MAX_ROWS rows go to bm_op_gemv. */
+ * caches its own kernels on first use per device. Up to BM_GEMV_MAX_ROWS rows go to bm_op_gemv.
+ * W stored as f16 (bm_wmat, `--weights f16`): our kernels have an f16-W form each; CLBlast has no
+ * GEMM with f16 storage and fp32 arithmetic (its HGEMM computes in half), so BMOJO_GEMM=clblast
+ * sends f16 weights to our kernel of the device (a measurement knob should not make a model
+ * unloadable; the kernel's name in --profile says which ran). */
 
 #include "error.h"
 #include "ops.h"
@@ -18,8 +22,9 @@
  * on every call. CPUs: the CPU kernel (cl/gemm_nt_cpu.cl), about 10x CLBlast on POCL (2 cores of
  * an AMD EPYC: 139-156 against 10-16 GFLOP/s at the model's shapes). */
 enum { USE_CLBLAST, USE_OWN, USE_CPU };
-static int gemm_kernel_for(const bm_rt *rt)
+static int gemm_kernel_for(const bm_rt *rt, bm_store w_store)
 {
+    if (w_store == BM_STORE_F16 && rt->gemm_mode == BM_GEMM_MODE_CLBLAST) return rt->lim.is_gpu ? USE_OWN : USE_CPU;
     switch (rt->gemm_mode) {
     case BM_GEMM_MODE_OWN:
     case BM_GEMM_MODE_OWN_BIG:
@@ -32,36 +37,36 @@ static int gemm_kernel_for(const bm_rt *rt)
 
 /* Whether buf holds the rows x cols view at element offset off with leading dimension ld: every
  * kernel reads and writes without bounds on the buffer, so a short buffer is refused here. */
-static int check_extent(cl_mem buf, const char *name, size_t off, size_t rows, size_t ld, size_t cols, size_t M,
-                        size_t N, size_t K)
+static int check_extent(cl_mem buf, size_t elem, const char *name, size_t off, size_t rows, size_t ld, size_t cols,
+                        size_t M, size_t N, size_t K)
 {
     size_t bytes = 0;
     cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
     if (err != CL_SUCCESS) return bm_cl_check(err, "clGetMemObjectInfo(CL_MEM_SIZE)");
     const size_t need = off + (rows - 1) * ld + cols;
-    if (need > bytes / sizeof(float))
-        return bm_fail(BMOJO_EGEMM, "bm_gemm M=%zu N=%zu K=%zu: buffer %s too small (%zu floats, the view needs %zu)", M,
-                       N, K, name, bytes / sizeof(float), need);
+    if (need > bytes / elem)
+        return bm_fail(BMOJO_EGEMM, "bm_gemm M=%zu N=%zu K=%zu: buffer %s too small (%zu elements of %zu bytes, the view needs %zu)", M,
+                       N, K, name, bytes / elem, elem, need);
     return 0;
 }
 
-int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
+int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, bm_wmat W, size_t w_off,
             size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
     /* Empty products are no-ops (CLBlast rejects zero dimensions). Note: K == 0 leaves C as it
      * is even when beta != 1; no caller multiplies by an empty inner dimension. */
     if (M == 0 || N == 0 || K == 0) return 0;
-    if (!rt || !A || !W || !C) return bm_fail(BMOJO_EINVAL, "bm_gemm M=%zu N=%zu K=%zu: NULL argument", M, N, K);
+    if (!rt || !A || !W.buf || !C) return bm_fail(BMOJO_EINVAL, "bm_gemm M=%zu N=%zu K=%zu: NULL argument", M, N, K);
     if (lda < K || ldw < K || ldc < N)
         return bm_fail(BMOJO_EINVAL, "bm_gemm M=%zu N=%zu K=%zu: leading dimensions too small (lda=%zu ldw=%zu ldc=%zu)",
                        M, N, K, lda, ldw, ldc);
-    int st = check_extent(A, "A", a_off, M, lda, K, M, N, K);
-    if (!st) st = check_extent(W, "W", w_off, N, ldw, K, M, N, K);
-    if (!st) st = check_extent(C, "C", c_off, M, ldc, N, M, N, K);
+    int st = check_extent(A, sizeof(float), "A", a_off, M, lda, K, M, N, K);
+    if (!st) st = check_extent(W.buf, bm_store_bytes(W.store), "W", w_off, N, ldw, K, M, N, K);
+    if (!st) st = check_extent(C, sizeof(float), "C", c_off, M, ldc, N, M, N, K);
     if (st) return st;
     /* Few rows (decoding): a skinny kernel streams W once, where CLBlast would pad and copy it. */
     if (M <= BM_GEMV_MAX_ROWS) return bm_op_gemv(rt, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
-    const int use = gemm_kernel_for(rt);
+    const int use = gemm_kernel_for(rt, W.store);
     if (use == USE_CPU) return bm_op_gemm_nt_cpu(rt, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
     if (use == USE_OWN) {
         int tiles = rt->gemm_mode == BM_GEMM_MODE_OWN_BIG    ? BM_GEMM_NT_TILES_BIG
@@ -70,7 +75,7 @@ int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, siz
         return bm_op_gemm_nt(rt, tiles, rt->gemm_split_k, M, N, K, A, a_off, lda, W, w_off, ldw, beta, C, c_off, ldc);
     }
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, M, N, K, 1.0f, A,
-                                       a_off, lda, W, w_off, ldw, beta, C, c_off, ldc, &rt->queue, NULL);
+                                       a_off, lda, W.buf, w_off, ldw, beta, C, c_off, ldc, &rt->queue, NULL);
     if (s == CLBlastSuccess) return 0;
     const char *what = s > -100 ? bm_cl_error_name((cl_int)s)
                        : s == CLBlastInsufficientMemoryA ? "buffer A too small"
@@ -85,7 +90,7 @@ int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, siz
                    M, N, K, a_off, w_off, c_off, lda, ldw, ldc, (double)beta, (int)s, what);
 }
 
-int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off, size_t ldw,
+int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off, size_t ldw,
                float beta, cl_mem C, size_t c_off, size_t ldc)
 {
     if (!in) return bm_fail(BMOJO_EINVAL, "bm_gemm_in: NULL input");

@@ -58,8 +58,8 @@ static int attention_load(bm_loader *L, int i, const bm_layer_cfg *lc, bm_layer_
     bm_load_part qkv[3] = {{nm[0], 2, {qd, d, 0}, BM_INIT_FANIN, (size_t)d},
                            {nm[1], 2, {kvd, d, 0}, BM_INIT_FANIN, (size_t)d},
                            {nm[2], 2, {kvd, d, 0}, BM_INIT_FANIN, (size_t)d}};
-    st = bm_load_parts(L, qkv, 3, &w->wqkv);
-    if (!st) st = bm_load1(L, nm[3], 2, d, qd, 0, BM_INIT_FANIN, (size_t)qd, &w->wo);
+    st = bm_load_matrix_parts(L, qkv, 3, &w->wqkv);
+    if (!st) st = bm_load_matrix1(L, nm[3], d, qd, BM_INIT_FANIN, (size_t)qd, &w->wo);
     return st;
 }
 

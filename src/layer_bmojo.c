@@ -111,31 +111,55 @@ static void state_sizes(const bm_model *m, int i, int B, bm_bmojo_state_sizes *o
  * ys ((Wk|Wv) out_proj)^T. out_proj [d, di] is replaced by [d + 2*Hkv*dh, di]: its rows, then the
  * product (computed here on the device, in fp32), so that a decoding step gets y and Kf | Vf
  * from one GEMV (bm_op_gemv_split) instead of two dependent launches; prefill keeps using the
- * first d rows. Costs 2*Hkv*dh*di floats per layer (3 MiB at the 130M scale). */
+ * first d rows. Costs 2*Hkv*dh*di floats per layer (3 MiB at the 130M scale). With f16 storage
+ * the product is taken of the stored (rounded) weights widened to fp32, and the folded out_proj
+ * stays fp32 (its d rows widened exactly): a second rounding of the product would make decoding
+ * differ from prefill by more than fp32 round-off, where f16 storage promises fp32 arithmetic on
+ * the stored weights (tests/test_fixtures.c checks it). Costs d*di*2 bytes more per layer than
+ * an f16 out_proj, only where the fusion is on (GPUs by default). */
 static int fold_out_kv(bm_model *m, const bm_layer_cfg *lc, bm_layer_weights *w)
 {
+    bm_rt *rt = m->rt;
     const size_t d = (size_t)m->cfg.d_model, di = (size_t)lc->mamba.d_inner;
     const size_t kv = 2 * (size_t)lc->attn.kv_heads * (size_t)lc->attn.head_dim;
     const size_t krow = w->wqkv_row + (size_t)lc->attn.heads * (size_t)lc->attn.head_dim;
-    cl_mem both = NULL;
-    int st = bm_alloc(m->rt, (d + kv) * di * sizeof(float), &both);
-    if (!st) st = bm_op_copy(m->rt, w->out_proj, both, d * di);
-    if (!st) st = bm_gemm_nn(m->rt, kv, di, d, w->in_proj, krow * d, d, w->out_proj, 0, di, both, d * di, di);
-    if (!st) st = bm_finish(m->rt);
+    const int half = w->out_proj.store == BM_STORE_F16;
+    cl_mem both = NULL, wkv = w->in_proj.buf, outp = w->out_proj.buf;
+    size_t wkv_off = krow * d;
+    int st = 0;
+    if (half) { /* fp32 copies of the operands: the Wk|Wv rows of in_proj and out_proj */
+        wkv = outp = NULL;
+        wkv_off = 0;
+        st = bm_alloc(rt, kv * d * sizeof(float), &wkv);
+        if (!st) st = bm_op_f16_widen(rt, w->in_proj.buf, krow * d, wkv, kv * d);
+        if (!st) st = bm_alloc(rt, d * di * sizeof(float), &outp);
+        if (!st) st = bm_op_f16_widen(rt, w->out_proj.buf, 0, outp, d * di);
+    }
+    if (!st) st = bm_alloc(rt, (d + kv) * di * sizeof(float), &both);
+    if (!st) st = bm_op_copy(rt, outp, both, d * di);
+    if (!st) st = bm_gemm_nn(rt, kv, di, d, wkv, wkv_off, d, outp, 0, di, both, d * di, di);
+    if (!st) st = bm_finish(rt);
+    if (half) {
+        bm_release(wkv);
+        bm_release(outp);
+    }
     if (st) {
         bm_release(both);
         return bm_fail_context(st, "folding Wk|Wv into out_proj");
     }
-    bm_release(w->out_proj);
-    w->out_proj = both;
+    bm_release(w->out_proj.buf);
+    w->out_proj = (bm_wmat){both, BM_STORE_F32};
     w->out_kv_rows = kv;
     return 0;
 }
 
-/* The extra rows fold_out_kv gives out_proj, in bytes. */
-static uint64_t fold_out_kv_bytes(const bm_layer_cfg *lc)
+/* The budget of fold_out_kv: the extra rows (fp32), and under f16 storage the out_proj rows
+ * that it widens back to fp32. */
+static void plan_fold_out_kv(bm_loader *L, const bm_layer_cfg *lc)
 {
-    return 2 * (uint64_t)lc->attn.kv_heads * (uint64_t)lc->attn.head_dim * (uint64_t)lc->mamba.d_inner * sizeof(float);
+    const uint64_t di = (uint64_t)lc->mamba.d_inner;
+    L->plan_bytes += 2 * (uint64_t)lc->attn.kv_heads * (uint64_t)lc->attn.head_dim * di * sizeof(float);
+    L->plan_bytes_if_f16 += (uint64_t)L->m->cfg.d_model * di * 2;
 }
 
 /* The Mamba weights with q|k|v stacked under in_proj (one GEMM on h), then o_proj, then (when
@@ -150,9 +174,9 @@ static int bmojo_layer_load(bm_loader *L, int i, const bm_layer_cfg *lc, bm_laye
     char nm[256];
     int st = bm_layer_mamba_load(L, i, lc, w, qkv, rows, 3);
     if (!st) st = bm_config_tensor_name(c, i, "attn.o_proj.weight", nm, sizeof nm);
-    if (!st) st = bm_load1(L, nm, 2, d, qd, 0, BM_INIT_FANIN, (size_t)qd, &w->wo);
+    if (!st) st = bm_load_matrix1(L, nm, d, qd, BM_INIT_FANIN, (size_t)qd, &w->wo);
     if (!st && L->m->rt->fuse_decode) {
-        if (L->plan_only) L->plan_bytes += fold_out_kv_bytes(lc);
+        if (L->plan_only) plan_fold_out_kv(L, lc);
         else st = fold_out_kv(L->m, lc, w);
     }
     return st;

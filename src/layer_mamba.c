@@ -110,19 +110,20 @@ int bm_layer_mamba_load(bm_loader *L, int i, const bm_layer_cfg *lc, bm_layer_we
         bm_load_part parts[BM_LOAD_MAX_PARTS] = {{nm[0], 2, {2 * di, d, 0}, BM_INIT_FANIN, (size_t)d}};
         for (int j = 0; j < n_extra; j++)
             parts[1 + j] = (bm_load_part){nm[1 + j], 2, {extra_rows[j], d, 0}, BM_INIT_FANIN, (size_t)d};
-        st = bm_load_parts(L, parts, 1 + n_extra, &w->in_proj);
+        st = bm_load_matrix_parts(L, parts, 1 + n_extra, &w->in_proj);
         w->wqkv_row = (size_t)(2 * di);
     } else
-        st = bm_load1(L, NAME(0, "mamba.in_proj.weight"), 2, 2 * di, d, 0, BM_INIT_FANIN, (size_t)d, &w->in_proj);
+        st = bm_load_matrix1(L, NAME(0, "mamba.in_proj.weight"), 2 * di, d, BM_INIT_FANIN, (size_t)d, &w->in_proj);
     if (!st && mc->proj_bias) st = bm_load1(L, NAME(0, "mamba.in_proj.bias"), 1, 2 * di, 0, 0, BM_INIT_ZEROS, 0, &w->in_proj_b);
     if (!st) st = bm_load1(L, NAME(0, "mamba.conv1d.weight"), 3, di, 1, k, BM_INIT_CONV, (size_t)k, &w->conv_w);
     if (!st && mc->conv_bias) st = bm_load1(L, NAME(0, "mamba.conv1d.bias"), 1, di, 0, 0, BM_INIT_CONV, (size_t)k, &w->conv_b);
-    if (!st) st = bm_load1(L, NAME(0, "mamba.x_proj.weight"), 2, R + 2 * n, di, 0, BM_INIT_FANIN, (size_t)di, &w->x_proj);
+    if (!st) st = bm_load_matrix1(L, NAME(0, "mamba.x_proj.weight"), R + 2 * n, di, BM_INIT_FANIN, (size_t)di, &w->x_proj);
+    /* dt_proj stays fp32 whatever the storage: the scan kernels apply it (cl/scan*.cl) */
     if (!st) st = bm_load1(L, NAME(0, "mamba.dt_proj.weight"), 2, di, R, 0, BM_INIT_FANIN, (size_t)R, &w->dt_proj);
     if (!st) st = bm_load1(L, NAME(0, "mamba.dt_proj.bias"), 1, di, 0, 0, BM_INIT_DT_BIAS, 0, &w->dt_bias);
     if (!st) st = upload_A(L, NAME(0, "mamba.A_log"), di, n, &w->A);
     if (!st) st = bm_load1(L, NAME(0, "mamba.D"), 1, di, 0, 0, BM_INIT_ONES, 0, &w->D);
-    if (!st) st = bm_load1(L, NAME(0, "mamba.out_proj.weight"), 2, d, di, 0, BM_INIT_FANIN, (size_t)di, &w->out_proj);
+    if (!st) st = bm_load_matrix1(L, NAME(0, "mamba.out_proj.weight"), d, di, BM_INIT_FANIN, (size_t)di, &w->out_proj);
     if (!st && mc->proj_bias) st = bm_load1(L, NAME(0, "mamba.out_proj.bias"), 1, d, 0, 0, BM_INIT_ZEROS, 0, &w->out_proj_b);
     if (!st && mc->dt_bc_norm) {
         st = bm_load1(L, NAME(0, "mamba.dt_norm.weight"), 1, R, 0, 0, BM_INIT_ONES, 0, &w->dt_norm);

@@ -41,8 +41,8 @@ static int mlp_load(bm_loader *L, int i, const bm_layer_cfg *lc, bm_layer_weight
     BM_LOAD_NAME(st, c, i, "mlp.down_proj.weight", nm[2]);
     if (st) return st;
     bm_load_part gu[2] = {{nm[0], 2, {f, d, 0}, BM_INIT_FANIN, (size_t)d}, {nm[1], 2, {f, d, 0}, BM_INIT_FANIN, (size_t)d}};
-    st = bm_load_parts(L, gu, 2, &w->w_gate_up);
-    if (!st) st = bm_load1(L, nm[2], 2, d, f, 0, BM_INIT_FANIN, (size_t)f, &w->w_down);
+    st = bm_load_matrix_parts(L, gu, 2, &w->w_gate_up);
+    if (!st) st = bm_load_matrix1(L, nm[2], d, f, BM_INIT_FANIN, (size_t)f, &w->w_down);
     return st;
 }
 

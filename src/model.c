@@ -18,6 +18,12 @@ static int model_new(bmojo_runtime *rt, bmojo_model **out, bm_model **m)
     return 0;
 }
 
+/* At most one weight storage. */
+static int weight_flags_ok(unsigned flags)
+{
+    return (flags & (BMOJO_LOAD_WEIGHTS_F32 | BMOJO_LOAD_WEIGHTS_F16)) != (BMOJO_LOAD_WEIGHTS_F32 | BMOJO_LOAD_WEIGHTS_F16);
+}
+
 int bmojo_model_load(bmojo_runtime *rt, const char *dir, bmojo_model **out)
 {
     return bmojo_model_load_flags(rt, dir, 0, out);
@@ -25,13 +31,15 @@ int bmojo_model_load(bmojo_runtime *rt, const char *dir, bmojo_model **out)
 
 int bmojo_model_load_flags(bmojo_runtime *rt, const char *dir, unsigned flags, bmojo_model **out)
 {
-    const unsigned known = BMOJO_LOAD_ALLOW_UNUSED_TENSORS;
+    const unsigned known = BMOJO_LOAD_ALLOW_UNUSED_TENSORS | BMOJO_LOAD_WEIGHTS_F32 | BMOJO_LOAD_WEIGHTS_F16;
     bm_model *m = NULL;
     int st = model_new(rt, out, &m);
     if (st) return st;
-    if (!dir || (flags & ~known)) {
+    if (!dir || (flags & ~known) || !weight_flags_ok(flags)) {
         free(m);
         if (!dir) return bm_fail(BMOJO_EINVAL, "bmojo_model_load: no model folder given");
+        if (!weight_flags_ok(flags))
+            return bm_fail(BMOJO_EINVAL, "bmojo_model_load_flags: both BMOJO_LOAD_WEIGHTS_F32 and _F16 given");
         return bm_fail(BMOJO_EINVAL, "bmojo_model_load_flags: unknown flags 0x%x", flags & ~known);
     }
     st = bm_config_load_dir(dir, &m->cfg);
@@ -57,19 +65,27 @@ int bmojo_model_load_flags(bmojo_runtime *rt, const char *dir, unsigned flags, b
 
 int bmojo_model_random(bmojo_runtime *rt, const char *config_yaml, uint64_t seed, bmojo_model **out)
 {
+    return bmojo_model_random_flags(rt, config_yaml, seed, 0, out);
+}
+
+int bmojo_model_random_flags(bmojo_runtime *rt, const char *config_yaml, uint64_t seed, unsigned flags,
+                             bmojo_model **out)
+{
+    const unsigned known = BMOJO_LOAD_WEIGHTS_F32 | BMOJO_LOAD_WEIGHTS_F16;
     bm_model *m = NULL;
     int st = model_new(rt, out, &m);
     if (st) return st;
-    if (!config_yaml) {
+    if (!config_yaml || (flags & ~known) || !weight_flags_ok(flags)) {
         free(m);
-        return bm_fail(BMOJO_EINVAL, "bmojo_model_random: no config given");
+        if (!config_yaml) return bm_fail(BMOJO_EINVAL, "bmojo_model_random: no config given");
+        return bm_fail(BMOJO_EINVAL, "bmojo_model_random_flags: bad flags 0x%x (only one BMOJO_LOAD_WEIGHTS_*)", flags);
     }
     st = bm_config_load_yaml(config_yaml, &m->cfg);
     if (st) {
         free(m);
         return st;
     }
-    st = bm_weights_load(m, NULL, seed ? seed : 1, 0);
+    st = bm_weights_load(m, NULL, seed ? seed : 1, flags);
     if (st) {
         bmojo_model_free(m);
         return st;
@@ -98,6 +114,7 @@ int bmojo_model_get_info(const bmojo_model *m, bmojo_model_info *info)
     for (int i = 0; i < m->cfg.n_layers; i++) bm_layer_kind_of(m->cfg.layers[i].type)->count(info);
     info->n_params = m->n_params;
     info->weight_bytes = m->weight_bytes;
+    info->weights_f16 = m->matrix_store == BM_STORE_F16;
     info->eos_token_id = m->cfg.has_eos ? m->cfg.eos_token_id : -1;
     return 0;
 }
@@ -111,8 +128,9 @@ int bmojo_model_describe(const bmojo_model *m, char *buf, size_t n)
     do {                                                                                                               \
         if (off < n) off += (size_t)snprintf(buf + off, n - off, __VA_ARGS__);                                         \
     } while (0)
-    PUT("%s: vocab %d, d_model %d, %d sublayers, %.2fM parameters, %s head\n", c->name, c->vocab_size, c->d_model,
-        c->n_layers, (double)m->n_params / 1e6, m->lm_head == m->embed ? "tied" : "untied");
+    PUT("%s: vocab %d, d_model %d, %d sublayers, %.2fM parameters, %s head, %s weights\n", c->name, c->vocab_size,
+        c->d_model, c->n_layers, (double)m->n_params / 1e6, m->lm_head.buf == m->embed.buf ? "tied" : "untied",
+        m->matrix_store == BM_STORE_F16 ? "f16" : "f32");
     for (int i = 0; i < c->n_layers; i++) {
         const bm_layer_cfg *l = &c->layers[i];
         PUT("  %2d %-9s", i, bm_layer_type_name(l->type));

@@ -7,45 +7,52 @@
 #include "runtime.h"
 #include "safetensors.h"
 
-/* Weights of one sublayer, fp32 on the device. Projections are stored [out, in] (row-major, as in
- * the checkpoint); ones used side by side are fused so one GEMM computes them. NULL = unused. */
+/* Weights of one sublayer on the device. Projections are stored [out, in] (row-major, as in the
+ * checkpoint); ones used side by side are fused so one GEMM computes them. The matrices that only
+ * the GEMM kernels read (bm_wmat) are stored as the model's weight storage says (fp32, or f16 with
+ * `--weights f16`); every cl_mem field is fp32 (norms, biases, conv, A, D, and dt_proj, which the
+ * scan kernels apply themselves). NULL = unused. */
 typedef struct {
     cl_mem norm;                     /* [d] pre-norm of the residual sublayer */
     /* mamba / bmojo fading stream */
-    cl_mem in_proj, in_proj_b;       /* [2*di, d], [2*di]; bmojo: [2*di + (H + 2*Hkv)*dh, d], the
-                                        in_proj rows followed by q_proj, k_proj, v_proj rows */
+    bm_wmat in_proj;                 /* [2*di, d]; bmojo: [2*di + (H + 2*Hkv)*dh, d], the in_proj rows
+                                        followed by q_proj, k_proj, v_proj rows */
+    cl_mem in_proj_b;                /* [2*di] */
     cl_mem conv_w, conv_b;           /* [di, d_conv], [di] */
-    cl_mem x_proj;                   /* [dt_rank + 2*n, di] */
+    bm_wmat x_proj;                  /* [dt_rank + 2*n, di] */
     cl_mem dt_proj, dt_bias;         /* [di, dt_rank], [di] */
     cl_mem A;                        /* [di, n] = -exp(A_log), computed at load */
     cl_mem D;                        /* [di] */
-    cl_mem out_proj, out_proj_b;     /* [d, di], [d] */
+    bm_wmat out_proj;                /* [d, di] */
+    cl_mem out_proj_b;               /* [d] */
     cl_mem dt_norm, b_norm, c_norm;  /* [dt_rank], [n], [n] (dt_bc_norm) */
     /* attention / bmojo */
-    cl_mem wqkv;                     /* attention: [(H + 2*Hkv) * dh, d]: q_proj, k_proj, v_proj rows;
+    bm_wmat wqkv;                    /* attention: [(H + 2*Hkv) * dh, d]: q_proj, k_proj, v_proj rows;
                                         bmojo: NULL (they are rows wqkv_row.. of in_proj) */
     size_t wqkv_row;
     size_t out_kv_rows;              /* bmojo with decoding fusion: out_proj has this many extra rows
                                         after its d: (Wk|Wv) . out_proj, so that one decoding GEMV
                                         gives y and its fading K/V; 0 otherwise */
-    cl_mem wo;                       /* [d, H * dh] */
+    bm_wmat wo;                      /* [d, H * dh] */
     /* mlp */
-    cl_mem w_gate_up;                /* [2 * f, d]: gate_proj rows, then up_proj rows */
-    cl_mem w_down;                   /* [d, f] */
+    bm_wmat w_gate_up;               /* [2 * f, d]: gate_proj rows, then up_proj rows */
+    bm_wmat w_down;                  /* [d, f] */
 } bm_layer_weights;
 
-/* Every buffer field of bm_layer_weights, for code that walks them all. */
+/* Every fp32 buffer field of bm_layer_weights, and every matrix field, for code that walks them all. */
 #define BM_LAYER_WEIGHT_BUFFERS(X)                                                                                     \
-    X(norm) X(in_proj) X(in_proj_b) X(conv_w) X(conv_b) X(x_proj) X(dt_proj) X(dt_bias) X(A) X(D) X(out_proj)         \
-        X(out_proj_b) X(dt_norm) X(b_norm) X(c_norm) X(wqkv) X(wo) X(w_gate_up) X(w_down)
+    X(norm) X(in_proj_b) X(conv_w) X(conv_b) X(dt_proj) X(dt_bias) X(A) X(D) X(out_proj_b) X(dt_norm) X(b_norm)        \
+        X(c_norm)
+#define BM_LAYER_WEIGHT_MATRICES(X) X(in_proj) X(x_proj) X(out_proj) X(wqkv) X(wo) X(w_gate_up) X(w_down)
 
 struct bmojo_model {
     bm_rt *rt;
     bm_config cfg;
-    cl_mem embed;                    /* [V, d] */
+    bm_wmat embed;                   /* [V, d] */
     cl_mem norm_f;                   /* [d] */
-    cl_mem lm_head;                  /* [V, d]; == embed when tied */
+    bm_wmat lm_head;                 /* [V, d]; the same buffer as embed when tied */
     bm_layer_weights *layers;        /* cfg.n_layers */
+    bm_store matrix_store;           /* the storage of every bm_wmat above (bm_weights_load decides) */
     uint64_t n_params, weight_bytes;
 };
 typedef struct bmojo_model bm_model;

@@ -10,7 +10,7 @@
 
 /* out[r, :] = table[ids[r], :] for r < n. ids: int32 [n], all in [0, V) (checked by the
  * caller). table [V, d], out [n, d]. */
-int bm_op_embed(bm_rt *rt, cl_mem ids, cl_mem table, cl_mem out, int n, int d);
+int bm_op_embed(bm_rt *rt, cl_mem ids, bm_wmat table, cl_mem out, int n, int d);
 
 /* RMSNorm of `rows` rows of d values: out = x * rsqrt(mean(x^2) + eps) * w.
  * x at x[r * x_ld + x_col + j], out at out[r * out_ld + out_col + j]; in place allowed. */
@@ -110,7 +110,7 @@ int bm_op_kv_append(bm_rt *rt, const bm_attn_args *a);
 /* Skinny GEMM for few rows (decoding): the same contract as bm_gemm in runtime.h,
  * C[M,N] = A[M,K] W[N,K]^T + beta C; fastest for M <= 8 (larger M runs in blocks of 8).
  * beta == 0 never reads C. */
-int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
+int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, bm_wmat W, size_t w_off,
                size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
 
 /* The A operand of bm_op_gemv_in, optionally transformed while it is read (decoding steps fuse
@@ -124,7 +124,7 @@ typedef struct {
     cl_mem norm_w; float eps;   /* BM_GEMV_RMSNORM */
     size_t u_col;               /* BM_GEMV_SWIGLU */
 } bm_gemv_input;
-int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off,
                   size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
 /* The conv1d step that a decoding in_proj GEMV runs on its x columns (bm_op_gemv_in_conv):
  * weights w [di, k], optional bias [di], state [M, di, k-1] (oldest first), output u [M, di]. */
@@ -141,11 +141,11 @@ size_t bm_op_gemv_fused_local(const bm_rt *rt, size_t M, size_t L);
 /* bm_op_gemv_in with beta 0 whose output columns [0, conv->di) are a Mamba mixer's x (row m =
  * sequence m, T = 1): also writes u = bm_op_conv1d's output for that one step and advances the
  * conv state as bm_op_conv1d would, in the same launch. */
-int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off,
                        size_t ldw, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv);
 /* bm_op_gemv_in with beta 0 and two outputs: columns n < n_split to C (c_off, ldc), the rest to
  * C2 at column n - n_split (c2_off, ldc2): one launch for two activations. */
-int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off,
                      size_t ldw, cl_mem C, size_t c_off, size_t ldc, size_t n_split, cl_mem C2, size_t c2_off, size_t ldc2);
 /* A launch that runs the float4 GEMV and another job in extra work-groups: `kernel` starts with
  * bm_gemv4's 18 parameters; set_args sets the rest from index `first`; extra_groups groups follow
@@ -159,11 +159,11 @@ typedef struct {
     int (*set_args)(cl_kernel k, cl_uint first, void *ctx);
     void *ctx;
 } bm_gemv_fused;
-int bm_op_gemv_fused(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+int bm_op_gemv_fused(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off,
                      size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_fused *fused);
 /* bm_gemm with a bm_gemv_input: a plain input goes through bm_gemm (CLBlast or the skinny kernel);
  * a transformed one needs M <= 8 rows (the skinny kernel), else BMOJO_EINVAL. */
-int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off, size_t ldw,
+int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off, size_t ldw,
                float beta, cl_mem C, size_t c_off, size_t ldc);
 #define BM_GEMV_MAX_ROWS 8 /* bm_gemm uses the skinny kernel up to this many rows */
 
@@ -175,12 +175,19 @@ int bm_gemm_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K,
  * BMOJO_EGEMM when the chosen tiles exceed the device's work-group or local-memory limits. */
 enum { BM_GEMM_NT_TILES_AUTO = 0, BM_GEMM_NT_TILES_BIG = 1, BM_GEMM_NT_TILES_THIN = 2 };
 int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
-                  size_t lda, cl_mem W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
+                  size_t lda, bm_wmat W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
 
 /* The CPU SGEMM (cl/gemm_nt_cpu.cl), the same contract as bm_gemm for any M, N, K: one work-item
  * per macro tile, float16 dot products; what bm_gemm uses on CPU devices. */
-int bm_op_gemm_nt_cpu(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W,
+int bm_op_gemm_nt_cpu(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, bm_wmat W,
                       size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc);
+
+/* Half (f16) <-> fp32 of n elements (cl/convert.cl): widen reads half src from element src_off
+ * into fp32 dst; narrow reads fp32 src from src_off into half dst with round-to-nearest-even,
+ * waits for the device, and fails (BMOJO_ETENSOR, naming `what`) when a finite value does not fit
+ * f16 (|v| >= 65520 rounds to infinity). For weights computed on the device under f16 storage. */
+int bm_op_f16_widen(bm_rt *rt, cl_mem src, size_t src_off, cl_mem dst, size_t n);
+int bm_op_f16_narrow(bm_rt *rt, cl_mem src, size_t src_off, cl_mem dst, size_t n, const char *what);
 
 /* Streams n floats from src to dst (the bandwidth probe of `bmojo bench --ops`). */
 int bm_op_copy(bm_rt *rt, cl_mem src, cl_mem dst, size_t n);

@@ -107,8 +107,8 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
 int bm_bmojo_decode_fused_ok(bm_rt *rt, const bm_bmojo_args *a, const bm_scan_args *sa);
 int bm_bmojo_decode_scan_pre(bm_rt *rt, const bm_scan_args *sa, const bm_bmojo_args *a);
 int bm_bmojo_decode_attention(bm_rt *rt, const bm_bmojo_args *a);
-int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gemv_input *ys, size_t K, cl_mem W,
+int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gemv_input *ys, size_t K, bm_wmat W,
                                  cl_mem y, size_t d, cl_mem kvf, size_t kv, cl_mem *parts);
-int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem parts, cl_mem wo, cl_mem x, size_t x_ld);
+int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem parts, bm_wmat wo, cl_mem x, size_t x_ld);
 
 #endif

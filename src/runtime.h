@@ -173,11 +173,32 @@ int bm_finish(bm_rt *rt);
 /* Device buffers made by bm_alloc and not yet released, over all runtimes (leak checks). */
 long bm_live_buffers(void);
 
-/* Row-major GEMM through CLBlast or cl/gemm_nt.cl (BMOJO_GEMM; few rows: bm_op_gemv): C[M,N] = A[M,K] * W[N,K]^T + beta * C, with leading
- * dimensions and element offsets. Enqueued, never blocks. */
+/* How the elements of a weight matrix are stored on the device: fp32, or IEEE half (f16) that
+ * every kernel reading it widens to fp32 as it loads (`--weights f16`; arithmetic stays fp32).
+ * Only the operand W of the GEMMs (bm_gemm, the skinny kernels of ops.h) and the embedding table
+ * (bm_op_embed) may be f16; everything else the kernels read is fp32. */
+typedef enum { BM_STORE_F32 = 0, BM_STORE_F16 = 1 } bm_store;
+/* A weight operand: its buffer and its storage (offsets and leading dimensions count elements). */
+typedef struct {
+    cl_mem buf;
+    bm_store store;
+} bm_wmat;
+/* An fp32 operand (activations, the training pass's parameters, dt_proj). */
+static inline bm_wmat bm_wf32(cl_mem buf)
+{
+    bm_wmat w = {buf, BM_STORE_F32};
+    return w;
+}
+/* Bytes per element of a storage. */
+static inline size_t bm_store_bytes(bm_store s) { return s == BM_STORE_F16 ? 2 : 4; }
+
+/* Row-major GEMM through our kernels or CLBlast (BMOJO_GEMM; few rows: bm_op_gemv): C[M,N] =
+ * A[M,K] * W[N,K]^T + beta * C, with leading dimensions and element offsets; W fp32 or f16 (an f16
+ * W always takes our kernels: CLBlast has no f16-storage, fp32-arithmetic GEMM). Enqueued, never
+ * blocks. */
 int bm_gemm(bm_rt *rt, size_t M, size_t N, size_t K,
             cl_mem A, size_t a_off, size_t lda,
-            cl_mem W, size_t w_off, size_t ldw,
+            bm_wmat W, size_t w_off, size_t ldw,
             float beta, cl_mem C, size_t c_off, size_t ldc);
 /* C[M,N] = A[M,K] * B[K,N] (both row-major, no transpose, beta 0) through CLBlast: for weight
  * products at load time (bmojo's folded Wk|Wv . out_proj). */

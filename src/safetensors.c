@@ -20,6 +20,7 @@
  * handed out as raw bytes, only the header length is decoded byte by byte.
  * Tensor data inside the file need not be aligned, so conversions go through memcpy.
  */
+#include "half.h"
 #include "safetensors.h"
 
 #include "error.h"
@@ -527,38 +528,6 @@ const void *bm_st_data(const bm_st_file *f, const bm_st_tensor *t)
     return f->data + t->begin;
 }
 
-/* IEEE binary16 -> binary32, exact for every input (subnormals normalized, inf kept, NaN
- * payload kept in the high mantissa bits, quiet bit included). */
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1F;
-    uint32_t mant = h & 0x3FF;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {
-            /* Subnormal: value = mant * 2^-24. Shift the mantissa up until its leading 1 reaches
-             * the implicit-bit position, lowering the exponent once per shift. */
-            int e = -1;
-            do {
-                mant <<= 1;
-                e++;
-            } while (!(mant & 0x400));
-            mant &= 0x3FF;
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | (mant << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7F800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 int bm_st_to_f32(const bm_st_file *f, const bm_st_tensor *t, float *dst)
 {
     const uint8_t *src = bm_st_data(f, t);
@@ -572,7 +541,7 @@ int bm_st_to_f32(const bm_st_file *f, const bm_st_tensor *t, float *dst)
         for (uint64_t i = 0; i < n; i++) {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
-            dst[i] = f16_to_f32(h);
+            dst[i] = bm_half_to_float(h);
         }
         return 0;
     case BM_DT_BF16:

@@ -47,7 +47,7 @@ cl_mem bm_train_grad(const bm_trainer *tr, const bm_train_layer *l, int k)
 int bm_train_linear(bm_trainer *tr, cl_mem x, size_t x_col, size_t ldx, size_t in, cl_mem w, size_t out, cl_mem y,
                     size_t y_col, size_t ldy, float beta)
 {
-    return bm_gemm(tr->rt, tr->N, out, in, x, x_col, ldx, w, 0, in, beta, y, y_col, ldy);
+    return bm_gemm(tr->rt, tr->N, out, in, x, x_col, ldx, bm_wf32(w), 0, in, beta, y, y_col, ldy);
 }
 
 int bm_train_linear_backward(bm_trainer *tr, cl_mem x, size_t x_col, size_t ldx, size_t in, cl_mem w, cl_mem gw,
@@ -84,7 +84,7 @@ int bm_train_linear_stack(bm_trainer *tr, const bm_train_layer *l, int k0, int n
     size_t out, off;
     if (stack_of(tr, l, k0, n, in, &out, &off)) {
         tr->stacked_gemms++;
-        return bm_gemm(tr->rt, tr->N, out, in, x, x_col, ldx, tr->params.values, off, in, beta, y, y_col, ldy);
+        return bm_gemm(tr->rt, tr->N, out, in, x, x_col, ldx, bm_wf32(tr->params.values), off, in, beta, y, y_col, ldy);
     }
     int st = 0;
     for (int k = k0; st == 0 && k < k0 + n; k++) {
@@ -171,8 +171,14 @@ int bmojo_trainer_load(bmojo_runtime *rt, const char *dir, unsigned flags, bmojo
     bm_trainer *tr = NULL;
     int st = trainer_new(rt, out, &tr);
     if (st) return st;
-    if (!dir || (flags & ~(unsigned)BMOJO_LOAD_ALLOW_UNUSED_TENSORS)) {
+    /* the parameters are always fp32 (optimizer updates need the precision): f32 storage may be
+     * asked for, f16 is refused */
+    const unsigned known = BMOJO_LOAD_ALLOW_UNUSED_TENSORS | BMOJO_LOAD_WEIGHTS_F32;
+    if (!dir || (flags & ~known)) {
         free(tr);
+        if (dir && (flags & BMOJO_LOAD_WEIGHTS_F16))
+            return bm_fail(BMOJO_EINVAL, "bmojo_trainer_load: training keeps its parameters in fp32; "
+                                         "BMOJO_LOAD_WEIGHTS_F16 (f16 weight storage) is for inference only");
         return bm_fail(BMOJO_EINVAL, dir ? "bmojo_trainer_load: unknown flags 0x%x" : "bmojo_trainer_load: no model folder given",
                        flags);
     }
@@ -403,14 +409,14 @@ static int loss_and_head(bm_trainer *tr, float scale, int backward, size_t S)
     cl_mem hsrc = compact ? tr->head_h : tr->h, dhdst = compact ? tr->head_dh : tr->dh;
     cl_mem targets = compact ? tr->head_targets : tr->targets;
     int st = bm_op_rmsnorm(rt, xl, d, 0, nf->value, tr->h, d, 0, (int)N, (int)d, c->norm_eps);
-    if (!st && compact) st = bm_op_embed(rt, tr->head_idx, tr->h, tr->head_h, (int)S, (int)d); /* gather */
+    if (!st && compact) st = bm_op_embed(rt, tr->head_idx, bm_wf32(tr->h), tr->head_h, (int)S, (int)d); /* gather */
     for (size_t r0 = 0; st == 0 && r0 < rows; r0 += R) {
         size_t n = rows - r0 < R ? rows - r0 : R;
         /* the launcher takes whole buffers: a chunk after the first goes through copies */
         cl_mem tg = r0 ? tr->chunk_targets : targets, ls = r0 ? tr->chunk_loss : tr->row_loss;
         cl_mem hit = r0 ? tr->chunk_hit : tr->row_hit;
         if (r0) st = bm_copy(rt, targets, r0 * 4, tg, 0, n * 4);
-        if (!st) st = bm_gemm(rt, n, V, d, hsrc, r0 * d, d, head->value, 0, d, 0.0f, tr->logits, 0, V);
+        if (!st) st = bm_gemm(rt, n, V, d, hsrc, r0 * d, d, bm_wf32(head->value), 0, d, 0.0f, tr->logits, 0, V);
         if (!st) st = bm_op_xent_backward(rt, tr->logits, V, (int)V, tg, scale, ls, hit, (int)n);
         if (!st && r0) st = bm_copy(rt, ls, 0, tr->row_loss, r0 * 4, n * 4);
         if (!st && r0) st = bm_copy(rt, hit, 0, tr->row_hit, r0 * 4, n * 4);
@@ -481,7 +487,7 @@ int bm_trainer_pass(bm_trainer *tr, const int32_t *ids, const int32_t *targets, 
     tr->rt->profile.phase = "forward";
     for (int i = 0; st == 0 && i < c->n_layers; i++)
         if (tr->layers[i].kind->derive) st = tr->layers[i].kind->derive(tr, i, &tr->layers[i]);
-    if (!st) st = bm_op_embed(rt, tr->ids, P[tr->p_embed].value, tr->x[0], (int)N, (int)d);
+    if (!st) st = bm_op_embed(rt, tr->ids, bm_wf32(P[tr->p_embed].value), tr->x[0], (int)N, (int)d);
     for (int i = 0; st == 0 && i < c->n_layers; i++) {
         bm_train_layer *l = &tr->layers[i];
         st = bm_op_rmsnorm(rt, tr->x[i], d, 0, P[l->p_norm].value, tr->h, d, 0, (int)N, (int)d, c->norm_eps);

@@ -1,7 +1,10 @@
 /* weights.c — puts a model's weights on the device: from a safetensors checkpoint (every name and
  * shape checked against the config, every checkpoint tensor required to be one the config reads,
  * F16/BF16 widened to f32) or, for benchmarks and tests without a checkpoint, seeded random values
- * with the usual Mamba / Transformer initialization scales.
+ * with the usual Mamba / Transformer initialization scales. The weight matrices (bm_load_matrix_*:
+ * the GEMMs' W, the embedding, the head) are then stored as the model's matrix_store says: fp32,
+ * or f16 (BMOJO_LOAD_WEIGHTS_F16, or AUTO with a checkpoint whose matrices are all F16/BF16),
+ * narrowed on the host with round-to-nearest-even and checked against f16's range.
  * The tensors of each sublayer are named, shaped and fused (q|k|v, gate|up, so each needs one
  * GEMM) by that kind's loader (bm_layer_kind.load in layer_*.c); this file holds the machinery
  * they share (weights_loader.h), the embedding, the head and the unused-tensor check. */
@@ -11,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "half.h"
 #include "layer_kind.h"
 #include "mem_budget.h"
 #include "model.h"
@@ -98,8 +102,47 @@ static int fetch(bm_loader *L, const char *name, int ndim, const int64_t *shape,
     return 0;
 }
 
-/* One device buffer made of `nparts` tensors stacked along the first dimension (weights_loader.h). */
-int bm_load_parts_tf(bm_loader *L, const bm_load_part *parts, int nparts, void (*transform)(float *, size_t), cl_mem *out)
+/* Narrows the staged values of the parts to f16 in L->host16, refusing a value beyond f16's range
+ * (BF16 checkpoints reach 3.4e38; f16 stops at 65504) with the tensor's name. */
+static int narrow_parts(bm_loader *L, const bm_load_part *parts, int nparts, const size_t *sizes, size_t total)
+{
+    if (total > L->host16_cap) {
+        uint16_t *p = realloc(L->host16, total * sizeof *p);
+        if (!p) return bm_fail(BMOJO_ENOMEM, "out of host memory staging %zu f16 values", total);
+        L->host16 = p;
+        L->host16_cap = total;
+    }
+    size_t off = 0;
+    for (int p = 0; p < nparts; p++) {
+        for (size_t i = 0; i < sizes[p]; i++) {
+            int overflow = 0;
+            L->host16[off + i] = bm_half_from_float(L->host[off + i], &overflow);
+            if (overflow)
+                return bm_fail(BMOJO_ETENSOR,
+                               "tensor %s: element %zu is %g, beyond f16's largest finite value %g, so the tensor "
+                               "cannot be stored as f16 (load it with f32 weight storage: --weights f32)",
+                               parts[p].name ? parts[p].name : "(random)", i, (double)L->host[off + i],
+                               (double)BM_HALF_MAX);
+        }
+        off += sizes[p];
+    }
+    return 0;
+}
+
+/* The dtype check of the automatic storage: counts a matrix part's checkpoint tensor, and whether
+ * it is F16 or BF16 (missing tensors are the real pass's error). */
+static void plan_matrix_dtype(bm_loader *L, const bm_load_part *part)
+{
+    const bm_st_file *f = NULL;
+    const bm_st_tensor *t = L->st && part->name ? bm_st_set_find(L->st, part->name, &f) : NULL;
+    if (!t) return;
+    L->plan_matrices++;
+    if (t->dtype == BM_DT_F16 || t->dtype == BM_DT_BF16) L->plan_matrices_half++;
+}
+
+/* One device buffer made of `nparts` tensors stacked along the first dimension, stored as `store`. */
+static int load_buffer(bm_loader *L, const bm_load_part *parts, int nparts, void (*transform)(float *, size_t),
+                       bm_store store, int is_matrix, cl_mem *out)
 {
     size_t total = 0, sizes[BM_LOAD_MAX_PARTS];
     if (nparts < 1 || nparts > BM_LOAD_MAX_PARTS)
@@ -110,7 +153,11 @@ int bm_load_parts_tf(bm_loader *L, const bm_load_part *parts, int nparts, void (
         total += sizes[p];
     }
     if (L->plan_only) {
-        L->plan_bytes += total * sizeof(float);
+        if (is_matrix) {
+            L->plan_matrix_elems += total;
+            for (int p = 0; p < nparts; p++) plan_matrix_dtype(L, &parts[p]);
+        } else
+            L->plan_bytes += total * sizeof(float);
         if (total > L->plan_largest) L->plan_largest = total;
         return 0;
     }
@@ -121,13 +168,37 @@ int bm_load_parts_tf(bm_loader *L, const bm_load_part *parts, int nparts, void (
         off += sizes[p];
     }
     if (st == 0 && transform) transform(L->host, total);
-    if (st == 0) st = bm_alloc(L->m->rt, total * sizeof(float), out);
-    if (st == 0) st = bm_upload(L->m->rt, *out, 0, L->host, total * sizeof(float));
+    const void *src = L->host;
+    if (st == 0 && store == BM_STORE_F16) {
+        st = narrow_parts(L, parts, nparts, sizes, total);
+        src = L->host16;
+    }
+    const size_t bytes = total * bm_store_bytes(store);
+    if (st == 0) st = bm_alloc(L->m->rt, bytes, out);
+    if (st == 0) st = bm_upload(L->m->rt, *out, 0, src, bytes);
     if (st == 0) {
         L->m->n_params += total;
-        L->m->weight_bytes += total * sizeof(float);
+        L->m->weight_bytes += bytes;
     }
     return st;
+}
+
+int bm_load_parts_tf(bm_loader *L, const bm_load_part *parts, int nparts, void (*transform)(float *, size_t), cl_mem *out)
+{
+    return load_buffer(L, parts, nparts, transform, BM_STORE_F32, 0, out);
+}
+
+int bm_load_matrix_parts(bm_loader *L, const bm_load_part *parts, int nparts, bm_wmat *out)
+{
+    out->store = L->m->matrix_store;
+    return load_buffer(L, parts, nparts, NULL, out->store, 1, &out->buf);
+}
+
+int bm_load_matrix1(bm_loader *L, const char *name, int64_t d0, int64_t d1, bm_init_kind init, size_t fan_in,
+                    bm_wmat *out)
+{
+    bm_load_part p = {name, 2, {d0, d1, 0}, init, fan_in};
+    return bm_load_matrix_parts(L, &p, 1, out);
 }
 
 int bm_load_parts(bm_loader *L, const bm_load_part *parts, int nparts, cl_mem *out)
@@ -196,7 +267,7 @@ static int load_all(bm_loader *L, unsigned flags)
     bm_config *c = &m->cfg;
     const bm_st_set *st_set = L->st;
     int64_t V = c->vocab_size, d = c->d_model;
-    int st = bm_load1(L, c->embed_name, 2, V, d, 0, BM_INIT_EMBED, 0, &m->embed);
+    int st = bm_load_matrix1(L, c->embed_name, V, d, BM_INIT_EMBED, 0, &m->embed);
     for (int i = 0; st == 0 && i < c->n_layers; i++) {
         const bm_layer_cfg *lc = &c->layers[i];
         bm_layer_weights *w = &m->layers[i];
@@ -214,9 +285,9 @@ static int load_all(bm_loader *L, unsigned flags)
         /* lm_head: the checkpoint's when present, else tied to the embedding (contract 1). */
         const bm_st_file *head_file = NULL;
         int has_head = st_set && bm_st_set_find(st_set, c->lm_head_name, &head_file);
-        if (has_head) st = bm_load1(L, c->lm_head_name, 2, V, d, 0, BM_INIT_FANIN, (size_t)d, &m->lm_head);
+        if (has_head) st = bm_load_matrix1(L, c->lm_head_name, V, d, BM_INIT_FANIN, (size_t)d, &m->lm_head);
         else if (c->tie_embeddings) m->lm_head = m->embed;
-        else if (!st_set) st = bm_load1(L, c->lm_head_name, 2, V, d, 0, BM_INIT_FANIN, (size_t)d, &m->lm_head);
+        else if (!st_set) st = bm_load_matrix1(L, c->lm_head_name, V, d, BM_INIT_FANIN, (size_t)d, &m->lm_head);
         else st = bm_fail(BMOJO_ETENSOR, "tensor %s is missing and the config does not tie embeddings", c->lm_head_name);
     }
     if (!st && st_set && !L->plan_only && !(flags & BMOJO_LOAD_ALLOW_UNUSED_TENSORS)) st = check_unused(L);
@@ -231,9 +302,18 @@ int bm_weights_load(bm_model *m, const bm_st_set *st_set, uint64_t seed, unsigne
     /* The memory budget first: a model that cannot fit fails here, before any allocation. */
     bm_loader plan = {.m = m, .st = st_set, .plan_only = 1};
     int st = load_all(&plan, flags);
-    if (!st)
-        st = bm_mem_check(m->rt, "the weights", plan.plan_bytes, plan.plan_bytes,
-                          (uint64_t)plan.plan_largest * sizeof(float));
+    if (st) return st;
+    /* The matrices' storage: as asked, else (auto) f16 when a checkpoint holds them all as F16 or
+     * BF16 (what llama.cpp does with an F16 GGUF: the file's precision is kept), fp32 otherwise. */
+    if (flags & BMOJO_LOAD_WEIGHTS_F16) m->matrix_store = BM_STORE_F16;
+    else if (flags & BMOJO_LOAD_WEIGHTS_F32) m->matrix_store = BM_STORE_F32;
+    else
+        m->matrix_store = plan.plan_matrices > 0 && plan.plan_matrices_half == plan.plan_matrices ? BM_STORE_F16
+                                                                                                 : BM_STORE_F32;
+    const uint64_t bytes = plan.plan_bytes + plan.plan_matrix_elems * bm_store_bytes(m->matrix_store) +
+                           (m->matrix_store == BM_STORE_F16 ? plan.plan_bytes_if_f16 : 0);
+    const uint64_t staging = (uint64_t)plan.plan_largest * (sizeof(float) + (m->matrix_store == BM_STORE_F16 ? 2 : 0));
+    st = bm_mem_check(m->rt, "the weights", bytes, bytes, staging);
     if (st) return st;
     bm_loader L = {.m = m, .st = st_set, .rng = seed ? seed * 0x9E3779B97F4A7C15ull | 1 : 0x2545F4914F6CDD1Dull};
     if (st_set) {
@@ -246,6 +326,7 @@ int bm_weights_load(bm_model *m, const bm_st_set *st_set, uint64_t seed, unsigne
     for (int k = 0; L.used && k < st_set->n_files; k++) free(L.used[k]);
     free(L.used);
     free(L.host);
+    free(L.host16);
     return st;
 }
 
@@ -257,12 +338,15 @@ void bm_weights_free(bm_model *m)
 #define RELEASE(f) bm_release(w->f);
             BM_LAYER_WEIGHT_BUFFERS(RELEASE)
 #undef RELEASE
+#define RELEASE_MATRIX(f) bm_release(w->f.buf);
+            BM_LAYER_WEIGHT_MATRICES(RELEASE_MATRIX)
+#undef RELEASE_MATRIX
         }
         free(m->layers);
         m->layers = NULL;
     }
-    if (m->lm_head != m->embed) bm_release(m->lm_head);
-    bm_release(m->embed);
+    if (m->lm_head.buf != m->embed.buf) bm_release(m->lm_head.buf);
+    bm_release(m->embed.buf);
     bm_release(m->norm_f);
-    m->embed = m->lm_head = m->norm_f = NULL;
+    m->embed.buf = m->lm_head.buf = m->norm_f = NULL;
 }

@@ -33,10 +33,17 @@ typedef struct bm_loader {
     uint64_t rng;
     float *host;          /* staging buffer */
     size_t host_cap;
+    uint16_t *host16;     /* the staging buffer narrowed to f16 (f16 matrix storage) */
+    size_t host16_cap;
     /* planning pass: nothing is read or allocated, the sizes are added up (the memory budget) */
     int plan_only;
-    uint64_t plan_bytes;  /* device bytes of every weight buffer */
+    uint64_t plan_bytes;  /* device bytes of every fp32 weight buffer */
+    uint64_t plan_matrix_elems; /* elements of every matrix (bm_load_matrix_*): their bytes depend
+                                   on the storage, decided after the planning pass */
+    uint64_t plan_bytes_if_f16; /* bytes a kind adds only under f16 storage (layer_bmojo.c's fold) */
     size_t plan_largest;  /* floats of the largest buffer: the host staging buffer */
+    int plan_matrices, plan_matrices_half; /* checkpoint tensors of the matrices, and how many of
+                                              them are F16 or BF16 (BMOJO_LOAD_WEIGHTS_AUTO) */
 } bm_loader;
 
 /* One tensor of a device buffer made of tensors stacked along the first dimension. */
@@ -58,6 +65,14 @@ int bm_load_parts(bm_loader *L, const bm_load_part *parts, int nparts, cl_mem *o
 /* One device buffer from one tensor of shape [d0] / [d0, d1] / [d0, d1, d2] (ndim 1..3). */
 int bm_load1(bm_loader *L, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, bm_init_kind init,
              size_t fan_in, cl_mem *out);
+/* The same for a weight matrix that only the GEMM kernels (bm_gemm, the skinny kernels of ops.h)
+ * or the embedding gather read: stored as the model's matrix_store says (fp32, or f16 narrowed
+ * with round-to-nearest-even; a value beyond f16's range is BMOJO_ETENSOR naming the tensor).
+ * This is THE place where a kind says which of its tensors may be f16: a buffer that any other
+ * kernel reads (dt_proj: the scan applies it) must go through bm_load1 / bm_load_parts. */
+int bm_load_matrix_parts(bm_loader *L, const bm_load_part *parts, int nparts, bm_wmat *out);
+int bm_load_matrix1(bm_loader *L, const char *name, int64_t d0, int64_t d1, bm_init_kind init, size_t fan_in,
+                    bm_wmat *out);
 
 /* The checkpoint name of sublayer i's tensor `suffix` into char array buf, once st is still 0
  * (the first failure is kept); evaluates to buf. */

@@ -2,6 +2,8 @@
  * print one line per check. */
 #include "op_test.h"
 
+#include "half.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,19 @@ cl_mem bm_test_buffer(bm_test_ctx *t, const void *host, size_t bytes)
         fprintf(stderr, "test: buffer of %zu bytes: %s (%s)\n", bytes, bmojo_strerror(st), bmojo_last_error());
         exit(2);
     }
+    return m;
+}
+
+cl_mem bm_test_weights(bm_test_ctx *t, float *x, size_t n, bm_store store)
+{
+    if (store == BM_STORE_F32) return bm_test_buffer(t, x, n * sizeof(float));
+    uint16_t *h = bm_test_alloc((n ? n : 1) * sizeof *h);
+    for (size_t i = 0; i < n; i++) {
+        h[i] = bm_half_from_float(x[i], NULL);
+        x[i] = bm_half_to_float(h[i]); /* the reference multiplies the stored values */
+    }
+    cl_mem m = bm_test_buffer(t, h, n * sizeof *h);
+    free(h);
     return m;
 }
 

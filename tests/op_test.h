@@ -21,6 +21,10 @@ void bm_test_fill(bm_test_ctx *t, float *x, size_t n, float lo, float hi);
 uint32_t bm_test_randint(bm_test_ctx *t, uint32_t n);
 /* Device buffer holding a copy of host data (bytes). Aborts the test program on failure. */
 cl_mem bm_test_buffer(bm_test_ctx *t, const void *host, size_t bytes);
+/* A weight matrix of n values stored as `store` (the f16-W kernels' operand): f32, or x rounded to
+ * f16 — x is overwritten with the rounded values, so the fp32 reference multiplies exactly what
+ * the device holds. Aborts on failure. */
+cl_mem bm_test_weights(bm_test_ctx *t, float *x, size_t n, bm_store store);
 /* Downloads bytes of a buffer (blocking; aborts on failure). */
 void bm_test_read(bm_test_ctx *t, cl_mem m, void *host, size_t bytes);
 /* Host allocation that aborts on failure. */
@@ -65,6 +69,7 @@ void test_op_bmojo_backward(bm_test_ctx *t); /* eidetic sets, bmojo attention ba
 /* Backward (training) op groups. */
 void test_op_gemm_tt(bm_test_ctx *t);      /* bm_gemm_ex: GEMM with transposed operands */
 void test_op_fill(bm_test_ctx *t);         /* bm_fill_zero and bm_alloc's zero fill */
+void test_op_convert(bm_test_ctx *t);      /* fp32 <-> f16 conversion of buffers */
 void test_op_scan_backward(bm_test_ctx *t);
 /* optimizer ops, ops_optim.h */
 void test_op_optim(bm_test_ctx *t);        /* sum of squares, clip factor, AdamW */

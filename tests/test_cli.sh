@@ -107,6 +107,20 @@ elif cmd == 'batch':  # batch OUT REF MODE: REF's batch, spoiled as MODE says
     elif mode.startswith('i64target='): v = list(tg[1]); v[2] = int(mode[10:]); out['targets'] = ('I64', tg[0], v)
     elif mode == 'f32targets': out['targets'] = ('F32', tg[0], [float(x) for x in tg[1]])
     write(sys.argv[2], out)
+elif cmd == 'bf16':   # bf16 IN OUT [NAME VALUE]: a copy with every F32 tensor as BF16 (rounded to nearest),
+    # and element 0 of tensor NAME set to VALUE
+    t = read(sys.argv[2]); b = open(sys.argv[2], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+    hdr, data = {}, b''
+    for k in sorted(t):
+        vals = list(t[k][1])
+        if len(sys.argv) > 5 and k == sys.argv[4]: vals[0] = float(sys.argv[5])
+        if h[k]['dtype'] == 'F32':
+            bits = struct.unpack('<%dI' % len(vals), struct.pack('<%df' % len(vals), *vals))
+            raw = struct.pack('<%dH' % len(vals), *[((x + 0x7FFF + ((x >> 16) & 1)) >> 16) & 0xFFFF for x in bits]); dt = 'BF16'
+        else: raw = struct.pack('<%d%s' % (len(vals), {'I32': 'i', 'I64': 'q'}[h[k]['dtype']]), *vals); dt = h[k]['dtype']
+        hdr[k] = {'dtype': dt, 'shape': t[k][0], 'data_offsets': [len(data), len(data) + len(raw)]}; data += raw
+    s = json.dumps(hdr).encode(); s += b' ' * (-len(s) % 8)
+    open(sys.argv[3], 'wb').write(struct.pack('<Q', len(s)) + s + data)
 PY
 py() { python3 "$TMP/st.py" "$@"; }
 
@@ -167,6 +181,41 @@ for p in 1,2, 1,,2 ,1 , ,,; do
 done
 expect_fail "exactly one" "both -m and --config" -- "$BIN" generate -m "$FIX/hf/mamba-0" --config "$SRC/configs/bmojo-tiny.yaml" -p 1
 
+# a model folder to spoil: mamba-0's config (each test writes the weights)
+mk() { rm -rf "$TMP/m"; mkdir -p "$TMP/m"; cp "$FIX/hf/mamba-0/config.json" "$TMP/m/"; }
+
+# ---- weight storage (--weights; issue 15) ----
+expect_exit 2 "--weights takes auto, f32 or f16, got 'f8'" "--weights f8 is a usage error naming the value" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1 --weights f8
+expect_exit 2 "--weights takes auto, f32 or f16, got ''" "empty --weights is a usage error" -- "$BIN" logits -m "$FIX/hf/mamba-0" -i x -o y --weights ""
+expect_exit 2 "needs a value" "--weights without its value" -- "$BIN" bench --config "$SRC/configs/mamba-tiny.yaml" --weights
+expect_exit 2 "--weights takes auto, f32 or f16" "--weights F16 (case matters) is a usage error" -- "$BIN" perplexity -m "$FIX/hf/mamba-0" -f x --weights F16
+for args in "train --data mqar -o $TMP/run" "grad -i x -o y" "eval --data mqar"; do
+  expect_exit 2 "keeps its weights in f32" "${args%% *} --weights f16 is refused (the training pass is fp32)" -- "$BIN" $args --config "$SRC/configs/mamba-tiny.yaml" --weights f16
+done
+expect_exit 2 "keeps its weights in f32" "bench --grad --weights f16 is refused" -- "$BIN" bench --grad --config "$SRC/configs/mamba-tiny.yaml" --weights f16
+dir="$FIX/hf/mistral-0"
+py ids "$TMP/ids.st" "$dir/reference.safetensors"
+if "$BIN" logits -m "$dir" -i "$TMP/ids.st" -o "$TMP/f16p.st" --weights f16 2>"$TMP/err" &&
+   "$BIN" logits -m "$dir" -i "$TMP/ids.st" -o "$TMP/f16d.st" --weights f16 --decode 2>>"$TMP/err" && e=$(py same "$TMP/f16d.st" "$TMP/f16p.st"); then
+  ok "logits --weights f16: --decode matches the prefill, rel err $e"
+else bad "logits --weights f16: $(cat "$TMP/err") $e"; fi
+"$BIN" generate -m "$FIX/hf/mamba-0" -p 1,2 -n 2 --weights f16 >/dev/null 2>"$TMP/err" && grep -q "f16 weights" "$TMP/err" &&
+  ok "generate --weights f16 says f16 weights" || bad "generate --weights f16: $(cat "$TMP/err")"
+"$BIN" generate -m "$FIX/hf/mamba-0" -p 1,2 -n 2 >/dev/null 2>"$TMP/err" && grep -q "f32 weights" "$TMP/err" &&
+  ok "an F32 checkpoint keeps f32 weights by default (auto)" || bad "auto on F32: $(cat "$TMP/err")"
+# a BF16 checkpoint: auto keeps it in f16; a BF16 value beyond f16's range is refused by name, f32 loads it
+mk; py bf16 "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors"
+"$BIN" generate -m "$TMP/m" -p 1,2 -n 2 >/dev/null 2>"$TMP/err" && grep -q "f16 weights" "$TMP/err" &&
+  ok "a BF16 checkpoint gets f16 weights by default (auto)" || bad "auto on BF16: $(cat "$TMP/err")"
+mk; py bf16 "$FIX/hf/mamba-0/model.safetensors" "$TMP/m/model.safetensors" backbone.layers.1.mixer.x_proj.weight 1e6
+expect_exit 1 "tensor backbone.layers.1.mixer.x_proj.weight: element 0 is 999424, beyond f16's largest finite value 65504" \
+  "BF16 value beyond f16's range: refused by default (auto), naming the tensor and the value" -- "$BIN" generate -m "$TMP/m" -p 1,2 -n 2
+expect_exit 1 "cannot be stored as f16" "... and with --weights f16" -- "$BIN" generate -m "$TMP/m" -p 1,2 -n 2 --weights f16
+"$BIN" generate -m "$TMP/m" -p 1,2 -n 2 --weights f32 >/dev/null 2>"$TMP/err" && grep -q "f32 weights" "$TMP/err" &&
+  ok "... and loads with --weights f32" || bad "BF16 overflow with --weights f32: $(cat "$TMP/err")"
+"$BIN" bench --config "$SRC/configs/mamba-tiny.yaml" -p 16 -n 4 -r 1 --weights f16 -o jsonl >"$TMP/out" 2>"$TMP/err" &&
+  grep -q '"model_type": "[^"]* F16"' "$TMP/out" && ok "bench --weights f16 reports the F16 type" || bad "bench --weights f16: $(cat "$TMP/err") $(head -c 300 "$TMP/out")"
+
 # ---- bad token ids ----
 expect_fail "vocabulary" "prompt id >= vocab" -- "$BIN" generate -m "$FIX/hf/mamba-0" -p 1,320,2
 py ids "$TMP/badids.st" "$FIX/hf/mamba-0/reference.safetensors" 0 100000
@@ -199,7 +248,6 @@ done
 expect_fail "needs a value" "bench --ops-filter without its text" -- "$BIN" bench --ops --ops-filter
 
 # ---- bad model folders and weight files ----
-mk() { rm -rf "$TMP/m"; mkdir -p "$TMP/m"; cp "$FIX/hf/mamba-0/config.json" "$TMP/m/"; }
 expect_fail "m-none" "folder without config or weights" -- "$BIN" generate -m "$TMP/m-none" -p 1
 mk; expect_fail "model.safetensors" "config without weights" -- "$BIN" generate -m "$TMP/m" -p 1
 mk; head -c 4 "$FIX/hf/mamba-0/model.safetensors" >"$TMP/m/model.safetensors"

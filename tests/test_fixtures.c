@@ -2,14 +2,20 @@
  * Mistral and Jamba; bmojo/: B'MOJO and B'MOJO-F from an independent float64 reference) must give
  * the reference logits within a relative error of 1e-4, in one prefill and token by token, on
  * every OpenCL device; hf/ models must also reproduce the greedy continuation of transformers, and
- * a batch of two different sequences must give each sequence's own logits. A checkpoint holding
- * tensors its config does not use is refused unless the caller allows it. */
+ * a batch of two different sequences must give each sequence's own logits. Each model is also
+ * run with f16 weight storage (BMOJO_LOAD_WEIGHTS_F16; check_f16 says what is checked and why). A
+ * checkpoint holding tensors its config does not use is refused unless the caller allows it. */
 #include <dirent.h>
 #include <unistd.h>
 
 #include "test_util.h"
 
+#include "half.h"
+#include "safetensors.h"
+
 #define TOL 1e-4
+static void check_f16(bmojo_runtime *rt, const char *dev, const char *dir, const int32_t *ids, int T, int V,
+                      const float *f32_logits, const float *ref);
 
 static void check_model(bmojo_runtime *rt, const char *dev, const char *dir)
 {
@@ -34,6 +40,7 @@ static void check_model(bmojo_runtime *rt, const char *dev, const char *dir)
     if (tu_status(st, "prefill")) {
         double e = tu_rel_err(got, ref, (size_t)T * V);
         tu_check(e <= TOL, "%s %s: prefill of %d tokens, rel err %.2e", dev, dir, T, e);
+        check_f16(rt, dev, dir, ids, T, V, got, ref);
     }
     /* token by token */
     bmojo_state_reset(s);
@@ -114,6 +121,125 @@ static int spill(const char *path, const char *data, size_t n)
     return ok;
 }
 
+/* f16 weight storage (issue 15). On the fixtures as they are, f16 moves the logits by the
+ * rounding of the weights alone (every matrix's ||round(W) - W|| / ||W|| is 2.1e-4), which these
+ * random models amplify: measured against the fp32 weights, mamba-0/1 2.9e-4 / 4.5e-4, mistral-0/1
+ * 7.8e-4 / 9.7e-4, jamba-0 1.2e-3, bmojo-f-small 1.8e-3, bmojo-small 2.0e-3, and exactly what the
+ * fp32 path gives on the rounded weights (docs/performance.md, "f16 weights"). So on the fixtures
+ * as they are F16_SANITY only catches a wrong weight; the storage and the f16 kernels are checked
+ * exactly on a copy whose tensors already hold f16 values: f16 and fp32 storage of those must give
+ * the same logits up to fp32 round-off (F16_EXACT), prefill and token by token. */
+#define F16_SANITY 1e-2
+#define F16_EXACT 1e-5
+
+/* The logits of the model at dir ([T, V]) from one prefill (prefill) and token by token (decode). */
+static int run_logits(bmojo_runtime *rt, const char *dir, unsigned flags, const int32_t *ids, int T, int V,
+                      float *prefill, float *decode)
+{
+    bmojo_model *m = NULL;
+    bmojo_state *s = NULL;
+    bmojo_model_info info;
+    int ok = tu_status(bmojo_model_load_flags(rt, dir, flags, &m), "load") &&
+             tu_status(bmojo_model_get_info(m, &info), "info") &&
+             tu_check(info.weights_f16 == ((flags & BMOJO_LOAD_WEIGHTS_F16) != 0), "%s: weight storage as asked", dir) &&
+             tu_status(bmojo_state_create(m, 1, &s), "state") &&
+             tu_status(bmojo_forward(m, s, ids, T, BMOJO_LOGITS_ALL, prefill), "prefill");
+    if (ok && decode) {
+        bmojo_state_reset(s);
+        int st = 0;
+        for (int t = 0; t < T && st == 0; t++) st = bmojo_forward(m, s, ids + t, 1, BMOJO_LOGITS_LAST, decode + (size_t)t * V);
+        ok = tu_status(st, "decode");
+    }
+    bmojo_state_free(s);
+    bmojo_model_free(m);
+    return ok;
+}
+
+/* A copy of model folder dir (its config and model.safetensors) in a new temporary folder (path:
+ * out, 64 bytes) with every F32 value rounded to the nearest f16 (still stored as F32). */
+static int rounded_copy(const char *dir, char *out)
+{
+    char path[4096];
+    snprintf(out, 64, "/tmp/bmojo-f16.XXXXXX");
+    if (!mkdtemp(out)) return 0;
+    int ok = 1;
+    const char *configs[] = {"config.json", "config.yaml"};
+    for (int i = 0; i < 2; i++) {
+        size_t n = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, configs[i]);
+        char *c = slurp(path, &n);
+        snprintf(path, sizeof path, "%s/%s", out, configs[i]);
+        if (c) ok &= spill(path, c, n);
+        free(c);
+    }
+    bm_st_set set;
+    memset(&set, 0, sizeof set);
+    size_t nw = 0;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    char *w = slurp(path, &nw);
+    ok &= w && bm_st_set_open(dir, &set) == 0 && set.n_files == 1;
+    if (ok) {
+        const bm_st_file *f = &set.files[0];
+        const size_t data = (size_t)(f->data - f->file);
+        for (int j = 0; j < f->n; j++) {
+            const bm_st_tensor *t = &f->tensors[j];
+            if (t->dtype != BM_DT_F32) continue;
+            for (uint64_t e = 0; e < t->nelem; e++) {
+                float v;
+                char *at = w + data + t->begin + 4 * e;
+                memcpy(&v, at, 4);
+                v = bm_half_to_float(bm_half_from_float(v, NULL));
+                memcpy(at, &v, 4);
+            }
+        }
+        snprintf(path, sizeof path, "%s/model.safetensors", out);
+        ok = spill(path, w, nw);
+    }
+    bm_st_set_close(&set);
+    free(w);
+    return ok;
+}
+
+static void remove_folder(const char *dir)
+{
+    char path[4096];
+    const char *files[] = {"config.json", "config.yaml", "model.safetensors"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static void check_f16(bmojo_runtime *rt, const char *dev, const char *dir, const int32_t *ids, int T, int V,
+                      const float *f32_logits, const float *ref)
+{
+    const size_t n = (size_t)T * (size_t)V;
+    float *p16 = malloc(sizeof(float) * n), *d16 = malloc(sizeof(float) * n);
+    float *p32 = malloc(sizeof(float) * n), *d32 = malloc(sizeof(float) * n);
+    char tmp[64];
+    if (!tu_check(p16 && d16 && p32 && d32, "f16 check buffers")) goto done;
+    /* the fixture as it is */
+    if (run_logits(rt, dir, BMOJO_LOAD_WEIGHTS_F16, ids, T, V, p16, NULL)) {
+        double e = tu_rel_err(p16, f32_logits, n);
+        tu_check(e <= F16_SANITY, "%s %s: f16 weights, prefill, rel err %.2e against f32 weights (issue 15's "
+                 "target 1e-3: %s; %.2e against the reference)", dev, dir, e, e <= 1e-3 ? "met" : "not met",
+                 tu_rel_err(p16, ref, n));
+    }
+    /* the weights already f16 values: f16 storage must change nothing beyond fp32 round-off */
+    if (!tu_check(rounded_copy(dir, tmp), "%s: a copy with f16-rounded weights", dir)) goto done;
+    if (run_logits(rt, tmp, BMOJO_LOAD_WEIGHTS_F32, ids, T, V, p32, d32) &&
+        run_logits(rt, tmp, BMOJO_LOAD_WEIGHTS_F16, ids, T, V, p16, d16)) {
+        double ep = tu_rel_err(p16, p32, n), ed = tu_rel_err(d16, d32, n);
+        tu_check(ep <= F16_EXACT && ed <= F16_EXACT,
+                 "%s %s, weights rounded to f16: f16 against f32 storage, prefill rel err %.2e, token by token %.2e",
+                 dev, dir, ep, ed);
+    }
+    remove_folder(tmp);
+done:
+    free(p16), free(d16), free(p32), free(d32);
+}
+
 /* A checkpoint must match its config both ways: hf/mamba-0's weights (2 layers) under its config
  * cut to 1 layer hold 10 tensors the config does not use, which bmojo_model_load refuses, naming
  * them, and BMOJO_LOAD_ALLOW_UNUSED_TENSORS accepts. */
@@ -151,6 +277,14 @@ static void check_unused_tensors(bmojo_runtime *rt, const char *root)
             m = NULL;
             st = bmojo_model_load_flags(rt, dir, 1u << 31, &m);
             tu_check(st == BMOJO_EINVAL && m == NULL, "an unknown load flag is BMOJO_EINVAL: %s", bmojo_last_error());
+            st = bmojo_model_load_flags(rt, dir, BMOJO_LOAD_WEIGHTS_F32 | BMOJO_LOAD_WEIGHTS_F16, &m);
+            tu_check(st == BMOJO_EINVAL && m == NULL, "both weight storages at once are BMOJO_EINVAL: %s",
+                     bmojo_last_error());
+            bmojo_trainer *tr = NULL;
+            st = bmojo_trainer_load(rt, dir, BMOJO_LOAD_WEIGHTS_F16 | BMOJO_LOAD_ALLOW_UNUSED_TENSORS, &tr);
+            tu_check(st == BMOJO_EINVAL && tr == NULL && strstr(bmojo_last_error(), "fp32"),
+                     "the trainer refuses f16 weight storage: %s", bmojo_last_error());
+            bmojo_trainer_free(tr);
         }
         remove(path);
         snprintf(path, sizeof path, "%s/config.json", dir);

@@ -31,7 +31,7 @@ for k, (dt, shape, raw) in enumerate([('F32', [2, 3], struct.pack('<6f', *range(
     h += b' ' * (-len(h) % 8)
     open('%s/s%d.st' % (sys.argv[1], k), 'wb').write(struct.pack('<Q', len(h)) + h + raw)
 PY
-common=("$SRC/src/json.c" "$SRC/src/safetensors.c" "$SRC/src/safetensors_index.c" "$SRC/src/error.c" "$SRC/src/file_read.c" "$SRC/src/file_write.c" "$SRC/src/config.c"
+common=("$SRC/src/json.c" "$SRC/src/half.c" "$SRC/src/safetensors.c" "$SRC/src/safetensors_index.c" "$SRC/src/error.c" "$SRC/src/file_read.c" "$SRC/src/file_write.c" "$SRC/src/config.c"
         "$SRC/src/config_yaml.c" "$SRC/src/config_hf.c" "$SRC/src/cache_entry.c"
         "$SRC/src/cli/ids_file.c" "$SRC/src/cli/batch_file.c" "$SRC/src/data_tokens.c"
         "$SRC/src/tokenizer/tokenizer.c" "$SRC/src/tokenizer/bpe.c" "$SRC/src/tokenizer/pretokenize.c"

@@ -61,8 +61,11 @@ fi
 werror="-Werror"
 [ "${BMOJO_OFFLINE_WERROR:-1}" = 0 ] && werror=""
 # -cl-ext=-all: no extension is assumed (clang enables cl_khr_fp64 for these targets otherwise,
-# and `double` would slip through on devices without it).
-base=(-x cl -cl-std=CL1.2 -Xclang -finclude-default-header -Xclang -cl-ext=-all -Wall $werror)
+# and `double` would slip through on devices without it). +cl_khr_fp16 only because clang-14's
+# header hides the core OpenCL 1.2 vload_half*/vstore_half* builtins (the f16 weight kernels')
+# when that extension is off; half values (variables, arithmetic, direct loads) still need
+# `#pragma OPENCL EXTENSION cl_khr_fp16 : enable` in clang, which the lint below refuses.
+base=(-x cl -cl-std=CL1.2 -Xclang -finclude-default-header -Xclang -cl-ext=-all,+cl_khr_fp16 -Wall $werror)
 npass=0 nfail=0
 
 # Portability lint on the preprocessed program (comments gone): no printf, no double, no

@@ -26,6 +26,7 @@ static const op_group groups[] = {
     {"scan_backward", test_op_scan_backward},
     {"optim", test_op_optim},
     {"fill", test_op_fill},
+    {"convert", test_op_convert},
 };
 
 int main(int argc, char **argv)

@@ -44,6 +44,7 @@ typedef struct {
     cl_mem a, b, c;
     size_t n, M, N, K, ld;
     int ta, tb;  /* K_GEMM_EX: transposes (dense operands; lda/ldb follow from them) */
+    bm_store b_store; /* K_GEMM: how b (W) is stored (f16: the --weights f16 kernels) */
     float beta;  /* K_GEMM_EX */
     int rows, cols, nh, dh;
     int64_t pos0;
@@ -126,12 +127,16 @@ static int launch(bm_rt *rt, op_desc *o)
     int st = 0;
     switch (o->kind) {
     case K_COPY: st = bm_op_copy(rt, o->a, o->b, o->n); break;
-    case K_GEMM: st = bm_gemm(rt, o->M, o->N, o->K, o->a, 0, o->K, o->b, 0, o->K, 0.0f, o->c, 0, o->N); break;
+    case K_GEMM: {
+        bm_wmat w = {o->b, o->b_store};
+        st = bm_gemm(rt, o->M, o->N, o->K, o->a, 0, o->K, w, 0, o->K, 0.0f, o->c, 0, o->N);
+        break;
+    }
     case K_GEMM_EX:
         st = bm_gemm_ex(rt, o->ta, o->tb, o->M, o->N, o->K, o->a, 0, o->ta ? o->M : o->K, o->b, 0, o->tb ? o->K : o->N,
                         o->beta, o->c, 0, o->N);
         break;
-    case K_EMBED: st = bm_op_embed(rt, o->a, o->b, o->c, o->rows, o->cols); break;
+    case K_EMBED: st = bm_op_embed(rt, o->a, bm_wf32(o->b), o->c, o->rows, o->cols); break;
     case K_RMSNORM:
         st = bm_op_rmsnorm(rt, o->a, (size_t)o->cols, 0, o->b, o->c, (size_t)o->cols, 0, o->rows, o->cols, 1e-5f);
         break;
@@ -553,18 +558,26 @@ static int run_ops(ops_ctx *c, int small)
     if ((rc = random_floats(c, (size_t)T * maxK, -1, 1, &ga)) || (rc = random_floats(c, maxNK, -0.05f, 0.05f, &gw)) ||
         (rc = zeros(c, maxMN * sizeof(float), &gc)))
         return rc;
-    for (int dec = 0; dec < 2; dec++) {
-        for (size_t i = 0; i < n_g; i++) {
-            size_t M = dec ? 1 : (size_t)T, N = g[i].N, K = g[i].K;
-            if (!dec && i + 1 == n_g) continue; /* prefill computes the head of one row only */
-            char name[48];
-            snprintf(name, sizeof name, "%s %s", dec ? "gemv" : "gemm", g[i].name);
-            snprintf(shape, sizeof shape, "M %zu, N %zu, K %zu", M, N, K);
-            o = (op_desc){.kind = K_GEMM, .a = ga, .b = gw, .c = gc, .M = M, .N = N, .K = K};
-            double bytes = ((double)M * K + (double)N * K + (double)M * N) * F;
-            if ((rc = report(c, &o, name, shape, bytes, 2.0 * M * N * K, !dec))) return rc;
+    /* the same weights stored as f16 (--weights f16): the "gemm f16" / "gemv f16" rows, whose bytes
+     * count W at 2 bytes an element */
+    cl_mem gw16;
+    if ((rc = zeros(c, maxNK * 2, &gw16))) return rc;
+    int cst = bm_op_f16_narrow(c->rt, gw, 0, gw16, maxNK, "bench --ops weights");
+    if (cst) return cli_status_error(cst, "bench --ops: f16 weights");
+    for (int half = 0; half < 2; half++)
+        for (int dec = 0; dec < 2; dec++) {
+            for (size_t i = 0; i < n_g; i++) {
+                size_t M = dec ? 1 : (size_t)T, N = g[i].N, K = g[i].K;
+                if (!dec && i + 1 == n_g) continue; /* prefill computes the head of one row only */
+                char name[48];
+                snprintf(name, sizeof name, "%s%s %s", dec ? "gemv" : "gemm", half ? " f16" : "", g[i].name);
+                snprintf(shape, sizeof shape, "M %zu, N %zu, K %zu", M, N, K);
+                o = (op_desc){.kind = K_GEMM, .a = ga, .b = half ? gw16 : gw, .c = gc, .M = M, .N = N, .K = K,
+                              .b_store = half ? BM_STORE_F16 : BM_STORE_F32};
+                double bytes = ((double)M * K + (double)M * N) * F + (double)N * K * (half ? 2 : F);
+                if ((rc = report(c, &o, name, shape, bytes, 2.0 * M * N * K, !dec))) return rc;
+            }
         }
-    }
 
     /* ---- the training pass's GEMMs (bm_gemm_ex): dX = dY W (NN) and dW += dY^T X (TN, K = the
      * T rows) of in_proj (W [2 d_inner, d]) and of the thin x_proj (W [dt_rank + 2 d_state, d_inner]) ---- */

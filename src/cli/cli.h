@@ -28,7 +28,7 @@ typedef struct {
     const char *config;      /* --config (random weights) */
     uint64_t weight_seed;    /* --weight-seed */
     const char *device;      /* --device, else BMOJO_DEVICE, else default */
-    unsigned load_flags;     /* BMOJO_LOAD_*: --allow-unused-tensors */
+    unsigned load_flags;     /* BMOJO_LOAD_*: --allow-unused-tensors, --weights f32|f16 */
 } cli_model_opts;
 int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m);
 /* Opens the runtime (bmojo_runtime_create) and prints its warning, if any, as
@@ -36,12 +36,20 @@ int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m)
 int cli_open_runtime(const char *device, bmojo_runtime **rt);
 /* Consumes one of the model options at argv[*i]; 1 if consumed, 0 if not ours, -1 on error. */
 int cli_model_option(cli_model_opts *o, int argc, char **argv, int *i);
+/* Commands that run the training pass (train, grad, eval) keep fp32 weights: 0 unless --weights
+ * f16 was given, else a usage message naming cmd and CLI_USAGE. */
+int cli_refuse_f16_weights(const cli_model_opts *o, const char *cmd);
 /* A --device value: 0 if usable, else a usage message and -1 (an empty spec is refused). */
 int cli_check_device(const char *spec);
 /* Help text of the model options, printed by each command that loads a model. */
 #define CLI_MODEL_OPTIONS_HELP                                                                     \
     "  --allow-unused-tensors  load a checkpoint that holds tensors the config does not use\n"    \
     "              (by default an error naming them: more layers than the config, a misspelled name)\n"
+/* Help text of --weights, printed by the commands that run a model for inference. */
+#define CLI_WEIGHTS_HELP                                                                           \
+    "  --weights auto|f32|f16  storage of the weight matrices (projections, embedding, head):\n"  \
+    "              f16 halves their memory and the bytes decoding streams, arithmetic stays fp32;\n" \
+    "              auto (default): f16 when the checkpoint stores them all as F16/BF16, else f32\n"
 /* Human-readable size ("12.3 MiB"). */
 const char *cli_bytes(uint64_t bytes, char *buf, unsigned n);
 double cli_now(void);

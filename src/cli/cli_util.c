@@ -94,6 +94,19 @@ int cli_model_option(cli_model_opts *o, int argc, char **argv, int *i)
     } else if (!strcmp(a, "--allow-unused-tensors")) {
         o->load_flags |= BMOJO_LOAD_ALLOW_UNUSED_TENSORS;
         return 1;
+    } else if (!strcmp(a, "--weights")) {
+        const char *v = cli_value(argc, argv, i);
+        if (!v) return -1;
+        unsigned w;
+        if (!strcmp(v, "auto")) w = 0;
+        else if (!strcmp(v, "f32")) w = BMOJO_LOAD_WEIGHTS_F32;
+        else if (!strcmp(v, "f16")) w = BMOJO_LOAD_WEIGHTS_F16;
+        else {
+            cli_usage_error("--weights takes auto, f32 or f16, got '%s'", v);
+            return -1;
+        }
+        o->load_flags = (o->load_flags & ~(unsigned)(BMOJO_LOAD_WEIGHTS_F32 | BMOJO_LOAD_WEIGHTS_F16)) | w;
+        return 1;
     } else if (!strcmp(a, "--weight-seed")) {
         const char *v = cli_value(argc, argv, i);
         long long s;
@@ -106,6 +119,14 @@ int cli_model_option(cli_model_opts *o, int argc, char **argv, int *i)
     if (!v) return -1;
     *slot = v;
     return 1;
+}
+
+int cli_refuse_f16_weights(const cli_model_opts *o, const char *cmd)
+{
+    if (!(o->load_flags & BMOJO_LOAD_WEIGHTS_F16)) return 0;
+    return cli_usage_error("%s: --weights f16 is for inference (logits, generate, bench, perplexity); %s runs the "
+                           "training pass, which keeps its weights in f32",
+                           cmd, cmd);
 }
 
 int cli_open_runtime(const char *device, bmojo_runtime **rt)
@@ -124,7 +145,9 @@ int cli_open_model(const cli_model_opts *o, bmojo_runtime **rt, bmojo_model **m)
     int st = cli_open_runtime(o->device, rt);
     if (st) return cli_status_error(st, "opening the OpenCL device");
     if (o->model_dir) st = bmojo_model_load_flags(*rt, o->model_dir, o->load_flags, m);
-    else st = bmojo_model_random(*rt, o->config, o->weight_seed ? o->weight_seed : 1, m);
+    else
+        st = bmojo_model_random_flags(*rt, o->config, o->weight_seed ? o->weight_seed : 1,
+                                      o->load_flags & (BMOJO_LOAD_WEIGHTS_F32 | BMOJO_LOAD_WEIGHTS_F16), m);
     if (st) {
         cli_status_error(st, o->model_dir ? "loading the model" : "building the model from its config");
         bmojo_runtime_free(*rt);

@@ -35,7 +35,7 @@ static int usage(void)
            "  --profile     after each test, the device time of each kernel per token on stderr\n"
            "                (OpenCL profiling events; CLBlast's GEMMs are not included)\n"
            "  -v            progress on stderr\n"
-           CLI_MODEL_OPTIONS_HELP
+           CLI_MODEL_OPTIONS_HELP CLI_WEIGHTS_HELP
            "The environment variable BMOJO_COMMIT, if set, is reported as build_commit.\n");
     return CLI_OK;
 }
@@ -97,6 +97,7 @@ typedef struct {
     int profile;
     bmojo_model_info info;
     const char *model_filename;
+    char model_type[160];            /* the model's name, and " F16" with f16 weights (llama-bench's type) */
     int reps, chunk, verbose;
     uint64_t seed;
     bench_writer *w;
@@ -243,7 +244,7 @@ static int run_test(bench_ctx *c, int B, int depth, int n_prompt, int n_gen, con
         goto done;
     }
     r.model_filename = c->model_filename;
-    r.model_type = c->info.name;
+    r.model_type = c->model_type;
     r.model_size = c->info.weight_bytes;
     r.model_n_params = c->info.n_params;
     r.n_batch = B;
@@ -395,6 +396,7 @@ int cmd_bench(int argc, char **argv)
     }
 
     if (ops && grad) return cli_usage_error("bench: --ops and --grad are separate benchmarks; give one");
+    if (grad && cli_refuse_f16_weights(&mo, "bench --grad")) return CLI_USAGE;
     if (grad) return bench_grad(&mo, &pp, &batches, (int)reps, (uint64_t)seed, profile, fmt);
 
     int any = 0;
@@ -419,6 +421,7 @@ int cmd_bench(int argc, char **argv)
     bench_ctx c = {.m = m, .rt = rt, .profile = profile, .model_filename = mo.model_dir ? mo.model_dir : mo.config, .reps = (int)reps,
                    .chunk = (int)chunk, .verbose = verbose, .seed = (uint64_t)seed, .w = &w};
     bmojo_model_get_info(m, &c.info);
+    snprintf(c.model_type, sizeof c.model_type, "%s%s", c.info.name, c.info.weights_f16 ? " F16" : "");
     bench_model_begin(&w);
     for (int bi = 0; bi < batches.n && !rc; bi++) {
         int B = batches.v[bi];

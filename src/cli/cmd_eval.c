@@ -52,6 +52,7 @@ int cmd_eval(int argc, char **argv)
         } else if (cli_parse_int(a, v, 1, 1 << 24, &seq))
             return CLI_USAGE;
     }
+    if (cli_refuse_f16_weights(&mo, "eval")) return CLI_USAGE;
     if (!mo.model_dir == !mo.config) return cli_usage_error("eval: give exactly one of -m MODEL_DIR or --config CONFIG.yaml");
     if (!data) return cli_usage_error("eval: --data SPEC is required (tokens:FILE.bin or mqar:...)");
 

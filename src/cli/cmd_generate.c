@@ -18,6 +18,7 @@ static int usage(void)
     printf("usage: bmojo generate (-m MODEL_DIR | --config CONFIG.yaml [--weight-seed N])\n"
            "                      (-p PROMPT | --ids IDS) [-n N] [-b B] [--temp T] [--top-k K] [--top-p P]\n"
            "                      [--seed S] [--tokenizer FILE.json] [--device SPEC] [--allow-unused-tensors] [-q]\n"
+           "                      [--weights auto|f32|f16]\n"
            "  -p PROMPT   the prompt: text when the model has a tokenizer (MODEL_DIR/tokenizer.json or\n"
            "              --tokenizer; the tokenizer's special tokens are added, as Hugging Face does),\n"
            "              else token ids, comma-separated (e.g. 1,2,3)\n"
@@ -32,7 +33,7 @@ static int usage(void)
            "  -q          print only the generated text or ids\n"
            "With a tokenizer, generation stops early at the end-of-sequence token: the model config.json's\n"
            "eos_token_id, else the tokenizer's (</s>, <|endoftext|>, ...).\n"
-           CLI_MODEL_OPTIONS_HELP);
+           CLI_MODEL_OPTIONS_HELP CLI_WEIGHTS_HELP);
     return CLI_OK;
 }
 

@@ -36,6 +36,7 @@ int cmd_grad(int argc, char **argv)
         else return cli_usage_error("grad: unknown option '%s'", argv[i]);
     }
     if (!in || !out) return cli_usage_error("grad: -i BATCH.safetensors and -o GRADS.safetensors are required");
+    if (cli_refuse_f16_weights(&mo, "grad")) return CLI_USAGE;
     if (!mo.model_dir == !mo.config) return cli_usage_error("grad: give exactly one of -m MODEL_DIR or --config CONFIG.yaml");
 
     cli_batch_file bf;

@@ -18,8 +18,9 @@ static int usage(void)
 {
     printf("usage: bmojo logits -m MODEL_DIR | --config CONFIG.yaml [--weight-seed N]\n"
            "                    -i IDS.safetensors -o OUT.safetensors [--decode] [--device SPEC]\n"
-           "                    [--chunk N] [--allow-unused-tensors]\n"
-           "  --chunk N   positions computed and written per step (default: 64 MiB of logits)\n" CLI_MODEL_OPTIONS_HELP);
+           "                    [--chunk N] [--allow-unused-tensors] [--weights auto|f32|f16]\n"
+           "  --chunk N   positions computed and written per step (default: 64 MiB of logits)\n" CLI_MODEL_OPTIONS_HELP
+           CLI_WEIGHTS_HELP);
     return CLI_OK;
 }
 

@@ -22,7 +22,7 @@ static int usage(void)
            "  -c N_CTX      tokens per chunk (default 512); the second half of each chunk is scored\n"
            "  --chunks N    at most N chunks (default: all whole chunks of the file)\n"
            "  --tokenizer FILE.json  the tokenizer (default MODEL_DIR/tokenizer.json)\n"
-           "  --json        the result as one JSON object\n" CLI_MODEL_OPTIONS_HELP);
+           "  --json        the result as one JSON object\n" CLI_MODEL_OPTIONS_HELP CLI_WEIGHTS_HELP);
     return CLI_OK;
 }
 

@@ -148,6 +148,7 @@ int cmd_train(int argc, char **argv)
 #undef INT_OPT
 #undef FLOAT_OPT
     }
+    if (cli_refuse_f16_weights(&mo, "train")) return CLI_USAGE;
     if (resume) {
         if (hyper_flag)
             return cli_usage_error("train: %s cannot be given with --resume (the checkpoint holds the run's options)",

@@ -696,7 +696,7 @@ static int set_kv_attn_args(cl_kernel k, cl_uint first, void *ctx)
     return bm_args_check(err, "bm_gemv4_split_bmojo_attn");
 }
 
-int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gemv_input *ys, size_t K, cl_mem W,
+int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gemv_input *ys, size_t K, bm_wmat W,
                                  cl_mem y, size_t d, cl_mem kvf, size_t kv, cl_mem *parts)
 {
     if (!parts) return bm_fail(BMOJO_EINVAL, "bmojo decode: NULL parts");
@@ -738,7 +738,7 @@ static int set_out_post_args(cl_kernel k, cl_uint first, void *ctx)
     return bm_args_check(err, "bm_gemv4_bmojo_post");
 }
 
-int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem parts, cl_mem wo, cl_mem x, size_t x_ld)
+int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem parts, bm_wmat wo, cl_mem x, size_t x_ld)
 {
     int cst = a ? bmojo_check(a) : bm_fail(BMOJO_EINVAL, "bmojo decode: NULL arguments");
     if (cst) return cst;

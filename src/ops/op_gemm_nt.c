@@ -1,6 +1,8 @@
 /* op_gemm_nt.c — launcher of our own SGEMM for the NT layout (cl/gemm_nt.cl): picks the tile
  * configuration (big or thin), the load width (float4 when aligned) and split-K, and checks them
  * against the device's work-group and local-memory limits. */
+#include <stdio.h>
+
 #include "error.h"
 #include "ops.h"
 #include "ops/gemm_tiles.h"
@@ -58,10 +60,10 @@ int bm_gemm_auto_split(const bm_rt *rt, size_t groups, size_t K)
 }
 
 static int gemm_nt_launch(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
-                          size_t lda, cl_mem W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
+                          size_t lda, bm_wmat W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
     if (M == 0 || N == 0 || K == 0) return 0;
-    if (!rt || !A || !W || !C) return bm_fail(BMOJO_EINVAL, "bm_op_gemm_nt M=%zu N=%zu K=%zu: NULL argument", M, N, K);
+    if (!rt || !A || !W.buf || !C) return bm_fail(BMOJO_EINVAL, "bm_op_gemm_nt M=%zu N=%zu K=%zu: NULL argument", M, N, K);
     if (lda < K || ldw < K || ldc < N || M > INT_MAX / 2 || N > INT_MAX / 2 || K > INT_MAX / 2)
         return bm_fail(BMOJO_EINVAL, "bm_op_gemm_nt M=%zu N=%zu K=%zu: bad sizes (lda %zu ldw %zu ldc %zu)", M, N, K,
                        lda, ldw, ldc);
@@ -85,7 +87,8 @@ static int gemm_nt_launch(bm_rt *rt, int tiles, int split_k, size_t M, size_t N,
     splits = div_up(K, k_len);
 
     const int vec4 = K % 4 == 0 && lda % 4 == 0 && ldw % 4 == 0 && a_off % 4 == 0 && w_off % 4 == 0;
-    const char *name = vec4 ? t->name_v4 : t->name_s;
+    char name[64]; /* the f16-W forms are the same kernels with W read through vload_half */
+    snprintf(name, sizeof name, "%s%s", vec4 ? t->name_v4 : t->name_s, W.store == BM_STORE_F16 ? "_w16" : "");
     cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "gemm_nt");
 
@@ -104,7 +107,7 @@ static int gemm_nt_launch(bm_rt *rt, int tiles, int split_k, size_t M, size_t N,
     cl_int m = (cl_int)M, n = (cl_int)N, kk = (cl_int)K, kl = (cl_int)k_len;
     cl_ulong ao = a_off, la = lda, wo = w_off, lw = ldw;
     cl_int err = BM_ARG(k, 0, m) | BM_ARG(k, 1, n) | BM_ARG(k, 2, kk) | BM_ARG(k, 3, kl) | BM_ARG(k, 4, A) |
-                 BM_ARG(k, 5, ao) | BM_ARG(k, 6, la) | BM_ARG(k, 7, W) | BM_ARG(k, 8, wo) | BM_ARG(k, 9, lw) |
+                 BM_ARG(k, 5, ao) | BM_ARG(k, 6, la) | BM_ARG(k, 7, W.buf) | BM_ARG(k, 8, wo) | BM_ARG(k, 9, lw) |
                  BM_ARG(k, 10, o_beta) | BM_ARG(k, 11, out) | BM_ARG(k, 12, o_off) | BM_ARG(k, 13, o_ld) |
                  BM_ARG(k, 14, o_split) | BM_ARG(k, 15, c_vec4);
     st = bm_args_check(err, name);
@@ -132,7 +135,7 @@ static int gemm_nt_launch(bm_rt *rt, int tiles, int split_k, size_t M, size_t N,
 }
 
 int bm_op_gemm_nt(bm_rt *rt, int tiles, int split_k, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
-                  size_t lda, cl_mem W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
+                  size_t lda, bm_wmat W, size_t w_off, size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
     /* the scratch the launch takes is released here, whichever way it returns */
     int mark = bm_scratch_mark(rt);

@@ -80,7 +80,7 @@ static int gemm_tt_launch(bm_rt *rt, int tiles, int split_k, int trans_a, int tr
 
     /* NT is the forward's layout: its own tuned kernel, with the same tile/split choice. */
     if (!trans_a && trans_b)
-        return bm_op_gemm_nt(rt, tiles, split_k, M, N, K, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+        return bm_op_gemm_nt(rt, tiles, split_k, M, N, K, A, a_off, lda, bm_wf32(B), b_off, ldb, beta, C, c_off, ldc);
 
     bm_gemm_tiles big = bm_gemm_tiles_of(rt, 0), thin = bm_gemm_tiles_of(rt, 1);
     int use_thin = tiles == BM_GEMM_NT_TILES_THIN ||
@@ -176,7 +176,7 @@ int bm_gemm_ex(bm_rt *rt, int trans_a, int trans_b, size_t M, size_t N, size_t K
      * and inference. Everything else (and K = 0, where bm_gemm would leave C alone) below. */
     if (trans_a == 0 && trans_b == 1 && K > 0) {
         if (!rt) return bm_fail(BMOJO_EINVAL, "bm_gemm_ex: NULL rt");
-        return bm_gemm(rt, M, N, K, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+        return bm_gemm(rt, M, N, K, A, a_off, lda, bm_wf32(B), b_off, ldb, beta, C, c_off, ldc);
     }
     /* bm_gemm's rule (gemm.c use_own_gemm) for the other layouts too: CLBlast where BMOJO_GEMM says
      * so, and on CPUs in auto mode, where it is faster (POCL, bench --ops at 1024^3, rows of one run:

@@ -1,7 +1,9 @@
-/* op_gemv.c — launcher of the skinny GEMM (cl/gemv.cl) that bm_gemm uses for M <= 8 rows. */
+/* op_gemv.c — launcher of the skinny GEMM (cl/gemv.cl) that bm_gemm uses for M <= 8 rows; an f16
+ * W (bm_wmat) takes each kernel's _w16 form, with the same work sizes. */
 #include "error.h"
 #include "ops.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +21,7 @@ static int use_vec4(const bm_rt *rt, const bm_gemv_input *in, size_t K, size_t w
            in->u_col % 4 == 0;
 }
 
-int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, cl_mem W, size_t w_off,
+int bm_op_gemv(bm_rt *rt, size_t M, size_t N, size_t K, cl_mem A, size_t a_off, size_t lda, bm_wmat W, size_t w_off,
                size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
     bm_gemv_input in = {BM_GEMV_PLAIN, A, a_off, lda, NULL, 0.0f, 0};
@@ -35,14 +37,14 @@ typedef struct {
 
 /* Every entry point: conv and split NULL for the plain skinny GEMM, else the float4 kernel with
  * the conv epilogue (bm_gemv4_conv) or the split output (bm_gemv4_split). */
-static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off,
                        size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv,
                        const gemv_split *split, const bm_gemv_fused *fused)
 {
     cl_mem A = in ? in->A : NULL;
     size_t a_off = in ? in->a_off : 0, lda = in ? in->lda : 0;
     if (M == 0 || N == 0 || K == 0) return 0;
-    if (!rt || !A || !W || !C) return bm_fail(BMOJO_EINVAL, "bm_op_gemv: NULL argument");
+    if (!rt || !A || !W.buf || !C) return bm_fail(BMOJO_EINVAL, "bm_op_gemv: NULL argument");
     if (in->mode < BM_GEMV_PLAIN || in->mode > BM_GEMV_PARTS || (in->mode == BM_GEMV_RMSNORM && !in->norm_w) ||
         (in->mode == BM_GEMV_SWIGLU && lda < in->u_col + K) ||
         (in->mode == BM_GEMV_PARTS && (!fused || !fused->reads_parts || M > GEMV_MAX_M || lda != K)))
@@ -65,11 +67,13 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
     if (fused && (!vec4 || M > GEMV_MAX_M || !fused->kernel || !fused->set_args))
         return bm_fail(BMOJO_EINVAL, "bm_op_gemv_fused M=%zu N=%zu K=%zu: not supported here (check "
                        "bm_op_gemv_fused_ok) or no kernel", M, N, K);
-    const char *name = fused  ? fused->kernel
+    const char *base = fused  ? fused->kernel
                        : conv ? "bm_gemv4_conv"
                        : split ? "bm_gemv4_split"
                        : vec4  ? "bm_gemv4"
                                : "bm_gemv";
+    char name[64];
+    snprintf(name, sizeof name, "%s%s", base, W.store == BM_STORE_F16 ? "_w16" : "");
     const size_t NB = vec4 ? (size_t)rt->config[BM_CFG_GEMV4_NB] : GEMV_NB; /* as compiled (-D) */
     cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "gemv");
@@ -95,11 +99,11 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
         cl_int mb = (cl_int)(M - m0 < GEMV_MAX_M ? M - m0 : GEMV_MAX_M), n = (cl_int)N, kk = (cl_int)K;
         cl_ulong ao = a_off + m0 * lda, la = lda, wo = w_off, lw = ldw, co = c_off + m0 * ldc, lc = ldc;
         cl_int mode = in->mode;
-        cl_mem nw = in->norm_w ? in->norm_w : W; /* any valid buffer when unused */
+        cl_mem nw = in->norm_w ? in->norm_w : W.buf; /* any valid buffer when unused */
         cl_float eps = in->eps;
         cl_ulong ucol = in->u_col;
         cl_int err = BM_ARG(k, 0, mb) | BM_ARG(k, 1, n) | BM_ARG(k, 2, kk) | BM_ARG(k, 3, A) | BM_ARG(k, 4, ao) |
-                     BM_ARG(k, 5, la) | BM_ARG(k, 6, W) | BM_ARG(k, 7, wo) | BM_ARG(k, 8, lw) | BM_ARG(k, 9, beta) |
+                     BM_ARG(k, 5, la) | BM_ARG(k, 6, W.buf) | BM_ARG(k, 7, wo) | BM_ARG(k, 8, lw) | BM_ARG(k, 9, beta) |
                      BM_ARG(k, 10, C) | BM_ARG(k, 11, co) | BM_ARG(k, 12, lc) | BM_ARG(k, 13, mode) |
                      BM_ARG(k, 14, nw) | BM_ARG(k, 15, eps) | BM_ARG(k, 16, ucol) |
                      BM_ARG_LOCAL(k, 17, (size_t)mb * NB * L * sizeof(float));
@@ -123,7 +127,7 @@ static int gemv_launch(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, s
     return 0;
 }
 
-int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+int bm_op_gemv_in(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off,
                   size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
     return gemv_launch(rt, in, M, N, K, W, w_off, ldw, beta, C, c_off, ldc, NULL, NULL, NULL);
@@ -140,21 +144,21 @@ size_t bm_op_gemv_fused_local(const bm_rt *rt, size_t M, size_t L)
     return rows * (size_t)rt->config[BM_CFG_GEMV4_NB] * L * sizeof(float);
 }
 
-int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+int bm_op_gemv_in_conv(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off,
                        size_t ldw, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_conv *conv)
 {
     if (!conv) return bm_fail(BMOJO_EINVAL, "bm_op_gemv_in_conv: NULL conv arguments");
     return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, conv, NULL, NULL);
 }
 
-int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+int bm_op_gemv_split(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off,
                      size_t ldw, cl_mem C, size_t c_off, size_t ldc, size_t n_split, cl_mem C2, size_t c2_off, size_t ldc2)
 {
     gemv_split sp = {n_split, C2, c2_off, ldc2};
     return gemv_launch(rt, in, M, N, K, W, w_off, ldw, 0.0f, C, c_off, ldc, NULL, &sp, NULL);
 }
 
-int bm_op_gemv_fused(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, cl_mem W, size_t w_off,
+int bm_op_gemv_fused(bm_rt *rt, const bm_gemv_input *in, size_t M, size_t N, size_t K, bm_wmat W, size_t w_off,
                      size_t ldw, float beta, cl_mem C, size_t c_off, size_t ldc, const bm_gemv_fused *fused)
 {
     if (!fused) return bm_fail(BMOJO_EINVAL, "bm_op_gemv_fused: NULL fused launch");

@@ -303,7 +303,7 @@ static int scan_launch(bm_rt *rt, const bm_scan_args *a)
     }
     size_t N = (size_t)a->B * (size_t)a->T;
     int st = bm_scratch_take(rt, N * (size_t)a->di * sizeof(float), &b.dt);
-    if (!st) st = bm_gemm(rt, N, (size_t)a->di, (size_t)a->dt_rank, a->bc, 0, a->bc_ld, a->dt_proj, 0, (size_t)a->dt_rank,
+    if (!st) st = bm_gemm(rt, N, (size_t)a->di, (size_t)a->dt_rank, a->bc, 0, a->bc_ld, bm_wf32(a->dt_proj), 0, (size_t)a->dt_rank,
                           0.0f, b.dt, 0, (size_t)a->di);
     return st ? st : scan_select(rt, &b);
 }

@@ -185,6 +185,10 @@ static int bmt_fused;
  * checks the attention output and the state as for bm_bmojo_mix. Returns 1 when the calls ran. */
 static int bmt_fused_step(bm_test_ctx *t, bm_bmojo_args *a, const char *what)
 {
+    /* the two GEMV weights stored as fp32 and as f16 (the kernels' _w16 forms, --weights f16) on
+     * alternate steps; the references multiply the stored (rounded) values */
+    static int step_count;
+    const bm_store store = (step_count++ & 1) ? BM_STORE_F16 : BM_STORE_F32;
     const int B = a->B, di = 37, n = 3, R = 2, HD = a->H * a->dh;
     const size_t bc_ld = (size_t)R + 2 * n + 1, z_ld = (size_t)di + 2, d = (size_t)a->d;
     float *u = bm_test_alloc(sizeof(float) * B * di), *bc = bm_test_alloc(sizeof(float) * B * bc_ld);
@@ -209,7 +213,8 @@ static int bmt_fused_step(bm_test_ctx *t, bm_bmojo_args *a, const char *what)
     cl_mem dW = bm_test_buffer(t, W, sizeof(float) * di * R), db = bm_test_buffer(t, bias, sizeof(float) * di);
     cl_mem dA = bm_test_buffer(t, A, sizeof(float) * di * n), dD = bm_test_buffer(t, Dv, sizeof(float) * di);
     cl_mem dz = bm_test_buffer(t, z, sizeof(float) * B * z_ld), ds = bm_test_buffer(t, st, sizeof(float) * B * di * n);
-    cl_mem dy = bm_test_buffer(t, NULL, sizeof(float) * B * di), dwo = bm_test_buffer(t, wo, sizeof(float) * d * HD);
+    cl_mem dy = bm_test_buffer(t, NULL, sizeof(float) * B * di);
+    bm_wmat dwo = {bm_test_weights(t, wo, d * HD, store), store};
     cl_mem dx = bm_test_buffer(t, x, sizeof(float) * B * d);
     /* the GEMV that shares the attention's launch: [B, 40] x [40 + 12 rows]^T -> y' [B, 28] | kv' [B, 12] */
     enum { GK = 40, GD = 28, GKV = 12 };
@@ -217,7 +222,8 @@ static int bmt_fused_step(bm_test_ctx *t, bm_bmojo_args *a, const char *what)
     float *gc = bm_test_alloc(sizeof(float) * B * (GD + GKV)), *gy = bm_test_alloc(sizeof(float) * B * (GD + GKV));
     bm_test_fill(t, ga, (size_t)B * GK, -1, 1);
     bm_test_fill(t, gw, (size_t)(GD + GKV) * GK, -1, 1);
-    cl_mem dga = bm_test_buffer(t, ga, sizeof(float) * B * GK), dgw = bm_test_buffer(t, gw, sizeof(float) * (GD + GKV) * GK);
+    cl_mem dga = bm_test_buffer(t, ga, sizeof(float) * B * GK);
+    bm_wmat dgw = {bm_test_weights(t, gw, (size_t)(GD + GKV) * GK, store), store};
     cl_mem dgy = bm_test_buffer(t, NULL, sizeof(float) * B * GD), dgkv = bm_test_buffer(t, NULL, sizeof(float) * B * GKV);
     bm_gemv_input gin = {BM_GEMV_PLAIN, dga, 0, GK, NULL, 0.0f, 0};
     bm_scan_args sa = {.B = B, .T = 1, .di = di, .n = n, .u = du, .dt = NULL, .dt_ld = (size_t)di, .dt_bias = db,
@@ -250,7 +256,7 @@ static int bmt_fused_step(bm_test_ctx *t, bm_bmojo_args *a, const char *what)
         }
         bm_test_close(t, "  fused launch: the GEMV beside the attention (y | Kf Vf)", gy, got, (size_t)B * (GD + GKV), 1e-5);
     }
-    cl_mem bufs[] = {du, dbc, dW, db, dA, dD, dz, ds, dy, dwo, dx, dga, dgw, dgy, dgkv};
+    cl_mem bufs[] = {du, dbc, dW, db, dA, dD, dz, ds, dy, dwo.buf, dx, dga, dgw.buf, dgy, dgkv};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) bm_release(bufs[i]);
     free(u), free(bc), free(W), free(bias), free(A), free(Dv), free(z), free(st), free(dt), free(y), free(got);
     free(wo), free(x), free(out), free(ga), free(gw), free(gc), free(gy);

@@ -1,4 +1,5 @@
-/* test_embed.c — bm_op_embed against bm_ref_embed: awkward n and d, ids at 0 and V-1, exact. */
+/* test_embed.c — bm_op_embed against bm_ref_embed: awkward n and d, ids at 0 and V-1, exact; with an
+ * fp32 table and an f16 one (bm_embed_gather_w16: the reference gathers the rounded values). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -6,7 +7,7 @@
 #include "ops.h"
 #include "ref/ref.h"
 
-static void embed_case(bm_test_ctx *t, int V, int n, int d)
+static void embed_case(bm_test_ctx *t, int V, int n, int d, bm_store store)
 {
     size_t tn = (size_t)V * (size_t)d, on = (size_t)n * (size_t)d;
     float *table = bm_test_alloc(tn * sizeof(float));
@@ -21,17 +22,17 @@ static void embed_case(bm_test_ctx *t, int V, int n, int d)
     if (n > 2) ids[1] = V - 1;
 
     cl_mem dids = bm_test_buffer(t, ids, (size_t)n * sizeof(int32_t));
-    cl_mem dtab = bm_test_buffer(t, table, tn * sizeof(float));
+    bm_wmat dtab = {bm_test_weights(t, table, tn, store), store};
     cl_mem dout = bm_test_buffer(t, got, on * sizeof(float));
     char what[96];
-    snprintf(what, sizeof what, "embed V=%d n=%d d=%d", V, n, d);
+    snprintf(what, sizeof what, "embed%s V=%d n=%d d=%d", store == BM_STORE_F16 ? " f16" : "", V, n, d);
     if (bm_test_status(t, bm_op_embed(t->rt, dids, dtab, dout, n, d), what)) {
         bm_test_read(t, dout, got, on * sizeof(float));
         bm_ref_embed(ids, table, want, n, d);
         bm_test_close(t, what, got, want, on, 0.0);
     }
     bm_release(dids);
-    bm_release(dtab);
+    bm_release(dtab.buf);
     bm_release(dout);
     free(table);
     free(want);
@@ -46,7 +47,8 @@ void test_op_embed(bm_test_ctx *t)
     static const int Vs[] = {1, 5, 301};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         for (size_t j = 0; j < sizeof ds / sizeof ds[0]; j++)
-            embed_case(t, Vs[(i + j) % 3], ns[i], ds[j]);
+            for (int half = 0; half < 2; half++)
+                embed_case(t, Vs[(i + j) % 3], ns[i], ds[j], half ? BM_STORE_F16 : BM_STORE_F32);
     /* n = 0 is a no-op that must succeed. */
-    bm_test_status(t, bm_op_embed(t->rt, NULL, NULL, NULL, 0, 8), "embed n=0");
+    bm_test_status(t, bm_op_embed(t->rt, NULL, bm_wf32(NULL), NULL, 0, 8), "embed n=0");
 }

@@ -1,7 +1,9 @@
 /* test_gemm.c — bm_gemm (CLBlast) and our own bm_op_gemm_nt (cl/gemm_nt.cl: both tile
  * configurations, float4 and scalar loads, split-K) against bm_ref_gemm on awkward shapes (M=1,
  * odd sizes, K=1, sizes just above a tile, padded leading dimensions, element offsets, beta 0
- * with NaN in C and beta 1), BMOJO_GEMM's selection, error paths, plus the runtime
+ * with NaN in C and beta 1), each also with W stored as f16 (the _w16 kernels of --weights f16,
+ * against the reference on the rounded W), BMOJO_GEMM's selection (clblast with an f16 W takes our
+ * kernel), error paths, plus the runtime
  * plumbing every op relies on: zero-filled allocation, fill/copy at odd offsets, kernel lookup
  * and the on-disk program cache (reuse, BMOJO_CACHE=0, a corrupted entry is rebuilt). */
 #include <math.h>
@@ -28,7 +30,8 @@ typedef struct {
     int split; /* own: split_k argument (0 = automatic) */
 } gemm_case;
 
-static void run_case(bm_test_ctx *t, const gemm_case *c)
+/* store: how W is stored (f16: the _w16 kernels) */
+static void run_case(bm_test_ctx *t, const gemm_case *c, bm_store store)
 {
     size_t lda = c->K + c->pad_a, ldw = c->K + c->pad_w, ldc = c->N + c->pad_c;
     size_t na = c->a_off + c->M * lda, nw = c->w_off + c->N * ldw, nc = c->c_off + c->M * ldc;
@@ -41,17 +44,18 @@ static void run_case(bm_test_ctx *t, const gemm_case *c)
         for (size_t m = 0; m < c->M; m++)
             for (size_t n = 0; n < c->N; n++) C[c->c_off + m * ldc + n] = NAN;
     memcpy(want, C, nc * sizeof *C);
+    bm_wmat dW = {bm_test_weights(t, W, nw, store), store}; /* W rounded to what is stored */
     bm_ref_gemm(c->M, c->N, c->K, A + c->a_off, lda, W + c->w_off, ldw, c->beta, want + c->c_off, ldc);
-    cl_mem dA = bm_test_buffer(t, A, na * sizeof *A), dW = bm_test_buffer(t, W, nw * sizeof *W);
+    cl_mem dA = bm_test_buffer(t, A, na * sizeof *A);
     cl_mem dC = bm_test_buffer(t, C, nc * sizeof *C);
     char what[200];
     static const char *const tiles[] = {"auto", "big", "thin"};
     char kind[48] = "gemm";
     if (c->own == OWN_CPU) snprintf(kind, sizeof kind, "gemm_nt_cpu");
     else if (c->own) snprintf(kind, sizeof kind, "gemm_nt %s split %d", tiles[c->own - 1], c->split);
-    snprintf(what, sizeof what, "%s M=%zu N=%zu K=%zu ld+%zu/%zu/%zu off=%zu/%zu/%zu beta=%g%s", kind, c->M, c->N,
-             c->K, c->pad_a, c->pad_w, c->pad_c, c->a_off, c->w_off, c->c_off, (double)c->beta,
-             c->nan_c ? " C=NaN" : "");
+    snprintf(what, sizeof what, "%s%s M=%zu N=%zu K=%zu ld+%zu/%zu/%zu off=%zu/%zu/%zu beta=%g%s", kind,
+             store == BM_STORE_F16 ? " f16-W" : "", c->M, c->N, c->K, c->pad_a, c->pad_w, c->pad_c, c->a_off,
+             c->w_off, c->c_off, (double)c->beta, c->nan_c ? " C=NaN" : "");
     int st = c->own == OWN_CPU ? bm_op_gemm_nt_cpu(t->rt, c->M, c->N, c->K, dA, c->a_off, lda, dW, c->w_off, ldw,
                                                    c->beta, dC, c->c_off, ldc)
              : c->own          ? bm_op_gemm_nt(t->rt, c->own - 1 + BM_GEMM_NT_TILES_AUTO, c->split, c->M, c->N, c->K, dA, c->a_off,
@@ -63,7 +67,7 @@ static void run_case(bm_test_ctx *t, const gemm_case *c)
         bm_test_close(t, what, C, want, nc, 1e-5);
     }
     bm_release(dA);
-    bm_release(dW);
+    bm_release(dW.buf);
     bm_release(dC);
     free(A);
     free(W);
@@ -95,13 +99,14 @@ static void test_gemm_nt(bm_test_ctx *t)
         {8, 17, 200, 0, 3, 0, 0, 4, 0, 0.0f, 0, 0, 0},      /* ldw odd: scalar */
         {200, 63, 17, 5, 2, 7, 3, 1, 2, 1.0f, 0, 0, 0},
     };
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        for (int tiles = BIG; tiles <= THIN; tiles++) {
-            gemm_case c = shapes[i];
-            c.own = tiles;
-            c.split = 1;
-            run_case(t, &c);
-        }
+    for (int half = 0; half < 2; half++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            for (int tiles = BIG; tiles <= THIN; tiles++) {
+                gemm_case c = shapes[i];
+                c.own = tiles;
+                c.split = 1;
+                run_case(t, &c, half ? BM_STORE_F16 : BM_STORE_F32);
+            }
     /* Split-K: partial sums in scratch, then the reduction with beta; K not a multiple of the
      * splits' K range; more splits asked for than BK steps exist (fewer are used). */
     static const gemm_case splits[] = {
@@ -113,7 +118,11 @@ static void test_gemm_nt(bm_test_ctx *t)
         {200, 80, 300, 0, 0, 0, 0, 0, 0, 0.0f, 0, AUTO, 0},  /* automatic choices */
         {9, 3072, 64, 0, 0, 0, 0, 0, 0, 1.0f, 0, AUTO, 0},
     };
-    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) run_case(t, &splits[i]);
+    for (int half = 0; half < 2; half++)
+        for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+            gemm_case c = splits[i];
+            run_case(t, &c, half ? BM_STORE_F16 : BM_STORE_F32);
+        }
 
     /* bm_gemm's selection: with BMOJO_GEMM=own, own-cpu or clblast (rt->gemm_mode) rows > 8 go to
      * that kernel, and its results match the reference just the same; <= 8 rows still go to the
@@ -128,16 +137,20 @@ static void test_gemm_nt(bm_test_ctx *t)
                          BM_GEMM_MODE_CLBLAST};
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         t->rt->gemm_mode = modes[m];
-        for (size_t i = 0; i < sizeof via_gemm / sizeof via_gemm[0]; i++) run_case(t, &via_gemm[i]);
+        for (int half = 0; half < 2; half++)
+            for (size_t i = 0; i < sizeof via_gemm / sizeof via_gemm[0]; i++) {
+                gemm_case c = via_gemm[i];
+                run_case(t, &c, half ? BM_STORE_F16 : BM_STORE_F32);
+            }
     }
     t->rt->gemm_mode = mode;
 
     /* Bad arguments. */
     float host[16] = {0};
     cl_mem buf = bm_test_buffer(t, host, sizeof host);
-    int st = bm_op_gemm_nt(t->rt, 7, 0, 2, 2, 2, buf, 0, 2, buf, 0, 2, 0.0f, buf, 0, 2);
+    int st = bm_op_gemm_nt(t->rt, 7, 0, 2, 2, 2, buf, 0, 2, bm_wf32(buf), 0, 2, 0.0f, buf, 0, 2);
     bm_test_true(t, st == BMOJO_EINVAL, "gemm_nt with an unknown tile choice -> BMOJO_EINVAL");
-    st = bm_op_gemm_nt(t->rt, BM_GEMM_NT_TILES_AUTO, 0, 2, 2, 3, buf, 0, 2, buf, 0, 3, 0.0f, buf, 0, 2);
+    st = bm_op_gemm_nt(t->rt, BM_GEMM_NT_TILES_AUTO, 0, 2, 2, 3, buf, 0, 2, bm_wf32(buf), 0, 3, 0.0f, buf, 0, 2);
     bm_test_true(t, st == BMOJO_EINVAL, "gemm_nt lda < K -> BMOJO_EINVAL");
     bm_finish(t->rt);
     bm_release(buf);
@@ -167,10 +180,14 @@ static void test_gemm_nt_cpu(bm_test_ctx *t)
         {200, 63, 17, 5, 2, 7, 3, 1, 2, 1.0f, 0, OWN_CPU, 0},
         {9, 80, 300, 0, 3, 0, 5, 7, 0, 1.0f, 0, OWN_CPU, 0},
     };
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) run_case(t, &shapes[i]);
+    for (int half = 0; half < 2; half++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            gemm_case c = shapes[i];
+            run_case(t, &c, half ? BM_STORE_F16 : BM_STORE_F32);
+        }
     float host[16] = {0};
     cl_mem buf = bm_test_buffer(t, host, sizeof host);
-    int st = bm_op_gemm_nt_cpu(t->rt, 2, 2, 3, buf, 0, 2, buf, 0, 3, 0.0f, buf, 0, 2);
+    int st = bm_op_gemm_nt_cpu(t->rt, 2, 2, 3, buf, 0, 2, bm_wf32(buf), 0, 3, 0.0f, buf, 0, 2);
     bm_test_true(t, st == BMOJO_EINVAL, "gemm_nt_cpu lda < K -> BMOJO_EINVAL");
     bm_finish(t->rt);
     bm_release(buf);
@@ -205,23 +222,30 @@ static void test_gemm_errors(bm_test_ctx *t)
     cl_mem small = bm_test_buffer(t, host, sizeof host); /* 64 floats */
     cl_mem big = bm_test_buffer(t, NULL, 4096 * sizeof(float));
     /* Empty products are no-ops that leave C alone. */
-    int st0 = bm_gemm(t->rt, 0, 8, 8, big, 0, 8, big, 0, 8, 0.0f, small, 0, 8);
-    int st1 = bm_gemm(t->rt, 8, 8, 0, big, 0, 8, big, 0, 8, 0.0f, small, 0, 8);
+    int st0 = bm_gemm(t->rt, 0, 8, 8, big, 0, 8, bm_wf32(big), 0, 8, 0.0f, small, 0, 8);
+    int st1 = bm_gemm(t->rt, 8, 8, 0, big, 0, 8, bm_wf32(big), 0, 8, 0.0f, small, 0, 8);
     float back[64];
     bm_test_read(t, small, back, sizeof back);
     bm_test_true(t, st0 == 0 && st1 == 0 && !memcmp(back, host, sizeof host), "gemm M=0 / K=0 is a no-op");
     /* Leading dimension shorter than a row. */
-    int st = bm_gemm(t->rt, 4, 4, 4, big, 0, 4, big, 0, 4, 0.0f, big, 0, 3);
+    int st = bm_gemm(t->rt, 4, 4, 4, big, 0, 4, bm_wf32(big), 0, 4, 0.0f, big, 0, 3);
     bm_test_true(t, st == BMOJO_EINVAL, "gemm ldc < N -> BMOJO_EINVAL");
     /* A, W or C too small for its view: refused before any kernel runs (whichever kernel bm_gemm
      * would pick: none of them checks bounds on the buffer), naming the buffer. */
-    st = bm_gemm(t->rt, 32, 32, 32, small, 0, 32, big, 0, 32, 0.0f, big, 0, 32);
+    st = bm_gemm(t->rt, 32, 32, 32, small, 0, 32, bm_wf32(big), 0, 32, 0.0f, big, 0, 32);
     bm_test_true(t, st == BMOJO_EGEMM && strstr(bmojo_last_error(), "buffer A too small"),
                  "gemm with a too-small A buffer -> BMOJO_EGEMM naming A");
-    st = bm_gemm(t->rt, 2, 32, 32, big, 0, 32, small, 0, 32, 0.0f, big, 0, 32);
+    st = bm_gemm(t->rt, 2, 32, 32, big, 0, 32, bm_wf32(small), 0, 32, 0.0f, big, 0, 32);
     bm_test_true(t, st == BMOJO_EGEMM && strstr(bmojo_last_error(), "buffer W too small"),
                  "gemv (2 rows) with a too-small W buffer -> BMOJO_EGEMM naming W");
-    st = bm_gemm(t->rt, 32, 32, 32, big, 0, 32, big, 0, 32, 0.0f, big, 4096 - 32 * 32 + 1, 32);
+    /* an f16 W counts 2-byte elements: 64 floats hold 128 halves, i.e. 4 rows of 32 but not 5 */
+    bm_wmat small16 = {small, BM_STORE_F16};
+    st = bm_gemm(t->rt, 2, 4, 32, big, 0, 32, small16, 0, 32, 0.0f, big, 0, 32);
+    bm_test_true(t, st == 0, "gemv with an f16 W of exactly the buffer's 128 halves runs");
+    st = bm_gemm(t->rt, 2, 5, 32, big, 0, 32, small16, 0, 32, 0.0f, big, 0, 32);
+    bm_test_true(t, st == BMOJO_EGEMM && strstr(bmojo_last_error(), "buffer W too small"),
+                 "gemv with an f16 W one row past the buffer -> BMOJO_EGEMM naming W");
+    st = bm_gemm(t->rt, 32, 32, 32, big, 0, 32, bm_wf32(big), 0, 32, 0.0f, big, 4096 - 32 * 32 + 1, 32);
     bm_test_true(t, st == BMOJO_EGEMM && strstr(bmojo_last_error(), "buffer C too small"),
                  "gemm whose C view runs past the buffer's end -> BMOJO_EGEMM naming C");
     bm_finish(t->rt);
@@ -415,7 +439,11 @@ void test_op_gemm(bm_test_ctx *t)
         {9, 11, 5, 0, 0, 2, 0, 0, 3, 0.0f, 1, 0, 0},   /* beta 0 ignores a NaN C, small (direct) path */
         {130, 140, 150, 0, 0, 1, 0, 0, 1, 0.0f, 1, 0, 0}, /* and a larger (indirect) path */
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(t, &cases[i]);
+    for (int half = 0; half < 2; half++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            gemm_case c = cases[i];
+            run_case(t, &c, half ? BM_STORE_F16 : BM_STORE_F32);
+        }
     test_gemm_nt(t);
     test_gemm_nt_cpu(t);
     test_gemm_errors(t);
