@@ -30,11 +30,14 @@
  * row blocks measured slower, see op_gemv.c).
  * f16 weights: each kernel twice (BM_GEMV4_KERNELS(SUFFIX, W16); the bodies take w16 as their
  * first argument), W read through common.cl's bm_w_load* (vload_half4 / vload_half16), all else
- * the same. On POCL (2 cores of an AMD EPYC) the CPU body then streams 4.5-5.5 G weights/s (9-11
+ * the same. On POCL (2 cores of an AMD EPYC) the CPU body first streamed 4.5-5.5 G weights/s (9-11
  * GB/s of halves) against 3.8-4.4 G (15-17.5 GB/s) in fp32: bound by its per-step work (A's
- * transform, bm_gemv_a4, is not inlined by POCL), not by memory, so mamba-130m decodes 41.0 ->
- * 44.7 tokens/s. Tried: widening with integer vector operations (slower), always_inline on
- * bm_gemv_a4 (POCL's build did not finish in 15 minutes). docs/performance.md, "f16 weights".
+ * transform, bm_gemv_a4, not inlined by POCL, called per 4 columns of every block of 8 rows), so
+ * mamba-130m decoded 41.0 -> 44.7 tokens/s. Tried: widening with integer vector operations
+ * (slower), always_inline on bm_gemv_a4 (POCL's build did not finish in 15 minutes). Kept: A's
+ * transformed row built once per work-item in a private panel (BM_GEMV_CPU_KP), the row loop then
+ * loads, converts and multiplies only: tg64 mamba-130m f16 39 -> 57, f32 34-38 -> 40; swa-130m
+ * f16 49-52 -> 65, f32 41-44 -> 49 tokens/s (docs/performance.md, "f16 weights").
  * Not measured on a GPU yet.
  */
 #ifndef BM_GEMV_NB
@@ -270,14 +273,22 @@ static inline float4 bm_gemv_a4(const int write_merged, __global const float *A,
 #ifndef BM_GEMV_CPU_JB
 #define BM_GEMV_CPU_JB 8 /* rows of W whose accumulators live together (a divisor of BM_GEMV4_NB) */
 #endif
+#ifndef BM_GEMV_CPU_KP
+#define BM_GEMV_CPU_KP 4096 /* A's transformed row is built in panels of this many columns (private) */
+#endif
 
 static inline void bm_gemv4_body_cpu(const int grp, const int w16, BM_GEMV_PARAMS, BM_GEMV4_BODY_PARAMS)
 {
-    const int n0 = grp * BM_GEMV4_NB, K16 = K & ~15;
+    const int n0 = grp * BM_GEMV4_NB;
     if (mode == BM_GEMV_PARTS) bm_gemv_parts_weights(A + a_off, M, K, n_parts, part_cols, wts, 0, 1);
+    /* A's row, transformed (RMSNorm, SwiGLU, the splits' merge) once per work-item and panel, so
+     * that the loop over W's rows is loads, conversions and FMAs only: transforming it per block
+     * of 8 rows through bm_gemv_a4 (which POCL does not inline) bounded the loop (issue 15) */
+    float at[BM_GEMV_CPU_KP];
     for (int m = 0; m < M; m++) {
         float rsm = 0.0f;
         if (mode == BM_GEMV_RMSNORM) {
+            const int K16 = K & ~15;
             float16 ss = 0.0f;
             int k = 0;
             for (; k < K16; k += 16) {
@@ -291,34 +302,33 @@ static inline void bm_gemv4_body_cpu(const int grp, const int w16, BM_GEMV_PARAM
             }
             rsm = rsqrt(s / (float)K + eps);
         }
-        for (int jb = 0; jb < BM_GEMV4_NB; jb += BM_GEMV_CPU_JB) {
-            const int wm = grp == 0 && jb == 0; /* mode 3: group 0 writes the merged rows, once */
-            __global const uchar *wr[BM_GEMV_CPU_JB];
-            for (int j = 0; j < BM_GEMV_CPU_JB; j++) /* rows past N read row N-1, never stored */
-                wr[j] = bm_w_at(W, w_off + (ulong)min(n0 + jb + j, N - 1) * ldw, w16);
-            float16 acc[BM_GEMV_CPU_JB];
-            for (int j = 0; j < BM_GEMV_CPU_JB; j++) acc[j] = 0.0f;
-            for (int k = 0; k < K16; k += 16) {
-                const float4 a0 = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k, mode, nw, rsm, u_col, n_parts, part_cols,
-                                             wts, merged, merged_ld);
-                const float4 a1 = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k + 4, mode, nw, rsm, u_col, n_parts,
-                                             part_cols, wts, merged, merged_ld);
-                const float4 a2 = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k + 8, mode, nw, rsm, u_col, n_parts,
-                                             part_cols, wts, merged, merged_ld);
-                const float4 a3 = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k + 12, mode, nw, rsm, u_col, n_parts,
-                                             part_cols, wts, merged, merged_ld);
-                const float16 a = (float16)(a0, a1, a2, a3);
+        for (int j = 0; j < BM_GEMV4_NB; j++) red[m * BM_GEMV4_NB + j] = 0.0f;
+        for (int k0 = 0; k0 < K; k0 += BM_GEMV_CPU_KP) {
+            const int kn = min(BM_GEMV_CPU_KP, K - k0), kn16 = kn & ~15;
+            /* mode 3: group 0 also writes the merged rows, once */
+            for (int k = 0; k < kn; k += 4)
+                vstore4(bm_gemv_a4(grp == 0, A, a_off, lda, m, M, K, k0 + k, mode, nw, rsm, u_col, n_parts, part_cols,
+                                   wts, merged, merged_ld),
+                        0, at + k);
+            for (int jb = 0; jb < BM_GEMV4_NB; jb += BM_GEMV_CPU_JB) {
+                __global const uchar *wr[BM_GEMV_CPU_JB];
+                for (int j = 0; j < BM_GEMV_CPU_JB; j++) /* rows past N read row N-1, never stored */
+                    wr[j] = bm_w_at(W, w_off + (ulong)min(n0 + jb + j, N - 1) * ldw, w16);
+                float16 acc[BM_GEMV_CPU_JB];
+                for (int j = 0; j < BM_GEMV_CPU_JB; j++) acc[j] = 0.0f;
+                for (int k = 0; k < kn16; k += 16) {
+                    const float16 a = vload16(0, at + k);
 #pragma unroll
-                for (int j = 0; j < BM_GEMV_CPU_JB; j++) acc[j] = fma(a, bm_w_load16(wr[j], k, w16), acc[j]);
+                    for (int j = 0; j < BM_GEMV_CPU_JB; j++) acc[j] = fma(a, bm_w_load16(wr[j], k0 + k, w16), acc[j]);
+                }
+                float s[BM_GEMV_CPU_JB];
+                for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] = bm_hsum16(acc[j]);
+                for (int k = kn16; k < kn; k += 4) {
+                    const float4 a = vload4(0, at + k);
+                    for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] += dot(a, bm_w_load4(wr[j], k0 + k, w16));
+                }
+                for (int j = 0; j < BM_GEMV_CPU_JB && jb + j < BM_GEMV4_NB; j++) red[m * BM_GEMV4_NB + jb + j] += s[j];
             }
-            float s[BM_GEMV_CPU_JB];
-            for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] = bm_hsum16(acc[j]);
-            for (int k = K16; k < K; k += 4) {
-                const float4 a = bm_gemv_a4(wm, A, a_off, lda, m, M, K, k, mode, nw, rsm, u_col, n_parts, part_cols,
-                                            wts, merged, merged_ld);
-                for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] += dot(a, bm_w_load4(wr[j], k, w16));
-            }
-            for (int j = 0; j < BM_GEMV_CPU_JB && jb + j < BM_GEMV4_NB; j++) red[m * BM_GEMV4_NB + jb + j] = s[j];
         }
     }
     bm_gemv_write(red, M, BM_GEMV4_NB, 1, 0, n0, N, beta, C, c_off, ldc, n_split, C2, c2_off, ldc2, conv_di, conv_k,

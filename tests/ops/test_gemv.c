@@ -20,7 +20,8 @@ typedef struct {
 
 static void test_transforms(bm_test_ctx *t, bm_store store)
 {
-    const size_t shapes[][3] = {{1, 1, 1}, {1, 37, 768}, {3, 130, 257}, {8, 64, 64}, {11, 9, 100}, {1, 1280, 64}};
+    const size_t shapes[][3] = {{1, 1, 1}, {1, 37, 768}, {3, 130, 257}, {8, 64, 64}, {11, 9, 100}, {1, 1280, 64},
+                                {2, 17, 4108}};
     for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
         size_t M = shapes[c][0], N = shapes[c][1], K = shapes[c][2];
         for (int mode = BM_GEMV_RMSNORM; mode <= BM_GEMV_SWIGLU; mode++)
@@ -183,6 +184,8 @@ static void test_plain(bm_test_ctx *t, bm_store store)
         {1, 1, 1, 0, 0, 0.0f},    {1, 3072, 768, 0, 0, 0.0f}, {1, 768, 3072, 0, 0, 1.0f}, {2, 37, 19, 3, 5, 0.0f},
         {3, 5, 1, 0, 7, 1.0f},    {7, 130, 257, 1, 0, 0.0f},  {8, 64, 64, 0, 0, 1.0f},    {9, 41, 100, 2, 3, 0.0f},
         {19, 7, 33, 0, 0, 1.0f},  {4, 320, 64, 0, 0, 0.0f},   {1, 36, 1536, 0, 0, 0.0f},  {1, 1536, 4, 4, 0, 0.0f},
+        /* K past the CPU body's panel of A (BM_GEMV_CPU_KP 4096): two panels, the second 4 or 20 wide */
+        {2, 19, 4100, 0, 0, 1.0f}, {1, 33, 4116, 4, 0, 0.0f},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const gemv_case *g = &cases[c];
