@@ -23,11 +23,9 @@ static void conv_local2(const bm_rt *rt, size_t cols, size_t rows, size_t local[
 #define CONV_TT 8   /* mirrors BM_CONV_TT in cl/conv1d.cl: steps per work-item of the tiled kernel */
 #define CONV_KMAX 8 /* mirrors BM_CONV_KMAX: the tiled kernel's largest kernel width */
 
-/* The prefill outputs through bm_conv1d_out_tiled (T > 1, k <= CONV_KMAX); 0 or an error. */
-static int conv_out_tiled(bm_rt *rt, const bm_conv_args *a)
+/* The arguments of the prefill kernels bm_conv1d_out_tiled and bm_conv1d_cpu (the same list). */
+static int conv_prefill_args(cl_kernel k, const char *name, const bm_conv_args *a)
 {
-    cl_kernel k = bm_kernel(rt, "bm_conv1d_out_tiled");
-    if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d");
     cl_ulong xld = a->x_ld;
     cl_int has_bias = a->bias != NULL, T = a->T, di = a->di, kk = a->k, B = a->B, err = 0;
     cl_mem bias = a->bias ? a->bias : a->w;
@@ -43,7 +41,15 @@ static int conv_out_tiled(bm_rt *rt, const bm_conv_args *a)
     err |= BM_ARG(k, 8, di);
     err |= BM_ARG(k, 9, kk);
     err |= BM_ARG(k, 10, B);
-    int st = bm_args_check(err, "bm_conv1d_out_tiled");
+    return bm_args_check(err, name);
+}
+
+/* The prefill outputs through bm_conv1d_out_tiled (T > 1, k <= CONV_KMAX); 0 or an error. */
+static int conv_out_tiled(bm_rt *rt, const bm_conv_args *a)
+{
+    cl_kernel k = bm_kernel(rt, "bm_conv1d_out_tiled");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d");
+    int st = conv_prefill_args(k, "bm_conv1d_out_tiled", a);
     if (st) return st;
     size_t global[2] = {(size_t)a->di, (size_t)a->B * (((size_t)a->T + CONV_TT - 1) / CONV_TT)}, local[2];
     conv_local2(rt, global[0], global[1], local);
@@ -56,22 +62,7 @@ static int conv_out_cpu(bm_rt *rt, const bm_conv_args *a)
 {
     cl_kernel k = bm_kernel(rt, "bm_conv1d_cpu");
     if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d");
-    cl_ulong xld = a->x_ld;
-    cl_int has_bias = a->bias != NULL, T = a->T, di = a->di, kk = a->k, B = a->B, err = 0;
-    cl_mem bias = a->bias ? a->bias : a->w;
-    cl_mem state = a->state ? a->state : a->w;
-    err |= BM_ARG(k, 0, a->x);
-    err |= BM_ARG(k, 1, xld);
-    err |= BM_ARG(k, 2, a->w);
-    err |= BM_ARG(k, 3, bias);
-    err |= BM_ARG(k, 4, has_bias);
-    err |= BM_ARG(k, 5, state);
-    err |= BM_ARG(k, 6, a->out);
-    err |= BM_ARG(k, 7, T);
-    err |= BM_ARG(k, 8, di);
-    err |= BM_ARG(k, 9, kk);
-    err |= BM_ARG(k, 10, B);
-    int st = bm_args_check(err, "bm_conv1d_cpu");
+    int st = conv_prefill_args(k, "bm_conv1d_cpu", a);
     if (st) return st;
     const size_t global[2] = {((size_t)a->di + 15) / 16, (size_t)a->B * (((size_t)a->T + CONV_CPU_TB - 1) / CONV_CPU_TB)};
     const size_t local[2] = {1, 1};

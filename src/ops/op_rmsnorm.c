@@ -7,6 +7,25 @@
 
 #define RMSNORM_CPU_ROWS 8 /* mirrors BM_RMS_CPU_ROWS in cl/rmsnorm.cl: rows per work-item */
 
+/* The arguments both kernels start with (bm_rmsnorm_rows_cpu adds the row count after them). */
+static cl_int rmsnorm_args(cl_kernel k, cl_mem x, size_t x_ld, size_t x_col, cl_mem w, cl_mem out, size_t out_ld,
+                           size_t out_col, int d, float eps)
+{
+    cl_ulong xl = x_ld, xc = x_col, ol = out_ld, oc = out_col;
+    cl_int cd = d, err = 0;
+    cl_float ce = eps;
+    err |= BM_ARG(k, 0, x);
+    err |= BM_ARG(k, 1, xl);
+    err |= BM_ARG(k, 2, xc);
+    err |= BM_ARG(k, 3, w);
+    err |= BM_ARG(k, 4, out);
+    err |= BM_ARG(k, 5, ol);
+    err |= BM_ARG(k, 6, oc);
+    err |= BM_ARG(k, 7, cd);
+    err |= BM_ARG(k, 8, ce);
+    return err;
+}
+
 int bm_op_rmsnorm(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w,
                   cl_mem out, size_t out_ld, size_t out_col, int rows, int d, float eps)
 {
@@ -19,18 +38,8 @@ int bm_op_rmsnorm(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w,
     if (rt->rmsnorm_form == BM_FORM_CPU || (rt->rmsnorm_form == BM_FORM_AUTO && !rt->lim.is_gpu)) {
         cl_kernel kc = bm_kernel(rt, "bm_rmsnorm_rows_cpu");
         if (!kc) return bm_fail_context(BMOJO_EBUILD, "bm_op_rmsnorm");
-        cl_ulong xl = x_ld, xc = x_col, ol = out_ld, oc = out_col;
-        cl_int cd = d, crows = rows, err = 0;
-        cl_float ce = eps;
-        err |= BM_ARG(kc, 0, x);
-        err |= BM_ARG(kc, 1, xl);
-        err |= BM_ARG(kc, 2, xc);
-        err |= BM_ARG(kc, 3, w);
-        err |= BM_ARG(kc, 4, out);
-        err |= BM_ARG(kc, 5, ol);
-        err |= BM_ARG(kc, 6, oc);
-        err |= BM_ARG(kc, 7, cd);
-        err |= BM_ARG(kc, 8, ce);
+        cl_int crows = rows;
+        cl_int err = rmsnorm_args(kc, x, x_ld, x_col, w, out, out_ld, out_col, d, eps);
         err |= BM_ARG(kc, 9, crows);
         int st = bm_args_check(err, "bm_rmsnorm_rows_cpu");
         if (st) return st;
@@ -46,19 +55,7 @@ int bm_op_rmsnorm(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w,
                        wg, rt->lim.max_wg, (unsigned long long)rt->lim.local_mem);
     cl_kernel k = bm_kernel(rt, "bm_rmsnorm_rows");
     if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_op_rmsnorm");
-    cl_ulong xl = x_ld, xc = x_col, ol = out_ld, oc = out_col;
-    cl_int cd = d, err = 0;
-    cl_float ce = eps;
-    err |= BM_ARG(k, 0, x);
-    err |= BM_ARG(k, 1, xl);
-    err |= BM_ARG(k, 2, xc);
-    err |= BM_ARG(k, 3, w);
-    err |= BM_ARG(k, 4, out);
-    err |= BM_ARG(k, 5, ol);
-    err |= BM_ARG(k, 6, oc);
-    err |= BM_ARG(k, 7, cd);
-    err |= BM_ARG(k, 8, ce);
-    int st = bm_args_check(err, "bm_rmsnorm_rows");
+    int st = bm_args_check(rmsnorm_args(k, x, x_ld, x_col, w, out, out_ld, out_col, d, eps), "bm_rmsnorm_rows");
     if (st) return st;
     size_t global = (size_t)rows * wg, local = wg;
     return bm_launch(rt, k, "bm_rmsnorm_rows", 1, &global, &local);
