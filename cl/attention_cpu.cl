@@ -39,6 +39,39 @@ static inline __global const float *bm_attc_row(long p, long pos0, int b, int T,
     return cache + (((long)b * Hkv + g) * cap + p % cap) * dh;
 }
 
+/* The online softmax of the CPU attention kernels (this file's and cl/bmojo_attention_cpu.cl's),
+ * one block of 16 scores (-inf where there is no key): the running max *m and sum *l move to the
+ * block, the output chunks o[0 .. nc) are rescaled, the block's weights are stored to pa. Returns
+ * 0, changing nothing, for a block of -inf only. */
+static inline int bm_attc_block16(const float16 s16, float *m, float *l, float16 *o, const int nc, float *pa)
+{
+    const float8 m8 = fmax(s16.lo, s16.hi);
+    const float4 m4 = fmax(m8.lo, m8.hi);
+    const float mb = fmax(fmax(m4.x, m4.y), fmax(m4.z, m4.w));
+    if (mb == -INFINITY) return 0;
+    const float mn = fmax(*m, mb), corr = exp(*m - mn); /* 0 on the first block (m = -inf) */
+    const float16 pw = exp(s16 - mn);
+    *l = *l * corr + bm_hsum16(pw);
+    *m = mn;
+    for (int c = 0; c < nc; c++) o[c] *= corr;
+    vstore16(pw, 0, pa);
+    return 1;
+}
+
+/* The same for one key of score s and value row vr (the scalar form, dh not a multiple of 16). */
+static inline void bm_attc_key1(const float s, __global const float *vr, const int dh, float *m, float *l, float *of)
+{
+    if (s > *m) {
+        const float corr = exp(*m - s);
+        *l *= corr;
+        for (int d = 0; d < dh; d++) of[d] *= corr;
+        *m = s;
+    }
+    const float pw = exp(s - *m);
+    *l += pw;
+    for (int d = 0; d < dh; d++) of[d] = fma(pw, vr[d], of[d]);
+}
+
 /* Global (ceil(T / BM_ATTC_TQ), H, B), local (1, 1, 1). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 bm_attn_cpu(const int T, const int H, const int Hkv, const int dh, __global const float *q, const long q_ld,
@@ -70,17 +103,8 @@ bm_attn_cpu(const int T, const int H, const int Hkv, const int dh, __global cons
                         sa[j] = -INFINITY;
                     }
                 }
-                const float16 s16 = vload16(0, sa);
-                float8 m8 = fmax(s16.lo, s16.hi);
-                float4 m4 = fmax(m8.lo, m8.hi);
-                const float mb = fmax(fmax(m4.x, m4.y), fmax(m4.z, m4.w)), mn = fmax(m, mb);
-                const float corr = exp(m - mn); /* 0 on the first block (m = -inf) */
-                const float16 pw = exp(s16 - mn);
-                l = l * corr + bm_hsum16(pw);
-                m = mn;
-                for (int c = 0; c < nc; c++) o[c] *= corr;
                 float pa[16];
-                vstore16(pw, 0, pa);
+                bm_attc_block16(vload16(0, sa), &m, &l, o, nc, pa); /* every block holds a key */
                 for (int j = 0; j < nk; j++) {
                     __global const float *vr = bm_attc_row(p0 + j, pos0, b, T, g, Hkv, dh, v, kv_ld, v_col, vc, cap);
                     for (int c = 0; c < nc; c++) o[c] = fma((float16)pa[j], vload16(c, vr), o[c]);
@@ -95,17 +119,8 @@ bm_attn_cpu(const int T, const int H, const int Hkv, const int dh, __global cons
                 __global const float *kr = bm_attc_row(p, pos0, b, T, g, Hkv, dh, k, kv_ld, k_col, kc, cap);
                 float s = 0.0f;
                 for (int d = 0; d < dh; d++) s = fma(qr[d], kr[d], s);
-                s *= scale;
                 __global const float *vr = bm_attc_row(p, pos0, b, T, g, Hkv, dh, v, kv_ld, v_col, vc, cap);
-                if (s > m) {
-                    const float corr = exp(m - s);
-                    l *= corr;
-                    for (int d = 0; d < dh; d++) of[d] *= corr;
-                    m = s;
-                }
-                const float pw = exp(s - m);
-                l += pw;
-                for (int d = 0; d < dh; d++) of[d] = fma(pw, vr[d], of[d]);
+                bm_attc_key1(s * scale, vr, dh, &m, &l, of);
             }
             const float inv = 1.0f / l;
             for (int d = 0; d < dh; d++) orow[d] = of[d] * inv;

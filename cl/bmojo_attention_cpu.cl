@@ -11,7 +11,8 @@
  * one vector exp, one rescale of o), q and o held as dh / 16 float16 chunks in private memory. An
  * invalid memory slot (a fading position before 0, an eidetic entry past min(m_e, s)) is a -inf
  * score, as in the GPU kernels; a block of only such slots is skipped (its max would be -inf).
- * dh not a multiple of 16 takes the scalar form of the same loop.
+ * dh not a multiple of 16 takes the scalar form of the same loop. The softmax steps are
+ * cl/attention_cpu.cl's (bm_attc_block16, bm_attc_key1), which comes first in the program.
  *
  * Why: the GPU kernels (bm_bmojo_attn_tiled*, bm_bmojo_attn) share K/V tiles in local memory
  * between work-items and step through barriers, which POCL runs as loops over the work-items with
@@ -92,18 +93,8 @@ bm_bmojo_attn_cpu(__global const float *q, const ulong q_ld, const ulong q_col, 
                         }
                     }
                 }
-                const float16 s16 = vload16(0, sa);
-                const float8 m8 = fmax(s16.lo, s16.hi);
-                const float4 m4 = fmax(m8.lo, m8.hi);
-                const float mb = fmax(fmax(m4.x, m4.y), fmax(m4.z, m4.w));
-                if (mb == -INFINITY) continue; /* only invalid memory slots */
-                const float mn = fmax(m, mb), corr = exp(m - mn); /* corr 0 on the first block (m = -inf) */
-                const float16 pw = exp(s16 - mn);
-                l = l * corr + bm_hsum16(pw);
-                m = mn;
-                for (int c = 0; c < nc; c++) o[c] *= corr;
                 float pa[16];
-                vstore16(pw, 0, pa);
+                if (!bm_attc_block16(vload16(0, sa), &m, &l, o, nc, pa)) continue; /* only invalid memory slots */
                 for (int j = 0; j < nk; j++) {
                     if (srcs[j] < 0) continue;
                     __global const float *vr = bm_batc_row(srcs[j], offs[j], memv, vx, (long)vx_col, win_v);
@@ -123,16 +114,7 @@ bm_bmojo_attn_cpu(__global const float *q, const ulong q_ld, const ulong q_col, 
                 __global const float *vr = bm_batc_row(src, off, memv, vx, (long)vx_col, win_v);
                 float s = 0.0f;
                 for (int d = 0; d < dh; d++) s = fma(qr[d], kr[d], s);
-                s *= scale;
-                if (s > m) {
-                    const float corr = exp(m - s);
-                    l *= corr;
-                    for (int d = 0; d < dh; d++) of[d] *= corr;
-                    m = s;
-                }
-                const float pw = exp(s - m);
-                l += pw;
-                for (int d = 0; d < dh; d++) of[d] = fma(pw, vr[d], of[d]);
+                bm_attc_key1(s * scale, vr, dh, &m, &l, of);
             }
             const float inv = 1.0f / l;
             for (int d = 0; d < dh; d++) orow[d] = of[d] * inv;
