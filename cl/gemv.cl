@@ -242,12 +242,12 @@ static inline float4 bm_gemv_parts4(__global const float *P, const int m, const 
         part_cols, wts, merged, merged_ld
 
 #if !BM_IS_GPU /* compiled for CPU devices only (unused, hence an error under -Werror, on GPUs) */
-/* The CPU form of bm_gemv4_body (groups of one work-item, e.g. POCL): for each row m of A and each
- * block of 8 rows of W, 8 float16 accumulators run along K (A's row transformed 16 values at a
- * time, once per block; W's rows streamed with vload16), folded once at the end; K's last K % 16
- * (a multiple of 4) with float4 as in the GPU form. Per W vector one FMA, no horizontal sum per
- * step: the loop streams W at memory speed where the GPU form's float4 dots did not (POCL, 2
- * cores: bm_gemv4 2.5-8 GB/s against 17.5 GB/s of copy; numbers in docs/performance.md). */
+/* The CPU form of bm_gemv4_body (groups of one work-item, e.g. POCL): for each row m of A, A's row
+ * transformed once (below), then each row of W dotted with it by float16 FMAs along K (W's rows
+ * streamed with vload16), folded once per row; K's last K % 16 (a multiple of 4) with float4 as in
+ * the GPU form. Per W vector one FMA, no horizontal sum per step: the loop streams W at memory
+ * speed where the GPU form's float4 dots did not (POCL, 2 cores: bm_gemv4 2.5-8 GB/s against 17.5
+ * GB/s of copy; numbers in docs/performance.md). */
 static inline float4 bm_gemv_a4(const int write_merged, __global const float *A, const ulong a_off, const ulong lda,
                                 const int m, const int M, const int K, const int k, const int mode,
                                 __global const float *nw, const float rsm, const ulong u_col, const int n_parts,
@@ -270,14 +270,14 @@ static inline float4 bm_gemv_a4(const int write_merged, __global const float *A,
     return a;
 }
 
-/* Rows of W whose accumulators live together (a divisor of BM_GEMV4_NB): 16 float16 accumulators
- * fit AVX-512's 32 registers. POCL, 2 cores, decoding tg64 with f16 weights, 3 interleaved rounds
- * (97d6ef7): 8 rows swa-130m 66.0 / 66.8 / 72.3, mamba-130m 50.2 / 51.1 / 57.0 tokens/s; 16 rows
- * 74.2 / 64.5 / 81.1 and 52.5 / 60.9 / 58.8 (+7 %, +9 % on the means); f32 unchanged (swa 58.6 ->
- * 59.6, mamba 48.6 -> 48.3); 4 rows and 16 or 64 rows per group (BM_GEMV4_NB) were no better. */
-#ifndef BM_GEMV_CPU_JB
-#define BM_GEMV_CPU_JB 16
-#endif
+/* W's rows one at a time, each from its start to its end (two float16 accumulators along K, one
+ * horizontal sum per row): the group's BM_GEMV4_NB rows are one contiguous stream. Measured on POCL
+ * (2 cores of an AMD EPYC, tg64, old and new binaries in turn, two rounds): 16 rows side by side
+ * (BM_GEMV_CPU_JB, 16 float16 accumulators sharing each A vector) -> one row at a time: f16
+ * swa-130m 79-84 -> 122-127, mamba-130m 66-68 -> 83-97 tokens/s; f32 +3-9 %. A C loop compiled by
+ * gcc -O3 -march=native on the same cores shows why (tools/cpu_stream_probe.c, two threads): f16
+ * rows stream at 35-36 GB/s one at a time, 17-21 GB/s with 2, 4, 8 or 16 side by side (f32: 31-32
+ * against 22-28): concurrent streams a row apart defeat the prefetcher. Four accumulators: no better. */
 #ifndef BM_GEMV_CPU_KP
 #define BM_GEMV_CPU_KP 4096 /* A's transformed row is built in panels of this many columns (private) */
 #endif
@@ -315,24 +315,19 @@ static inline void bm_gemv4_body_cpu(const int grp, const int w16, BM_GEMV_PARAM
                 vstore4(bm_gemv_a4(grp == 0, A, a_off, lda, m, M, K, k0 + k, mode, nw, rsm, u_col, n_parts, part_cols,
                                    wts, merged, merged_ld),
                         0, at + k);
-            for (int jb = 0; jb < BM_GEMV4_NB; jb += BM_GEMV_CPU_JB) {
-                __global const uchar *wr[BM_GEMV_CPU_JB];
-                for (int j = 0; j < BM_GEMV_CPU_JB; j++) /* rows past N read row N-1, never stored */
-                    wr[j] = bm_w_at(W, w_off + (ulong)min(n0 + jb + j, N - 1) * ldw, w16);
-                float16 acc[BM_GEMV_CPU_JB];
-                for (int j = 0; j < BM_GEMV_CPU_JB; j++) acc[j] = 0.0f;
-                for (int k = 0; k < kn16; k += 16) {
-                    const float16 a = vload16(0, at + k);
-#pragma unroll
-                    for (int j = 0; j < BM_GEMV_CPU_JB; j++) acc[j] = fma(a, bm_w_load16(wr[j], k0 + k, w16), acc[j]);
+            /* one row of W at a time, start to end: the group's rows are one contiguous stream */
+            for (int j = 0; j < BM_GEMV4_NB && n0 + j < N; j++) {
+                __global const uchar *wr = bm_w_at(W, w_off + (ulong)(n0 + j) * ldw, w16);
+                float16 acc0 = 0.0f, acc1 = 0.0f;
+                int k = 0;
+                for (; k + 32 <= kn16; k += 32) {
+                    acc0 = fma(vload16(0, at + k), bm_w_load16(wr, k0 + k, w16), acc0);
+                    acc1 = fma(vload16(0, at + k + 16), bm_w_load16(wr, k0 + k + 16, w16), acc1);
                 }
-                float s[BM_GEMV_CPU_JB];
-                for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] = bm_hsum16(acc[j]);
-                for (int k = kn16; k < kn; k += 4) {
-                    const float4 a = vload4(0, at + k);
-                    for (int j = 0; j < BM_GEMV_CPU_JB; j++) s[j] += dot(a, bm_w_load4(wr[j], k0 + k, w16));
-                }
-                for (int j = 0; j < BM_GEMV_CPU_JB && jb + j < BM_GEMV4_NB; j++) red[m * BM_GEMV4_NB + jb + j] += s[j];
+                if (k < kn16) acc0 = fma(vload16(0, at + k), bm_w_load16(wr, k0 + k, w16), acc0);
+                float s = bm_hsum16(acc0 + acc1);
+                for (k = kn16; k < kn; k += 4) s += dot(vload4(0, at + k), bm_w_load4(wr, k0 + k, w16));
+                red[m * BM_GEMV4_NB + j] += s;
             }
         }
     }
