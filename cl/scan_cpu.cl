@@ -116,8 +116,13 @@ bm_scan_step_cpu(int di, int n, int R, __global const float *u, __global const f
     const float16 bt = bm_scanc_load_n(row + b_col, n), ct = bm_scanc_load_n(row + c_col, n);
     for (int c = c0; c < c1; c++) {
         __global const float *wr = Wdt + (size_t)c * R;
-        float dt = 0.0f;
-        for (int r = 0; r < R; r++) dt = fma(row[r], wr[r], dt);
+        /* dt_proj's dot of R (48 for 130M models) as float16 FMAs then one horizontal sum: a chain
+         * of R scalar FMAs per channel was about half of this kernel's time */
+        float16 dtv = 0.0f;
+        int r = 0;
+        for (; r + 16 <= R; r += 16) dtv = fma(vload16(0, row + r), vload16(0, wr + r), dtv);
+        float dt = bm_hsum16(dtv);
+        for (; r < R; r++) dt = fma(row[r], wr[r], dt);
         const float delta = bm_softplus(dt + dt_bias[c]);
         const float uc = u[(size_t)b * di + c];
         __global float *h = state + ((size_t)b * di + c) * n;

@@ -373,6 +373,7 @@ void test_op_scan(bm_test_ctx *t)
         scan_dtproj_case(t, 2, 1, 257, 16, 9);
         scan_dtproj_case(t, 2, 1, 65, 7, 3);
         scan_dtproj_case(t, 2, 1, 37, 17, 1); /* n and dt_rank not multiples of the items per channel */
+        scan_dtproj_case(t, 1, 1, 67, 16, 37); /* dt_rank: two blocks of 16 (the CPU step's vectors) and 5 more */
     }
     t->rt->scan_variant = saved;
     scan_dtproj_case(t, 2, 7, 64, 16, 4);
