@@ -1,5 +1,6 @@
 /* op_xent.c — launcher of the fused cross-entropy loss and gradient over a chunk of the head's
- * logits (cl/xent.cl): one work-group of BM_WG work-items per row. */
+ * logits: cl/xent.cl (one work-group of BM_WG work-items per row) on GPUs, cl/xent_cpu.cl (one
+ * work-item per row) on CPUs; rt->xent_form forces either (tests). */
 #include "ops_backward.h"
 
 #include "error.h"
@@ -15,13 +16,15 @@ int bm_op_xent_backward(bm_rt *rt, cl_mem logits, size_t ld, int V, cl_mem targe
     if (!targets) return bm_fail(BMOJO_EINVAL, "%s: NULL buffer targets", fn);
     if (!loss) return bm_fail(BMOJO_EINVAL, "%s: NULL buffer loss", fn);
     if (rows > 1 && ld < (size_t)V) return bm_fail(BMOJO_EINVAL, "%s: V %d exceeds leading dimension ld %zu", fn, V, ld);
-    /* Compiled for exactly BM_WG work-items and two local arrays of as many floats. */
-    size_t wg = rt->lim.wg;
-    if (wg == 0 || wg > rt->lim.max_wg || (rt->lim.max_wi[0] && wg > rt->lim.max_wi[0]) ||
-        (uint64_t)wg * 2 * sizeof(float) > rt->lim.local_mem)
+    const int cpu = rt->xent_form == BM_FORM_CPU || (rt->xent_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    /* The GPU form is compiled for exactly BM_WG work-items and two local arrays of as many floats. */
+    size_t wg = cpu ? 1 : rt->lim.wg;
+    if (!cpu && (wg == 0 || wg > rt->lim.max_wg || (rt->lim.max_wi[0] && wg > rt->lim.max_wi[0]) ||
+        (uint64_t)wg * 2 * sizeof(float) > rt->lim.local_mem))
         return bm_fail(BMOJO_EUNSUPPORTED, "%s: work-group size %zu does not fit the device (max %zu, local memory %llu bytes)",
                        fn, wg, rt->lim.max_wg, (unsigned long long)rt->lim.local_mem);
-    cl_kernel k = bm_kernel(rt, "bm_xent_bwd");
+    const char *name = cpu ? "bm_xent_bwd_cpu" : "bm_xent_bwd";
+    cl_kernel k = bm_kernel(rt, name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
     cl_ulong cl_ld = ld;
     cl_int cv = V, err = 0;
@@ -33,8 +36,8 @@ int bm_op_xent_backward(bm_rt *rt, cl_mem logits, size_t ld, int V, cl_mem targe
     err |= BM_ARG(k, 4, cs);
     err |= BM_ARG(k, 5, loss);
     err |= BM_ARG(k, 6, hit); /* NULL is a valid global-pointer argument (OpenCL 1.2, clSetKernelArg) */
-    int st = bm_args_check(err, "bm_xent_bwd");
+    int st = bm_args_check(err, name);
     if (st) return st;
     size_t global = (size_t)rows * wg, local = wg;
-    return bm_launch(rt, k, "bm_xent_bwd", 1, &global, &local);
+    return bm_launch(rt, k, name, 1, &global, &local);
 }

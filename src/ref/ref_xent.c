@@ -19,9 +19,17 @@ void bm_ref_xent_backward(float *logits, size_t ld, int V, const int32_t *target
         }
         double m = l[0];
         for (int j = 1; j < V; j++) m = fmax(m, (double)l[j]);
-        double s = 0.0;
-        for (int j = 0; j < V; j++) s += exp((double)l[j] - m);
-        loss[r] = (float)((m - l[t]) + log(s));
+        /* s = 1 + rest, rest = the other columns' terms (a tie at the max adds 1): log1p(rest)
+         * keeps the loss of a confident row (rest 1e-30 at logits +-80) where log(s) gives 0 */
+        double rest = 0.0;
+        int ties = 0;
+        for (int j = 0; j < V; j++) {
+            if ((double)l[j] == m) ties++;
+            else rest += exp((double)l[j] - m);
+        }
+        rest += ties - 1;
+        const double s = 1.0 + rest;
+        loss[r] = (float)((m - l[t]) + log1p(rest));
         if (hit) hit[r] = (double)l[t] >= m;
         for (int j = 0; j < V; j++) {
             double p = exp((double)l[j] - m) / s;

@@ -1,7 +1,8 @@
 /* test_xent.c — bm_op_xent_backward against bm_ref_xent_backward: V from 1 to 50257 (odd, around
  * the work-group size, not a multiple of it), strided rows whose columns past V must survive,
  * targets -1 mixed in (zero row, zero loss), targets at column 0 and V - 1, logits up to +-80;
- * then the reference against central finite differences of the summed loss in double. */
+ * both kernel forms (cl/xent.cl, cl/xent_cpu.cl) forced on every device; then the reference
+ * against central finite differences of the summed loss in double. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 #include "ops_backward.h"
 #include "ref/ref_backward.h"
 
-static void xent_case(bm_test_ctx *t, int rows, int V, float range, float scale)
+static void xent_case(bm_test_ctx *t, int rows, int V, float range, float scale, const char *form)
 {
     size_t ld = (size_t)V + 3, n = (size_t)rows * ld;
     float *lg = bm_test_alloc(n * sizeof(float)), *want = bm_test_alloc(n * sizeof(float));
@@ -38,7 +39,7 @@ static void xent_case(bm_test_ctx *t, int rows, int V, float range, float scale)
     cl_mem m_loss = bm_test_buffer(t, loss_got, (size_t)rows * sizeof(float));
     cl_mem m_hit = bm_test_buffer(t, hit_got, (size_t)rows * sizeof(int32_t));
     char what[96];
-    snprintf(what, sizeof what, "xent rows=%d V=%d range=%g", rows, V, range);
+    snprintf(what, sizeof what, "xent %s rows=%d V=%d range=%g", form, rows, V, range);
     if (bm_test_status(t, bm_op_xent_backward(t->rt, m_lg, ld, V, m_tg, scale, m_loss, m_hit, rows), what)) {
         bm_test_read(t, m_lg, got, n * sizeof(float));
         bm_test_read(t, m_loss, loss_got, (size_t)rows * sizeof(float));
@@ -119,14 +120,24 @@ static void xent_fd(bm_test_ctx *t, int rows, int V, float range)
 
 void test_op_xent(bm_test_ctx *t)
 {
-    static const int Vs[] = {1, 2, 7, 63, 64, 65, 257, 1000, 50257};
+    static const int Vs[] = {1, 2, 7, 15, 16, 17, 63, 64, 65, 257, 1000, 50257};
     static const int rows[] = {1, 3, 37};
-    for (size_t i = 0; i < sizeof Vs / sizeof Vs[0]; i++)
-        for (size_t j = 0; j < sizeof rows / sizeof rows[0]; j++) {
-            if (Vs[i] > 1000 && rows[j] > 3) continue; /* keep POCL's run short */
-            xent_case(t, rows[j], Vs[i], 4.0f, 1.0f / 3.0f);
-            xent_case(t, rows[j], Vs[i], 80.0f, 1.0f);
-        }
+    /* both forms (cl/xent.cl, cl/xent_cpu.cl) on every device */
+    static const struct {
+        int form;
+        const char *name;
+    } forms[] = {{BM_FORM_GPU, "GPU kernel"}, {BM_FORM_CPU, "CPU kernel"}};
+    const int saved = t->rt->xent_form;
+    for (size_t f = 0; f < 2; f++) {
+        t->rt->xent_form = forms[f].form;
+        for (size_t i = 0; i < sizeof Vs / sizeof Vs[0]; i++)
+            for (size_t j = 0; j < sizeof rows / sizeof rows[0]; j++) {
+                if (Vs[i] > 1000 && rows[j] > 3) continue; /* keep POCL's run short */
+                xent_case(t, rows[j], Vs[i], 4.0f, 1.0f / 3.0f, forms[f].name);
+                xent_case(t, rows[j], Vs[i], 80.0f, 1.0f, forms[f].name);
+            }
+    }
+    t->rt->xent_form = saved;
     xent_fd(t, 3, 7, 3.0f);
     xent_fd(t, 2, 65, 3.0f);
     xent_fd(t, 3, 5, 80.0f);
