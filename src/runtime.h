@@ -63,9 +63,9 @@ enum {
  * T > 1 where it fits (measured slower; kept for measurements); cpu = cl/scan_cpu.cl anywhere it fits. */
 /* Which RoPE kernel: auto = one work-item per (row, head, pair) on GPUs, per row on CPUs. */
 enum { BM_ROPE_FORM_AUTO = 0, BM_ROPE_FORM_PAIRS = 1, BM_ROPE_FORM_ROWS = 2 };
-/* Which form of an op with a CPU kernel (rt->bmojo_attn_form, rmsnorm_form, xent_form): auto = the GPU
- * form on GPUs, the CPU form on CPUs (each launcher says where else it keeps the GPU form); tests
- * force each on every device. */
+/* Which form of an op with a CPU kernel (rt->bmojo_attn_form, rmsnorm_form, xent_form,
+ * attn_bwd_form): auto = the GPU form on GPUs, the CPU form on CPUs (each launcher says where else
+ * it keeps the GPU form); tests force each on every device. */
 enum { BM_FORM_AUTO = 0, BM_FORM_GPU = 1, BM_FORM_CPU = 2 };
 
 enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2, BM_SCAN_VARIANT_CPU = 3 };
@@ -111,6 +111,7 @@ struct bmojo_runtime {
     int bmojo_attn_form;      /* BM_FORM_*: the B'MOJO attention's; auto (0, calloc) unless a test sets it */
     int rmsnorm_form;         /* BM_FORM_*: RMSNorm's; auto (0, calloc) unless a test sets it */
     int xent_form;            /* BM_FORM_*: the cross-entropy's; auto (0, calloc) unless a test sets it */
+    int attn_bwd_form;        /* BM_FORM_*: the attention backward's; auto (0, calloc) unless a test sets it */
     int sync_launches;        /* BMOJO_SYNC=1: clFinish after every kernel, fill and copy (names a failing command) */
     int arena_separate;       /* BMOJO_ARENA_SEPARATE=1: one allocation per arena take (arena.h, debugging) */
     int compact_head;         /* BMOJO_COMPACT_HEAD=0: training's head runs every row, not only the scored ones */

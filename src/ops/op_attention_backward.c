@@ -1,7 +1,9 @@
 /* op_attention_backward.c — launcher of the causal GQA attention backward
  * (cl/attention_backward.cl): bm_attn_bwd_dq (row statistics L and D into scratch memory, and
- * dq), then bm_attn_bwd_dkv (dk, dv). Both run one work-group per (sequence, kv head, tile) on
- * the in-order queue, so the second sees the first's statistics.
+ * dq), then bm_attn_bwd_dkv (dk, dv); on CPUs their CPU forms (cl/attention_backward_cpu.cl)
+ * where the head dim allows (rt->attn_bwd_form forces either, tests). The GPU forms run one
+ * work-group per (sequence, kv head, tile); both pairs run on the in-order queue, so the second
+ * kernel sees the first's statistics.
  *
  * Tiling, per kernel: work-group size Lw = min(the kernel's and device's limits, rt->lim.wg,
  * BM_ATTB_MAXL); the output tile (BR rows x dh for dq, BC keys x dh for dk/dv) must fit
@@ -123,6 +125,59 @@ static cl_int attb_common_args(cl_kernel k, const bm_attn_bwd_args *a)
     return err;
 }
 
+/* The CPU form (cl/attention_backward_cpu.cl): one work-item per 8 queries of a head (dq, L, D),
+ * then per 8 keys of a kv head (dk, dv); heads of a multiple of 16 up to 16 * BM_ATTC_MAXC. */
+static int attb_cpu_fits(bm_rt *rt, int dh)
+{
+    return dh % 16 == 0 && dh <= 16 * bm_build_tunable(rt, "BM_ATTC_MAXC", 16);
+}
+
+static int attention_backward_cpu_launch(bm_rt *rt, const bm_attn_bwd_args *a, cl_mem stats, cl_long nstat)
+{
+    const cl_long o_ld = (cl_long)a->o_ld;
+    const cl_int window = a->window;
+    const cl_float scale = a->scale;
+    const size_t local[3] = {1, 1, 1};
+    cl_kernel k1 = bm_kernel(rt, "bm_attn_bwd_dq_cpu"), k2 = bm_kernel(rt, "bm_attn_bwd_dkv_cpu");
+    if (!k1 || !k2) return bm_fail_context(BMOJO_EBUILD, "attention_backward");
+    const cl_long dq_ld = (cl_long)a->dq_ld, dq_col = (cl_long)a->dq_col;
+    cl_int err = attb_common_args(k1, a);
+    int i = 12;
+    err |= BM_ARG(k1, i++, a->o);
+    err |= BM_ARG(k1, i++, a->dout);
+    err |= BM_ARG(k1, i++, o_ld);
+    err |= BM_ARG(k1, i++, window);
+    err |= BM_ARG(k1, i++, scale);
+    err |= BM_ARG(k1, i++, a->dq);
+    err |= BM_ARG(k1, i++, dq_ld);
+    err |= BM_ARG(k1, i++, dq_col);
+    err |= BM_ARG(k1, i++, stats);
+    err |= BM_ARG(k1, i++, nstat);
+    int st = bm_args_check(err, "bm_attn_bwd_dq_cpu");
+    const long tq = bm_build_tunable(rt, "BM_ATTBC_TQ", 8), tk = bm_build_tunable(rt, "BM_ATTBC_TK", 8);
+    const size_t g1[3] = {(size_t)((a->T + tq - 1) / tq), (size_t)a->H, (size_t)a->B};
+    if (!st) st = bm_launch(rt, k1, "bm_attn_bwd_dq_cpu", 3, g1, local);
+    if (st) return st;
+    const cl_long dkv_ld = (cl_long)a->dkv_ld, dk_col = (cl_long)a->dk_col, dv_col = (cl_long)a->dv_col;
+    err = attb_common_args(k2, a);
+    i = 12;
+    err |= BM_ARG(k2, i++, a->dout);
+    err |= BM_ARG(k2, i++, o_ld);
+    err |= BM_ARG(k2, i++, window);
+    err |= BM_ARG(k2, i++, scale);
+    err |= BM_ARG(k2, i++, a->dk);
+    err |= BM_ARG(k2, i++, a->dv);
+    err |= BM_ARG(k2, i++, dkv_ld);
+    err |= BM_ARG(k2, i++, dk_col);
+    err |= BM_ARG(k2, i++, dv_col);
+    err |= BM_ARG(k2, i++, stats);
+    err |= BM_ARG(k2, i++, nstat);
+    st = bm_args_check(err, "bm_attn_bwd_dkv_cpu");
+    const size_t g2[3] = {(size_t)((a->T + tk - 1) / tk), (size_t)a->Hkv, (size_t)a->B};
+    if (!st) st = bm_launch(rt, k2, "bm_attn_bwd_dkv_cpu", 3, g2, local);
+    return st;
+}
+
 static int attention_backward_launch(bm_rt *rt, const bm_attn_bwd_args *a)
 {
     int st = attb_check(a);
@@ -141,6 +196,8 @@ static int attention_backward_launch(bm_rt *rt, const bm_attn_bwd_args *a)
     cl_mem stats = NULL;
     st = bm_scratch_take(rt, sizeof(float) * 2u * (size_t)nstat, &stats);
     if (st) return bm_fail_context(st, "attention_backward statistics");
+    const int cpu = rt->attn_bwd_form == BM_FORM_CPU || (rt->attn_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    if (cpu && attb_cpu_fits(rt, dh)) return attention_backward_cpu_launch(rt, a, stats, nstat);
 
     /* kernel 1: statistics and dq */
     cl_kernel k1 = bm_kernel(rt, "bm_attn_bwd_dq");

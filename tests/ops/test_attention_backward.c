@@ -72,7 +72,9 @@ static void attb_run_case(bm_test_ctx *t, const attb_case *c)
     bm_test_fill(t, o, no, -3.0f, 3.0f); /* o's padding columns: never read */
     const float scale = 1.0f / sqrtf((float)dh);
     char what[160];
-    snprintf(what, sizeof what, "attn_bwd B=%d T=%d H=%d/%d dh=%d w=%d pad=%zu", B, T, H, Hkv, dh, c->window, p);
+    snprintf(what, sizeof what, "attn_bwd %s B=%d T=%d H=%d/%d dh=%d w=%d pad=%zu",
+             t->rt->attn_bwd_form == BM_FORM_CPU && dh % 16 == 0 ? "CPU kernel" : "GPU kernel", B, T, H, Hkv, dh,
+             c->window, p);
 
     cl_mem xb = bm_test_buffer(t, x, nx * sizeof(float)), ob = bm_test_buffer(t, o, no * sizeof(float));
     cl_mem dob = bm_test_buffer(t, dout, no * sizeof(float)), gb = bm_test_buffer(t, want, ng * sizeof(float));
@@ -316,7 +318,14 @@ static void attb_bad_args(bm_test_ctx *t)
 
 void test_op_attention_backward(bm_test_ctx *t)
 {
+    /* both forms (cl/attention_backward.cl, cl/attention_backward_cpu.cl: head dims of a multiple
+     * of 16; others run the GPU form under either setting) on every device */
+    const int saved = t->rt->attn_bwd_form;
+    t->rt->attn_bwd_form = BM_FORM_GPU;
     attb_kernel_cases(t);
+    t->rt->attn_bwd_form = BM_FORM_CPU;
+    attb_kernel_cases(t);
+    t->rt->attn_bwd_form = saved;
     attb_fd_case(t, 2, 5, 4, 2, 3, 0);
     attb_fd_case(t, 1, 7, 3, 1, 4, 3);
     attb_fd_case(t, 2, 4, 2, 2, 1, 1);
