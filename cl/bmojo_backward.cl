@@ -38,7 +38,22 @@
  * keep 3 a cheap gather). Work-group size L (a power of two) comes from the launcher
  * (BM_BMOJO_BWD_WG, default 64, at most BM_WG); every local array is a __local argument. Not
  * measured on a GPU yet: correctness first (training runs once per step, next to GEMMs that
- * cost far more at these sizes). */
+ * cost far more at these sizes).
+ *
+ * The store path (BMOJO_BBWD=store; the default, recompute, is the tiled path below as it was):
+ * bm_bmojo_bwd_q_tiled computes S and dP = dO V^T of every (query row, window key) pair twice
+ * (pass 1 for lse, pass 2 for dS), and bm_bmojo_bwd_keys_tiled a third time; at bmojo-130m on
+ * an H100 the three kernels cost keys 12.8 + q 8.9 + mem 8.0 us/token against the forward's
+ * 2.7. On the store path the key kernels keep the dS they compute anyway: bm_bmojo_bwd_mem
+ * writes dSm [B*T, H, M] (slot order as its groups: fading slots, then eidetic entries; zero
+ * for a slot without a key), bm_bmojo_bwd_keys_tiled writes dSw [B*T, H, wv], wv = min(w, T)
+ * (key p of row t at p - (t - wv + 1); entries of positions before 0 are never written nor
+ * read), and bm_bmojo_bwd_dq_tiled computes dq = scale * dS K from them; lse and D come from
+ * bm_bmojo_bwd_stats_tiled, q_tiled's pass 1 alone. S and dP are computed once per pair
+ * instead of twice, for B*T*H*(wv + M) floats more scratch: 431 MB at bmojo-130m, batch 8,
+ * T 2048 (8*2048*12*(512+36) floats; one scratch for all layers). Order: stats, mem, keys, dq.
+ * Where the tiles do not fit (head_dim > NX*DCMAX, little local memory) both paths run the
+ * per-row kernels. Not measured on a GPU yet. */
 
 /* Sets of a sequence from position 0 (bm_op_bmojo_sets): bm_bmojo_merge left E(s_c) in the
  * scratch's sel [B, NC, m_e]; entries past min(m_e, s) are -1 here. global (>= B*NC*max(m_e,1)). */
