@@ -38,7 +38,22 @@
  * keep 3 a cheap gather). Work-group size L (a power of two) comes from the launcher
  * (BM_BMOJO_BWD_WG, default 64, at most BM_WG); every local array is a __local argument. Not
  * measured on a GPU yet: correctness first (training runs once per step, next to GEMMs that
- * cost far more at these sizes). */
+ * cost far more at these sizes).
+ *
+ * The store path (BMOJO_BBWD=store; the default, recompute, is the tiled path below as it was):
+ * bm_bmojo_bwd_q_tiled computes S and dP = dO V^T of every (query row, window key) pair twice
+ * (pass 1 for lse, pass 2 for dS), and bm_bmojo_bwd_keys_tiled a third time; at bmojo-130m on
+ * an H100 the three kernels cost keys 12.8 + q 8.9 + mem 8.0 us/token against the forward's
+ * 2.7. On the store path the key kernels keep the dS they compute anyway: bm_bmojo_bwd_mem
+ * writes dSm [B*T, H, M] (slot order as its groups: fading slots, then eidetic entries; zero
+ * for a slot without a key), bm_bmojo_bwd_keys_tiled writes dSw [B*T, H, wv], wv = min(w, T)
+ * (key p of row t at p - (t - wv + 1); entries of positions before 0 are never written nor
+ * read), and bm_bmojo_bwd_dq_tiled computes dq = scale * dS K from them; lse and D come from
+ * bm_bmojo_bwd_stats_tiled, q_tiled's pass 1 alone. S and dP are computed once per pair
+ * instead of twice, for B*T*H*(wv + M) floats more scratch: 431 MB at bmojo-130m, batch 8,
+ * T 2048 (8*2048*12*(512+36) floats; one scratch for all layers). Order: stats, mem, keys, dq.
+ * Where the tiles do not fit (head_dim > NX*DCMAX, little local memory) both paths run the
+ * per-row kernels. Not measured on a GPU yet. */
 
 /* Sets of a sequence from position 0 (bm_op_bmojo_sets): bm_bmojo_merge left E(s_c) in the
  * scratch's sel [B, NC, m_e]; entries past min(m_e, s) are -1 here. global (>= B*NC*max(m_e,1)). */
@@ -204,30 +219,42 @@ __kernel void bm_bmojo_bwd_q(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong
     }
 }
 
+/* Row (b*T + t)*H + h of the [B*T, H] statistics for (query, head) use u of the queries from
+ * t0 of sequence b and the rep heads of kv head g (heads fastest). */
+static inline size_t bm_bmojo_bwd_use_row(const int b, const int T, const int H, const int rep, const int g,
+                                          const int t0, const int u)
+{
+    return ((size_t)b * T + t0 + u / rep) * H + (size_t)(g * rep + u % rep);
+}
+
 /* The gradient sums of one key (ks, vs in local memory) over the queries t0 .. t0+nt-1 of
  * sequence b and the rep heads of kv head g, in batches of L (query, head) uses:
- * acck += sum dS q, accv += sum P dO (acck unscaled). Locals: pv, ds [L]; ur [L]. */
+ * acck += sum dS q, accv += sum P dO (acck unscaled). Locals: pv, ds [L]; ur [L]. When ds_out
+ * is not 0, each use's dS also goes to ds_out[row * ds_stride] (row: bm_bmojo_bwd_use_row). */
 static inline void bm_bmojo_bwd_key_sums(__global const float *q, const ulong q_ld, const ulong q_col,
                                          __global const float *dout, const ulong o_ld, __global const float *lse,
                                          __global const float *Dv, const int b, const int T, const int H,
                                          const int rep, const int g, const int dh, const float scale, const int t0,
                                          const int nt, __local const float *ks, __local const float *vs,
                                          __local float *acck, __local float *accv, __local float *pv,
-                                         __local float *ds, __local int *ur)
+                                         __local float *ds, __local int *ur, __global float *ds_out,
+                                         const int ds_stride)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int U = nt * rep;
     for (int base = 0; base < U; base += L) {
         const int u = base + lid;
         if (u < U) {
-            const int t = t0 + u / rep, h = g * rep + u % rep;
-            const size_t row = (size_t)b * T + t, ri = row * H + h;
+            const size_t ri = bm_bmojo_bwd_use_row(b, T, H, rep, g, t0, u), row = ri / H;
+            const int h = (int)(ri - row * H);
             const float sc = scale * bm_bmojo_bwd_dot_gl(q + row * q_ld + q_col + (size_t)h * dh, ks, dh);
             const float P = exp(sc - lse[ri]);
             const float dp = bm_bmojo_bwd_dot_gl(dout + row * o_ld + (size_t)h * dh, vs, dh);
+            const float dS = P * (dp - Dv[ri]);
             pv[lid] = P;
-            ds[lid] = P * (dp - Dv[ri]);
+            ds[lid] = dS;
             ur[lid] = (int)ri;
+            if (ds_out) ds_out[ri * ds_stride] = dS;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         const int cnt = min(L, U - base);
@@ -247,11 +274,13 @@ static inline void bm_bmojo_bwd_key_sums(__global const float *q, const ulong q_
 }
 
 /* global (L * NC*Hkv*M, B), local (L, 1): group (slot ((c*Hkv + g)*M + j), b). Locals: ks, vs,
- * acck, accv [dh]; pv, ds [L]; ur [L]. */
+ * acck, accv [dh]; pv, ds [L]; ur [L]. With store_ds (the store path), also the dS of every
+ * (query of the chunk, rep head) use of the slot into dSm [B*T, H, M] at scr + dsm_off (zero
+ * for a slot without a key), for bm_bmojo_bwd_dq_tiled. */
 __kernel void bm_bmojo_bwd_mem(BM_BMOJO_BWD_VIEWS, __global float *scr, const ulong lse_off, const ulong dd_off,
-                               const ulong dmk_off, const ulong dmv_off, __local float *ks, __local float *vs,
-                               __local float *acck, __local float *accv, __local float *pv, __local float *ds,
-                               __local int *ur)
+                               const ulong dmk_off, const ulong dmv_off, const int store_ds, const ulong dsm_off,
+                               __local float *ks, __local float *vs, __local float *acck, __local float *accv,
+                               __local float *pv, __local float *ds, __local int *ur)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     const int M = m_f + m_e, rep = H / Hkv;
@@ -266,8 +295,12 @@ __kernel void bm_bmojo_bwd_mem(BM_BMOJO_BWD_VIEWS, __global float *scr, const ul
         p = sets[((size_t)b * NC + c) * m_e + (j - m_f)];
         if (p >= s) p = -1;
     }
+    const int nt = min(s + w, T) - s;
+    __global float *dsm = store_ds ? scr + dsm_off + j : (__global float *)0;
     if (p < 0) { /* no key in this slot (uniform over the group) */
         for (int x = lid; x < dh; x += L) dmk[x] = dmv[x] = 0.0f;
+        if (dsm)
+            for (int u = lid; u < nt * rep; u += L) dsm[bm_bmojo_bwd_use_row(b, T, H, rep, g, s, u) * M] = 0.0f;
         return;
     }
     const size_t r = (size_t)b * T + p;
@@ -280,7 +313,7 @@ __kernel void bm_bmojo_bwd_mem(BM_BMOJO_BWD_VIEWS, __global float *scr, const ul
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     bm_bmojo_bwd_key_sums(q, q_ld, q_col, dout, o_ld, scr + lse_off, scr + dd_off, b, T, H, rep, g, dh, scale, s,
-                          min(s + w, T) - s, ks, vs, acck, accv, pv, ds, ur);
+                          nt, ks, vs, acck, accv, pv, ds, ur, dsm, M);
     for (int x = lid; x < dh; x += L) {
         dmk[x] = scale * acck[x];
         dmv[x] = accv[x];
@@ -308,7 +341,7 @@ __kernel void bm_bmojo_bwd_keys(BM_BMOJO_BWD_VIEWS, __global float *scr, const u
     barrier(CLK_LOCAL_MEM_FENCE);
     /* window: queries p .. p+w-1 */
     bm_bmojo_bwd_key_sums(q, q_ld, q_col, dout, o_ld, scr + lse_off, scr + dd_off, b, T, H, rep, g, dh, scale, p,
-                          min(p + w, T) - p, ks, vs, acck, accv, pv, ds, ur);
+                          min(p + w, T) - p, ks, vs, acck, accv, pv, ds, ur, (__global float *)0, 0);
     for (int x = lid; x < dh; x += L) acck[x] *= scale;
     /* eidetic: the slots of the chunks after p's that hold p, L chunks per step */
     __global const float *dmk = scr + dmk_off, *dmv = scr + dmv_off;
@@ -446,71 +479,111 @@ static inline int bm_bbt_key_kind(const int kk, const int nF, const int nM, cons
     return 0;
 }
 
-/* global (NX*NY * NC*tpc, Hkv, B), local (NX*NY, 1, 1); tile = c*tpc + k covers tokens
- * c*w + k*QT .. min(+QT, c*w+w, T)-1. Locals: qs, dos [NY*TR, dh+1]; ks, vs [NX*TC, dh+1];
- * ss [NY*TR, NX*TC+1] (also the row merge, NY*TR*NX <= its size); st [3*NY*TR]. */
-__kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, const ulong dq_col,
-                                   __global float *scr, const ulong lse_off, const ulong dd_off, const int QT,
-                                   const int tpc, __local float *qs, __local float *dos, __local float *ks,
-                                   __local float *vs, __local float *ss, __local float *st)
-{
-    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), NY = L / BM_BBT_NX;
-    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
-    const int BR = NY * BM_BBT_TR, BK = BM_BBT_NX * BM_BBT_TC, ld = dh + 1, lds = BK + 1;
-    const int rep = H / Hkv, R = QT * rep;
-    const int tile = (int)get_group_id(0), g = (int)get_group_id(1), b = (int)get_group_id(2);
-    const int c = tile / tpc, s = c * w;
-    const int t0 = s + (tile - c * tpc) * QT;
-    const int tend = min(min(t0 + QT, s + w), T);
-    /* rows r < R with r % QT < ntok are valid; a tile past the chunk's or sequence's end has
-     * none and no keys (no early return before the barriers: POCL 3.1 mishandled it) */
-    const int ntok = max(0, tend - t0);
-    const int nF = min(m_f, s), nE = min(m_e, s), nM = nF + nE;
-    const int plo = max(0, t0 - w + 1), Nk = ntok > 0 ? nM + (tend - plo) : 0;
-    __global const int *set = sets + ((size_t)b * NC + c) * max(m_e, 1);
-    const size_t kxo = kx_col + (size_t)g * dh, vxo = vx_col + (size_t)g * dh;
-    const size_t kfo = kf_col + (size_t)g * dh, vfo = vf_col + (size_t)g * dh;
-    __local float *Ds = st + BR; /* st: [BR] unused (the layout the key kernel shares), D [BR], rowt [BR] */
-    /* row r's token (-1: no row), read back by the items that own r: computing validity inside
-     * the unrolled per-item loops was miscompiled by POCL 3.1 / LLVM 15 (stores of invalid rows) */
-    __local int *rowt = (__local int *)(st + 2 * BR);
+/* The query tile of group (tile, g, b) of bm_bmojo_bwd_q_tiled, _stats_tiled and _dq_tiled:
+ * tile = c*tpc + k covers tokens t0 = c*w + k*QT .. min(t0+QT, c*w+w, T)-1 of chunk c (start
+ * s); its key list is [F(s) | E(s) | window union plo .. tend-1]: Nk keys, the first nF fading,
+ * the first nM memory. Rows r < QT*rep with r % QT < ntok are valid: (token t0 + r % QT, head
+ * g*rep + r / QT). A tile past the chunk's or sequence's end has no rows and no keys (no early
+ * return before the barriers: POCL 3.1 mishandled it). */
+typedef struct {
+    int b, g, rep, s, t0, ntok, nF, nM, plo, Nk;
+    __global const int *set;
+} bm_bbt_qtile;
 
+static inline bm_bbt_qtile bm_bbt_qtile_of(__global const int *sets, const int T, const int H, const int Hkv,
+                                           const int w, const int m_f, const int m_e, const int NC, const int QT,
+                                           const int tpc)
+{
+    bm_bbt_qtile z;
+    const int tile = (int)get_group_id(0), c = tile / tpc;
+    z.g = (int)get_group_id(1);
+    z.b = (int)get_group_id(2);
+    z.rep = H / Hkv;
+    z.s = c * w;
+    z.t0 = z.s + (tile - c * tpc) * QT;
+    const int tend = min(min(z.t0 + QT, z.s + w), T);
+    z.ntok = max(0, tend - z.t0);
+    z.nF = min(m_f, z.s);
+    z.nM = z.nF + min(m_e, z.s);
+    z.plo = max(0, z.t0 - w + 1);
+    z.Nk = z.ntok > 0 ? z.nM + (tend - z.plo) : 0;
+    z.set = sets + ((size_t)z.b * NC + c) * max(m_e, 1);
+    return z;
+}
+
+/* Row r's token, -1 when r is not a valid row of the tile. */
+static inline int bm_bbt_qrow_token(const bm_bbt_qtile z, const int QT, const int r)
+{
+    return r < QT * z.rep && r % QT < z.ntok ? z.t0 + r % QT : -1;
+}
+
+/* Every row's token into rowt [BR] (-1: none). The items read their rows' tokens back from
+ * local memory: computing validity inside the unrolled per-item loops was miscompiled by POCL
+ * 3.1 / LLVM 15 (stores of invalid rows). */
+static inline void bm_bbt_q_rowt(const bm_bbt_qtile z, const int QT, const int BR, __local int *rowt)
+{
+    for (int r = (int)get_local_id(0); r < BR; r += (int)get_local_size(0)) rowt[r] = bm_bbt_qrow_token(z, QT, r);
+}
+
+/* Rows r < BR of the tile from src (head h at col + h*dh), times mul, into dst [BR, dh+1]; rows
+ * that are not valid are zero. */
+static inline void bm_bbt_load_qrows(__global const float *src, const ulong src_ld, const ulong col, const float mul,
+                                     const bm_bbt_qtile z, const int QT, const int T, const int dh, const int BR,
+                                     __local float *dst)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
     for (int e = lid; e < BR * dh; e += L) {
-        const int r = e / dh, d = e - r * dh, t = t0 + r % QT;
-        float qv = 0.0f, dv = 0.0f;
-        if (r < R && r % QT < ntok) {
-            const size_t row = (size_t)b * T + t, h = (size_t)(g * rep + r / QT);
-            qv = scale * q[row * q_ld + q_col + h * dh + d];
-            dv = dout[row * o_ld + h * dh + d];
+        const int r = e / dh, d = e - r * dh, t = bm_bbt_qrow_token(z, QT, r);
+        float v = 0.0f;
+        if (t >= 0) {
+            const size_t row = (size_t)z.b * T + t, h = (size_t)(z.g * z.rep + r / QT);
+            v = mul * src[row * src_ld + col + h * dh + d];
         }
-        qs[r * ld + d] = qv;
-        dos[r * ld + d] = dv;
+        dst[r * (dh + 1) + d] = v;
     }
-    for (int r = lid; r < BR; r += L) {
-        const int t = t0 + r % QT;
+}
+
+/* D = dO.O of every row into Ds [BR] (0 for rows that are not valid). */
+static inline void bm_bbt_q_dd(__global const float *o, __global const float *dout, const ulong o_ld,
+                               const bm_bbt_qtile z, const int QT, const int T, const int dh, const int BR,
+                               __local float *Ds)
+{
+    for (int r = (int)get_local_id(0); r < BR; r += (int)get_local_size(0)) {
+        const int t = bm_bbt_qrow_token(z, QT, r);
         float dd = 0.0f;
-        if (r < R && r % QT < ntok) {
-            const size_t base = ((size_t)b * T + t) * o_ld + (size_t)(g * rep + r / QT) * dh;
+        if (t >= 0) {
+            const size_t base = ((size_t)z.b * T + t) * o_ld + (size_t)(z.g * z.rep + r / QT) * dh;
             for (int d = 0; d < dh; d++) dd += dout[base + d] * o[base + d];
         }
         Ds[r] = dd;
-        rowt[r] = r < R && r % QT < ntok ? t0 + r % QT : -1;
     }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    int prow[BM_BBT_TR];
+}
+
+/* Pass 1 of a query tile (qs: its rows' scaled Q; Ds: their D; both published by a barrier):
+ * per-item online (max, sum) over its keys, merged over the NX items of a row in tx order.
+ * Gives each of the item's rows (prow: their tokens, -1 none) lse = max + log(sum) and Dr = D,
+ * and stores both for the valid rows into the scratch. Uses ks (vs: not written), ss. */
+static inline void bm_bbt_q_stats(__global const float *kx, __global const float *vx, const ulong x_ld,
+                                  const size_t kxo, __global const float *kf, __global const float *vf,
+                                  const ulong f_ld, const size_t kfo, const bm_bbt_qtile z, const int T, const int H,
+                                  const int dh, const int w, const int QT, const int *prow, __local const float *qs,
+                                  __local const float *Ds, __local float *ks, __local float *vs, __local float *ss,
+                                  __global float *scr, const ulong lse_off, const ulong dd_off, float *lse,
+                                  float *Dr)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), NY = L / BM_BBT_NX;
+    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
+    const int BK = BM_BBT_NX * BM_BBT_TC, ld = dh + 1;
     float m_r[BM_BBT_TR], l_r[BM_BBT_TR];
     #pragma unroll
     for (int i = 0; i < BM_BBT_TR; i++) {
-        prow[i] = rowt[ty + NY * i];
         m_r[i] = -INFINITY;
         l_r[i] = 0.0f;
     }
-
-    /* pass 1: per-item online max / sum over its keys */
-    for (int kt = 0; kt < Nk; kt += BK) {
+    for (int kt = 0; kt < z.Nk; kt += BK) {
         barrier(CLK_LOCAL_MEM_FENCE);
-        bm_bbt_load_keys(kx, vx, x_ld, kxo, vxo, kf, vf, f_ld, kfo, vfo, set, b, T, s, nF, nM, plo, Nk, kt, dh, 0,
-                         ks, vs);
+        bm_bbt_load_keys(kx, vx, x_ld, kxo, kxo, kf, vf, f_ld, kfo, kfo, z.set, z.b, T, z.s, z.nF, z.nM, z.plo, z.Nk,
+                         kt, dh, 0, ks, vs);
         barrier(CLK_LOCAL_MEM_FENCE);
         float sc[BM_BBT_TR][BM_BBT_TC];
         #pragma unroll
@@ -531,7 +604,7 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
         #pragma unroll
         for (int j = 0; j < BM_BBT_TC; j++) {
             int p;
-            const int kind = bm_bbt_key_kind(kt + tx + BM_BBT_NX * j, nF, nM, Nk, plo, s, set, &p);
+            const int kind = bm_bbt_key_kind(kt + tx + BM_BBT_NX * j, z.nF, z.nM, z.Nk, z.plo, z.s, z.set, &p);
             #pragma unroll
             for (int i = 0; i < BM_BBT_TR; i++)
                 if (!(prow[i] >= 0 && (kind == 1 || (kind == 2 && p <= prow[i] && p > prow[i] - w))))
@@ -569,7 +642,6 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
     for (int i = 0; i < BM_BBT_TR; i++)
         ss[(ty + NY * i) * BM_BBT_NX + tx] = m_r[i] == -INFINITY ? 0.0f : l_r[i] * exp(m_r[i] - mxr[i]);
     barrier(CLK_LOCAL_MEM_FENCE);
-    float lse[BM_BBT_TR], Dr[BM_BBT_TR];
     #pragma unroll
     for (int i = 0; i < BM_BBT_TR; i++) {
         const int r = ty + NY * i;
@@ -578,11 +650,87 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
         lse[i] = prow[i] >= 0 ? mxr[i] + log(sum) : 0.0f;
         Dr[i] = Ds[r];
         if (tx == 0 && prow[i] >= 0) {
-            const size_t ri = ((size_t)b * T + prow[i]) * H + (size_t)(g * rep + r / QT);
+            const size_t ri = ((size_t)z.b * T + prow[i]) * H + (size_t)(z.g * z.rep + r / QT);
             scr[lse_off + ri] = lse[i];
             scr[dd_off + ri] = Dr[i];
         }
     }
+}
+
+/* dq accumulation over one key tile: acc[i][jj] += sum over keys cc < cnt of dS (ss [BR, BK+1],
+ * row ty + NY*i) times K (ks [BK, dh+1], column tx + NX*jj), keys in order. */
+static inline void bm_bbt_acc_dsk(float acc[BM_BBT_TR][BM_BBT_DCMAX], __local const float *ss,
+                                  __local const float *ks, const int cnt, const int dh)
+{
+    const int lid = (int)get_local_id(0), NY = (int)get_local_size(0) / BM_BBT_NX;
+    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX, ld = dh + 1, lds = BM_BBT_NX * BM_BBT_TC + 1;
+    for (int cc = 0; cc < cnt; cc++) {
+        float a[BM_BBT_TR];
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++) a[i] = ss[(ty + NY * i) * lds + cc];
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+            const int col = tx + BM_BBT_NX * jj;
+            if (col < dh) {
+                const float kv = ks[cc * ld + col];
+                #pragma unroll
+                for (int i = 0; i < BM_BBT_TR; i++) acc[i][jj] += a[i] * kv;
+            }
+        }
+    }
+}
+
+/* dq = scale * acc of the item's valid rows (prow: their tokens). */
+static inline void bm_bbt_store_dq(float acc[BM_BBT_TR][BM_BBT_DCMAX], const int *prow, const bm_bbt_qtile z,
+                                   const int QT, const int T, const int dh, const float scale, __global float *dq,
+                                   const ulong dq_ld, const ulong dq_col)
+{
+    const int lid = (int)get_local_id(0), NY = (int)get_local_size(0) / BM_BBT_NX;
+    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        const int r = ty + NY * i;
+        if (prow[i] >= 0) {
+            __global float *dqrow =
+                dq + ((size_t)z.b * T + prow[i]) * dq_ld + dq_col + (size_t)(z.g * z.rep + r / QT) * dh;
+            #pragma unroll
+            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+                const int col = tx + BM_BBT_NX * jj;
+                if (col < dh) dqrow[col] = scale * acc[i][jj];
+            }
+        }
+    }
+}
+
+/* global (NX*NY * NC*tpc, Hkv, B), local (NX*NY, 1, 1); tiles: bm_bbt_qtile. Locals: qs, dos
+ * [NY*TR, dh+1]; ks, vs [NX*TC, dh+1]; ss [NY*TR, NX*TC+1] (also the row merge, NY*TR*NX <=
+ * its size); st [3*NY*TR]. */
+__kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, const ulong dq_col,
+                                   __global float *scr, const ulong lse_off, const ulong dd_off, const int QT,
+                                   const int tpc, __local float *qs, __local float *dos, __local float *ks,
+                                   __local float *vs, __local float *ss, __local float *st)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), NY = L / BM_BBT_NX;
+    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
+    const int BR = NY * BM_BBT_TR, BK = BM_BBT_NX * BM_BBT_TC, ld = dh + 1, lds = BK + 1;
+    const bm_bbt_qtile z = bm_bbt_qtile_of(sets, T, H, Hkv, w, m_f, m_e, NC, QT, tpc);
+    const size_t kxo = kx_col + (size_t)z.g * dh, vxo = vx_col + (size_t)z.g * dh;
+    const size_t kfo = kf_col + (size_t)z.g * dh, vfo = vf_col + (size_t)z.g * dh;
+    __local float *Ds = st + BR; /* st: [BR] unused (the layout the key kernel shares), D [BR], rowt [BR] */
+    __local int *rowt = (__local int *)(st + 2 * BR);
+    bm_bbt_load_qrows(q, q_ld, q_col, scale, z, QT, T, dh, BR, qs);
+    bm_bbt_load_qrows(dout, o_ld, 0, 1.0f, z, QT, T, dh, BR, dos);
+    bm_bbt_q_dd(o, dout, o_ld, z, QT, T, dh, BR, Ds);
+    bm_bbt_q_rowt(z, QT, BR, rowt);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int prow[BM_BBT_TR];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) prow[i] = rowt[ty + NY * i];
+
+    /* pass 1: lse, D */
+    float lse[BM_BBT_TR], Dr[BM_BBT_TR];
+    bm_bbt_q_stats(kx, vx, x_ld, kxo, kf, vf, f_ld, kfo, z, T, H, dh, w, QT, prow, qs, Ds, ks, vs, ss, scr, lse_off,
+                   dd_off, lse, Dr);
 
     /* pass 2: dS = P (dP - D) into local memory, dq += dS K in registers */
     float acc[BM_BBT_TR][BM_BBT_DCMAX];
@@ -590,10 +738,10 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
     for (int i = 0; i < BM_BBT_TR; i++)
         #pragma unroll
         for (int jj = 0; jj < BM_BBT_DCMAX; jj++) acc[i][jj] = 0.0f;
-    for (int kt = 0; kt < Nk; kt += BK) {
+    for (int kt = 0; kt < z.Nk; kt += BK) {
         barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's ks, vs, ss (and the merge) are no longer read */
-        bm_bbt_load_keys(kx, vx, x_ld, kxo, vxo, kf, vf, f_ld, kfo, vfo, set, b, T, s, nF, nM, plo, Nk, kt, dh, 1,
-                         ks, vs);
+        bm_bbt_load_keys(kx, vx, x_ld, kxo, vxo, kf, vf, f_ld, kfo, vfo, z.set, z.b, T, z.s, z.nF, z.nM, z.plo, z.Nk,
+                         kt, dh, 1, ks, vs);
         barrier(CLK_LOCAL_MEM_FENCE);
         float sc[BM_BBT_TR][BM_BBT_TC], dp[BM_BBT_TR][BM_BBT_TC];
         #pragma unroll
@@ -623,7 +771,7 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
         #pragma unroll
         for (int j = 0; j < BM_BBT_TC; j++) {
             int p;
-            const int kind = bm_bbt_key_kind(kt + tx + BM_BBT_NX * j, nF, nM, Nk, plo, s, set, &p);
+            const int kind = bm_bbt_key_kind(kt + tx + BM_BBT_NX * j, z.nF, z.nM, z.Nk, z.plo, z.s, z.set, &p);
             #pragma unroll
             for (int i = 0; i < BM_BBT_TR; i++) {
                 const int ok = prow[i] >= 0 && (kind == 1 || (kind == 2 && p <= prow[i] && p > prow[i] - w));
@@ -631,44 +779,135 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
-        const int cnt = min(BK, Nk - kt);
-        for (int cc = 0; cc < cnt; cc++) {
-            float a[BM_BBT_TR];
-            #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++) a[i] = ss[(ty + NY * i) * lds + cc];
-            #pragma unroll
-            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
-                const int col = tx + BM_BBT_NX * jj;
-                if (col < dh) {
-                    const float kv = ks[cc * ld + col];
-                    #pragma unroll
-                    for (int i = 0; i < BM_BBT_TR; i++) acc[i][jj] += a[i] * kv;
-                }
+        bm_bbt_acc_dsk(acc, ss, ks, min(BK, z.Nk - kt), dh);
+    }
+    bm_bbt_store_dq(acc, prow, z, QT, T, dh, scale, dq, dq_ld, dq_col);
+}
+
+/* ---- The store path (BMOJO_BBWD=store; the launcher's order: stats, mem, keys, dq) ---------
+ * bm_bmojo_bwd_q_tiled's two passes recompute S, and dP = dO V^T, of every (row, window key)
+ * pair that bm_bmojo_bwd_keys_tiled computes again. Here the key kernels store the dS they
+ * compute (bm_bmojo_bwd_mem: dSm [B*T, H, M], slot order as its groups; _keys_tiled: dSw
+ * [B*T, H, wv], wv = min(w, T), position p of row t at p - (t - wv + 1)), and dq = scale * dS K
+ * reads them back: S and dP once per pair instead of twice. */
+
+/* The store path's first launch: bm_bmojo_bwd_q_tiled's pass 1 alone (lse and D into the
+ * scratch). global and tiles as bm_bmojo_bwd_q_tiled's. Locals: qs [NY*TR, dh+1]; ks [NX*TC,
+ * dh+1]; ss [NY*TR, NX*TC+1]; st [3*NY*TR] (as bm_bmojo_bwd_q_tiled's). */
+__kernel void bm_bmojo_bwd_stats_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, const ulong lse_off,
+                                       const ulong dd_off, const int QT, const int tpc, __local float *qs,
+                                       __local float *ks, __local float *ss, __local float *st)
+{
+    const int lid = (int)get_local_id(0), NY = (int)get_local_size(0) / BM_BBT_NX, ty = lid / BM_BBT_NX;
+    const int BR = NY * BM_BBT_TR;
+    const bm_bbt_qtile z = bm_bbt_qtile_of(sets, T, H, Hkv, w, m_f, m_e, NC, QT, tpc);
+    const size_t kxo = kx_col + (size_t)z.g * dh, kfo = kf_col + (size_t)z.g * dh;
+    __local float *Ds = st + BR;
+    __local int *rowt = (__local int *)(st + 2 * BR);
+    bm_bbt_load_qrows(q, q_ld, q_col, scale, z, QT, T, dh, BR, qs);
+    bm_bbt_q_dd(o, dout, o_ld, z, QT, T, dh, BR, Ds);
+    bm_bbt_q_rowt(z, QT, BR, rowt);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int prow[BM_BBT_TR];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) prow[i] = rowt[ty + NY * i];
+    float lse[BM_BBT_TR], Dr[BM_BBT_TR];
+    bm_bbt_q_stats(kx, vx, x_ld, kxo, kf, vf, f_ld, kfo, z, T, H, dh, w, QT, prow, qs, Ds, ks, ks, ss, scr, lse_off,
+                   dd_off, lse, Dr); /* vs: ks, never written without V */
+}
+
+/* The stored dS of the tile's rows for keys kt .. kt+NX*TC-1 into ss [BR, NX*TC+1]: memory key
+ * kk < nF is fading slot m_f - nF + kk of dsm [B*T, H, M], kk < nM eidetic slot m_f + kk - nF;
+ * window key kk at position p = plo + kk - nM is dsw [B*T, H, wv] at p - (t - wv + 1) for row
+ * token t when p is in t's window. Zero where there is no pair. Keys run fastest over the
+ * items: a row's window entries are read side by side. */
+static inline void bm_bbt_load_ds(__global const float *dsm, __global const float *dsw, const bm_bbt_qtile z,
+                                  const int QT, const int T, const int H, const int w, const int wv, const int m_f,
+                                  const int M, const int kt, const int BR, __local const int *rowt,
+                                  __local float *ss)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
+    const int BK = BM_BBT_NX * BM_BBT_TC, lds = BK + 1;
+    for (int e = lid; e < BR * BK; e += L) {
+        const int r = e / BK, cc = e - r * BK, kk = kt + cc, t = rowt[r];
+        float v = 0.0f;
+        if (t >= 0 && kk < z.Nk) {
+            const size_t ri = ((size_t)z.b * T + t) * H + (size_t)(z.g * z.rep + r / QT);
+            if (kk < z.nM) {
+                v = dsm[ri * M + (size_t)(kk < z.nF ? m_f - z.nF + kk : m_f + kk - z.nF)];
+            } else {
+                const int p = z.plo + (kk - z.nM);
+                if (p <= t && p > t - w) v = dsw[ri * wv + (size_t)(p - (t - wv + 1))];
             }
         }
+        ss[r * lds + cc] = v;
     }
+}
+
+/* The store path's last launch: dq = scale * (sum over memory slots dSm K_slot + sum over window
+ * keys dSw K_p), from the dS that bm_bmojo_bwd_mem and _keys_tiled stored at scr + dsm_off and
+ * scr + dsw_off; the groups, key tiles (K shared by the rep heads) and summation order of
+ * bm_bmojo_bwd_q_tiled's pass 2. global as bm_bmojo_bwd_q_tiled's. Locals: ks [NX*TC, dh+1];
+ * ss [NY*TR, NX*TC+1]; rowt [NY*TR]. */
+__kernel void bm_bmojo_bwd_dq_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, const ulong dq_col,
+                                    __global const float *scr, const ulong dsm_off, const ulong dsw_off,
+                                    const int wv, const int QT, const int tpc, __local float *ks,
+                                    __local float *ss, __local int *rowt)
+{
+    const int lid = (int)get_local_id(0), NY = (int)get_local_size(0) / BM_BBT_NX, ty = lid / BM_BBT_NX;
+    const int BR = NY * BM_BBT_TR, BK = BM_BBT_NX * BM_BBT_TC;
+    const bm_bbt_qtile z = bm_bbt_qtile_of(sets, T, H, Hkv, w, m_f, m_e, NC, QT, tpc);
+    const size_t kxo = kx_col + (size_t)z.g * dh, kfo = kf_col + (size_t)z.g * dh;
+    bm_bbt_q_rowt(z, QT, BR, rowt);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int prow[BM_BBT_TR];
     #pragma unroll
-    for (int i = 0; i < BM_BBT_TR; i++) {
-        const int r = ty + NY * i;
-        if (prow[i] >= 0) {
-            __global float *dqrow = dq + ((size_t)b * T + prow[i]) * dq_ld + dq_col + (size_t)(g * rep + r / QT) * dh;
-            #pragma unroll
-            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
-                const int col = tx + BM_BBT_NX * jj;
-                if (col < dh) dqrow[col] = scale * acc[i][jj];
-            }
+    for (int i = 0; i < BM_BBT_TR; i++) prow[i] = rowt[ty + NY * i];
+    float acc[BM_BBT_TR][BM_BBT_DCMAX];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++)
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) acc[i][jj] = 0.0f;
+    for (int kt = 0; kt < z.Nk; kt += BK) {
+        barrier(CLK_LOCAL_MEM_FENCE); /* the previous tile's ks, ss are no longer read */
+        bm_bbt_load_keys(kx, vx, x_ld, kxo, kxo, kf, vf, f_ld, kfo, kfo, z.set, z.b, T, z.s, z.nF, z.nM, z.plo, z.Nk,
+                         kt, dh, 0, ks, ks); /* vs: ks, never written without V */
+        bm_bbt_load_ds(scr + dsm_off, scr + dsw_off, z, QT, T, H, w, wv, m_f, m_f + m_e, kt, BR, rowt, ss);
+        barrier(CLK_LOCAL_MEM_FENCE);
+        bm_bbt_acc_dsk(acc, ss, ks, min(BK, z.Nk - kt), dh);
+    }
+    bm_bbt_store_dq(acc, prow, z, QT, T, dh, scale, dq, dq_ld, dq_col);
+}
+
+/* The store path: the dS of a tile's (key, query row) pairs (dss [BKK, BRQ+1]; keyp: the keys'
+ * positions, rowt: the rows' tokens, -1 none; rows from ub, heads fastest) into dsw [B*T, H, wv]
+ * at p - (t - wv + 1) of row (t, h). Pairs outside a window are not written (their entries lie
+ * outside the row's). Keys run fastest over the items: a row's entries are written side by side. */
+static inline void bm_bbt_store_ds(__global float *dsw, __local const float *dss, __local const int *keyp,
+                                   __local const int *rowt, const int BKK, const int BRQ, const int ub, const int b,
+                                   const int g, const int rep, const int T, const int H, const int w, const int wv)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
+    for (int e = lid; e < BKK * BRQ; e += L) {
+        const int r = e / BKK, k = e - r * BKK, t = rowt[r], p = keyp[k];
+        if (t >= 0 && p >= 0 && p <= t && t < p + w) {
+            const size_t ri = ((size_t)b * T + t) * H + (size_t)(g * rep + (ub + r) % rep);
+            dsw[ri * wv + (size_t)(p - (t - wv + 1))] = dss[k * (BRQ + 1) + r];
         }
     }
 }
 
 /* global (NX*NY * ceil(T / (NY*TR)), Hkv, B), local (NX*NY, 1, 1). Locals: ks, vs
- * [NY*TR, dh+1]; qs, dos [NX*TC, dh+1]; ps, dss [NY*TR, NX*TC+1]; st [3*NX*TC + NY*TR]. */
+ * [NY*TR, dh+1]; qs, dos [NX*TC, dh+1]; ps, dss [NY*TR, NX*TC+1]; st [3*NX*TC + NY*TR].
+ * With store_ds (the store path), also every (query row, window key) pair's dS into dSw at
+ * scr + dsw_off (bm_bbt_store_ds), for bm_bmojo_bwd_dq_tiled. */
 __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, const ulong lse_off,
                                       const ulong dd_off, const ulong dmk_off, const ulong dmv_off,
                                       __global float *dkx, __global float *dvx, const ulong dx_ld,
                                       const ulong dkx_col, const ulong dvx_col, __global float *dkf,
                                       __global float *dvf, const ulong df_ld, const ulong dkf_col,
-                                      const ulong dvf_col, __local float *ks, __local float *vs, __local float *qs,
+                                      const ulong dvf_col, const int store_ds, const ulong dsw_off, const int wv,
+                                      __local float *ks, __local float *vs, __local float *qs,
                                       __local float *dos, __local float *ps, __local float *dss,
                                       __local float *st)
 {
@@ -774,6 +1013,7 @@ __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, c
             }
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+        if (store_ds) bm_bbt_store_ds(scr + dsw_off, dss, keyp, rowt, BKK, BRQ, ub, b, g, rep, T, H, w, wv);
         const int cnt = min(BRQ, U - ub);
         for (int r = 0; r < cnt; r++) {
             float pv[BM_BBT_TR], dv[BM_BBT_TR];

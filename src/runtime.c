@@ -287,6 +287,19 @@ static int decode_fusion_from_env(int *out)
     return 0;
 }
 
+/* BMOJO_BBWD picks how the B'MOJO attention's backward gets dS for dq (BM_BBWD_*): recompute
+ * (the default until store is measured on a GPU) or store (B*T*H*(window+memory) more floats of
+ * scratch; cl/bmojo_backward.cl, "The store path"). */
+static int bmojo_bwd_mode_from_env(int *out)
+{
+    const char *v = getenv("BMOJO_BBWD");
+    *out = BM_BBWD_RECOMPUTE;
+    if (!v || !*v || !strcmp(v, "recompute")) return 0;
+    if (!strcmp(v, "store")) *out = BM_BBWD_STORE;
+    else return bm_fail(BMOJO_EINVAL, "BMOJO_BBWD=%s: expected recompute or store", v);
+    return 0;
+}
+
 /* BMOJO_GEMM picks the GEMM kernel for more than BM_GEMV_MAX_ROWS rows: auto, clblast, own (our
  * cl/gemm_nt.cl, tiles chosen per shape), own-big, own-thin (one tile configuration for all
  * shapes), own-cpu (cl/gemm_nt_cpu.cl, the CPU kernel, on any device). BMOJO_GEMM_SPLITK: auto or the number of K splits of the own kernel (1 = none). */
@@ -317,6 +330,7 @@ int bmojo_runtime_create(const char *device_spec, bmojo_runtime **out)
     if (!st) st = int_from_env("BMOJO_GEMV_WG", 0, 1, 1024, 1, &rt->gemv_wg);
     if (!st) st = gemm_mode_from_env(&rt->gemm_mode, &rt->gemm_split_k);
     if (!st) st = scan_variant_from_env(&rt->scan_variant, &rt->scan_lanes_ch);
+    if (!st) st = bmojo_bwd_mode_from_env(&rt->bmojo_bwd_mode);
     if (!st) st = int_from_env("BMOJO_BMOJO_SPLIT", 0, 1, 64, 0, &rt->bmojo_split); /* B'MOJO attention key splits */
     if (!st) st = int_from_env("BMOJO_PREFILL_CHUNK", BM_PREFILL_CHUNK_ROWS, 1, 1 << 22, 0, &rt->prefill_chunk_rows);
     /* BMOJO_SYNC=1: wait after every kernel, fill and copy, so a command failing on the device is named */

@@ -68,6 +68,11 @@ enum { BM_ROPE_FORM_AUTO = 0, BM_ROPE_FORM_PAIRS = 1, BM_ROPE_FORM_ROWS = 2 };
  * it keeps the GPU form); tests force each on every device. */
 enum { BM_FORM_AUTO = 0, BM_FORM_GPU = 1, BM_FORM_CPU = 2 };
 
+/* How the B'MOJO attention's backward gets dS for dq (rt->bmojo_bwd_mode, BMOJO_BBWD): recompute
+ * = bm_bmojo_bwd_q_tiled recomputes S and dP itself; store = the key kernels store dS and
+ * bm_bmojo_bwd_dq_tiled reads it (cl/bmojo_backward.cl, "The store path"). */
+enum { BM_BBWD_RECOMPUTE = 0, BM_BBWD_STORE = 1 };
+
 enum { BM_SCAN_VARIANT_AUTO = 0, BM_SCAN_VARIANT_CHUNKED = 1, BM_SCAN_VARIANT_LANES = 2, BM_SCAN_VARIANT_CPU = 3 };
 
 /* The ints cl/program_config.cl reports: our GEMM's big tiles (BM, BN, BK, TM, TN), then its thin
@@ -112,6 +117,7 @@ struct bmojo_runtime {
     int rmsnorm_form;         /* BM_FORM_*: RMSNorm's; auto (0, calloc) unless a test sets it */
     int xent_form;            /* BM_FORM_*: the cross-entropy's; auto (0, calloc) unless a test sets it */
     int attn_bwd_form;        /* BM_FORM_*: the attention backward's; auto (0, calloc) unless a test sets it */
+    int bmojo_bwd_mode;       /* BM_BBWD_*: from BMOJO_BBWD at start-up (tests set it) */
     int sync_launches;        /* BMOJO_SYNC=1: clFinish after every kernel, fill and copy (names a failing command) */
     int arena_separate;       /* BMOJO_ARENA_SEPARATE=1: one allocation per arena take (arena.h, debugging) */
     int compact_head;         /* BMOJO_COMPACT_HEAD=0: training's head runs every row, not only the scored ones */

@@ -2,12 +2,15 @@
  * bm_op_bmojo_sets (the eidetic sets of whole sequences, selected by the forward's own kernels
  * so that they are bit-identical to what bm_bmojo_mix attends over) and
  * bm_op_bmojo_attention_backward (cl/bmojo_backward.cl: dq, then the per-chunk memory-slot
- * gradients, then the per-position gathers; 3 launches, no atomics, deterministic). */
+ * gradients, then the per-position gathers; 3 launches, no atomics, deterministic; with
+ * BMOJO_BBWD=store, 4: the statistics, the slot gradients and dS of the memory slots, the
+ * per-position gathers and dS of the window keys, then dq from the stored dS). */
 #include "ops.h"
 #include "ops_backward.h"
 #include "ops_bmojo.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,9 +240,9 @@ static size_t bwd_wg(bm_rt *rt, cl_kernel const *ks, int nk, int dh, int nf)
     return 0;
 }
 
-static int bmojo_attention_backward_launch(bm_rt *rt, const bm_bmojo_bwd_args *a)
+/* Checks the attention backward's sizes, buffers and views. */
+static int bwd_check_attention(const char *fn, const bm_bmojo_bwd_args *a)
 {
-    static const char fn[] = "bm_op_bmojo_attention_backward";
     int st = bwd_check_common(fn, a);
     if (st) return st;
     if (a->H < 1 || a->Hkv < 1 || a->H % a->Hkv || a->dh < 1)
@@ -265,178 +268,368 @@ static int bmojo_attention_backward_launch(bm_rt *rt, const bm_bmojo_bwd_args *a
         return bm_fail(BMOJO_EINVAL, "%s: dx_ld %zu too small for dkx/dvx", fn, a->dx_ld);
     if (!bwd_view_ok(rows, a->df_ld, a->dkf_col, KV) || !bwd_view_ok(rows, a->df_ld, a->dvf_col, KV))
         return bm_fail(BMOJO_EINVAL, "%s: df_ld %zu too small for dkf/dvf", fn, a->df_ld);
+    return 0;
+}
 
-    const int NC = bwd_nchunks(a), M = a->m_f + a->m_e;
-    const size_t B = (size_t)a->B, T = (size_t)a->T, dh = (size_t)a->dh;
-    cl_kernel kq = bm_kernel(rt, "bm_bmojo_bwd_q"), km = bm_kernel(rt, "bm_bmojo_bwd_mem");
-    cl_kernel kk = bm_kernel(rt, "bm_bmojo_bwd_keys");
-    if (!kq || !km || !kk) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
-    const cl_kernel all[3] = {kq, km, kk};
-    const size_t L = bwd_wg(rt, all, 3, a->dh, 4);
-    if (!L)
+/* The tiled kernels' -D tunables, as the program was built. */
+typedef struct {
+    long NX, TR, TC, DCMAX, NYMAX;
+} bbt_tunables;
+
+/* A tiled kernel's local floats for R = NY*TR rows of its score tile (query rows of the query
+ * kernels, keys of the key kernel), BK = NX*TC columns and rows of dh+1 floats:
+ * r_ld*R*(dh+1) + bk_ld*BK*(dh+1) + score*R*(BK+1) + bk1*BK + r1*R. */
+typedef struct {
+    int r_ld, bk_ld, score, bk1, r1;
+} bbt_locals;
+static const bbt_locals BBT_LOCALS_Q = {2, 2, 1, 0, 3};     /* qs, dos; ks, vs; ss; st */
+static const bbt_locals BBT_LOCALS_STATS = {1, 1, 1, 0, 3}; /* qs; ks; ss; st */
+static const bbt_locals BBT_LOCALS_DQ = {0, 1, 1, 0, 1};    /* ks; ss; rowt */
+static const bbt_locals BBT_LOCALS_KEYS = {2, 2, 2, 3, 1};  /* ks, vs; qs, dos; ps, dss; st */
+
+/* The most rows of items (NY) kernel k can run: its work-group limits, BM_BBT_NYMAX and the
+ * local memory; 0 when not even one fits. */
+static long bbt_rows(bm_rt *rt, cl_kernel k, const bbt_tunables *tn, bbt_locals sh, int dh)
+{
+    size_t wg = rt->lim.wg, kwg = 0;
+    if (rt->lim.max_wi[0] && rt->lim.max_wi[0] < wg) wg = rt->lim.max_wi[0];
+    if (clGetKernelWorkGroupInfo(k, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL) == CL_SUCCESS &&
+        kwg > 0 && kwg < wg)
+        wg = kwg;
+    long ny = (long)(wg / (size_t)tn->NX);
+    if (ny > tn->NYMAX) ny = tn->NYMAX;
+    const long BK = tn->NX * tn->TC, ld = dh + 1;
+    for (; ny >= 1; ny--) {
+        const long R = ny * tn->TR;
+        const size_t fl = (size_t)(sh.r_ld * R * ld + sh.bk_ld * BK * ld + sh.score * R * (BK + 1) + sh.bk1 * BK + sh.r1 * R);
+        if (fl * sizeof(float) <= rt->lim.local_mem) break;
+    }
+    return ny;
+}
+
+/* The launch of a query-tile kernel (bm_bbt_qtile in cl/bmojo_backward.cl): `items` = NX*NY per
+ * group, BR = NY*TR rows = QT tokens x rep heads, tpc groups per chunk. */
+typedef struct {
+    cl_kernel k;
+    size_t items, BR;
+    cl_int QT, tpc;
+} bbt_qplan;
+
+/* The launch of k with NY = ny; 0 when its rows cannot hold the rep heads of one token. */
+static int bbt_qplan_of(const bm_bmojo_bwd_args *a, const bbt_tunables *tn, cl_kernel k, long ny, bbt_qplan *p)
+{
+    const long rep = a->H / a->Hkv, span = a->window < a->T ? a->window : a->T;
+    if (ny < 1 || ny * tn->TR < rep) return 0;
+    const long QT = ny * tn->TR / rep;
+    p->k = k;
+    p->items = (size_t)(tn->NX * ny);
+    p->BR = (size_t)(ny * tn->TR);
+    p->QT = (cl_int)QT;
+    p->tpc = (cl_int)((span + QT - 1) / QT);
+    return 1;
+}
+
+/* The kernels a backward runs (bwd_plan.path): the per-row ones (bm_bmojo_bwd_q, _mem, _keys),
+ * the tiled ones recomputing S and dP for dq (q_tiled, mem, keys_tiled) or storing dS for it
+ * (stats_tiled, mem, keys_tiled, dq_tiled). */
+enum { BWD_PER_ROW = 0, BWD_TILED = 1, BWD_STORE = 2 };
+
+typedef struct {
+    int path;            /* BWD_* */
+    cl_kernel kq, km, kk; /* the per-row kernels; kq, kk unused on the tiled paths */
+    size_t L;            /* work-group size of the per-row kernels and of bm_bmojo_bwd_mem */
+    size_t BK;           /* NX*TC: keys per tile of the query kernels, query rows per tile of keys_tiled */
+    bbt_qplan q;         /* BWD_TILED: q_tiled; BWD_STORE: stats_tiled */
+    bbt_qplan dq;        /* BWD_STORE: dq_tiled */
+    cl_kernel kt;        /* keys_tiled */
+    size_t lk, BKk;      /* its items per group, positions per group */
+} bwd_plan;
+
+/* The tiled paths when their tiles fit: NY rows of NX items, as many as the work-group limits,
+ * BM_BBT_NYMAX and the local memory allow (each kernel its own; at dh 64 on a 48 KiB GPU: 12
+ * rows = 192 items, QT 16 tokens at rep 3, for q_tiled; 10 rows = 160 items, 40 positions, for
+ * the keys); the store path where rt->bmojo_bwd_mode asks for it and its kernels fit too. Else
+ * the per-row kernels. */
+static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
+{
+    static const char fn[] = "bm_op_bmojo_attention_backward";
+    memset(pl, 0, sizeof *pl);
+    pl->kq = bm_kernel(rt, "bm_bmojo_bwd_q");
+    pl->km = bm_kernel(rt, "bm_bmojo_bwd_mem");
+    pl->kk = bm_kernel(rt, "bm_bmojo_bwd_keys");
+    pl->kt = bm_kernel(rt, "bm_bmojo_bwd_keys_tiled");
+    cl_kernel tq = bm_kernel(rt, "bm_bmojo_bwd_q_tiled"), ts = bm_kernel(rt, "bm_bmojo_bwd_stats_tiled");
+    cl_kernel td = bm_kernel(rt, "bm_bmojo_bwd_dq_tiled");
+    if (!pl->kq || !pl->km || !pl->kk || !pl->kt || !tq || !ts || !td) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
+    const cl_kernel per_row[3] = {pl->kq, pl->km, pl->kk};
+    pl->L = bwd_wg(rt, per_row, 3, a->dh, 4);
+    if (!pl->L)
         return bm_fail(BMOJO_EUNSUPPORTED, "%s: head_dim %d does not fit the device's %llu bytes of local memory", fn,
                        a->dh, (unsigned long long)rt->lim.local_mem);
+    pl->path = BWD_PER_ROW;
+    const bbt_tunables tn = {bm_build_tunable(rt, "BM_BBT_NX", BBT_NX_DEFAULT), bm_build_tunable(rt, "BM_BBT_TR", BBT_TR_DEFAULT),
+                             bm_build_tunable(rt, "BM_BBT_TC", BBT_TC_DEFAULT), bm_build_tunable(rt, "BM_BBT_DCMAX", BBT_DCMAX_DEFAULT),
+                             bm_build_tunable(rt, "BM_BBT_NYMAX", BBT_NYMAX_DEFAULT)};
+    if (a->dh > tn.NX * tn.DCMAX) return 0;
+    const long nyk = bbt_rows(rt, pl->kt, &tn, BBT_LOCALS_KEYS, a->dh);
+    if (nyk < 1) return 0;
+    pl->BK = (size_t)(tn.NX * tn.TC);
+    pl->lk = (size_t)(tn.NX * nyk);
+    pl->BKk = (size_t)(nyk * tn.TR);
+    if (rt->bmojo_bwd_mode == BM_BBWD_STORE && bbt_qplan_of(a, &tn, ts, bbt_rows(rt, ts, &tn, BBT_LOCALS_STATS, a->dh), &pl->q) &&
+        bbt_qplan_of(a, &tn, td, bbt_rows(rt, td, &tn, BBT_LOCALS_DQ, a->dh), &pl->dq))
+        pl->path = BWD_STORE;
+    else if (bbt_qplan_of(a, &tn, tq, bbt_rows(rt, tq, &tn, BBT_LOCALS_Q, a->dh), &pl->q))
+        pl->path = BWD_TILED;
+    return 0;
+}
 
-    /* scratch: lse, D [B*T, H]; dmk, dmv [B, NC, Hkv, M, dh] */
-    size_t at = 0;
-    const cl_ulong o_lse = at;
-    at += bwd_round(B * T * a->H);
-    const cl_ulong o_dd = at;
-    at += bwd_round(B * T * a->H);
-    const size_t nmem = B * NC * a->Hkv * (size_t)M * dh;
-    const cl_ulong o_mk = at;
-    at += bwd_round(nmem);
-    const cl_ulong o_mv = at;
-    at += bwd_round(nmem);
-    cl_mem scr = NULL;
-    if ((st = bm_scratch_take(rt, at * sizeof(float), &scr))) return bm_fail_context(st, "%s", fn);
-    const size_t fl = sizeof(float), il = sizeof(cl_int);
+/* The scratch (element offsets, 256-byte aligned regions): lse, D [B*T, H]; dmk, dmv [B, NC,
+ * Hkv, M, dh]; on the store path dSm [B*T, H, M] and dSw [B*T, H, wv], wv = min(window, T). */
+typedef struct {
+    cl_ulong lse, dd, mk, mv, dsm, dsw;
+    cl_int wv;
+    uint64_t floats;
+} bwd_scratch;
 
+/* a * b into *out; 0 when it overflows. */
+static int bwd_mul(uint64_t a, uint64_t b, uint64_t *out)
+{
+    if (b && a > UINT64_MAX / b) return 0;
+    *out = a * b;
+    return 1;
+}
 
-    int tiled = 0;
-    cl_int tq_qt = 0, tq_tpc = 0;
-    size_t lq_t = 0, lk_t = 0, BRq = 0, BKk = 0, BKq = 0;
-    /* The tiled path (cl/bmojo_backward.cl, bm_bmojo_bwd_q_tiled / _keys_tiled) when its tiles
-     * fit: NY rows of NX items, as many as the work-group limits, BM_BBT_NYMAX and the local
-     * memory allow (each kernel its own; at dh 64 on a 48 KiB GPU: 12 rows = 192 items, QT 16
-     * tokens at rep 3, for dq; 10 rows = 160 items, 40 positions, for the keys). Else the per-row
-     * kernels below. Correct on POCL (tests/ops/test_bmojo_backward.c); not yet timed on a GPU. */
-    {
-        const long NX = bm_build_tunable(rt, "BM_BBT_NX", BBT_NX_DEFAULT), TR = bm_build_tunable(rt, "BM_BBT_TR", BBT_TR_DEFAULT);
-        const long TC = bm_build_tunable(rt, "BM_BBT_TC", BBT_TC_DEFAULT);
-        const long DCMAX = bm_build_tunable(rt, "BM_BBT_DCMAX", BBT_DCMAX_DEFAULT);
-        const long NYMAX = bm_build_tunable(rt, "BM_BBT_NYMAX", BBT_NYMAX_DEFAULT);
-        cl_kernel tq = bm_kernel(rt, "bm_bmojo_bwd_q_tiled"), tk = bm_kernel(rt, "bm_bmojo_bwd_keys_tiled");
-        if (!tq || !tk) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
-        const long rep = a->H / a->Hkv, ld = a->dh + 1, BK = NX * TC;
-        long nyq = 0, nyk = 0;
-        if (a->dh <= NX * DCMAX) {
-            for (int j = 0; j < 2; j++) {
-                size_t wg = rt->lim.wg, kwg = 0;
-                if (rt->lim.max_wi[0] && rt->lim.max_wi[0] < wg) wg = rt->lim.max_wi[0];
-                if (clGetKernelWorkGroupInfo(j ? tk : tq, rt->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg,
-                                             NULL) == CL_SUCCESS && kwg > 0 && kwg < wg)
-                    wg = kwg;
-                long ny = (long)(wg / (size_t)NX);
-                if (ny > NYMAX) ny = NYMAX;
-                for (; ny >= 1; ny--) {
-                    const long R = ny * TR;
-                    const size_t fl = j ? (size_t)(2 * R * ld + 2 * BK * ld + 2 * R * (BK + 1) + 3 * BK + R)
-                                        : (size_t)(2 * R * ld + 2 * BK * ld + R * (BK + 1) + 3 * R);
-                    if (fl * sizeof(float) <= rt->lim.local_mem) break;
-                }
-                if (j) nyk = ny;
-                else nyq = ny;
-            }
-        }
-        if (nyq >= 1 && nyk >= 1 && nyq * TR >= rep) {
-            tiled = 1;
-            kq = tq;
-            kk = tk;
-            const long QT = nyq * TR / rep, span = a->window < a->T ? a->window : a->T;
-            tq_qt = (cl_int)QT;
-            tq_tpc = (cl_int)((span + QT - 1) / QT);
-            lq_t = (size_t)(NX * nyq);
-            lk_t = (size_t)(NX * nyk);
-            BRq = (size_t)(nyq * TR);
-            BKk = (size_t)(nyk * TR);
-            BKq = (size_t)BK;
-        }
-    }
-    /* 1. dq, lse, D */
+/* Appends a region of n floats to the layout at *at: its offset into *off; 0 when the scratch's
+ * bytes would pass what size_t holds (products in uint64, so 32-bit size_t is caught too). */
+static int bwd_region(uint64_t *at, uint64_t n, cl_ulong *off)
+{
+    const uint64_t limit = (uint64_t)(SIZE_MAX / sizeof(float)) - 64;
+    if (n > limit || *at > limit - n) return 0;
+    *off = *at;
+    *at += (n + 63) & ~(uint64_t)63;
+    return 1;
+}
+
+static int bwd_scratch_layout(const bm_bmojo_bwd_args *a, int store, bwd_scratch *z)
+{
+    const uint64_t rows_h = (uint64_t)a->B * a->T * a->H, M = (uint64_t)a->m_f + a->m_e;
+    uint64_t nmem = 0, ndsm = 0, ndsw = 0, at = 0;
+    z->wv = a->window < a->T ? a->window : a->T;
+    const int ok = bwd_mul((uint64_t)a->B * bwd_nchunks(a), (uint64_t)a->Hkv * a->dh, &nmem) &&
+                   bwd_mul(nmem, M, &nmem) && bwd_mul(rows_h, M, &ndsm) && bwd_mul(rows_h, (uint64_t)z->wv, &ndsw);
+    if (!ok || !bwd_region(&at, rows_h, &z->lse) || !bwd_region(&at, rows_h, &z->dd) ||
+        !bwd_region(&at, nmem, &z->mk) || !bwd_region(&at, nmem, &z->mv) ||
+        !bwd_region(&at, store ? ndsm : 0, &z->dsm) || !bwd_region(&at, store ? ndsw : 0, &z->dsw))
+        return 0;
+    z->floats = at;
+    return 1;
+}
+
+/* Sets a query-tile kernel's launch (global: its groups over every chunk, Hkv, B). */
+static int bbt_qlaunch(bm_rt *rt, const bm_bmojo_bwd_args *a, const bbt_qplan *p, const char *name)
+{
+    size_t g[3] = {p->items * (size_t)bwd_nchunks(a) * (size_t)p->tpc, (size_t)a->Hkv, (size_t)a->B};
+    size_t l[3] = {p->items, 1, 1};
+    return bm_launch(rt, p->k, name, 3, g, l);
+}
+
+/* Recompute path, 1: dq, lse and D (bm_bmojo_bwd_q_tiled, or the per-row bm_bmojo_bwd_q). */
+static int bwd_launch_q(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z, cl_mem scr)
+{
+    const size_t fl = sizeof(float), dh = (size_t)a->dh, ldp = dh + 1;
     cl_ulong dq_ld = a->dq_ld, dq_col = a->dq_col;
+    const int tiled = pl->path == BWD_TILED;
+    cl_kernel k = tiled ? pl->q.k : pl->kq;
     cl_uint i = 0;
-    cl_int err = bwd_view_args(kq, &i, a);
-    err |= BM_ARG(kq, i++, a->dq);
-    err |= BM_ARG(kq, i++, dq_ld);
-    err |= BM_ARG(kq, i++, dq_col);
-    err |= BM_ARG(kq, i++, scr);
-    err |= BM_ARG(kq, i++, o_lse);
-    err |= BM_ARG(kq, i++, o_dd);
-    size_t lq[3] = {L, 1, 1};
+    cl_int err = bwd_view_args(k, &i, a);
+    err |= BM_ARG(k, i++, a->dq);
+    err |= BM_ARG(k, i++, dq_ld);
+    err |= BM_ARG(k, i++, dq_col);
+    err |= BM_ARG(k, i++, scr);
+    err |= BM_ARG(k, i++, z->lse);
+    err |= BM_ARG(k, i++, z->dd);
     if (tiled) {
-        const size_t ldp = dh + 1;
-        err |= BM_ARG(kq, i++, tq_qt);
-        err |= BM_ARG(kq, i++, tq_tpc);
-        err |= BM_ARG_LOCAL(kq, i++, fl * BRq * ldp);
-        err |= BM_ARG_LOCAL(kq, i++, fl * BRq * ldp);
-        err |= BM_ARG_LOCAL(kq, i++, fl * BKq * ldp);
-        err |= BM_ARG_LOCAL(kq, i++, fl * BKq * ldp);
-        err |= BM_ARG_LOCAL(kq, i++, fl * BRq * (BKq + 1));
-        err |= BM_ARG_LOCAL(kq, i++, fl * 3 * BRq);
-        if ((st = bm_args_check(err, "bm_bmojo_bwd_q_tiled"))) return st;
-        size_t gt[3] = {lq_t * (size_t)NC * (size_t)tq_tpc, (size_t)a->Hkv, B}, lt[3] = {lq_t, 1, 1};
-        if ((st = bm_launch(rt, kq, "bm_bmojo_bwd_q_tiled", 3, gt, lt))) return st;
-    } else {
-        err |= BM_ARG_LOCAL(kq, i++, fl * dh);
-        err |= BM_ARG_LOCAL(kq, i++, fl * dh);
-        err |= BM_ARG_LOCAL(kq, i++, fl * dh);
-        err |= BM_ARG_LOCAL(kq, i++, fl * L);
-        err |= BM_ARG_LOCAL(kq, i++, fl * L);
-        err |= BM_ARG_LOCAL(kq, i++, il * L);
-        if ((st = bm_args_check(err, "bm_bmojo_bwd_q"))) return st;
-        size_t gq[2] = {L * (size_t)rows, (size_t)a->H};
-        if ((st = bm_launch(rt, kq, "bm_bmojo_bwd_q", 2, gq, lq))) return st;
+        const size_t BR = pl->q.BR, BK = pl->BK;
+        err |= BM_ARG(k, i++, pl->q.QT);
+        err |= BM_ARG(k, i++, pl->q.tpc);
+        err |= BM_ARG_LOCAL(k, i++, fl * BR * ldp);
+        err |= BM_ARG_LOCAL(k, i++, fl * BR * ldp);
+        err |= BM_ARG_LOCAL(k, i++, fl * BK * ldp);
+        err |= BM_ARG_LOCAL(k, i++, fl * BK * ldp);
+        err |= BM_ARG_LOCAL(k, i++, fl * BR * (BK + 1));
+        err |= BM_ARG_LOCAL(k, i++, fl * 3 * BR);
+        int st = bm_args_check(err, "bm_bmojo_bwd_q_tiled");
+        return st ? st : bbt_qlaunch(rt, a, &pl->q, "bm_bmojo_bwd_q_tiled");
     }
+    const size_t L = pl->L;
+    err |= BM_ARG_LOCAL(k, i++, fl * dh);
+    err |= BM_ARG_LOCAL(k, i++, fl * dh);
+    err |= BM_ARG_LOCAL(k, i++, fl * dh);
+    err |= BM_ARG_LOCAL(k, i++, fl * L);
+    err |= BM_ARG_LOCAL(k, i++, fl * L);
+    err |= BM_ARG_LOCAL(k, i++, sizeof(cl_int) * L);
+    int st = bm_args_check(err, "bm_bmojo_bwd_q");
+    if (st) return st;
+    size_t g[2] = {L * (size_t)a->B * (size_t)a->T, (size_t)a->H}, l[2] = {L, 1};
+    return bm_launch(rt, k, "bm_bmojo_bwd_q", 2, g, l);
+}
 
-    /* 2. memory-slot gradients of every chunk */
-    if (M > 0) {
-        i = 0;
-        err = bwd_view_args(km, &i, a);
-        err |= BM_ARG(km, i++, scr);
-        err |= BM_ARG(km, i++, o_lse);
-        err |= BM_ARG(km, i++, o_dd);
-        err |= BM_ARG(km, i++, o_mk);
-        err |= BM_ARG(km, i++, o_mv);
-        for (int j = 0; j < 4; j++) err |= BM_ARG_LOCAL(km, i++, fl * dh);
-        err |= BM_ARG_LOCAL(km, i++, fl * L);
-        err |= BM_ARG_LOCAL(km, i++, fl * L);
-        err |= BM_ARG_LOCAL(km, i++, il * L);
-        if ((st = bm_args_check(err, "bm_bmojo_bwd_mem"))) return st;
-        size_t gm[2] = {L * (size_t)NC * a->Hkv * (size_t)M, B};
-        if ((st = bm_launch(rt, km, "bm_bmojo_bwd_mem", 2, gm, lq))) return st;
-    }
+/* Store path, 1: lse and D alone (bm_bmojo_bwd_stats_tiled). */
+static int bwd_launch_stats(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z,
+                            cl_mem scr)
+{
+    const size_t fl = sizeof(float), ldp = (size_t)a->dh + 1, BR = pl->q.BR, BK = pl->BK;
+    cl_kernel k = pl->q.k;
+    cl_uint i = 0;
+    cl_int err = bwd_view_args(k, &i, a);
+    err |= BM_ARG(k, i++, scr);
+    err |= BM_ARG(k, i++, z->lse);
+    err |= BM_ARG(k, i++, z->dd);
+    err |= BM_ARG(k, i++, pl->q.QT);
+    err |= BM_ARG(k, i++, pl->q.tpc);
+    err |= BM_ARG_LOCAL(k, i++, fl * BR * ldp);
+    err |= BM_ARG_LOCAL(k, i++, fl * BK * ldp);
+    err |= BM_ARG_LOCAL(k, i++, fl * BR * (BK + 1));
+    err |= BM_ARG_LOCAL(k, i++, fl * 3 * BR);
+    int st = bm_args_check(err, "bm_bmojo_bwd_stats_tiled");
+    return st ? st : bbt_qlaunch(rt, a, &pl->q, "bm_bmojo_bwd_stats_tiled");
+}
 
-    /* 3. per-position gradients: window sums plus the memory slots' */
+/* 2: every chunk's memory-slot gradients (bm_bmojo_bwd_mem; on the store path also dSm). */
+static int bwd_launch_mem(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z,
+                          cl_mem scr)
+{
+    const size_t fl = sizeof(float), dh = (size_t)a->dh, L = pl->L;
+    const cl_int store = pl->path == BWD_STORE;
+    cl_kernel k = pl->km;
+    cl_uint i = 0;
+    cl_int err = bwd_view_args(k, &i, a);
+    err |= BM_ARG(k, i++, scr);
+    err |= BM_ARG(k, i++, z->lse);
+    err |= BM_ARG(k, i++, z->dd);
+    err |= BM_ARG(k, i++, z->mk);
+    err |= BM_ARG(k, i++, z->mv);
+    err |= BM_ARG(k, i++, store);
+    err |= BM_ARG(k, i++, z->dsm);
+    for (int j = 0; j < 4; j++) err |= BM_ARG_LOCAL(k, i++, fl * dh);
+    err |= BM_ARG_LOCAL(k, i++, fl * L);
+    err |= BM_ARG_LOCAL(k, i++, fl * L);
+    err |= BM_ARG_LOCAL(k, i++, sizeof(cl_int) * L);
+    int st = bm_args_check(err, "bm_bmojo_bwd_mem");
+    if (st) return st;
+    size_t g[2] = {L * (size_t)bwd_nchunks(a) * (size_t)a->Hkv * (size_t)(a->m_f + a->m_e), (size_t)a->B};
+    size_t l[2] = {L, 1};
+    return bm_launch(rt, k, "bm_bmojo_bwd_mem", 2, g, l);
+}
+
+/* 3: every position's gradients, window sums plus the memory slots' (bm_bmojo_bwd_keys_tiled,
+ * on the store path also dSw; or the per-row bm_bmojo_bwd_keys). */
+static int bwd_launch_keys(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z,
+                           cl_mem scr)
+{
+    const size_t fl = sizeof(float), dh = (size_t)a->dh, ldp = dh + 1;
     cl_ulong dx_ld = a->dx_ld, dkx_col = a->dkx_col, dvx_col = a->dvx_col;
     cl_ulong df_ld = a->df_ld, dkf_col = a->dkf_col, dvf_col = a->dvf_col;
-    i = 0;
-    err = bwd_view_args(kk, &i, a);
-    err |= BM_ARG(kk, i++, scr);
-    err |= BM_ARG(kk, i++, o_lse);
-    err |= BM_ARG(kk, i++, o_dd);
-    err |= BM_ARG(kk, i++, o_mk);
-    err |= BM_ARG(kk, i++, o_mv);
-    err |= BM_ARG(kk, i++, a->dkx);
-    err |= BM_ARG(kk, i++, a->dvx);
-    err |= BM_ARG(kk, i++, dx_ld);
-    err |= BM_ARG(kk, i++, dkx_col);
-    err |= BM_ARG(kk, i++, dvx_col);
-    err |= BM_ARG(kk, i++, a->dkf);
-    err |= BM_ARG(kk, i++, a->dvf);
-    err |= BM_ARG(kk, i++, df_ld);
-    err |= BM_ARG(kk, i++, dkf_col);
-    err |= BM_ARG(kk, i++, dvf_col);
+    const int tiled = pl->path != BWD_PER_ROW;
+    cl_kernel k = tiled ? pl->kt : pl->kk;
+    cl_uint i = 0;
+    cl_int err = bwd_view_args(k, &i, a);
+    err |= BM_ARG(k, i++, scr);
+    err |= BM_ARG(k, i++, z->lse);
+    err |= BM_ARG(k, i++, z->dd);
+    err |= BM_ARG(k, i++, z->mk);
+    err |= BM_ARG(k, i++, z->mv);
+    err |= BM_ARG(k, i++, a->dkx);
+    err |= BM_ARG(k, i++, a->dvx);
+    err |= BM_ARG(k, i++, dx_ld);
+    err |= BM_ARG(k, i++, dkx_col);
+    err |= BM_ARG(k, i++, dvx_col);
+    err |= BM_ARG(k, i++, a->dkf);
+    err |= BM_ARG(k, i++, a->dvf);
+    err |= BM_ARG(k, i++, df_ld);
+    err |= BM_ARG(k, i++, dkf_col);
+    err |= BM_ARG(k, i++, dvf_col);
     if (tiled) {
-        const size_t ldp = dh + 1;
-        err |= BM_ARG_LOCAL(kk, i++, fl * BKk * ldp);
-        err |= BM_ARG_LOCAL(kk, i++, fl * BKk * ldp);
-        err |= BM_ARG_LOCAL(kk, i++, fl * BKq * ldp);
-        err |= BM_ARG_LOCAL(kk, i++, fl * BKq * ldp);
-        err |= BM_ARG_LOCAL(kk, i++, fl * BKk * (BKq + 1));
-        err |= BM_ARG_LOCAL(kk, i++, fl * BKk * (BKq + 1));
-        err |= BM_ARG_LOCAL(kk, i++, fl * (3 * BKq + BKk));
-        if ((st = bm_args_check(err, "bm_bmojo_bwd_keys_tiled"))) return st;
-        size_t gt[3] = {lk_t * ((T + BKk - 1) / BKk), (size_t)a->Hkv, B}, lt[3] = {lk_t, 1, 1};
-        return bm_launch(rt, kk, "bm_bmojo_bwd_keys_tiled", 3, gt, lt);
+        const cl_int store = pl->path == BWD_STORE;
+        const size_t BKk = pl->BKk, BK = pl->BK;
+        err |= BM_ARG(k, i++, store);
+        err |= BM_ARG(k, i++, z->dsw);
+        err |= BM_ARG(k, i++, z->wv);
+        err |= BM_ARG_LOCAL(k, i++, fl * BKk * ldp);
+        err |= BM_ARG_LOCAL(k, i++, fl * BKk * ldp);
+        err |= BM_ARG_LOCAL(k, i++, fl * BK * ldp);
+        err |= BM_ARG_LOCAL(k, i++, fl * BK * ldp);
+        err |= BM_ARG_LOCAL(k, i++, fl * BKk * (BK + 1));
+        err |= BM_ARG_LOCAL(k, i++, fl * BKk * (BK + 1));
+        err |= BM_ARG_LOCAL(k, i++, fl * (3 * BK + BKk));
+        int st = bm_args_check(err, "bm_bmojo_bwd_keys_tiled");
+        if (st) return st;
+        size_t g[3] = {pl->lk * (((size_t)a->T + BKk - 1) / BKk), (size_t)a->Hkv, (size_t)a->B}, l[3] = {pl->lk, 1, 1};
+        return bm_launch(rt, k, "bm_bmojo_bwd_keys_tiled", 3, g, l);
     }
-    for (int j = 0; j < 4; j++) err |= BM_ARG_LOCAL(kk, i++, fl * dh);
-    err |= BM_ARG_LOCAL(kk, i++, fl * L);
-    err |= BM_ARG_LOCAL(kk, i++, fl * L);
-    err |= BM_ARG_LOCAL(kk, i++, il * L);
-    if ((st = bm_args_check(err, "bm_bmojo_bwd_keys"))) return st;
-    size_t gk[3] = {L * T, (size_t)a->Hkv, B};
-    return bm_launch(rt, kk, "bm_bmojo_bwd_keys", 3, gk, lq);
+    const size_t L = pl->L;
+    for (int j = 0; j < 4; j++) err |= BM_ARG_LOCAL(k, i++, fl * dh);
+    err |= BM_ARG_LOCAL(k, i++, fl * L);
+    err |= BM_ARG_LOCAL(k, i++, fl * L);
+    err |= BM_ARG_LOCAL(k, i++, sizeof(cl_int) * L);
+    int st = bm_args_check(err, "bm_bmojo_bwd_keys");
+    if (st) return st;
+    size_t g[3] = {L * (size_t)a->T, (size_t)a->Hkv, (size_t)a->B}, l[3] = {L, 1, 1};
+    return bm_launch(rt, k, "bm_bmojo_bwd_keys", 3, g, l);
+}
+
+/* Store path, 4: dq from the stored dSm and dSw (bm_bmojo_bwd_dq_tiled). */
+static int bwd_launch_dq(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z, cl_mem scr)
+{
+    const size_t fl = sizeof(float), ldp = (size_t)a->dh + 1, BR = pl->dq.BR, BK = pl->BK;
+    cl_ulong dq_ld = a->dq_ld, dq_col = a->dq_col;
+    cl_kernel k = pl->dq.k;
+    cl_uint i = 0;
+    cl_int err = bwd_view_args(k, &i, a);
+    err |= BM_ARG(k, i++, a->dq);
+    err |= BM_ARG(k, i++, dq_ld);
+    err |= BM_ARG(k, i++, dq_col);
+    err |= BM_ARG(k, i++, scr);
+    err |= BM_ARG(k, i++, z->dsm);
+    err |= BM_ARG(k, i++, z->dsw);
+    err |= BM_ARG(k, i++, z->wv);
+    err |= BM_ARG(k, i++, pl->dq.QT);
+    err |= BM_ARG(k, i++, pl->dq.tpc);
+    err |= BM_ARG_LOCAL(k, i++, fl * BK * ldp);
+    err |= BM_ARG_LOCAL(k, i++, fl * BR * (BK + 1));
+    err |= BM_ARG_LOCAL(k, i++, sizeof(cl_int) * BR);
+    int st = bm_args_check(err, "bm_bmojo_bwd_dq_tiled");
+    return st ? st : bbt_qlaunch(rt, a, &pl->dq, "bm_bmojo_bwd_dq_tiled");
+}
+
+/* The order of launches (each needs what the ones before wrote):
+ *   recompute (BMOJO_BBWD=recompute, the default; and the per-row kernels): 1. dq, lse, D
+ *     (q_tiled / q) -> 2. the memory slots' sums (mem, needs lse, D) -> 3. the key gradients
+ *     (keys_tiled / keys, need lse, D and the slot sums);
+ *   store (BMOJO_BBWD=store, where the tiles fit): 1. lse, D (stats_tiled) -> 2. the slot sums
+ *     and dSm (mem) -> 3. the key gradients and dSw (keys_tiled) -> 4. dq from dSm, dSw (dq_tiled).
+ * mem runs only when there are memory slots (m_f + m_e > 0). */
+static int bmojo_attention_backward_launch(bm_rt *rt, const bm_bmojo_bwd_args *a)
+{
+    static const char fn[] = "bm_op_bmojo_attention_backward";
+    int st = bwd_check_attention(fn, a);
+    if (st || a->T == 0) return st;
+    bwd_plan pl;
+    if ((st = bwd_plan_of(rt, a, &pl))) return st;
+    const int store = pl.path == BWD_STORE;
+    bwd_scratch z;
+    if (!bwd_scratch_layout(a, store, &z))
+        return bm_fail(BMOJO_ERANGE, "%s: the scratch (B=%d T=%d H=%d window=%d, %d memory slots%s) is too large", fn,
+                       a->B, a->T, a->H, a->window, a->m_f + a->m_e, store ? ", BMOJO_BBWD=store" : "");
+    cl_mem scr = NULL;
+    if ((st = bm_scratch_take(rt, (size_t)z.floats * sizeof(float), &scr))) return bm_fail_context(st, "%s", fn);
+
+    st = store ? bwd_launch_stats(rt, a, &pl, &z, scr) : bwd_launch_q(rt, a, &pl, &z, scr);
+    if (!st && a->m_f + a->m_e > 0) st = bwd_launch_mem(rt, a, &pl, &z, scr);
+    if (!st) st = bwd_launch_keys(rt, a, &pl, &z, scr);
+    if (!st && store) st = bwd_launch_dq(rt, a, &pl, &z, scr);
+    return st;
 }
 
 int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a)

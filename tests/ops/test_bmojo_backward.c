@@ -2,7 +2,8 @@
  *  - bm_op_bmojo_sets against the plain top-m_e scan (bm_ref_bmojo_sets), exactly, with ties
  *    (y of repeated rows, constant y), and against what the forward itself selects: after a
  *    prefill of s = c*w tokens from zero state, bm_bmojo_mix's candidate list is E(s);
- *  - bm_op_bmojo_attention_backward against bm_ref_bmojo_attention_backward, with o from the
+ *  - bm_op_bmojo_attention_backward against bm_ref_bmojo_attention_backward on both paths
+ *    (recompute and store, rt->bmojo_bwd_mode as BMOJO_BBWD sets it), with o from the
  *    forward (bm_bmojo_mix, zero state), q/kx/vx column views of one fused buffer and kf/vf of
  *    another (as layer_bmojo.c lays them out), the gradients into fused buffers pre-filled with
  *    garbage and compared whole (writes outside the views are caught), run twice (bitwise the
@@ -167,8 +168,9 @@ static int bbt_forward(bm_test_ctx *t, const bbt_data *D, int T, cl_mem y, cl_me
     return s;
 }
 
-/* Kernel vs reference: the sets (exactly), the forward's own selection (B = 1), the gradients. */
-static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c)
+/* Kernel vs reference: the sets (exactly), the forward's own selection (B = 1), the gradients;
+ * path names the backward path the runtime is set to (rt->bmojo_bwd_mode). */
+static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
 {
     if (getenv("BBT_ONLY") && !strstr(c->name, getenv("BBT_ONLY"))) return; /* one case, by name part */
     bbt_data D;
@@ -200,14 +202,14 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c)
     bm_bmojo_bwd_args a;
     bbt_dev_args(&D, dy, dsets, dxz, dkvf, dov, ddout, ddxz, ddkvf, &a);
 
-    snprintf(what, sizeof what, "bmojo_bwd %s: sets", c->name);
+    snprintf(what, sizeof what, "bmojo_bwd %s [%s]: sets", c->name, path);
     if (bm_test_status(t, bm_op_bmojo_sets(t->rt, &a), what)) {
         bm_test_read(t, dsets, sets_got, sizeof(int32_t) * ns);
         int same = memcmp(sets_got, sets_ref, sizeof(int32_t) * ns) == 0;
         if (!same && t->verbose)
             for (size_t i = 0; i < ns; i++)
                 if (sets_got[i] != sets_ref[i]) printf("  set[%zu]: got %d want %d\n", i, sets_got[i], sets_ref[i]);
-        snprintf(what, sizeof what, "bmojo_bwd %s: sets == plain top-m_e (B=%d, %d chunks)", c->name, c->B, NC);
+        snprintf(what, sizeof what, "bmojo_bwd %s [%s]: sets == plain top-m_e (B=%d, %d chunks)", c->name, path, c->B, NC);
         bm_test_true(t, same, what);
     }
 
@@ -229,13 +231,13 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c)
             ran++;
             same &= memcmp(cand, sets_got + (size_t)ci * mec, sizeof(int32_t) * (size_t)n) == 0;
         }
-        snprintf(what, sizeof what, "bmojo_bwd %s: sets == the forward's candidates at %d chunk starts", c->name, ran);
+        snprintf(what, sizeof what, "bmojo_bwd %s [%s]: sets == the forward's candidates at %d chunk starts", c->name, path, ran);
         bm_test_true(t, same && ran == want, what);
         free(cand);
     }
 
     /* o from the forward */
-    snprintf(what, sizeof what, "bmojo_bwd %s: forward", c->name);
+    snprintf(what, sizeof what, "bmojo_bwd %s [%s]: forward", c->name, path);
     if (bm_test_status(t, bbt_forward(t, &D, c->T, dy, dxz, dkvf, dov, NULL), what)) {
         bm_test_read(t, dov, o, sizeof(float) * no);
 
@@ -248,14 +250,14 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c)
         r.dkf = want_f; r.dvf = want_f;
         bm_ref_bmojo_attention_backward(&r);
 
-        snprintf(what, sizeof what, "bmojo_bwd %s: backward", c->name);
+        snprintf(what, sizeof what, "bmojo_bwd %s [%s]: backward", c->name, path);
         if (bm_test_status(t, bm_op_bmojo_attention_backward(t->rt, &a), what)) {
             float *got_xz = bm_test_alloc(sizeof(float) * ndxz), *got_f = bm_test_alloc(sizeof(float) * ndf);
             bm_test_read(t, ddxz, got_xz, sizeof(float) * ndxz);
             bm_test_read(t, ddkvf, got_f, sizeof(float) * ndf);
-            snprintf(what, sizeof what, "bmojo_bwd %s: dq|dkx|dvx buffer", c->name);
+            snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dq|dkx|dvx buffer", c->name, path);
             bm_test_close(t, what, got_xz, want_xz, ndxz, 1e-5);
-            snprintf(what, sizeof what, "bmojo_bwd %s: dkf|dvf buffer", c->name);
+            snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dkf|dvf buffer", c->name, path);
             bm_test_close(t, what, got_f, want_f, ndf, 1e-5);
             /* again: bitwise the same (no atomics, fixed reduction orders) */
             float *again_xz = bm_test_alloc(sizeof(float) * ndxz), *again_f = bm_test_alloc(sizeof(float) * ndf);
@@ -264,7 +266,7 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c)
                 bm_test_read(t, ddxz, again_xz, sizeof(float) * ndxz);
                 bm_test_read(t, ddkvf, again_f, sizeof(float) * ndf);
             }
-            snprintf(what, sizeof what, "bmojo_bwd %s: deterministic (bitwise equal rerun)", c->name);
+            snprintf(what, sizeof what, "bmojo_bwd %s [%s]: deterministic (bitwise equal rerun)", c->name, path);
             bm_test_true(t, !st && !memcmp(again_xz, got_xz, sizeof(float) * ndxz) &&
                                 !memcmp(again_f, got_f, sizeof(float) * ndf), what);
             free(again_xz);
@@ -531,7 +533,18 @@ void test_op_bmojo_backward(bm_test_ctx *t)
         /* head_dim past the tiled kernels' columns (16 x 8): the per-row kernels */
         {"per-row dh=130 w=5 T=12",     1, 12, 4, 2, 1, 130, 5, 2, 2, 4, BBT_RANDOM},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bbt_kernel_case(t, &cases[i]);
+    /* both ways of getting dq's dS (BMOJO_BBWD): recomputed by bm_bmojo_bwd_q_tiled, stored by the
+     * key kernels for bm_bmojo_bwd_dq_tiled (the per-row case runs the per-row kernels in both) */
+    static const struct {
+        int mode;
+        const char *name;
+    } paths[] = {{BM_BBWD_RECOMPUTE, "recompute"}, {BM_BBWD_STORE, "store"}};
+    const int saved_mode = t->rt->bmojo_bwd_mode;
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+        t->rt->bmojo_bwd_mode = paths[p].mode;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bbt_kernel_case(t, &cases[i], paths[p].name);
+    }
+    t->rt->bmojo_bwd_mode = saved_mode;
     bbt_check_ties(t, &cases[2]);
     bbt_check_ties(t, &cases[7]);
     static const bbt_case fd_cases[] = {
