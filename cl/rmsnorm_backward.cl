@@ -6,7 +6,8 @@
  * dt/B/C norms of Jamba-style Mamba run in place).
  * Algorithm, four launches on the in-order queue:
  *   1. bm_rmsnorm_bwd_stats: one work-group of BM_WG per row reduces sum x^2 and sum w*dy*x
- *      (local-memory trees) and stores (r, r^3/d * sum w*dy*x) per row;
+ *      (local-memory trees) and stores (r, r^3/d * sum w*dy*x) per row (on CPUs
+ *      bm_rmsnorm_bwd_stats_cpu, a work-item per few rows);
  *   2. bm_rmsnorm_bwd_dw_part: 2-D range (column, block of rows): the sum of dy*x*r over the
  *      block's rows in increasing order, into a [blocks, d] partial (or straight into dw when
  *      there is one block);
@@ -50,6 +51,36 @@ void bm_rmsnorm_bwd_stats(__global const float *x, ulong x_ld, ulong x_col, __gl
         float rs = rsqrt(ss_part[0] / (float)d + eps);
         stats[2 * r] = rs;
         stats[2 * r + 1] = rs * rs * rs / (float)d * sd_part[0];
+    }
+}
+
+/* The CPU form of bm_rmsnorm_bwd_stats (POCL; launcher op_rmsnorm_backward.c, the choice on CPUs):
+ * a work-item per BM_RMS_CPU_ROWS rows (cl/rmsnorm.cl), each row's two sums 16 columns at a time
+ * as float16 vectors. The GPU form's work-group per row and barrier tree is what POCL ran at 7.3
+ * us per token of a 2-layer MQAR model's training pass. Global (ceil(rows / BM_RMS_CPU_ROWS)),
+ * local (1). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void bm_rmsnorm_bwd_stats_cpu(__global const float *x, ulong x_ld, ulong x_col, __global const float *w,
+                              __global const float *dy, ulong dy_ld, ulong dy_col, __global float *stats, int d,
+                              float eps, int rows)
+{
+    const int r0 = (int)get_global_id(0) * BM_RMS_CPU_ROWS, n16 = d / 16;
+    for (int r = r0; r < min(rows, r0 + BM_RMS_CPU_ROWS); r++) {
+        __global const float *xr = x + (ulong)r * x_ld + x_col, *gr = dy + (ulong)r * dy_ld + dy_col;
+        float16 ss16 = 0.0f, sd16 = 0.0f;
+        for (int c = 0; c < n16; c++) {
+            const float16 v = vload16(c, xr);
+            ss16 = fma(v, v, ss16);
+            sd16 = fma(vload16(c, w) * vload16(c, gr), v, sd16);
+        }
+        float ss = bm_hsum16(ss16), sd = bm_hsum16(sd16);
+        for (int j = n16 * 16; j < d; j++) {
+            ss += xr[j] * xr[j];
+            sd += w[j] * gr[j] * xr[j];
+        }
+        const float rs = rsqrt(ss / (float)d + eps);
+        stats[2 * r] = rs;
+        stats[2 * r + 1] = rs * rs * rs / (float)d * sd;
     }
 }
 

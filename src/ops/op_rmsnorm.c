@@ -43,7 +43,9 @@ int bm_op_rmsnorm(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w,
         err |= BM_ARG(kc, 9, crows);
         int st = bm_args_check(err, "bm_rmsnorm_rows_cpu");
         if (st) return st;
-        size_t global = ((size_t)rows + RMSNORM_CPU_ROWS - 1) / RMSNORM_CPU_ROWS, local = 1;
+        /* as built: BMOJO_CL_DEFINES may set BM_RMS_CPU_ROWS */
+        const size_t per = (size_t)bm_build_tunable(rt, "BM_RMS_CPU_ROWS", RMSNORM_CPU_ROWS);
+        size_t global = ((size_t)rows + per - 1) / per, local = 1;
         return bm_launch(rt, kc, "bm_rmsnorm_rows_cpu", 1, &global, &local);
     }
     /* The kernel is compiled for exactly BM_WG = rt->lim.wg work-items and a local array of as

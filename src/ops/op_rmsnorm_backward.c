@@ -38,11 +38,13 @@ static int rmsnorm_backward_launch(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_co
         return bm_fail(BMOJO_EINVAL, "%s: dx overlaps dy with a different ld/col (in place needs the same view)", fn);
     if (!views_ok(dx, dx_ld, dx_col, x, x_ld, x_col, rows, d))
         return bm_fail(BMOJO_EINVAL, "%s: dx overlaps x with a different ld/col (in place needs the same view)", fn);
-    /* The statistics kernel is compiled for exactly BM_WG = rt->lim.wg work-items with two local
-     * arrays of as many floats; refuse rather than launch a shape the device cannot run. */
+    /* The statistics kernel's GPU form is compiled for exactly BM_WG = rt->lim.wg work-items with
+     * two local arrays of as many floats; refuse rather than launch a shape the device cannot run.
+     * CPUs run its CPU form (rt->rmsnorm_form, as the forward's). */
+    const int cpu = rt->rmsnorm_form == BM_FORM_CPU || (rt->rmsnorm_form == BM_FORM_AUTO && !rt->lim.is_gpu);
     size_t wg = rt->lim.wg;
-    if (wg == 0 || wg > rt->lim.max_wg || (rt->lim.max_wi[0] && wg > rt->lim.max_wi[0]) ||
-        (uint64_t)wg * 2 * sizeof(float) > rt->lim.local_mem)
+    if (!cpu && (wg == 0 || wg > rt->lim.max_wg || (rt->lim.max_wi[0] && wg > rt->lim.max_wi[0]) ||
+        (uint64_t)wg * 2 * sizeof(float) > rt->lim.local_mem))
         return bm_fail(BMOJO_EUNSUPPORTED, "%s: work-group size %zu does not fit the device (max %zu, local memory %llu bytes)",
                        fn, wg, rt->lim.max_wg, (unsigned long long)rt->lim.local_mem);
 
@@ -57,7 +59,8 @@ static int rmsnorm_backward_launch(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_co
     cl_float ce = eps, cb = beta_dx;
 
     /* 1. (r, r^3/d sum w*dy*x) per row. */
-    cl_kernel k = bm_kernel(rt, "bm_rmsnorm_bwd_stats");
+    const char *stats_name = cpu ? "bm_rmsnorm_bwd_stats_cpu" : "bm_rmsnorm_bwd_stats";
+    cl_kernel k = bm_kernel(rt, stats_name);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
     err |= BM_ARG(k, 0, x);
     err |= BM_ARG(k, 1, xl);
@@ -69,9 +72,11 @@ static int rmsnorm_backward_launch(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_co
     err |= BM_ARG(k, 7, stats);
     err |= BM_ARG(k, 8, cd);
     err |= BM_ARG(k, 9, ce);
-    if ((st = bm_args_check(err, "bm_rmsnorm_bwd_stats"))) return st;
-    size_t global = (size_t)rows * wg, local = wg;
-    if ((st = bm_launch(rt, k, "bm_rmsnorm_bwd_stats", 1, &global, &local))) return st;
+    if (cpu) err |= BM_ARG(k, 10, cr);
+    if ((st = bm_args_check(err, stats_name))) return st;
+    const size_t cpu_rows = (size_t)bm_build_tunable(rt, "BM_RMS_CPU_ROWS", 8); /* cl/rmsnorm.cl's default */
+    size_t global = cpu ? ((size_t)rows + cpu_rows - 1) / cpu_rows : (size_t)rows * wg, local = cpu ? 1 : wg;
+    if ((st = bm_launch(rt, k, stats_name, 1, &global, &local))) return st;
 
     /* Local size of the 2-D (column, row) ranges: dim 0 along the row, the rest over rows. */
     size_t lw = rt->lim.wg < rt->lim.max_wg ? rt->lim.wg : rt->lim.max_wg;

@@ -1,7 +1,8 @@
 /* test_rmsnorm_backward.c — bm_op_rmsnorm_backward against bm_ref_rmsnorm_backward (dense, strided
  * with column offsets, in place dx == dy; beta_dx 0 and 1; rows 1..130 so dw takes both the
  * single-block and the partials + reduce path; d 1, 7, 64, 257), comparing the whole dx buffer
- * (columns outside the view must survive) and a pre-filled dw (accumulation); then the
+ * (columns outside the view must survive) and a pre-filled dw (accumulation; each column's error
+ * against the size of its terms: rms_dw_close), both forms of the statistics kernel; then the
  * reference against central finite differences of a double-precision forward, for x and w. */
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +19,39 @@ static const char *const rb_mode_name[] = {"dense", "strided", "in-place"};
  * two nearly equal terms, which fp32 cannot resolve (a few % relative error, in any formula that
  * works for every d), so d = 1 runs with an eps that keeps the gradient well conditioned. */
 static float rms_eps(int d) { return d == 1 ? 0.25f : 1e-5f; }
+
+/* dw against the reference, each column's error measured against the size of what it sums,
+ * |dw0[j]| + sum_i |dy[i, j] x[i, j] r_i| (the bound of an fp32 sum), not against the sum: at d 1
+ * the 64 terms dy x r ~ +-dy cancel to a few % of their size (one such case: 8.3e-7 off a sum of
+ * 0.037, 2.3e-5 of it, with the GPU and the CPU statistics kernels alike). */
+static void rms_dw_close(bm_test_ctx *t, const char *what, const float *got, const float *want, const float *dw0,
+                         const float *x, size_t x_ld, size_t x_col, const float *dy, size_t g_ld, size_t g_col, int rows,
+                         int d, float eps, double tol)
+{
+    double err = 0.0, mag = 0.0;
+    double *col = calloc((size_t)d, sizeof *col);
+    if (!col) {
+        bm_test_true(t, 0, "rmsnorm_bwd dw: out of host memory");
+        return;
+    }
+    for (int j = 0; j < d; j++) col[j] = fabs(dw0[j]);
+    for (int i = 0; i < rows; i++) {
+        const float *xr = x + (size_t)i * x_ld + x_col, *gr = dy + (size_t)i * g_ld + g_col;
+        double ss = 0.0;
+        for (int j = 0; j < d; j++) ss += (double)xr[j] * xr[j];
+        const double r = 1.0 / sqrt(ss / d + eps);
+        for (int j = 0; j < d; j++) col[j] += fabs((double)gr[j] * xr[j] * r);
+    }
+    for (int j = 0; j < d; j++) {
+        const double e = fabs((double)got[j] - want[j]) / fmax(col[j], 1e-30);
+        if (!(e <= err)) err = e; /* NaN sticks */
+        mag = fmax(mag, col[j]);
+    }
+    free(col);
+    char msg[192];
+    snprintf(msg, sizeof msg, "%s: max |got - want| / sum|terms| = %.2e (sum|terms| up to %.3g)", what, err, mag);
+    bm_test_true(t, err <= tol, msg);
+}
 
 static void rms_bwd_case(bm_test_ctx *t, int rows, int d, int mode, float beta)
 {
@@ -61,7 +95,9 @@ static void rms_bwd_case(bm_test_ctx *t, int rows, int d, int mode, float beta)
     cl_mem m_dy = mode == RB_INPLACE ? m_dx : bm_test_buffer(t, dy, gn * sizeof(float));
     cl_mem m_dw = bm_test_buffer(t, dw0, (size_t)d * sizeof(float));
     char what[96];
-    snprintf(what, sizeof what, "rmsnorm_bwd %s rows=%d d=%d beta=%g", rb_mode_name[mode], rows, d, beta);
+    snprintf(what, sizeof what, "rmsnorm_bwd %s %s rows=%d d=%d beta=%g",
+             t->rt->rmsnorm_form == BM_FORM_CPU ? "CPU stats kernel" : "GPU stats kernel", rb_mode_name[mode], rows, d,
+             beta);
     int st = bm_op_rmsnorm_backward(t->rt, m_x, x_ld, x_col, m_w, m_dy, g_ld, g_col, beta, m_dx, o_ld, o_col, m_dw,
                                     rows, d, eps);
     if (bm_test_status(t, st, what)) {
@@ -71,7 +107,9 @@ static void rms_bwd_case(bm_test_ctx *t, int rows, int d, int mode, float beta)
         snprintf(w2, sizeof w2, "%s dx", what);
         bm_test_close(t, w2, got, want, on, 1e-5);
         snprintf(w2, sizeof w2, "%s dw", what);
-        bm_test_close(t, w2, dw_got, dw_want, (size_t)d, 1e-5);
+        /* in place, dy is the buffer dx0 started as */
+        rms_dw_close(t, w2, dw_got, dw_want, dw0, x, x_ld, x_col, mode == RB_INPLACE ? dx0 : dy,
+                     mode == RB_INPLACE ? o_ld : g_ld, mode == RB_INPLACE ? o_col : g_col, rows, d, eps, 1e-5);
     }
     bm_release(m_x);
     bm_release(m_w);
@@ -163,12 +201,18 @@ void test_op_rmsnorm_backward(bm_test_ctx *t)
 {
     static const int rows[] = {1, 3, 64, 65, 130};
     static const int ds[] = {1, 7, 64, 257};
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        for (size_t j = 0; j < sizeof ds / sizeof ds[0]; j++)
-            for (int mode = RB_DENSE; mode <= RB_INPLACE; mode++) {
-                rms_bwd_case(t, rows[i], ds[j], mode, 0.0f);
-                rms_bwd_case(t, rows[i], ds[j], mode, 1.0f);
-            }
+    /* both forms of the statistics kernel (the GPU one, bm_rmsnorm_bwd_stats_cpu) on every device */
+    const int saved = t->rt->rmsnorm_form;
+    for (int f = 0; f < 2; f++) {
+        t->rt->rmsnorm_form = f ? BM_FORM_CPU : BM_FORM_GPU;
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+            for (size_t j = 0; j < sizeof ds / sizeof ds[0]; j++)
+                for (int mode = RB_DENSE; mode <= RB_INPLACE; mode++) {
+                    rms_bwd_case(t, rows[i], ds[j], mode, 0.0f);
+                    rms_bwd_case(t, rows[i], ds[j], mode, 1.0f);
+                }
+    }
+    t->rt->rmsnorm_form = saved;
     rms_bwd_fd(t, 1, 1);
     rms_bwd_fd(t, 3, 7);
     rms_bwd_fd(t, 2, 33);
