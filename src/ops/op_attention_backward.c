@@ -23,6 +23,10 @@
 #define ATTB_MAXL_DEFAULT 128
 #define ATTB_BR_DEFAULT 32
 #define ATTB_BC_DEFAULT 32
+/* The CPU form's queries per dq item and keys per dk/dv item (BM_ATTBC_TQ / _TK of
+ * cl/attention_backward_cpu.cl). */
+#define ATTBC_TQ_DEFAULT 8
+#define ATTBC_TK_DEFAULT 8
 
 static size_t attb_kernel_wg(bm_rt *rt, cl_kernel k)
 {
@@ -125,6 +129,53 @@ static cl_int attb_common_args(cl_kernel k, const bm_attn_bwd_args *a)
     return err;
 }
 
+/* Arguments 0 .. 21 of both dq kernels (bm_attn_bwd_dq, bm_attn_bwd_dq_cpu): the common ones, the
+ * forward's output and its gradient, dq, the statistics; *next is the first argument after them. */
+static cl_int attb_dq_args(cl_kernel k, const bm_attn_bwd_args *a, cl_mem stats, cl_long nstat, int *next)
+{
+    const cl_long o_ld = (cl_long)a->o_ld, dq_ld = (cl_long)a->dq_ld, dq_col = (cl_long)a->dq_col;
+    const cl_int window = a->window;
+    const cl_float scale = a->scale;
+    cl_int err = attb_common_args(k, a);
+    int i = 12;
+    err |= BM_ARG(k, i++, a->o);
+    err |= BM_ARG(k, i++, a->dout);
+    err |= BM_ARG(k, i++, o_ld);
+    err |= BM_ARG(k, i++, window);
+    err |= BM_ARG(k, i++, scale);
+    err |= BM_ARG(k, i++, a->dq);
+    err |= BM_ARG(k, i++, dq_ld);
+    err |= BM_ARG(k, i++, dq_col);
+    err |= BM_ARG(k, i++, stats);
+    err |= BM_ARG(k, i++, nstat);
+    *next = i;
+    return err;
+}
+
+/* Arguments 0 .. 22 of both dk/dv kernels (bm_attn_bwd_dkv, bm_attn_bwd_dkv_cpu). */
+static cl_int attb_dkv_args(cl_kernel k, const bm_attn_bwd_args *a, cl_mem stats, cl_long nstat, int *next)
+{
+    const cl_long o_ld = (cl_long)a->o_ld, dkv_ld = (cl_long)a->dkv_ld, dk_col = (cl_long)a->dk_col,
+                  dv_col = (cl_long)a->dv_col;
+    const cl_int window = a->window;
+    const cl_float scale = a->scale;
+    cl_int err = attb_common_args(k, a);
+    int i = 12;
+    err |= BM_ARG(k, i++, a->dout);
+    err |= BM_ARG(k, i++, o_ld);
+    err |= BM_ARG(k, i++, window);
+    err |= BM_ARG(k, i++, scale);
+    err |= BM_ARG(k, i++, a->dk);
+    err |= BM_ARG(k, i++, a->dv);
+    err |= BM_ARG(k, i++, dkv_ld);
+    err |= BM_ARG(k, i++, dk_col);
+    err |= BM_ARG(k, i++, dv_col);
+    err |= BM_ARG(k, i++, stats);
+    err |= BM_ARG(k, i++, nstat);
+    *next = i;
+    return err;
+}
+
 /* The CPU form (cl/attention_backward_cpu.cl): one work-item per 8 queries of a head (dq, L, D),
  * then per 8 keys of a kv head (dk, dv); heads of a multiple of 16 up to 16 * BM_ATTC_MAXC. */
 static int attb_cpu_fits(bm_rt *rt, int dh)
@@ -134,45 +185,16 @@ static int attb_cpu_fits(bm_rt *rt, int dh)
 
 static int attention_backward_cpu_launch(bm_rt *rt, const bm_attn_bwd_args *a, cl_mem stats, cl_long nstat)
 {
-    const cl_long o_ld = (cl_long)a->o_ld;
-    const cl_int window = a->window;
-    const cl_float scale = a->scale;
     const size_t local[3] = {1, 1, 1};
     cl_kernel k1 = bm_kernel(rt, "bm_attn_bwd_dq_cpu"), k2 = bm_kernel(rt, "bm_attn_bwd_dkv_cpu");
     if (!k1 || !k2) return bm_fail_context(BMOJO_EBUILD, "attention_backward");
-    const cl_long dq_ld = (cl_long)a->dq_ld, dq_col = (cl_long)a->dq_col;
-    cl_int err = attb_common_args(k1, a);
-    int i = 12;
-    err |= BM_ARG(k1, i++, a->o);
-    err |= BM_ARG(k1, i++, a->dout);
-    err |= BM_ARG(k1, i++, o_ld);
-    err |= BM_ARG(k1, i++, window);
-    err |= BM_ARG(k1, i++, scale);
-    err |= BM_ARG(k1, i++, a->dq);
-    err |= BM_ARG(k1, i++, dq_ld);
-    err |= BM_ARG(k1, i++, dq_col);
-    err |= BM_ARG(k1, i++, stats);
-    err |= BM_ARG(k1, i++, nstat);
-    int st = bm_args_check(err, "bm_attn_bwd_dq_cpu");
-    const long tq = bm_build_tunable(rt, "BM_ATTBC_TQ", 8), tk = bm_build_tunable(rt, "BM_ATTBC_TK", 8);
+    int next;
+    int st = bm_args_check(attb_dq_args(k1, a, stats, nstat, &next), "bm_attn_bwd_dq_cpu");
+    const long tq = bm_build_tunable(rt, "BM_ATTBC_TQ", ATTBC_TQ_DEFAULT);
+    const long tk = bm_build_tunable(rt, "BM_ATTBC_TK", ATTBC_TK_DEFAULT);
     const size_t g1[3] = {(size_t)((a->T + tq - 1) / tq), (size_t)a->H, (size_t)a->B};
     if (!st) st = bm_launch(rt, k1, "bm_attn_bwd_dq_cpu", 3, g1, local);
-    if (st) return st;
-    const cl_long dkv_ld = (cl_long)a->dkv_ld, dk_col = (cl_long)a->dk_col, dv_col = (cl_long)a->dv_col;
-    err = attb_common_args(k2, a);
-    i = 12;
-    err |= BM_ARG(k2, i++, a->dout);
-    err |= BM_ARG(k2, i++, o_ld);
-    err |= BM_ARG(k2, i++, window);
-    err |= BM_ARG(k2, i++, scale);
-    err |= BM_ARG(k2, i++, a->dk);
-    err |= BM_ARG(k2, i++, a->dv);
-    err |= BM_ARG(k2, i++, dkv_ld);
-    err |= BM_ARG(k2, i++, dk_col);
-    err |= BM_ARG(k2, i++, dv_col);
-    err |= BM_ARG(k2, i++, stats);
-    err |= BM_ARG(k2, i++, nstat);
-    st = bm_args_check(err, "bm_attn_bwd_dkv_cpu");
+    if (!st) st = bm_args_check(attb_dkv_args(k2, a, stats, nstat, &next), "bm_attn_bwd_dkv_cpu");
     const size_t g2[3] = {(size_t)((a->T + tk - 1) / tk), (size_t)a->Hkv, (size_t)a->B};
     if (!st) st = bm_launch(rt, k2, "bm_attn_bwd_dkv_cpu", 3, g2, local);
     return st;
@@ -187,9 +209,6 @@ static int attention_backward_launch(bm_rt *rt, const bm_attn_bwd_args *a)
     const long nrows = (long)G * a->T;
     const size_t groups1 = (size_t)a->B * a->Hkv;
     const cl_long nstat = (cl_long)groups1 * nrows;
-    const cl_long o_ld = (cl_long)a->o_ld;
-    const cl_int window = a->window;
-    const cl_float scale = a->scale;
     const long br_max = bm_build_tunable(rt, "BM_ATTB_BR", ATTB_BR_DEFAULT);
     const long bc_max = bm_build_tunable(rt, "BM_ATTB_BC", ATTB_BC_DEFAULT);
 
@@ -207,20 +226,9 @@ static int attention_backward_launch(bm_rt *rt, const bm_attn_bwd_args *a)
     st = attb_plan(rt, L1, dh, br_max, bc_max, nrows, a->T, 1, 4, 1, &BR, &BC);
     if (st) return st;
     {
-        const cl_long dq_ld = (cl_long)a->dq_ld, dq_col = (cl_long)a->dq_col;
         const cl_int cbr = BR, cbc = BC;
-        cl_int err = attb_common_args(k1, a);
-        int i = 12;
-        err |= BM_ARG(k1, i++, a->o);
-        err |= BM_ARG(k1, i++, a->dout);
-        err |= BM_ARG(k1, i++, o_ld);
-        err |= BM_ARG(k1, i++, window);
-        err |= BM_ARG(k1, i++, scale);
-        err |= BM_ARG(k1, i++, a->dq);
-        err |= BM_ARG(k1, i++, dq_ld);
-        err |= BM_ARG(k1, i++, dq_col);
-        err |= BM_ARG(k1, i++, stats);
-        err |= BM_ARG(k1, i++, nstat);
+        int i;
+        cl_int err = attb_dq_args(k1, a, stats, nstat, &i);
         err |= BM_ARG(k1, i++, cbr);
         err |= BM_ARG(k1, i++, cbc);
         const size_t row_tile = sizeof(float) * (size_t)BR * (dh + 1), key_tile = sizeof(float) * (size_t)BC * (dh + 1);
@@ -246,21 +254,9 @@ static int attention_backward_launch(bm_rt *rt, const bm_attn_bwd_args *a)
     st = attb_plan(rt, L2, dh, bc_max, br_max, a->T, nrows, 2, 2, 0, &BR, &BC);
     if (st) return st;
     {
-        const cl_long dkv_ld = (cl_long)a->dkv_ld, dk_col = (cl_long)a->dk_col, dv_col = (cl_long)a->dv_col;
         const cl_int cbr = BR, cbc = BC;
-        cl_int err = attb_common_args(k2, a);
-        int i = 12;
-        err |= BM_ARG(k2, i++, a->dout);
-        err |= BM_ARG(k2, i++, o_ld);
-        err |= BM_ARG(k2, i++, window);
-        err |= BM_ARG(k2, i++, scale);
-        err |= BM_ARG(k2, i++, a->dk);
-        err |= BM_ARG(k2, i++, a->dv);
-        err |= BM_ARG(k2, i++, dkv_ld);
-        err |= BM_ARG(k2, i++, dk_col);
-        err |= BM_ARG(k2, i++, dv_col);
-        err |= BM_ARG(k2, i++, stats);
-        err |= BM_ARG(k2, i++, nstat);
+        int i;
+        cl_int err = attb_dkv_args(k2, a, stats, nstat, &i);
         err |= BM_ARG(k2, i++, cbr);
         err |= BM_ARG(k2, i++, cbc);
         const size_t row_tile = sizeof(float) * (size_t)BR * (dh + 1), key_tile = sizeof(float) * (size_t)BC * (dh + 1);

@@ -392,6 +392,22 @@ typedef struct {
     uint64_t floats;
 } bwd_scratch;
 
+/* The scratch arguments that follow the views in the backward kernels: scr, the lse and D
+ * offsets, and (sums != 0) the memory slots' dmk and dmv offsets. */
+static cl_int bwd_scratch_args(cl_kernel k, cl_uint *ip, cl_mem scr, const bwd_scratch *z, int sums)
+{
+    cl_uint i = *ip;
+    cl_int err = BM_ARG(k, i++, scr);
+    err |= BM_ARG(k, i++, z->lse);
+    err |= BM_ARG(k, i++, z->dd);
+    if (sums) {
+        err |= BM_ARG(k, i++, z->mk);
+        err |= BM_ARG(k, i++, z->mv);
+    }
+    *ip = i;
+    return err;
+}
+
 /* a * b into *out; 0 when it overflows. */
 static int bwd_mul(uint64_t a, uint64_t b, uint64_t *out)
 {
@@ -446,9 +462,7 @@ static int bwd_launch_q(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *p
     err |= BM_ARG(k, i++, a->dq);
     err |= BM_ARG(k, i++, dq_ld);
     err |= BM_ARG(k, i++, dq_col);
-    err |= BM_ARG(k, i++, scr);
-    err |= BM_ARG(k, i++, z->lse);
-    err |= BM_ARG(k, i++, z->dd);
+    err |= bwd_scratch_args(k, &i, scr, z, 0);
     if (tiled) {
         const size_t BR = pl->q.BR, BK = pl->BK;
         err |= BM_ARG(k, i++, pl->q.QT);
@@ -483,9 +497,7 @@ static int bwd_launch_stats(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_pla
     cl_kernel k = pl->q.k;
     cl_uint i = 0;
     cl_int err = bwd_view_args(k, &i, a);
-    err |= BM_ARG(k, i++, scr);
-    err |= BM_ARG(k, i++, z->lse);
-    err |= BM_ARG(k, i++, z->dd);
+    err |= bwd_scratch_args(k, &i, scr, z, 0);
     err |= BM_ARG(k, i++, pl->q.QT);
     err |= BM_ARG(k, i++, pl->q.tpc);
     err |= BM_ARG_LOCAL(k, i++, fl * BR * ldp);
@@ -505,11 +517,7 @@ static int bwd_launch_mem(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan 
     cl_kernel k = pl->km;
     cl_uint i = 0;
     cl_int err = bwd_view_args(k, &i, a);
-    err |= BM_ARG(k, i++, scr);
-    err |= BM_ARG(k, i++, z->lse);
-    err |= BM_ARG(k, i++, z->dd);
-    err |= BM_ARG(k, i++, z->mk);
-    err |= BM_ARG(k, i++, z->mv);
+    err |= bwd_scratch_args(k, &i, scr, z, 1);
     err |= BM_ARG(k, i++, store);
     err |= BM_ARG(k, i++, z->dsm);
     for (int j = 0; j < 4; j++) err |= BM_ARG_LOCAL(k, i++, fl * dh);
@@ -535,11 +543,7 @@ static int bwd_launch_keys(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan
     cl_kernel k = tiled ? pl->kt : pl->kk;
     cl_uint i = 0;
     cl_int err = bwd_view_args(k, &i, a);
-    err |= BM_ARG(k, i++, scr);
-    err |= BM_ARG(k, i++, z->lse);
-    err |= BM_ARG(k, i++, z->dd);
-    err |= BM_ARG(k, i++, z->mk);
-    err |= BM_ARG(k, i++, z->mv);
+    err |= bwd_scratch_args(k, &i, scr, z, 1);
     err |= BM_ARG(k, i++, a->dkx);
     err |= BM_ARG(k, i++, a->dvx);
     err |= BM_ARG(k, i++, dx_ld);
