@@ -241,7 +241,7 @@ expect_exit 2 "--device" "empty --device of devices is a usage error" -- "$BIN" 
 
 # ---- bad tunables (environment, read once at start-up) and bench options ----
 for kv in BMOJO_GEMV=avx BMOJO_GEMV_WG=3 BMOJO_GEMM=cublas BMOJO_GEMM_SPLITK=0 BMOJO_SCAN=fast \
-          BMOJO_SCAN_LANES_CH=0 BMOJO_BMOJO_SPLIT=many BMOJO_DECODE_FUSION=maybe BMOJO_CL_DEFINES=-O3 \
+          BMOJO_SCAN_LANES_CH=0 BMOJO_BMOJO_SPLIT=many BMOJO_DECODE_FUSION=maybe BMOJO_CL_DEFINES=-O3 BMOJO_BBWD=fast \
           BMOJO_SYNC=2 BMOJO_ARENA_SEPARATE=yes BMOJO_STACK_LINEAR=2 BMOJO_COMPACT_HEAD=on; do
   expect_fail "${kv%%=*}" "bad $kv" -- env "$kv" "$BIN" generate -m "$FIX/hf/mamba-0" -p 1
 done
