@@ -26,7 +26,8 @@
  *  2. bm_bmojo_bwd_mem, one group per (sequence, chunk, kv head, memory slot): the slot's key is
  *     seen by the chunk's queries (<= w) of the rep heads; in batches of L (query, head) uses
  *     items recompute P and dS from lse and D, then column owners add dS q and P dO in use
- *     order: dmk = scale * sum dS q, dmv = sum P dO. Invalid slots get zero rows.
+ *     order: dmk = scale * sum dS q, dmv = sum P dO. Invalid slots get zero rows. (The tiled
+ *     paths run bm_bmojo_bwd_mem_tiled instead: a tile of slots per group, below.)
  *  3. bm_bmojo_bwd_keys, one group per (sequence, position p, kv head): the window sum over the
  *     queries p .. p+w-1 as in 2, plus the eidetic slots that hold p (the sets of the chunks
  *     after p are scanned, L chunks per step, ascending), written to dkx/dvx; and dkf/dvf of p =
@@ -882,6 +883,124 @@ __kernel void bm_bmojo_bwd_dq_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, cons
     bm_bbt_store_dq(acc, prow, z, QT, T, dh, scale, dq, dq_ld, dq_col);
 }
 
+/* One tile of BRQ = NX*TC query rows against a group's BKK = NY*TR keys (ks, vs [BKK, dh+1]),
+ * shared by bm_bmojo_bwd_keys_tiled (keys: consecutive positions) and _mem_tiled (keys: a chunk's
+ * memory slots). Rows u = ub + r < U are (token t0 + u / rep, head g*rep + u % rep); their Q
+ * (times scale), dO, lse and D go into qs, dos [BRQ, dh+1] and Ls, Ds [BRQ], their tokens into
+ * rowt [BRQ] (-1: none). S and dP of the item's (key, row) pairs in registers; P and dS into ps,
+ * dss [BKK, BRQ+1]. A pair counts when the key exists (kp: the item's keys' positions, -1 none)
+ * and, when windowed, the row's window holds the key's position (memory slots are seen by every
+ * row of their chunk). Ends with a barrier: ps, dss and rowt are published. */
+static inline void bm_bbt_rows_scores(__global const float *q, const ulong q_ld, const ulong q_col,
+                                      __global const float *dout, const ulong o_ld, __global const float *lse,
+                                      __global const float *Dv, const int b, const int T, const int H, const int rep,
+                                      const int g, const int dh, const int w, const float scale, const int t0,
+                                      const int ub, const int U, const int windowed, const int *kp,
+                                      __local const float *ks, __local const float *vs, __local float *qs,
+                                      __local float *dos, __local float *Ls, __local float *Ds, __local int *rowt,
+                                      __local float *ps, __local float *dss)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), NY = L / BM_BBT_NX;
+    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
+    const int BRQ = BM_BBT_NX * BM_BBT_TC, ld = dh + 1, ldp = BRQ + 1;
+    barrier(CLK_LOCAL_MEM_FENCE); /* ks, vs ready / the previous tile no longer read */
+    for (int e = lid; e < BRQ * dh; e += L) {
+        const int r = e / dh, d = e - r * dh, u = ub + r;
+        float qv = 0.0f, dv = 0.0f;
+        if (u < U) {
+            const int t = t0 + u / rep, h = g * rep + u % rep;
+            const size_t row = (size_t)b * T + t;
+            qv = scale * q[row * q_ld + q_col + (size_t)h * dh + d];
+            dv = dout[row * o_ld + (size_t)h * dh + d];
+        }
+        qs[r * ld + d] = qv;
+        dos[r * ld + d] = dv;
+    }
+    for (int r = lid; r < BRQ; r += L) {
+        const int u = ub + r;
+        float lv = 0.0f, dv = 0.0f;
+        if (u < U) {
+            const size_t ri = ((size_t)b * T + t0 + u / rep) * H + (size_t)(g * rep + u % rep);
+            lv = lse[ri];
+            dv = Dv[ri];
+        }
+        Ls[r] = lv;
+        Ds[r] = dv;
+        rowt[r] = u < U ? t0 + u / rep : -1;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float sc[BM_BBT_TR][BM_BBT_TC], dp[BM_BBT_TR][BM_BBT_TC];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++)
+        #pragma unroll
+        for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] = dp[i][j] = 0.0f;
+    for (int d = 0; d < dh; d++) {
+        float kv[BM_BBT_TR], vv[BM_BBT_TR], qv[BM_BBT_TC], ov[BM_BBT_TC];
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++) {
+            kv[i] = ks[(ty + NY * i) * ld + d];
+            vv[i] = vs[(ty + NY * i) * ld + d];
+        }
+        #pragma unroll
+        for (int j = 0; j < BM_BBT_TC; j++) {
+            qv[j] = qs[(tx + BM_BBT_NX * j) * ld + d];
+            ov[j] = dos[(tx + BM_BBT_NX * j) * ld + d];
+        }
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++)
+            #pragma unroll
+            for (int j = 0; j < BM_BBT_TC; j++) {
+                sc[i][j] += kv[i] * qv[j];
+                dp[i][j] += vv[i] * ov[j];
+            }
+    }
+    #pragma unroll
+    for (int j = 0; j < BM_BBT_TC; j++) {
+        const int r = tx + BM_BBT_NX * j, t = rowt[r];
+        const float lv = Ls[r], dv = Ds[r];
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++) {
+            const int ok = t >= 0 && kp[i] >= 0 && (!windowed || (kp[i] <= t && t < kp[i] + w));
+            const float P = ok ? exp(sc[i][j] - lv) : 0.0f;
+            ps[(ty + NY * i) * ldp + r] = P;
+            dss[(ty + NY * i) * ldp + r] = P * (dp[i][j] - dv);
+        }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+}
+
+/* The key gradients' sums over a row tile's first cnt rows, in row order: acck += dS Q (Q
+ * already times scale), accv += P dO, for the item's keys ty + NY*i and columns tx + NX*jj. */
+static inline void bm_bbt_rows_accumulate(float acck[BM_BBT_TR][BM_BBT_DCMAX], float accv[BM_BBT_TR][BM_BBT_DCMAX],
+                                          __local const float *ps, __local const float *dss,
+                                          __local const float *qs, __local const float *dos, const int cnt,
+                                          const int dh)
+{
+    const int lid = (int)get_local_id(0), NY = (int)get_local_size(0) / BM_BBT_NX;
+    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
+    const int ld = dh + 1, ldp = BM_BBT_NX * BM_BBT_TC + 1;
+    for (int r = 0; r < cnt; r++) {
+        float pv[BM_BBT_TR], dv[BM_BBT_TR];
+        #pragma unroll
+        for (int i = 0; i < BM_BBT_TR; i++) {
+            pv[i] = ps[(ty + NY * i) * ldp + r];
+            dv[i] = dss[(ty + NY * i) * ldp + r];
+        }
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+            const int col = tx + BM_BBT_NX * jj;
+            if (col < dh) {
+                const float qv = qs[r * ld + col], ov = dos[r * ld + col];
+                #pragma unroll
+                for (int i = 0; i < BM_BBT_TR; i++) {
+                    acck[i][jj] += dv[i] * qv;
+                    accv[i][jj] += pv[i] * ov;
+                }
+            }
+        }
+    }
+}
+
 /* The store path: the dS of a tile's (key, query row) pairs (dss [BKK, BRQ+1]; keyp: the keys'
  * positions, rowt: the rows' tokens, -1 none; rows from ub, heads fastest) into dsw [B*T, H, wv]
  * at p - (t - wv + 1) of row (t, h). Pairs outside a window are not written (their entries lie
@@ -916,7 +1035,7 @@ __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, c
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0), NY = L / BM_BBT_NX;
     const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
-    const int BKK = NY * BM_BBT_TR, BRQ = BM_BBT_NX * BM_BBT_TC, ld = dh + 1, ldp = BRQ + 1;
+    const int BKK = NY * BM_BBT_TR, BRQ = BM_BBT_NX * BM_BBT_TC, ld = dh + 1;
     const int rep = H / Hkv, M = m_f + m_e;
     const int g = (int)get_group_id(1), b = (int)get_group_id(2);
     const int p0 = (int)get_group_id(0) * BKK, np = min(BKK, T - p0);
@@ -952,92 +1071,10 @@ __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, c
     /* query rows u = (t - p0)*rep + j (head g*rep + j) of tokens p0 .. tqe-1 */
     const int tqe = min(T, p0 + np - 1 + w), U = (tqe - p0) * rep;
     for (int ub = 0; ub < U; ub += BRQ) {
-        barrier(CLK_LOCAL_MEM_FENCE); /* ks, vs ready / the previous tile no longer read */
-        for (int e = lid; e < BRQ * dh; e += L) {
-            const int r = e / dh, d = e - r * dh, u = ub + r;
-            float qv = 0.0f, dv = 0.0f;
-            if (u < U) {
-                const int t = p0 + u / rep, h = g * rep + u % rep;
-                const size_t row = (size_t)b * T + t;
-                qv = scale * q[row * q_ld + q_col + (size_t)h * dh + d];
-                dv = dout[row * o_ld + (size_t)h * dh + d];
-            }
-            qs[r * ld + d] = qv;
-            dos[r * ld + d] = dv;
-        }
-        for (int r = lid; r < BRQ; r += L) {
-            const int u = ub + r;
-            float lv = 0.0f, dv = 0.0f;
-            if (u < U) {
-                const size_t ri = ((size_t)b * T + p0 + u / rep) * H + (size_t)(g * rep + u % rep);
-                lv = lse[ri];
-                dv = Dv[ri];
-            }
-            Ls[r] = lv;
-            Ds[r] = dv;
-            rowt[r] = u < U ? p0 + u / rep : -1;
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        float sc[BM_BBT_TR][BM_BBT_TC], dp[BM_BBT_TR][BM_BBT_TC];
-        #pragma unroll
-        for (int i = 0; i < BM_BBT_TR; i++)
-            #pragma unroll
-            for (int j = 0; j < BM_BBT_TC; j++) sc[i][j] = dp[i][j] = 0.0f;
-        for (int d = 0; d < dh; d++) {
-            float kv[BM_BBT_TR], vv[BM_BBT_TR], qv[BM_BBT_TC], ov[BM_BBT_TC];
-            #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++) {
-                kv[i] = ks[(ty + NY * i) * ld + d];
-                vv[i] = vs[(ty + NY * i) * ld + d];
-            }
-            #pragma unroll
-            for (int j = 0; j < BM_BBT_TC; j++) {
-                qv[j] = qs[(tx + BM_BBT_NX * j) * ld + d];
-                ov[j] = dos[(tx + BM_BBT_NX * j) * ld + d];
-            }
-            #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++)
-                #pragma unroll
-                for (int j = 0; j < BM_BBT_TC; j++) {
-                    sc[i][j] += kv[i] * qv[j];
-                    dp[i][j] += vv[i] * ov[j];
-                }
-        }
-        #pragma unroll
-        for (int j = 0; j < BM_BBT_TC; j++) {
-            const int r = tx + BM_BBT_NX * j, t = rowt[r];
-            const float lv = Ls[r], dv = Ds[r];
-            #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++) {
-                const int ok = t >= 0 && kp[i] >= 0 && kp[i] <= t && t < kp[i] + w;
-                const float P = ok ? exp(sc[i][j] - lv) : 0.0f;
-                ps[(ty + NY * i) * ldp + r] = P;
-                dss[(ty + NY * i) * ldp + r] = P * (dp[i][j] - dv);
-            }
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
+        bm_bbt_rows_scores(q, q_ld, q_col, dout, o_ld, lse, Dv, b, T, H, rep, g, dh, w, scale, p0, ub, U, 1, kp, ks,
+                           vs, qs, dos, Ls, Ds, rowt, ps, dss);
         if (store_ds) bm_bbt_store_ds(scr + dsw_off, dss, keyp, rowt, BKK, BRQ, ub, b, g, rep, T, H, w, wv);
-        const int cnt = min(BRQ, U - ub);
-        for (int r = 0; r < cnt; r++) {
-            float pv[BM_BBT_TR], dv[BM_BBT_TR];
-            #pragma unroll
-            for (int i = 0; i < BM_BBT_TR; i++) {
-                pv[i] = ps[(ty + NY * i) * ldp + r];
-                dv[i] = dss[(ty + NY * i) * ldp + r];
-            }
-            #pragma unroll
-            for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
-                const int col = tx + BM_BBT_NX * jj;
-                if (col < dh) {
-                    const float qv = qs[r * ld + col], ov = dos[r * ld + col];
-                    #pragma unroll
-                    for (int i = 0; i < BM_BBT_TR; i++) {
-                        acck[i][jj] += dv[i] * qv;
-                        accv[i][jj] += pv[i] * ov;
-                    }
-                }
-            }
-        }
+        bm_bbt_rows_accumulate(acck, accv, ps, dss, qs, dos, min(BRQ, U - ub), dh);
     }
 
     /* the memory slots: eidetic entries holding p (chunks after p's, ascending), then fading */
@@ -1088,4 +1125,137 @@ __kernel void bm_bmojo_bwd_keys_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, c
             }
         }
     }
+}
+
+/* ---- The memory slots' sums, tiled (the tiled paths' step 2) -------------------------------
+ * bm_bmojo_bwd_mem gives each (chunk, kv head, slot) a group that reads all of the chunk's query
+ * rows (w tokens x rep heads of Q and dO) for one key: at bmojo-130m (T 2048, 36 slots) each
+ * row is read 36 times, 8.3 us/token on an H200 against the forward attention's 2.6. Here a
+ * group holds a tile of BKK = NY*TR slots of one (chunk c, kv head g) in local memory and takes
+ * the chunk's rows in tiles of BRQ (bm_bbt_rows_scores / _accumulate, as bm_bmojo_bwd_keys_tiled
+ * does for window keys; every row of the chunk sees every slot that holds a key). To fill a GPU
+ * when B*NC*Hkv is small, the chunk's rows are split into NZ parts of whole row tiles; with NZ 1
+ * the group writes dmk = scale * sum dS q and dmv = sum P dO itself, else its part's sums go to
+ * the scratch's parts [B, NC, Hkv, NZ, M, dh] and bm_bmojo_bwd_mem_sum adds them in part order. A slot without a key (fading slot before position 0, eidetic entry past the set)
+ * has P = dS = 0 for every row: zero rows. With store_ds (the store path), also every (row, slot)
+ * dS into dSm [B*T, H, M] (zeros for slots without a key), as bm_bmojo_bwd_mem does. */
+
+/* global (NX*NY * NZ*nst, NC*Hkv, B), local (NX*NY, 1, 1): group (part z, slot tile kt) =
+ * (z*nst + kt, c*Hkv + g, b), nst = ceil(M / BKK). Locals as bm_bmojo_bwd_keys_tiled's. part_off:
+ * the parts' dmk (dmv after B*NC*Hkv*NZ*M*dh floats) when NZ > 1. */
+__kernel void bm_bmojo_bwd_mem_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, const ulong lse_off,
+                                     const ulong dd_off, const ulong dmk_off, const ulong dmv_off, const int NZ,
+                                     const ulong part_off, const int store_ds, const ulong dsm_off,
+                                     __local float *ks, __local float *vs, __local float *qs, __local float *dos,
+                                     __local float *ps, __local float *dss, __local float *st)
+{
+    const int lid = (int)get_local_id(0), L = (int)get_local_size(0), NY = L / BM_BBT_NX;
+    const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
+    const int BKK = NY * BM_BBT_TR, BRQ = BM_BBT_NX * BM_BBT_TC, ld = dh + 1;
+    const int rep = H / Hkv, M = m_f + m_e, nst = (M + BKK - 1) / BKK;
+    const int z = (int)get_group_id(0) / nst, j0 = ((int)get_group_id(0) - z * nst) * BKK;
+    const int c = (int)get_group_id(1) / Hkv, g = (int)get_group_id(1) - c * Hkv, b = (int)get_group_id(2);
+    const int s = c * w, nt = min(s + w, T) - s, U = nt * rep;
+    /* the part's rows: whole row tiles, the same split for every slot tile */
+    const int per = ((U + BRQ - 1) / BRQ + NZ - 1) / NZ * BRQ, u0 = min(U, z * per), u1 = min(U, u0 + per);
+    __global const float *lse = scr + lse_off, *Dv = scr + dd_off;
+    __global const int *set = sets + ((size_t)b * NC + c) * max(m_e, 1);
+    __local float *Ls = st, *Ds = st + BRQ;
+    __local int *rowt = (__local int *)(st + 2 * BRQ), *keyp = rowt + BRQ;
+    /* slot j = j0 + cc: its position (fading: s - m_f + j; eidetic: the set's entry), -1 when it
+     * holds no key; fading slots read Kf/Vf, eidetic ones Kx/Vx */
+    for (int cc = lid; cc < BKK; cc += L) {
+        const int j = j0 + cc;
+        int p = -1;
+        if (j < m_f) {
+            p = s - m_f + j;
+        } else if (j < M && j - m_f < min(m_e, s)) {
+            p = set[j - m_f];
+            if (p >= s) p = -1;
+        }
+        keyp[cc] = p;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int e = lid; e < BKK * dh; e += L) {
+        const int cc = e / dh, d = e - cc * dh, p = keyp[cc];
+        float kval = 0.0f, vval = 0.0f;
+        if (p >= 0) {
+            const size_t r = (size_t)b * T + p;
+            if (j0 + cc < m_f) {
+                kval = kf[r * f_ld + kf_col + (size_t)g * dh + d];
+                vval = vf[r * f_ld + vf_col + (size_t)g * dh + d];
+            } else {
+                kval = kx[r * x_ld + kx_col + (size_t)g * dh + d];
+                vval = vx[r * x_ld + vx_col + (size_t)g * dh + d];
+            }
+        }
+        ks[cc * ld + d] = kval;
+        vs[cc * ld + d] = vval;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int kp[BM_BBT_TR];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) kp[i] = keyp[ty + NY * i];
+    float acck[BM_BBT_TR][BM_BBT_DCMAX], accv[BM_BBT_TR][BM_BBT_DCMAX];
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++)
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) acck[i][jj] = accv[i][jj] = 0.0f;
+
+    for (int ub = u0; ub < u1; ub += BRQ) {
+        bm_bbt_rows_scores(q, q_ld, q_col, dout, o_ld, lse, Dv, b, T, H, rep, g, dh, w, scale, s, ub, u1, 0, kp, ks,
+                           vs, qs, dos, Ls, Ds, rowt, ps, dss);
+        if (store_ds) {
+            /* dSm [B*T, H, M]: a row's slots side by side (slots fastest over the items) */
+            __global float *dsm = scr + dsm_off;
+            for (int e = lid; e < BKK * BRQ; e += L) {
+                const int r = e / BKK, cc = e - r * BKK, t = rowt[r];
+                if (t >= 0 && j0 + cc < M) {
+                    const size_t ri = ((size_t)b * T + t) * H + (size_t)(g * rep + (ub + r) % rep);
+                    dsm[ri * M + j0 + cc] = dss[cc * (BRQ + 1) + r];
+                }
+            }
+        }
+        bm_bbt_rows_accumulate(acck, accv, ps, dss, qs, dos, min(BRQ, u1 - ub), dh);
+    }
+
+    const size_t slot0 = ((size_t)b * NC + c) * Hkv + g;
+    #pragma unroll
+    for (int i = 0; i < BM_BBT_TR; i++) {
+        const int j = j0 + ty + NY * i;
+        if (j >= M) continue;
+        #pragma unroll
+        for (int jj = 0; jj < BM_BBT_DCMAX; jj++) {
+            const int col = tx + BM_BBT_NX * jj;
+            if (col >= dh) continue;
+            if (NZ == 1) {
+                const size_t o = (slot0 * M + j) * dh + col;
+                scr[dmk_off + o] = acck[i][jj]; /* Q came times scale */
+                scr[dmv_off + o] = accv[i][jj];
+            } else {
+                const size_t o = ((slot0 * NZ + z) * M + j) * dh + col;
+                const size_t nparts = (size_t)get_num_groups(2) * NC * Hkv * NZ * M * dh;
+                scr[part_off + o] = acck[i][jj];
+                scr[part_off + nparts + o] = accv[i][jj];
+            }
+        }
+    }
+}
+
+/* global (>= B*NC*Hkv*M*dh): dmk and dmv, the sums of the NZ parts' sums, parts in order
+ * (deterministic). */
+__kernel void bm_bmojo_bwd_mem_sum(__global float *scr, const ulong dmk_off, const ulong dmv_off, const ulong part_off,
+                                   const ulong n, const int NZ, const int Mdh)
+{
+    const size_t gid = get_global_id(0);
+    if (gid >= n) return;
+    const size_t slot = gid / (size_t)Mdh, x = gid - slot * (size_t)Mdh, nparts = n * (size_t)NZ;
+    float ak = 0.0f, av = 0.0f;
+    for (int z = 0; z < NZ; z++) {
+        const size_t o = (slot * NZ + z) * (size_t)Mdh + x;
+        ak += scr[part_off + o];
+        av += scr[part_off + nparts + o];
+    }
+    scr[dmk_off + gid] = ak;
+    scr[dmv_off + gid] = av;
 }

@@ -2,9 +2,10 @@
  * bm_op_bmojo_sets (the eidetic sets of whole sequences, selected by the forward's own kernels
  * so that they are bit-identical to what bm_bmojo_mix attends over) and
  * bm_op_bmojo_attention_backward (cl/bmojo_backward.cl: dq, then the per-chunk memory-slot
- * gradients, then the per-position gathers; 3 launches, no atomics, deterministic; with
- * BMOJO_BBWD=store, 4: the statistics, the slot gradients and dS of the memory slots, the
- * per-position gathers and dS of the window keys, then dq from the stored dS). */
+ * gradients, then the per-position gathers; 3 launches, 4 when the slot sums come in parts,
+ * no atomics, deterministic; with BMOJO_BBWD=store: the statistics, the slot gradients and dS
+ * of the memory slots, the per-position gathers and dS of the window keys, then dq from the
+ * stored dS). */
 #include "ops.h"
 #include "ops_backward.h"
 #include "ops_bmojo.h"
@@ -336,14 +337,38 @@ enum { BWD_PER_ROW = 0, BWD_TILED = 1, BWD_STORE = 2 };
 
 typedef struct {
     int path;            /* BWD_* */
-    cl_kernel kq, km, kk; /* the per-row kernels; kq, kk unused on the tiled paths */
-    size_t L;            /* work-group size of the per-row kernels and of bm_bmojo_bwd_mem */
-    size_t BK;           /* NX*TC: keys per tile of the query kernels, query rows per tile of keys_tiled */
+    cl_kernel kq, km, kk; /* the per-row kernels; unused on the tiled paths */
+    size_t L;            /* work-group size of the per-row kernels */
+    size_t BK;           /* NX*TC: keys per tile of the query kernels, query rows per tile of the key kernels */
     bbt_qplan q;         /* BWD_TILED: q_tiled; BWD_STORE: stats_tiled */
     bbt_qplan dq;        /* BWD_STORE: dq_tiled */
     cl_kernel kt;        /* keys_tiled */
     size_t lk, BKk;      /* its items per group, positions per group */
+    cl_kernel kmt, kms;  /* mem_tiled and mem_sum (the tiled paths' slot sums) */
+    size_t lm, BKm;      /* mem_tiled's items per group, slots per group */
+    cl_int nst, NZ;      /* its slot tiles per chunk, parts per chunk (mem_sum adds them when > 1) */
 } bwd_plan;
+
+/* mem_tiled's launch: no more rows of items than the slots need (bmojo-130m's 36 slots: 9 rows
+ * of 4), slot tiles covering M, and the chunk's query rows in NZ parts so that there are about
+ * BBT_MEM_GROUPS_PER_CU groups per compute unit (an H200 at batch 1, T 2048: 16 (chunk, kv head)
+ * pairs for 132 units), at most one part per row tile. */
+#define BBT_MEM_GROUPS_PER_CU 4
+static void bwd_mem_plan(bm_rt *rt, const bm_bmojo_bwd_args *a, const bbt_tunables *tn, long nym, bwd_plan *pl)
+{
+    const long M = a->m_f + a->m_e, need = (M + tn->TR - 1) / tn->TR;
+    if (need >= 1 && need < nym) nym = need;
+    pl->lm = (size_t)(tn->NX * nym);
+    pl->BKm = (size_t)(nym * tn->TR);
+    pl->nst = (cl_int)((M + (long)pl->BKm - 1) / (long)pl->BKm);
+    const long span = a->window < a->T ? a->window : a->T, rows = span * (a->H / a->Hkv);
+    const long tiles = (rows + (long)pl->BK - 1) / (long)pl->BK;
+    const long base = (long)a->B * bwd_nchunks(a) * a->Hkv * (pl->nst > 0 ? pl->nst : 1);
+    const long want = (long)(rt->lim.compute_units ? rt->lim.compute_units : 1) * BBT_MEM_GROUPS_PER_CU;
+    long nz = (want + base - 1) / base;
+    if (nz > tiles) nz = tiles;
+    pl->NZ = (cl_int)(nz < 1 ? 1 : nz);
+}
 
 /* The tiled paths when their tiles fit: NY rows of NX items, as many as the work-group limits,
  * BM_BBT_NYMAX and the local memory allow (each kernel its own; at dh 64 on a 48 KiB GPU: 12
@@ -358,9 +383,11 @@ static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
     pl->km = bm_kernel(rt, "bm_bmojo_bwd_mem");
     pl->kk = bm_kernel(rt, "bm_bmojo_bwd_keys");
     pl->kt = bm_kernel(rt, "bm_bmojo_bwd_keys_tiled");
+    pl->kmt = bm_kernel(rt, "bm_bmojo_bwd_mem_tiled");
+    pl->kms = bm_kernel(rt, "bm_bmojo_bwd_mem_sum");
     cl_kernel tq = bm_kernel(rt, "bm_bmojo_bwd_q_tiled"), ts = bm_kernel(rt, "bm_bmojo_bwd_stats_tiled");
     cl_kernel td = bm_kernel(rt, "bm_bmojo_bwd_dq_tiled");
-    if (!pl->kq || !pl->km || !pl->kk || !pl->kt || !tq || !ts || !td) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
+    if (!pl->kq || !pl->km || !pl->kk || !pl->kt || !pl->kmt || !pl->kms || !tq || !ts || !td) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
     const cl_kernel per_row[3] = {pl->kq, pl->km, pl->kk};
     pl->L = bwd_wg(rt, per_row, 3, a->dh, 4);
     if (!pl->L)
@@ -373,9 +400,12 @@ static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
     if (a->dh > tn.NX * tn.DCMAX) return 0;
     const long nyk = bbt_rows(rt, pl->kt, &tn, BBT_LOCALS_KEYS, a->dh);
     if (nyk < 1) return 0;
+    long nym = bbt_rows(rt, pl->kmt, &tn, BBT_LOCALS_KEYS, a->dh);
+    if (nym < 1) return 0;
     pl->BK = (size_t)(tn.NX * tn.TC);
     pl->lk = (size_t)(tn.NX * nyk);
     pl->BKk = (size_t)(nyk * tn.TR);
+    bwd_mem_plan(rt, a, &tn, nym, pl);
     if (rt->bmojo_bwd_mode == BM_BBWD_STORE && bbt_qplan_of(a, &tn, ts, bbt_rows(rt, ts, &tn, BBT_LOCALS_STATS, a->dh), &pl->q) &&
         bbt_qplan_of(a, &tn, td, bbt_rows(rt, td, &tn, BBT_LOCALS_DQ, a->dh), &pl->dq))
         pl->path = BWD_STORE;
@@ -385,9 +415,10 @@ static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
 }
 
 /* The scratch (element offsets, 256-byte aligned regions): lse, D [B*T, H]; dmk, dmv [B, NC,
- * Hkv, M, dh]; on the store path dSm [B*T, H, M] and dSw [B*T, H, wv], wv = min(window, T). */
+ * Hkv, M, dh]; the parts of mem_tiled's sums (NZ > 1: dmk's, then dmv's [B, NC, Hkv, NZ, M, dh]);
+ * on the store path dSm [B*T, H, M] and dSw [B*T, H, wv], wv = min(window, T). */
 typedef struct {
-    cl_ulong lse, dd, mk, mv, dsm, dsw;
+    cl_ulong lse, dd, mk, mv, parts, dsm, dsw;
     cl_int wv;
     uint64_t floats;
 } bwd_scratch;
@@ -427,15 +458,16 @@ static int bwd_region(uint64_t *at, uint64_t n, cl_ulong *off)
     return 1;
 }
 
-static int bwd_scratch_layout(const bm_bmojo_bwd_args *a, int store, bwd_scratch *z)
+static int bwd_scratch_layout(const bm_bmojo_bwd_args *a, int store, int nz, bwd_scratch *z)
 {
     const uint64_t rows_h = (uint64_t)a->B * a->T * a->H, M = (uint64_t)a->m_f + a->m_e;
-    uint64_t nmem = 0, ndsm = 0, ndsw = 0, at = 0;
+    uint64_t nmem = 0, nparts = 0, ndsm = 0, ndsw = 0, at = 0;
     z->wv = a->window < a->T ? a->window : a->T;
     const int ok = bwd_mul((uint64_t)a->B * bwd_nchunks(a), (uint64_t)a->Hkv * a->dh, &nmem) &&
-                   bwd_mul(nmem, M, &nmem) && bwd_mul(rows_h, M, &ndsm) && bwd_mul(rows_h, (uint64_t)z->wv, &ndsw);
+                   bwd_mul(nmem, M, &nmem) && bwd_mul(nmem, nz > 1 ? 2 * (uint64_t)nz : 0, &nparts) &&
+                   bwd_mul(rows_h, M, &ndsm) && bwd_mul(rows_h, (uint64_t)z->wv, &ndsw);
     if (!ok || !bwd_region(&at, rows_h, &z->lse) || !bwd_region(&at, rows_h, &z->dd) ||
-        !bwd_region(&at, nmem, &z->mk) || !bwd_region(&at, nmem, &z->mv) ||
+        !bwd_region(&at, nmem, &z->mk) || !bwd_region(&at, nmem, &z->mv) || !bwd_region(&at, nparts, &z->parts) ||
         !bwd_region(&at, store ? ndsm : 0, &z->dsm) || !bwd_region(&at, store ? ndsw : 0, &z->dsw))
         return 0;
     z->floats = at;
@@ -508,12 +540,57 @@ static int bwd_launch_stats(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_pla
     return st ? st : bbt_qlaunch(rt, a, &pl->q, "bm_bmojo_bwd_stats_tiled");
 }
 
-/* 2: every chunk's memory-slot gradients (bm_bmojo_bwd_mem; on the store path also dSm). */
+/* 2, the tiled paths: the slot sums of every chunk (bm_bmojo_bwd_mem_tiled, on the store path
+ * also dSm), their parts added by bm_bmojo_bwd_mem_sum when NZ > 1. */
+static int bwd_launch_mem_tiled(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z,
+                                cl_mem scr)
+{
+    const size_t fl = sizeof(float), ldp = (size_t)a->dh + 1, BKm = pl->BKm, BK = pl->BK;
+    const cl_int store = pl->path == BWD_STORE;
+    cl_kernel k = pl->kmt;
+    cl_uint i = 0;
+    cl_int err = bwd_view_args(k, &i, a);
+    err |= bwd_scratch_args(k, &i, scr, z, 1);
+    err |= BM_ARG(k, i++, pl->NZ);
+    err |= BM_ARG(k, i++, z->parts);
+    err |= BM_ARG(k, i++, store);
+    err |= BM_ARG(k, i++, z->dsm);
+    err |= BM_ARG_LOCAL(k, i++, fl * BKm * ldp);
+    err |= BM_ARG_LOCAL(k, i++, fl * BKm * ldp);
+    err |= BM_ARG_LOCAL(k, i++, fl * BK * ldp);
+    err |= BM_ARG_LOCAL(k, i++, fl * BK * ldp);
+    err |= BM_ARG_LOCAL(k, i++, fl * BKm * (BK + 1));
+    err |= BM_ARG_LOCAL(k, i++, fl * BKm * (BK + 1));
+    err |= BM_ARG_LOCAL(k, i++, fl * (3 * BK + BKm));
+    int st = bm_args_check(err, "bm_bmojo_bwd_mem_tiled");
+    if (st) return st;
+    size_t g[3] = {pl->lm * (size_t)pl->NZ * (size_t)pl->nst, (size_t)bwd_nchunks(a) * (size_t)a->Hkv, (size_t)a->B};
+    size_t l[3] = {pl->lm, 1, 1};
+    if ((st = bm_launch(rt, k, "bm_bmojo_bwd_mem_tiled", 3, g, l)) || pl->NZ == 1) return st;
+    k = pl->kms;
+    const cl_int Mdh = (a->m_f + a->m_e) * a->dh;
+    const cl_ulong n = (cl_ulong)a->B * (cl_ulong)bwd_nchunks(a) * (cl_ulong)a->Hkv * (cl_ulong)Mdh;
+    i = 0;
+    err = BM_ARG(k, i++, scr);
+    err |= BM_ARG(k, i++, z->mk);
+    err |= BM_ARG(k, i++, z->mv);
+    err |= BM_ARG(k, i++, z->parts);
+    err |= BM_ARG(k, i++, n);
+    err |= BM_ARG(k, i++, pl->NZ);
+    err |= BM_ARG(k, i++, Mdh);
+    if ((st = bm_args_check(err, "bm_bmojo_bwd_mem_sum"))) return st;
+    const size_t ls = 64 < rt->lim.wg ? 64 : rt->lim.wg;
+    size_t gs = ((size_t)n + ls - 1) / ls * ls;
+    return bm_launch(rt, k, "bm_bmojo_bwd_mem_sum", 1, &gs, &ls);
+}
+
+/* 2, the per-row path: every chunk's memory-slot gradients (bm_bmojo_bwd_mem). */
 static int bwd_launch_mem(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z,
                           cl_mem scr)
 {
+    if (pl->path != BWD_PER_ROW) return bwd_launch_mem_tiled(rt, a, pl, z, scr);
     const size_t fl = sizeof(float), dh = (size_t)a->dh, L = pl->L;
-    const cl_int store = pl->path == BWD_STORE;
+    const cl_int store = 0;
     cl_kernel k = pl->km;
     cl_uint i = 0;
     cl_int err = bwd_view_args(k, &i, a);
@@ -623,7 +700,7 @@ static int bmojo_attention_backward_launch(bm_rt *rt, const bm_bmojo_bwd_args *a
     if ((st = bwd_plan_of(rt, a, &pl))) return st;
     const int store = pl.path == BWD_STORE;
     bwd_scratch z;
-    if (!bwd_scratch_layout(a, store, &z))
+    if (!bwd_scratch_layout(a, store, pl.path == BWD_PER_ROW ? 1 : pl.NZ, &z))
         return bm_fail(BMOJO_ERANGE, "%s: the scratch (B=%d T=%d H=%d window=%d, %d memory slots%s) is too large", fn,
                        a->B, a->T, a->H, a->window, a->m_f + a->m_e, store ? ", BMOJO_BBWD=store" : "");
     cl_mem scr = NULL;

@@ -530,6 +530,11 @@ void test_op_bmojo_backward(bm_test_ctx *t)
         {"tiled w=300>T mf=3 me=2",     1, 77, 4, 2, 1, 16, 300, 3, 2, 4, BBT_RANDOM},
         {"tiled w=20<QT T=20 dh4",      1, 20, 5, 2, 1, 4, 20, 0, 0, 4, BBT_RANDOM},
         {"tiled w=5 T=21 mf=7 me=2 dh16", 1, 21, 5, 2, 1, 16, 5, 7, 2, 4, BBT_RANDOM},
+        /* bm_bmojo_bwd_mem_tiled: more slots than one slot tile (64 at most: 16 rows of 4), so
+         * several slot tiles per chunk; the chunk's rows split into parts (bm_bmojo_bwd_mem_sum)
+         * wherever (chunk, kv head) pairs are fewer than 4 per compute unit, whole elsewhere */
+        {"tiled mem mf=9 me=70 w=40 4/2", 1, 150, 6, 4, 2, 16, 40, 9, 70, 4, BBT_RANDOM},
+        {"tiled mem mf=66 me=3 w=80 B=2", 2, 100, 5, 2, 1, 8, 80, 66, 3, 4, BBT_REPEAT},
         /* head_dim past the tiled kernels' columns (16 x 8): the per-row kernels */
         {"per-row dh=130 w=5 T=12",     1, 12, 4, 2, 1, 130, 5, 2, 2, 4, BBT_RANDOM},
     };
