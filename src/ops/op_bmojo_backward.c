@@ -344,7 +344,8 @@ typedef struct {
     bbt_qplan dq;        /* BWD_STORE: dq_tiled */
     cl_kernel kt;        /* keys_tiled */
     size_t lk, BKk;      /* its items per group, positions per group */
-    cl_kernel kmt, kms;  /* mem_tiled and mem_sum (the tiled paths' slot sums) */
+    int mem_rows;        /* the tiled paths' slot sums by the per-row bm_bmojo_bwd_mem (the CPU form) */
+    cl_kernel kmt, kms;  /* mem_tiled and mem_sum (the tiled paths' slot sums, the GPU form) */
     size_t lm, BKm;      /* mem_tiled's items per group, slots per group */
     cl_int nst, NZ;      /* its slot tiles per chunk, parts per chunk (mem_sum adds them when > 1) */
 } bwd_plan;
@@ -406,6 +407,7 @@ static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
     pl->lk = (size_t)(tn.NX * nyk);
     pl->BKk = (size_t)(nyk * tn.TR);
     bwd_mem_plan(rt, a, &tn, nym, pl);
+    pl->mem_rows = rt->bmojo_bwd_form == BM_FORM_CPU || (rt->bmojo_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu);
     if (rt->bmojo_bwd_mode == BM_BBWD_STORE && bbt_qplan_of(a, &tn, ts, bbt_rows(rt, ts, &tn, BBT_LOCALS_STATS, a->dh), &pl->q) &&
         bbt_qplan_of(a, &tn, td, bbt_rows(rt, td, &tn, BBT_LOCALS_DQ, a->dh), &pl->dq))
         pl->path = BWD_STORE;
@@ -584,13 +586,15 @@ static int bwd_launch_mem_tiled(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd
     return bm_launch(rt, k, "bm_bmojo_bwd_mem_sum", 1, &gs, &ls);
 }
 
-/* 2, the per-row path: every chunk's memory-slot gradients (bm_bmojo_bwd_mem). */
+/* 2, the per-row path and the CPU form: every chunk's memory-slot gradients, a group per slot
+ * (bm_bmojo_bwd_mem; on the store path also dSm). POCL runs it faster than mem_tiled (a 2-layer
+ * MQAR B'MOJO, d_model 64: 3.3 against 5.4 us/token). */
 static int bwd_launch_mem(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z,
                           cl_mem scr)
 {
-    if (pl->path != BWD_PER_ROW) return bwd_launch_mem_tiled(rt, a, pl, z, scr);
+    if (pl->path != BWD_PER_ROW && !pl->mem_rows) return bwd_launch_mem_tiled(rt, a, pl, z, scr);
     const size_t fl = sizeof(float), dh = (size_t)a->dh, L = pl->L;
-    const cl_int store = 0;
+    const cl_int store = pl->path == BWD_STORE;
     cl_kernel k = pl->km;
     cl_uint i = 0;
     cl_int err = bwd_view_args(k, &i, a);
@@ -700,7 +704,7 @@ static int bmojo_attention_backward_launch(bm_rt *rt, const bm_bmojo_bwd_args *a
     if ((st = bwd_plan_of(rt, a, &pl))) return st;
     const int store = pl.path == BWD_STORE;
     bwd_scratch z;
-    if (!bwd_scratch_layout(a, store, pl.path == BWD_PER_ROW ? 1 : pl.NZ, &z))
+    if (!bwd_scratch_layout(a, store, pl.path == BWD_PER_ROW || pl.mem_rows ? 1 : pl.NZ, &z))
         return bm_fail(BMOJO_ERANGE, "%s: the scratch (B=%d T=%d H=%d window=%d, %d memory slots%s) is too large", fn,
                        a->B, a->T, a->H, a->window, a->m_f + a->m_e, store ? ", BMOJO_BBWD=store" : "");
     cl_mem scr = NULL;

@@ -3,7 +3,8 @@
  *    (y of repeated rows, constant y), and against what the forward itself selects: after a
  *    prefill of s = c*w tokens from zero state, bm_bmojo_mix's candidate list is E(s);
  *  - bm_op_bmojo_attention_backward against bm_ref_bmojo_attention_backward on both paths
- *    (recompute and store, rt->bmojo_bwd_mode as BMOJO_BBWD sets it), with o from the
+ *    (recompute and store, rt->bmojo_bwd_mode as BMOJO_BBWD sets it) and both forms of the slot
+ *    sums (rt->bmojo_bwd_form: mem_tiled, the per-row mem kernel), with o from the
  *    forward (bm_bmojo_mix, zero state), q/kx/vx column views of one fused buffer and kf/vf of
  *    another (as layer_bmojo.c lays them out), the gradients into fused buffers pre-filled with
  *    garbage and compared whole (writes outside the views are caught), run twice (bitwise the
@@ -544,12 +545,23 @@ void test_op_bmojo_backward(bm_test_ctx *t)
         int mode;
         const char *name;
     } paths[] = {{BM_BBWD_RECOMPUTE, "recompute"}, {BM_BBWD_STORE, "store"}};
-    const int saved_mode = t->rt->bmojo_bwd_mode;
-    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
-        t->rt->bmojo_bwd_mode = paths[p].mode;
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bbt_kernel_case(t, &cases[i], paths[p].name);
-    }
+    /* and both forms of the tiled paths' slot sums (rt->bmojo_bwd_form): bm_bmojo_bwd_mem_tiled
+     * (GPU) and the per-row bm_bmojo_bwd_mem (CPU), on every device */
+    static const struct {
+        int form;
+        const char *name;
+    } forms[] = {{BM_FORM_GPU, "GPU slot sums"}, {BM_FORM_CPU, "CPU slot sums"}};
+    const int saved_mode = t->rt->bmojo_bwd_mode, saved_form = t->rt->bmojo_bwd_form;
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++)
+        for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+            char label[64];
+            snprintf(label, sizeof label, "%s, %s", paths[p].name, forms[f].name);
+            t->rt->bmojo_bwd_mode = paths[p].mode;
+            t->rt->bmojo_bwd_form = forms[f].form;
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bbt_kernel_case(t, &cases[i], label);
+        }
     t->rt->bmojo_bwd_mode = saved_mode;
+    t->rt->bmojo_bwd_form = saved_form;
     bbt_check_ties(t, &cases[2]);
     bbt_check_ties(t, &cases[7]);
     static const bbt_case fd_cases[] = {
