@@ -140,6 +140,9 @@ PY
   python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table --panels 2 2>&1 | grep -q "| 2 | attention-d16 | 512 |" &&
     ! python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table --panels 3 >/dev/null 2>&1 &&
     ok "plot_mqar --panels: keeps the panels named, refuses a selection with no runs" || bad "plot_mqar --panels"
+  python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --runs >"$TMP/runs" 2>&1 &&
+    [ "$(grep -c '^| main/pairs2/attention-d16/lr0.003-s[12] | 512 |' "$TMP/runs")" = 2 ] &&
+    ok "plot_mqar --runs: a line per run, named by its folder" || bad "plot_mqar --runs: $(head -c 400 "$TMP/runs")"
 else bad "mqar_sweep: $(tail -c 300 "$TMP/out") $(tail -c 300 "$TMP/err")"; fi
 
 # The two-step protocol (sweep_seed: the other seeds at the rate the sweep chose, edge_lrs: with two

@@ -2,13 +2,15 @@
 """plot_mqar.py — the recall study's figures from tools/mqar_sweep.py's results.jsonl
 (docs/experiments/mqar.md):
 
-    tools/plot_mqar.py OUT/results.jsonl -o mqar.png [--ablation mqar-eidetic.png] [--table] [--panels 8,16]
+    tools/plot_mqar.py OUT/results.jsonl -o mqar.png [--ablation mqar-eidetic.png] [--table] [--runs]
+                       [--panels 8,16]
 
 mqar.png: one panel per number of key-value pairs; MQAR test accuracy against each model's
 recurrent memory in floats per sequence (`bmojo memory`, log scale), one line per family through
 its widths. ablation: accuracy against B'MOJO's eidetic tokens at one width. Each point: for each
 seed the best accuracy over the learning rates, then the mean over seeds (bars: the seeds' min and
-max). --table prints every point as a Markdown table instead of (or besides) plotting. The footer
+max). --table prints every point as a Markdown table instead of (or besides) plotting; --runs
+prints every run as one (config, memory, rate, seed, accuracy, steps, time, device, commit). The footer
 records the commits, devices and seeds, so a figure stays reproducible. --panels keeps only the
 runs of those pair counts (a grid still under way: its finished panels).
 """
@@ -46,12 +48,33 @@ def points(rows, key):
     return out
 
 
+def print_runs(rows):
+    """Every run, one line each, ordered by group, panel, family, eidetic tokens, width, rate, seed."""
+    def order(r):
+        fam = r["family"]
+        return (r["group"] != "main", r["panel"], FAMILY_ORDER.index(fam) if fam in FAMILY_ORDER else 99,
+                r.get("eidetic_tokens", 0), r.get("width", 0), r["lr"], r["seed"])
+    print("| run (its folder holds config.yaml and train.jsonl) | memory (floats) | parameters | lr | seed "
+          "| accuracy | best step | steps | train s | device | commit |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for r in sorted(rows, key=order):
+        run = r.get("run", "?")
+        parts = run.split("/")
+        if r["group"] in parts:  # relative to the sweep's output folder, wherever it ran
+            run = "/".join(parts[parts.index(r["group"]):])
+        print(f"| {run} | {r['memory_floats']} | {r.get('params', '?')} "
+              f"| {r['lr']:g} | {r['seed']} | {r.get('accuracy', 0.0):.4f} | {r.get('best_step', '?')} "
+              f"| {r.get('steps', '?')} | {r.get('train_s', 0.0):.1f} | {r.get('device', '?')} "
+              f"| {r.get('commit', '?')} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results")
     ap.add_argument("-o", "--out", help="accuracy against memory, one panel per pairs count")
     ap.add_argument("--ablation", help="accuracy against eidetic tokens")
     ap.add_argument("--table", action="store_true", help="print the points as Markdown tables")
+    ap.add_argument("--runs", action="store_true", help="print every run as a Markdown table")
     ap.add_argument("--panels", help="comma-separated pair counts to keep (default: every panel)")
     args = ap.parse_args()
     rows = load(args.results)
@@ -87,6 +110,8 @@ def main():
             for (panel, model, me, mem), p in sorted(apts.items(), key=lambda kv: (kv[0][0], kv[0][2])):
                 print(f"| {panel} | {model} | {me} | {mem} | {p['mean']:.4f} | {p['lo']:.4f} | {p['hi']:.4f} | "
                       + ", ".join(f"{lr:g}" for lr in p["lrs"]) + " |")
+    if args.runs:
+        print_runs(rows)
     if not args.out and not args.ablation:
         return
     import matplotlib
