@@ -35,10 +35,20 @@
  * atomics. No local memory, no barriers (local size 1).
  *
  * Why: the GPU form's tiled kernels (bm_bmojo_bwd_q_tiled, _keys_tiled) share local-memory tiles
- * between barriers, which POCL runs as loops over the work-items with the tiles in memory: in a
- * profile of the 2-layer MQAR B'MOJO (configs/mqar/bmojo-2l.yaml: dh 16, w 8, m_f 4, m_e 8),
- * `bmojo bench --grad -p 256 -b 16 -r 2 --profile`, they took 37 and 29 us per token of a ~100
- * us/token backward. Not for GPUs (one item per block of queries or positions).
+ * between barriers, which POCL runs as loops over the work-items with the tiles in memory. Not
+ * for GPUs (one item per block of queries or positions leaves a GPU idle).
+ * Measured on POCL 3.1, 2 cores of an AMD EPYC, the branch point cccbc8c (GPU form's kernels)
+ * against c118dbb (this form), runs interleaved base/new twice:
+ *  - `bmojo bench --grad --config configs/mqar/bmojo-2l.yaml -p 256 -b 16 -r 2 --profile` (dh 16,
+ *    w 8, m_f 4, m_e 8, 2 heads): q_tiled 39.8 / 36.4 -> dq_cpu 0.97 / 0.95 us/token, keys_tiled
+ *    30.6 / 29.7 -> keys_cpu 0.73 / 0.76, the per-row mem 3.7 either way; the backward's kernel
+ *    time 107.9 / 101.6 -> 37.6 / 37.7 us/token; 7,009 / 7,436 -> 14,125 / 14,464 tokens/s.
+ *  - `bmojo bench --grad --config configs/bmojo-130m.yaml -p 2048 -b 1 -r 1 --profile` (once
+ *    each): keys_tiled 13,979 -> keys_cpu 1,725 us/token, q_tiled 8,682 -> dq_cpu 1,650, mem
+ *    1,346 / 1,228; backward 185.7 -> 136.8 s, 10.65 -> 14.28 tokens/s.
+ * Tried: only this shape (cl/attention_backward_cpu.cl's, which works); TQ and TK not tuned: after
+ * it dq_cpu + keys_cpu are 3.3 % (MQAR) and 12.9 % (130M) of the pass's kernel time, against
+ * bm_scan_bwd_main's 52 and 62 %.
  *
  * Tunables: BM_BBC_TQ (8) queries per dq item, BM_BBC_TK (8) positions per dk/dv item (the
  * launcher reads both back from the build options). The float16 chunks of a head: BM_ATTC_MAXC of
