@@ -117,7 +117,7 @@ struct bmojo_runtime {
     int rmsnorm_form;         /* BM_FORM_*: RMSNorm's; auto (0, calloc) unless a test sets it */
     int xent_form;            /* BM_FORM_*: the cross-entropy's; auto (0, calloc) unless a test sets it */
     int attn_bwd_form;        /* BM_FORM_*: the attention backward's; auto (0, calloc) unless a test sets it */
-    int bmojo_bwd_form;       /* BM_FORM_*: the B'MOJO backward's slot sums; auto (0, calloc) unless a test sets it */
+    int bmojo_bwd_form;       /* BM_FORM_*: the B'MOJO attention backward's (op_bmojo_backward.c); auto (0, calloc) unless a test sets it */
     int bmojo_bwd_mode;       /* BM_BBWD_*: from BMOJO_BBWD at start-up (tests set it) */
     int sync_launches;        /* BMOJO_SYNC=1: clFinish after every kernel, fill and copy (names a failing command) */
     int arena_separate;       /* BMOJO_ARENA_SEPARATE=1: one allocation per arena take (arena.h, debugging) */

@@ -5,7 +5,8 @@
  * gradients, then the per-position gathers; 3 launches, 4 when the slot sums come in parts,
  * no atomics, deterministic; with BMOJO_BBWD=store: the statistics, the slot gradients and dS
  * of the memory slots, the per-position gathers and dS of the window keys, then dq from the
- * stored dS). */
+ * stored dS). On CPUs (rt->bmojo_bwd_form) the recompute path runs the CPU form's dq and key
+ * kernels (cl/bmojo_backward_cpu.cl) around the per-row slot sums, where the head dim allows. */
 #include "ops.h"
 #include "ops_backward.h"
 #include "ops_bmojo.h"
@@ -34,6 +35,12 @@
 #define BBT_TC_DEFAULT 2
 #define BBT_DCMAX_DEFAULT 8
 #define BBT_NYMAX_DEFAULT 16
+
+/* The CPU form's queries per dq item and positions per dk/dv item (BM_BBC_TQ / _TK of
+ * cl/bmojo_backward_cpu.cl), and its float16 chunks of a head (BM_ATTC_MAXC, cl/attention_cpu.cl). */
+#define BBC_TQ_DEFAULT 8
+#define BBC_TK_DEFAULT 8
+#define BBC_MAXC_DEFAULT 16
 
 static size_t bwd_round(size_t n) { return (n + 63) & ~(size_t)63; } /* 256-byte aligned regions */
 
@@ -332,8 +339,9 @@ static int bbt_qplan_of(const bm_bmojo_bwd_args *a, const bbt_tunables *tn, cl_k
 
 /* The kernels a backward runs (bwd_plan.path): the per-row ones (bm_bmojo_bwd_q, _mem, _keys),
  * the tiled ones recomputing S and dP for dq (q_tiled, mem, keys_tiled) or storing dS for it
- * (stats_tiled, mem, keys_tiled, dq_tiled). */
-enum { BWD_PER_ROW = 0, BWD_TILED = 1, BWD_STORE = 2 };
+ * (stats_tiled, mem, keys_tiled, dq_tiled), the CPU form of the recompute path (dq_cpu, the
+ * per-row mem, keys_cpu). */
+enum { BWD_PER_ROW = 0, BWD_TILED = 1, BWD_STORE = 2, BWD_CPU = 3 };
 
 typedef struct {
     int path;            /* BWD_* */
@@ -344,7 +352,9 @@ typedef struct {
     bbt_qplan dq;        /* BWD_STORE: dq_tiled */
     cl_kernel kt;        /* keys_tiled */
     size_t lk, BKk;      /* its items per group, positions per group */
-    int mem_rows;        /* the tiled paths' slot sums by the per-row bm_bmojo_bwd_mem (the CPU form) */
+    int mem_rows;        /* the slot sums by the per-row bm_bmojo_bwd_mem (the CPU form; BWD_CPU) */
+    cl_kernel kqc, kkc;  /* BWD_CPU: dq_cpu, keys_cpu */
+    cl_int tpc_cpu;      /* BWD_CPU: dq_cpu's query blocks per chunk */
     cl_kernel kmt, kms;  /* mem_tiled and mem_sum (the tiled paths' slot sums, the GPU form) */
     size_t lm, BKm;      /* mem_tiled's items per group, slots per group */
     cl_int nst, NZ;      /* its slot tiles per chunk, parts per chunk (mem_sum adds them when > 1) */
@@ -375,7 +385,7 @@ static void bwd_mem_plan(bm_rt *rt, const bm_bmojo_bwd_args *a, const bbt_tunabl
  * BM_BBT_NYMAX and the local memory allow (each kernel its own; at dh 64 on a 48 KiB GPU: 12
  * rows = 192 items, QT 16 tokens at rep 3, for q_tiled; 10 rows = 160 items, 40 positions, for
  * the keys); the store path where rt->bmojo_bwd_mode asks for it and its kernels fit too. Else
- * the per-row kernels. */
+ * the per-row kernels. The CPU form's recompute path (BWD_CPU) comes first where it applies. */
 static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
 {
     static const char fn[] = "bm_op_bmojo_attention_backward";
@@ -395,6 +405,22 @@ static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
         return bm_fail(BMOJO_EUNSUPPORTED, "%s: head_dim %d does not fit the device's %llu bytes of local memory", fn,
                        a->dh, (unsigned long long)rt->lim.local_mem);
     pl->path = BWD_PER_ROW;
+    /* The CPU form: on the recompute path, dq_cpu, the per-row mem, keys_cpu (cl/bmojo_backward_cpu.cl)
+     * where the head is whole float16 chunks; the store path keeps its kernels (stats_tiled,
+     * keys_tiled, dq_tiled) and takes the per-row mem (mem_rows) under this form too. */
+    const int cpu_form = rt->bmojo_bwd_form == BM_FORM_CPU || (rt->bmojo_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    if (cpu_form && rt->bmojo_bwd_mode == BM_BBWD_RECOMPUTE && a->dh % 16 == 0 &&
+        a->dh <= 16 * bm_build_tunable(rt, "BM_ATTC_MAXC", BBC_MAXC_DEFAULT)) {
+        pl->kqc = bm_kernel(rt, "bm_bmojo_bwd_dq_cpu");
+        pl->kkc = bm_kernel(rt, "bm_bmojo_bwd_keys_cpu");
+        if (!pl->kqc || !pl->kkc) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
+        const long tq = bm_build_tunable(rt, "BM_BBC_TQ", BBC_TQ_DEFAULT);
+        const long span = a->window < a->T ? a->window : a->T;
+        pl->tpc_cpu = (cl_int)((span + tq - 1) / tq);
+        pl->path = BWD_CPU;
+        pl->mem_rows = 1;
+        return 0;
+    }
     const bbt_tunables tn = {bm_build_tunable(rt, "BM_BBT_NX", BBT_NX_DEFAULT), bm_build_tunable(rt, "BM_BBT_TR", BBT_TR_DEFAULT),
                              bm_build_tunable(rt, "BM_BBT_TC", BBT_TC_DEFAULT), bm_build_tunable(rt, "BM_BBT_DCMAX", BBT_DCMAX_DEFAULT),
                              bm_build_tunable(rt, "BM_BBT_NYMAX", BBT_NYMAX_DEFAULT)};
@@ -407,7 +433,7 @@ static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
     pl->lk = (size_t)(tn.NX * nyk);
     pl->BKk = (size_t)(nyk * tn.TR);
     bwd_mem_plan(rt, a, &tn, nym, pl);
-    pl->mem_rows = rt->bmojo_bwd_form == BM_FORM_CPU || (rt->bmojo_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    pl->mem_rows = cpu_form;
     if (rt->bmojo_bwd_mode == BM_BBWD_STORE && bbt_qplan_of(a, &tn, ts, bbt_rows(rt, ts, &tn, BBT_LOCALS_STATS, a->dh), &pl->q) &&
         bbt_qplan_of(a, &tn, td, bbt_rows(rt, td, &tn, BBT_LOCALS_DQ, a->dh), &pl->dq))
         pl->path = BWD_STORE;
@@ -484,19 +510,27 @@ static int bbt_qlaunch(bm_rt *rt, const bm_bmojo_bwd_args *a, const bbt_qplan *p
     return bm_launch(rt, p->k, name, 3, g, l);
 }
 
-/* Recompute path, 1: dq, lse and D (bm_bmojo_bwd_q_tiled, or the per-row bm_bmojo_bwd_q). */
+/* Recompute path, 1: dq, lse and D (bm_bmojo_bwd_q_tiled, the CPU form's bm_bmojo_bwd_dq_cpu, or
+ * the per-row bm_bmojo_bwd_q). */
 static int bwd_launch_q(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z, cl_mem scr)
 {
     const size_t fl = sizeof(float), dh = (size_t)a->dh, ldp = dh + 1;
     cl_ulong dq_ld = a->dq_ld, dq_col = a->dq_col;
-    const int tiled = pl->path == BWD_TILED;
-    cl_kernel k = tiled ? pl->q.k : pl->kq;
+    const int tiled = pl->path == BWD_TILED, cpu = pl->path == BWD_CPU;
+    cl_kernel k = tiled ? pl->q.k : cpu ? pl->kqc : pl->kq;
     cl_uint i = 0;
     cl_int err = bwd_view_args(k, &i, a);
     err |= BM_ARG(k, i++, a->dq);
     err |= BM_ARG(k, i++, dq_ld);
     err |= BM_ARG(k, i++, dq_col);
     err |= bwd_scratch_args(k, &i, scr, z, 0);
+    if (cpu) {
+        err |= BM_ARG(k, i++, pl->tpc_cpu);
+        int st = bm_args_check(err, "bm_bmojo_bwd_dq_cpu");
+        if (st) return st;
+        size_t g[3] = {(size_t)bwd_nchunks(a) * (size_t)pl->tpc_cpu, (size_t)a->H, (size_t)a->B}, l[3] = {1, 1, 1};
+        return bm_launch(rt, k, "bm_bmojo_bwd_dq_cpu", 3, g, l);
+    }
     if (tiled) {
         const size_t BR = pl->q.BR, BK = pl->BK;
         err |= BM_ARG(k, i++, pl->q.QT);
@@ -613,15 +647,16 @@ static int bwd_launch_mem(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan 
 }
 
 /* 3: every position's gradients, window sums plus the memory slots' (bm_bmojo_bwd_keys_tiled,
- * on the store path also dSw; or the per-row bm_bmojo_bwd_keys). */
+ * on the store path also dSw; the CPU form's bm_bmojo_bwd_keys_cpu; or the per-row
+ * bm_bmojo_bwd_keys). */
 static int bwd_launch_keys(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z,
                            cl_mem scr)
 {
     const size_t fl = sizeof(float), dh = (size_t)a->dh, ldp = dh + 1;
     cl_ulong dx_ld = a->dx_ld, dkx_col = a->dkx_col, dvx_col = a->dvx_col;
     cl_ulong df_ld = a->df_ld, dkf_col = a->dkf_col, dvf_col = a->dvf_col;
-    const int tiled = pl->path != BWD_PER_ROW;
-    cl_kernel k = tiled ? pl->kt : pl->kk;
+    const int cpu = pl->path == BWD_CPU, tiled = pl->path == BWD_TILED || pl->path == BWD_STORE;
+    cl_kernel k = cpu ? pl->kkc : tiled ? pl->kt : pl->kk;
     cl_uint i = 0;
     cl_int err = bwd_view_args(k, &i, a);
     err |= bwd_scratch_args(k, &i, scr, z, 1);
@@ -635,6 +670,13 @@ static int bwd_launch_keys(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan
     err |= BM_ARG(k, i++, df_ld);
     err |= BM_ARG(k, i++, dkf_col);
     err |= BM_ARG(k, i++, dvf_col);
+    if (cpu) {
+        int st = bm_args_check(err, "bm_bmojo_bwd_keys_cpu");
+        if (st) return st;
+        const size_t tk = (size_t)bm_build_tunable(rt, "BM_BBC_TK", BBC_TK_DEFAULT);
+        size_t g[3] = {((size_t)a->T + tk - 1) / tk, (size_t)a->Hkv, (size_t)a->B}, l[3] = {1, 1, 1};
+        return bm_launch(rt, k, "bm_bmojo_bwd_keys_cpu", 3, g, l);
+    }
     if (tiled) {
         const cl_int store = pl->path == BWD_STORE;
         const size_t BKk = pl->BKk, BK = pl->BK;
@@ -690,8 +732,8 @@ static int bwd_launch_dq(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *
 
 /* The order of launches (each needs what the ones before wrote):
  *   recompute (BMOJO_BBWD=recompute, the default; and the per-row kernels): 1. dq, lse, D
- *     (q_tiled / q) -> 2. the memory slots' sums (mem, needs lse, D) -> 3. the key gradients
- *     (keys_tiled / keys, need lse, D and the slot sums);
+ *     (q_tiled / dq_cpu / q) -> 2. the memory slots' sums (mem_tiled / mem, needs lse, D) -> 3.
+ *     the key gradients (keys_tiled / keys_cpu / keys, need lse, D and the slot sums);
  *   store (BMOJO_BBWD=store, where the tiles fit): 1. lse, D (stats_tiled) -> 2. the slot sums
  *     and dSm (mem) -> 3. the key gradients and dSw (keys_tiled) -> 4. dq from dSm, dSw (dq_tiled).
  * mem runs only when there are memory slots (m_f + m_e > 0). */

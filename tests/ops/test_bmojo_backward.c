@@ -3,8 +3,10 @@
  *    (y of repeated rows, constant y), and against what the forward itself selects: after a
  *    prefill of s = c*w tokens from zero state, bm_bmojo_mix's candidate list is E(s);
  *  - bm_op_bmojo_attention_backward against bm_ref_bmojo_attention_backward on both paths
- *    (recompute and store, rt->bmojo_bwd_mode as BMOJO_BBWD sets it) and both forms of the slot
- *    sums (rt->bmojo_bwd_form: mem_tiled, the per-row mem kernel), with o from the
+ *    (recompute and store, rt->bmojo_bwd_mode as BMOJO_BBWD sets it) and both forms
+ *    (rt->bmojo_bwd_form: the GPU form's tiled kernels; the CPU form's dq_cpu, per-row mem and
+ *    keys_cpu on the recompute path where dh % 16 == 0, the per-row mem in the tiled kernels
+ *    elsewhere), with o from the
  *    forward (bm_bmojo_mix, zero state), q/kx/vx column views of one fused buffer and kf/vf of
  *    another (as layer_bmojo.c lays them out), the gradients into fused buffers pre-filled with
  *    garbage and compared whole (writes outside the views are caught), run twice (bitwise the
@@ -538,19 +540,33 @@ void test_op_bmojo_backward(bm_test_ctx *t)
         {"tiled mem mf=66 me=3 w=80 B=2", 2, 100, 5, 2, 1, 8, 80, 66, 3, 4, BBT_REPEAT},
         /* head_dim past the tiled kernels' columns (16 x 8): the per-row kernels */
         {"per-row dh=130 w=5 T=12",     1, 12, 4, 2, 1, 130, 5, 2, 2, 4, BBT_RANDOM},
+        /* the CPU form's kernels (bm_bmojo_bwd_dq_cpu: blocks of 8 queries inside a chunk;
+         * _keys_cpu: blocks of 8 positions), dh a multiple of 16 (the dh16 / 64 / 80 cases above
+         * run them too): w 1 (a block per query), blocks cut by the chunk's end (w 11: 8 + 3) and
+         * by T (45, 70, 17), no memory at all, m_f > w with rep 8, the most chunks of a head (dh
+         * 256 = 16 x 16: the per-row kernels in the GPU form) */
+        {"cpu w=1 mf=3>w me=4 dh16 B=2", 2, 37, 5, 2, 1, 16, 1, 3, 4, 3, BBT_REPEAT},
+        {"cpu dh=32 8/1 w=11 T=45",     1, 45, 6, 8, 1, 32, 11, 2, 5, 4, BBT_RANDOM},
+        {"cpu mf=me=0 dh16 w=9 2/2 B=2", 2, 30, 5, 2, 2, 16, 9, 0, 0, 4, BBT_RANDOM},
+        {"cpu dh=48 8/1 w=16 mf=20>w",  1, 70, 6, 8, 1, 48, 16, 20, 8, 4, BBT_REPEAT},
+        {"cpu dh=256 w=6 T=17 4/2",     1, 17, 5, 4, 2, 256, 6, 2, 3, 4, BBT_RANDOM},
     };
-    /* both ways of getting dq's dS (BMOJO_BBWD): recomputed by bm_bmojo_bwd_q_tiled, stored by the
-     * key kernels for bm_bmojo_bwd_dq_tiled (the per-row case runs the per-row kernels in both) */
+    /* both ways of getting dq's dS (BMOJO_BBWD): recomputed by bm_bmojo_bwd_q_tiled (or the CPU
+     * form's bm_bmojo_bwd_dq_cpu), stored by the key kernels for bm_bmojo_bwd_dq_tiled (the
+     * per-row case runs the per-row kernels in both) */
     static const struct {
         int mode;
         const char *name;
     } paths[] = {{BM_BBWD_RECOMPUTE, "recompute"}, {BM_BBWD_STORE, "store"}};
-    /* and both forms of the tiled paths' slot sums (rt->bmojo_bwd_form): bm_bmojo_bwd_mem_tiled
-     * (GPU) and the per-row bm_bmojo_bwd_mem (CPU), on every device */
+    /* and both forms (rt->bmojo_bwd_form), on every device. GPU form: q_tiled, mem_tiled,
+     * keys_tiled (store: stats_tiled, mem_tiled, keys_tiled, dq_tiled). CPU form: on the
+     * recompute path dq_cpu, the per-row mem, keys_cpu where dh % 16 == 0 (at most 256); the
+     * store path, and the recompute path for other dh, run the GPU form's kernels with the
+     * per-row mem. Where dh > 128 and the CPU kernels do not apply: the per-row kernels. */
     static const struct {
         int form;
         const char *name;
-    } forms[] = {{BM_FORM_GPU, "GPU slot sums"}, {BM_FORM_CPU, "CPU slot sums"}};
+    } forms[] = {{BM_FORM_GPU, "GPU form"}, {BM_FORM_CPU, "CPU form"}};
     const int saved_mode = t->rt->bmojo_bwd_mode, saved_form = t->rt->bmojo_bwd_form;
     for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++)
         for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
