@@ -1,6 +1,8 @@
 /* op_conv1d_backward.c — launcher of the conv1d + SiLU backward (cl/conv1d_backward.cl): dpre
- * into scratch, per-time-block partials of dw / dbias, their ordered reduction, then dx. No
- * atomics, so the result is the same on every run. */
+ * into scratch, per-time-block partials of dw / dbias, their ordered reduction, then dx. On CPU
+ * devices (rt->conv_bwd_form) the CPU form (cl/conv1d_backward_cpu.cl) computes dpre with the
+ * partials in one launch and dx in another, around the same reduction. No atomics, so the result
+ * is the same on every run. */
 #include <limits.h>
 
 #include "error.h"
@@ -11,6 +13,7 @@
  * scratch) stays bounded while short ones still spread over many work-items. */
 #define CONV_BWD_TB 64
 #define CONV_BWD_MAXPART 1024
+#define CONV_BWD_CPU_KMAX 8 /* mirrors BM_CONV_KMAX (cl/conv1d.cl): the CPU form's widest kernel */
 
 /* Local size of a 2-D (channel, row) range: dim 0 as wide as the channels allow (a power of two
  * within the device limits), the rest of the group over dim 1. */
@@ -78,38 +81,54 @@ static int conv1d_backward_launch(bm_rt *rt, const bm_conv_bwd_args *a)
     const cl_mem dbias = a->dbias ? a->dbias : a->dw; /* ntap == k: the bias tap never runs */
     cl_int err = 0;
 
-    cl_kernel k1 = bm_kernel(rt, "bm_conv1d_bwd_dpre");
-    if (!k1) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d_backward");
-    err |= BM_ARG(k1, 0, a->x);
-    err |= BM_ARG(k1, 1, x_ld);
-    err |= BM_ARG(k1, 2, a->w);
-    err |= BM_ARG(k1, 3, bias);
-    err |= BM_ARG(k1, 4, has_bias);
-    err |= BM_ARG(k1, 5, a->du);
-    err |= BM_ARG(k1, 6, dpre);
-    err |= BM_ARG(k1, 7, cT);
-    err |= BM_ARG(k1, 8, cdi);
-    err |= BM_ARG(k1, 9, ck);
-    err |= BM_ARG(k1, 10, crows);
-    if ((st = bm_args_check(err, "bm_conv1d_bwd_dpre"))) return st;
-    if ((st = conv_bwd_launch(rt, k1, "bm_conv1d_bwd_dpre", (size_t)di, (size_t)rows))) return st;
+    const int cpu = (rt->conv_bwd_form == BM_FORM_CPU || (rt->conv_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu)) &&
+                    kw <= CONV_BWD_CPU_KMAX;
+    const size_t cblk = ((size_t)di + 15) / 16;
+    if (cpu) {
+        /* dpre and the partials: one item per (16 channels, time block) */
+        cl_kernel kc = bm_kernel(rt, "bm_conv1d_bwd_cpu_part");
+        if (!kc) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d_backward");
+        err = BM_ARG(kc, 0, a->x) | BM_ARG(kc, 1, x_ld) | BM_ARG(kc, 2, a->w) | BM_ARG(kc, 3, bias) |
+              BM_ARG(kc, 4, has_bias) | BM_ARG(kc, 5, a->du) | BM_ARG(kc, 6, dpre) | BM_ARG(kc, 7, part) |
+              BM_ARG(kc, 8, cT) | BM_ARG(kc, 9, cdi) | BM_ARG(kc, 10, ck) | BM_ARG(kc, 11, ctb) | BM_ARG(kc, 12, cnblk) |
+              BM_ARG(kc, 13, cntap);
+        if ((st = bm_args_check(err, "bm_conv1d_bwd_cpu_part"))) return st;
+        size_t g[2] = {cblk, (size_t)npart}, l[2] = {1, 1};
+        if ((st = bm_launch(rt, kc, "bm_conv1d_bwd_cpu_part", 2, g, l))) return st;
+    } else {
+        cl_kernel k1 = bm_kernel(rt, "bm_conv1d_bwd_dpre");
+        if (!k1) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d_backward");
+        err |= BM_ARG(k1, 0, a->x);
+        err |= BM_ARG(k1, 1, x_ld);
+        err |= BM_ARG(k1, 2, a->w);
+        err |= BM_ARG(k1, 3, bias);
+        err |= BM_ARG(k1, 4, has_bias);
+        err |= BM_ARG(k1, 5, a->du);
+        err |= BM_ARG(k1, 6, dpre);
+        err |= BM_ARG(k1, 7, cT);
+        err |= BM_ARG(k1, 8, cdi);
+        err |= BM_ARG(k1, 9, ck);
+        err |= BM_ARG(k1, 10, crows);
+        if ((st = bm_args_check(err, "bm_conv1d_bwd_dpre"))) return st;
+        if ((st = conv_bwd_launch(rt, k1, "bm_conv1d_bwd_dpre", (size_t)di, (size_t)rows))) return st;
 
-    cl_kernel k2 = bm_kernel(rt, "bm_conv1d_bwd_part");
-    if (!k2) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d_backward");
-    err = 0;
-    err |= BM_ARG(k2, 0, a->x);
-    err |= BM_ARG(k2, 1, x_ld);
-    err |= BM_ARG(k2, 2, dpre);
-    err |= BM_ARG(k2, 3, part);
-    err |= BM_ARG(k2, 4, cT);
-    err |= BM_ARG(k2, 5, cdi);
-    err |= BM_ARG(k2, 6, ck);
-    err |= BM_ARG(k2, 7, ctb);
-    err |= BM_ARG(k2, 8, cnblk);
-    err |= BM_ARG(k2, 9, cntap);
-    err |= BM_ARG(k2, 10, cnq);
-    if ((st = bm_args_check(err, "bm_conv1d_bwd_part"))) return st;
-    if ((st = conv_bwd_launch(rt, k2, "bm_conv1d_bwd_part", (size_t)di, (size_t)nq))) return st;
+        cl_kernel k2 = bm_kernel(rt, "bm_conv1d_bwd_part");
+        if (!k2) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d_backward");
+        err = 0;
+        err |= BM_ARG(k2, 0, a->x);
+        err |= BM_ARG(k2, 1, x_ld);
+        err |= BM_ARG(k2, 2, dpre);
+        err |= BM_ARG(k2, 3, part);
+        err |= BM_ARG(k2, 4, cT);
+        err |= BM_ARG(k2, 5, cdi);
+        err |= BM_ARG(k2, 6, ck);
+        err |= BM_ARG(k2, 7, ctb);
+        err |= BM_ARG(k2, 8, cnblk);
+        err |= BM_ARG(k2, 9, cntap);
+        err |= BM_ARG(k2, 10, cnq);
+        if ((st = bm_args_check(err, "bm_conv1d_bwd_part"))) return st;
+        if ((st = conv_bwd_launch(rt, k2, "bm_conv1d_bwd_part", (size_t)di, (size_t)nq))) return st;
+    }
 
     cl_kernel k3 = bm_kernel(rt, "bm_conv1d_bwd_reduce");
     if (!k3) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d_backward");
@@ -125,6 +144,15 @@ static int conv1d_backward_launch(bm_rt *rt, const bm_conv_bwd_args *a)
     if ((st = conv_bwd_launch(rt, k3, "bm_conv1d_bwd_reduce", (size_t)di, (size_t)ntap))) return st;
 
     /* last: every read of x and du is done, so dx may alias either */
+    if (cpu) {
+        cl_kernel kx = bm_kernel(rt, "bm_conv1d_bwd_cpu_dx");
+        if (!kx) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d_backward");
+        err = BM_ARG(kx, 0, dpre) | BM_ARG(kx, 1, a->w) | BM_ARG(kx, 2, a->dx) | BM_ARG(kx, 3, dx_ld) | BM_ARG(kx, 4, cT) |
+              BM_ARG(kx, 5, cdi) | BM_ARG(kx, 6, ck) | BM_ARG(kx, 7, ctb) | BM_ARG(kx, 8, cnblk);
+        if ((st = bm_args_check(err, "bm_conv1d_bwd_cpu_dx"))) return st;
+        size_t g[2] = {cblk, (size_t)npart}, l[2] = {1, 1};
+        return bm_launch(rt, kx, "bm_conv1d_bwd_cpu_dx", 2, g, l);
+    }
     cl_kernel k4 = bm_kernel(rt, "bm_conv1d_bwd_dx");
     if (!k4) return bm_fail_context(BMOJO_EBUILD, "bm_op_conv1d_backward");
     err = 0;

@@ -1,6 +1,7 @@
 /* op_scan_backward.c — host launcher of the selective-scan backward (contract:
  * bm_op_scan_backward in ops_backward.h; kernels in cl/scan_backward.cl, whose top comment gives
- * the algorithm). Three launches: bm_scan_bwd_main (a work-item per (sequence, channel, state):
+ * the algorithm). On CPU devices (rt->scan_bwd_form) the CPU form runs instead
+ * (op_scan_backward_cpu.c) and shares the last two launches (bm_scan_backward_sums). Here: bm_scan_bwd_main (a work-item per (sequence, channel, state):
  * checkpoints, then the reverse recursion chunk by chunk), bm_scan_bwd_dbc (dB, dC summed over
  * the channel blocks) and bm_scan_bwd_params (the weight gradients summed over sequences and
  * added), after bm_scan_bwd_pre (delta and dy silu(z) once per row and channel). Every sum has a
@@ -61,21 +62,62 @@ static int scanb_check_args(const bm_scan_bwd_args *a)
 
 int bm_op_scan_backward(bm_rt *rt, const bm_scan_bwd_args *a) { return bm_op_scan_backward_ex(rt, a, 0); }
 
+/* The launches both forms end with: dB, dC summed over the channel blocks (pbc [nblk][B*T][2][n])
+ * and the weight gradients summed over sequences (pp: pA [B][di][n], pD, pbias [B][di]). */
+int bm_scan_backward_sums(bm_rt *rt, const bm_scan_bwd_args *a, cl_mem pbc, int nblk, cl_mem pp)
+{
+    cl_kernel kd = bm_kernel(rt, "bm_scan_bwd_dbc");
+    cl_kernel kp = bm_kernel(rt, "bm_scan_bwd_params");
+    if (!kd || !kp) return bm_fail_context(BMOJO_EBUILD, "scan backward");
+    const size_t BT = (size_t)a->B * (size_t)a->T;
+    const int di = a->di, n = a->n;
+    cl_int Bi = a->B, dii = di, ni = n, BTi = (cl_int)BT, nblki = nblk;
+    cl_uint b_col = (cl_uint)a->b_col, c_col = (cl_uint)a->c_col, dbc_ld = (cl_uint)a->dbc_ld;
+    size_t ld = rt->lim.wg ? rt->lim.wg : 64;
+    if (ld > 256) ld = 256;
+    int st;
+    cl_int err = 0;
+    err |= BM_ARG(kd, 0, BTi);
+    err |= BM_ARG(kd, 1, ni);
+    err |= BM_ARG(kd, 2, nblki);
+    err |= BM_ARG(kd, 3, pbc);
+    err |= BM_ARG(kd, 4, a->dbc);
+    err |= BM_ARG(kd, 5, dbc_ld);
+    err |= BM_ARG(kd, 6, b_col);
+    err |= BM_ARG(kd, 7, c_col);
+    if ((st = bm_args_check(err, "bm_scan_bwd_dbc"))) return st;
+    size_t gd = (BT * 2 * (size_t)n + ld - 1) / ld * ld;
+    if ((st = bm_launch(rt, kd, "bm_scan_bwd_dbc", 1, &gd, &ld))) return st;
+
+    err = 0;
+    err |= BM_ARG(kp, 0, Bi);
+    err |= BM_ARG(kp, 1, dii);
+    err |= BM_ARG(kp, 2, ni);
+    err |= BM_ARG(kp, 3, pp);
+    err |= BM_ARG(kp, 4, a->dA);
+    err |= BM_ARG(kp, 5, a->dD);
+    err |= BM_ARG(kp, 6, a->d_dt_bias);
+    if ((st = bm_args_check(err, "bm_scan_bwd_params"))) return st;
+    size_t gp = ((size_t)di * n + ld - 1) / ld * ld;
+    return bm_launch(rt, kp, "bm_scan_bwd_params", 1, &gp, &ld);
+}
+
 static int scan_backward_ex_launch(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)
 {
     if (!rt || !a) return bm_fail(BMOJO_EINVAL, "scan backward: NULL argument");
     int st = scanb_check_args(a);
     if (st) return st;
     if (a->B == 0 || a->T == 0 || a->di == 0) return 0;   /* nothing to write or accumulate */
+    /* the CPU form (a forced work-group shape is the GPU form's) */
+    const int cpu = rt->scan_bwd_form == BM_FORM_CPU || (rt->scan_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    if (cb_force <= 0 && cpu && bm_scan_backward_cpu_fits(a)) return bm_op_scan_backward_cpu(rt, a);
 
     const int B = a->B, T = a->T, di = a->di, n = a->n;
     const int L = bm_scan_backward_chunk_len(rt);
     if (L < 1) return bm_fail_context(BMOJO_EBUILD, "scan backward: chunk length");
     cl_kernel km = bm_kernel(rt, "bm_scan_bwd_main");
-    cl_kernel kd = bm_kernel(rt, "bm_scan_bwd_dbc");
-    cl_kernel kp = bm_kernel(rt, "bm_scan_bwd_params");
     cl_kernel kq = bm_kernel(rt, "bm_scan_bwd_pre");
-    if (!km || !kd || !kp || !kq) return bm_fail_context(BMOJO_EBUILD, "scan backward");
+    if (!km || !kq) return bm_fail_context(BMOJO_EBUILD, "scan backward");
 
     /* Work-group: CB channels x n states, at most the device's and the kernel's limits. */
     size_t cap = rt->lim.max_wg ? rt->lim.max_wg : 64, kwg = 0;
@@ -117,9 +159,9 @@ static int scan_backward_ex_launch(bm_rt *rt, const bm_scan_bwd_args *a, int cb_
     if ((st = bm_scratch_take(rt, ((size_t)B * di * n + 2 * (size_t)B * di) * sizeof(float), &pp))) return st;
     if ((st = bm_scratch_take(rt, 2 * BT * (size_t)di * sizeof(float), &pre))) return st;
 
-    cl_int Ti = T, dii = di, ni = n, CBi = (cl_int)CB, Bi = B, BTi = (cl_int)BT, nblki = (cl_int)nblk;
+    cl_int Ti = T, dii = di, ni = n, CBi = (cl_int)CB;
     cl_uint dt_ld = (cl_uint)a->dt_ld, bc_ld = (cl_uint)a->bc_ld, b_col = (cl_uint)a->b_col, c_col = (cl_uint)a->c_col;
-    cl_uint z_ld = (cl_uint)a->z_ld, z_col = (cl_uint)a->z_col, dz_ld = (cl_uint)a->dz_ld, dbc_ld = (cl_uint)a->dbc_ld;
+    cl_uint z_ld = (cl_uint)a->z_ld, z_col = (cl_uint)a->z_col, dz_ld = (cl_uint)a->dz_ld;
     /* softplus(dt + dt_bias) and dy silu(z) once per (row, channel) */
     size_t ld = rt->lim.wg ? rt->lim.wg : 64;
     if (ld > 256) ld = 256;
@@ -174,30 +216,7 @@ static int scan_backward_ex_launch(bm_rt *rt, const bm_scan_bwd_args *a, int cb_
     size_t gm[2] = {nblk * wg, (size_t)B}, lm[2] = {wg, 1};
     if ((st = bm_launch(rt, km, "bm_scan_bwd_main", 2, gm, lm))) return st;
 
-    err = 0;
-    err |= BM_ARG(kd, 0, BTi);
-    err |= BM_ARG(kd, 1, ni);
-    err |= BM_ARG(kd, 2, nblki);
-    err |= BM_ARG(kd, 3, pbc);
-    err |= BM_ARG(kd, 4, a->dbc);
-    err |= BM_ARG(kd, 5, dbc_ld);
-    err |= BM_ARG(kd, 6, b_col);
-    err |= BM_ARG(kd, 7, c_col);
-    if ((st = bm_args_check(err, "bm_scan_bwd_dbc"))) return st;
-    size_t gd = (BT * 2 * (size_t)n + ld - 1) / ld * ld;
-    if ((st = bm_launch(rt, kd, "bm_scan_bwd_dbc", 1, &gd, &ld))) return st;
-
-    err = 0;
-    err |= BM_ARG(kp, 0, Bi);
-    err |= BM_ARG(kp, 1, dii);
-    err |= BM_ARG(kp, 2, ni);
-    err |= BM_ARG(kp, 3, pp);
-    err |= BM_ARG(kp, 4, a->dA);
-    err |= BM_ARG(kp, 5, a->dD);
-    err |= BM_ARG(kp, 6, a->d_dt_bias);
-    if ((st = bm_args_check(err, "bm_scan_bwd_params"))) return st;
-    size_t gp = ((size_t)di * n + ld - 1) / ld * ld;
-    return bm_launch(rt, kp, "bm_scan_bwd_params", 1, &gp, &ld);
+    return bm_scan_backward_sums(rt, a, pbc, (int)nblk, pp);
 }
 
 int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)

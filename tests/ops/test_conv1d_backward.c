@@ -1,6 +1,7 @@
 /* test_conv1d_backward.c — bm_op_conv1d_backward against bm_ref_conv1d_backward, and the
  * reference against central finite differences of a double-precision forward.
- * Kernel vs reference: k in {1, 2, 4, 5}, T in {1, 3, 37, 200}, B in {1, 3}, di in {1, 7, 64};
+ * Kernel vs reference, both forms (rt->conv_bwd_form) on every device: k in {1, 2, 4, 5} (and 8, 9:
+ * the CPU form's widest and one past it), T in {1, 3, 37, 200}, B in {1, 3}, di in {1, 7, 17, 64};
  * x and dx strided (x_ld, dx_ld > di), the whole dx buffer compared (the view at tolerance,
  * columns >= di bit for bit: they must keep their values), dw / dbias pre-filled (accumulation),
  * bias and dbias NULL or not; long batches that take the launcher's longer time blocks; two runs
@@ -30,6 +31,12 @@ static int conv_bwd_close_d(bm_test_ctx *t, const char *what, const float *got, 
     char line[200];
     snprintf(line, sizeof line, "%s rel=%.2e", what, rel);
     return bm_test_true(t, finite && rel <= tol, line);
+}
+
+/* Which form bm_op_conv1d_backward runs under the test's rt->conv_bwd_form (the CPU form takes k <= 8). */
+static const char *conv_bwd_form(bm_test_ctx *t, int k)
+{
+    return t->rt->conv_bwd_form == BM_FORM_CPU && k <= 8 ? "CPU kernel" : "GPU kernel";
 }
 
 /* Weight gradients sum B*T products of both signs, so a single entry can cancel far below its
@@ -108,7 +115,8 @@ static void conv_bwd_case(bm_test_ctx *t, int B, int T, int di, int k, int with_
     bm_conv_bwd_args a = {.B = B, .T = T, .di = di, .k = k, .x = bx, .x_ld = x_ld, .w = bw, .bias = bb,
                           .du = bdu, .dx = bdx, .dx_ld = dx_ld, .dw = bdw, .dbias = bdb};
     char what[160];
-    snprintf(what, sizeof what, "conv1d_bwd B=%d T=%d di=%d k=%d x_ld=%zu dx_ld=%zu%s%s", B, T, di, k, x_ld, dx_ld,
+    snprintf(what, sizeof what, "conv1d_bwd (%s) B=%d T=%d di=%d k=%d x_ld=%zu dx_ld=%zu%s%s", conv_bwd_form(t, k), B,
+             T, di, k, x_ld, dx_ld,
              with_bias ? " bias" : "", with_dbias ? " dbias" : "");
     if (bm_test_status(t, bm_op_conv1d_backward(t->rt, &a), what)) {
         bm_ref_conv_bwd_args r = {.B = B, .T = T, .di = di, .k = k, .x = x, .x_ld = x_ld, .w = w,
@@ -202,7 +210,8 @@ static void conv_bwd_deterministic(bm_test_ctx *t, int B, int T, int di, int k)
     ok &= memcmp(out[0][0], out[1][0], n * sizeof(float)) == 0 && memcmp(out[0][1], out[1][1], wn * sizeof(float)) == 0 &&
           memcmp(out[0][2], out[1][2], (size_t)di * sizeof(float)) == 0;
     char what[128];
-    snprintf(what, sizeof what, "conv1d_bwd B=%d T=%d di=%d k=%d: two runs bit-identical", B, T, di, k);
+    snprintf(what, sizeof what, "conv1d_bwd (%s) B=%d T=%d di=%d k=%d: two runs bit-identical", conv_bwd_form(t, k), B,
+             T, di, k);
     bm_test_true(t, ok, what);
     for (int run = 0; run < 2; run++)
         for (int j = 0; j < 3; j++) free(out[run][j]);
@@ -235,7 +244,8 @@ static void conv_bwd_alias_x(bm_test_ctx *t, int B, int T, int di, int k)
     bm_conv_bwd_args a = {.B = B, .T = T, .di = di, .k = k, .x = bx, .x_ld = ld, .w = bw, .du = bdu,
                           .dx = bx, .dx_ld = ld, .dw = bdw};
     char what[128];
-    snprintf(what, sizeof what, "conv1d_bwd B=%d T=%d di=%d k=%d dx in x's buffer", B, T, di, k);
+    snprintf(what, sizeof what, "conv1d_bwd (%s) B=%d T=%d di=%d k=%d dx in x's buffer", conv_bwd_form(t, k), B, T, di,
+             k);
     if (bm_test_status(t, bm_op_conv1d_backward(t->rt, &a), what)) {
         bm_test_read(t, bx, got, xn * sizeof(float));
         bm_test_close(t, what, got, want, xn, 1e-5);
@@ -350,27 +360,43 @@ static void conv_bwd_fd(bm_test_ctx *t, int B, int T, int di, int k, int with_bi
     free(dx_view);
 }
 
-void test_op_conv1d_backward(bm_test_ctx *t)
+/* Kernel vs reference with the form the test context holds. */
+static void conv_bwd_cases(bm_test_ctx *t)
 {
     static const int ks[] = {1, 2, 4, 5};
     static const int Ts[] = {1, 3, 37, 200};
     static const int Bs[] = {1, 3};
-    static const int dis[] = {1, 7, 64};
+    static const int dis[] = {1, 7, 17, 64};
     int n = 0;
     for (size_t ik = 0; ik < 4; ik++)
         for (size_t it = 0; it < 4; it++)
             for (size_t ib = 0; ib < 2; ib++)
-                for (size_t id = 0; id < 3; id++, n++) {
+                for (size_t id = 0; id < 4; id++, n++) {
                     const int di = dis[id];
                     /* x as the in_proj output [x | z] with padding; dx with a different pad */
                     conv_bwd_case(t, Bs[ib], Ts[it], di, ks[ik], n % 2, (n / 2) % 2 == 0, 2 * (size_t)di + 3,
                                   (size_t)di + 1 + (size_t)(n % 5));
                 }
+    /* the widest kernel of the CPU form, and one past it (the GPU form runs) */
+    conv_bwd_case(t, 2, 41, 33, 8, 1, 1, 70, 35);
+    conv_bwd_case(t, 2, 41, 33, 9, 0, 1, 70, 35);
     /* Long batches: more than 1024 time blocks of 64 rows, so the launcher lengthens the blocks. */
     conv_bwd_case(t, 3, 30001, 2, 4, 1, 1, 5, 3);
     conv_bwd_case(t, 1, 70000, 1, 5, 0, 1, 2, 2);
     conv_bwd_deterministic(t, 3, 517, 33, 4);
     conv_bwd_alias_x(t, 2, 37, 7, 4);
+    conv_bwd_alias_x(t, 2, 37, 20, 4);
+}
+
+void test_op_conv1d_backward(bm_test_ctx *t)
+{
+    static const int ks[] = {1, 2, 4, 5};
+    const int saved = t->rt->conv_bwd_form;
+    t->rt->conv_bwd_form = BM_FORM_GPU;
+    conv_bwd_cases(t);
+    t->rt->conv_bwd_form = BM_FORM_CPU;
+    conv_bwd_cases(t);
+    t->rt->conv_bwd_form = saved;
     /* The reference against finite differences; T < k-1 and T = 1 included. */
     for (size_t ik = 0; ik < 4; ik++) {
         conv_bwd_fd(t, 2, 7, 3, ks[ik], 1);

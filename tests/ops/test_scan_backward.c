@@ -4,8 +4,10 @@
  * with column offsets (dt, bc, z, dbc, dz), whole output buffers compared (columns outside the
  * dB / dC / dz views must stay untouched, every du / ddt element written), accumulation into
  * pre-filled dA, dD, d_dt_bias, softplus past its threshold and negative dt, forced work-group
- * shapes (padded channel blocks), bit-identical reruns; (b) the reference against central finite
- * differences of a double-precision forward of L = sum(y * dy) for every input it differentiates
+ * shapes (padded channel blocks), bit-identical reruns; each with both forms (rt->scan_bwd_form:
+ * the GPU form's bm_scan_bwd_main, the CPU form's bm_scan_bwd_cpu with its own chunk length and
+ * 16-channel items, partial last items included) on every device; (b) the reference against
+ * central finite differences of a double-precision forward of L = sum(y * dy) for every input it differentiates
  * (u, dt, dt_bias, A, B, C, D, z). */
 #include <math.h>
 #include <stdio.h>
@@ -184,9 +186,15 @@ static void scanb_check_untouched(bm_test_ctx *t, const char *what, const scanb_
             if (!in && got->dz[r * h->dz_ld + k] != before->dz[r * h->dz_ld + k]) bad++;
         }
     }
-    char w[220];
+    char w[300];
     snprintf(w, sizeof w, "%s: columns outside the dB/dC/dz views untouched (%zu changed)", what, bad);
     bm_test_true(t, bad == 0, w);
+}
+
+/* Which kernel bm_op_scan_backward_ex runs for these arguments under the test's form. */
+static const char *scanb_form(bm_test_ctx *t, int n, int cb)
+{
+    return t->rt->scan_bwd_form == BM_FORM_CPU && cb <= 0 && n <= 16 ? "CPU kernel" : "GPU kernel";
 }
 
 /* (a) one case, kernel vs reference, every output buffer whole. */
@@ -199,8 +207,9 @@ static void scanb_case(bm_test_ctx *t, int B, int T, int di, int n, int cb, floa
     scanb_grads_copy(&h, &before, &want);
     scanb_grads_copy(&h, &before, &got);
     scanb_ref(&h, &want);
-    char what[160];
-    snprintf(what, sizeof what, "scan_bwd B=%d T=%d di=%d n=%d cb=%d dt=[%g,%g]", B, T, di, n, cb, dt_lo, dt_hi);
+    char what[180];
+    snprintf(what, sizeof what, "scan_bwd (%s) B=%d T=%d di=%d n=%d cb=%d dt=[%g,%g]", scanb_form(t, n, cb), B, T, di,
+             n, cb, dt_lo, dt_hi);
     if (bm_test_status(t, scanb_device(t, &h, &got, cb), what)) {
         size_t rows = (size_t)B * T;
         char w[220];
@@ -243,7 +252,8 @@ static void scanb_deterministic(bm_test_ctx *t, int B, int T, int di, int n)
          !memcmp(g1.dA, g2.dA, (size_t)di * n * 4) && !memcmp(g1.dD, g2.dD, (size_t)di * 4) &&
          !memcmp(g1.dbias, g2.dbias, (size_t)di * 4);
     char w[160];
-    snprintf(w, sizeof w, "scan_bwd B=%d T=%d di=%d n=%d: two runs bit-identical", B, T, di, n);
+    snprintf(w, sizeof w, "scan_bwd (%s) B=%d T=%d di=%d n=%d: two runs bit-identical", scanb_form(t, n, 0), B, T,
+             di, n);
     bm_test_true(t, ok, w);
     scanb_grads_free(&before), scanb_grads_free(&g1), scanb_grads_free(&g2);
     scanb_free(&h);
@@ -445,11 +455,12 @@ static void scanb_bad_args(bm_test_ctx *t)
     bm_release(m);
 }
 
-void test_op_scan_backward(bm_test_ctx *t)
+/* (a) every case with the form the test context holds */
+static void scanb_cases(bm_test_ctx *t)
 {
-    const int L = bm_scan_backward_chunk_len(t->rt);
-    bm_test_true(t, L >= 1, "scan_bwd: chunk length readable");
-    /* (a) kernel vs reference */
+    const int L = bm_scan_backward_chunk_len(t->rt), Lc = bm_scan_backward_cpu_chunk_len(t->rt);
+    bm_test_true(t, L >= 1 && Lc >= 1, "scan_bwd: chunk lengths readable");
+    if (L < 1 || Lc < 1) return;
     scanb_case(t, 1, 1, 1, 1, 0, -4.0f, 1.0f);
     scanb_case(t, 2, 2, 3, 4, 0, -4.0f, 1.0f);
     scanb_case(t, 1, 37, 65, 16, 0, -4.0f, 1.0f);
@@ -459,17 +470,35 @@ void test_op_scan_backward(bm_test_ctx *t)
     scanb_case(t, 2, L, 5, 4, 0, -4.0f, 1.0f);       /* exactly one chunk */
     scanb_case(t, 2, L + 1, 5, 4, 0, -4.0f, 1.0f);   /* one step into a second */
     scanb_case(t, 1, 2 * L - 1, 7, 3, 0, -4.0f, 1.0f);
+    /* the CPU form's chunks and 16-channel items: whole, partial and several items */
+    scanb_case(t, 2, Lc, 16, 16, 0, -4.0f, 1.0f);
+    scanb_case(t, 1, Lc + 1, 17, 5, 0, -4.0f, 1.0f);
+    scanb_case(t, 3, 3 * Lc - 1, 33, 15, 0, -4.0f, 1.0f);
+    scanb_case(t, 1, 2 * Lc + 3, 48, 2, 0, -4.0f, 1.0f);
     /* softplus past its threshold, and mixed */
     scanb_case(t, 2, 41, 17, 4, 0, 19.0f, 30.0f);
     scanb_case(t, 2, 41, 17, 16, 0, -6.0f, 30.0f);
-    /* forced shapes: 3 channels per group (a padded last block), one channel per group, more
-     * channels per group than there are; d_state beyond one warp */
+    /* forced shapes (the GPU form's): 3 channels per group (a padded last block), one channel per
+     * group, more channels per group than there are; d_state beyond one warp (and the CPU
+     * form's 16 states: the GPU form runs) */
     scanb_case(t, 2, 37, 65, 4, 3, -4.0f, 1.0f);
     scanb_case(t, 2, 23, 6, 1, 1, -4.0f, 1.0f);
     scanb_case(t, 1, 45, 10, 16, 16, -4.0f, 1.0f);
     scanb_case(t, 1, 23, 5, 33, 1, -4.0f, 1.0f);
     scanb_case(t, 2, 19, 9, 33, 0, -4.0f, 1.0f);
+    scanb_case(t, 1, 19, 9, 17, 0, -4.0f, 1.0f);
     scanb_deterministic(t, 2, 53, 65, 16);
+}
+
+void test_op_scan_backward(bm_test_ctx *t)
+{
+    /* (a) kernel vs reference, both forms on every device */
+    const int saved = t->rt->scan_bwd_form;
+    t->rt->scan_bwd_form = BM_FORM_GPU;
+    scanb_cases(t);
+    t->rt->scan_bwd_form = BM_FORM_CPU;
+    scanb_cases(t);
+    t->rt->scan_bwd_form = saved;
     /* (b) reference vs finite differences of the double forward */
     scanb_fd_case(t, 2, 5, 3, 4, -4.0f, 1.0f);
     scanb_fd_case(t, 1, 37, 2, 3, -4.0f, 1.0f);
