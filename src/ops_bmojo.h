@@ -111,4 +111,11 @@ int bm_bmojo_decode_kv_attention(bm_rt *rt, const bm_bmojo_args *a, const bm_gem
                                  cl_mem y, size_t d, cl_mem kvf, size_t kv, cl_mem *parts);
 int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem parts, bm_wmat wo, cl_mem x, size_t x_ld);
 
+/* The innovation eps of B*T rows (prefill, and the backward's selection): y [B*T, d], y_hist
+ * [B, k, d], eps into scr at element eps_off; taps c_1..c_k (the rest 0). bm_bmojo_innovation, or
+ * on CPU devices (rt->bmojo_innov_form) bm_bmojo_innovation_cpu: the same bits either way
+ * (src/ops/op_bmojo_innovation.c). */
+int bm_bmojo_innovation_launch(bm_rt *rt, cl_mem y, cl_mem y_hist, cl_mem scr, cl_ulong eps_off, int B, int T, int d,
+                               int k, const cl_float16 *taps);
+
 #endif

@@ -64,7 +64,7 @@ enum {
 /* Which RoPE kernel: auto = one work-item per (row, head, pair) on GPUs, per row on CPUs. */
 enum { BM_ROPE_FORM_AUTO = 0, BM_ROPE_FORM_PAIRS = 1, BM_ROPE_FORM_ROWS = 2 };
 /* Which form of an op with a CPU kernel (rt->bmojo_attn_form, rmsnorm_form, xent_form,
- * attn_bwd_form, bmojo_bwd_form, scan_bwd_form, conv_bwd_form): auto = the GPU form on GPUs, the CPU form on CPUs (each launcher says where else
+ * attn_bwd_form, bmojo_bwd_form, scan_bwd_form, conv_bwd_form, bmojo_innov_form): auto = the GPU form on GPUs, the CPU form on CPUs (each launcher says where else
  * it keeps the GPU form); tests force each on every device. */
 enum { BM_FORM_AUTO = 0, BM_FORM_GPU = 1, BM_FORM_CPU = 2 };
 
@@ -118,6 +118,7 @@ struct bmojo_runtime {
     int xent_form;            /* BM_FORM_*: the cross-entropy's; auto (0, calloc) unless a test sets it */
     int attn_bwd_form;        /* BM_FORM_*: the attention backward's; auto (0, calloc) unless a test sets it */
     int bmojo_bwd_form;       /* BM_FORM_*: the B'MOJO attention backward's (op_bmojo_backward.c); auto (0, calloc) unless a test sets it */
+    int bmojo_innov_form;     /* BM_FORM_*: the B'MOJO innovation's (op_bmojo_innovation.c); auto (0, calloc) unless a test sets it */
     int conv_bwd_form;        /* BM_FORM_*: the conv1d backward's (op_conv1d_backward.c); auto (0, calloc) unless a test sets it */
     int scan_bwd_form;        /* BM_FORM_*: the selective scan backward's (op_scan_backward.c); auto (0, calloc) unless a test sets it */
     int bmojo_bwd_mode;       /* BM_BBWD_*: from BMOJO_BBWD at start-up (tests set it) */

@@ -794,19 +794,8 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
     if (me > 0) {
         cl_float16 taps;
         bmojo_taps(a, &taps);
-        if (!(kn = bm_kernel(rt, "bm_bmojo_innovation"))) return BMOJO_EBUILD;
-        i = 0;
-        err |= BM_ARG(kn, i++, a->y);
-        err |= BM_ARG(kn, i++, a->y_hist);
-        err |= BM_ARG(kn, i++, scratch);
-        err |= BM_ARG(kn, i++, o_eps);
-        err |= BM_ARG(kn, i++, cT);
-        err |= BM_ARG(kn, i++, cd);
-        err |= BM_ARG(kn, i++, ck);
-        err |= BM_ARG(kn, i++, taps);
-        if ((st = bm_args_check(err, "bm_bmojo_innovation"))) return st;
-        size_t g[2] = {wg, (size_t)a->B * T}, l[2] = {wg, 1};
-        if ((st = bm_launch(rt, kn, "bm_bmojo_innovation", 2, g, l))) return st;
+        if ((st = bm_bmojo_innovation_launch(rt, a->y, a->y_hist, scratch, o_eps, a->B, T, a->d, a->n_taps, &taps)))
+            return st;
     }
 
     /* 2. eidetic selection: per-chunk tops (parallel over chunks), then the running merge,

@@ -78,7 +78,7 @@ static int bmojo_sets_launch(bm_rt *rt, const bm_bmojo_bwd_args *a)
     if (!a->y && a->m_e > 0) return bm_fail(BMOJO_EINVAL, "%s: y is NULL", fn);
     const int T = a->T, w = a->window, me = a->m_e, NC = bwd_nchunks(a);
     const size_t B = (size_t)a->B, wg = rt->lim.wg;
-    cl_int err = 0, cB = a->B, cT = T, cd = a->d, ck = a->n_taps, cw = w, cme = me, cpos0 = 0, cNC = NC;
+    cl_int err = 0, cB = a->B, cT = T, cw = w, cme = me, cpos0 = 0, cNC = NC;
     size_t at = 0;
     const cl_ulong o_eps = at;
     at += bwd_round(B * T);
@@ -107,19 +107,8 @@ static int bmojo_sets_launch(bm_rt *rt, const bm_bmojo_bwd_args *a)
 
         cl_float16 taps;
         for (int j = 0; j < 16; j++) taps.s[j] = j < a->n_taps ? a->taps[j] : 0.0f;
-        if (!(kn = bm_kernel(rt, "bm_bmojo_innovation"))) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
-        i = 0;
-        err |= BM_ARG(kn, i++, a->y);
-        err |= BM_ARG(kn, i++, y_hist);
-        err |= BM_ARG(kn, i++, scr);
-        err |= BM_ARG(kn, i++, o_eps);
-        err |= BM_ARG(kn, i++, cT);
-        err |= BM_ARG(kn, i++, cd);
-        err |= BM_ARG(kn, i++, ck);
-        err |= BM_ARG(kn, i++, taps);
-        if ((st = bm_args_check(err, "bm_bmojo_innovation"))) return st;
-        size_t g[2] = {wg, B * T}, l[3] = {wg, 1, 1};
-        if ((st = bm_launch(rt, kn, "bm_bmojo_innovation", 2, g, l))) return st;
+        if ((st = bm_bmojo_innovation_launch(rt, a->y, y_hist, scr, o_eps, a->B, T, a->d, a->n_taps, &taps))) return st;
+        const size_t l[3] = {wg, 1, 1};
 
         if (!(kn = bm_kernel(rt, "bm_bmojo_chunk_top"))) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
         i = 0;

@@ -8,8 +8,9 @@
  * (bmt_split_case) and for prefill pieces of awkward lengths (bmt_prefill_split_case). The fused
  * decoding launches (bm_bmojo_decode_*: the state update split around the attention and riding
  * on the scan step's and o_proj's launches) are fed token by token the same way
- * (bmt_fused_case). The unsplit cases run twice, with the GPU attention kernels and with the CPU
- * one (cl/bmojo_attention_cpu.cl), forced on whatever device is present. */
+ * (bmt_fused_case). The unsplit cases run twice, with the GPU attention and innovation kernels
+ * and with the CPU ones (cl/bmojo_attention_cpu.cl, cl/bmojo_innovation_cpu.cl), forced on
+ * whatever device is present; the two innovation forms give bit-identical eps (bmt_innov_forms). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -578,8 +579,73 @@ static void bmt_fused_case(bm_test_ctx *t, const bmt_case *c)
     bmt_free(&D);
 }
 
+/* The innovation's two forms give the same eps bits (the decoding step sums as the GPU form does,
+ * so the CPU form must too), and both are within fp32 rounding of the reference: rows of B*T not a
+ * multiple of the CPU form's 16, d below, at and past the work-group size (its partial sums wrap),
+ * 1 .. 16 taps, rows from the history, repeated rows. */
+static void bmt_innov_forms(bm_test_ctx *t, int B, int T, int d, int k, int repeat)
+{
+    const size_t rows = (size_t)B * T;
+    float *y = bm_test_alloc(rows * d * sizeof(float)), *hist = bm_test_alloc((size_t)B * k * d * sizeof(float));
+    float taps[16];
+    bm_test_fill(t, y, rows * d, -2.0f, 2.0f);
+    bm_test_fill(t, hist, (size_t)B * k * d, -2.0f, 2.0f);
+    bm_test_fill(t, taps, 16, -1.0f, 1.0f);
+    if (repeat)
+        for (size_t r = 0; r < rows; r++) memcpy(y + r * d, y + (r % 3) * d, (size_t)d * sizeof(float));
+    cl_float16 tv;
+    for (int i = 0; i < 16; i++) tv.s[i] = i < k ? taps[i] : 0.0f;
+    cl_mem dy = bm_test_buffer(t, y, rows * d * sizeof(float));
+    cl_mem dh = bm_test_buffer(t, hist, (size_t)B * k * d * sizeof(float));
+    cl_mem de = bm_test_buffer(t, NULL, (rows + 3) * sizeof(float));
+    float *got[2] = {bm_test_alloc(rows * sizeof(float)), bm_test_alloc(rows * sizeof(float))};
+    const int saved = t->rt->bmojo_innov_form, forms[2] = {BM_FORM_GPU, BM_FORM_CPU};
+    char what[160];
+    int ok = 1;
+    for (int f = 0; f < 2; f++) {
+        t->rt->bmojo_innov_form = forms[f];
+        int st = bm_bmojo_innovation_launch(t->rt, dy, dh, de, 3, B, T, d, k, &tv);
+        if (st == 0) st = bm_finish(t->rt);
+        snprintf(what, sizeof what, "innovation (%s form) B=%d T=%d d=%d k=%d%s", f ? "CPU" : "GPU", B, T, d, k,
+                 repeat ? " repeated rows" : "");
+        ok = bm_test_status(t, st, what) && ok;
+        if (st == 0) {
+            float *all = bm_test_alloc((rows + 3) * sizeof(float));
+            bm_test_read(t, de, all, (rows + 3) * sizeof(float));
+            memcpy(got[f], all + 3, rows * sizeof(float));
+            free(all);
+        }
+    }
+    t->rt->bmojo_innov_form = saved;
+    if (ok) {
+        float *want = bm_test_alloc(rows * sizeof(float));
+        const float **prev = bm_test_alloc(sizeof(float *) * (size_t)k);
+        for (size_t r = 0; r < rows; r++) {
+            const int b = (int)(r / T), tt = (int)(r % T);
+            for (int i = 1; i <= k; i++)
+                prev[i - 1] = tt - i >= 0 ? y + (r - i) * d : hist + ((size_t)b * k + (k + tt - i)) * d;
+            want[r] = bm_ref_bmojo_eps(y + r * d, prev, taps, k, d);
+        }
+        snprintf(what, sizeof what, "innovation (GPU form) B=%d T=%d d=%d k=%d vs reference", B, T, d, k);
+        bm_test_close(t, what, got[0], want, rows, 1e-5);
+        snprintf(what, sizeof what, "innovation B=%d T=%d d=%d k=%d%s: CPU form bit-identical to the GPU form", B, T, d,
+                 k, repeat ? " repeated rows" : "");
+        bm_test_true(t, memcmp(got[0], got[1], rows * sizeof(float)) == 0, what);
+        free(want), free(prev);
+    }
+    free(got[0]), free(got[1]), free(y), free(hist);
+    bm_release(dy), bm_release(dh), bm_release(de);
+}
+
 void test_op_bmojo(bm_test_ctx *t)
 {
+    bmt_innov_forms(t, 1, 1, 1, 1, 0);
+    bmt_innov_forms(t, 2, 17, 16, 4, 0);
+    bmt_innov_forms(t, 3, 23, 37, 3, 0);
+    bmt_innov_forms(t, 1, 40, 300, 16, 0);
+    bmt_innov_forms(t, 2, 9, 600, 2, 1);
+    bmt_innov_forms(t, 2, 33, 1536, 4, 0);
+
     bmt_errors(t);
     bmt_layout_constant(t);
     static const bmt_case cases[] = {
@@ -607,17 +673,20 @@ void test_op_bmojo(bm_test_ctx *t)
         /* decoding moves up to m_e-1 list entries in blocks of the work-group size and walks
          * Hkv*dh columns per item: both larger than a 256-item group here */
         {"m_e, Hkv*dh > group", 2, 420, 8, 2, 2, 160, 50, 2, 300, 4, BMT_RANDOM, 0},
+        /* d past a 256-item group: the innovation's partial sums wrap (prefill and decoding) */
+        {"d > work-group ties", 2, 40, 300, 4, 2, 16, 8, 3, 5, 4, BMT_REPEAT, 0},
     };
     static const struct {
         int form;
         const char *name;
-    } forms[] = {{BM_FORM_GPU, "GPU attention kernels"}, {BM_FORM_CPU, "CPU attention kernel"}};
-    const int saved_form = t->rt->bmojo_attn_form;
+    } forms[] = {{BM_FORM_GPU, "GPU attention and innovation kernels"},
+                 {BM_FORM_CPU, "CPU attention and innovation kernels"}};
+    const int saved_form = t->rt->bmojo_attn_form, saved_innov = t->rt->bmojo_innov_form;
     for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
-        t->rt->bmojo_attn_form = forms[f].form;
+        t->rt->bmojo_attn_form = t->rt->bmojo_innov_form = forms[f].form;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bmt_case_all(t, &cases[i], forms[f].name);
     }
-    t->rt->bmojo_attn_form = saved_form;
+    t->rt->bmojo_attn_form = saved_form, t->rt->bmojo_innov_form = saved_innov;
     bmt_check_ties_exist(t, &cases[6]);
     bmt_check_ties_exist(t, &cases[7]);
 
