@@ -109,6 +109,7 @@ struct bmojo_runtime {
                                  BMOJO_DECODE_FUSION=on|off */
     int gemm_mode;            /* BM_GEMM_MODE_*: from BMOJO_GEMM at start-up */
     int gemm_split_k;         /* BMOJO_GEMM_SPLITK: 0 = automatic, else the number of K splits */
+    int gemm_ex_cpu_kchunk;   /* rows of K per pass of bm_gemm_ex's CPU path (0: automatic; tests set it) */
     int config[BM_PROGRAM_CONFIG_INTS]; /* the program's compile-time tunables (cl/program_config.cl),
                                            read once at creation; indices BM_CFG_* */
     int scan_variant;         /* BM_SCAN_VARIANT_*: from BMOJO_SCAN at start-up (tests set it) */

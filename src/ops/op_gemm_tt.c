@@ -1,6 +1,7 @@
 /* op_gemm_tt.c — bm_gemm_ex, the training pass's GEMM with transposed operands (cl/gemm_tt.cl):
  * validates the views, sends NT to bm_gemm (the forward's tuned path) and NN / TN / TT to our own
- * register-tiled kernels (to CLBlast where bm_gemm would use it: CPUs, BMOJO_GEMM=clblast), picking the tile configuration (big or thin, gemm_nt.cl's tunables), the
+ * register-tiled kernels on GPUs (on CPUs: bm_gemm's CPU kernel on transposed copies, gemm_ex_cpu;
+ * CLBlast where BMOJO_GEMM=clblast), picking the tile configuration (big or thin, gemm_nt.cl's tunables), the
  * load width (float4 when aligned) and split-K, checked against the device's work-group and
  * local-memory limits. */
 #include "error.h"
@@ -168,6 +169,63 @@ int bm_op_gemm_tt(bm_rt *rt, int tiles, int split_k, int trans_a, int trans_b, s
     return st;
 }
 
+/* dst [cols, ldd] = src^T of src's rows x cols view (cl/transpose_cpu.cl). */
+static int transpose_cpu(bm_rt *rt, cl_mem src, size_t s_off, size_t lds, size_t rows, size_t cols, cl_mem dst,
+                         size_t ldd)
+{
+    cl_kernel k = bm_kernel(rt, "bm_transpose_cpu");
+    if (!k) return bm_fail_context(BMOJO_EBUILD, "bm_gemm_ex (CPU path)");
+    cl_ulong so = s_off, sl = lds, d0 = 0, dl = ldd;
+    cl_int r = (cl_int)rows, c = (cl_int)cols;
+    cl_int err = BM_ARG(k, 0, src) | BM_ARG(k, 1, so) | BM_ARG(k, 2, sl) | BM_ARG(k, 3, dst) | BM_ARG(k, 4, d0) |
+                 BM_ARG(k, 5, dl) | BM_ARG(k, 6, r) | BM_ARG(k, 7, c);
+    int st = bm_args_check(err, "bm_transpose_cpu");
+    if (st) return st;
+    size_t g[2] = {div_up(cols, 16), div_up(rows, 16)}, l[2] = {1, 1};
+    return bm_launch(rt, k, "bm_transpose_cpu", 2, g, l);
+}
+
+/* Floats of scratch the CPU path's transposed copies may take per pass over K. */
+#define GEMM_EX_CPU_SCRATCH (16u << 20)
+
+/* The CPU path of bm_gemm_ex (checked views, M, N, K > 0): C = op(A) op(B) as bm_gemm's NT CPU
+ * kernel computes A' W'^T, with A' = op(A) [M, K] and W' = op(B)^T [N, K]: an operand already in
+ * that layout (A not transposed, B transposed) is read in place, the other is transposed into
+ * scratch first. K runs in passes of kc rows (the first with beta, the rest accumulating), so the
+ * copies stay within GEMM_EX_CPU_SCRATCH floats whatever the batch (a dW's K is B*T). */
+static int gemm_ex_cpu(bm_rt *rt, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
+                       size_t lda, cl_mem B, size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off, size_t ldc)
+{
+    const size_t copy_rows = (trans_a ? M : 0) + (trans_b ? 0 : N);
+    size_t kc = rt->gemm_ex_cpu_kchunk > 0 ? (size_t)rt->gemm_ex_cpu_kchunk
+                : copy_rows ? GEMM_EX_CPU_SCRATCH / copy_rows : K;
+    if (kc < 64 && rt->gemm_ex_cpu_kchunk <= 0) kc = 64;
+    if (kc > K) kc = K;
+    cl_mem at = NULL, wt = NULL;
+    int st = 0;
+    if (trans_a) st = bm_scratch_take(rt, M * kc * sizeof(float), &at);
+    if (!st && !trans_b) st = bm_scratch_take(rt, N * kc * sizeof(float), &wt);
+    for (size_t k0 = 0; !st && k0 < K; k0 += kc) {
+        const size_t kn = K - k0 < kc ? K - k0 : kc;
+        cl_mem a1 = A, w1 = B;
+        size_t a1_off = a_off + k0, a1_ld = lda, w1_off = b_off + k0, w1_ld = ldb;
+        /* op(A)[:, k0:k0+kn]: A stored [K, M] -> rows k0.. transposed to [M, kn] */
+        if (trans_a) {
+            st = transpose_cpu(rt, A, a_off + k0 * lda, lda, kn, M, at, kn);
+            a1 = at, a1_off = 0, a1_ld = kn;
+        }
+        /* op(B)^T[:, k0:k0+kn]: B stored [K, N] -> rows k0.. transposed to [N, kn] */
+        if (!st && !trans_b) {
+            st = transpose_cpu(rt, B, b_off + k0 * ldb, ldb, kn, N, wt, kn);
+            w1 = wt, w1_off = 0, w1_ld = kn;
+        }
+        if (!st)
+            st = bm_gemm(rt, M, N, kn, a1, a1_off, a1_ld, bm_wf32(w1), w1_off, w1_ld, k0 == 0 ? beta : 1.0f, C, c_off,
+                         ldc);
+    }
+    return st;
+}
+
 int bm_gemm_ex(bm_rt *rt, int trans_a, int trans_b, size_t M, size_t N, size_t K, cl_mem A, size_t a_off,
                size_t lda, cl_mem B, size_t b_off, size_t ldb, float beta, cl_mem C, size_t c_off, size_t ldc)
 {
@@ -178,13 +236,22 @@ int bm_gemm_ex(bm_rt *rt, int trans_a, int trans_b, size_t M, size_t N, size_t K
         if (!rt) return bm_fail(BMOJO_EINVAL, "bm_gemm_ex: NULL rt");
         return bm_gemm(rt, M, N, K, A, a_off, lda, bm_wf32(B), b_off, ldb, beta, C, c_off, ldc);
     }
-    /* bm_gemm's rule (gemm.c use_own_gemm) for the other layouts too: CLBlast where BMOJO_GEMM says
-     * so, and on CPUs in auto mode, where it is faster (POCL, bench --ops at 1024^3, rows of one run:
-     * CLBlast 9.9-11.0 GFLOP/s vs our NN/TN 8.5-9.0; another run 13.7 vs 4.4-4.5); our kernels on
-     * GPUs, where CLBlast was 1.3-3x slower than ours for the forward (gemm.c). The views are
-     * checked here first (CLBlast would read past a short buffer's end as our kernels would). */
-    if (rt && (trans_a == 0 || trans_a == 1) && (trans_b == 0 || trans_b == 1) && M && N && K &&
-        (rt->gemm_mode == BM_GEMM_MODE_CLBLAST || (rt->gemm_mode == BM_GEMM_MODE_AUTO && !rt->lim.is_gpu))) {
+    /* bm_gemm's rule (gemm.c gemm_kernel_for) for the other layouts too: on CPUs (auto, or
+     * BMOJO_GEMM=own-cpu) the NT CPU kernel on transposed copies (gemm_ex_cpu); CLBlast where
+     * BMOJO_GEMM says so (on POCL it ran these layouts at 10-14 GFLOP/s, bench --ops at 1024^3,
+     * against our gemm_tt's 4.5-9); our kernels on GPUs, where CLBlast was 1.3-3x slower than ours
+     * for the forward (gemm.c). The views are checked here first (CLBlast would read past a short
+     * buffer's end as our kernels would). */
+    const int layouts_ok = rt && (trans_a == 0 || trans_a == 1) && (trans_b == 0 || trans_b == 1) && M && N && K;
+    if (layouts_ok && (rt->gemm_mode == BM_GEMM_MODE_OWN_CPU || (rt->gemm_mode == BM_GEMM_MODE_AUTO && !rt->lim.is_gpu))) {
+        int st = gemm_tt_check(rt, trans_a, trans_b, M, N, K, A, a_off, lda, B, b_off, ldb, C, c_off, ldc);
+        if (st) return st;
+        int mark = bm_scratch_mark(rt);
+        st = gemm_ex_cpu(rt, trans_a, trans_b, M, N, K, A, a_off, lda, B, b_off, ldb, beta, C, c_off, ldc);
+        bm_scratch_release(rt, mark);
+        return st;
+    }
+    if (layouts_ok && rt->gemm_mode == BM_GEMM_MODE_CLBLAST) {
         int st = gemm_tt_check(rt, trans_a, trans_b, M, N, K, A, a_off, lda, B, b_off, ldb, C, c_off, ldc);
         if (st) return st;
         CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,

@@ -25,12 +25,15 @@ typedef struct {
     int align4; /* leading dimensions rounded up to a multiple of 4 (float4 loads, with aligned offsets) */
 } tt_shape;
 
-/* How a case is launched: bm_gemm_ex (what training calls: on a CPU in auto mode, CLBlast; with
- * BMOJO_GEMM=own, as in the ops_tunables_gemm test, our kernels), or bm_op_gemm_tt (always our
- * kernels, NT: gemm_nt) with tiles/split. */
+/* How a case is launched: bm_gemm_ex (what training calls: on a CPU in auto mode, the CPU path,
+ * transposed copies and the NT CPU kernel; with BMOJO_GEMM=own, as in the ops_tunables_gemm test,
+ * our kernels), or bm_op_gemm_tt (always our kernels, NT: gemm_nt) with tiles/split; cpu > 0
+ * forces bm_gemm_ex's CPU path (BM_GEMM_MODE_OWN_CPU) on any device, with passes of cpu - 1 rows
+ * of K (0: automatic). */
 typedef struct {
     int explicit_;
     int tiles, split;
+    int cpu;
 } tt_how;
 
 static size_t ld_of(size_t cols, size_t pad, int align4)
@@ -61,6 +64,9 @@ static void run_case(bm_test_ctx *t, int ta, int tb, const tt_shape *s, tt_how h
     static const char *const tiles[] = {"auto", "big", "thin"};
     char kind[48] = "gemm_ex", what[240];
     if (how.explicit_) snprintf(kind, sizeof kind, "gemm_tt %s split %d", tiles[how.tiles], how.split);
+    if (how.cpu) snprintf(kind, sizeof kind, "gemm_ex CPU path, K passes of %d", how.cpu - 1);
+    const int saved_mode = t->rt->gemm_mode, saved_kc = t->rt->gemm_ex_cpu_kchunk;
+    if (how.cpu) t->rt->gemm_mode = BM_GEMM_MODE_OWN_CPU, t->rt->gemm_ex_cpu_kchunk = how.cpu - 1;
     snprintf(what, sizeof what, "%s %c%c M=%zu N=%zu K=%zu ld %zu/%zu/%zu off=%zu/%zu/%zu beta=%g%s", kind,
              ta ? 'T' : 'N', tb ? 'T' : 'N', s->M, s->N, s->K, lda, ldb, ldc, s->a_off, s->b_off, s->c_off,
              (double)s->beta, s->nan_c ? " C=NaN" : "");
@@ -68,6 +74,7 @@ static void run_case(bm_test_ctx *t, int ta, int tb, const tt_shape *s, tt_how h
                                            dB, s->b_off, ldb, s->beta, dC, s->c_off, ldc)
                            : bm_gemm_ex(t->rt, ta, tb, s->M, s->N, s->K, dA, s->a_off, lda, dB, s->b_off, ldb,
                                         s->beta, dC, s->c_off, ldc);
+    t->rt->gemm_mode = saved_mode, t->rt->gemm_ex_cpu_kchunk = saved_kc;
     if (bm_test_status(t, st, what) && bm_test_status(t, bm_finish(t->rt), what)) {
         bm_test_read(t, dC, C, nc * sizeof *C);
         /* The whole buffer: padding columns, the offset prefix and the tail must be untouched. */
@@ -110,10 +117,12 @@ static void test_shapes(bm_test_ctx *t)
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int c = 0; c < 4; c++) {
             const int ta = combos[c][0], tb = combos[c][1];
-            run_case(t, ta, tb, &shapes[i], (tt_how){0, 0, 0}, NULL);
+            run_case(t, ta, tb, &shapes[i], (tt_how){0, 0, 0, 0}, NULL);
             if (!ta && tb) continue; /* NT: bm_op_gemm_nt, tested in the gemm group */
-            run_case(t, ta, tb, &shapes[i], (tt_how){1, BM_GEMM_NT_TILES_BIG, 1}, NULL);
-            run_case(t, ta, tb, &shapes[i], (tt_how){1, BM_GEMM_NT_TILES_THIN, 1}, NULL);
+            run_case(t, ta, tb, &shapes[i], (tt_how){0, 0, 0, 1}, NULL);
+            run_case(t, ta, tb, &shapes[i], (tt_how){0, 0, 0, 1 + 7}, NULL); /* K in passes of 7 */
+            run_case(t, ta, tb, &shapes[i], (tt_how){1, BM_GEMM_NT_TILES_BIG, 1, 0}, NULL);
+            run_case(t, ta, tb, &shapes[i], (tt_how){1, BM_GEMM_NT_TILES_THIN, 1, 0}, NULL);
         }
 }
 
@@ -127,16 +136,20 @@ static void test_long_k(bm_test_ctx *t)
         tt_shape s;
         tt_how how;
     } cases[] = {
-        {1, 0, {17, 3, 1000, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0}, {0, 0, 0}},
-        {1, 0, {17, 3, 1000, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0}, {1, BM_GEMM_NT_TILES_THIN, 4}},
-        {1, 0, {65, 80, 1000, 0, 0, 0, 0, 0, 0, 0.0f, 1, 1}, {1, BM_GEMM_NT_TILES_THIN, 7}},
-        {1, 0, {64, 80, 1000, 0, 1, 1, 4, 0, 4, 1.0f, 0, 1}, {1, BM_GEMM_NT_TILES_THIN, 7}}, /* float4 */
-        {1, 0, {136, 132, 1000, 0, 0, 0, 0, 0, 0, 1.0f, 0, 1}, {1, BM_GEMM_NT_TILES_BIG, 3}}, /* float4 */
-        {1, 0, {130, 48, 999, 1, 3, 2, 1, 2, 3, 1.0f, 0, 0}, {1, BM_GEMM_NT_TILES_BIG, 3}},
-        {1, 0, {9, 5, 17, 0, 0, 0, 0, 0, 0, 0.0f, 1, 0}, {1, BM_GEMM_NT_TILES_THIN, 64}}, /* at most 1 split */
-        {0, 0, {5, 70, 1000, 0, 0, 0, 0, 0, 0, 1.0f, 0, 1}, {1, BM_GEMM_NT_TILES_THIN, 5}},
-        {1, 1, {66, 7, 1000, 0, 0, 3, 0, 0, 1, 0.0f, 1, 0}, {1, BM_GEMM_NT_TILES_THIN, 2}},
-        {0, 1, {33, 80, 700, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0}, {1, BM_GEMM_NT_TILES_THIN, 3}},
+        {1, 0, {17, 3, 1000, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0}, {0, 0, 0, 0}},
+        {1, 0, {17, 3, 1000, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0}, {0, 0, 0, 1 + 300}}, /* CPU path, 4 passes */
+        {1, 0, {65, 80, 1000, 0, 1, 1, 4, 0, 4, 0.0f, 1, 1}, {0, 0, 0, 1 + 999}}, /* a pass of 1 row */
+        {0, 0, {70, 33, 1000, 1, 2, 0, 3, 5, 1, 1.0f, 0, 0}, {0, 0, 0, 1 + 256}},
+        {1, 1, {9, 66, 777, 0, 0, 3, 0, 0, 1, 0.0f, 1, 0}, {0, 0, 0, 1}},
+        {1, 0, {17, 3, 1000, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0}, {1, BM_GEMM_NT_TILES_THIN, 4, 0}},
+        {1, 0, {65, 80, 1000, 0, 0, 0, 0, 0, 0, 0.0f, 1, 1}, {1, BM_GEMM_NT_TILES_THIN, 7, 0}},
+        {1, 0, {64, 80, 1000, 0, 1, 1, 4, 0, 4, 1.0f, 0, 1}, {1, BM_GEMM_NT_TILES_THIN, 7, 0}}, /* float4 */
+        {1, 0, {136, 132, 1000, 0, 0, 0, 0, 0, 0, 1.0f, 0, 1}, {1, BM_GEMM_NT_TILES_BIG, 3, 0}}, /* float4 */
+        {1, 0, {130, 48, 999, 1, 3, 2, 1, 2, 3, 1.0f, 0, 0}, {1, BM_GEMM_NT_TILES_BIG, 3, 0}},
+        {1, 0, {9, 5, 17, 0, 0, 0, 0, 0, 0, 0.0f, 1, 0}, {1, BM_GEMM_NT_TILES_THIN, 64, 0}}, /* at most 1 split */
+        {0, 0, {5, 70, 1000, 0, 0, 0, 0, 0, 0, 1.0f, 0, 1}, {1, BM_GEMM_NT_TILES_THIN, 5, 0}},
+        {1, 1, {66, 7, 1000, 0, 0, 3, 0, 0, 1, 0.0f, 1, 0}, {1, BM_GEMM_NT_TILES_THIN, 2, 0}},
+        {0, 1, {33, 80, 700, 0, 0, 0, 0, 0, 0, 1.0f, 0, 0}, {1, BM_GEMM_NT_TILES_THIN, 3, 0}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(t, cases[i].ta, cases[i].tb, &cases[i].s, cases[i].how, NULL);
@@ -149,9 +162,9 @@ static void test_long_k(bm_test_ctx *t)
     memset(r1, 0, nc * sizeof *r1);
     memset(r2, 0xff, nc * sizeof *r2);
     const uint64_t seed = t->rng;
-    run_case(t, 1, 0, &big, (tt_how){1, BM_GEMM_NT_TILES_THIN, 16}, r1);
+    run_case(t, 1, 0, &big, (tt_how){1, BM_GEMM_NT_TILES_THIN, 16, 0}, r1);
     t->rng = seed; /* the same inputs again */
-    run_case(t, 1, 0, &big, (tt_how){1, BM_GEMM_NT_TILES_THIN, 16}, r2);
+    run_case(t, 1, 0, &big, (tt_how){1, BM_GEMM_NT_TILES_THIN, 16, 0}, r2);
     bm_test_true(t, !memcmp(r1, r2, nc * sizeof *r1), "gemm_tt TN K=16384 split 16: bitwise reproducible");
     free(r1);
     free(r2);
@@ -164,7 +177,7 @@ static void test_empty(bm_test_ctx *t)
     for (int c = 0; c < 4; c++)
         for (int b = 0; b < 3; b++) {
             tt_shape s = {5, 7, 0, 0, 0, 1, 0, 0, 2, betas[b], b == 0, 0};
-            run_case(t, combos[c][0], combos[c][1], &s, (tt_how){0, 0, 0}, NULL);
+            run_case(t, combos[c][0], combos[c][1], &s, (tt_how){0, 0, 0, 0}, NULL);
         }
     float host[16];
     bm_test_fill(t, host, 16, -1.0f, 1.0f);
