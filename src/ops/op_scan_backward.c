@@ -1,12 +1,13 @@
 /* op_scan_backward.c — host launcher of the selective-scan backward (contract:
  * bm_op_scan_backward in ops_backward.h; kernels in cl/scan_backward.cl, whose top comment gives
  * the algorithm). On CPU devices (rt->scan_bwd_form) the CPU form runs instead
- * (op_scan_backward_cpu.c) and shares the last two launches (bm_scan_backward_sums). Here: bm_scan_bwd_main (a work-item per (sequence, channel, state):
- * checkpoints, then the reverse recursion chunk by chunk), bm_scan_bwd_dbc (dB, dC summed over
- * the channel blocks) and bm_scan_bwd_params (the weight gradients summed over sequences and
- * added), after bm_scan_bwd_pre (delta and dy silu(z) once per row and channel). Every sum has a
- * fixed order: results are deterministic. Scratch slots 0 (checkpoints), 1 (dB/dC partials per
- * channel block), 2 (per-sequence dA, dD, d_dt_bias) and 3 (delta, dy silu(z)). */
+ * (op_scan_backward_cpu.c) and shares the last two launches (bm_scan_backward_sums). Here:
+ * bm_scan_bwd_main (a work-item per (sequence, channel, state): checkpoints, then the reverse
+ * recursion chunk by chunk), bm_scan_bwd_dbc (dB, dC summed over the channel blocks) and
+ * bm_scan_bwd_params (the weight gradients summed over sequences and added), after
+ * bm_scan_bwd_pre (delta and dy silu(z) once per row and channel). Every sum has a fixed order:
+ * results are deterministic. Scratch slots 0 (checkpoints), 1 (dB/dC partials per channel
+ * block), 2 (per-sequence dA, dD, d_dt_bias) and 3 (delta, dy silu(z)). */
 #include <stdint.h>
 
 #include "error.h"
@@ -64,9 +65,10 @@ int bm_op_scan_backward(bm_rt *rt, const bm_scan_bwd_args *a) { return bm_op_sca
 
 /* The launches both forms end with: dB, dC summed over the channel blocks (pbc [nblk][B*T][2][n])
  * and the weight gradients summed over sequences (pp: pA [B][di][n], pD, pbias [B][di]). */
-int bm_scan_backward_sums(bm_rt *rt, const bm_scan_bwd_args *a, cl_mem pbc, int nblk, cl_mem pp)
+int bm_scan_backward_sums(bm_rt *rt, const bm_scan_bwd_args *a, cl_mem pbc, int nblk, cl_mem pp, int cpu)
 {
-    cl_kernel kd = bm_kernel(rt, "bm_scan_bwd_dbc");
+    const char *dbc_name = cpu ? "bm_scan_bwd_dbc_cpu" : "bm_scan_bwd_dbc";
+    cl_kernel kd = bm_kernel(rt, dbc_name);
     cl_kernel kp = bm_kernel(rt, "bm_scan_bwd_params");
     if (!kd || !kp) return bm_fail_context(BMOJO_EBUILD, "scan backward");
     const size_t BT = (size_t)a->B * (size_t)a->T;
@@ -85,9 +87,14 @@ int bm_scan_backward_sums(bm_rt *rt, const bm_scan_bwd_args *a, cl_mem pbc, int 
     err |= BM_ARG(kd, 5, dbc_ld);
     err |= BM_ARG(kd, 6, b_col);
     err |= BM_ARG(kd, 7, c_col);
-    if ((st = bm_args_check(err, "bm_scan_bwd_dbc"))) return st;
-    size_t gd = (BT * 2 * (size_t)n + ld - 1) / ld * ld;
-    if ((st = bm_launch(rt, kd, "bm_scan_bwd_dbc", 1, &gd, &ld))) return st;
+    if ((st = bm_args_check(err, dbc_name))) return st;
+    if (cpu) {
+        size_t gd = (BT + 15) / 16, one = 1;
+        if ((st = bm_launch(rt, kd, dbc_name, 1, &gd, &one))) return st;
+    } else {
+        size_t gd = (BT * 2 * (size_t)n + ld - 1) / ld * ld;
+        if ((st = bm_launch(rt, kd, dbc_name, 1, &gd, &ld))) return st;
+    }
 
     err = 0;
     err |= BM_ARG(kp, 0, Bi);
@@ -216,7 +223,7 @@ static int scan_backward_ex_launch(bm_rt *rt, const bm_scan_bwd_args *a, int cb_
     size_t gm[2] = {nblk * wg, (size_t)B}, lm[2] = {wg, 1};
     if ((st = bm_launch(rt, km, "bm_scan_bwd_main", 2, gm, lm))) return st;
 
-    return bm_scan_backward_sums(rt, a, pbc, (int)nblk, pp);
+    return bm_scan_backward_sums(rt, a, pbc, (int)nblk, pp, 0);
 }
 
 int bm_op_scan_backward_ex(bm_rt *rt, const bm_scan_bwd_args *a, int cb_force)

@@ -20,8 +20,9 @@ int bm_scan_backward_cpu_fits(const bm_scan_bwd_args *a);
 int bm_op_scan_backward_cpu(bm_rt *rt, const bm_scan_bwd_args *a);
 int bm_scan_backward_cpu_chunk_len(bm_rt *rt);
 
-/* Both forms' last launches: dB, dC summed over nblk channel blocks of pbc [nblk][B*T][2][n], and
- * dA, dD, d_dt_bias += the per-sequence partials pp (pA [B][di][n], pD [B][di], pbias [B][di]). */
-int bm_scan_backward_sums(bm_rt *rt, const bm_scan_bwd_args *a, cl_mem pbc, int nblk, cl_mem pp);
+/* Both forms' last launches: dB, dC summed over nblk channel blocks of pbc [nblk][B*T][2][n]
+ * (bm_scan_bwd_dbc, or with cpu bm_scan_bwd_dbc_cpu: the same order, the same bits), and dA, dD,
+ * d_dt_bias += the per-sequence partials pp (pA [B][di][n], pD [B][di], pbias [B][di]). */
+int bm_scan_backward_sums(bm_rt *rt, const bm_scan_bwd_args *a, cl_mem pbc, int nblk, cl_mem pp, int cpu);
 
 #endif

@@ -1,6 +1,7 @@
 /* op_scan_backward_cpu.c — launcher of the selective-scan backward's CPU form
  * (cl/scan_backward_cpu.cl: bm_scan_bwd_cpu, one work-item per 16 channels of a sequence, the
- * whole sequence each), then the launches both forms share (bm_scan_backward_sums). Taken by
+ * whole sequence each), then the sums both forms share (bm_scan_backward_sums, with the CPU kernel
+ * of the dB/dC sum, bm_scan_bwd_dbc_cpu). Taken by
  * bm_op_scan_backward on CPU devices for d_state <= 16 (src/ops/op_scan_backward.c decides).
  * Scratch: the checkpoints [B][nblk][nc-1][n][16], dB|dC per channel block [nblk][B*T][2][n] and
  * the per-sequence weight-gradient partials (pA [B][di][n], pD, pbias [B][di]). */
@@ -51,7 +52,7 @@ static int scanbc_launch(bm_rt *rt, const bm_scan_bwd_args *a)
     if ((st = bm_args_check(err, name))) return st;
     size_t g[2] = {nblk, (size_t)B}, l[2] = {1, 1};
     if ((st = bm_launch(rt, k, name, 2, g, l))) return st;
-    return bm_scan_backward_sums(rt, a, pbc, (int)nblk, pp);
+    return bm_scan_backward_sums(rt, a, pbc, (int)nblk, pp, 1);
 }
 
 int bm_op_scan_backward_cpu(bm_rt *rt, const bm_scan_bwd_args *a)
