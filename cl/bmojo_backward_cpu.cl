@@ -3,7 +3,7 @@
  * layout). Launcher: src/ops/op_bmojo_backward.c (rt->bmojo_bwd_form: the CPU form on CPUs, or
  * forced; for head dims that are multiples of 16, at most 16 * BM_ATTC_MAXC; else, and on the
  * store path, the kernels of cl/bmojo_backward.cl). Order: bm_bmojo_bwd_dq_cpu (dq, lse, D), then
- * bm_bmojo_bwd_mem (cl/bmojo_backward.cl, the per-row slot sums: already a CPU form), then
+ * bm_bmojo_bwd_mem_cpu (the memory slots' sums, 16 slots per item: below), then
  * bm_bmojo_bwd_keys_cpu (dk, dv of every position).
  *
  * Query t of chunk c (start s = c*w) attends over [F(s) | E(s) | W(t)]: the fading rows s-nF ..
@@ -253,6 +253,88 @@ bm_bmojo_bwd_keys_cpu(BM_BMOJO_BWD_VIEWS, __global float *scr, const ulong lse_o
         for (int x = 0; x < nc; x++) {
             vstore16(dka[x], x, dkfr);
             vstore16(dva[x], x, dvfr);
+        }
+    }
+}
+
+/* bm_bmojo_bwd_mem's sums (dmk = scale sum dS q, dmv = sum P dO over a chunk's (query, rep head)
+ * uses of each memory slot, zero rows for slots without a key) for CPU devices: one work-item per
+ * (16 slots, kv head, chunk, sequence). The 16 slots are the lanes: their K and V rows are held
+ * transposed (kt[d], vt[d]: dimension d of the 16 slots), so per use the 16 scores and 16 dP are
+ * dh vector FMAs each with q's and dO's elements broadcast, one vector exp gives P, and the
+ * accumulators (ak[d], av[d], transposed too) take dS q and P dO by another 2 dh vector FMAs: no
+ * horizontal sums. Uses in bm_bmojo_bwd_mem's order (query, then head). The per-slot GPU-form
+ * kernel, run by POCL, walked a work-group of L uses per slot between barriers. Measured (POCL, 2
+ * cores of an AMD EPYC, 5010922 and this kernel in turn; docs/performance.md): bmojo-2l MQAR 4.6-5.2
+ * -> 0.27-0.45 us/token (four rounds), bmojo-130m T 2048 1,158 -> 208 (once). Slots without a key
+ * get zero rows, as the GPU kernels give them; no kernel reads those rows (the tests cannot see
+ * them). Global (NC * Hkv * ceil(M / 16), B). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+bm_bmojo_bwd_mem_cpu(BM_BMOJO_BWD_VIEWS, __global float *scr, const ulong lse_off, const ulong dd_off,
+                     const ulong dmk_off, const ulong dmv_off)
+{
+    const int M = m_f + m_e, rep = H / Hkv, nsb = (M + 15) / 16;
+    const int it = (int)get_global_id(0), b = (int)get_global_id(1);
+    const int sb = it % nsb, g = (it / nsb) % Hkv, c = it / (nsb * Hkv), s = c * w;
+    const int j0 = sb * 16, nj = min(16, M - j0);
+    __global const float *lse = scr + lse_off, *Dv = scr + dd_off;
+    /* the slots' rows, transposed: kt[d] lane jj = K[slot j0 + jj][d] (zero without a key) */
+    float16 kt[16 * BM_ATTC_MAXC], vt[16 * BM_ATTC_MAXC], ak[16 * BM_ATTC_MAXC], av[16 * BM_ATTC_MAXC];
+    int valid[16];
+    float kr[16], vr[16];
+    for (int d = 0; d < dh; d++) ak[d] = av[d] = 0.0f;
+    for (int d0 = 0; d0 < dh; d0 += 16) {
+        float tk[16][16], tv[16][16];
+        for (int jj = 0; jj < 16; jj++) {
+            const int j = j0 + jj;
+            int p = -1, fade = j < m_f;
+            if (jj < nj) {
+                if (fade) p = s - m_f + j;
+                else if (j - m_f < min(m_e, s)) {
+                    p = sets[((size_t)b * NC + c) * m_e + (j - m_f)];
+                    if (p >= s) p = -1;
+                }
+            }
+            valid[jj] = p >= 0;
+            for (int x = 0; x < 16; x++) tk[jj][x] = tv[jj][x] = 0.0f;
+            if (p >= 0) {
+                const size_t r = (size_t)b * T + p;
+                __global const float *krow = (fade ? kf + r * f_ld + kf_col : kx + r * x_ld + kx_col) + (size_t)g * dh;
+                __global const float *vrow = (fade ? vf + r * f_ld + vf_col : vx + r * x_ld + vx_col) + (size_t)g * dh;
+                for (int x = 0; x < 16; x++) tk[jj][x] = krow[d0 + x], tv[jj][x] = vrow[d0 + x];
+            }
+        }
+        for (int x = 0; x < 16; x++) {
+            for (int jj = 0; jj < 16; jj++) kr[jj] = tk[jj][x], vr[jj] = tv[jj][x];
+            kt[d0 + x] = vload16(0, kr);
+            vt[d0 + x] = vload16(0, vr);
+        }
+    }
+    const int nt = min(s + w, T) - s;
+    for (int u = 0; u < nt * rep; u++) {
+        const size_t row = (size_t)b * T + s + u / rep;
+        const int h = g * rep + u % rep;
+        const size_t ri = row * H + h;
+        __global const float *qr = q + row * q_ld + q_col + (size_t)h * dh, *orow = dout + row * o_ld + (size_t)h * dh;
+        float16 sc = 0.0f, dp = 0.0f;
+        for (int d = 0; d < dh; d++) {
+            sc = fma((float16)qr[d], kt[d], sc);
+            dp = fma((float16)orow[d], vt[d], dp);
+        }
+        const float16 P = exp(scale * sc - lse[ri]);
+        const float16 dS = P * (dp - Dv[ri]);
+        for (int d = 0; d < dh; d++) {
+            ak[d] = fma(dS, (float16)qr[d], ak[d]);
+            av[d] = fma(P, (float16)orow[d], av[d]);
+        }
+    }
+    for (int d = 0; d < dh; d++) {
+        vstore16(ak[d], 0, kr);
+        vstore16(av[d], 0, vr);
+        for (int jj = 0; jj < nj; jj++) {
+            const size_t out = ((((size_t)b * NC + c) * Hkv + g) * M + j0 + jj) * dh + d;
+            scr[dmk_off + out] = valid[jj] ? scale * kr[jj] : 0.0f;
+            scr[dmv_off + out] = valid[jj] ? vr[jj] : 0.0f;
         }
     }
 }

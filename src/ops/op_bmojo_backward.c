@@ -342,7 +342,7 @@ typedef struct {
     cl_kernel kt;        /* keys_tiled */
     size_t lk, BKk;      /* its items per group, positions per group */
     int mem_rows;        /* the slot sums by the per-row bm_bmojo_bwd_mem (the CPU form; BWD_CPU) */
-    cl_kernel kqc, kkc;  /* BWD_CPU: dq_cpu, keys_cpu */
+    cl_kernel kqc, kkc, kmc; /* BWD_CPU: dq_cpu, keys_cpu, mem_cpu */
     cl_int tpc_cpu;      /* BWD_CPU: dq_cpu's query blocks per chunk */
     cl_kernel kmt, kms;  /* mem_tiled and mem_sum (the tiled paths' slot sums, the GPU form) */
     size_t lm, BKm;      /* mem_tiled's items per group, slots per group */
@@ -394,7 +394,7 @@ static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
         return bm_fail(BMOJO_EUNSUPPORTED, "%s: head_dim %d does not fit the device's %llu bytes of local memory", fn,
                        a->dh, (unsigned long long)rt->lim.local_mem);
     pl->path = BWD_PER_ROW;
-    /* The CPU form: on the recompute path, dq_cpu, the per-row mem, keys_cpu (cl/bmojo_backward_cpu.cl)
+    /* The CPU form: on the recompute path, dq_cpu, mem_cpu, keys_cpu (cl/bmojo_backward_cpu.cl)
      * where the head is whole float16 chunks; the store path keeps its kernels (stats_tiled,
      * keys_tiled, dq_tiled) and takes the per-row mem (mem_rows) under this form too. */
     const int cpu_form = rt->bmojo_bwd_form == BM_FORM_CPU || (rt->bmojo_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu);
@@ -402,7 +402,8 @@ static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
         a->dh <= 16 * bm_build_tunable(rt, "BM_ATTC_MAXC", BBC_MAXC_DEFAULT)) {
         pl->kqc = bm_kernel(rt, "bm_bmojo_bwd_dq_cpu");
         pl->kkc = bm_kernel(rt, "bm_bmojo_bwd_keys_cpu");
-        if (!pl->kqc || !pl->kkc) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
+        pl->kmc = bm_kernel(rt, "bm_bmojo_bwd_mem_cpu");
+        if (!pl->kqc || !pl->kkc || !pl->kmc) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
         const long tq = bm_build_tunable(rt, "BM_BBC_TQ", BBC_TQ_DEFAULT);
         const long span = a->window < a->T ? a->window : a->T;
         pl->tpc_cpu = (cl_int)((span + tq - 1) / tq);
@@ -611,11 +612,23 @@ static int bwd_launch_mem_tiled(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd
 
 /* 2, the per-row path and the CPU form: every chunk's memory-slot gradients, a group per slot
  * (bm_bmojo_bwd_mem; on the store path also dSm). POCL runs it faster than mem_tiled (a 2-layer
- * MQAR B'MOJO, d_model 64: 3.3 against 5.4 us/token). */
+ * MQAR B'MOJO, d_model 64: 3.3 against 5.4 us/token); the CPU form's recompute path runs
+ * bm_bmojo_bwd_mem_cpu instead (16 slots per work-item as vector lanes). */
 static int bwd_launch_mem(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z,
                           cl_mem scr)
 {
     if (pl->path != BWD_PER_ROW && !pl->mem_rows) return bwd_launch_mem_tiled(rt, a, pl, z, scr);
+    if (pl->path == BWD_CPU) { /* bm_bmojo_bwd_mem_cpu: a work-item per 16 slots of a (chunk, kv head) */
+        cl_kernel k = pl->kmc;
+        cl_uint i = 0;
+        cl_int err = bwd_view_args(k, &i, a);
+        err |= bwd_scratch_args(k, &i, scr, z, 1);
+        int st = bm_args_check(err, "bm_bmojo_bwd_mem_cpu");
+        if (st) return st;
+        const size_t nsb = ((size_t)(a->m_f + a->m_e) + 15) / 16;
+        size_t g[2] = {(size_t)bwd_nchunks(a) * (size_t)a->Hkv * nsb, (size_t)a->B}, l[2] = {1, 1};
+        return bm_launch(rt, k, "bm_bmojo_bwd_mem_cpu", 2, g, l);
+    }
     const size_t fl = sizeof(float), dh = (size_t)a->dh, L = pl->L;
     const cl_int store = pl->path == BWD_STORE;
     cl_kernel k = pl->km;

@@ -4,7 +4,7 @@
  *    prefill of s = c*w tokens from zero state, bm_bmojo_mix's candidate list is E(s);
  *  - bm_op_bmojo_attention_backward against bm_ref_bmojo_attention_backward on both paths
  *    (recompute and store, rt->bmojo_bwd_mode as BMOJO_BBWD sets it) and both forms
- *    (rt->bmojo_bwd_form: the GPU form's tiled kernels; the CPU form's dq_cpu, per-row mem and
+ *    (rt->bmojo_bwd_form: the GPU form's tiled kernels; the CPU form's dq_cpu, mem_cpu and
  *    keys_cpu on the recompute path where dh % 16 == 0, the per-row mem in the tiled kernels
  *    elsewhere), with o from the
  *    forward (bm_bmojo_mix, zero state), q/kx/vx column views of one fused buffer and kf/vf of
@@ -550,6 +550,10 @@ void test_op_bmojo_backward(bm_test_ctx *t)
         {"cpu mf=me=0 dh16 w=9 2/2 B=2", 2, 30, 5, 2, 2, 16, 9, 0, 0, 4, BBT_RANDOM},
         {"cpu dh=48 8/1 w=16 mf=20>w",  1, 70, 6, 8, 1, 48, 16, 20, 8, 4, BBT_REPEAT},
         {"cpu dh=256 w=6 T=17 4/2",     1, 17, 5, 4, 2, 256, 6, 2, 3, 4, BBT_RANDOM},
+        /* bm_bmojo_bwd_mem_cpu's blocks of 16 slots: exactly one, exactly two (the 28 and 79 slots
+         * above: a short last block) */
+        {"cpu mem M=16 dh16 w=12 4/2",  1, 60, 5, 4, 2, 16, 12, 4, 12, 4, BBT_RANDOM},
+        {"cpu mem M=32 dh32 w=7 B=2",   2, 50, 5, 2, 1, 32, 7, 6, 26, 4, BBT_REPEAT},
     };
     /* both ways of getting dq's dS (BMOJO_BBWD): recomputed by bm_bmojo_bwd_q_tiled (or the CPU
      * form's bm_bmojo_bwd_dq_cpu), stored by the key kernels for bm_bmojo_bwd_dq_tiled (the
@@ -560,7 +564,7 @@ void test_op_bmojo_backward(bm_test_ctx *t)
     } paths[] = {{BM_BBWD_RECOMPUTE, "recompute"}, {BM_BBWD_STORE, "store"}};
     /* and both forms (rt->bmojo_bwd_form), on every device. GPU form: q_tiled, mem_tiled,
      * keys_tiled (store: stats_tiled, mem_tiled, keys_tiled, dq_tiled). CPU form: on the
-     * recompute path dq_cpu, the per-row mem, keys_cpu where dh % 16 == 0 (at most 256); the
+     * recompute path dq_cpu, mem_cpu, keys_cpu where dh % 16 == 0 (at most 256); the
      * store path, and the recompute path for other dh, run the GPU form's kernels with the
      * per-row mem. Where dh > 128 and the CPU kernels do not apply: the per-row kernels. */
     static const struct {
