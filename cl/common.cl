@@ -18,6 +18,27 @@ static inline float bm_hsum16(float16 v)
     return (b.x + b.y) + (b.z + b.w);
 }
 
+/* The CPU kernels' rows of 16 channels from c0 (lanes as float16): a vector load where the 16
+ * are inside [0, n), else the lanes at n and past read 0; the store writes only lanes below n. */
+static inline float16 bm_load16_upto(__global const float *row, int c0, int n)
+{
+    if (c0 + 16 <= n) return vload16(0, row + c0);
+    float v[16];
+    for (int i = 0; i < 16; i++) v[i] = c0 + i < n ? row[c0 + i] : 0.0f;
+    return vload16(0, v);
+}
+
+static inline void bm_store16_upto(float16 v, __global float *row, int c0, int n)
+{
+    if (c0 + 16 <= n) {
+        vstore16(v, 0, row + c0);
+        return;
+    }
+    float o[16];
+    vstore16(v, 0, o);
+    for (int i = 0; c0 + i < n && i < 16; i++) row[c0 + i] = o[i];
+}
+
 /* Stores the first (dh - d0) of a's four lanes at row[d0..]: an output row whose length need not
  * be a multiple of 4 (the attention kernels' register tiles). */
 static inline void bm_store4_partial(__global float *row, int d0, int dh, float4 a)

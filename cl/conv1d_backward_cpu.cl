@@ -19,26 +19,6 @@
  * unchanged).
  */
 
-/* 16 floats of row from channel c0, zero past di. */
-static inline float16 bm_convbc_load(__global const float *row, int c0, int di)
-{
-    if (c0 + 16 <= di) return vload16(0, row + c0);
-    float v[16];
-    for (int i = 0; i < 16; i++) v[i] = c0 + i < di ? row[c0 + i] : 0.0f;
-    return vload16(0, v);
-}
-
-static inline void bm_convbc_store(float16 v, __global float *row, int c0, int di)
-{
-    if (c0 + 16 <= di) {
-        vstore16(v, 0, row + c0);
-        return;
-    }
-    float o[16];
-    vstore16(v, 0, o);
-    for (int i = 0; c0 + i < di; i++) row[c0 + i] = o[i];
-}
-
 /* acc += v, Kahan-compensated per lane (bm_conv_bwd_kahan's vector form). */
 static inline void bm_convbc_kahan(float16 *acc, float16 *comp, float16 v)
 {
@@ -64,26 +44,26 @@ bm_conv1d_bwd_cpu_part(__global const float *x, ulong x_ld, __global const float
         wv[i] = vload16(0, wa);
     }
     for (int i = 0; i <= k; i++) acc[i] = comp[i] = 0.0f;
-    const float16 bv = has_bias ? bm_convbc_load(bias, c0, di) : (float16)0.0f;
+    const float16 bv = has_bias ? bm_load16_upto(bias, c0, di) : (float16)0.0f;
     /* hv[0 .. k-2]: the inputs of times t0-k+1 .. t0-1 (zero before 0) */
     for (int i = 0; i < km1; i++) {
         const int tt = t0 - km1 + i;
-        hv[i] = tt >= 0 ? bm_convbc_load(x + (row0 + (ulong)tt) * x_ld, c0, di) : (float16)0.0f;
+        hv[i] = tt >= 0 ? bm_load16_upto(x + (row0 + (ulong)tt) * x_ld, c0, di) : (float16)0.0f;
     }
     for (int t = t0; t < t1; t++) {
-        hv[km1] = bm_convbc_load(x + (row0 + (ulong)t) * x_ld, c0, di);
+        hv[km1] = bm_load16_upto(x + (row0 + (ulong)t) * x_ld, c0, di);
         float16 pre = bv;
         for (int i = 0; i < k; i++) pre += wv[i] * hv[i];
         const float16 s = 1.0f / (1.0f + exp(-pre));
         const ulong o = (row0 + (ulong)t) * (ulong)di;
-        const float16 dp = bm_convbc_load(du + o, c0, di) * s * (1.0f + pre * (1.0f - s));
-        bm_convbc_store(dp, dpre + o, c0, di);
+        const float16 dp = bm_load16_upto(du + o, c0, di) * s * (1.0f + pre * (1.0f - s));
+        bm_store16_upto(dp, dpre + o, c0, di);
         /* tap j reads x[t - (k-1-j)] = hv[j]; taps reaching before 0 hold zeros there */
         for (int j = 0; j < k; j++) bm_convbc_kahan(&acc[j], &comp[j], dp * hv[j]);
         bm_convbc_kahan(&acc[k], &comp[k], dp);
         for (int i = 0; i < km1; i++) hv[i] = hv[i + 1];
     }
-    for (int j = 0; j < ntap; j++) bm_convbc_store(acc[j], part + ((ulong)p * (ulong)ntap + (ulong)j) * (ulong)di, c0, di);
+    for (int j = 0; j < ntap; j++) bm_store16_upto(acc[j], part + ((ulong)p * (ulong)ntap + (ulong)j) * (ulong)di, c0, di);
 }
 
 /* dx[t, c] = sum_i w[c, i] dpre[t + (k-1) - i, c] within the sequence. Global (ceil(di / 16),
@@ -104,15 +84,15 @@ bm_conv1d_bwd_cpu_dx(__global const float *dpre, __global const float *w, __glob
     /* dv[i]: dpre of time t + (k-1) - i (zero past the sequence's end); walk t downwards */
     for (int i = 0; i < k; i++) {
         const int tt = t1 - 1 + km1 - i;
-        dv[i] = tt < T ? bm_convbc_load(dpre + (row0 + (ulong)tt) * (ulong)di, c0, di) : (float16)0.0f;
+        dv[i] = tt < T ? bm_load16_upto(dpre + (row0 + (ulong)tt) * (ulong)di, c0, di) : (float16)0.0f;
     }
     for (int t = t1 - 1; t >= t0; t--) {
         float16 acc = 0.0f;
         for (int i = 0; i < k; i++) acc += wv[i] * dv[i];
-        bm_convbc_store(acc, dx + (row0 + (ulong)t) * dx_ld, c0, di);
+        bm_store16_upto(acc, dx + (row0 + (ulong)t) * dx_ld, c0, di);
         if (t > t0) {
             for (int i = 0; i < km1; i++) dv[i] = dv[i + 1];
-            dv[km1] = bm_convbc_load(dpre + (row0 + (ulong)(t - 1)) * (ulong)di, c0, di);
+            dv[km1] = bm_load16_upto(dpre + (row0 + (ulong)(t - 1)) * (ulong)di, c0, di);
         }
     }
 }

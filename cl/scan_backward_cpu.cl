@@ -45,27 +45,6 @@ __kernel __attribute__((reqd_work_group_size(BM_SCANBC_L, 1, 1))) void bm_scan_b
     if (unused) unused[0] = BM_SCANBC_L;
 }
 
-/* 16 floats of a row from channel c0, zero for the lanes past di. */
-static inline float16 bm_scanbc_load0(__global const float *row, int c0, int di)
-{
-    if (c0 + 16 <= di) return vload16(0, row + c0);
-    float v[16];
-    for (int i = 0; i < 16; i++) v[i] = c0 + i < di ? row[c0 + i] : 0.0f;
-    return vload16(0, v);
-}
-
-/* The first `lanes` lanes of v to row + c0. */
-static inline void bm_scanbc_store(float16 v, __global float *row, int c0, int lanes)
-{
-    if (lanes == 16) {
-        vstore16(v, 0, row + c0);
-        return;
-    }
-    float o[16];
-    vstore16(v, 0, o);
-    for (int i = 0; i < lanes; i++) row[c0 + i] = o[i];
-}
-
 /* [x0+x1, x2+x3, .., x14+x15, y0+y1, .., y14+y15] */
 static inline float16 bm_scanbc_pairs(float16 x, float16 y) { return (float16)(x.even + x.odd, y.even + y.odd); }
 
@@ -115,7 +94,7 @@ bm_scan_bwd_cpu(int T, int di, int n, __global const float *u, __global const fl
             }
             const size_t r = row_b + t;
             const float16 dlt = bm_scanc_softplus(bm_scanc_load(dt + r * dt_ld, c0, di) + bias);
-            const float16 du = dlt * bm_scanbc_load0(u + r * di, c0, di);
+            const float16 du = dlt * bm_load16_upto(u + r * di, c0, di);
             __global const float *bt = bc + r * bc_ld + b_col;
 #pragma unroll
             for (int j = 0; j < BM_SCANC_NS; j++) h[j] = fma(bm_scan_exp_a(dlt * a2[j]), h[j], du * (j < n ? bt[j] : 0.0f));
@@ -136,7 +115,7 @@ bm_scan_bwd_cpu(int T, int di, int n, __global const float *u, __global const fl
         for (int i = 0; i < len; i++) {
             const size_t r = row_b + t0 + i;
             const float16 dlt = bm_scanc_softplus(bm_scanc_load(dt + r * dt_ld, c0, di) + bias);
-            const float16 du = dlt * bm_scanbc_load0(u + r * di, c0, di);
+            const float16 du = dlt * bm_load16_upto(u + r * di, c0, di);
             __global const float *bt = bc + r * bc_ld + b_col;
             dl[i] = dlt;
 #pragma unroll
@@ -148,8 +127,8 @@ bm_scan_bwd_cpu(int T, int di, int n, __global const float *u, __global const fl
         }
         for (int i = len - 1; i >= 0; i--) {
             const size_t r = row_b + t0 + i;
-            const float16 dlt = dl[i], uu = bm_scanbc_load0(u + r * di, c0, di);
-            const float16 dyv = bm_scanbc_load0(dy + r * di, c0, di);
+            const float16 dlt = dl[i], uu = bm_load16_upto(u + r * di, c0, di);
+            const float16 dyv = bm_load16_upto(dy + r * di, c0, di);
             const float16 zz = bm_scanc_load(z + r * z_ld + z_col, c0, di);
             const float16 x = bm_scanc_load(dt + r * dt_ld, c0, di) + bias;
             const float16 sg = 1.0f / (1.0f + exp(-zz));
@@ -171,9 +150,9 @@ bm_scan_bwd_cpu(int T, int di, int n, __global const float *u, __global const fl
                 g[j] = e * d;
             }
             const float16 ddt = sdd * bm_scanbc_dsoftplus(x);
-            bm_scanbc_store(fma(dskip, dys, dlt * sdu), du_out + r * di, c0, lanes);
-            bm_scanbc_store(ddt, ddt_out + r * di, c0, lanes);
-            bm_scanbc_store(dyv * s * sg * (1.0f + zz * (1.0f - sg)), dz_out + r * dz_ld + z_col, c0, lanes);
+            bm_store16_upto(fma(dskip, dys, dlt * sdu), du_out + r * di, c0, di);
+            bm_store16_upto(ddt, ddt_out + r * di, c0, di);
+            bm_store16_upto(dyv * s * sg * (1.0f + zz * (1.0f - sg)), dz_out + r * dz_ld + z_col, c0, di);
             acc_d = fma(dys, uu, acc_d);
             acc_bias += ddt;
             /* dB, dC of the row over the item's channels (lane j: state j) */
