@@ -162,7 +162,12 @@ if run "mqar_sweep --stop-after: starts nothing once the time is up" -- python3 
    run "mqar_sweep: sweep seed, then seed 2 at its best rate" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" \
      -o "$TMP/sweep2" --bmojo "$BIN" && grep -q "12 of 12 runs finished" "$TMP/out" &&
    run "mqar_sweep: again, nothing to run" -- python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" -o "$TMP/sweep2" \
-     --bmojo "$BIN" && ! grep -q "^\[" "$TMP/out"; then
+     --bmojo "$BIN" && ! grep -q "^\[" "$TMP/out" &&
+   cp "$TMP/sweep2/results.jsonl" "$TMP/results-before" &&
+   run "mqar_sweep --dry-run of the finished study: no command, every run counted, results.jsonl kept" -- \
+     python3 "$SRC/tools/mqar_sweep.py" "$TMP/study2.json" -o "$TMP/sweep2" --bmojo "$BIN" --dry-run &&
+   grep -q "12 of 12 runs finished (dry run" "$TMP/out" && ! grep -q -- "--steps" "$TMP/out" &&
+   cmp -s "$TMP/results-before" "$TMP/sweep2/results.jsonl"; then
   python3 - "$TMP/sweep2" >"$TMP/pyout" 2>&1 <<'PY' && ok "mqar_sweep: $(cat "$TMP/pyout")" || bad "mqar_sweep two-step: $(cat "$TMP/pyout")"
 import glob, json, os, sys
 out = sys.argv[1]

@@ -321,12 +321,14 @@ def main():
     def work(point_runs):
         seen = set()
         for r in point_runs:
-            if r["lr"] == EDGE and not args.dry_run:
+            # rates that depend on the sweep are resolved from the logs (reads only) in a dry run
+            # too, so that it lists what a real call would run and counts the finished runs right
+            if r["lr"] == EDGE:
                 edge = resolve_edge(study, args.out, runs, r)
                 r["lr"] = EDGE if edge is None else edge
             if r["lr"] is False:
                 continue  # the sweep's best rate is inside its range: no edge run
-            if r["lr"] is None and not args.dry_run:
+            if r["lr"] is None:
                 r["lr"] = resolve_lr(study, args.out, runs, r)
             if r["lr"] is None or r["lr"] == EDGE:
                 with lock:
@@ -362,9 +364,11 @@ def main():
     failed = counter["failed"]
     if counter["pending"]:
         print(f"mqar_sweep: {counter['pending']} runs wait for their point's learning-rate sweep", flush=True)
-    # results.jsonl from every finished run's log (an ablation run that is a main run: both lines)
+    # results.jsonl from every finished run's log (an ablation run that is a main run: both lines);
+    # a dry run writes nothing, it only counts
     done = 0
-    with open(os.path.join(args.out, "results.jsonl.tmp"), "w") as f:
+    tmp = os.path.join(args.out, "results.jsonl.tmp")
+    with open(os.devnull if args.dry_run else tmp, "w") as f:
         for r in runs:
             if r["lr"] is None or r["lr"] is False or r["lr"] == EDGE:
                 continue
@@ -374,7 +378,10 @@ def main():
                 f.write(json.dumps(summary(r, rdir, rows, r.get("memory") or memory(
                     args, os.path.join(rdir, "config.yaml"), study["data"]["seq"], memcache))) + "\n")
                 done += 1
-    os.replace(os.path.join(args.out, "results.jsonl.tmp"), os.path.join(args.out, "results.jsonl"))
+    if args.dry_run:
+        print(f"mqar_sweep: {done} of {len(runs)} runs finished (dry run: results.jsonl left as it was)")
+        return 0
+    os.replace(tmp, os.path.join(args.out, "results.jsonl"))
     print(f"mqar_sweep: {done} of {len(runs)} runs finished; {failed} failed this call; "
           f"{os.path.join(args.out, 'results.jsonl')}")
     return 1 if failed else 0
