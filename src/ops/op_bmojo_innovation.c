@@ -8,7 +8,7 @@
 
 #include "error.h"
 
-#define BM_BMOJO_INNOV_CPU_ROWS 16 /* mirrors cl/bmojo_innovation_cpu.cl */
+#define BM_BMOJO_INNOV_CPU_ROWS 16 /* cl/bmojo_innovation_cpu.cl's default; a -D override is read back */
 
 int bm_bmojo_innovation_launch(bm_rt *rt, cl_mem y, cl_mem y_hist, cl_mem scr, cl_ulong eps_off, int B, int T, int d,
                                int k, const cl_float16 *taps)
@@ -25,7 +25,9 @@ int bm_bmojo_innovation_launch(bm_rt *rt, cl_mem y, cl_mem y_hist, cl_mem scr, c
     int st = bm_args_check(err, name);
     if (st) return st;
     if (cpu) {
-        size_t g = (rows + BM_BMOJO_INNOV_CPU_ROWS - 1) / BM_BMOJO_INNOV_CPU_ROWS, l = 1;
+        /* rows per work-item as the program was built (BMOJO_CL_DEFINES may set it) */
+        const size_t per = (size_t)bm_build_tunable(rt, "BM_BMOJO_INNOV_CPU_ROWS", BM_BMOJO_INNOV_CPU_ROWS);
+        size_t g = (rows + per - 1) / per, l = 1;
         return bm_launch(rt, kn, name, 1, &g, &l);
     }
     size_t g[2] = {rt->lim.wg, rows}, l[2] = {rt->lim.wg, 1};
