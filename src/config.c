@@ -123,9 +123,6 @@ static int validate_attn(bm_config *c, int i, const char *path, const char *cons
     if (!isfinite(a->rope_theta) || a->rope_theta < 0.0f)
         return layer_fail(path, i, l->type, "%s (%g) must be a finite number >= 0",
                           key_name(keymap, "rope_theta"), (double)a->rope_theta);
-    if (l->type == BM_LAYER_BMOJO && a->rope_theta != 0.0f)
-        return layer_fail(path, i, l->type, "%s: B'MOJO attention has no positional encoding",
-                          key_name(keymap, "rope_theta"));
     if (a->rope_theta > 0.0f && a->head_dim % 2 != 0)
         return layer_fail(path, i, l->type, "%s (%d) must be even for RoPE (%s %g)",
                           key_name(keymap, "head_dim"), a->head_dim, key_name(keymap, "rope_theta"),

@@ -163,7 +163,7 @@ static const struct {
     {"kv_heads", T_ATTN | T_BMOJO, K_INT, offsetof(bm_layer_cfg, attn.kv_heads)},
     {"head_dim", T_ATTN | T_BMOJO, K_INT, offsetof(bm_layer_cfg, attn.head_dim)},
     {"window", T_ATTN | T_BMOJO, K_INT, offsetof(bm_layer_cfg, attn.window)},
-    {"rope_theta", T_ATTN, K_FLOAT, offsetof(bm_layer_cfg, attn.rope_theta)},
+    {"rope_theta", T_ATTN | T_BMOJO, K_FLOAT, offsetof(bm_layer_cfg, attn.rope_theta)},
     {"intermediate", T_MLP, K_INT, offsetof(bm_layer_cfg, intermediate)},
     {"fading_tokens", T_BMOJO, K_INT, offsetof(bm_layer_cfg, fading_tokens)},
     {"eidetic_tokens", T_BMOJO, K_INT, offsetof(bm_layer_cfg, eidetic_tokens)},
@@ -558,7 +558,12 @@ int bm_config_write_yaml(const bm_config *c, char **text)
                     st = put(&o, ", %s: %d", key, v);
                 break;
             }
-            case K_FLOAT: st = put(&o, ", %s: %.9g", key, (double)*(const float *)src); break;
+            case K_FLOAT:
+                /* a bmojo layer without RoPE (the contract's B'MOJO) leaves out rope_theta, an
+                 * extension key that only this runtime reads on that kind */
+                if (!(l->type == BM_LAYER_BMOJO && !strcmp(key, "rope_theta") && *(const float *)src == 0.0f))
+                    st = put(&o, ", %s: %.9g", key, (double)*(const float *)src);
+                break;
             case K_BOOL: st = put(&o, ", %s: %s", key, *(const bool *)src ? "true" : "false"); break;
             case K_TAPS:
                 st = put(&o, ", %s: [", key);

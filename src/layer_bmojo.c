@@ -3,7 +3,8 @@
  * GEMM on h computes the Mamba in_proj and q|k|v together (their weights are stored as one), one
  * GEMM on y the k|v rows of the same weight; bm_bmojo_mix does the innovation test, the eidetic
  * selection, the chunk memory and the attention over [fading | eidetic | window]; Wo projects the
- * heads back into the residual stream. Also the kind's table (layer_kind.h), built on the Mamba
+ * heads back into the residual stream. With rope_theta (beyond the contract, whose B'MOJO attention
+ * has no positional encoding) Q, Kx and Kf are rotated by their positions. Also the kind's table (layer_kind.h), built on the Mamba
  * kind's helpers for the fading stream: its weights (and the decoding fold of Wk|Wv into
  * out_proj), its state, workspace sizes and description. */
 #include <math.h>
@@ -64,6 +65,12 @@ static int bmojo_layer_forward(bm_model *m, bm_state *s, int i, int T, bm_pass p
     const size_t di2 = w->wqkv_row, hld = di2 + ld;
     int conv_done = 0;
     int st = bm_layer_mamba_in_proj(m, s, i, T, pass, in, hld, &conv_done);
+    /* RoPE (rope_theta > 0, an extension beyond the contract): Q and Kx rotated by their absolute
+     * positions here, Kf below, so that every key the attention reads, window, eidetic or fading,
+     * is kept rotated by its own position in the state and a score depends on t - p only */
+    const float theta = c->rope_theta;
+    if (!st && theta > 0) st = bm_op_rope(rt, ws->xz, hld, di2, s->B, T, (int)H, (int)dh, s->pos, theta);
+    if (!st && theta > 0) st = bm_op_rope(rt, ws->xz, hld, di2 + H * dh, s->B, T, (int)G, (int)dh, s->pos, theta);
     const size_t di = (size_t)m->cfg.layers[i].mamba.d_inner, kv = 2 * G * dh;
     bm_gemv_input ys = {.mode = BM_GEMV_PLAIN, .A = ws->ys, .a_off = 0, .lda = di};
     bm_bmojo_args a;
@@ -73,7 +80,8 @@ static int bmojo_layer_forward(bm_model *m, bm_state *s, int i, int T, bm_pass p
         /* decoding: y and Kf | Vf from one GEMV over out_proj's folded rows (fold_out_kv); and,
          * when it applies, the B'MOJO state update rides on the scan step's and o_proj's launches
          * (bm_bmojo_decode_*): 5 launches for the sublayer instead of 8 */
-        const int fused = bm_bmojo_decode_fused_ok(rt, &a, &step);
+        /* (with RoPE, Kf is rotated between its GEMV and the attention: no shared launch) */
+        const int fused = theta == 0 && bm_bmojo_decode_fused_ok(rt, &a, &step);
         if (!st) st = bm_layer_mamba_mixer(m, s, i, T, hld, conv_done, NULL, 0.0f, fused ? &a : NULL);
         if (fused) { /* the attention shares the y | Kf | Vf GEMV's launch */
             int mark = bm_scratch_mark(rt);
@@ -89,6 +97,7 @@ static int bmojo_layer_forward(bm_model *m, bm_state *s, int i, int T, bm_pass p
         /* Kf | Vf = y [Wk | Wv]^T: the k and v rows start at row 2*di + H*dh of the fused weight */
         if (!st) st = bm_gemm(rt, N, kv, d, ws->y, 0, d, w->in_proj, (di2 + H * dh) * d, d, 0.0f, ws->kvf, 0, kv);
     }
+    if (!st && theta > 0) st = bm_op_rope(rt, ws->kvf, kv, 0, s->B, T, (int)G, (int)dh, s->pos, theta);
     if (!st) st = ensure_scratch(s, bm_bmojo_scratch_bytes(&a));
     if (!st) st = bm_bmojo_mix(rt, &a, ws->mix_scratch);
     if (!st) st = bm_gemm(rt, N, d, H * dh, ws->att, 0, H * dh, w->wo, 0, H * dh, 1.0f, ws->x, 0, d);

@@ -4,7 +4,9 @@
  * attention over [fading | eidetic | window] (the inference op bm_bmojo_mix from an empty state);
  * out += o Wo^T. The eidetic sets are computed once in the forward and held constant by the
  * backward (eps carries no gradient). Saved per sublayer beyond the mixer's: y, q|kx|vx, kf|vf,
- * o and the sets; recomputed: the attention's softmax. */
+ * o and the sets; recomputed: the attention's softmax. With rope_theta (an extension beyond the
+ * contract) q, kx and kf are rotated by their positions after their GEMMs and saved rotated; the
+ * backward rotates their gradients back (bm_op_rope_backward) before the GEMMs' backward. */
 #include <math.h>
 
 #include "error.h"
@@ -119,6 +121,10 @@ static int bmojo_kind_forward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h
     int st = bm_train_mamba_mixer_forward(tr, i, l, h, y, 0.0f);
     if (!st) st = bm_train_linear_stack(tr, l, P_Q, 3, h, 0, m.d, m.d, qkv, 0, m.ld, 0.0f); /* q | kx | vx */
     if (!st) st = bm_train_linear_stack(tr, l, P_K, 2, y, 0, m.d, m.d, kvf, 0, m.kv, 0.0f); /* kf | vf */
+    const float theta = tr->cfg.layers[i].attn.rope_theta; /* RoPE (beyond the contract): saved rotated */
+    if (!st && theta > 0) st = bm_op_rope(rt, qkv, m.ld, 0, tr->B, tr->T, (int)m.H, (int)m.dh, 0, theta);
+    if (!st && theta > 0) st = bm_op_rope(rt, qkv, m.ld, qd, tr->B, tr->T, (int)m.G, (int)m.dh, 0, theta);
+    if (!st && theta > 0) st = bm_op_rope(rt, kvf, m.kv, 0, tr->B, tr->T, (int)m.G, (int)m.dh, 0, theta);
     bm_bmojo_args ma;
     mix_args(tr, i, l, &ma);
     bm_bmojo_state_sizes ss;
@@ -143,6 +149,12 @@ static int bmojo_kind_backward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem 
     bm_bmojo_bwd_args b;
     bwd_args(tr, i, l, &b);
     if (!st) st = bm_op_bmojo_attention_backward(tr->rt, &b);
+    /* RoPE's transpose: the gradients of the rotated q, kx, kf become those of the projections */
+    const float theta = tr->cfg.layers[i].attn.rope_theta;
+    bm_rt *rt = tr->rt;
+    if (!st && theta > 0) st = bm_op_rope_backward(rt, dqkv, m.ld, 0, tr->B, tr->T, (int)m.H, (int)m.dh, 0, theta);
+    if (!st && theta > 0) st = bm_op_rope_backward(rt, dqkv, m.ld, qd, tr->B, tr->T, (int)m.G, (int)m.dh, 0, theta);
+    if (!st && theta > 0) st = bm_op_rope_backward(rt, dkvf, m.kv, 0, tr->B, tr->T, (int)m.G, (int)m.dh, 0, theta);
     /* Q, Kx, Vx from h; Kf, Vf from y through the same Wk, Wv */
     if (!st) st = bm_train_linear_stack_backward(tr, l, P_Q, 3, h, 0, m.d, m.d, dqkv, 0, m.ld, dh, 0, m.d, 0.0f);
     if (!st) st = bm_train_linear_stack_backward(tr, l, P_K, 2, y, 0, m.d, m.d, dkvf, 0, m.kv, dy, 0, m.d, 0.0f);

@@ -2,8 +2,15 @@
  *  1. with fading_tokens = eidetic_tokens = 0 it is exactly sliding-window attention without RoPE:
  *     a model with such a bmojo sublayer and one with an attention sublayer sharing the same
  *     q/k/v/o weights (checkpoints written here) give the same logits, in prefill and decoding;
+ *     with rope_theta on both (RoPE in B'MOJO: an extension beyond the contract) the same holds
+ *     with RoPE, and the training pass gives both models the same loss and the same gradients;
  *  2. a long run: 32,768 tokens decoded one at a time through a tiny bmojo model, with the state's
- *     memory unchanged from the end of the first chunk on, and finite logits throughout. */
+ *     memory unchanged from the end of the first chunk on, and finite logits throughout;
+ *  3. RoPE in a B'MOJO with fading and eidetic tokens: decoding token by token and a prefill in
+ *     two parts give one prefill's logits, the rotation changes the logits, and the gradients of
+ *     q_proj, k_proj (through Kx and Kf) and the Mamba out_proj (through y, i.e. Kf and Vf only)
+ *     match central finite differences of the loss along a direction (half the gradient's, half
+ *     random). */
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,7 +64,60 @@ static int write_model(const char *dir, const char *yaml, tensor *ts, int n)
     return bm_st_write(path, out, n, NULL);
 }
 
-static void special_case(bmojo_runtime *rt, int window)
+/* The training pass of the two special-case models on one batch: the same loss, the same gradient
+ * for every tensor they share, and none for the bmojo's Mamba stream (no fading keys, and eps
+ * carries no gradient). */
+static void same_gradients(bmojo_runtime *rt, const char *dir_b, const char *dir_a, const int32_t *ids, int T, int V,
+                           int window, float theta)
+{
+    bmojo_trainer *tb = NULL, *ta = NULL;
+    int32_t *targets = malloc(sizeof(int32_t) * 2 * (size_t)T);
+    for (int i = 0; targets && i < 2 * T; i++) targets[i] = (i % 5 == 0) ? -1 : (int32_t)((i * 13 + 5) % V);
+    double lb = 0, la = 0;
+    if (!targets || !tu_status(bmojo_trainer_load(rt, dir_b, 0, &tb), dir_b) ||
+        !tu_status(bmojo_trainer_load(rt, dir_a, 0, &ta), dir_a) ||
+        !tu_status(bmojo_trainer_grad(tb, ids, targets, 2, T, &lb), "special-case gradients (bmojo)") ||
+        !tu_status(bmojo_trainer_grad(ta, ids, targets, 2, T, &la), "special-case gradients (attention)")) {
+        bmojo_trainer_free(tb);
+        bmojo_trainer_free(ta);
+        free(targets);
+        return;
+    }
+    tu_check(fabs(lb - la) <= 1e-6 * fabs(la), "... the training pass: loss %.9f against %.9f (window %d, rope_theta %g)",
+             lb, la, window, (double)theta);
+    double worst = 0;
+    int shared = 0, others_zero = 1, ok = 1;
+    for (int kb = 0; ok && kb < bmojo_trainer_tensor_count(tb); kb++) {
+        bmojo_tensor_info ib, ia;
+        bmojo_trainer_tensor(tb, kb, &ib);
+        float *gb = malloc(ib.numel * sizeof(float)), *ga = malloc(ib.numel * sizeof(float));
+        ok = gb && ga && bmojo_trainer_read_grad(tb, kb, gb) == 0;
+        int ka = -1;
+        for (int j = 0; ok && j < bmojo_trainer_tensor_count(ta); j++) {
+            bmojo_trainer_tensor(ta, j, &ia);
+            if (!strcmp(ia.name, ib.name)) ka = j;
+        }
+        if (ok && ka >= 0) {
+            bmojo_trainer_tensor(ta, ka, &ia);
+            ok = ia.numel == ib.numel && bmojo_trainer_read_grad(ta, ka, ga) == 0;
+            double e = ok ? tu_rel_err(gb, ga, ib.numel) : 1;
+            if (e > worst) worst = e;
+            shared++;
+        } else if (ok) {
+            for (size_t x = 0; x < ib.numel; x++) others_zero &= gb[x] == 0.0f;
+        }
+        free(gb);
+        free(ga);
+    }
+    tu_check(ok && shared == bmojo_trainer_tensor_count(ta) && worst <= 1e-4,
+             "... and the same gradients for its %d tensors: worst rel err %.2e", shared, worst);
+    tu_check(ok && others_zero, "... and zero gradients for the Mamba stream's tensors");
+    bmojo_trainer_free(tb);
+    bmojo_trainer_free(ta);
+    free(targets);
+}
+
+static void special_case(bmojo_runtime *rt, int window, float theta)
 {
     const int V = 97, d = 48, H = 4, G = 2, dh = 12, f = 80, di = 96, n = 8, R = 3, k = 4, T = 45;
     char dir_b[256], dir_a[256], yaml[1024];
@@ -82,16 +142,18 @@ static void special_case(bmojo_runtime *rt, int window)
     tensor all[32];
     for (int i = 0; i < nc; i++) all[i] = common[i];
     for (int i = 0; i < nm; i++) all[nc + i] = mamba[i];
+    char rope[48] = "";
+    if (theta > 0) snprintf(rope, sizeof rope, ", rope_theta: %g", (double)theta);
     snprintf(yaml, sizeof yaml,
              "name: special-bmojo\nvocab_size: %d\nd_model: %d\nlayers:\n"
              "  - {type: bmojo, window: %d, fading_tokens: 0, eidetic_tokens: 0, heads: %d, kv_heads: %d, head_dim: %d,"
-             " d_state: %d, d_conv: %d, expand: 2, dt_rank: %d}\n  - {type: mlp, intermediate: %d}\n",
-             V, d, window, H, G, dh, n, k, R, f);
+             " d_state: %d, d_conv: %d, expand: 2, dt_rank: %d%s}\n  - {type: mlp, intermediate: %d}\n",
+             V, d, window, H, G, dh, n, k, R, rope, f);
     int ok = write_model(dir_b, yaml, all, nc + nm) == 0;
     snprintf(yaml, sizeof yaml,
              "name: special-attention\nvocab_size: %d\nd_model: %d\nlayers:\n"
-             "  - {type: attention, window: %d, heads: %d, kv_heads: %d, head_dim: %d}\n  - {type: mlp, intermediate: %d}\n",
-             V, d, window, H, G, dh, f);
+             "  - {type: attention, window: %d, heads: %d, kv_heads: %d, head_dim: %d%s}\n  - {type: mlp, intermediate: %d}\n",
+             V, d, window, H, G, dh, rope, f);
     ok = ok && write_model(dir_a, yaml, common, nc) == 0;
     for (int i = 0; i < nc + nm; i++) free(all[i].data);
     if (!tu_check(ok, "special case: checkpoints written")) return;
@@ -107,7 +169,8 @@ static void special_case(bmojo_runtime *rt, int window)
         if (!st) st = bmojo_forward(ma, sa, ids, T, BMOJO_LOGITS_ALL, la);
         if (tu_status(st, "special-case prefill")) {
             double e = tu_rel_err(lb, la, (size_t)2 * T * V);
-            tu_check(e <= 1e-5, "bmojo with fading = eidetic = 0 equals attention (window %d, no RoPE), B=2 prefill: rel err %.2e", window, e);
+            tu_check(e <= 1e-5, "bmojo with fading = eidetic = 0 equals attention (window %d, rope_theta %g), B=2 prefill: rel err %.2e",
+                     window, (double)theta, e);
         }
         /* and in decoding */
         bmojo_state_reset(sb);
@@ -129,6 +192,7 @@ static void special_case(bmojo_runtime *rt, int window)
     bmojo_state_free(sa);
     bmojo_model_free(mb);
     bmojo_model_free(ma);
+    same_gradients(rt, dir_b, dir_a, ids, T, V, window, theta);
     char path[600];
     const char *dirs[2] = {dir_b, dir_a};
     for (int i = 0; i < 2; i++) {
@@ -138,6 +202,198 @@ static void special_case(bmojo_runtime *rt, int window)
         remove(path);
         rmdir(dirs[i]);
     }
+}
+
+static void remove_model(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    remove(path);
+    rmdir(dir);
+}
+
+/* Central finite difference of the loss along a random unit direction u of tensor `which` (of
+ * ts[0..nt)), against the analytic gradient's g.u; the model is written to `dir` twice. */
+static void finite_difference(bmojo_runtime *rt, const char *dir, const char *yaml, tensor *ts, int nt, int which,
+                              const float *grad, const int32_t *ids, const int32_t *targets, int B, int T)
+{
+    tensor *t = &ts[which];
+    size_t n = (size_t)t->shape[0] * (size_t)(t->ndim > 1 ? t->shape[1] : 1) * (size_t)(t->ndim > 2 ? t->shape[2] : 1);
+    float *keep = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
+    if (!keep || !u) {
+        free(keep);
+        free(u);
+        tu_check(0, "finite difference of %s: out of memory", t->name);
+        return;
+    }
+    memcpy(keep, t->data, n * sizeof(float));
+    /* u: half the gradient's direction, half a random one (a purely random direction can be
+     * nearly orthogonal to the gradient, leaving g.u below the difference's float noise) */
+    double rn = 0, gn = 0, norm = 0, gu = 0;
+    for (size_t x = 0; x < n; x++) {
+        u[x] = urand(1.0f);
+        rn += (double)u[x] * u[x];
+        gn += (double)grad[x] * grad[x];
+    }
+    for (size_t x = 0; x < n; x++) {
+        u[x] = (float)(u[x] / sqrt(rn) + grad[x] / sqrt(gn > 0 ? gn : 1));
+        norm += (double)u[x] * u[x];
+    }
+    for (size_t x = 0; x < n; x++) {
+        u[x] = (float)(u[x] / sqrt(norm));
+        gu += (double)grad[x] * u[x];
+    }
+    const double h = 1e-2;
+    double loss[2] = {0, 0};
+    int st = 0;
+    for (int side = 0; st == 0 && side < 2; side++) {
+        for (size_t x = 0; x < n; x++) t->data[x] = keep[x] + (float)((side ? -h : h) * u[x]);
+        bmojo_trainer *tr = NULL;
+        st = write_model(dir, yaml, ts, nt) ? BMOJO_EIO : 0;
+        if (!st) st = bmojo_trainer_load(rt, dir, 0, &tr);
+        if (!st) st = bmojo_trainer_loss(tr, ids, targets, B, T, &loss[side]);
+        bmojo_trainer_free(tr);
+    }
+    memcpy(t->data, keep, n * sizeof(float));
+    if (tu_status(st, "finite difference")) {
+        const double fd = (loss[0] - loss[1]) / (2 * h);
+        tu_check(fabs(fd - gu) <= 1e-2 * fabs(gu) && fabs(gu) > 1e-3,
+                 "... gradient of %s along a direction: %.6f, central difference %.6f", t->name, gu, fd);
+    }
+    free(keep);
+    free(u);
+}
+
+/* RoPE in a B'MOJO sublayer with fading and eidetic tokens (test 3 of the header). */
+static void rope_bmojo(bmojo_runtime *rt)
+{
+    const int V = 97, d = 48, H = 4, G = 2, dh = 12, f = 80, di = 96, n = 8, R = 3, k = 4, T = 45, w = 8, B = 2;
+    char dir_r[256], dir_n[256], dir_p[256], yaml_r[1024], yaml_n[1024];
+    snprintf(dir_r, sizeof dir_r, "/tmp/bmojo-rope-%d-r", (int)getpid());
+    snprintf(dir_n, sizeof dir_n, "/tmp/bmojo-rope-%d-n", (int)getpid());
+    snprintf(dir_p, sizeof dir_p, "/tmp/bmojo-rope-%d-p", (int)getpid());
+    mkdir(dir_r, 0700);
+    mkdir(dir_n, 0700);
+    mkdir(dir_p, 0700);
+    tensor ts[] = {
+        make("embed.weight", 2, V, d, 0, 0.5f, 0), make("norm_f.weight", 1, d, 0, 0, 0.1f, 1),
+        make("layers.0.norm.weight", 1, d, 0, 0, 0.1f, 1), make("layers.0.attn.q_proj.weight", 2, H * dh, d, 0, 0.3f, 0),
+        make("layers.0.attn.k_proj.weight", 2, G * dh, d, 0, 0.3f, 0), make("layers.0.attn.v_proj.weight", 2, G * dh, d, 0, 0.3f, 0),
+        make("layers.0.attn.o_proj.weight", 2, d, H * dh, 0, 0.2f, 0), make("layers.1.norm.weight", 1, d, 0, 0, 0.1f, 1),
+        make("layers.1.mlp.gate_proj.weight", 2, f, d, 0, 0.2f, 0), make("layers.1.mlp.up_proj.weight", 2, f, d, 0, 0.2f, 0),
+        make("layers.1.mlp.down_proj.weight", 2, d, f, 0, 0.2f, 0),
+        make("layers.0.mamba.in_proj.weight", 2, 2 * di, d, 0, 0.2f, 0), make("layers.0.mamba.conv1d.weight", 3, di, 1, k, 0.5f, 0),
+        make("layers.0.mamba.conv1d.bias", 1, di, 0, 0, 0.1f, 0), make("layers.0.mamba.x_proj.weight", 2, R + 2 * n, di, 0, 0.2f, 0),
+        make("layers.0.mamba.dt_proj.weight", 2, di, R, 0, 0.3f, 0), make("layers.0.mamba.dt_proj.bias", 1, di, 0, 0, 0.5f, -3),
+        make("layers.0.mamba.A_log", 2, di, n, 0, 0.5f, 1), make("layers.0.mamba.D", 1, di, 0, 0, 0.1f, 1),
+        make("layers.0.mamba.out_proj.weight", 2, d, di, 0, 0.5f, 0)};
+    const int nt = (int)(sizeof ts / sizeof ts[0]);
+    const char *fmt = "name: rope-bmojo\nvocab_size: %d\nd_model: %d\nlayers:\n"
+                      "  - {type: bmojo, window: %d, fading_tokens: 3, eidetic_tokens: 4, heads: %d, kv_heads: %d, "
+                      "head_dim: %d, d_state: %d, d_conv: %d, expand: 2, dt_rank: %d%s}\n  - {type: mlp, intermediate: %d}\n";
+    snprintf(yaml_r, sizeof yaml_r, fmt, V, d, w, H, G, dh, n, k, R, ", rope_theta: 10000", f);
+    snprintf(yaml_n, sizeof yaml_n, fmt, V, d, w, H, G, dh, n, k, R, "", f);
+    int ok = write_model(dir_r, yaml_r, ts, nt) == 0 && write_model(dir_n, yaml_n, ts, nt) == 0;
+    int32_t ids[2 * 45], targets[2 * 45], part[2 * 45];
+    for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 41 + 7) % V);
+    for (int i = 0; i < B * T; i++) targets[i] = i % 4 == 1 ? -1 : (int32_t)((i * 17 + 3) % V);
+    float *full = malloc(sizeof(float) * B * T * V), *got = malloc(sizeof(float) * B * T * V);
+    bmojo_model *m = NULL, *mn = NULL;
+    bmojo_state *s = NULL, *sn = NULL;
+    if (tu_check(ok && full && got, "rope: checkpoints written") && tu_status(bmojo_model_load(rt, dir_r, &m), dir_r) &&
+        tu_status(bmojo_model_load(rt, dir_n, &mn), dir_n) && tu_status(bmojo_state_create(m, B, &s), "state") &&
+        tu_status(bmojo_state_create(mn, B, &sn), "state")) {
+        int st = bmojo_forward(m, s, ids, T, BMOJO_LOGITS_ALL, full);
+        if (!st) st = bmojo_forward(mn, sn, ids, T, BMOJO_LOGITS_ALL, got);
+        if (tu_status(st, "rope prefill")) {
+            double e = tu_rel_err(got, full, (size_t)B * T * V);
+            tu_check(e > 1e-2, "B'MOJO with RoPE (window %d, fading 3, eidetic 4): the rotation moves the logits (rel %.2e)", w, e);
+        }
+        /* token by token */
+        bmojo_state_reset(s);
+        double worst = 0;
+        for (int t = 0; st == 0 && t < T; t++) {
+            int32_t col[2] = {ids[t], ids[T + t]};
+            st = bmojo_forward(m, s, col, 1, BMOJO_LOGITS_LAST, got);
+            for (int b = 0; st == 0 && b < B; b++) {
+                double e = tu_rel_err(got + (size_t)b * V, full + ((size_t)b * T + t) * V, (size_t)V);
+                if (e > worst) worst = e;
+            }
+        }
+        if (tu_status(st, "rope decode")) tu_check(worst <= 1e-5, "... decoding %d tokens gives the prefill's logits: worst rel err %.2e", T, worst);
+        /* a prefill of 13 tokens, then one of 32 from position 13 */
+        bmojo_state_reset(s);
+        const int T1 = 13, T2 = T - T1;
+        for (int b = 0; b < B; b++) memcpy(part + b * T1, ids + b * T, sizeof(int32_t) * T1);
+        st = bmojo_forward(m, s, part, T1, BMOJO_LOGITS_ALL, got);
+        double e1 = st ? 1 : 0, e2 = 1;
+        for (int b = 0; st == 0 && b < B; b++) {
+            double e = tu_rel_err(got + (size_t)b * T1 * V, full + (size_t)b * T * V, (size_t)T1 * V);
+            if (e > e1) e1 = e;
+        }
+        for (int b = 0; b < B; b++) memcpy(part + b * T2, ids + b * T + T1, sizeof(int32_t) * T2);
+        if (!st) st = bmojo_forward(m, s, part, T2, BMOJO_LOGITS_ALL, got);
+        for (int b = 0; st == 0 && b < B; b++) {
+            double e = tu_rel_err(got + (size_t)b * T2 * V, full + ((size_t)b * T + T1) * V, (size_t)T2 * V);
+            e2 = b ? fmax(e2, e) : e;
+        }
+        if (tu_status(st, "rope prefill in two parts"))
+            tu_check(e1 <= 1e-5 && e2 <= 1e-5, "... a prefill of %d then %d tokens too: rel err %.2e / %.2e", T1, T2, e1, e2);
+    }
+    bmojo_state_free(s);
+    bmojo_state_free(sn);
+    bmojo_model_free(m);
+    bmojo_model_free(mn);
+    /* gradients against central differences of the loss */
+    bmojo_trainer *tr = NULL;
+    double loss = 0;
+    if (ok && tu_status(bmojo_trainer_load(rt, dir_r, 0, &tr), dir_r) &&
+        tu_status(bmojo_trainer_grad(tr, ids, targets, B, T, &loss), "rope gradients")) {
+        /* the training pass computes the model that inference runs: its loss from the prefill's logits */
+        double want = 0;
+        int scored = 0;
+        for (int r = 0; r < B * T; r++) {
+            if (targets[r] < 0) continue;
+            const float *z = full + (size_t)r * V;
+            double mx = z[0], sum = 0;
+            for (int v = 1; v < V; v++) mx = fmax(mx, z[v]);
+            for (int v = 0; v < V; v++) sum += exp(z[v] - mx);
+            want += mx + log(sum) - z[targets[r]];
+            scored++;
+        }
+        want /= scored;
+        tu_check(fabs(loss - want) <= 1e-5 * want, "... the training pass's loss %.7f is the prefill logits' %.7f", loss, want);
+        /* out_proj reaches the attention only through y, i.e. Kf and Vf */
+        const char *names[3] = {"layers.0.attn.q_proj.weight", "layers.0.attn.k_proj.weight",
+                                "layers.0.mamba.out_proj.weight"};
+        for (int q = 0; q < 3; q++) {
+            int kt = -1, kp = -1;
+            for (int j = 0; j < nt; j++)
+                if (!strcmp(ts[j].name, names[q])) kt = j;
+            for (int j = 0; j < bmojo_trainer_tensor_count(tr); j++) {
+                bmojo_tensor_info info;
+                bmojo_trainer_tensor(tr, j, &info);
+                if (!strcmp(info.name, names[q])) kp = j;
+            }
+            bmojo_tensor_info info;
+            float *g = NULL;
+            if (kt >= 0 && kp >= 0 && bmojo_trainer_tensor(tr, kp, &info) == 0 && (g = malloc(info.numel * sizeof(float))) &&
+                bmojo_trainer_read_grad(tr, kp, g) == 0)
+                finite_difference(rt, dir_p, yaml_r, ts, nt, kt, g, ids, targets, B, T);
+            else
+                tu_check(0, "rope: gradient of %s not found", names[q]);
+            free(g);
+        }
+    }
+    bmojo_trainer_free(tr);
+    for (int i = 0; i < nt; i++) free(ts[i].data);
+    free(full);
+    free(got);
+    remove_model(dir_r);
+    remove_model(dir_n);
+    remove_model(dir_p);
 }
 
 static uint64_t state_bytes(const bmojo_state *s)
@@ -187,8 +443,11 @@ int main(void)
 {
     bmojo_runtime *rt = NULL;
     if (!tu_status(bmojo_runtime_create(NULL, &rt), "opening the default device")) return tu_finish();
-    special_case(rt, 5);
-    special_case(rt, 16);
+    special_case(rt, 5, 0.0f);
+    special_case(rt, 16, 0.0f);
+    special_case(rt, 5, 10000.0f);
+    special_case(rt, 16, 100.0f);
+    rope_bmojo(rt);
     long_run(rt, tu_env("BMOJO_SOURCE_ROOT", "."));
     bmojo_runtime_free(rt);
     tu_check_no_leaked_buffers();

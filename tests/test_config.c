@@ -342,7 +342,10 @@ static const bad_case bad_yaml[] = {
     {Y_HEAD "layers:\n  - {type: mamba, intermediate: 8}\n", BMOJO_ECONFIG, "intermediate"},
     {Y_HEAD "layers:\n  - {type: attention, heads: 2, rope_theta: 10000, fading_tokens: 2}\n", BMOJO_ECONFIG,
      "fading_tokens"},
-    {Y_HEAD "layers:\n  - {type: bmojo, window: 4, heads: 2, fading_tokens: 1, eidetic_tokens: 1, rope_theta: 1}\n",
+    {Y_HEAD "layers:\n  - {type: bmojo, window: 4, heads: 2, head_dim: 3, fading_tokens: 1, eidetic_tokens: 1, "
+            "rope_theta: 1}\n",
+     BMOJO_ECONFIG, "rope_theta"},
+    {Y_HEAD "layers:\n  - {type: bmojo, window: 4, heads: 2, fading_tokens: 1, eidetic_tokens: 1, rope_theta: -1}\n",
      BMOJO_ECONFIG, "rope_theta"},
     {Y_HEAD "layers:\n  - {type: convolution}\n", BMOJO_ECONFIG, "convolution"},
     {Y_HEAD "layers:\n  - {intermediate: 8}\n", BMOJO_ECONFIG, "type"},
