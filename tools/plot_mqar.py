@@ -2,8 +2,8 @@
 """plot_mqar.py — the recall study's figures from tools/mqar_sweep.py's results.jsonl
 (docs/experiments/mqar.md):
 
-    tools/plot_mqar.py OUT/results.jsonl -o mqar.png [--ablation mqar-eidetic.png] [--table] [--runs]
-                       [--panels 8,16]
+    tools/plot_mqar.py OUT/results.jsonl [MORE/results.jsonl ...] -o mqar.png
+                       [--ablation mqar-eidetic.png] [--table] [--runs] [--panels 8,16] [--families a,b]
 
 mqar.png: one panel per number of key-value pairs; MQAR test accuracy against each model's
 recurrent memory in floats per sequence (`bmojo memory`, log scale), one line per family through
@@ -12,7 +12,8 @@ seed the best accuracy over the learning rates, then the mean over seeds (bars: 
 max). --table prints every point as a Markdown table instead of (or besides) plotting; --runs
 prints every run as one (config, memory, rate, seed, accuracy, steps, time, device, commit). The footer
 records the commits, devices and seeds, so a figure stays reproducible. --panels keeps only the
-runs of those pair counts (a grid still under way: its finished panels).
+runs of those pair counts (a grid still under way: its finished panels), --families those families
+(a comparison across studies: several results files are read as one).
 """
 import argparse
 import collections
@@ -20,7 +21,7 @@ import json
 import sys
 import textwrap
 
-FAMILY_ORDER = ["bmojo", "bmojo-f", "mamba", "swa", "hybrid", "attention"]
+FAMILY_ORDER = ["bmojo", "bmojo-rope", "bmojo-f", "mamba", "swa", "hybrid", "hybrid-nope", "attention"]
 
 
 def load(path):
@@ -70,19 +71,24 @@ def print_runs(rows):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("results")
+    ap.add_argument("results", nargs="+")
     ap.add_argument("-o", "--out", help="accuracy against memory, one panel per pairs count")
     ap.add_argument("--ablation", help="accuracy against eidetic tokens")
     ap.add_argument("--table", action="store_true", help="print the points as Markdown tables")
     ap.add_argument("--runs", action="store_true", help="print every run as a Markdown table")
     ap.add_argument("--panels", help="comma-separated pair counts to keep (default: every panel)")
+    ap.add_argument("--families", help="comma-separated families to keep (default: every family)")
     args = ap.parse_args()
-    rows = load(args.results)
+    rows = [r for path in args.results for r in load(path)]
+    sources = " + ".join(args.results)
     if args.panels:
         keep = {int(x) for x in args.panels.split(",")}
         rows = [r for r in rows if r["panel"] in keep]
+    if args.families:
+        keep_f = set(args.families.split(","))
+        rows = [r for r in rows if r["family"] in keep_f]
     if not rows:
-        sys.exit("plot_mqar: no finished runs in " + args.results)
+        sys.exit("plot_mqar: no finished runs in " + sources)
     main_rows = [r for r in rows if r["group"] == "main"]
     abl_rows = [r for r in rows if r["group"] == "ablation"]
     pts = points(main_rows, lambda r: (r["panel"], r["family"], r["model"], r["memory_floats"]))
@@ -91,8 +97,9 @@ def main():
     devices = sorted({r.get("device", "?") for r in rows})
     seeds = sorted({r["seed"] for r in rows})
     footer_text = ("commits " + ", ".join(commits) + "; devices " + "; ".join(devices) + "; seeds "
-                   + ", ".join(map(str, seeds)) + f"; {len(rows)} runs from {args.results}"
-                   + (f" (pairs {args.panels})" if args.panels else ""))
+                   + ", ".join(map(str, seeds)) + f"; {len(rows)} runs from {sources}"
+                   + (f" (pairs {args.panels})" if args.panels else "")
+                   + (f" (families {args.families})" if args.families else ""))
 
     def footer(fig_width_in, fontsize):
         """The footer wrapped to the figure's width (a monospace character is ~0.6 of the font size)."""
@@ -146,7 +153,7 @@ def main():
         print("plot_mqar: wrote " + args.out)
     if args.ablation:
         if not apts:
-            sys.exit("plot_mqar: no ablation runs in " + args.results)
+            sys.exit("plot_mqar: no ablation runs in " + sources)
         fig, ax = plt.subplots(figsize=(5.5, 4.2))
         for panel in sorted({k[0] for k in apts}):
             series = sorted((k[2], p) for k, p in apts.items() if k[0] == panel)
