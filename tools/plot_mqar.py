@@ -92,7 +92,8 @@ def main():
     main_rows = [r for r in rows if r["group"] == "main"]
     abl_rows = [r for r in rows if r["group"] == "ablation"]
     pts = points(main_rows, lambda r: (r["panel"], r["family"], r["model"], r["memory_floats"]))
-    apts = points(abl_rows, lambda r: (r["panel"], r["model"], r.get("eidetic_tokens", 0), r["memory_floats"]))
+    apts = points(abl_rows, lambda r: (r["panel"], r["model"], r.get("eidetic_tokens", 0), r["memory_floats"],
+                                       r["family"]))
     commits = sorted({r.get("commit", "?") for r in rows})
     devices = sorted({r.get("device", "?") for r in rows})
     seeds = sorted({r["seed"] for r in rows})
@@ -114,7 +115,7 @@ def main():
         if apts:
             print("\n| pairs | model | eidetic tokens | memory (floats) | accuracy (mean) | min | max | best lr per seed |")
             print("|---:|---|---:|---:|---:|---:|---:|---|")
-            for (panel, model, me, mem), p in sorted(apts.items(), key=lambda kv: (kv[0][0], kv[0][2])):
+            for (panel, model, me, mem, _), p in sorted(apts.items(), key=lambda kv: (kv[0][0], kv[0][4], kv[0][2])):
                 print(f"| {panel} | {model} | {me} | {mem} | {p['mean']:.4f} | {p['lo']:.4f} | {p['hi']:.4f} | "
                       + ", ".join(f"{lr:g}" for lr in p["lrs"]) + " |")
     if args.runs:
@@ -155,12 +156,14 @@ def main():
         if not apts:
             sys.exit("plot_mqar: no ablation runs in " + sources)
         fig, ax = plt.subplots(figsize=(5.5, 4.2))
-        for panel in sorted({k[0] for k in apts}):
-            series = sorted((k[2], p) for k, p in apts.items() if k[0] == panel)
+        curves = sorted({(k[0], k[4]) for k in apts})  # one curve per panel and family
+        for panel, fam in curves:
+            series = sorted((k[2], p) for k, p in apts.items() if k[0] == panel and k[4] == fam)
             xs = [me for me, _ in series]
             ys = [p["mean"] for _, p in series]
             err = [[p["mean"] - p["lo"] for _, p in series], [p["hi"] - p["mean"] for _, p in series]]
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=f"{panel} pairs")
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3,
+                        label=f"{panel} pairs" if len({f for _, f in curves}) == 1 else f"{fam}, {panel} pairs")
         ax.set_xscale("symlog", linthresh=1)
         ticks = sorted({k[2] for k in apts})
         ax.set_xticks(ticks)
