@@ -140,6 +140,16 @@ PY
   python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table --panels 2 2>&1 | grep -q "| 2 | attention-d16 | 512 |" &&
     ! python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table --panels 3 >/dev/null 2>&1 &&
     ok "plot_mqar --panels: keeps the panels named, refuses a selection with no runs" || bad "plot_mqar --panels"
+  # several results files read as one (a control study beside a grid), --families keeps some
+  sed 's/"family": "attention", "model": "attention-d16"/"family": "ctrl", "model": "ctrl-d16"/' \
+    "$TMP/sweep/results.jsonl" >"$TMP/ctrl.jsonl"
+  python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" "$TMP/ctrl.jsonl" --table >"$TMP/table2" 2>&1 &&
+    grep -q "| 2 | attention-d16 | 512 |" "$TMP/table2" && grep -q "| 2 | ctrl-d16 | 512 |" "$TMP/table2" &&
+    python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" "$TMP/ctrl.jsonl" --table --families ctrl >"$TMP/table3" 2>&1 &&
+    grep -q "| 2 | ctrl-d16 | 512 |" "$TMP/table3" && ! grep -q "attention-d16" "$TMP/table3" &&
+    ! python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --table --families ctrl >/dev/null 2>&1 &&
+    ok "plot_mqar: two results files as one; --families keeps the families named, refuses none" ||
+    bad "plot_mqar: two files / --families: $(head -c 300 "$TMP/table2") / $(head -c 300 "$TMP/table3")"
   python3 "$SRC/tools/plot_mqar.py" "$TMP/sweep/results.jsonl" --runs >"$TMP/runs" 2>&1 &&
     [ "$(grep -c '^| main/pairs2/attention-d16/lr0.003-s[12] | 512 |' "$TMP/runs")" = 2 ] &&
     ok "plot_mqar --runs: a line per run, named by its folder" || bad "plot_mqar --runs: $(head -c 400 "$TMP/runs")"
