@@ -26,10 +26,8 @@ static int attention_forward(bm_model *m, bm_state *s, int i, int T, bm_pass pas
     size_t ld = (H + 2 * G) * dh;
 
     int st = bm_gemm_in(rt, in, N, ld, d, w->wqkv, 0, d, 0.0f, ws->qkv, 0, ld);
-    if (!st && c->rope_theta > 0) {
-        st = bm_op_rope(rt, ws->qkv, ld, 0, s->B, T, (int)H, (int)dh, s->pos, c->rope_theta);
-        if (!st) st = bm_op_rope(rt, ws->qkv, ld, H * dh, s->B, T, (int)G, (int)dh, s->pos, c->rope_theta);
-    }
+    /* q and k are adjacent columns: their H + G heads rotate in one launch */
+    if (!st && c->rope_theta > 0) st = bm_op_rope(rt, ws->qkv, ld, 0, s->B, T, (int)(H + G), (int)dh, s->pos, c->rope_theta);
     bm_attn_args a = {.B = s->B, .T = T, .H = (int)H, .Hkv = (int)G, .dh = (int)dh,
                       .q = ws->qkv, .q_ld = ld, .q_col = 0,
                       .k = ws->qkv, .v = ws->qkv, .kv_ld = ld, .k_col = H * dh, .v_col = (H + G) * dh,

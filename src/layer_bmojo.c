@@ -69,8 +69,8 @@ static int bmojo_layer_forward(bm_model *m, bm_state *s, int i, int T, bm_pass p
      * positions here, Kf below, so that every key the attention reads, window, eidetic or fading,
      * is kept rotated by its own position in the state and a score depends on t - p only */
     const float theta = c->rope_theta;
-    if (!st && theta > 0) st = bm_op_rope(rt, ws->xz, hld, di2, s->B, T, (int)H, (int)dh, s->pos, theta);
-    if (!st && theta > 0) st = bm_op_rope(rt, ws->xz, hld, di2 + H * dh, s->B, T, (int)G, (int)dh, s->pos, theta);
+    /* (q and Kx are adjacent columns: H + G heads in one launch) */
+    if (!st && theta > 0) st = bm_op_rope(rt, ws->xz, hld, di2, s->B, T, (int)(H + G), (int)dh, s->pos, theta);
     const size_t di = (size_t)m->cfg.layers[i].mamba.d_inner, kv = 2 * G * dh;
     bm_gemv_input ys = {.mode = BM_GEMV_PLAIN, .A = ws->ys, .a_off = 0, .lda = di};
     bm_bmojo_args a;

@@ -56,10 +56,8 @@ static int attn_forward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h, cl_m
     cl_mem qkv = l->saved[S_QKV], att = l->saved[S_ATT];
     size_t qd = m.H * m.dh, kvd = m.G * m.dh;
     int st = bm_train_linear_stack(tr, l, P_Q, 3, h, 0, m.d, m.d, qkv, 0, m.ld, 0.0f); /* q | k | v */
-    if (!st && c->rope_theta > 0) {
-        st = bm_op_rope(rt, qkv, m.ld, 0, tr->B, tr->T, (int)m.H, (int)m.dh, 0, c->rope_theta);
-        if (!st) st = bm_op_rope(rt, qkv, m.ld, qd, tr->B, tr->T, (int)m.G, (int)m.dh, 0, c->rope_theta);
-    }
+    if (!st && c->rope_theta > 0) /* q | k, adjacent: one launch */
+        st = bm_op_rope(rt, qkv, m.ld, 0, tr->B, tr->T, (int)(m.H + m.G), (int)m.dh, 0, c->rope_theta);
     bm_attn_args a = {.B = tr->B, .T = tr->T, .H = (int)m.H, .Hkv = (int)m.G, .dh = (int)m.dh, .q = qkv, .q_ld = m.ld,
                       .q_col = 0, .k = qkv, .v = qkv, .kv_ld = m.ld, .k_col = qd, .v_col = qd + kvd, .pos0 = 0,
                       .window = c->window, .scale = 1.0f / sqrtf((float)m.dh), .out = att, .out_ld = qd};
@@ -83,10 +81,8 @@ static int attn_backward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h, cl_
                           .dq = dqkv, .dq_ld = m.ld, .dq_col = 0, .dk = dqkv, .dv = dqkv, .dkv_ld = m.ld,
                           .dk_col = qd, .dv_col = qd + kvd};
     if (!st) st = bm_op_attention_backward(rt, &b);
-    if (!st && c->rope_theta > 0) {
-        st = bm_op_rope_backward(rt, dqkv, m.ld, 0, tr->B, tr->T, (int)m.H, (int)m.dh, 0, c->rope_theta);
-        if (!st) st = bm_op_rope_backward(rt, dqkv, m.ld, qd, tr->B, tr->T, (int)m.G, (int)m.dh, 0, c->rope_theta);
-    }
+    if (!st && c->rope_theta > 0) /* dq | dk, adjacent: one launch */
+        st = bm_op_rope_backward(rt, dqkv, m.ld, 0, tr->B, tr->T, (int)(m.H + m.G), (int)m.dh, 0, c->rope_theta);
     if (!st) st = bm_train_linear_stack_backward(tr, l, P_Q, 3, h, 0, m.d, m.d, dqkv, 0, m.ld, dh, 0, m.d, 0.0f);
     return st;
 }

@@ -122,8 +122,7 @@ static int bmojo_kind_forward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h
     if (!st) st = bm_train_linear_stack(tr, l, P_Q, 3, h, 0, m.d, m.d, qkv, 0, m.ld, 0.0f); /* q | kx | vx */
     if (!st) st = bm_train_linear_stack(tr, l, P_K, 2, y, 0, m.d, m.d, kvf, 0, m.kv, 0.0f); /* kf | vf */
     const float theta = tr->cfg.layers[i].attn.rope_theta; /* RoPE (beyond the contract): saved rotated */
-    if (!st && theta > 0) st = bm_op_rope(rt, qkv, m.ld, 0, tr->B, tr->T, (int)m.H, (int)m.dh, 0, theta);
-    if (!st && theta > 0) st = bm_op_rope(rt, qkv, m.ld, qd, tr->B, tr->T, (int)m.G, (int)m.dh, 0, theta);
+    if (!st && theta > 0) st = bm_op_rope(rt, qkv, m.ld, 0, tr->B, tr->T, (int)(m.H + m.G), (int)m.dh, 0, theta); /* q | kx */
     if (!st && theta > 0) st = bm_op_rope(rt, kvf, m.kv, 0, tr->B, tr->T, (int)m.G, (int)m.dh, 0, theta);
     bm_bmojo_args ma;
     mix_args(tr, i, l, &ma);
@@ -152,8 +151,8 @@ static int bmojo_kind_backward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem 
     /* RoPE's transpose: the gradients of the rotated q, kx, kf become those of the projections */
     const float theta = tr->cfg.layers[i].attn.rope_theta;
     bm_rt *rt = tr->rt;
-    if (!st && theta > 0) st = bm_op_rope_backward(rt, dqkv, m.ld, 0, tr->B, tr->T, (int)m.H, (int)m.dh, 0, theta);
-    if (!st && theta > 0) st = bm_op_rope_backward(rt, dqkv, m.ld, qd, tr->B, tr->T, (int)m.G, (int)m.dh, 0, theta);
+    if (!st && theta > 0)
+        st = bm_op_rope_backward(rt, dqkv, m.ld, 0, tr->B, tr->T, (int)(m.H + m.G), (int)m.dh, 0, theta); /* q | kx */
     if (!st && theta > 0) st = bm_op_rope_backward(rt, dkvf, m.kv, 0, tr->B, tr->T, (int)m.G, (int)m.dh, 0, theta);
     /* Q, Kx, Vx from h; Kf, Vf from y through the same Wk, Wv */
     if (!st) st = bm_train_linear_stack_backward(tr, l, P_Q, 3, h, 0, m.d, m.d, dqkv, 0, m.ld, dh, 0, m.d, 0.0f);
