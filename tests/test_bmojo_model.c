@@ -64,6 +64,44 @@ static int write_model(const char *dir, const char *yaml, tensor *ts, int n)
     return bm_st_write(path, out, n, NULL);
 }
 
+/* The tensors of the test models: a bmojo (or attention) sublayer 0 and an mlp sublayer 1, the
+ * first BM_COMMON of them shared with an attention model; out_scale: the Mamba out_proj's range. */
+enum { V = 97, D = 48, H = 4, G = 2, DH = 12, F = 80, DI = 96, NS = 8, R = 3, KC = 4, BM_COMMON = 11, BM_ALL = 20 };
+static void make_tensors(tensor *t, float out_scale)
+{
+    int i = 0; /* one statement each: make() draws from the generator in this order */
+    t[i++] = make("embed.weight", 2, V, D, 0, 0.5f, 0);
+    t[i++] = make("norm_f.weight", 1, D, 0, 0, 0.1f, 1);
+    t[i++] = make("layers.0.norm.weight", 1, D, 0, 0, 0.1f, 1);
+    t[i++] = make("layers.0.attn.q_proj.weight", 2, H * DH, D, 0, 0.3f, 0);
+    t[i++] = make("layers.0.attn.k_proj.weight", 2, G * DH, D, 0, 0.3f, 0);
+    t[i++] = make("layers.0.attn.v_proj.weight", 2, G * DH, D, 0, 0.3f, 0);
+    t[i++] = make("layers.0.attn.o_proj.weight", 2, D, H * DH, 0, 0.2f, 0);
+    t[i++] = make("layers.1.norm.weight", 1, D, 0, 0, 0.1f, 1);
+    t[i++] = make("layers.1.mlp.gate_proj.weight", 2, F, D, 0, 0.2f, 0);
+    t[i++] = make("layers.1.mlp.up_proj.weight", 2, F, D, 0, 0.2f, 0);
+    t[i++] = make("layers.1.mlp.down_proj.weight", 2, D, F, 0, 0.2f, 0);
+    t[i++] = make("layers.0.mamba.in_proj.weight", 2, 2 * DI, D, 0, 0.2f, 0);
+    t[i++] = make("layers.0.mamba.conv1d.weight", 3, DI, 1, KC, 0.5f, 0);
+    t[i++] = make("layers.0.mamba.conv1d.bias", 1, DI, 0, 0, 0.1f, 0);
+    t[i++] = make("layers.0.mamba.x_proj.weight", 2, R + 2 * NS, DI, 0, 0.2f, 0);
+    t[i++] = make("layers.0.mamba.dt_proj.weight", 2, DI, R, 0, 0.3f, 0);
+    t[i++] = make("layers.0.mamba.dt_proj.bias", 1, DI, 0, 0, 0.5f, -3);
+    t[i++] = make("layers.0.mamba.A_log", 2, DI, NS, 0, 0.5f, 1);
+    t[i++] = make("layers.0.mamba.D", 1, DI, 0, 0, 0.1f, 1);
+    t[i++] = make("layers.0.mamba.out_proj.weight", 2, D, DI, 0, out_scale, 0);
+}
+
+static void remove_model(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    remove(path);
+    rmdir(dir);
+}
+
 /* The training pass of the two special-case models on one batch: the same loss, the same gradient
  * for every tensor they share, and none for the bmojo's Mamba stream (no fading keys, and eps
  * carries no gradient). */
@@ -119,43 +157,28 @@ static void same_gradients(bmojo_runtime *rt, const char *dir_b, const char *dir
 
 static void special_case(bmojo_runtime *rt, int window, float theta)
 {
-    const int V = 97, d = 48, H = 4, G = 2, dh = 12, f = 80, di = 96, n = 8, R = 3, k = 4, T = 45;
+    const int T = 45;
     char dir_b[256], dir_a[256], yaml[1024];
     snprintf(dir_b, sizeof dir_b, "/tmp/bmojo-special-%d-b", (int)getpid());
     snprintf(dir_a, sizeof dir_a, "/tmp/bmojo-special-%d-a", (int)getpid());
     mkdir(dir_b, 0700);
     mkdir(dir_a, 0700);
-    tensor common[] = {
-        make("embed.weight", 2, V, d, 0, 0.5f, 0), make("norm_f.weight", 1, d, 0, 0, 0.1f, 1),
-        make("layers.0.norm.weight", 1, d, 0, 0, 0.1f, 1), make("layers.0.attn.q_proj.weight", 2, H * dh, d, 0, 0.3f, 0),
-        make("layers.0.attn.k_proj.weight", 2, G * dh, d, 0, 0.3f, 0), make("layers.0.attn.v_proj.weight", 2, G * dh, d, 0, 0.3f, 0),
-        make("layers.0.attn.o_proj.weight", 2, d, H * dh, 0, 0.2f, 0), make("layers.1.norm.weight", 1, d, 0, 0, 0.1f, 1),
-        make("layers.1.mlp.gate_proj.weight", 2, f, d, 0, 0.2f, 0), make("layers.1.mlp.up_proj.weight", 2, f, d, 0, 0.2f, 0),
-        make("layers.1.mlp.down_proj.weight", 2, d, f, 0, 0.2f, 0)};
-    tensor mamba[] = {
-        make("layers.0.mamba.in_proj.weight", 2, 2 * di, d, 0, 0.2f, 0), make("layers.0.mamba.conv1d.weight", 3, di, 1, k, 0.5f, 0),
-        make("layers.0.mamba.conv1d.bias", 1, di, 0, 0, 0.1f, 0), make("layers.0.mamba.x_proj.weight", 2, R + 2 * n, di, 0, 0.2f, 0),
-        make("layers.0.mamba.dt_proj.weight", 2, di, R, 0, 0.3f, 0), make("layers.0.mamba.dt_proj.bias", 1, di, 0, 0, 0.5f, -3),
-        make("layers.0.mamba.A_log", 2, di, n, 0, 0.5f, 1), make("layers.0.mamba.D", 1, di, 0, 0, 0.1f, 1),
-        make("layers.0.mamba.out_proj.weight", 2, d, di, 0, 0.2f, 0)};
-    const int nc = (int)(sizeof common / sizeof common[0]), nm = (int)(sizeof mamba / sizeof mamba[0]);
-    tensor all[32];
-    for (int i = 0; i < nc; i++) all[i] = common[i];
-    for (int i = 0; i < nm; i++) all[nc + i] = mamba[i];
+    tensor all[BM_ALL];
+    make_tensors(all, 0.2f);
     char rope[48] = "";
     if (theta > 0) snprintf(rope, sizeof rope, ", rope_theta: %g", (double)theta);
     snprintf(yaml, sizeof yaml,
              "name: special-bmojo\nvocab_size: %d\nd_model: %d\nlayers:\n"
              "  - {type: bmojo, window: %d, fading_tokens: 0, eidetic_tokens: 0, heads: %d, kv_heads: %d, head_dim: %d,"
              " d_state: %d, d_conv: %d, expand: 2, dt_rank: %d%s}\n  - {type: mlp, intermediate: %d}\n",
-             V, d, window, H, G, dh, n, k, R, rope, f);
-    int ok = write_model(dir_b, yaml, all, nc + nm) == 0;
+             V, D, window, H, G, DH, NS, KC, R, rope, F);
+    int ok = write_model(dir_b, yaml, all, BM_ALL) == 0;
     snprintf(yaml, sizeof yaml,
              "name: special-attention\nvocab_size: %d\nd_model: %d\nlayers:\n"
              "  - {type: attention, window: %d, heads: %d, kv_heads: %d, head_dim: %d%s}\n  - {type: mlp, intermediate: %d}\n",
-             V, d, window, H, G, dh, rope, f);
-    ok = ok && write_model(dir_a, yaml, common, nc) == 0;
-    for (int i = 0; i < nc + nm; i++) free(all[i].data);
+             V, D, window, H, G, DH, rope, F);
+    ok = ok && write_model(dir_a, yaml, all, BM_COMMON) == 0; /* the attention model: the shared tensors */
+    for (int i = 0; i < BM_ALL; i++) free(all[i].data);
     if (!tu_check(ok, "special case: checkpoints written")) return;
 
     bmojo_model *mb = NULL, *ma = NULL;
@@ -193,25 +216,8 @@ static void special_case(bmojo_runtime *rt, int window, float theta)
     bmojo_model_free(mb);
     bmojo_model_free(ma);
     same_gradients(rt, dir_b, dir_a, ids, T, V, window, theta);
-    char path[600];
-    const char *dirs[2] = {dir_b, dir_a};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/config.yaml", dirs[i]);
-        remove(path);
-        snprintf(path, sizeof path, "%s/model.safetensors", dirs[i]);
-        remove(path);
-        rmdir(dirs[i]);
-    }
-}
-
-static void remove_model(const char *dir)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
-    remove(path);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    remove(path);
-    rmdir(dir);
+    remove_model(dir_b);
+    remove_model(dir_a);
 }
 
 /* Central finite difference of the loss along a random unit direction u of tensor `which` (of
@@ -269,7 +275,7 @@ static void finite_difference(bmojo_runtime *rt, const char *dir, const char *ya
 /* RoPE in a B'MOJO sublayer with fading and eidetic tokens (test 3 of the header). */
 static void rope_bmojo(bmojo_runtime *rt)
 {
-    const int V = 97, d = 48, H = 4, G = 2, dh = 12, f = 80, di = 96, n = 8, R = 3, k = 4, T = 45, w = 8, B = 2;
+    const int T = 45, w = 8, B = 2;
     char dir_r[256], dir_n[256], dir_p[256], yaml_r[1024], yaml_n[1024];
     snprintf(dir_r, sizeof dir_r, "/tmp/bmojo-rope-%d-r", (int)getpid());
     snprintf(dir_n, sizeof dir_n, "/tmp/bmojo-rope-%d-n", (int)getpid());
@@ -277,24 +283,14 @@ static void rope_bmojo(bmojo_runtime *rt)
     mkdir(dir_r, 0700);
     mkdir(dir_n, 0700);
     mkdir(dir_p, 0700);
-    tensor ts[] = {
-        make("embed.weight", 2, V, d, 0, 0.5f, 0), make("norm_f.weight", 1, d, 0, 0, 0.1f, 1),
-        make("layers.0.norm.weight", 1, d, 0, 0, 0.1f, 1), make("layers.0.attn.q_proj.weight", 2, H * dh, d, 0, 0.3f, 0),
-        make("layers.0.attn.k_proj.weight", 2, G * dh, d, 0, 0.3f, 0), make("layers.0.attn.v_proj.weight", 2, G * dh, d, 0, 0.3f, 0),
-        make("layers.0.attn.o_proj.weight", 2, d, H * dh, 0, 0.2f, 0), make("layers.1.norm.weight", 1, d, 0, 0, 0.1f, 1),
-        make("layers.1.mlp.gate_proj.weight", 2, f, d, 0, 0.2f, 0), make("layers.1.mlp.up_proj.weight", 2, f, d, 0, 0.2f, 0),
-        make("layers.1.mlp.down_proj.weight", 2, d, f, 0, 0.2f, 0),
-        make("layers.0.mamba.in_proj.weight", 2, 2 * di, d, 0, 0.2f, 0), make("layers.0.mamba.conv1d.weight", 3, di, 1, k, 0.5f, 0),
-        make("layers.0.mamba.conv1d.bias", 1, di, 0, 0, 0.1f, 0), make("layers.0.mamba.x_proj.weight", 2, R + 2 * n, di, 0, 0.2f, 0),
-        make("layers.0.mamba.dt_proj.weight", 2, di, R, 0, 0.3f, 0), make("layers.0.mamba.dt_proj.bias", 1, di, 0, 0, 0.5f, -3),
-        make("layers.0.mamba.A_log", 2, di, n, 0, 0.5f, 1), make("layers.0.mamba.D", 1, di, 0, 0, 0.1f, 1),
-        make("layers.0.mamba.out_proj.weight", 2, d, di, 0, 0.5f, 0)};
-    const int nt = (int)(sizeof ts / sizeof ts[0]);
+    tensor ts[BM_ALL];
+    make_tensors(ts, 0.5f); /* a larger out_proj: y, and so Kf and Vf, count more */
+    const int nt = BM_ALL;
     const char *fmt = "name: rope-bmojo\nvocab_size: %d\nd_model: %d\nlayers:\n"
                       "  - {type: bmojo, window: %d, fading_tokens: 3, eidetic_tokens: 4, heads: %d, kv_heads: %d, "
                       "head_dim: %d, d_state: %d, d_conv: %d, expand: 2, dt_rank: %d%s}\n  - {type: mlp, intermediate: %d}\n";
-    snprintf(yaml_r, sizeof yaml_r, fmt, V, d, w, H, G, dh, n, k, R, ", rope_theta: 10000", f);
-    snprintf(yaml_n, sizeof yaml_n, fmt, V, d, w, H, G, dh, n, k, R, "", f);
+    snprintf(yaml_r, sizeof yaml_r, fmt, V, D, w, H, G, DH, NS, KC, R, ", rope_theta: 10000", F);
+    snprintf(yaml_n, sizeof yaml_n, fmt, V, D, w, H, G, DH, NS, KC, R, "", F);
     int ok = write_model(dir_r, yaml_r, ts, nt) == 0 && write_model(dir_n, yaml_n, ts, nt) == 0;
     int32_t ids[2 * 45], targets[2 * 45], part[2 * 45];
     for (int i = 0; i < B * T; i++) ids[i] = (int32_t)((i * 41 + 7) % V);
