@@ -133,16 +133,14 @@ typedef struct {
 int bm_op_attention_backward(bm_rt *rt, const bm_attn_bwd_args *a);
 
 /* ---- B'MOJO attention over [fading | eidetic | window] (cl/bmojo_backward.cl) ----
- * The eidetic sets of a whole sequence from position 0 (model.md section 2, step 4): for chunk
- * c (start s = c * window), the min(m_e, s) positions j < s with the largest eps_j (ties: the
- * smaller j), best first, then -1 pads. y [B*T, d] (eps computed from it with the taps);
- * sets: int32 [B, ceil(T / window), max(m_e, 1)]. Exactly the sets bm_bmojo_mix selects. */
+ * sets: the eidetic sets of whole sequences from position 0 (model.md section 2, step 4), int32
+ * [B, ceil(T / window), max(m_e, 1)]: for chunk c (start s = c * window) the min(m_e, s)
+ * positions j < s with the largest eps_j (ties: the smaller j), best first, then -1 pads; a
+ * training forward's bm_bmojo_mix writes them (ops_bmojo.h, train_sets). */
 typedef struct {
-    int B, T, d, H, Hkv, dh;
+    int B, T, H, Hkv, dh;
     int window, m_f, m_e;
-    int n_taps; const float *taps;
     float scale;
-    cl_mem y;
     cl_mem sets;
     cl_mem q; size_t q_ld, q_col;
     cl_mem kx, vx; size_t x_ld, kx_col, vx_col;
@@ -152,9 +150,8 @@ typedef struct {
     cl_mem dkx, dvx; size_t dx_ld, dkx_col, dvx_col; /* written */
     cl_mem dkf, dvf; size_t df_ld, dkf_col, dvf_col; /* written */
 } bm_bmojo_bwd_args;
-int bm_op_bmojo_sets(bm_rt *rt, const bm_bmojo_bwd_args *a);
-/* With a->sets filled by bm_op_bmojo_sets: the gradients of o = attention(Q; F, E, W) with the
- * sets held constant; eps carries no gradient. */
+/* The gradients of o = attention(Q; F, E, W) with the sets held constant; eps carries no
+ * gradient. */
 int bm_op_bmojo_attention_backward(bm_rt *rt, const bm_bmojo_bwd_args *a);
 
 #endif

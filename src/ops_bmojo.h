@@ -49,6 +49,13 @@ typedef struct {
     cl_mem cand_eps, cand_pos;
     cl_mem mem;
     cl_mem out; size_t out_ld;   /* [B*T, out_ld], head h at columns h*dh */
+    /* Training's forward (NULL elsewhere): whole sequences from an empty state (pos0 = 0). The
+     * eidetic sets the backward holds constant (int32 [B, ceil(T / window), max(m_e, 1)]: chunk
+     * c's E(c*w), best first, then -1 pads; ops_backward.h) are written here, and the state is
+     * left unwritten: for T > 1 only y_hist (zero-filled) and cand_eps / cand_pos (the
+     * selection's working list) are used, and win_*, fade_* and mem may be NULL; T = 1 runs the
+     * decoding step, which needs the whole zero-filled state. */
+    cl_mem train_sets;
 } bm_bmojo_args;
 
 /* Byte sizes of each state buffer for B sequences (all > 0, independent of T and pos0). */

@@ -1,12 +1,13 @@
 /* train_bmojo.c — the bmojo kind in the training pass (model contract sections 2 and 6), forward
  * and backward side by side: y = the Mamba mixer of h (train_mamba.c, its tensors and saved
  * activations first in this kind's tables); Q, Kx, Vx = h Wq, Wk, Wv; Kf, Vf = y Wk, Wv; o = the
- * attention over [fading | eidetic | window] (the inference op bm_bmojo_mix from an empty state);
- * out += o Wo^T. The eidetic sets are computed once in the forward and held constant by the
- * backward (eps carries no gradient). Saved per sublayer beyond the mixer's: y, q|kx|vx, kf|vf,
- * o and the sets; recomputed: the attention's softmax. With rope_theta (an extension beyond the
- * contract) q, kx and kf are rotated by their positions after their GEMMs and saved rotated; the
- * backward rotates their gradients back (bm_op_rope_backward) before the GEMMs' backward. */
+ * attention over [fading | eidetic | window] (the inference op bm_bmojo_mix from an empty state,
+ * as a training mix: it writes the eidetic sets and no state); out += o Wo^T. The eidetic sets
+ * are computed once in the forward and held constant by the backward (eps carries no gradient).
+ * Saved per sublayer beyond the mixer's: y, q|kx|vx, kf|vf, o and the sets; recomputed: the
+ * attention's softmax. With rope_theta (an extension beyond the contract) q, kx and kf are
+ * rotated by their positions after their GEMMs and saved rotated; the backward rotates their
+ * gradients back (bm_op_rope_backward) before the GEMMs' backward. */
 #include <math.h>
 
 #include "error.h"
@@ -18,9 +19,18 @@
 enum { P_Q = BM_TM_PARAMS, P_K, P_V, P_O };
 enum {
     S_Y = BM_TM_SAVED, S_QKV, S_KVF, S_O, S_SETS,
-    /* the mix's state buffers (zeroed before each forward: every sequence starts empty) */
+    /* the mix's state buffers (every sequence starts empty); a training mix (train_sets) writes no
+     * state and reads only a zero y history, so the rings and memory exist for T = 1 alone,
+     * where the mix runs the decoding step (ops_bmojo.h) */
     S_Y_HIST, S_WIN_K, S_WIN_V, S_FADE_K, S_FADE_V, S_CAND_EPS, S_CAND_POS, S_MEM
 };
+
+/* Whether the training mix of sequences of T tokens uses state buffer k (S_Y_HIST + k). */
+static int state_used(int T, int k)
+{
+    const int s = S_Y_HIST + k;
+    return T == 1 || s == S_Y_HIST || s == S_CAND_EPS || s == S_CAND_POS;
+}
 enum { T_DO = BM_TM_TEMPS, T_DQKV, T_DKVF, T_DY, T_MIX_SCRATCH };
 
 typedef struct {
@@ -50,7 +60,7 @@ static void mix_args(const bm_trainer *tr, int i, const bm_train_layer *l, bm_bm
         .f_ld = m.kv, .kf_col = 0, .vf_col = m.G * m.dh, .y_hist = l->saved[S_Y_HIST], .win_k = l->saved[S_WIN_K],
         .win_v = l->saved[S_WIN_V], .fade_k = l->saved[S_FADE_K], .fade_v = l->saved[S_FADE_V],
         .cand_eps = l->saved[S_CAND_EPS], .cand_pos = l->saved[S_CAND_POS], .mem = l->saved[S_MEM],
-        .out = l->saved[S_O], .out_ld = m.H * m.dh};
+        .out = l->saved[S_O], .out_ld = m.H * m.dh, .train_sets = l->saved[S_SETS]};
     *a = x;
 }
 
@@ -61,9 +71,8 @@ static void bwd_args(const bm_trainer *tr, int i, const bm_train_layer *l, bm_bm
     dims m = dims_of(tr, i);
     size_t kx = m.H * m.dh, vx = (m.H + m.G) * m.dh, vf = m.G * m.dh;
     bm_bmojo_bwd_args x = {
-        .B = tr->B, .T = tr->T, .d = (int)m.d, .H = (int)m.H, .Hkv = (int)m.G, .dh = (int)m.dh,
-        .window = c->attn.window, .m_f = c->fading_tokens, .m_e = c->eidetic_tokens, .n_taps = c->n_taps,
-        .taps = c->taps, .scale = 1.0f / sqrtf((float)m.dh), .y = l->saved[S_Y], .sets = l->saved[S_SETS],
+        .B = tr->B, .T = tr->T, .H = (int)m.H, .Hkv = (int)m.G, .dh = (int)m.dh, .window = c->attn.window,
+        .m_f = c->fading_tokens, .m_e = c->eidetic_tokens, .scale = 1.0f / sqrtf((float)m.dh), .sets = l->saved[S_SETS],
         .q = l->saved[S_QKV], .q_ld = m.ld, .q_col = 0, .kx = l->saved[S_QKV], .vx = l->saved[S_QKV], .x_ld = m.ld,
         .kx_col = kx, .vx_col = vx, .kf = l->saved[S_KVF], .vf = l->saved[S_KVF], .f_ld = m.kv, .kf_col = 0,
         .vf_col = vf, .o = l->saved[S_O], .dout = tr->temp[T_DO], .o_ld = m.H * m.dh, .dq = tr->temp[T_DQKV],
@@ -103,7 +112,8 @@ static int bmojo_kind_reserve(bm_trainer *tr, int i, bm_train_layer *l)
     bm_bmojo_state_sizes ss;
     bm_bmojo_state_layout(&ma, &ss);
     const size_t sizes[8] = {ss.y_hist, ss.win_k, ss.win_v, ss.fade_k, ss.fade_v, ss.cand_eps, ss.cand_pos, ss.mem};
-    for (int k = 0; st == 0 && k < 8; k++) st = bm_arena_take(a, sizes[k], &l->saved[S_Y_HIST + k]);
+    for (int k = 0; st == 0 && k < 8; k++)
+        if (state_used(tr->T, k)) st = bm_arena_take(a, sizes[k], &l->saved[S_Y_HIST + k]);
     bm_train_temp_need(tr, T_DO, N * m.H * m.dh);
     bm_train_temp_need(tr, T_DQKV, N * m.ld);
     bm_train_temp_need(tr, T_DKVF, N * m.kv);
@@ -129,11 +139,9 @@ static int bmojo_kind_forward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h
     bm_bmojo_state_sizes ss;
     bm_bmojo_state_layout(&ma, &ss);
     const size_t sizes[8] = {ss.y_hist, ss.win_k, ss.win_v, ss.fade_k, ss.fade_v, ss.cand_eps, ss.cand_pos, ss.mem};
-    for (int k = 0; st == 0 && k < 8; k++) st = bm_fill_zero(rt, l->saved[S_Y_HIST + k], 0, sizes[k]);
-    if (!st) st = bm_bmojo_mix(rt, &ma, tr->temp[T_MIX_SCRATCH]);
-    bm_bmojo_bwd_args b;
-    bwd_args(tr, i, l, &b);
-    if (!st) st = bm_op_bmojo_sets(rt, &b);
+    for (int k = 0; st == 0 && k < 8; k++) /* the y history must be zeros; T = 1 reads the rest too */
+        if (k == 0 || tr->T == 1) st = bm_fill_zero(rt, l->saved[S_Y_HIST + k], 0, sizes[k]);
+    if (!st) st = bm_bmojo_mix(rt, &ma, tr->temp[T_MIX_SCRATCH]); /* o, and the sets into S_SETS */
     if (!st) st = bm_train_linear(tr, l->saved[S_O], 0, qd, qd, bm_train_value(tr, l, P_O), m.d, out, 0, m.d, 1.0f);
     return st;
 }
@@ -162,7 +170,7 @@ static int bmojo_kind_backward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem 
     return st;
 }
 
-/* The sets saved by the forward (bm_op_bmojo_sets: [B, NC, max(m_e, 1)], best first, -1 pads). */
+/* The sets saved by the forward (the mix's train_sets: [B, NC, max(m_e, 1)], best first, -1 pads). */
 static int bmojo_kind_eidetic_sets(bm_trainer *tr, int i, bm_train_layer *l, int32_t *sets, int *chunks,
                                    int *per_chunk, int *chunk_len)
 {

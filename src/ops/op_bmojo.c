@@ -86,9 +86,13 @@ static int bmojo_check(const bm_bmojo_args *a)
         return bm_fail(BMOJO_ERANGE, "bmojo mix: position %lld + %d out of range", (long long)a->pos0, a->T);
     if (!a->y || !a->q || !a->kx || !a->vx || !a->kf || !a->vf || !a->out)
         return bm_fail(BMOJO_EINVAL, "bmojo mix: an input/output buffer (y, q, kx, vx, kf, vf, out) is NULL");
-    if (!a->y_hist || !a->win_k || !a->win_v || !a->fade_k || !a->fade_v || !a->cand_eps || !a->cand_pos ||
-        !a->mem)
-        return bm_fail(BMOJO_EINVAL, "bmojo mix: a state buffer is NULL");
+    if (a->train_sets && a->pos0 != 0)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: a training forward (train_sets) starts at position 0, not %lld",
+                       (long long)a->pos0);
+    if (!a->y_hist || !a->cand_eps || !a->cand_pos)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: a state buffer (y_hist, cand_eps, cand_pos) is NULL");
+    if ((!a->train_sets || a->T == 1) && (!a->win_k || !a->win_v || !a->fade_k || !a->fade_v || !a->mem))
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: a state buffer (win_k, win_v, fade_k, fade_v, mem) is NULL");
     return 0;
 }
 
@@ -765,6 +769,26 @@ int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem parts, bm
 
 int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch) { return bm_bmojo_mix_nsplit(rt, a, scratch, 0); }
 
+/* A training forward's sets (a->train_sets) from the merge's E(s_c) in the scratch's sel (not
+ * read where there is none: T = 1, m_e = 0), -1 pads (bm_bmojo_bwd_sets_fill). */
+static int bmojo_train_sets(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, cl_ulong sel_off, int NC)
+{
+    cl_kernel kn = bm_kernel(rt, "bm_bmojo_bwd_sets_fill");
+    if (!kn) return BMOJO_EBUILD;
+    cl_int err = 0, cB = a->B, cNC = NC, cw = a->window, cme = a->m_e;
+    cl_uint i = 0;
+    err |= BM_ARG(kn, i++, scratch);
+    err |= BM_ARG(kn, i++, sel_off);
+    err |= BM_ARG(kn, i++, a->train_sets);
+    err |= BM_ARG(kn, i++, cB);
+    err |= BM_ARG(kn, i++, cNC);
+    err |= BM_ARG(kn, i++, cw);
+    err |= BM_ARG(kn, i++, cme);
+    int st = bm_args_check(err, "bm_bmojo_bwd_sets_fill");
+    if (st) return st;
+    return bmojo_launch1(rt, kn, "bm_bmojo_bwd_sets_fill", (size_t)a->B * (size_t)NC * (size_t)(a->m_e > 0 ? a->m_e : 1));
+}
+
 int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int nsplit)
 {
     int st = bmojo_check(a);
@@ -773,7 +797,18 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         return bm_fail(BMOJO_EINVAL, "bmojo mix: %d key splits (0 .. %d)", nsplit, BM_BMOJO_MAX_SPLIT);
     if (a->T == 0) return 0;
     if (!scratch) return bm_fail(BMOJO_EINVAL, "bmojo mix: scratch buffer is NULL");
-    if (a->T == 1) return bmojo_decode(rt, a, nsplit);
+    if (a->T == 1) {
+        st = bmojo_decode(rt, a, nsplit);
+        return st || !a->train_sets ? st : bmojo_train_sets(rt, a, scratch, 0, 1); /* E(0) is empty */
+    }
+    bm_bmojo_args stateless;
+    if (a->train_sets) { /* the state buffers it leaves alone may be NULL: any buffer will do as their arguments */
+        stateless = *a;
+        cl_mem *unused[5] = {&stateless.win_k, &stateless.win_v, &stateless.fade_k, &stateless.fade_v, &stateless.mem};
+        for (int u = 0; u < 5; u++)
+            if (!*unused[u]) *unused[u] = a->y_hist;
+        a = &stateless;
+    }
     const int w = a->window, mf = a->m_f, me = a->m_e, M = mf + me;
     const int pos0 = (int)a->pos0, T = a->T;
     const int NC = (pos0 + T - 1) / w - pos0 / w + 1;
@@ -818,8 +853,11 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         while ((size_t)nparts < wg && (size_t)nparts * BM_BMOJO_RANK_KEYS < seg) nparts *= 2;
         err |= BM_ARG(kn, i++, nparts);
         if ((st = bm_args_check(err, "bm_bmojo_chunk_top"))) return st;
-        const size_t per_group = wg / (size_t)nparts;
-        size_t g[3] = {(seg + per_group - 1) / per_group * wg, (size_t)NC, (size_t)a->B}, l[3] = {wg, 1, 1};
+        /* groups no larger than a segment needs (short windows: a CPU runs every item of a group) */
+        size_t lc = wg;
+        while (lc / 2 >= (size_t)nparts && lc / 2 / (size_t)nparts >= seg) lc /= 2;
+        const size_t per_group = lc / (size_t)nparts;
+        size_t g[3] = {(seg + per_group - 1) / per_group * lc, (size_t)NC, (size_t)a->B}, l[3] = {lc, 1, 1};
         if ((st = bm_launch(rt, kn, "bm_bmojo_chunk_top", 3, g, l))) return st;
 
         if (!(kn = bm_kernel(rt, "bm_bmojo_merge"))) return BMOJO_EBUILD;
@@ -839,8 +877,10 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         err |= BM_ARG(kn, i++, cpos0);
         err |= BM_ARG(kn, i++, cNC);
         if ((st = bm_args_check(err, "bm_bmojo_merge"))) return st;
-        size_t g2[2] = {wg, (size_t)a->B};
-        if ((st = bm_launch(rt, kn, "bm_bmojo_merge", 2, g2, l))) return st;
+        size_t lm = 1; /* an item per list entry at most: the merge's steps are barriers of the whole group */
+        while (lm < wg && lm < (size_t)me) lm *= 2;
+        size_t g2[2] = {lm, (size_t)a->B}, l2[2] = {lm, 1};
+        if ((st = bm_launch(rt, kn, "bm_bmojo_merge", 2, g2, l2))) return st;
     }
 
     /* 3. memory rows of every chunk of the call (reads the old fade/window rings and memory) */
@@ -876,13 +916,18 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         err |= BM_ARG(kn, i++, cme);
         err |= BM_ARG(kn, i++, cpos0);
         err |= BM_ARG(kn, i++, cNC);
+        /* columns per item (see the kernel): a row with the CPU attention form */
+        const int cpu = rt->bmojo_attn_form == BM_FORM_CPU || (rt->bmojo_attn_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+        const cl_int xper = cpu ? cdh : 1;
+        err |= BM_ARG(kn, i++, xper);
         if ((st = bm_args_check(err, "bm_bmojo_gather_mem"))) return st;
-        size_t n = (size_t)a->B * NC * a->Hkv * (size_t)M * a->dh;
+        size_t n = (size_t)a->B * NC * a->Hkv * (size_t)M * (size_t)((a->dh + xper - 1) / xper);
         if ((st = bmojo_launch1(rt, kn, "bm_bmojo_gather_mem", n))) return st;
     }
 
     /* 4. attention */
     if ((st = bmojo_attention(rt, a, scratch, o_mk, o_mv, NC, nsplit))) return st;
+    if (a->train_sets) return bmojo_train_sets(rt, a, scratch, o_sel, NC); /* and no state */
 
     /* 5. state, one launch (bm_bmojo_state_save): the rings (after the attention and gather_mem
      *    read them), the frozen memory of the last chunk (gather_mem has read the old one) and

@@ -1,6 +1,4 @@
-/* op_bmojo_backward.c — host launchers of the B'MOJO attention's backward (ops_backward.h):
- * bm_op_bmojo_sets (the eidetic sets of whole sequences, selected by the forward's own kernels
- * so that they are bit-identical to what bm_bmojo_mix attends over) and
+/* op_bmojo_backward.c — host launcher of the B'MOJO attention's backward (ops_backward.h):
  * bm_op_bmojo_attention_backward (cl/bmojo_backward.cl: dq, then the per-chunk memory-slot
  * gradients, then the per-position gathers; 3 launches, 4 when the slot sums come in parts,
  * no atomics, deterministic; with BMOJO_BBWD=store: the statistics, the slot gradients and dS
@@ -42,11 +40,9 @@
 #define BBC_TK_DEFAULT 8
 #define BBC_MAXC_DEFAULT 16
 
-static size_t bwd_round(size_t n) { return (n + 63) & ~(size_t)63; } /* 256-byte aligned regions */
-
 static int bwd_nchunks(const bm_bmojo_bwd_args *a) { return (a->T + a->window - 1) / a->window; }
 
-/* Checks what both launchers read: sizes, the y / sets buffers. */
+/* Checks the sizes and the sets buffer. */
 static int bwd_check_common(const char *fn, const bm_bmojo_bwd_args *a)
 {
     if (!a) return bm_fail(BMOJO_EINVAL, "%s: NULL arguments", fn);
@@ -60,120 +56,6 @@ static int bwd_check_common(const char *fn, const bm_bmojo_bwd_args *a)
         return bm_fail(BMOJO_ERANGE, "%s: B*T = %lld rows out of range", fn, (long long)a->B * a->T);
     if (!a->sets) return bm_fail(BMOJO_EINVAL, "%s: sets is NULL", fn);
     return 0;
-}
-
-/* The forward's selection path (op_bmojo.c, bm_bmojo_mix with pos0 = 0): bm_bmojo_innovation
- * (the same work-group size, so the same eps bits), bm_bmojo_chunk_top, bm_bmojo_merge, with a
- * zero y history and no candidates; then bm_bmojo_bwd_sets_fill copies E(s_c) into sets with
- * the -1 pads. The merge's final candidate list goes to scratch (unused). */
-static int bmojo_sets_launch(bm_rt *rt, const bm_bmojo_bwd_args *a)
-{
-    static const char fn[] = "bm_op_bmojo_sets";
-    int st = bwd_check_common(fn, a);
-    if (st) return st;
-    if (a->d < 1) return bm_fail(BMOJO_EINVAL, "%s: d must be >= 1 (got %d)", fn, a->d);
-    if (a->n_taps < 1 || a->n_taps > BM_BMOJO_MAX_TAPS || !a->taps)
-        return bm_fail(BMOJO_EINVAL, "%s: predictor needs 1..%d taps (got %d)", fn, BM_BMOJO_MAX_TAPS, a->n_taps);
-    if (a->T == 0) return 0;
-    if (!a->y && a->m_e > 0) return bm_fail(BMOJO_EINVAL, "%s: y is NULL", fn);
-    const int T = a->T, w = a->window, me = a->m_e, NC = bwd_nchunks(a);
-    const size_t B = (size_t)a->B, wg = rt->lim.wg;
-    cl_int err = 0, cB = a->B, cT = T, cw = w, cme = me, cpos0 = 0, cNC = NC;
-    size_t at = 0;
-    const cl_ulong o_eps = at;
-    at += bwd_round(B * T);
-    const cl_ulong o_te = at;
-    at += bwd_round(B * NC * me);
-    const cl_ulong o_tp = at;
-    at += bwd_round(B * NC * me);
-    const cl_ulong o_sel = at;
-    at += bwd_round(B * NC * me);
-    const cl_ulong o_we = at;
-    at += bwd_round(B * 2 * me);
-    const cl_ulong o_wp = at;
-    at += bwd_round(B * 2 * me);
-    const cl_ulong o_ws = at;
-    at += bwd_round(B * 2 * me);
-    cl_mem scr = NULL, cand_eps = NULL, cand_pos = NULL, y_hist = NULL;
-    cl_kernel kn;
-    int i;
-    if (me > 0) {
-        if ((st = bm_scratch_take(rt, at * sizeof(float), &scr)) ||
-            (st = bm_scratch_take(rt, B * me * sizeof(float), &cand_eps)) ||
-            (st = bm_scratch_take(rt, B * me * sizeof(int32_t), &cand_pos)) ||
-            (st = bm_scratch_take(rt, B * a->n_taps * a->d * sizeof(float), &y_hist)))
-            return bm_fail_context(st, "%s", fn);
-        if ((st = bm_fill_zero(rt, y_hist, 0, B * a->n_taps * a->d * sizeof(float)))) return st;
-
-        cl_float16 taps;
-        for (int j = 0; j < 16; j++) taps.s[j] = j < a->n_taps ? a->taps[j] : 0.0f;
-        if ((st = bm_bmojo_innovation_launch(rt, a->y, y_hist, scr, o_eps, a->B, T, a->d, a->n_taps, &taps))) return st;
-        const size_t l[3] = {wg, 1, 1};
-
-        if (!(kn = bm_kernel(rt, "bm_bmojo_chunk_top"))) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
-        i = 0;
-        err |= BM_ARG(kn, i++, scr);
-        err |= BM_ARG(kn, i++, o_eps);
-        err |= BM_ARG(kn, i++, o_te);
-        err |= BM_ARG(kn, i++, o_tp);
-        err |= BM_ARG(kn, i++, cT);
-        err |= BM_ARG(kn, i++, cw);
-        err |= BM_ARG(kn, i++, cme);
-        err |= BM_ARG(kn, i++, cpos0);
-        err |= BM_ARG(kn, i++, cNC);
-        const size_t seg = (size_t)(T < w ? T : w);
-        cl_int nparts = 1; /* as op_bmojo.c: ~BM_BMOJO_RANK_KEYS (32) compares per item */
-        while ((size_t)nparts < wg && (size_t)nparts * 32 < seg) nparts *= 2;
-        err |= BM_ARG(kn, i++, nparts);
-        if ((st = bm_args_check(err, "bm_bmojo_chunk_top"))) return st;
-        const size_t per_group = wg / (size_t)nparts;
-        size_t g3[3] = {(seg + per_group - 1) / per_group * wg, (size_t)NC, B};
-        if ((st = bm_launch(rt, kn, "bm_bmojo_chunk_top", 3, g3, l))) return st;
-
-        if (!(kn = bm_kernel(rt, "bm_bmojo_merge"))) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
-        i = 0;
-        err |= BM_ARG(kn, i++, scr);
-        err |= BM_ARG(kn, i++, o_te);
-        err |= BM_ARG(kn, i++, o_tp);
-        err |= BM_ARG(kn, i++, cand_eps);
-        err |= BM_ARG(kn, i++, cand_pos);
-        err |= BM_ARG(kn, i++, o_sel);
-        err |= BM_ARG(kn, i++, o_we);
-        err |= BM_ARG(kn, i++, o_wp);
-        err |= BM_ARG(kn, i++, o_ws);
-        err |= BM_ARG(kn, i++, cT);
-        err |= BM_ARG(kn, i++, cw);
-        err |= BM_ARG(kn, i++, cme);
-        err |= BM_ARG(kn, i++, cpos0);
-        err |= BM_ARG(kn, i++, cNC);
-        if ((st = bm_args_check(err, "bm_bmojo_merge"))) return st;
-        size_t g2[2] = {wg, B};
-        if ((st = bm_launch(rt, kn, "bm_bmojo_merge", 2, g2, l))) return st;
-    }
-
-    if (!(kn = bm_kernel(rt, "bm_bmojo_bwd_sets_fill"))) return bm_fail_context(BMOJO_EBUILD, "%s", fn);
-    cl_mem src = scr ? scr : a->sets; /* not read when m_e == 0 */
-    i = 0;
-    err |= BM_ARG(kn, i++, src);
-    err |= BM_ARG(kn, i++, o_sel);
-    err |= BM_ARG(kn, i++, a->sets);
-    err |= BM_ARG(kn, i++, cB);
-    err |= BM_ARG(kn, i++, cNC);
-    err |= BM_ARG(kn, i++, cw);
-    err |= BM_ARG(kn, i++, cme);
-    if ((st = bm_args_check(err, "bm_bmojo_bwd_sets_fill"))) return st;
-    const size_t n = B * NC * (size_t)(me > 0 ? me : 1), l1 = wg;
-    size_t g1 = (n + l1 - 1) / l1 * l1;
-    return bm_launch(rt, kn, "bm_bmojo_bwd_sets_fill", 1, &g1, &l1);
-}
-
-int bm_op_bmojo_sets(bm_rt *rt, const bm_bmojo_bwd_args *a)
-{
-    /* the scratch the launch takes is released here, whichever way it returns */
-    int mark = bm_scratch_mark(rt);
-    int st = bmojo_sets_launch(rt, a);
-    bm_scratch_release(rt, mark);
-    return st;
 }
 
 /* Sets the BM_BMOJO_BWD_VIEWS arguments (cl/bmojo_backward.cl) from index *ip on. */

@@ -1,7 +1,9 @@
 /* test_bmojo_backward.c — the B'MOJO attention's backward (ops_backward.h):
- *  - bm_op_bmojo_sets against the plain top-m_e scan (bm_ref_bmojo_sets), exactly, with ties
- *    (y of repeated rows, constant y), and against what the forward itself selects: after a
- *    prefill of s = c*w tokens from zero state, bm_bmojo_mix's candidate list is E(s);
+ *  - the sets of a training forward (bm_bmojo_mix with train_sets, only the state buffers it
+ *    needs) against the plain top-m_e scan (bm_ref_bmojo_sets), exactly, with ties (y of
+ *    repeated rows, constant y), and against what the stateful forward selects: after a
+ *    prefill of s = c*w tokens from zero state, bm_bmojo_mix's candidate list is E(s); the
+ *    training forward's o bitwise equal to the stateful forward's;
  *  - bm_op_bmojo_attention_backward against bm_ref_bmojo_attention_backward on both paths
  *    (recompute and store, rt->bmojo_bwd_mode as BMOJO_BBWD sets it) and both forms
  *    (rt->bmojo_bwd_form: the GPU form's tiled kernels; the CPU form's dq_cpu, mem_cpu and
@@ -120,15 +122,15 @@ static void bbt_ref_args(const bbt_data *D, bm_ref_bmojo_bwd_args *r)
 }
 
 /* The device arguments: the same layouts on device buffers. */
-static void bbt_dev_args(const bbt_data *D, cl_mem y, cl_mem sets, cl_mem xz, cl_mem kvf, cl_mem o, cl_mem dout,
-                         cl_mem dxz, cl_mem dkvf, bm_bmojo_bwd_args *a)
+static void bbt_dev_args(const bbt_data *D, cl_mem sets, cl_mem xz, cl_mem kvf, cl_mem o, cl_mem dout, cl_mem dxz,
+                         cl_mem dkvf, bm_bmojo_bwd_args *a)
 {
     const bbt_case *c = &D->c;
     memset(a, 0, sizeof *a);
-    a->B = c->B; a->T = c->T; a->d = c->d; a->H = c->H; a->Hkv = c->Hkv; a->dh = c->dh;
-    a->window = c->w; a->m_f = c->mf; a->m_e = c->me; a->n_taps = c->k; a->taps = D->taps;
+    a->B = c->B; a->T = c->T; a->H = c->H; a->Hkv = c->Hkv; a->dh = c->dh;
+    a->window = c->w; a->m_f = c->mf; a->m_e = c->me;
     a->scale = 1.0f / sqrtf((float)c->dh);
-    a->y = y; a->sets = sets;
+    a->sets = sets;
     a->q = xz; a->q_ld = D->xz_ld; a->q_col = D->q_col;
     a->kx = xz; a->vx = xz; a->x_ld = D->xz_ld; a->kx_col = D->kx_col; a->vx_col = D->vx_col;
     a->kf = kvf; a->vf = kvf; a->f_ld = D->f_ld; a->kf_col = D->kf_col; a->vf_col = D->vf_col;
@@ -141,9 +143,11 @@ static void bbt_dev_args(const bbt_data *D, cl_mem y, cl_mem sets, cl_mem xz, cl
 /* The forward (bm_bmojo_mix from a zero state, pos0 = 0) over the first T tokens of each of
  * the B sequences whose buffers hold Tfull tokens (T < Tfull only for B = 1, where the first T
  * rows are the prefix): o into `out` (o_ld), and the final candidate positions into cand_pos
- * (host, B*max(m_e,1)) when not NULL. Returns the status. */
+ * (host, B*max(m_e,1)) when not NULL. With train_sets, a training mix (ops_bmojo.h): the sets
+ * into train_sets, and only the state buffers it needs are given (T > 1: y_hist, cand_eps,
+ * cand_pos; the others NULL). Returns the status. */
 static int bbt_forward(bm_test_ctx *t, const bbt_data *D, int T, cl_mem y, cl_mem xz, cl_mem kvf, cl_mem out,
-                       int32_t *cand_pos)
+                       int32_t *cand_pos, cl_mem train_sets)
 {
     const bbt_case *c = &D->c;
     bm_bmojo_args a = {
@@ -151,13 +155,25 @@ static int bbt_forward(bm_test_ctx *t, const bbt_data *D, int T, cl_mem y, cl_me
         .m_e = c->me, .n_taps = c->k, .taps = D->taps, .pos0 = 0, .scale = 1.0f / sqrtf((float)c->dh),
         .y = y, .q = xz, .q_ld = D->xz_ld, .q_col = D->q_col, .kx = xz, .vx = xz, .x_ld = D->xz_ld,
         .kx_col = D->kx_col, .vx_col = D->vx_col, .kf = kvf, .vf = kvf, .f_ld = D->f_ld, .kf_col = D->kf_col,
-        .vf_col = D->vf_col, .out = out, .out_ld = D->o_ld};
+        .vf_col = D->vf_col, .out = out, .out_ld = D->o_ld, .train_sets = train_sets};
     bm_bmojo_state_sizes z;
     bm_bmojo_state_layout(&a, &z);
     cl_mem st[8] = {0}, scratch = NULL;
     size_t sz[8] = {z.y_hist, z.win_k, z.win_v, z.fade_k, z.fade_v, z.cand_eps, z.cand_pos, z.mem};
     int s = 0;
-    for (int i = 0; i < 8 && !s; i++) s = bm_alloc(t->rt, sz[i], &st[i]); /* zero-filled */
+    /* a training mix (T > 1) neither reads nor writes the rings and the memory: here they hold
+     * NaNs, which would reach o if read, and are checked unchanged afterwards */
+    const int untouched = train_sets && T > 1;
+    float *nans[8] = {0};
+    for (int i = 0; i < 8 && !s; i++) { /* zero-filled */
+        if (untouched && i != 0 && i != 5 && i != 6) {
+            nans[i] = bm_test_alloc(sz[i]);
+            for (size_t x = 0; x < sz[i] / sizeof(float); x++) nans[i][x] = NAN;
+            st[i] = bm_test_buffer(t, nans[i], sz[i]);
+        } else {
+            s = bm_alloc(t->rt, sz[i], &st[i]);
+        }
+    }
     if (!s) s = bm_alloc(t->rt, bm_bmojo_scratch_bytes(&a), &scratch);
     if (!s) {
         a.y_hist = st[0]; a.win_k = st[1]; a.win_v = st[2]; a.fade_k = st[3]; a.fade_v = st[4];
@@ -166,6 +182,16 @@ static int bbt_forward(bm_test_ctx *t, const bbt_data *D, int T, cl_mem y, cl_me
     }
     if (!s) s = bm_finish(t->rt);
     if (!s && cand_pos) bm_test_read(t, st[6], cand_pos, z.cand_pos);
+    for (int i = 0; i < 8 && !s && untouched; i++)
+        if (nans[i]) {
+            float *back = bm_test_alloc(sz[i]);
+            bm_test_read(t, st[i], back, sz[i]);
+            char what[120];
+            snprintf(what, sizeof what, "bmojo_bwd %s: the training forward leaves state buffer %d alone", c->name, i);
+            bm_test_true(t, memcmp(back, nans[i], sz[i]) == 0, what);
+            free(back);
+        }
+    for (int i = 0; i < 8; i++) free(nans[i]);
     for (int i = 0; i < 8; i++) bm_release(st[i]);
     bm_release(scratch);
     return s;
@@ -203,10 +229,15 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
     bm_test_fill(t, gf, ndf, -7.0f, 7.0f);
     cl_mem ddxz = bm_test_buffer(t, gxz, sizeof(float) * ndxz), ddkvf = bm_test_buffer(t, gf, sizeof(float) * ndf);
     bm_bmojo_bwd_args a;
-    bbt_dev_args(&D, dy, dsets, dxz, dkvf, dov, ddout, ddxz, ddkvf, &a);
+    bbt_dev_args(&D, dsets, dxz, dkvf, dov, ddout, ddxz, ddkvf, &a);
 
-    snprintf(what, sizeof what, "bmojo_bwd %s [%s]: sets", c->name, path);
-    if (bm_test_status(t, bm_op_bmojo_sets(t->rt, &a), what)) {
+    /* the training forward: o (compared with the stateful forward's below) and the sets */
+    float *o_train = bm_test_alloc(sizeof(float) * no);
+    cl_mem dov_train = bm_test_buffer(t, o, sizeof(float) * no);
+    snprintf(what, sizeof what, "bmojo_bwd %s [%s]: training forward (train_sets)", c->name, path);
+    int trained = bm_test_status(t, bbt_forward(t, &D, c->T, dy, dxz, dkvf, dov_train, NULL, dsets), what);
+    if (trained) {
+        bm_test_read(t, dov_train, o_train, sizeof(float) * no);
         bm_test_read(t, dsets, sets_got, sizeof(int32_t) * ns);
         int same = memcmp(sets_got, sets_ref, sizeof(int32_t) * ns) == 0;
         if (!same && t->verbose)
@@ -228,7 +259,7 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
             want++;
             cl_mem tmp = NULL;
             if (bm_alloc(t->rt, sizeof(float) * no, &tmp)) break;
-            int st = bbt_forward(t, &D, s, dy, dxz, dkvf, tmp, cand);
+            int st = bbt_forward(t, &D, s, dy, dxz, dkvf, tmp, cand, NULL);
             bm_release(tmp);
             if (st) break;
             ran++;
@@ -241,8 +272,11 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
 
     /* o from the forward */
     snprintf(what, sizeof what, "bmojo_bwd %s [%s]: forward", c->name, path);
-    if (bm_test_status(t, bbt_forward(t, &D, c->T, dy, dxz, dkvf, dov, NULL), what)) {
+    if (bm_test_status(t, bbt_forward(t, &D, c->T, dy, dxz, dkvf, dov, NULL, NULL), what)) {
         bm_test_read(t, dov, o, sizeof(float) * no);
+        snprintf(what, sizeof what, "bmojo_bwd %s [%s]: the training forward's o == the stateful forward's (bitwise)",
+                 c->name, path);
+        bm_test_true(t, trained && memcmp(o_train, o, sizeof(float) * no) == 0, what);
 
         float *want_xz = bm_test_alloc(sizeof(float) * ndxz), *want_f = bm_test_alloc(sizeof(float) * ndf);
         memcpy(want_xz, gxz, sizeof(float) * ndxz);
@@ -286,9 +320,11 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
     bm_release(dkvf);
     bm_release(ddout);
     bm_release(dov);
+    bm_release(dov_train);
     bm_release(ddxz);
     bm_release(ddkvf);
     free(o);
+    free(o_train);
     free(gxz);
     free(gf);
     free(sets_ref);
@@ -468,18 +504,15 @@ static void bbt_errors(bm_test_ctx *t)
         return;
     }
     bm_bmojo_bwd_args a, b;
-    bbt_dev_args(&D, buf, buf, buf, buf, buf, buf, buf, buf, &a);
+    bbt_dev_args(&D, buf, buf, buf, buf, buf, buf, buf, &a);
     b = a; b.sets = NULL;
-    bm_test_true(t, bm_op_bmojo_sets(t->rt, &b) == BMOJO_EINVAL, "bmojo_bwd: sets NULL is EINVAL (sets)");
     bm_test_true(t, bm_op_bmojo_attention_backward(t->rt, &b) == BMOJO_EINVAL, "bmojo_bwd: sets NULL is EINVAL");
     b = a; b.window = 0;
-    bm_test_true(t, bm_op_bmojo_sets(t->rt, &b) == BMOJO_EINVAL, "bmojo_bwd: window 0 is EINVAL (sets)");
+    bm_test_true(t, bm_op_bmojo_attention_backward(t->rt, &b) == BMOJO_EINVAL, "bmojo_bwd: window 0 is EINVAL");
     b = a; b.B = -1;
     bm_test_true(t, bm_op_bmojo_attention_backward(t->rt, &b) == BMOJO_EINVAL, "bmojo_bwd: B -1 is EINVAL");
     b = a; b.m_e = -1;
     bm_test_true(t, bm_op_bmojo_attention_backward(t->rt, &b) == BMOJO_EINVAL, "bmojo_bwd: m_e -1 is EINVAL");
-    b = a; b.n_taps = 17;
-    bm_test_true(t, bm_op_bmojo_sets(t->rt, &b) == BMOJO_EINVAL, "bmojo_bwd: 17 taps is EINVAL (sets)");
     b = a; b.H = 3;
     bm_test_true(t, bm_op_bmojo_attention_backward(t->rt, &b) == BMOJO_EINVAL, "bmojo_bwd: H % Hkv != 0 is EINVAL");
     b = a; b.q_ld = D.q_col + D.HD - 1;
@@ -493,8 +526,27 @@ static void bbt_errors(bm_test_ctx *t)
     b = a; b.o = NULL;
     bm_test_true(t, bm_op_bmojo_attention_backward(t->rt, &b) == BMOJO_EINVAL, "bmojo_bwd: o NULL is EINVAL");
     b = a; b.T = 0;
-    bm_test_true(t, bm_op_bmojo_attention_backward(t->rt, &b) == 0 && bm_op_bmojo_sets(t->rt, &b) == 0,
-                 "bmojo_bwd: T 0 is a no-op");
+    bm_test_true(t, bm_op_bmojo_attention_backward(t->rt, &b) == 0, "bmojo_bwd: T 0 is a no-op");
+    /* a training forward (bm_bmojo_mix with train_sets): from position 0 only; the rings and the
+     * memory may be NULL except for T = 1 (the decoding step) */
+    bm_bmojo_args m = {
+        .B = 1, .T = 4, .d = c.d, .H = c.H, .Hkv = c.Hkv, .dh = c.dh, .window = c.w, .m_f = c.mf, .m_e = c.me,
+        .n_taps = c.k, .taps = D.taps, .scale = 0.5f, .y = buf, .q = buf, .q_ld = 1, .kx = buf, .vx = buf,
+        .x_ld = 1, .kf = buf, .vf = buf, .f_ld = 1, .y_hist = buf, .cand_eps = buf, .cand_pos = buf, .out = buf,
+        .out_ld = 1, .train_sets = buf};
+    bm_bmojo_args n = m;
+    n.pos0 = 3;
+    bm_test_true(t, bm_bmojo_mix(t->rt, &n, buf) == BMOJO_EINVAL, "bmojo mix: a training forward at position 3 is EINVAL");
+    n = m;
+    n.T = 1;
+    bm_test_true(t, bm_bmojo_mix(t->rt, &n, buf) == BMOJO_EINVAL,
+                 "bmojo mix: a training forward of one token without the rings is EINVAL");
+    n = m;
+    n.cand_pos = NULL;
+    bm_test_true(t, bm_bmojo_mix(t->rt, &n, buf) == BMOJO_EINVAL, "bmojo mix: a training forward without cand_pos is EINVAL");
+    n = m;
+    n.train_sets = NULL;
+    bm_test_true(t, bm_bmojo_mix(t->rt, &n, buf) == BMOJO_EINVAL, "bmojo mix: a stateful forward without the rings is EINVAL");
     bm_release(buf);
     bbt_free(&D);
 }
