@@ -8,7 +8,7 @@
  *   kx, vx [B*T, x_ld], kv head g at kx_col / vx_col + g*dh;  dkx, dvx at dx_ld (written)
  *   kf, vf [B*T, f_ld], kv head g at kf_col / vf_col + g*dh;  dkf, dvf at df_ld (written)
  *   o, dout [B*T, o_ld], head h at h*dh (the forward's output and its gradient)
- *   sets   int [B, NC, max(m_e,1)]: E(s) best first, -1 pads (bm_op_bmojo_sets). Entry e of
+ *   sets   int [B, NC, max(m_e,1)]: E(s) best first, -1 pads (a training mix's). Entry e of
  *          chunk c is a key iff e < min(m_e, s) and 0 <= sets[e] < s (the same rule in every
  *          kernel and in the reference, so a malformed list is ignored consistently).
  *   scratch (base + element offsets): lse, D [B*T, H]; dmk, dmv [B, NC, Hkv, M, dh] — the
@@ -59,8 +59,9 @@
  * (the dS stores, one float at a stride of the key count, give back what the recomputation
  * saved); `bmojo train` batch 8: +3.2 % with store. recompute stays the default. */
 
-/* Sets of a sequence from position 0 (bm_op_bmojo_sets): bm_bmojo_merge left E(s_c) in the
- * scratch's sel [B, NC, m_e]; entries past min(m_e, s) are -1 here. global (>= B*NC*max(m_e,1)). */
+/* Sets of a sequence from position 0 (a training mix's train_sets, op_bmojo.c): bm_bmojo_merge
+ * left E(s_c) in the scratch's sel [B, NC, m_e]; entries past min(m_e, s) are -1 here.
+ * global (>= B*NC*max(m_e,1)). */
 __kernel void bm_bmojo_bwd_sets_fill(__global const float *scr, const ulong sel_off, __global int *sets,
                                      const int B, const int NC, const int w, const int m_e)
 {
