@@ -22,8 +22,10 @@
  * (bm_scanbc_lane_sums: 15 pair steps for 16 sums). softplus(dt + dt_bias), dy silu(z) and
  * silu'(z) are vector operations per (row, 16 channels): no bm_scan_bwd_pre launch.
  * Padding lanes (a last item with fewer than 16 channels) read u = dy = 0, so their h, dh and
- * every contribution are zero; only real lanes are stored. Padding states (j >= n: A = B = C = 0)
- * stay zero. Every sum has a fixed order: deterministic.
+ * every contribution are zero; only real lanes are stored. Padding states (j >= n) are skipped
+ * by a uniform branch in the unrolled state loops (their lanes of the dB/dC sums are zero): a
+ * 2-layer MQAR Mamba (d_state 4) ran 16 states per step before. Every sum has a fixed order:
+ * deterministic.
  *
  * Why: the GPU form puts one work-item on each (channel, state) with a local-memory reduction
  * between barriers; POCL runs its work-items as scalar loops: bm_scan_bwd_main and _pre were
@@ -97,7 +99,8 @@ bm_scan_bwd_cpu(int T, int di, int n, __global const float *u, __global const fl
             const float16 du = dlt * bm_load16_upto(u + r * di, c0, di);
             __global const float *bt = bc + r * bc_ld + b_col;
 #pragma unroll
-            for (int j = 0; j < BM_SCANC_NS; j++) h[j] = fma(bm_scan_exp_a(dlt * a2[j]), h[j], du * (j < n ? bt[j] : 0.0f));
+            for (int j = 0; j < BM_SCANC_NS; j++)
+                if (j < n) h[j] = fma(bm_scan_exp_a(dlt * a2[j]), h[j], du * bt[j]);
         }
     }
 
@@ -119,11 +122,12 @@ bm_scan_bwd_cpu(int T, int di, int n, __global const float *u, __global const fl
             __global const float *bt = bc + r * bc_ld + b_col;
             dl[i] = dlt;
 #pragma unroll
-            for (int j = 0; j < BM_SCANC_NS; j++) {
-                const float16 e = bm_scan_exp_a(dlt * a2[j]);
-                ea[i][j] = e;
-                hist[i + 1][j] = fma(e, hist[i][j], du * (j < n ? bt[j] : 0.0f));
-            }
+            for (int j = 0; j < BM_SCANC_NS; j++)
+                if (j < n) {
+                    const float16 e = bm_scan_exp_a(dlt * a2[j]);
+                    ea[i][j] = e;
+                    hist[i + 1][j] = fma(e, hist[i][j], du * bt[j]);
+                }
         }
         for (int i = len - 1; i >= 0; i--) {
             const size_t r = row_b + t0 + i;
@@ -138,7 +142,11 @@ bm_scan_bwd_cpu(int T, int di, int n, __global const float *u, __global const fl
             float16 vb[BM_SCANC_NS], vc[BM_SCANC_NS];
 #pragma unroll
             for (int j = 0; j < BM_SCANC_NS; j++) {
-                const float Bj = j < n ? bt[j] : 0.0f, Cj = j < n ? ct[j] : 0.0f;
+                if (j >= n) { /* a padding state: no terms, zero lanes for the sums over channels */
+                    vb[j] = vc[j] = 0.0f;
+                    continue;
+                }
+                const float Bj = bt[j], Cj = ct[j];
                 const float16 e = ea[i][j], ht = hist[i + 1][j], hp = hist[i][j];
                 const float16 d = fma((float16)Cj, dys, g[j]); /* dh_t */
                 s = fma(ht, (float16)Cj, s);

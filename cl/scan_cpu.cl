@@ -10,8 +10,9 @@
  * vector exp2, two vector FMAs and one for y, with B_t[j] and C_t[j] broadcast (they are shared by
  * every channel). u, dt, z and y are read and written as 16 contiguous floats; A, the initial and
  * the final state are gathered / scattered once per call. A last group of fewer than 16 channels
- * gathers its lanes (clamped) and stores only its own. Padding states (j >= n) have a = 0, h = 0,
- * B = C = 0: no branch in the time loop but the uniform j < n of the B/C loads.
+ * gathers its lanes (clamped) and stores only its own. Padding states (j >= n) are skipped by a
+ * uniform branch in the unrolled state loop: a 2-layer MQAR Mamba (d_state 4) computed 16 states
+ * per step before.
  *
  * Why: cl/scan.cl puts a channel on a work-item with its states in registers and stages B/C in
  * local memory between barriers: right for GPUs, but POCL then runs each work-item's steps as
@@ -65,11 +66,11 @@ bm_scan_cpu(int T, int di, int n, __global const float *u, __global const float 
         __global const float *bt = bc + r * bc_ld;
         float16 acc = 0.0f;
 #pragma unroll
-        for (int j = 0; j < BM_SCANC_NS; j++) {
-            const float bj = j < n ? bt[b_col + j] : 0.0f, cj = j < n ? bt[c_col + j] : 0.0f;
-            h[j] = fma(bm_scan_exp_a(delta * a[j]), h[j], du * bj);
-            acc = fma(h[j], cj, acc);
-        }
+        for (int j = 0; j < BM_SCANC_NS; j++)
+            if (j < n) { /* a padding state stays zero: skipped, not computed (a small d_state) */
+                h[j] = fma(bm_scan_exp_a(delta * a[j]), h[j], du * bt[b_col + j]);
+                acc = fma(h[j], bt[c_col + j], acc);
+            }
         const float16 out = fma(dskip, uu, acc) * bm_scanc_silu(bm_scanc_load(z + r * z_ld + z_col, c0, di));
         __global float *yr = y + r * di + c0;
         if (lanes == 16) vstore16(out, 0, yr);

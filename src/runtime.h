@@ -61,8 +61,8 @@ enum {
 /* Which selective-scan kernel bm_op_scan uses: auto = the chunked one (cl/scan.cl) on GPUs, the CPU
  * one (cl/scan_cpu.cl) on CPUs where d_state fits it; lanes = the one-pass cl/scan_lanes.cl for
  * T > 1 where it fits (measured slower; kept for measurements); cpu = cl/scan_cpu.cl anywhere it fits. */
-/* Which RoPE kernel: auto = one work-item per (row, head, pair) on GPUs, per row on CPUs. */
-enum { BM_ROPE_FORM_AUTO = 0, BM_ROPE_FORM_PAIRS = 1, BM_ROPE_FORM_ROWS = 2 };
+/* Which RoPE kernel: auto = one work-item per (row, head, pair) on GPUs, per position on CPUs. */
+enum { BM_ROPE_FORM_AUTO = 0, BM_ROPE_FORM_PAIRS = 1, BM_ROPE_FORM_POSITIONS = 2 };
 /* Which form of an op with a CPU kernel (rt->bmojo_attn_form, rmsnorm_form, xent_form,
  * attn_bwd_form, bmojo_bwd_form, scan_bwd_form, conv_bwd_form, bmojo_innov_form): auto = the GPU form on GPUs, the CPU form on CPUs (each launcher says where else
  * it keeps the GPU form); tests force each on every device. */

@@ -36,10 +36,10 @@ static int rope_launch(bm_rt *rt, const char *kname, const char *what, cl_mem x,
         const float pw = (float)pow((double)theta, (double)e);
         f[i / 16].s[i % 16] = 1.0f / pw;
     }
-    /* CPUs: the per-row form (cl/rope.cl: bm_rope_cpu / bm_rope_bwd_cpu); rt->rope_form forces one */
-    const int per_row = rt->rope_form == BM_ROPE_FORM_ROWS || (rt->rope_form == BM_ROPE_FORM_AUTO && !rt->lim.is_gpu);
+    /* CPUs: the per-position form (cl/rope.cl: bm_rope_cpu / bm_rope_bwd_cpu); rt->rope_form forces one */
+    const int per_position = rt->rope_form == BM_ROPE_FORM_POSITIONS || (rt->rope_form == BM_ROPE_FORM_AUTO && !rt->lim.is_gpu);
     char name[32];
-    snprintf(name, sizeof name, "%s%s", kname, per_row ? "_cpu" : "");
+    snprintf(name, sizeof name, "%s%s", kname, per_position ? "_cpu" : "");
     kname = name;
     cl_kernel k = bm_kernel(rt, kname);
     if (!k) return bm_fail_context(BMOJO_EBUILD, "%s", what);
@@ -59,9 +59,9 @@ static int rope_launch(bm_rt *rt, const char *kname, const char *what, cl_mem x,
     for (int j = 0; j < ROPE_MAX_PAIRS / 16; j++) err |= BM_ARG(k, i++, f[j]);
     int st = bm_args_check(err, kname);
     if (st) return st;
-    if (per_row) {
-        const size_t rows = (size_t)B * T, one = 1;
-        return bm_launch(rt, k, kname, 1, &rows, &one);
+    if (per_position) { /* a work-item per position (each rotates its B rows) */
+        const size_t positions = (size_t)T, one = 1;
+        return bm_launch(rt, k, kname, 1, &positions, &one);
     }
     size_t L = rt->lim.wg ? rt->lim.wg : 64;
     size_t kwg = 0;

@@ -43,7 +43,7 @@ static void rope_case(bm_test_ctx *t, int B, int T, int nh, int dh, int64_t pos0
     cl_mem xb = bm_test_buffer(t, x0, n * sizeof(float));
     char what[160];
     snprintf(what, sizeof what, "rope%s B=%d T=%d nh=%d dh=%d pos0=%lld theta=%g col=%zu ld=%zu",
-             t->rt->rope_form == BM_ROPE_FORM_ROWS ? " (rows)" : t->rt->rope_form == BM_ROPE_FORM_PAIRS ? " (pairs)" : "", B, T, nh, dh,
+             t->rt->rope_form == BM_ROPE_FORM_POSITIONS ? " (positions)" : t->rt->rope_form == BM_ROPE_FORM_PAIRS ? " (pairs)" : "", B, T, nh, dh,
              (long long)pos0, (double)theta, col, ld);
     if (bm_test_status(t, bm_op_rope(t->rt, xb, ld, col, B, T, nh, dh, pos0, theta), what)) {
         bm_test_read(t, xb, got, n * sizeof(float));
@@ -88,9 +88,9 @@ void test_op_rope(bm_test_ctx *t)
     static const int64_t pos0s[] = {0, 5, 30000};
     static const int dhs[] = {2, 16, 64, 128};
     static const float thetas[] = {10000.0f, 1e6f};
-    /* both kernels on every device: a work-item per (row, head, pair) and per row (CPUs' choice) */
+    /* both kernels on every device: a work-item per (row, head, pair) and per position (CPUs' choice) */
     const int saved = t->rt->rope_form;
-    for (int form = BM_ROPE_FORM_PAIRS; form <= BM_ROPE_FORM_ROWS; form++) {
+    for (int form = BM_ROPE_FORM_PAIRS; form <= BM_ROPE_FORM_POSITIONS; form++) {
         t->rt->rope_form = form;
         for (size_t p = 0; p < 3; p++)
             for (size_t d = 0; d < 4; d++)

@@ -167,7 +167,7 @@ void test_op_rope_backward(bm_test_ctx *t)
 {
     /* both kernels on every device (see test_op_rope) */
     const int saved = t->rt->rope_form;
-    for (int form = BM_ROPE_FORM_PAIRS; form <= BM_ROPE_FORM_ROWS; form++) {
+    for (int form = BM_ROPE_FORM_PAIRS; form <= BM_ROPE_FORM_POSITIONS; form++) {
         t->rt->rope_form = form;
         rope_bwd_all(t);
     }
