@@ -615,14 +615,19 @@ static int set_post_args(cl_kernel k, cl_uint first, void *ctx)
  * with the key count until the window is full). */
 static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
 {
-    cl_kernel kn = bm_kernel(rt, "bm_bmojo_step");
+    /* the state update: a work-group per sequence, or on CPUs (the innovation's form: the step
+     * sums eps as the innovation does) a work-item per sequence (cl/bmojo_step_cpu.cl) */
+    const int cpu = rt->bmojo_innov_form == BM_FORM_CPU || (rt->bmojo_innov_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    const char *name = cpu ? "bm_bmojo_step_cpu" : "bm_bmojo_step";
+    cl_kernel kn = bm_kernel(rt, name);
     if (!kn) return BMOJO_EBUILD;
     /* the kernel takes the two halves' parameter lists one after the other */
-    int st = bm_args_check(set_pre_args(kn, 0, a), "bm_bmojo_step");
+    int st = bm_args_check(set_pre_args(kn, 0, a), name);
     if (!st) st = set_post_args(kn, BM_BMOJO_PRE_NARGS, (void *)a);
     if (st) return st;
-    size_t g[2] = {rt->lim.wg, (size_t)a->B}, l[2] = {rt->lim.wg, 1};
-    if ((st = bm_launch(rt, kn, "bm_bmojo_step", 2, g, l))) return st;
+    const size_t wg = cpu ? 1 : rt->lim.wg;
+    size_t g[2] = {wg, (size_t)a->B}, l[2] = {wg, 1};
+    if ((st = bm_launch(rt, kn, name, 2, g, l))) return st;
     return bmojo_attention(rt, a, a->mem, 0, bmojo_mem_v_off(a), 1, nsplit);
 }
 
