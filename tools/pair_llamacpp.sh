@@ -5,6 +5,7 @@
 # bmojo-130m alone (llama.cpp has no B'MOJO). JSONL on stdout, each line prefixed "A WT " (llama.cpp)
 # or "B WT " (bmojo). Build the peer first with ../shared/peers/llamacpp/setup.sh; run on an idle
 # machine (llama.cpp's threads spin at barriers and collapse when a core is shared).
+# Decoding on a machine whose rate swings between runs: tools/pair_decode.sh (many short alternating runs).
 # Usage: tools/pair_llamacpp.sh [BMOJO_BIN] [ROUNDS] [PEER_DIR] > pair.jsonl
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
