@@ -254,7 +254,9 @@ static void scan_dtproj_case(bm_test_ctx *t, int B, int T, int di, int n, int R)
     float *W = bm_test_alloc((size_t)di * R * 4), *bias = bm_test_alloc((size_t)di * 4), *A = bm_test_alloc((size_t)di * n * 4);
     float *D = bm_test_alloc((size_t)di * 4), *st0 = bm_test_alloc((size_t)B * di * n * 4), *dt = bm_test_alloc(N * di * 4);
     float *y_ref = bm_test_alloc(N * di * 4), *st_ref = bm_test_alloc((size_t)B * di * n * 4);
-    float *y = bm_test_alloc(N * di * 4), *st = bm_test_alloc((size_t)B * di * n * 4);
+    /* y with 16 guard floats after it: a step that stores whole 16-channel blocks must not write past di */
+    float *y = bm_test_alloc((N * di + 16) * 4), *st = bm_test_alloc((size_t)B * di * n * 4);
+    for (size_t i = 0; i < N * di + 16; i++) y[i] = 12345.0f;
     bm_test_fill(t, u, N * di, -1, 1);
     bm_test_fill(t, bc, N * bc_ld, -1, 1);
     bm_test_fill(t, z, N * z_ld, -2, 2);
@@ -270,17 +272,20 @@ static void scan_dtproj_case(bm_test_ctx *t, int B, int T, int di, int n, int R)
     cl_mem du = bm_test_buffer(t, u, N * di * 4), dbc = bm_test_buffer(t, bc, N * bc_ld * 4), dz = bm_test_buffer(t, z, N * z_ld * 4);
     cl_mem dW = bm_test_buffer(t, W, (size_t)di * R * 4), db = bm_test_buffer(t, bias, (size_t)di * 4);
     cl_mem dA = bm_test_buffer(t, A, (size_t)di * n * 4), dD = bm_test_buffer(t, D, (size_t)di * 4);
-    cl_mem ds = bm_test_buffer(t, st0, (size_t)B * di * n * 4), dy = bm_test_buffer(t, NULL, N * di * 4);
+    cl_mem ds = bm_test_buffer(t, st0, (size_t)B * di * n * 4), dy = bm_test_buffer(t, y, (N * di + 16) * 4);
     bm_scan_args a = {.B = B, .T = T, .di = di, .n = n, .u = du, .dt = NULL, .dt_ld = (size_t)di, .dt_bias = db, .A = dA,
                       .bc = dbc, .bc_ld = bc_ld, .b_col = (size_t)R, .c_col = (size_t)R + n, .D = dD, .z = dz,
                       .z_ld = z_ld, .z_col = (size_t)di, .state = ds, .y = dy, .dt_proj = dW, .dt_rank = R};
     char what[128];
     snprintf(what, sizeof what, "scan+dt_proj B=%d T=%d di=%d n=%d R=%d", B, T, di, n, R);
     if (bm_test_status(t, bm_op_scan(t->rt, &a), what)) {
-        bm_test_read(t, dy, y, N * di * 4);
+        bm_test_read(t, dy, y, (N * di + 16) * 4);
         bm_test_read(t, ds, st, (size_t)B * di * n * 4);
         bm_test_close(t, what, y, y_ref, N * di, 1e-5);
         bm_test_close(t, "  ... final state", st, st_ref, (size_t)B * di * n, 1e-5);
+        int guard = 1;
+        for (size_t i = N * di; i < N * di + 16; i++) guard &= y[i] == 12345.0f;
+        bm_test_true(t, guard, "  ... nothing written past y");
     }
     bm_release(du), bm_release(dbc), bm_release(dz), bm_release(dW), bm_release(db);
     bm_release(dA), bm_release(dD), bm_release(ds), bm_release(dy);
