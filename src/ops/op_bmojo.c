@@ -936,8 +936,11 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
 
     /* 5. state, one launch (bm_bmojo_state_save): the rings (after the attention and gather_mem
      *    read them), the frozen memory of the last chunk (gather_mem has read the old one) and
-     *    the y history (the innovation has read it) */
-    if (!(kn = bm_kernel(rt, "bm_bmojo_state_save"))) return BMOJO_EBUILD;
+     *    the y history (the innovation has read it); with the CPU attention form a work-item per
+     *    row (cl/bmojo_state_save_cpu.cl), else per element */
+    const int save_cpu = rt->bmojo_attn_form == BM_FORM_CPU || (rt->bmojo_attn_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    const char *save_name = save_cpu ? "bm_bmojo_state_save_cpu" : "bm_bmojo_state_save";
+    if (!(kn = bm_kernel(rt, save_name))) return BMOJO_EBUILD;
     i = 0;
     err |= BM_ARG(kn, i++, a->kx);
     err |= BM_ARG(kn, i++, a->vx);
@@ -971,8 +974,11 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
     err |= BM_ARG(kn, i++, cM);
     err |= BM_ARG(kn, i++, cpos0);
     err |= BM_ARG(kn, i++, cNC);
-    if ((st = bm_args_check(err, "bm_bmojo_state_save"))) return st;
-    const size_t kvrow = (size_t)a->B * a->Hkv * a->dh;
-    const size_t n_save = kvrow * (size_t)((T < w ? T : w) + (T < mf ? T : mf) + M) + (size_t)a->B * a->d;
-    return bmojo_launch1(rt, kn, "bm_bmojo_state_save", n_save);
+    if ((st = bm_args_check(err, save_name))) return st;
+    const size_t kvrows = (size_t)a->B * a->Hkv * (size_t)((T < w ? T : w) + (T < mf ? T : mf) + M);
+    if (save_cpu) {
+        size_t g1 = kvrows + (size_t)a->B, l1 = 1;
+        return bm_launch(rt, kn, save_name, 1, &g1, &l1);
+    }
+    return bmojo_launch1(rt, kn, save_name, kvrows * (size_t)a->dh + (size_t)a->B * a->d);
 }
