@@ -59,23 +59,6 @@
  * (the dS stores, one float at a stride of the key count, give back what the recomputation
  * saved); `bmojo train` batch 8: +3.2 % with store. recompute stays the default. */
 
-/* Sets of a sequence from position 0 (a training mix's train_sets, op_bmojo.c): bm_bmojo_merge
- * left E(s_c) in the scratch's sel [B, NC, m_e]; entries past min(m_e, s) are -1 here.
- * global (>= B*NC*max(m_e,1)). */
-__kernel void bm_bmojo_bwd_sets_fill(__global const float *scr, const ulong sel_off, __global int *sets,
-                                     const int B, const int NC, const int w, const int m_e)
-{
-    const int mec = max(m_e, 1);
-    const size_t gid = get_global_id(0);
-    if (gid >= (size_t)B * NC * mec) return;
-    const int e = (int)(gid % mec);
-    const size_t bc = gid / mec;
-    const int s = (int)(bc % NC) * w;
-    int v = -1;
-    if (e < min(m_e, s)) v = ((__global const int *)(scr + sel_off))[bc * m_e + e];
-    sets[gid] = v;
-}
-
 /* The views and sizes every backward kernel takes. */
 #define BM_BMOJO_BWD_VIEWS                                                                                     \
     __global const float *q, const ulong q_ld, const ulong q_col, __global const float *kx,                   \

@@ -52,7 +52,8 @@
  *  3. bm_bmojo_gather_mem: memory rows of every chunk into scratch, read through the sources
  *     from the new Kf/Vf/Kx/Vx views, the fade and window rings and the old state memory (a
  *     first chunk entered mid-way is copied from the state memory); the attention reads them;
- *     bm_bmojo_state_save then freezes the last chunk's memory into the state.
+ *     bm_bmojo_state_save then freezes the last chunk's memory into the state (a training mix
+ *     instead copies every E(s_c) out with bm_bmojo_sets_fill and saves no state).
  * Decoding (T = 1): bm_bmojo_step, one work-group per sequence, is the whole state update in
  * one launch (then the attention reads the state memory in place): at a chunk start it
  * rebuilds the memory from the rings and the old memory (w-1 of every w steps skip that), then
@@ -196,6 +197,23 @@ __kernel void bm_bmojo_merge(__global float *scr, const ulong top_eps_off, const
         cand_eps[(size_t)b * m_e + e] = we[cur * m_e + e];
         cand_pos[(size_t)b * m_e + e] = wp[cur * m_e + e];
     }
+}
+
+/* A training mix's sets (train_sets, in the layout cl/bmojo_backward.cl reads) from position 0:
+ * bm_bmojo_merge left E(s_c) in the scratch's sel [B, NC, m_e]; entries past min(m_e, s) are -1
+ * here. global (>= B*NC*max(m_e,1)). */
+__kernel void bm_bmojo_sets_fill(__global const float *scr, const ulong sel_off, __global int *sets,
+                                 const int B, const int NC, const int w, const int m_e)
+{
+    const int mec = max(m_e, 1);
+    const size_t gid = get_global_id(0);
+    if (gid >= (size_t)B * NC * mec) return;
+    const int e = (int)(gid % mec);
+    const size_t bc = gid / mec;
+    const int s = (int)(bc % NC) * w;
+    int v = -1;
+    if (e < min(m_e, s)) v = ((__global const int *)(scr + sel_off))[bc * m_e + e];
+    sets[gid] = v;
 }
 
 /* global (B*NC*Hkv*M * ceil(dh/xper)): memory rows of every chunk of the call, xper columns of

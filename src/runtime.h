@@ -134,7 +134,15 @@ struct bmojo_runtime {
     char warning[1400];       /* a problem met while opening that did not stop it (the kernel cache
                                  ignored, and why), for the caller to show once; "" when none */
 };
+
 typedef struct bmojo_runtime bm_rt;
+
+/* Whether an op whose form is `form` (BM_FORM_*, one of the rt->*_form fields) runs its CPU kernel:
+ * forced, or auto on a device that is not a GPU. */
+static inline int bm_form_cpu(const bm_rt *rt, int form)
+{
+    return form == BM_FORM_CPU || (form == BM_FORM_AUTO && !rt->lim.is_gpu);
+}
 
 /* Name of an OpenCL error code ("CL_OUT_OF_RESOURCES"). */
 const char *bm_cl_error_name(cl_int err);

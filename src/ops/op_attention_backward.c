@@ -215,7 +215,7 @@ static int attention_backward_launch(bm_rt *rt, const bm_attn_bwd_args *a)
     cl_mem stats = NULL;
     st = bm_scratch_take(rt, sizeof(float) * 2u * (size_t)nstat, &stats);
     if (st) return bm_fail_context(st, "attention_backward statistics");
-    const int cpu = rt->attn_bwd_form == BM_FORM_CPU || (rt->attn_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    const int cpu = bm_form_cpu(rt, rt->attn_bwd_form);
     if (cpu && attb_cpu_fits(rt, dh)) return attention_backward_cpu_launch(rt, a, stats, nstat);
 
     /* kernel 1: statistics and dq */

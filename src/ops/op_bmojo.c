@@ -617,7 +617,7 @@ static int bmojo_decode(bm_rt *rt, const bm_bmojo_args *a, int nsplit)
 {
     /* the state update: a work-group per sequence, or on CPUs (the innovation's form: the step
      * sums eps as the innovation does) a work-item per sequence (cl/bmojo_step_cpu.cl) */
-    const int cpu = rt->bmojo_innov_form == BM_FORM_CPU || (rt->bmojo_innov_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    const int cpu = bm_form_cpu(rt, rt->bmojo_innov_form);
     const char *name = cpu ? "bm_bmojo_step_cpu" : "bm_bmojo_step";
     cl_kernel kn = bm_kernel(rt, name);
     if (!kn) return BMOJO_EBUILD;
@@ -775,10 +775,10 @@ int bm_bmojo_decode_out_post(bm_rt *rt, const bm_bmojo_args *a, cl_mem parts, bm
 int bm_bmojo_mix(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch) { return bm_bmojo_mix_nsplit(rt, a, scratch, 0); }
 
 /* A training forward's sets (a->train_sets) from the merge's E(s_c) in the scratch's sel (not
- * read where there is none: T = 1, m_e = 0), -1 pads (bm_bmojo_bwd_sets_fill). */
+ * read where there is none: T = 1, m_e = 0), -1 pads (bm_bmojo_sets_fill). */
 static int bmojo_train_sets(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, cl_ulong sel_off, int NC)
 {
-    cl_kernel kn = bm_kernel(rt, "bm_bmojo_bwd_sets_fill");
+    cl_kernel kn = bm_kernel(rt, "bm_bmojo_sets_fill");
     if (!kn) return BMOJO_EBUILD;
     cl_int err = 0, cB = a->B, cNC = NC, cw = a->window, cme = a->m_e;
     cl_uint i = 0;
@@ -789,9 +789,9 @@ static int bmojo_train_sets(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, c
     err |= BM_ARG(kn, i++, cNC);
     err |= BM_ARG(kn, i++, cw);
     err |= BM_ARG(kn, i++, cme);
-    int st = bm_args_check(err, "bm_bmojo_bwd_sets_fill");
+    int st = bm_args_check(err, "bm_bmojo_sets_fill");
     if (st) return st;
-    return bmojo_launch1(rt, kn, "bm_bmojo_bwd_sets_fill", (size_t)a->B * (size_t)NC * (size_t)(a->m_e > 0 ? a->m_e : 1));
+    return bmojo_launch1(rt, kn, "bm_bmojo_sets_fill", (size_t)a->B * (size_t)NC * (size_t)(a->m_e > 0 ? a->m_e : 1));
 }
 
 int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int nsplit)
@@ -820,6 +820,8 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
     bmojo_scratch_plan p;
     bmojo_plan(a, bmojo_nc_max(T, w), &p); /* the same offsets bm_bmojo_scratch_bytes sized */
     const size_t wg = rt->lim.wg;
+    /* the gather and the state save take their CPU forms with the attention's */
+    const int cpu_form = bm_form_cpu(rt, rt->bmojo_attn_form);
     cl_int err = 0;
     cl_int cB = a->B, cT = T, cd = a->d, ck = a->n_taps, cw = w, cmf = mf, cme = me, cpos0 = pos0, cNC = NC;
     cl_int cHkv = a->Hkv, cdh = a->dh, cM = M;
@@ -921,9 +923,7 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
         err |= BM_ARG(kn, i++, cme);
         err |= BM_ARG(kn, i++, cpos0);
         err |= BM_ARG(kn, i++, cNC);
-        /* columns per item (see the kernel): a row with the CPU attention form */
-        const int cpu = rt->bmojo_attn_form == BM_FORM_CPU || (rt->bmojo_attn_form == BM_FORM_AUTO && !rt->lim.is_gpu);
-        const cl_int xper = cpu ? cdh : 1;
+        const cl_int xper = cpu_form ? cdh : 1; /* columns per item (see the kernel): a row on CPUs */
         err |= BM_ARG(kn, i++, xper);
         if ((st = bm_args_check(err, "bm_bmojo_gather_mem"))) return st;
         size_t n = (size_t)a->B * NC * a->Hkv * (size_t)M * (size_t)((a->dh + xper - 1) / xper);
@@ -938,8 +938,7 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
      *    read them), the frozen memory of the last chunk (gather_mem has read the old one) and
      *    the y history (the innovation has read it); with the CPU attention form a work-item per
      *    row (cl/bmojo_state_save_cpu.cl), else per element */
-    const int save_cpu = rt->bmojo_attn_form == BM_FORM_CPU || (rt->bmojo_attn_form == BM_FORM_AUTO && !rt->lim.is_gpu);
-    const char *save_name = save_cpu ? "bm_bmojo_state_save_cpu" : "bm_bmojo_state_save";
+    const char *save_name = cpu_form ? "bm_bmojo_state_save_cpu" : "bm_bmojo_state_save";
     if (!(kn = bm_kernel(rt, save_name))) return BMOJO_EBUILD;
     i = 0;
     err |= BM_ARG(kn, i++, a->kx);
@@ -976,7 +975,7 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
     err |= BM_ARG(kn, i++, cNC);
     if ((st = bm_args_check(err, save_name))) return st;
     const size_t kvrows = (size_t)a->B * a->Hkv * (size_t)((T < w ? T : w) + (T < mf ? T : mf) + M);
-    if (save_cpu) {
+    if (cpu_form) {
         size_t g1 = kvrows + (size_t)a->B, l1 = 1;
         return bm_launch(rt, kn, save_name, 1, &g1, &l1);
     }

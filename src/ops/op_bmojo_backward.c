@@ -279,7 +279,7 @@ static int bwd_plan_of(bm_rt *rt, const bm_bmojo_bwd_args *a, bwd_plan *pl)
     /* The CPU form: on the recompute path, dq_cpu, mem_cpu, keys_cpu (cl/bmojo_backward_cpu.cl)
      * where the head is whole float16 chunks; the store path keeps its kernels (stats_tiled,
      * keys_tiled, dq_tiled) and takes the per-row mem (mem_rows) under this form too. */
-    const int cpu_form = rt->bmojo_bwd_form == BM_FORM_CPU || (rt->bmojo_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    const int cpu_form = bm_form_cpu(rt, rt->bmojo_bwd_form);
     if (cpu_form && rt->bmojo_bwd_mode == BM_BBWD_RECOMPUTE && a->dh % 16 == 0 &&
         a->dh <= 16 * bm_build_tunable(rt, "BM_ATTC_MAXC", BBC_MAXC_DEFAULT)) {
         pl->kqc = bm_kernel(rt, "bm_bmojo_bwd_dq_cpu");

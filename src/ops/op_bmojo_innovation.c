@@ -13,7 +13,7 @@
 int bm_bmojo_innovation_launch(bm_rt *rt, cl_mem y, cl_mem y_hist, cl_mem scr, cl_ulong eps_off, int B, int T, int d,
                                int k, const cl_float16 *taps)
 {
-    const int cpu = rt->bmojo_innov_form == BM_FORM_CPU || (rt->bmojo_innov_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    const int cpu = bm_form_cpu(rt, rt->bmojo_innov_form);
     const char *name = cpu ? "bm_bmojo_innovation_cpu" : "bm_bmojo_innovation";
     cl_kernel kn = bm_kernel(rt, name);
     if (!kn) return bm_fail_context(BMOJO_EBUILD, "B'MOJO innovation");

@@ -81,7 +81,7 @@ static int conv1d_backward_launch(bm_rt *rt, const bm_conv_bwd_args *a)
     const cl_mem dbias = a->dbias ? a->dbias : a->dw; /* ntap == k: the bias tap never runs */
     cl_int err = 0;
 
-    const int cpu = (rt->conv_bwd_form == BM_FORM_CPU || (rt->conv_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu)) &&
+    const int cpu = bm_form_cpu(rt, rt->conv_bwd_form) &&
                     kw <= CONV_BWD_CPU_KMAX;
     const size_t cblk = ((size_t)di + 15) / 16;
     if (cpu) {

@@ -35,7 +35,7 @@ int bm_op_rmsnorm(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_col, cl_mem w,
     if (rows > 1 && (x_ld < x_col + (size_t)d || out_ld < out_col + (size_t)d))
         return bm_fail(BMOJO_EINVAL, "bm_op_rmsnorm: row of %d at column %zu/%zu exceeds leading dimension %zu/%zu",
                        d, x_col, out_col, x_ld, out_ld);
-    if (rt->rmsnorm_form == BM_FORM_CPU || (rt->rmsnorm_form == BM_FORM_AUTO && !rt->lim.is_gpu)) {
+    if (bm_form_cpu(rt, rt->rmsnorm_form)) {
         cl_kernel kc = bm_kernel(rt, "bm_rmsnorm_rows_cpu");
         if (!kc) return bm_fail_context(BMOJO_EBUILD, "bm_op_rmsnorm");
         cl_int crows = rows;

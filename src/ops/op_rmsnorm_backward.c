@@ -41,7 +41,7 @@ static int rmsnorm_backward_launch(bm_rt *rt, cl_mem x, size_t x_ld, size_t x_co
     /* The statistics kernel's GPU form is compiled for exactly BM_WG = rt->lim.wg work-items with
      * two local arrays of as many floats; refuse rather than launch a shape the device cannot run.
      * CPUs run its CPU form (rt->rmsnorm_form, as the forward's). */
-    const int cpu = rt->rmsnorm_form == BM_FORM_CPU || (rt->rmsnorm_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    const int cpu = bm_form_cpu(rt, rt->rmsnorm_form);
     size_t wg = rt->lim.wg;
     if (!cpu && (wg == 0 || wg > rt->lim.max_wg || (rt->lim.max_wi[0] && wg > rt->lim.max_wi[0]) ||
         (uint64_t)wg * 2 * sizeof(float) > rt->lim.local_mem))

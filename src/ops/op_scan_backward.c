@@ -116,7 +116,7 @@ static int scan_backward_ex_launch(bm_rt *rt, const bm_scan_bwd_args *a, int cb_
     if (st) return st;
     if (a->B == 0 || a->T == 0 || a->di == 0) return 0;   /* nothing to write or accumulate */
     /* the CPU form (a forced work-group shape is the GPU form's) */
-    const int cpu = rt->scan_bwd_form == BM_FORM_CPU || (rt->scan_bwd_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    const int cpu = bm_form_cpu(rt, rt->scan_bwd_form);
     if (cb_force <= 0 && cpu && bm_scan_backward_cpu_fits(a)) return bm_op_scan_backward_cpu(rt, a);
 
     const int B = a->B, T = a->T, di = a->di, n = a->n;

@@ -16,7 +16,7 @@ int bm_op_xent_backward(bm_rt *rt, cl_mem logits, size_t ld, int V, cl_mem targe
     if (!targets) return bm_fail(BMOJO_EINVAL, "%s: NULL buffer targets", fn);
     if (!loss) return bm_fail(BMOJO_EINVAL, "%s: NULL buffer loss", fn);
     if (rows > 1 && ld < (size_t)V) return bm_fail(BMOJO_EINVAL, "%s: V %d exceeds leading dimension ld %zu", fn, V, ld);
-    const int cpu = rt->xent_form == BM_FORM_CPU || (rt->xent_form == BM_FORM_AUTO && !rt->lim.is_gpu);
+    const int cpu = bm_form_cpu(rt, rt->xent_form);
     /* The GPU form is compiled for exactly BM_WG work-items and two local arrays of as many floats. */
     size_t wg = cpu ? 1 : rt->lim.wg;
     if (!cpu && (wg == 0 || wg > rt->lim.max_wg || (rt->lim.max_wi[0] && wg > rt->lim.max_wi[0]) ||
