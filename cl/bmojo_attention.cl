@@ -11,6 +11,9 @@
  *   memk/v [B, NC, Hkv, M, dh] chunk memory (a scratch region: base + element offset); slot j < m_f valid iff s_c - m_f + j >= 0, slot
  *          m_f+e valid iff e < min(m_e, s_c); invalid slots are masked (their rows are zero)
  *   out    [B*T, out_ld], head h at columns h*dh
+ *   lse    NULL, or [B*T, H]: row t's log-sum-exp over its keys of the scaled scores, m + log l
+ *          (training's forward hands it to the backward: cl/bmojo_backward.cl); written by every
+ *          body when unsplit (the launcher does not split a call that asks for it)
  *
  * Design: one work-group per (query tile of QT tokens, kv head g, sequence b) that serves all
  * rep = H/Hkv query heads of g, so each K/V tile loaded into local memory is used by R = QT*rep
@@ -94,14 +97,15 @@ static inline size_t bm_bmojo_key_off(int kk, int nmem, int M, int c0, int plo, 
     __global const float *q, const ulong q_ld, const ulong q_col, __global const float *kx,                  \
         __global const float *vx, const ulong x_ld, const ulong kx_col, const ulong vx_col,                   \
         __global const float *win_k, __global const float *win_v, __global const float *scr,                  \
-        const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld, const int T,       \
-        const int H, const int Hkv, const int dh, const int w, const int m_f, const int m_e, const int pos0,   \
-        const int NC, const float scale, const int QT, const int KT, const int nsplit, const int KS,           \
+        const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld,                   \
+        __global float *lse, const int T, const int H, const int Hkv, const int dh, const int w, const int m_f, \
+        const int m_e, const int pos0, const int NC, const float scale, const int QT, const int KT,            \
+        const int nsplit, const int KS,                                                                        \
         __global float *part, __local float *Qs, __local float *Os, __local float *Ks, __local float *Vs,     \
         __local float *S, __local float *st
 #define BM_BMOJO_ATTN_ARGS                                                                                    \
-    q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, T, H, Hkv, \
-        dh, w, m_f, m_e, pos0, NC, scale, QT, KT, nsplit, KS, part, Qs, Os, Ks, Vs, S, st
+    q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, lse, T, H, \
+        Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, KT, nsplit, KS, part, Qs, Os, Ks, Vs, S, st
 
 static inline void bm_bmojo_attn_body(const int grp, const int g, const int b, const int B,
                                       BM_BMOJO_ATTN_PARAMS)
@@ -233,6 +237,11 @@ static inline void bm_bmojo_attn_body(const int grp, const int g, const int b, c
         int t = t0 + r % QT, h = g * rep + r / QT;
         if (t < T) out[((size_t)b * T + t) * out_ld + (size_t)h * dh + x] = Os[i] / lrow[r];
     }
+    if (lse)
+        for (int r = lid; r < R; r += lsz) {
+            const int t = t0 + r % QT;
+            if (t < T) lse[((size_t)b * T + t) * H + (size_t)(g * rep + r / QT)] = mrow[r] + log(lrow[r]);
+        }
 }
 
 /* Decoding (T = 1) body: the same keys, masks, online softmax and outputs as bm_bmojo_attn_body
@@ -387,6 +396,8 @@ static inline void bm_bmojo_attn_decode_body(const int split, const int g, const
         const int r = i / dh, x = i - r * dh;
         out[(size_t)b * out_ld + (size_t)(g * R + r) * dh + x] = Os[i] / lrow[r];
     }
+    if (lse)
+        for (int r = lid; r < R; r += lsz) lse[(size_t)b * H + (size_t)(g * R + r)] = mrow[r] + log(lrow[r]);
 }
 
 /* The body for group (grp, g, b): the decoding one at T = 1 (the launcher sizes the local arrays
@@ -418,9 +429,9 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     const int ND, const int TC, __global const float *q, const ulong q_ld, const ulong q_col,
     __global const float *kx, __global const float *vx, const ulong x_ld, const ulong kx_col, const ulong vx_col,
     __global const float *win_k, __global const float *win_v, __global const float *scr, const ulong memk_off,
-    const ulong memv_off, __global float *out, const ulong out_ld, const int T, const int H, const int Hkv,
-    const int dh, const int w, const int m_f, const int m_e, const int pos0, const int NC, const float scale,
-    const int QT, const int nsplit, __global float *part, __local float4 *qs4, __local float4 *kp4,
+    const ulong memv_off, __global float *out, const ulong out_ld, __global float *lse, const int T, const int H,
+    const int Hkv, const int dh, const int w, const int m_f, const int m_e, const int pos0, const int NC,
+    const float scale, const int QT, const int nsplit, __global float *part, __local float4 *qs4, __local float4 *kp4,
     __local float4 *vs4, __local float *red)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0);
@@ -575,6 +586,7 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
             const int d0 = 4 * (tx + BM_ATT_NX * jj);
             bm_store4_partial(orow, d0, dh, acc[i][jj] * inv);
         }
+        if (lse && tx == 0) lse[((size_t)b * T + t) * H + (size_t)(g * rep + r / QT)] = m_run[i] + log(l_run[i]);
     }
 }
 
@@ -585,13 +597,14 @@ static BM_ATT_INLINE void bm_bmojo_attn_tiled_body(
     __global const float *q, const ulong q_ld, const ulong q_col, __global const float *kx,                  \
         __global const float *vx, const ulong x_ld, const ulong kx_col, const ulong vx_col,                  \
         __global const float *win_k, __global const float *win_v, __global const float *scr,                 \
-        const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld, const int T,     \
-        const int H, const int Hkv, const int dh, const int w, const int m_f, const int m_e, const int pos0,  \
-        const int NC, const float scale, const int QT, const int nsplit, __global float *part,               \
+        const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld,                 \
+        __global float *lse, const int T, const int H, const int Hkv, const int dh, const int w, const int m_f, \
+        const int m_e, const int pos0, const int NC, const float scale, const int QT, const int nsplit,      \
+        __global float *part,                                                                                \
         __local float4 *qs4, __local float4 *kp4, __local float4 *vs4, __local float *red
 #define BM_BMOJO_TILED_ARGS                                                                                   \
-    q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, T, H,   \
-        Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, nsplit, part, qs4, kp4, vs4, red
+    q, q_ld, q_col, kx, vx, x_ld, kx_col, vx_col, win_k, win_v, scr, memk_off, memv_off, out, out_ld, lse, T, \
+        H, Hkv, dh, w, m_f, m_e, pos0, NC, scale, QT, nsplit, part, qs4, kp4, vs4, red
 
 __kernel void bm_bmojo_attn_tiled2(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(2, 4, BM_BMOJO_TILED_ARGS); }
 __kernel void bm_bmojo_attn_tiled4(BM_BMOJO_TILED_PARAMS) { bm_bmojo_attn_tiled_body(4, 2, BM_BMOJO_TILED_ARGS); }

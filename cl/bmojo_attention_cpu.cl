@@ -3,7 +3,7 @@
  * window. Launcher: src/ops/op_bmojo.c (bmojo_attention_cpu; the choice on CPUs for every T,
  * BMOJO_BMOJO_ATTN=cpu anywhere); the same arguments as bm_bmojo_attn's views
  * (cl/bmojo_attention.cl, read its top comment for the layout: q, kx/vx, the win_k/v rings, the
- * chunk memories memk/memv [B, NC, Hkv, M, dh] at element offsets of scr, out).
+ * chunk memories memk/memv [B, NC, Hkv, M, dh] at element offsets of scr, out, lse).
  *
  * Shape of the work: one work-item per (BM_BATC_TQ consecutive queries, query head, sequence), a
  * CPU thread's job, as cl/attention_cpu.cl does for the plain attention: each query runs its M
@@ -60,8 +60,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 bm_bmojo_attn_cpu(__global const float *q, const ulong q_ld, const ulong q_col, __global const float *kx,
                   __global const float *vx, const ulong x_ld, const ulong kx_col, const ulong vx_col,
                   __global const float *win_k, __global const float *win_v, __global const float *scr,
-                  const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld, const int T,
-                  const int H, const int Hkv, const int dh, const int w, const int m_f, const int m_e,
+                  const ulong memk_off, const ulong memv_off, __global float *out, const ulong out_ld,
+                  __global float *lse, const int T, const int H, const int Hkv, const int dh, const int w, const int m_f, const int m_e,
                   const int pos0, const int NC, const float scale)
 {
     const int t0 = (int)get_global_id(0) * BM_BATC_TQ, h = (int)get_global_id(1), b = (int)get_global_id(2);
@@ -119,5 +119,6 @@ bm_bmojo_attn_cpu(__global const float *q, const ulong q_ld, const ulong q_col, 
             const float inv = 1.0f / l;
             for (int d = 0; d < dh; d++) orow[d] = of[d] * inv;
         }
+        if (lse) lse[((long)b * T + t) * H + h] = m + log(l);
     }
 }

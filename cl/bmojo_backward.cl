@@ -127,7 +127,8 @@ static inline int bm_bmojo_bwd_key(int i, int t, int s, int nF, int nE, __global
 /* global (L * B*T, H), local (L, 1): group (row, h). Locals: qs, dos, acc [dh]; red, ds [L];
  * kc [L] (key codes). */
 __kernel void bm_bmojo_bwd_q(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, const ulong dq_col,
-                             __global float *scr, const ulong lse_off, const ulong dd_off, __local float *qs,
+                             __global float *scr, const ulong lse_off, const ulong dd_off,
+                             __global const float *lse_in, __local float *qs,
                              __local float *dos, __local float *acc, __local float *red, __local float *ds,
                              __local int *kc)
 {
@@ -151,9 +152,9 @@ __kernel void bm_bmojo_bwd_q(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong
     const float D = bm_bmojo_bwd_sum(red, dd); /* its barriers also publish qs, dos */
     const int nF = min(m_f, s), nE = min(m_e, s), n = nF + nE + (t - max(0, t - w + 1) + 1);
 
-    /* pass 1: softmax statistics */
+    /* pass 1: softmax statistics (given: the forward's) */
     float m = -INFINITY, l = 0.0f;
-    for (int i = lid; i < n; i += L) {
+    for (int i = lid; i < n && !lse_in; i += L) {
         const int code = bm_bmojo_bwd_key(i, t, s, nF, nE, set, w);
         if (code < 0) continue;
         const size_t r = (size_t)b * T + (code >> 1);
@@ -166,9 +167,10 @@ __kernel void bm_bmojo_bwd_q(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong
             l += exp(sc - m);
         }
     }
+    /* the reductions' barriers stay unconditional (POCL 3.1 crashed on them inside a branch) */
     const float mx = bm_bmojo_bwd_max(red, m);
     const float lsum = bm_bmojo_bwd_sum(red, m == -INFINITY ? 0.0f : l * exp(m - mx));
-    const float lse = mx + log(lsum);
+    const float lse = lse_in ? lse_in[(size_t)row * H + h] : mx + log(lsum);
 
     /* pass 2: dq in batches of L keys */
     for (int base = 0; base < n; base += L) {
@@ -550,14 +552,15 @@ static inline void bm_bbt_q_dd(__global const float *o, __global const float *do
 /* Pass 1 of a query tile (qs: its rows' scaled Q; Ds: their D; both published by a barrier):
  * per-item online (max, sum) over its keys, merged over the NX items of a row in tx order.
  * Gives each of the item's rows (prow: their tokens, -1 none) lse = max + log(sum) and Dr = D,
- * and stores both for the valid rows into the scratch. Uses ks (vs: not written), ss. */
+ * and stores both for the valid rows into the scratch. Uses ks (vs: not written), ss. With
+ * lse_in (the forward's, [B*T, H]) no key is read: lse comes from there. */
 static inline void bm_bbt_q_stats(__global const float *kx, __global const float *vx, const ulong x_ld,
                                   const size_t kxo, __global const float *kf, __global const float *vf,
                                   const ulong f_ld, const size_t kfo, const bm_bbt_qtile z, const int T, const int H,
                                   const int dh, const int w, const int QT, const int *prow, __local const float *qs,
                                   __local const float *Ds, __local float *ks, __local float *vs, __local float *ss,
-                                  __global float *scr, const ulong lse_off, const ulong dd_off, float *lse,
-                                  float *Dr)
+                                  __global float *scr, const ulong lse_off, const ulong dd_off,
+                                  __global const float *lse_in, float *lse, float *Dr)
 {
     const int lid = (int)get_local_id(0), L = (int)get_local_size(0), NY = L / BM_BBT_NX;
     const int ty = lid / BM_BBT_NX, tx = lid - ty * BM_BBT_NX;
@@ -568,7 +571,8 @@ static inline void bm_bbt_q_stats(__global const float *kx, __global const float
         m_r[i] = -INFINITY;
         l_r[i] = 0.0f;
     }
-    for (int kt = 0; kt < z.Nk; kt += BK) {
+    const int nk = lse_in ? 0 : z.Nk; /* given: no pass over the keys (the barriers below stay unconditional) */
+    for (int kt = 0; kt < nk; kt += BK) {
         barrier(CLK_LOCAL_MEM_FENCE);
         bm_bbt_load_keys(kx, vx, x_ld, kxo, kxo, kf, vf, f_ld, kfo, kfo, z.set, z.b, T, z.s, z.nF, z.nM, z.plo, z.Nk,
                          kt, dh, 0, ks, vs);
@@ -635,10 +639,10 @@ static inline void bm_bbt_q_stats(__global const float *kx, __global const float
         const int r = ty + NY * i;
         float sum = 0.0f;
         for (int x = 0; x < BM_BBT_NX; x++) sum += ss[r * BM_BBT_NX + x];
-        lse[i] = prow[i] >= 0 ? mxr[i] + log(sum) : 0.0f;
+        const size_t ri = prow[i] >= 0 ? ((size_t)z.b * T + prow[i]) * H + (size_t)(z.g * z.rep + r / QT) : 0;
+        lse[i] = prow[i] < 0 ? 0.0f : lse_in ? lse_in[ri] : mxr[i] + log(sum);
         Dr[i] = Ds[r];
         if (tx == 0 && prow[i] >= 0) {
-            const size_t ri = ((size_t)z.b * T + prow[i]) * H + (size_t)(z.g * z.rep + r / QT);
             scr[lse_off + ri] = lse[i];
             scr[dd_off + ri] = Dr[i];
         }
@@ -694,7 +698,8 @@ static inline void bm_bbt_store_dq(float acc[BM_BBT_TR][BM_BBT_DCMAX], const int
  * [NY*TR, dh+1]; ks, vs [NX*TC, dh+1]; ss [NY*TR, NX*TC+1] (also the row merge, NY*TR*NX <=
  * its size); st [3*NY*TR]. */
 __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, const ulong dq_col,
-                                   __global float *scr, const ulong lse_off, const ulong dd_off, const int QT,
+                                   __global float *scr, const ulong lse_off, const ulong dd_off,
+                                   __global const float *lse_in, const int QT,
                                    const int tpc, __local float *qs, __local float *dos, __local float *ks,
                                    __local float *vs, __local float *ss, __local float *st)
 {
@@ -715,10 +720,10 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
     #pragma unroll
     for (int i = 0; i < BM_BBT_TR; i++) prow[i] = rowt[ty + NY * i];
 
-    /* pass 1: lse, D */
+    /* pass 1: lse (given: the forward's), D */
     float lse[BM_BBT_TR], Dr[BM_BBT_TR];
     bm_bbt_q_stats(kx, vx, x_ld, kxo, kf, vf, f_ld, kfo, z, T, H, dh, w, QT, prow, qs, Ds, ks, vs, ss, scr, lse_off,
-                   dd_off, lse, Dr);
+                   dd_off, lse_in, lse, Dr);
 
     /* pass 2: dS = P (dP - D) into local memory, dq += dS K in registers */
     float acc[BM_BBT_TR][BM_BBT_DCMAX];
@@ -783,7 +788,8 @@ __kernel void bm_bmojo_bwd_q_tiled(BM_BMOJO_BWD_VIEWS, __global float *dq, const
  * scratch). global and tiles as bm_bmojo_bwd_q_tiled's. Locals: qs [NY*TR, dh+1]; ks [NX*TC,
  * dh+1]; ss [NY*TR, NX*TC+1]; st [3*NY*TR] (as bm_bmojo_bwd_q_tiled's). */
 __kernel void bm_bmojo_bwd_stats_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, const ulong lse_off,
-                                       const ulong dd_off, const int QT, const int tpc, __local float *qs,
+                                       const ulong dd_off, __global const float *lse_in, const int QT,
+                                       const int tpc, __local float *qs,
                                        __local float *ks, __local float *ss, __local float *st)
 {
     const int lid = (int)get_local_id(0), NY = (int)get_local_size(0) / BM_BBT_NX, ty = lid / BM_BBT_NX;
@@ -801,7 +807,7 @@ __kernel void bm_bmojo_bwd_stats_tiled(BM_BMOJO_BWD_VIEWS, __global float *scr, 
     for (int i = 0; i < BM_BBT_TR; i++) prow[i] = rowt[ty + NY * i];
     float lse[BM_BBT_TR], Dr[BM_BBT_TR];
     bm_bbt_q_stats(kx, vx, x_ld, kxo, kf, vf, f_ld, kfo, z, T, H, dh, w, QT, prow, qs, Ds, ks, ks, ss, scr, lse_off,
-                   dd_off, lse, Dr); /* vs: ks, never written without V */
+                   dd_off, lse_in, lse, Dr); /* vs: ks, never written without V */
 }
 
 /* The stored dS of the tile's rows for keys kt .. kt+NX*TC-1 into ss [BR, NX*TC+1]: memory key

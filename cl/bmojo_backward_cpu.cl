@@ -99,7 +99,8 @@ static inline int bm_bbc_key_pos(const int i, const int s, const int nF, const i
  * item (c*tpc + k, h, b) takes the queries c*w + k*TQ .. min(c*w + (k+1)*TQ, c*w + w, T) - 1. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 bm_bmojo_bwd_dq_cpu(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, const ulong dq_col,
-                    __global float *scr, const ulong lse_off, const ulong dd_off, const int tpc)
+                    __global float *scr, const ulong lse_off, const ulong dd_off, __global const float *lse_in,
+                    const int tpc)
 {
     const int blk = (int)get_global_id(0), h = (int)get_global_id(1), b = (int)get_global_id(2);
     const int c = blk / tpc, s = c * w, t0 = s + (blk - c * tpc) * BM_BBC_TQ;
@@ -124,9 +125,10 @@ bm_bmojo_bwd_dq_cpu(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, c
         }
         const float D = bm_hsum16(dd);
         const int lo = max(0, t - w + 1), n = nF + nE + (t - lo + 1);
-        /* pass 1: lse = m + log l over the key list (t's own key is in it: l > 0) */
+        /* pass 1: lse = m + log l over the key list (t's own key is in it: l > 0); given: the
+         * forward's */
         float m = -INFINITY, l = 0.0f;
-        for (int i0 = 0; i0 < n; i0 += 16) {
+        for (int i0 = 0; i0 < n && !lse_in; i0 += 16) {
             const int nk = min(16, n - i0);
             float sa[16], pa[16];
             for (int j = 0; j < 16; j++) {
@@ -137,7 +139,7 @@ bm_bmojo_bwd_dq_cpu(BM_BMOJO_BWD_VIEWS, __global float *dq, const ulong dq_ld, c
             }
             bm_attc_block16(vload16(0, sa), &m, &l, acc, 0, pa); /* no output chunks to rescale */
         }
-        const float lse = m + log(l);
+        const float lse = lse_in ? lse_in[row * H + h] : m + log(l);
         /* pass 2: dS of 16 keys at a time, dq += dS k */
         for (int i0 = 0; i0 < n; i0 += 16) {
             const int nk = min(16, n - i0);

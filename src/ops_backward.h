@@ -149,6 +149,8 @@ typedef struct {
     cl_mem dq; size_t dq_ld, dq_col;                 /* written */
     cl_mem dkx, dvx; size_t dx_ld, dkx_col, dvx_col; /* written */
     cl_mem dkf, dvf; size_t df_ld, dkf_col, dvf_col; /* written */
+    cl_mem lse; /* optional: the forward's softmax statistics, float [B*T, H] (a training mix's
+                 * train_lse, ops_bmojo.h); NULL: recomputed, one more pass over the keys */
 } bm_bmojo_bwd_args;
 /* The gradients of o = attention(Q; F, E, W) with the sets held constant; eps carries no
  * gradient. */

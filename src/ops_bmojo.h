@@ -56,6 +56,10 @@ typedef struct {
      * selection's working list) are used, and win_*, fade_* and mem may be NULL; T = 1 runs the
      * decoding step, which needs the whole zero-filled state. */
     cl_mem train_sets;
+    /* With train_sets, optionally: each row's log-sum-exp of its scaled scores, float [B*T, H]
+     * (row b*T + t, head h), the softmax statistics the backward would otherwise recompute
+     * (ops_backward.h, bm_bmojo_bwd_args.lse). A mix that writes it is never split over keys. */
+    cl_mem train_lse;
 } bm_bmojo_args;
 
 /* Byte sizes of each state buffer for B sequences (all > 0, independent of T and pos0). */

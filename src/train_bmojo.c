@@ -4,8 +4,9 @@
  * attention over [fading | eidetic | window] (the inference op bm_bmojo_mix from an empty state,
  * as a training mix: it writes the eidetic sets and no state); out += o Wo^T. The eidetic sets
  * are computed once in the forward and held constant by the backward (eps carries no gradient).
- * Saved per sublayer beyond the mixer's: y, q|kx|vx, kf|vf, o and the sets; recomputed: the
- * attention's softmax. With rope_theta (an extension beyond the contract) q, kx and kf are
+ * Saved per sublayer beyond the mixer's: y, q|kx|vx, kf|vf, o, the sets and each row's softmax
+ * log-sum-exp (B*T*H floats, which spares the backward a pass over the keys); recomputed: the
+ * attention's probabilities. With rope_theta (an extension beyond the contract) q, kx and kf are
  * rotated by their positions after their GEMMs and saved rotated; the backward rotates their
  * gradients back (bm_op_rope_backward) before the GEMMs' backward. */
 #include <math.h>
@@ -18,7 +19,7 @@
 
 enum { P_Q = BM_TM_PARAMS, P_K, P_V, P_O };
 enum {
-    S_Y = BM_TM_SAVED, S_QKV, S_KVF, S_O, S_SETS,
+    S_Y = BM_TM_SAVED, S_QKV, S_KVF, S_O, S_SETS, S_LSE,
     /* the mix's state buffers (every sequence starts empty); a training mix (train_sets) writes no
      * state and reads only a zero y history, so the rings and memory exist for T = 1 alone,
      * where the mix runs the decoding step (ops_bmojo.h) */
@@ -60,7 +61,7 @@ static void mix_args(const bm_trainer *tr, int i, const bm_train_layer *l, bm_bm
         .f_ld = m.kv, .kf_col = 0, .vf_col = m.G * m.dh, .y_hist = l->saved[S_Y_HIST], .win_k = l->saved[S_WIN_K],
         .win_v = l->saved[S_WIN_V], .fade_k = l->saved[S_FADE_K], .fade_v = l->saved[S_FADE_V],
         .cand_eps = l->saved[S_CAND_EPS], .cand_pos = l->saved[S_CAND_POS], .mem = l->saved[S_MEM],
-        .out = l->saved[S_O], .out_ld = m.H * m.dh, .train_sets = l->saved[S_SETS]};
+        .out = l->saved[S_O], .out_ld = m.H * m.dh, .train_sets = l->saved[S_SETS], .train_lse = l->saved[S_LSE]};
     *a = x;
 }
 
@@ -77,7 +78,8 @@ static void bwd_args(const bm_trainer *tr, int i, const bm_train_layer *l, bm_bm
         .kx_col = kx, .vx_col = vx, .kf = l->saved[S_KVF], .vf = l->saved[S_KVF], .f_ld = m.kv, .kf_col = 0,
         .vf_col = vf, .o = l->saved[S_O], .dout = tr->temp[T_DO], .o_ld = m.H * m.dh, .dq = tr->temp[T_DQKV],
         .dq_ld = m.ld, .dq_col = 0, .dkx = tr->temp[T_DQKV], .dvx = tr->temp[T_DQKV], .dx_ld = m.ld, .dkx_col = kx,
-        .dvx_col = vx, .dkf = tr->temp[T_DKVF], .dvf = tr->temp[T_DKVF], .df_ld = m.kv, .dkf_col = 0, .dvf_col = vf};
+        .dvx_col = vx, .dkf = tr->temp[T_DKVF], .dvf = tr->temp[T_DKVF], .df_ld = m.kv, .dkf_col = 0, .dvf_col = vf,
+        .lse = l->saved[S_LSE]};
     *b = x;
 }
 
@@ -107,6 +109,7 @@ static int bmojo_kind_reserve(bm_trainer *tr, int i, bm_train_layer *l)
     if (!st) st = bm_arena_floats(a, N * m.kv, &l->saved[S_KVF]);
     if (!st) st = bm_arena_floats(a, N * m.H * m.dh, &l->saved[S_O]);
     if (!st) st = bm_arena_take(a, (size_t)tr->B * chunks * me * 4, &l->saved[S_SETS]);
+    if (!st) st = bm_arena_floats(a, N * m.H, &l->saved[S_LSE]);
     bm_bmojo_args ma;
     mix_args(tr, i, l, &ma);
     bm_bmojo_state_sizes ss;
@@ -141,7 +144,7 @@ static int bmojo_kind_forward(bm_trainer *tr, int i, bm_train_layer *l, cl_mem h
     const size_t sizes[8] = {ss.y_hist, ss.win_k, ss.win_v, ss.fade_k, ss.fade_v, ss.cand_eps, ss.cand_pos, ss.mem};
     for (int k = 0; st == 0 && k < 8; k++) /* the y history must be zeros; T = 1 reads the rest too */
         if (k == 0 || tr->T == 1) st = bm_fill_zero(rt, l->saved[S_Y_HIST + k], 0, sizes[k]);
-    if (!st) st = bm_bmojo_mix(rt, &ma, tr->temp[T_MIX_SCRATCH]); /* o, and the sets into S_SETS */
+    if (!st) st = bm_bmojo_mix(rt, &ma, tr->temp[T_MIX_SCRATCH]); /* o; the sets, lse into S_SETS, S_LSE */
     if (!st) st = bm_train_linear(tr, l->saved[S_O], 0, qd, qd, bm_train_value(tr, l, P_O), m.d, out, 0, m.d, 1.0f);
     return st;
 }

@@ -89,6 +89,8 @@ static int bmojo_check(const bm_bmojo_args *a)
     if (a->train_sets && a->pos0 != 0)
         return bm_fail(BMOJO_EINVAL, "bmojo mix: a training forward (train_sets) starts at position 0, not %lld",
                        (long long)a->pos0);
+    if (a->train_lse && !a->train_sets)
+        return bm_fail(BMOJO_EINVAL, "bmojo mix: train_lse is for a training forward (train_sets is NULL)");
     if (!a->y_hist || !a->cand_eps || !a->cand_pos)
         return bm_fail(BMOJO_EINVAL, "bmojo mix: a state buffer (y_hist, cand_eps, cand_pos) is NULL");
     if ((!a->train_sets || a->T == 1) && (!a->win_k || !a->win_v || !a->fade_k || !a->fade_v || !a->mem))
@@ -308,6 +310,7 @@ static cl_int bmojo_attn_view_args(cl_kernel kn, cl_uint *ip, const bm_bmojo_arg
     err |= BM_ARG(kn, i++, mv);
     err |= BM_ARG(kn, i++, a->out);
     err |= BM_ARG(kn, i++, out_ld);
+    err |= BM_ARG(kn, i++, a->train_lse); /* NULL: not written */
     err |= BM_ARG(kn, i++, cT);
     err |= BM_ARG(kn, i++, cH);
     err |= BM_ARG(kn, i++, cHkv);
@@ -459,7 +462,7 @@ static int bmojo_attn_take_parts(bm_rt *rt, const bm_bmojo_args *a, bmojo_attn_p
 }
 
 /* bm_bmojo_attn's arguments (or a fused kernel's, from index `first`). */
-#define BM_BMOJO_ATTN_NARGS 36 /* their number: cl/bmojo_attention.cl's BM_BMOJO_ATTN_PARAMS */
+#define BM_BMOJO_ATTN_NARGS 37 /* their number: cl/bmojo_attention.cl's BM_BMOJO_ATTN_PARAMS */
 static cl_int bmojo_attn_set_args(cl_kernel kn, cl_uint first, const bm_bmojo_args *a, cl_mem mem, cl_ulong mk,
                                   cl_ulong mv, int NC, const bmojo_attn_plan *p)
 {
@@ -800,6 +803,10 @@ int bm_bmojo_mix_nsplit(bm_rt *rt, const bm_bmojo_args *a, cl_mem scratch, int n
     if (st) return st;
     if (nsplit < 0 || nsplit > BM_BMOJO_MAX_SPLIT)
         return bm_fail(BMOJO_EINVAL, "bmojo mix: %d key splits (0 .. %d)", nsplit, BM_BMOJO_MAX_SPLIT);
+    if (a->train_lse) { /* the attention writes lse only unsplit (no combine of statistics) */
+        if (nsplit > 1) return bm_fail(BMOJO_EINVAL, "bmojo mix: train_lse with %d key splits", nsplit);
+        nsplit = 1;
+    }
     if (a->T == 0) return 0;
     if (!scratch) return bm_fail(BMOJO_EINVAL, "bmojo mix: scratch buffer is NULL");
     if (a->T == 1) {

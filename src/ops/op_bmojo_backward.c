@@ -382,7 +382,7 @@ static int bbt_qlaunch(bm_rt *rt, const bm_bmojo_bwd_args *a, const bbt_qplan *p
     return bm_launch(rt, p->k, name, 3, g, l);
 }
 
-/* Recompute path, 1: dq, lse and D (bm_bmojo_bwd_q_tiled, the CPU form's bm_bmojo_bwd_dq_cpu, or
+/* Recompute path, 1: dq, lse (or a->lse's) and D (bm_bmojo_bwd_q_tiled, the CPU form's bm_bmojo_bwd_dq_cpu, or
  * the per-row bm_bmojo_bwd_q). */
 static int bwd_launch_q(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z, cl_mem scr)
 {
@@ -396,6 +396,7 @@ static int bwd_launch_q(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *p
     err |= BM_ARG(k, i++, dq_ld);
     err |= BM_ARG(k, i++, dq_col);
     err |= bwd_scratch_args(k, &i, scr, z, 0);
+    err |= BM_ARG(k, i++, a->lse); /* NULL: recomputed */
     if (cpu) {
         err |= BM_ARG(k, i++, pl->tpc_cpu);
         int st = bm_args_check(err, "bm_bmojo_bwd_dq_cpu");
@@ -429,7 +430,7 @@ static int bwd_launch_q(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *p
     return bm_launch(rt, k, "bm_bmojo_bwd_q", 2, g, l);
 }
 
-/* Store path, 1: lse and D alone (bm_bmojo_bwd_stats_tiled). */
+/* Store path, 1: lse (or a->lse's) and D alone (bm_bmojo_bwd_stats_tiled). */
 static int bwd_launch_stats(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_plan *pl, const bwd_scratch *z,
                             cl_mem scr)
 {
@@ -438,6 +439,7 @@ static int bwd_launch_stats(bm_rt *rt, const bm_bmojo_bwd_args *a, const bwd_pla
     cl_uint i = 0;
     cl_int err = bwd_view_args(k, &i, a);
     err |= bwd_scratch_args(k, &i, scr, z, 0);
+    err |= BM_ARG(k, i++, a->lse); /* NULL: recomputed */
     err |= BM_ARG(k, i++, pl->q.QT);
     err |= BM_ARG(k, i++, pl->q.tpc);
     err |= BM_ARG_LOCAL(k, i++, fl * BR * ldp);

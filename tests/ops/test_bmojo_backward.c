@@ -145,9 +145,9 @@ static void bbt_dev_args(const bbt_data *D, cl_mem sets, cl_mem xz, cl_mem kvf, 
  * rows are the prefix): o into `out` (o_ld), and the final candidate positions into cand_pos
  * (host, B*max(m_e,1)) when not NULL. With train_sets, a training mix (ops_bmojo.h): the sets
  * into train_sets, and only the state buffers it needs are given (T > 1: y_hist, cand_eps,
- * cand_pos; the others NULL). Returns the status. */
+ * cand_pos; the others NULL), and with train_lse each row's log-sum-exp too. Returns the status. */
 static int bbt_forward(bm_test_ctx *t, const bbt_data *D, int T, cl_mem y, cl_mem xz, cl_mem kvf, cl_mem out,
-                       int32_t *cand_pos, cl_mem train_sets)
+                       int32_t *cand_pos, cl_mem train_sets, cl_mem train_lse)
 {
     const bbt_case *c = &D->c;
     bm_bmojo_args a = {
@@ -155,7 +155,7 @@ static int bbt_forward(bm_test_ctx *t, const bbt_data *D, int T, cl_mem y, cl_me
         .m_e = c->me, .n_taps = c->k, .taps = D->taps, .pos0 = 0, .scale = 1.0f / sqrtf((float)c->dh),
         .y = y, .q = xz, .q_ld = D->xz_ld, .q_col = D->q_col, .kx = xz, .vx = xz, .x_ld = D->xz_ld,
         .kx_col = D->kx_col, .vx_col = D->vx_col, .kf = kvf, .vf = kvf, .f_ld = D->f_ld, .kf_col = D->kf_col,
-        .vf_col = D->vf_col, .out = out, .out_ld = D->o_ld, .train_sets = train_sets};
+        .vf_col = D->vf_col, .out = out, .out_ld = D->o_ld, .train_sets = train_sets, .train_lse = train_lse};
     bm_bmojo_state_sizes z;
     bm_bmojo_state_layout(&a, &z);
     cl_mem st[8] = {0}, scratch = NULL;
@@ -197,6 +197,29 @@ static int bbt_forward(bm_test_ctx *t, const bbt_data *D, int T, cl_mem y, cl_me
     return s;
 }
 
+static double bbt_loss_double(const bbt_data *D, const int32_t *sets, const double *xz, const double *kvf,
+                              float *o_out, double *lse_out);
+
+/* The training forward's lse (got, [B*T, H]) against the double forward's with the reference's
+ * sets. */
+static void bbt_check_lse(bm_test_ctx *t, const bbt_data *D, const int32_t *sets, const float *got, const char *what)
+{
+    const bbt_case *c = &D->c;
+    const size_t nxz = D->rows * D->xz_ld, nf = D->rows * D->f_ld, n = D->rows * (size_t)c->H;
+    double *xz = bm_test_alloc(sizeof(double) * nxz), *kvf = bm_test_alloc(sizeof(double) * nf);
+    double *lse = bm_test_alloc(sizeof(double) * n);
+    float *want = bm_test_alloc(sizeof(float) * n);
+    for (size_t i = 0; i < nxz; i++) xz[i] = D->xz[i];
+    for (size_t i = 0; i < nf; i++) kvf[i] = D->kvf[i];
+    bbt_loss_double(D, sets, xz, kvf, NULL, lse);
+    for (size_t i = 0; i < n; i++) want[i] = (float)lse[i];
+    bm_test_close(t, what, got, want, n, 1e-5);
+    free(xz);
+    free(kvf);
+    free(lse);
+    free(want);
+}
+
 /* Kernel vs reference: the sets (exactly), the forward's own selection (B = 1), the gradients;
  * path names the backward path the runtime is set to (rt->bmojo_bwd_mode). */
 static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
@@ -231,14 +254,22 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
     bm_bmojo_bwd_args a;
     bbt_dev_args(&D, dsets, dxz, dkvf, dov, ddout, ddxz, ddkvf, &a);
 
-    /* the training forward: o (compared with the stateful forward's below) and the sets */
+    /* the training forward: o (compared with the stateful forward's below), the sets and lse (its
+     * buffer NaN-filled: a row left unwritten fails) */
     float *o_train = bm_test_alloc(sizeof(float) * no);
     cl_mem dov_train = bm_test_buffer(t, o, sizeof(float) * no);
-    snprintf(what, sizeof what, "bmojo_bwd %s [%s]: training forward (train_sets)", c->name, path);
-    int trained = bm_test_status(t, bbt_forward(t, &D, c->T, dy, dxz, dkvf, dov_train, NULL, dsets), what);
+    const size_t nl = D.rows * (size_t)c->H;
+    float *lse = bm_test_alloc(sizeof(float) * nl);
+    for (size_t i = 0; i < nl; i++) lse[i] = NAN;
+    cl_mem dlse = bm_test_buffer(t, lse, sizeof(float) * nl);
+    snprintf(what, sizeof what, "bmojo_bwd %s [%s]: training forward (train_sets, train_lse)", c->name, path);
+    int trained = bm_test_status(t, bbt_forward(t, &D, c->T, dy, dxz, dkvf, dov_train, NULL, dsets, dlse), what);
     if (trained) {
         bm_test_read(t, dov_train, o_train, sizeof(float) * no);
         bm_test_read(t, dsets, sets_got, sizeof(int32_t) * ns);
+        bm_test_read(t, dlse, lse, sizeof(float) * nl);
+        snprintf(what, sizeof what, "bmojo_bwd %s [%s]: the training forward's lse", c->name, path);
+        bbt_check_lse(t, &D, sets_ref, lse, what);
         int same = memcmp(sets_got, sets_ref, sizeof(int32_t) * ns) == 0;
         if (!same && t->verbose)
             for (size_t i = 0; i < ns; i++)
@@ -259,7 +290,7 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
             want++;
             cl_mem tmp = NULL;
             if (bm_alloc(t->rt, sizeof(float) * no, &tmp)) break;
-            int st = bbt_forward(t, &D, s, dy, dxz, dkvf, tmp, cand, NULL);
+            int st = bbt_forward(t, &D, s, dy, dxz, dkvf, tmp, cand, NULL, NULL);
             bm_release(tmp);
             if (st) break;
             ran++;
@@ -272,7 +303,7 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
 
     /* o from the forward */
     snprintf(what, sizeof what, "bmojo_bwd %s [%s]: forward", c->name, path);
-    if (bm_test_status(t, bbt_forward(t, &D, c->T, dy, dxz, dkvf, dov, NULL, NULL), what)) {
+    if (bm_test_status(t, bbt_forward(t, &D, c->T, dy, dxz, dkvf, dov, NULL, NULL, NULL), what)) {
         bm_test_read(t, dov, o, sizeof(float) * no);
         snprintf(what, sizeof what, "bmojo_bwd %s [%s]: the training forward's o == the stateful forward's (bitwise)",
                  c->name, path);
@@ -308,6 +339,38 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
                                 !memcmp(again_f, got_f, sizeof(float) * ndf), what);
             free(again_xz);
             free(again_f);
+
+            /* with the forward's lse (training's way): the same gradients; with lse + 1 (P / e)
+             * they change, so the backward reads it rather than recomputing */
+            a.lse = dlse;
+            cl_mem fresh_xz = bm_test_buffer(t, gxz, sizeof(float) * ndxz), fresh_f = bm_test_buffer(t, gf, sizeof(float) * ndf);
+            a.dq = a.dkx = a.dvx = fresh_xz;
+            a.dkf = a.dvf = fresh_f;
+            snprintf(what, sizeof what, "bmojo_bwd %s [%s]: backward with the forward's lse", c->name, path);
+            if (trained && bm_test_status(t, bm_op_bmojo_attention_backward(t->rt, &a), what)) {
+                bm_test_read(t, fresh_xz, got_xz, sizeof(float) * ndxz);
+                bm_test_read(t, fresh_f, got_f, sizeof(float) * ndf);
+                snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dq|dkx|dvx buffer, the forward's lse", c->name, path);
+                bm_test_close(t, what, got_xz, want_xz, ndxz, 1e-5);
+                snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dkf|dvf buffer, the forward's lse", c->name, path);
+                bm_test_close(t, what, got_f, want_f, ndf, 1e-5);
+                for (size_t i = 0; i < nl; i++) lse[i] += 1.0f;
+                cl_mem shifted = bm_test_buffer(t, lse, sizeof(float) * nl);
+                a.lse = shifted;
+                size_t changed = 0;
+                if (!bm_op_bmojo_attention_backward(t->rt, &a)) {
+                    bm_test_read(t, fresh_xz, got_xz, sizeof(float) * ndxz);
+                    bm_test_read(t, fresh_f, got_f, sizeof(float) * ndf);
+                    for (size_t i = 0; i < ndxz; i++) changed += fabsf(got_xz[i] - want_xz[i]) > 1e-3f * (1.0f + fabsf(want_xz[i]));
+                    for (size_t i = 0; i < ndf; i++) changed += fabsf(got_f[i] - want_f[i]) > 1e-3f * (1.0f + fabsf(want_f[i]));
+                }
+                snprintf(what, sizeof what, "bmojo_bwd %s [%s]: the backward reads the given lse (%zu values change with lse + 1)",
+                         c->name, path, changed);
+                bm_test_true(t, changed > 0, what);
+                bm_release(shifted);
+            }
+            bm_release(fresh_xz);
+            bm_release(fresh_f);
             free(got_xz);
             free(got_f);
         }
@@ -321,6 +384,8 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
     bm_release(ddout);
     bm_release(dov);
     bm_release(dov_train);
+    bm_release(dlse);
+    free(lse);
     bm_release(ddxz);
     bm_release(ddkvf);
     free(o);
@@ -354,9 +419,11 @@ static void bbt_check_ties(bm_test_ctx *t, const bbt_case *c)
 
 /* ---- finite differences ---- */
 
-/* The loss sum(o * dout) of the forward in double, the sets fixed; xz and kvf in D's layouts. */
+/* The loss sum(o * dout) of the forward in double, the sets fixed; xz and kvf in D's layouts; o
+ * into o_out and each row's log-sum-exp of its scaled scores into lse_out [B*T, H] (either may be
+ * NULL). */
 static double bbt_loss_double(const bbt_data *D, const int32_t *sets, const double *xz, const double *kvf,
-                              float *o_out)
+                              float *o_out, double *lse_out)
 {
     const bbt_case *c = &D->c;
     const int rep = c->H / c->Hkv, NC = bbt_nchunks(c), mec = c->me > 0 ? c->me : 1;
@@ -393,6 +460,7 @@ static double bbt_loss_double(const bbt_data *D, const int32_t *sets, const doub
                     if (s[i] > mx) mx = s[i];
                 }
                 for (int i = 0; i < n; i++) l += (s[i] = exp(s[i] - mx));
+                if (lse_out) lse_out[r * c->H + h] = mx + log(l);
                 for (int x = 0; x < c->dh; x++) {
                     double acc = 0.0;
                     for (int i = 0; i < n; i++) acc += s[i] * V[i][x];
@@ -441,7 +509,7 @@ static void bbt_fd_case(bm_test_ctx *t, const bbt_case *c)
     for (size_t i = 0; i < nf; i++) kvf[i] = D.kvf[i];
     float *o = bm_test_alloc(sizeof(float) * no);
     memset(o, 0, sizeof(float) * no);
-    bbt_loss_double(&D, sets, xz, kvf, o);
+    bbt_loss_double(&D, sets, xz, kvf, o, NULL);
     float *gxz = bm_test_alloc(sizeof(float) * D.rows * D.dxz_ld), *gf = bm_test_alloc(sizeof(float) * D.rows * D.df_ld);
     r.o = o;
     r.dq = r.dkx = r.dvx = gxz;
@@ -469,9 +537,9 @@ static void bbt_fd_case(bm_test_ctx *t, const bbt_case *c)
                 double *e = views[v].src + rr * views[v].ld + views[v].col + x;
                 const double keep = *e;
                 *e = keep + h;
-                const double lp = bbt_loss_double(&D, sets, xz, kvf, NULL);
+                const double lp = bbt_loss_double(&D, sets, xz, kvf, NULL, NULL);
                 *e = keep - h;
-                const double lm = bbt_loss_double(&D, sets, xz, kvf, NULL);
+                const double lm = bbt_loss_double(&D, sets, xz, kvf, NULL, NULL);
                 *e = keep;
                 fd[rr * views[v].width + x] = (lp - lm) / (2.0 * h);
                 an[rr * views[v].width + x] = views[v].g[rr * views[v].gld + views[v].gcol + x];
@@ -624,16 +692,19 @@ void test_op_bmojo_backward(bm_test_ctx *t)
         const char *name;
     } forms[] = {{BM_FORM_GPU, "GPU form"}, {BM_FORM_CPU, "CPU form"}};
     const int saved_mode = t->rt->bmojo_bwd_mode, saved_form = t->rt->bmojo_bwd_form;
+    const int saved_attn = t->rt->bmojo_attn_form;
     for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++)
         for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
             char label[64];
             snprintf(label, sizeof label, "%s, %s", paths[p].name, forms[f].name);
             t->rt->bmojo_bwd_mode = paths[p].mode;
             t->rt->bmojo_bwd_form = forms[f].form;
+            t->rt->bmojo_attn_form = forms[f].form; /* the forward's attention (lse) in the same form */
             for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) bbt_kernel_case(t, &cases[i], label);
         }
     t->rt->bmojo_bwd_mode = saved_mode;
     t->rt->bmojo_bwd_form = saved_form;
+    t->rt->bmojo_attn_form = saved_attn;
     bbt_check_ties(t, &cases[2]);
     bbt_check_ties(t, &cases[7]);
     static const bbt_case fd_cases[] = {
