@@ -615,6 +615,15 @@ static void bbt_errors(bm_test_ctx *t)
     n = m;
     n.train_sets = NULL;
     bm_test_true(t, bm_bmojo_mix(t->rt, &n, buf) == BMOJO_EINVAL, "bmojo mix: a stateful forward without the rings is EINVAL");
+    n = m;
+    n.train_sets = NULL;
+    n.train_lse = buf;
+    n.win_k = n.win_v = n.fade_k = n.fade_v = n.mem = buf;
+    bm_test_true(t, bm_bmojo_mix(t->rt, &n, buf) == BMOJO_EINVAL, "bmojo mix: train_lse without train_sets is EINVAL");
+    n = m;
+    n.train_lse = buf;
+    bm_test_true(t, bm_bmojo_mix_nsplit(t->rt, &n, buf, 2) == BMOJO_EINVAL,
+                 "bmojo mix: train_lse with 2 key splits is EINVAL (lse is written unsplit)");
     bm_release(buf);
     bbt_free(&D);
 }
