@@ -220,6 +220,21 @@ static void bbt_check_lse(bm_test_ctx *t, const bbt_data *D, const int32_t *sets
     free(want);
 }
 
+/* The gradient buffers dxz and df read into got_xz, got_f and compared whole with the reference's
+ * (1e-5); label follows the buffers' names in the checks' text. */
+static void bbt_check_grads(bm_test_ctx *t, cl_mem dxz, cl_mem df, float *got_xz, const float *want_xz, size_t ndxz,
+                            float *got_f, const float *want_f, size_t ndf, const char *name, const char *path,
+                            const char *label)
+{
+    char what[200];
+    bm_test_read(t, dxz, got_xz, sizeof(float) * ndxz);
+    bm_test_read(t, df, got_f, sizeof(float) * ndf);
+    snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dq|dkx|dvx buffer%s", name, path, label);
+    bm_test_close(t, what, got_xz, want_xz, ndxz, 1e-5);
+    snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dkf|dvf buffer%s", name, path, label);
+    bm_test_close(t, what, got_f, want_f, ndf, 1e-5);
+}
+
 /* Kernel vs reference: the sets (exactly), the forward's own selection (B = 1), the gradients;
  * path names the backward path the runtime is set to (rt->bmojo_bwd_mode). */
 static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
@@ -321,12 +336,7 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
         snprintf(what, sizeof what, "bmojo_bwd %s [%s]: backward", c->name, path);
         if (bm_test_status(t, bm_op_bmojo_attention_backward(t->rt, &a), what)) {
             float *got_xz = bm_test_alloc(sizeof(float) * ndxz), *got_f = bm_test_alloc(sizeof(float) * ndf);
-            bm_test_read(t, ddxz, got_xz, sizeof(float) * ndxz);
-            bm_test_read(t, ddkvf, got_f, sizeof(float) * ndf);
-            snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dq|dkx|dvx buffer", c->name, path);
-            bm_test_close(t, what, got_xz, want_xz, ndxz, 1e-5);
-            snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dkf|dvf buffer", c->name, path);
-            bm_test_close(t, what, got_f, want_f, ndf, 1e-5);
+            bbt_check_grads(t, ddxz, ddkvf, got_xz, want_xz, ndxz, got_f, want_f, ndf, c->name, path, "");
             /* again: bitwise the same (no atomics, fixed reduction orders) */
             float *again_xz = bm_test_alloc(sizeof(float) * ndxz), *again_f = bm_test_alloc(sizeof(float) * ndf);
             int st = bm_op_bmojo_attention_backward(t->rt, &a);
@@ -348,12 +358,8 @@ static void bbt_kernel_case(bm_test_ctx *t, const bbt_case *c, const char *path)
             a.dkf = a.dvf = fresh_f;
             snprintf(what, sizeof what, "bmojo_bwd %s [%s]: backward with the forward's lse", c->name, path);
             if (trained && bm_test_status(t, bm_op_bmojo_attention_backward(t->rt, &a), what)) {
-                bm_test_read(t, fresh_xz, got_xz, sizeof(float) * ndxz);
-                bm_test_read(t, fresh_f, got_f, sizeof(float) * ndf);
-                snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dq|dkx|dvx buffer, the forward's lse", c->name, path);
-                bm_test_close(t, what, got_xz, want_xz, ndxz, 1e-5);
-                snprintf(what, sizeof what, "bmojo_bwd %s [%s]: dkf|dvf buffer, the forward's lse", c->name, path);
-                bm_test_close(t, what, got_f, want_f, ndf, 1e-5);
+                bbt_check_grads(t, fresh_xz, fresh_f, got_xz, want_xz, ndxz, got_f, want_f, ndf, c->name, path,
+                                ", the forward's lse");
                 for (size_t i = 0; i < nl; i++) lse[i] += 1.0f;
                 cl_mem shifted = bm_test_buffer(t, lse, sizeof(float) * nl);
                 a.lse = shifted;
